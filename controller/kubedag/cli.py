@@ -1,0 +1,390 @@
+"""The `kubedag` command: offline tools (validate, plan, render, crds) and cluster ones
+(trigger, run)."""
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from kubedag import API_VERSION
+from kubedag.crdgen import render_crds, write_crds
+from kubedag.dag_scheduler import plan_schedule
+from kubedag.dates import parse_time, rfc3339
+from kubedag.manifests import Loaded, dag_documents, describe_validation_error, parse_dag
+from kubedag.models.dag import Dag
+from kubedag.models.dagrun import RunType
+from kubedag.naming import LABEL_DAG, dagrun_name, label_value
+from kubedag.podspec import render_pod
+from kubedag.schedule import DataInterval, ScheduleError, manual_interval, parse_timetable
+from kubedag.settings import ControllerSettings
+from kubedag.snapshot import build_snapshot
+from kubedag.templating import RunContext, TemplateError
+from kubedag.validation import validate_dag
+
+
+class CliError(Exception):
+    """A user error: printed without a traceback, exit code 1."""
+
+
+def _load_dags(paths: Sequence[str]) -> list[tuple[Loaded, Dag | list[str]]]:
+    results: list[tuple[Loaded, Dag | list[str]]] = []
+    for path in paths:
+        file = Path(path)
+        if not file.is_file():
+            raise CliError(f"{path}: no such file")
+        try:
+            documents = list(dag_documents(file))
+        except (yaml.YAMLError, ValueError) as error:
+            raise CliError(f"{path}: {error}") from None
+        if not documents:
+            raise CliError(f"{path}: no DAG (kind: DAG) in this file")
+        for loaded in documents:
+            try:
+                results.append((loaded, parse_dag(loaded)))
+            except ValidationError as error:
+                results.append((loaded, describe_validation_error(error)))
+    return results
+
+
+def _single_dag(path: str) -> Dag:
+    loaded = _load_dags([path])
+    if len(loaded) != 1:
+        raise CliError(f"{path}: holds {len(loaded)} DAGs; give a file with one")
+    source, dag = loaded[0]
+    if isinstance(dag, list):
+        raise CliError(f"{source.source}: invalid DAG:\n  " + "\n  ".join(dag))
+    problems = validate_dag(dag.name, dag.spec)
+    if problems:
+        raise CliError(
+            f"{source.source}: invalid DAG:\n  " + "\n  ".join(p.message for p in problems)
+        )
+    return dag
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    failed = False
+    for loaded, dag in _load_dags(args.files):
+        name = loaded.body.get("metadata", {}).get("name", "?")
+        messages = (
+            dag if isinstance(dag, list) else [p.message for p in validate_dag(dag.name, dag.spec)]
+        )
+        if messages:
+            failed = True
+            print(f"{loaded.source}: DAG {name}: invalid")
+            for message in messages:
+                print(f"  - {message}")
+        else:
+            print(f"{loaded.source}: DAG {name}: valid")
+    return 1 if failed else 0
+
+
+def _parse_interval(text: str) -> DataInterval:
+    try:
+        start, end = text.split("/", 1)
+        return DataInterval(parse_time(start), parse_time(end))
+    except ValueError as error:
+        raise CliError(
+            f"--last-interval {text!r}: expected START/END in RFC 3339 ({error})"
+        ) from None
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    dag = _single_dag(args.file)
+    if dag.spec.schedule is None:
+        raise CliError(f"DAG {dag.name} has no schedule: it only runs when triggered")
+    now = _parse_cli_time(args.now, "--now")
+    last = _parse_interval(args.last_interval) if args.last_interval else None
+    plan = plan_schedule(
+        dag.spec,
+        catchup_default=args.catchup_default == "true",
+        last_interval=last,
+        now=now,
+        upcoming=args.upcoming,
+    )
+    rows = [
+        {
+            "name": dagrun_name(dag.name, RunType.SCHEDULED, run.logical_date),
+            "logicalDate": rfc3339(run.logical_date),
+            "dataIntervalStart": rfc3339(run.interval.start),
+            "dataIntervalEnd": rfc3339(run.interval.end),
+            "runAfter": rfc3339(run.run_after),
+            "due": due,
+        }
+        for runs, due in ((plan.due, True), (plan.upcoming, False))
+        for run in runs
+    ]
+    if args.output == "json":
+        print(json.dumps(rows, indent=2))
+    else:
+        headers = ["NAME", "LOGICAL DATE", "INTERVAL START", "INTERVAL END", "RUN AFTER", "DUE"]
+        table = [headers] + [
+            [
+                r["name"],
+                r["logicalDate"],
+                r["dataIntervalStart"],
+                r["dataIntervalEnd"],
+                r["runAfter"],
+                "yes" if r["due"] else "no",
+            ]
+            for r in rows
+        ]
+        widths = [max(len(str(row[i])) for row in table) for i in range(len(headers))]
+        for row in table:
+            print("   ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        if not rows:
+            print("(no runs due)")
+    return 0
+
+
+def _parse_cli_time(text: str, flag: str) -> datetime:
+    if text == "now":
+        return datetime.now(UTC)
+    try:
+        return parse_time(text)
+    except ValueError:
+        raise CliError(f"{flag} {text!r}: expected an RFC 3339 time or a date") from None
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    dag = _single_dag(args.file)
+    snapshot = build_snapshot(dag.spec)
+    names = [t.name for t in snapshot.tasks]
+    if args.task not in names:
+        raise CliError(f"DAG {dag.name} has no task {args.task!r}; tasks: {', '.join(names)}")
+    logical = _parse_cli_time(args.logical_date, "--logical-date")
+    if dag.spec.schedule and dag.spec.schedule != "@once":
+        timetable = parse_timetable(dag.spec.schedule, dag.spec.timezone)
+        interval = manual_interval(timetable, logical)
+        interval = DataInterval(logical, timetable_next(timetable, logical))
+    else:
+        interval = DataInterval(logical, logical)
+    run_type = RunType.SCHEDULED if dag.spec.schedule else RunType.MANUAL
+    conf = json.loads(args.conf) if args.conf else {}
+    ctx = RunContext(
+        dag_name=dag.name,
+        run_id=dagrun_name(dag.name, run_type, logical),
+        run_type=run_type.value,
+        task_name=args.task,
+        try_number=args.try_number,
+        logical_date=logical,
+        data_interval_start=interval.start,
+        data_interval_end=interval.end,
+        params=snapshot.params,
+        conf=conf,
+    )
+    try:
+        pod = render_pod(snapshot.task(args.task), ctx, namespace=dag.namespace, owner=None)
+    except TemplateError as error:
+        raise CliError(f"task {args.task}: {error}") from None
+    print(yaml.safe_dump(pod, sort_keys=False), end="")
+    return 0
+
+
+def timetable_next(timetable: Any, logical: datetime) -> datetime:
+    raise NotImplementedError
+
+
+def cmd_crds(args: argparse.Namespace) -> int:
+    directory = Path(args.dir)
+    if args.check:
+        stale = [
+            name
+            for name, text in render_crds().items()
+            if not (directory / name).is_file() or (directory / name).read_text() != text
+        ]
+        if stale:
+            print(f"out of date in {directory}: {', '.join(stale)}; run `kubedag crds`")
+            return 1
+        print(f"{directory}: up to date")
+        return 0
+    for path in write_crds(directory):
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_trigger(args: argparse.Namespace) -> int:
+    try:
+        conf = json.loads(args.conf) if args.conf else None
+    except json.JSONDecodeError as error:
+        raise CliError(f"--conf: not JSON: {error}") from None
+    if conf is not None and not isinstance(conf, dict):
+        raise CliError("--conf: must be a JSON object")
+    logical = _parse_cli_time(args.logical_date, "--logical-date")
+    return asyncio.run(_trigger(args, conf, logical))
+
+
+async def _trigger(args: argparse.Namespace, conf: dict[str, Any] | None, logical: datetime) -> int:
+    from kubedag.kube import ApiError, Kube, custom_path
+
+    kube = await Kube.connect(args.kubeconfig)
+    try:
+        namespace = args.namespace or _current_namespace(args.kubeconfig)
+        dag = await kube.get(custom_path("dags", namespace, args.dag))
+        if dag is None:
+            raise CliError(f"DAG {args.dag!r} not found in namespace {namespace}")
+        name = dagrun_name(args.dag, RunType.MANUAL, logical)
+        spec: dict[str, Any] = {
+            "dagName": args.dag,
+            "runType": RunType.MANUAL.value,
+            "logicalDate": rfc3339(logical),
+        }
+        if conf is not None:
+            spec["conf"] = conf
+        manifest = {
+            "apiVersion": API_VERSION,
+            "kind": "DagRun",
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "labels": {LABEL_DAG: label_value(args.dag)},
+                "ownerReferences": [
+                    {
+                        "apiVersion": API_VERSION,
+                        "kind": "DAG",
+                        "name": args.dag,
+                        "uid": dag["metadata"]["uid"],
+                    }
+                ],
+            },
+            "spec": spec,
+        }
+        try:
+            created = await kube.create(custom_path("dagruns", namespace), manifest)
+        except ApiError as error:
+            raise CliError(f"could not create DagRun: {error.message}") from None
+        if created is None:
+            raise CliError(f"DagRun {name} already exists (same DAG and logical date)")
+        print(f"dagrun.kubedag.io/{name} created")
+        return 0
+    finally:
+        await kube.close()
+
+
+def _current_namespace(kubeconfig: str | None) -> str:
+    from kubernetes import config as sync_config
+
+    try:
+        _, context = sync_config.list_kube_config_contexts(config_file=kubeconfig)
+        return str(context.get("context", {}).get("namespace") or "default")
+    except Exception:
+        return "default"
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import kopf
+
+    from kubedag.operator import build_registry
+
+    logging.basicConfig(
+        level=getattr(logging, args.log_level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if args.kubeconfig:
+        os.environ["KUBECONFIG"] = args.kubeconfig  # kopf's own login reads it
+    overrides: dict[str, Any] = {}
+    if args.namespace:
+        overrides["namespaces"] = tuple(args.namespace)
+    if args.catchup_default is not None:
+        overrides["catchup_by_default"] = args.catchup_default == "true"
+    settings = ControllerSettings(**overrides)
+    registry = build_registry(settings, args.kubeconfig)
+    asyncio.run(
+        kopf.operator(
+            registry=registry,
+            clusterwide=not settings.namespaces,
+            namespaces=list(settings.namespaces),
+            standalone=True,
+            liveness_endpoint=args.liveness,
+        )
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kubedag", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("validate", help="check DAG files offline; exit 1 if any is invalid")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("plan", help="the scheduled runs due at a time, as the controller sees them")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--now", required=True, help="RFC 3339 time (or 'now')")
+    p.add_argument(
+        "--last-interval",
+        metavar="START/END",
+        help="data interval of the newest scheduled run, if any",
+    )
+    p.add_argument(
+        "--upcoming", type=int, default=0, metavar="N", help="also list the next N runs not yet due"
+    )
+    p.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    p.add_argument(
+        "--catchup-default",
+        choices=["true", "false"],
+        default="true",
+        help="the controller's catchupByDefault, for DAGs that leave catchup unset",
+    )
+    p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser("render", help="print the pod manifest of one task try")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--task", required=True)
+    p.add_argument("--logical-date", required=True)
+    p.add_argument("--try", dest="try_number", type=int, default=1)
+    p.add_argument("--conf", help="JSON object overriding params")
+    p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("crds", help="write the CRD manifests generated from the models")
+    p.add_argument("--dir", default="crds")
+    p.add_argument("--check", action="store_true", help="exit 1 if the files are out of date")
+    p.set_defaults(func=cmd_crds)
+
+    p = sub.add_parser("trigger", help="create a manual DagRun in the cluster")
+    p.add_argument("dag")
+    p.add_argument("--conf", help="JSON object overriding the DAG's params")
+    p.add_argument("--logical-date", default="now")
+    p.add_argument("-n", "--namespace")
+    p.add_argument("--kubeconfig")
+    p.set_defaults(func=cmd_trigger)
+
+    p = sub.add_parser("run", help="run the controller against the current kubeconfig")
+    p.add_argument(
+        "-n",
+        "--namespace",
+        action="append",
+        help="watch only this namespace (repeatable); default all",
+    )
+    p.add_argument("--kubeconfig")
+    p.add_argument("--catchup-default", choices=["true", "false"])
+    p.add_argument(
+        "--log-level",
+        default=os.environ.get("KUBEDAG_LOG_LEVEL", "info"),
+        choices=["debug", "info", "warning", "error"],
+    )
+    p.add_argument("--liveness", help="serve a liveness probe, e.g. http://0.0.0.0:8080/healthz")
+    p.set_defaults(func=cmd_run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (CliError, ScheduleError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,198 @@
+"""The one layer that talks to the Kubernetes API: a small async JSON client.
+
+Everything else in kubedag works on plain dicts and pydantic models. Requests go through
+kubernetes.aio's ApiClient (for its kubeconfig/in-cluster auth) but skip its typed models:
+the controller only needs JSON, and decoding into models costs more than the request.
+"""
+
+import json
+import logging
+import os
+import socket
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from kubernetes.aio import client as aio_client
+from kubernetes.aio import config as aio_config
+
+from kubedag import GROUP, VERSION
+from kubedag.dates import rfc3339
+
+log = logging.getLogger(__name__)
+
+FIELD_MANAGER = "kubedag-controller"
+MERGE_PATCH = "application/merge-patch+json"
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(f"{status} {reason}: {message}")
+        self.status = status
+        self.reason = reason
+        self.message = message
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == 404
+
+    @property
+    def already_exists(self) -> bool:
+        return self.status == 409 and self.reason == "AlreadyExists"
+
+    @property
+    def conflict(self) -> bool:
+        return self.status == 409 and self.reason == "Conflict"
+
+
+def custom_path(plural: str, namespace: str, name: str | None = None, sub: str = "") -> str:
+    path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{plural}"
+    if name:
+        path += f"/{quote(name)}"
+    return path + (f"/{sub}" if sub else "")
+
+
+def core_path(plural: str, namespace: str, name: str | None = None) -> str:
+    path = f"/api/v1/namespaces/{namespace}/{plural}"
+    return path + (f"/{quote(name)}" if name else "")
+
+
+class Kube:
+    """Authenticated JSON requests to the API server."""
+
+    def __init__(self, api_client: aio_client.ApiClient) -> None:
+        self._api = api_client
+        self.requests = 0
+
+    @classmethod
+    async def connect(cls, kubeconfig: str | None = None) -> "Kube":
+        configuration = aio_client.Configuration()
+        if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+            aio_config.load_incluster_config(client_configuration=configuration)
+        else:
+            await aio_config.load_kube_config(
+                config_file=kubeconfig, client_configuration=configuration
+            )
+        configuration.connection_pool_maxsize = 32
+        return cls(aio_client.ApiClient(configuration))
+
+    async def close(self) -> None:
+        await self._api.close()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        query: dict[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> dict[str, Any]:
+        self.requests += 1
+        url = path + (f"?{urlencode(query)}" if query else "")
+        params = await self._api.param_serialize(
+            method=method,
+            resource_path=url,
+            header_params={"Content-Type": content_type, "Accept": "application/json"},
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        response = await self._api.call_api(*params)
+        data = await response.read()
+        payload: dict[str, Any] = json.loads(data) if data else {}
+        if response.status >= 400:
+            raise ApiError(
+                response.status,
+                str(payload.get("reason") or response.reason),
+                str(payload.get("message") or data[:300]),
+            )
+        return payload
+
+    async def get(self, path: str) -> dict[str, Any] | None:
+        try:
+            return await self.request("GET", path)
+        except ApiError as error:
+            if error.not_found:
+                return None
+            raise
+
+    async def create(self, path: str, manifest: dict[str, Any]) -> dict[str, Any] | None:
+        """Create; None when it already exists (deterministic names make that success)."""
+        try:
+            return await self.request("POST", path, manifest, query={"fieldManager": FIELD_MANAGER})
+        except ApiError as error:
+            if error.already_exists:
+                return None
+            raise
+
+    async def delete(self, path: str, *, propagation: str = "Background") -> bool:
+        try:
+            await self.request("DELETE", path, {"propagationPolicy": propagation})
+            return True
+        except ApiError as error:
+            if error.not_found:
+                return False
+            raise
+
+    async def patch_status(
+        self, path: str, status: dict[str, Any], resource_version: str | None
+    ) -> dict[str, Any]:
+        """Merge-patch the status subresource; with a resourceVersion the write fails with
+        Conflict if the object changed since it was read (optimistic concurrency)."""
+        body: dict[str, Any] = {"status": status}
+        if resource_version:
+            body["metadata"] = {"resourceVersion": resource_version}
+        return await self.request(
+            "PATCH",
+            path + "/status",
+            body,
+            query={"fieldManager": FIELD_MANAGER},
+            content_type=MERGE_PATCH,
+        )
+
+    async def post_event(
+        self,
+        involved: dict[str, Any],
+        *,
+        type_: str,
+        reason: str,
+        message: str,
+        now: datetime | None = None,
+    ) -> None:
+        """A core/v1 Event, so `kubectl describe` shows it beside the object."""
+        moment = now or datetime.now(UTC)
+        namespace = involved["namespace"]
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {
+                "name": f"{involved['name'][:200]}.{os.urandom(8).hex()}",
+                "namespace": namespace,
+            },
+            "involvedObject": involved,
+            "type": type_,
+            "reason": reason,
+            "message": message,
+            "firstTimestamp": rfc3339(moment.replace(microsecond=0)),
+            "lastTimestamp": rfc3339(moment.replace(microsecond=0)),
+            "count": 1,
+            "source": {"component": "kubedag-controller"},
+            "reportingComponent": "kubedag.io/controller",
+            "reportingInstance": socket.gethostname()[:128],
+        }
+        try:
+            await self.request("POST", core_path("events", namespace), event)
+        except ApiError as error:  # an event is best effort; never fail a reconcile for it
+            log.warning("could not post event %s on %s: %s", reason, involved.get("name"), error)
+
+
+def involved_object(kind: str, obj: dict[str, Any]) -> dict[str, Any]:
+    metadata = obj.get("metadata") or {}
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": kind,
+        "name": metadata.get("name"),
+        "namespace": metadata.get("namespace"),
+        "uid": metadata.get("uid"),
+        "resourceVersion": metadata.get("resourceVersion"),
+    }

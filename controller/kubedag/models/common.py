@@ -1,0 +1,79 @@
+"""Pieces shared by the resource models: base config, conditions, typed strings."""
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic.alias_generators import to_camel
+
+from kubedag.durations import DURATION_PATTERN
+
+DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+
+# startDate/endDate accept a date ("2026-01-01") or an RFC 3339 time; a value without an offset
+# is read in the DAG's timezone, as Airflow reads a naive start_date.
+TIMESTAMP_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"([Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?([Zz]|[+-][0-9]{2}:?[0-9]{2})?)?$"
+)
+
+Duration = Annotated[
+    str,
+    Field(pattern=DURATION_PATTERN),
+    WithJsonSchema({"type": "string", "pattern": DURATION_PATTERN}),
+]
+Timestamp = Annotated[
+    datetime,
+    WithJsonSchema({"type": "string", "pattern": TIMESTAMP_PATTERN}),
+]
+# Status times are always written by the controller, in UTC.
+StatusTime = Annotated[datetime, WithJsonSchema({"type": "string", "format": "date-time"})]
+FreeForm = Annotated[
+    dict[str, Any],
+    WithJsonSchema({"type": "object", "x-kubernetes-preserve-unknown-fields": True}),
+]
+
+
+class KubeModel(BaseModel):
+    """camelCase on the wire, snake_case in Python; attribute docstrings become descriptions."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        use_attribute_docstrings=True,
+        extra="forbid",
+    )
+
+    def to_wire(self) -> dict[str, Any]:
+        """The JSON form stored in the API: camelCase, no unset (None) fields."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+ConditionStatus = Literal["True", "False", "Unknown"]
+
+
+class Condition(KubeModel):
+    """One aspect of the object's state, as the Kubernetes API conventions define it."""
+
+    type: str
+    status: ConditionStatus
+    reason: str = Field(pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$")
+    message: str = ""
+    last_transition_time: StatusTime
+    observed_generation: int | None = None
+
+
+def set_condition(conditions: list[Condition], new: Condition) -> list[Condition]:
+    """Replace the condition of new.type, keeping lastTransitionTime when status is unchanged."""
+    result: list[Condition] = []
+    for old in conditions:
+        if old.type != new.type:
+            result.append(old)
+        elif old.status == new.status:
+            new = new.model_copy(update={"last_transition_time": old.last_transition_time})
+    result.append(new)
+    return sorted(result, key=lambda c: c.type)
+
+
+def find_condition(conditions: list[Condition], type_: str) -> Condition | None:
+    return next((c for c in conditions if c.type == type_), None)

@@ -1,0 +1,204 @@
+"""The DAG resource: a pipeline's schedule, its tasks and their defaults."""
+
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import ConfigDict, Field
+
+from kubedag.models.common import (
+    DNS_LABEL_PATTERN,
+    Condition,
+    Duration,
+    FreeForm,
+    KubeModel,
+    StatusTime,
+    Timestamp,
+)
+from kubedag.schedule import cron_expression_pattern
+
+MAX_TASKS = 5000
+
+
+class TriggerRule(StrEnum):
+    """When a task runs, given its upstream tasks' states (Airflow's trigger rules)."""
+
+    ALL_SUCCESS = "all_success"
+    ALL_FAILED = "all_failed"
+    ALL_DONE = "all_done"
+    ALL_SKIPPED = "all_skipped"
+    ONE_SUCCESS = "one_success"
+    ONE_FAILED = "one_failed"
+    ONE_DONE = "one_done"
+    NONE_FAILED = "none_failed"
+    NONE_FAILED_MIN_ONE_SUCCESS = "none_failed_min_one_success"
+    NONE_SKIPPED = "none_skipped"
+    ALWAYS = "always"
+
+
+class EnvVar(KubeModel):
+    """A container environment variable; `value` may use templates such as {{ ds }}."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(min_length=1)
+    value: str | None = None
+    value_from: FreeForm | None = None
+
+
+EnvList = Annotated[
+    list[EnvVar],
+    Field(
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]}
+    ),
+]
+
+
+class TaskDefaults(KubeModel):
+    """Settings a task may leave out and take from the DAG's `defaults` (Airflow's default_args)."""
+
+    image: str | None = Field(default=None, min_length=1)
+    """Container image the task runs."""
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = None
+    env: EnvList | None = None
+    """Environment variables; merged by name with the DAG defaults' env (the task's win)."""
+    env_from: list[FreeForm] | None = None
+    resources: FreeForm | None = None
+    """Container resource requests and limits (core/v1 ResourceRequirements)."""
+    volume_mounts: list[FreeForm] | None = None
+    service_account_name: str | None = None
+    volumes: list[FreeForm] | None = None
+    node_selector: dict[str, str] | None = None
+    tolerations: list[FreeForm] | None = None
+    security_context: FreeForm | None = None
+    """Pod-level security context (core/v1 PodSecurityContext)."""
+    trigger_rule: TriggerRule | None = None
+    """When the task runs given its upstream states; default all_success."""
+    retries: int | None = Field(default=None, ge=0, le=100)
+    """How many times a failed try is retried; default 0."""
+    retry_delay: Duration | None = None
+    """Wait before a retry; default 5m."""
+    retry_exponential_backoff: bool | None = None
+    """Double the wait after each failed try (with Airflow's deterministic jitter)."""
+    max_retry_delay: Duration | None = None
+    """Upper bound of the wait between tries."""
+    execution_timeout: Duration | None = None
+    """A try that has not finished this long after its pod was created fails."""
+
+
+class TaskSpec(TaskDefaults):
+    """One task of the DAG: a container run as one pod per try."""
+
+    name: str = Field(max_length=63, pattern=DNS_LABEL_PATTERN)
+    """Unique within the DAG; a DNS label."""
+    command: list[str] | None = None
+    """Container entrypoint; items may use templates."""
+    args: list[str] | None = None
+    """Container arguments; items may use templates."""
+    depends_on: Annotated[
+        list[str] | None, Field(json_schema_extra={"x-kubernetes-list-type": "set"})
+    ] = None
+    """Names of the upstream tasks this task waits for."""
+
+
+TaskList = Annotated[
+    list[TaskSpec],
+    Field(
+        min_length=1,
+        max_length=MAX_TASKS,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    ),
+]
+
+
+class DagSpec(KubeModel):
+    """Desired state of a DAG."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.schedule) || has(self.startDate)",
+                    "message": "startDate is required when schedule is set",
+                },
+                {
+                    "rule": "self.tasks.all(t, has(t.image) || (has(self.defaults)"
+                    " && has(self.defaults.image)))",
+                    "message": "every task needs an image, in the task or in defaults",
+                },
+                {
+                    "rule": "self.tasks.all(t, !has(t.dependsOn) || !(t.name in t.dependsOn))",
+                    "message": "a task cannot depend on itself",
+                },
+            ]
+        }
+    )
+
+    schedule: str | None = Field(default=None, pattern=cron_expression_pattern())
+    """A 5-field cron expression or @once, @hourly, @daily, @weekly, @monthly, @yearly;
+    absent for a DAG that only runs when triggered."""
+    timezone: str = "UTC"
+    """IANA timezone the schedule is evaluated in (daylight-saving aware)."""
+    start_date: Timestamp | None = None
+    """First data interval starts at the first schedule tick at or after this time."""
+    end_date: Timestamp | None = None
+    """No scheduled run whose interval starts after this time (inclusive)."""
+    catchup: bool | None = None
+    """Create a run for every missed interval; default from the controller (true)."""
+    paused: bool = False
+    """Stop creating scheduled runs."""
+    max_active_runs: int = Field(default=16, ge=1, le=10000)
+    """Runs of this DAG in state running at once; the rest wait queued, oldest first."""
+    max_active_tasks: int = Field(default=16, ge=1, le=10000)
+    """Task pods of this DAG active at once, across its runs."""
+    dagrun_timeout: Duration | None = None
+    """A run still unfinished this long after it started fails."""
+    params: FreeForm | None = None
+    """Template parameters ({{ params.X }}); a run's conf overrides them."""
+    owner: str | None = None
+    """Who answers for this pipeline (the business owner)."""
+    description: str | None = None
+    tags: list[str] | None = None
+    inputs: list[str] | None = None
+    """Datasets this pipeline reads (lineage)."""
+    outputs: list[str] | None = None
+    """Datasets this pipeline writes (lineage)."""
+    defaults: TaskDefaults | None = None
+    """Values for every task that does not set them (Airflow's default_args)."""
+    tasks: TaskList
+
+
+class DagStatus(KubeModel):
+    """Observed state of a DAG, written by the controller."""
+
+    observed_generation: int | None = None
+    conditions: list[Condition] = Field(default_factory=list)
+    last_scheduled_run: StatusTime | None = None
+    """Logical date of the newest scheduled run."""
+    next_run_after: StatusTime | None = None
+    """When the next scheduled run is due to be created."""
+    active_runs: int | None = None
+    """Runs in state running."""
+    queued_runs: int | None = None
+    """Runs waiting for a free slot under maxActiveRuns."""
+
+
+class Dag(KubeModel):
+    """The whole object as the controller reads it (metadata kept as a plain mapping)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    metadata: dict[str, Any]
+    spec: DagSpec
+    status: DagStatus | None = None
+
+    @property
+    def name(self) -> str:
+        return str(self.metadata["name"])
+
+    @property
+    def namespace(self) -> str:
+        return str(self.metadata.get("namespace", "default"))
+
+    @property
+    def generation(self) -> int:
+        return int(self.metadata.get("generation", 0))

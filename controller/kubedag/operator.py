@@ -1,0 +1,68 @@
+"""Every kopf handler, registered in one place: this module reads as the controller's table
+of contents. Handlers only feed watch events to the Controller (controller.py)."""
+
+import logging
+from typing import Any
+
+import kopf
+
+from kubedag import GROUP, VERSION
+from kubedag.controller import Controller
+from kubedag.kube import Kube
+from kubedag.naming import LABEL_MANAGED_BY
+from kubedag.settings import ControllerSettings
+
+log = logging.getLogger(__name__)
+
+
+def configure_kopf(settings: kopf.OperatorSettings) -> None:
+    # kubedag writes its own status, conditions and events; kopf only delivers watch events.
+    settings.posting.enabled = False
+    settings.persistence.finalizer = "kubedag.io/finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="kubedag.io")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="kubedag.io", key="last-handled-configuration"
+    )
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.batching.worker_limit = 64
+
+
+def build_registry(
+    controller_settings: ControllerSettings, kubeconfig: str | None = None
+) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+    state: dict[str, Any] = {}
+
+    def controller() -> Controller:
+        return state["controller"]  # type: ignore[no-any-return]
+
+    @kopf.on.startup(registry=registry)
+    async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
+        configure_kopf(settings)
+        kube = await Kube.connect(kubeconfig)
+        state["controller"] = Controller(kube, controller_settings)
+        controller().start()
+
+    @kopf.on.cleanup(registry=registry)
+    async def stop(**_: Any) -> None:
+        await controller().stop()
+        await controller().kube.close()
+
+    @kopf.on.event(GROUP, VERSION, "dags", registry=registry)
+    def dag_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+        controller().on_dag_event(type, _plain(body))
+
+    @kopf.on.event(GROUP, VERSION, "dagruns", registry=registry)
+    def dagrun_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+        controller().on_run_event(type, _plain(body))
+
+    @kopf.on.event("", "v1", "pods", labels={LABEL_MANAGED_BY: "kubedag"}, registry=registry)
+    def pod_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+        controller().on_pod_event(type, _plain(body))
+
+    return registry
+
+
+def _plain(body: kopf.Body) -> dict[str, Any]:
+    return dict(body)

@@ -1,0 +1,81 @@
+"""What the controller needs to know of a task pod, read from its status: pure parsing."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from kubedag.naming import LABEL_DAG, LABEL_DAGRUN, LABEL_TASK
+
+TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
+GONE = "Gone"
+
+
+@dataclass(frozen=True)
+class PodObservation:
+    name: str
+    phase: str  # Pending, Running, Succeeded, Failed, Unknown, or GONE when confirmed absent
+    dag: str = ""
+    run: str = ""
+    task: str = ""
+    started: datetime | None = None
+    finished: datetime | None = None
+    exit_code: int | None = None
+    reason: str | None = None
+
+    @property
+    def active(self) -> bool:
+        """Holds one of the DAG's task slots (maxActiveTasks)."""
+        return self.phase not in TERMINAL_PHASES and self.phase != GONE
+
+    @classmethod
+    def gone(cls, name: str) -> "PodObservation":
+        return cls(name=name, phase=GONE, reason="pod disappeared")
+
+
+def _time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    if isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def observe_pod(pod: dict[str, Any]) -> PodObservation:
+    """Summarise a pod (as the API returns it) for the run engine."""
+    metadata = pod.get("metadata") or {}
+    status = pod.get("status") or {}
+    labels = metadata.get("labels") or {}
+    phase = status.get("phase") or "Pending"
+    started = finished = None
+    exit_code = None
+    reason = status.get("reason")
+    message = status.get("message")
+    for container in status.get("containerStatuses") or []:
+        state = container.get("state") or {}
+        if "running" in state:
+            started = _time(state["running"].get("startedAt"))
+        elif "terminated" in state:
+            term = state["terminated"]
+            started = _time(term.get("startedAt"))
+            finished = _time(term.get("finishedAt"))
+            exit_code = term.get("exitCode")
+            reason = reason or term.get("reason")
+            message = message or term.get("message")
+        elif "waiting" in state and phase == "Pending":
+            waiting = state["waiting"]
+            reason = reason or waiting.get("reason")
+            message = message or waiting.get("message")
+    if metadata.get("deletionTimestamp") and phase not in TERMINAL_PHASES:
+        reason = reason or "Terminating"
+    text = ": ".join(part for part in (reason, message) if part) or None
+    return PodObservation(
+        name=str(metadata.get("name", "")),
+        phase=phase,
+        dag=str(labels.get(LABEL_DAG, "")),
+        run=str(labels.get(LABEL_DAGRUN, "")),
+        task=str(labels.get(LABEL_TASK, "")),
+        started=started,
+        finished=finished,
+        exit_code=exit_code,
+        reason=text,
+    )

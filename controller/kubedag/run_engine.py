@@ -1,0 +1,453 @@
+"""The run engine: one pass over a running DagRun, as a pure function.
+
+Given the pinned snapshot, the run's recorded task states, what the pods say and the time,
+it returns the new status and the side effects for the controller to carry out (pods to
+create and delete, events, when to look again). It performs no I/O, like Argo's
+workflow/controller/dag package: the controller acts on its results.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from kubedag.durations import format_duration, parse_duration
+from kubedag.graph import TaskGraph, build_graph, topological_order
+from kubedag.models.common import Condition, set_condition
+from kubedag.models.dagrun import DagRun, DagRunStatus, RunState, TaskRecord, TaskState
+from kubedag.pod_observation import GONE, PodObservation
+from kubedag.podspec import owner_reference, render_pod
+from kubedag.retries import retry_delay
+from kubedag.snapshot import ResolvedTask, Snapshot
+from kubedag.templating import RunContext, TemplateError
+from kubedag.trigger_rules import Verdict, evaluate
+
+SKIP_EXIT_CODE = 99
+MESSAGE_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    type: str  # Normal or Warning
+    reason: str
+    message: str
+
+
+@dataclass
+class RunDecision:
+    status: DagRunStatus
+    pods_to_create: list[dict[str, Any]] = field(default_factory=list)
+    pods_to_delete: list[str] = field(default_factory=list)
+    events: list[RunEvent] = field(default_factory=list)
+    requeue_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ExecutionPlan:
+    """The per-snapshot facts the engine needs every pass, computed once per snapshot."""
+
+    graph: TaskGraph
+    order: tuple[str, ...]
+    leaves: frozenset[str]
+
+
+@lru_cache(maxsize=256)
+def _plan_for(snapshot_json: str) -> ExecutionPlan:
+    snapshot = Snapshot.model_validate_json(snapshot_json)
+    graph = build_graph((t.name, t.depends_on) for t in snapshot.tasks)
+    return ExecutionPlan(graph, tuple(topological_order(graph)), frozenset(graph.leaves))
+
+
+def execution_plan(snapshot: Snapshot) -> ExecutionPlan:
+    return _plan_for(snapshot.canonical_json())
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
+
+
+def pin(
+    run: DagRun,
+    *,
+    snapshot_name: str,
+    snapshot: Snapshot,
+    interval: tuple[datetime, datetime],
+    logical_date: datetime,
+    now: datetime,
+) -> DagRunStatus:
+    """The first status of a run: queued, pinned to its DAG version, every task `none`."""
+    return DagRunStatus(
+        state=RunState.QUEUED,
+        snapshot=snapshot_name,
+        logical_date=logical_date,
+        data_interval_start=interval[0],
+        data_interval_end=interval[1],
+        progress=f"0/{len(snapshot.tasks)}",
+        observed_generation=run.metadata.get("generation"),
+        tasks=[TaskRecord(name=t.name) for t in snapshot.tasks],
+        conditions=[
+            Condition(
+                type="Succeeded",
+                status="Unknown",
+                reason="Queued",
+                message="waiting for a free slot under maxActiveRuns",
+                last_transition_time=now,
+            )
+        ],
+    )
+
+
+def fail_run(status: DagRunStatus, *, reason: str, message: str, now: datetime) -> DagRunStatus:
+    """A run that cannot start (its DAG is gone or invalid) fails with the reason."""
+    new = status.model_copy(deep=True)
+    new.state = RunState.FAILED
+    new.start_time = new.start_time or now
+    new.end_time = now
+    new.duration = format_duration(now - new.start_time)
+    new.conditions = set_condition(
+        new.conditions,
+        Condition(
+            type="Succeeded",
+            status="False",
+            reason=reason,
+            message=_short(message),
+            last_transition_time=now,
+        ),
+    )
+    return new
+
+
+class _Pass:
+    """State of one engine pass; methods mutate the copied records only."""
+
+    def __init__(self, run: DagRun, snapshot: Snapshot, now: datetime, slots: int) -> None:
+        self.run = run
+        self.snapshot = snapshot
+        self.plan = execution_plan(snapshot)
+        self.now = now
+        self.slots = slots
+        self.status = run.status.model_copy(deep=True)
+        self.records = {r.name: r for r in self.status.tasks}
+        for task in snapshot.tasks:  # a run pinned before a task list grew: never, but be safe
+            self.records.setdefault(task.name, TaskRecord(name=task.name))
+        self.decision = RunDecision(status=self.status)
+
+    def event(self, type_: str, reason: str, message: str) -> None:
+        self.decision.events.append(RunEvent(type_, reason, _short(message)))
+
+    def fail_try(
+        self, record: TaskRecord, task: ResolvedTask, message: str, exit_code: int | None = None
+    ) -> None:
+        record.finished = self.now
+        record.exit_code = exit_code
+        record.message = _short(message)
+        if record.try_number < task.retries + 1:
+            delay = retry_delay(
+                base=parse_duration(task.retry_delay),
+                exponential=task.retry_exponential_backoff,
+                max_delay=parse_duration(task.max_retry_delay) if task.max_retry_delay else None,
+                next_try=record.try_number + 1,
+                jitter_key=f"{self.run.spec.dag_name}#{task.name}#"
+                f"{self.status.logical_date}#{record.try_number + 1}",
+            )
+            record.state = TaskState.UP_FOR_RETRY
+            record.retry_at = self.now + delay
+            self.event(
+                "Warning",
+                "TaskRetry",
+                f"task {task.name} try {record.try_number} failed ({message}); "
+                f"retry in {format_duration(delay)}",
+            )
+        else:
+            record.state = TaskState.FAILED
+            self.event(
+                "Warning",
+                "TaskFailed",
+                f"task {task.name} failed on try {record.try_number}: {message}",
+            )
+
+    def observe(self, pods: Mapping[str, PodObservation]) -> None:
+        for name in self.plan.order:
+            record = self.records[name]
+            if not record.state.has_pod or record.pod is None:
+                continue
+            task = self.snapshot.task(name)
+            pod = pods.get(record.pod)
+            if pod is not None:
+                self._apply_pod(record, task, pod)
+            if record.state.has_pod and task.execution_timeout and record.queued_at:
+                limit = parse_duration(task.execution_timeout)
+                if self.now >= record.queued_at + limit:
+                    self.decision.pods_to_delete.append(record.pod)
+                    self.fail_try(
+                        record, task, f"execution timeout of {task.execution_timeout} exceeded"
+                    )
+
+    def _apply_pod(self, record: TaskRecord, task: ResolvedTask, pod: PodObservation) -> None:
+        if pod.phase == GONE:
+            self.fail_try(record, task, f"pod {pod.name} disappeared")
+        elif pod.phase == "Succeeded":
+            record.state = TaskState.SUCCESS
+            record.started = record.started or pod.started or record.queued_at
+            record.finished = pod.finished or self.now
+            record.exit_code = pod.exit_code if pod.exit_code is not None else 0
+            record.message = None
+        elif pod.phase == "Failed":
+            record.started = record.started or pod.started or record.queued_at
+            if pod.exit_code == SKIP_EXIT_CODE:
+                record.state = TaskState.SKIPPED
+                record.finished = pod.finished or self.now
+                record.exit_code = pod.exit_code
+                record.message = f"skipped: exit code {SKIP_EXIT_CODE}"
+                self.event("Normal", "TaskSkipped", f"task {task.name} skipped itself")
+            else:
+                reason = pod.reason or "failed"
+                if pod.exit_code is not None:
+                    reason = f"exit code {pod.exit_code}" + (
+                        f" ({pod.reason})" if pod.reason else ""
+                    )
+                self.fail_try(record, task, reason, pod.exit_code)
+                record.finished = pod.finished or self.now
+        elif pod.phase == "Running" and record.state is TaskState.QUEUED:
+            record.state = TaskState.RUNNING
+            record.started = pod.started or self.now
+            record.message = None
+        elif pod.phase == "Pending" and pod.reason and record.message != _short(pod.reason):
+            record.message = _short(pod.reason)  # e.g. ImagePullBackOff: shows why it waits
+
+    def release_retries(self) -> None:
+        for record in self.records.values():
+            if (
+                record.state is TaskState.UP_FOR_RETRY
+                and record.retry_at
+                and (record.retry_at <= self.now)
+            ):
+                record.state = TaskState.SCHEDULED
+                record.retry_at = None
+
+    def apply_trigger_rules(self) -> None:
+        for name in self.plan.order:
+            record = self.records[name]
+            if record.state is not TaskState.NONE:
+                continue
+            task = self.snapshot.task(name)
+            upstream = (self.records[u].state for u in self.plan.graph.upstream[name])
+            verdict = evaluate(task.trigger_rule, upstream)
+            if verdict is Verdict.RUN:
+                record.state = TaskState.SCHEDULED
+            elif verdict is Verdict.SKIP:
+                record.state = TaskState.SKIPPED
+                record.finished = self.now
+                record.message = f"skipped by trigger rule {task.trigger_rule.value}"
+            elif verdict is Verdict.UPSTREAM_FAILED:
+                record.state = TaskState.UPSTREAM_FAILED
+                record.finished = self.now
+                record.message = f"upstream failed ({task.trigger_rule.value})"
+
+    def launch(self) -> bool:
+        """Create pods for scheduled tasks while slots last; True if a task ended instead."""
+        settled = False
+        for name in self.plan.order:
+            record = self.records[name]
+            if record.state is not TaskState.SCHEDULED:
+                continue
+            if self.slots <= 0:
+                break
+            task = self.snapshot.task(name)
+            try_number = record.try_number + 1
+            try:
+                manifest = render_pod(
+                    task,
+                    self._context(task, try_number),
+                    namespace=self.run.namespace,
+                    owner=self._owner(),
+                )
+            except TemplateError as error:
+                record.try_number = try_number
+                record.state = TaskState.FAILED
+                record.finished = self.now
+                record.message = _short(f"template error: {error}")
+                self.event("Warning", "TaskFailed", f"task {name}: template error: {error}")
+                settled = True
+                continue
+            self.slots -= 1
+            record.try_number = try_number
+            record.state = TaskState.QUEUED
+            record.pod = manifest["metadata"]["name"]
+            record.queued_at = self.now
+            record.started = record.finished = record.exit_code = record.message = None
+            self.decision.pods_to_create.append(manifest)
+            self.event("Normal", "TaskStarted", f"task {name} try {try_number}: pod {record.pod}")
+        return settled
+
+    def _context(self, task: ResolvedTask, try_number: int) -> RunContext:
+        status = self.status
+        assert status.logical_date and status.data_interval_start and status.data_interval_end
+        return RunContext(
+            dag_name=self.run.spec.dag_name,
+            run_id=self.run.name,
+            run_type=self.run.spec.run_type.value,
+            task_name=task.name,
+            try_number=try_number,
+            logical_date=status.logical_date,
+            data_interval_start=status.data_interval_start,
+            data_interval_end=status.data_interval_end,
+            params=self.snapshot.params,
+            conf=self.run.spec.conf or {},
+        )
+
+    def _owner(self) -> dict[str, Any] | None:
+        uid = self.run.metadata.get("uid")
+        if not uid:
+            return None
+        return owner_reference("DagRun", self.run.name, str(uid))
+
+    def enforce_run_timeout(self) -> None:
+        timeout = self.snapshot.dagrun_timeout
+        if not timeout or not self.status.start_time:
+            return
+        if self.now < self.status.start_time + parse_duration(timeout):
+            return
+        for record in self.records.values():
+            if record.state.finished:
+                continue
+            if record.state.has_pod and record.pod:
+                self.decision.pods_to_delete.append(record.pod)
+            record.state = TaskState.SKIPPED
+            record.finished = self.now
+            record.message = "skipped: dagrun timeout"
+        self._finish(RunState.FAILED, "DagRunTimeout", f"run exceeded dagrunTimeout {timeout}")
+
+    def conclude(self) -> None:
+        if self.status.state is not RunState.RUNNING:
+            return
+        if not all(r.state.finished for r in self.records.values()):
+            return
+        bad = [
+            n
+            for n in sorted(self.plan.leaves)
+            if self.records[n].state in (TaskState.FAILED, TaskState.UPSTREAM_FAILED)
+        ]
+        if bad:
+            first = self.records[bad[0]]
+            detail = f": {first.message}" if first.message else ""
+            self._finish(
+                RunState.FAILED, "TaskFailed", f"task {bad[0]} {first.state.value}{detail}"
+            )
+        else:
+            self._finish(RunState.SUCCESS, "Succeeded", "all leaf tasks succeeded or skipped")
+
+    def _finish(self, state: RunState, reason: str, message: str) -> None:
+        self.status.state = state
+        self.status.end_time = self.now
+        succeeded = "True" if state is RunState.SUCCESS else "False"
+        self.status.conditions = set_condition(
+            self.status.conditions,
+            Condition(
+                type="Succeeded",
+                status=succeeded,
+                reason=reason,
+                message=_short(message),
+                last_transition_time=self.now,
+            ),
+        )
+        self.event(
+            "Normal" if state is RunState.SUCCESS else "Warning",
+            "RunSucceeded" if state is RunState.SUCCESS else "RunFailed",
+            message,
+        )
+
+    def requeue_at(self) -> datetime | None:
+        times: list[datetime] = []
+        for name, record in self.records.items():
+            if record.state is TaskState.UP_FOR_RETRY and record.retry_at:
+                times.append(record.retry_at)
+            task = self.snapshot.task(name)
+            if record.state.has_pod and record.queued_at and task.execution_timeout:
+                times.append(record.queued_at + parse_duration(task.execution_timeout))
+        if self.snapshot.dagrun_timeout and self.status.start_time and not self.status.end_time:
+            times.append(self.status.start_time + parse_duration(self.snapshot.dagrun_timeout))
+        return min(times) if times else None
+
+    def result(self) -> RunDecision:
+        records = self.records
+        self.status.tasks = [records[t.name] for t in self.snapshot.tasks]
+        done = sum(1 for r in self.status.tasks if r.state.finished)
+        self.status.progress = f"{done}/{len(self.status.tasks)}"
+        if self.status.start_time:
+            end = self.status.end_time or self.now
+            self.status.duration = format_duration(end - self.status.start_time)
+        self.decision.requeue_at = None if self.status.end_time else self.requeue_at()
+        return self.decision
+
+
+def launch_failed(
+    run: DagRun,
+    snapshot: Snapshot,
+    decision: RunDecision,
+    failures: Mapping[str, str],
+    now: datetime,
+) -> None:
+    """Record tries whose pod the API refused (e.g. an invalid volume) as failed tries."""
+    state = _Pass(run, snapshot, now, 0)
+    state.status = decision.status
+    state.records = {r.name: r for r in decision.status.tasks}
+    state.decision = decision
+    for task_name, message in failures.items():
+        record = state.records[task_name]
+        record.pod = None
+        state.fail_try(record, snapshot.task(task_name), message)
+        decision.pods_to_create = [
+            m
+            for m in decision.pods_to_create
+            if m["metadata"]["labels"]["kubedag.io/task"] != task_name
+        ]
+    state.conclude()
+    state.result()
+
+
+def advance(
+    run: DagRun,
+    snapshot: Snapshot,
+    *,
+    pods: Mapping[str, PodObservation],
+    now: datetime,
+    task_slots: int,
+) -> RunDecision:
+    """One pass over a running run: observe pods, release due retries, apply trigger rules,
+    launch what may start (at most `task_slots` new pods), enforce timeouts, conclude.
+
+    `pods` maps pod names to what is known of them; a pod absent from it is simply not
+    observed yet, one with phase GONE was confirmed deleted.
+    """
+    state = _Pass(run, snapshot, now, task_slots)
+    if state.status.state is not RunState.RUNNING:
+        return state.result()
+    state.observe(pods)
+    state.release_retries()
+    for _ in range(len(snapshot.tasks) + 1):
+        state.apply_trigger_rules()
+        if not state.launch():
+            break
+    state.enforce_run_timeout()
+    state.conclude()
+    return state.result()
+
+
+def start(status: DagRunStatus, now: datetime) -> DagRunStatus:
+    """A queued run promoted to running (under maxActiveRuns)."""
+    new = status.model_copy(deep=True)
+    new.state = RunState.RUNNING
+    new.start_time = now
+    new.conditions = set_condition(
+        new.conditions,
+        Condition(
+            type="Succeeded",
+            status="Unknown",
+            reason="Running",
+            message="tasks are running",
+            last_transition_time=now,
+        ),
+    )
+    return new

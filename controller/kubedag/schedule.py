@@ -1,0 +1,592 @@
+"""When DagRuns are due: Apache Airflow 2's cron and ``@once`` timetables, as pure functions.
+
+DAG authors migrating from Airflow expect a given ``schedule``/``start_date``/``catchup``
+to produce exactly the data intervals Airflow would have produced, so this module
+reproduces ``CronDataIntervalTimetable`` (airflow/timetables/interval.py with the
+``CronMixin`` of airflow/timetables/_cron.py) and ``OnceTimetable``
+(airflow/timetables/simple.py) rather than inventing its own rules. Everything here is
+free of I/O and of clock reads (``now`` is always a parameter) so that the controller's
+decisions are reproducible in table tests and across restarts.
+
+Conventions:
+
+* Every datetime taken must be timezone-aware (a naive one raises ``ValueError``); every
+  datetime returned is in UTC. The DAG's timezone only decides which *wall-clock* times
+  the cron expression names.
+* A data interval runs once it has ended: for a cron schedule ``run_after`` is the
+  interval's end, so the run for 1 January (daily) is created on 2 January 00:00.
+  ``@once`` has the empty interval ``[start_date, start_date]`` and runs at start_date.
+* ``end_date`` is inclusive and compared with the interval *start*, as in Airflow.
+
+Daylight saving time. croniter only understands naive wall-clock times, so, like
+Airflow, a cron tick is computed on the naive wall time in the DAG's timezone and then
+made aware again. How that is done depends on the schedule:
+
+* Schedules that fire at least once every hour (croniter's expanded hour field is ``*``,
+  e.g. ``@hourly``, ``*/5 * * * *``) advance the *instant* by the naive wall-clock
+  distance to the next tick. Hourly runs therefore stay exactly one hour apart in UTC
+  across both transitions: no duplicate run in the repeated hour, no gap at the skipped
+  one (the 02:00 run on a spring-forward night in New York is simply the 03:00 EDT one).
+* Other schedules (daily at 02:30, midnight, ...) place the tick at that wall time of
+  that day, so intervals spanning a transition are 23 or 25 hours long in UTC. A wall
+  time is made aware with ``zoneinfo`` and ``fold=0``:
+
+  - a time that does not exist (spring forward, e.g. 02:30 on 8 March 2026 in
+    America/New_York) is read with the offset in force before the transition, i.e. it
+    is shifted forward by the gap: 02:30 becomes 03:30 EDT (07:30 UTC). Airflow (via
+    pendulum) gives the same instant.
+  - a time that occurs twice (fall back, e.g. 01:30 on 1 November 2026 in
+    America/New_York) takes its *first* occurrence, 01:30 EDT (05:30 UTC). Note that
+    Airflow 2's ``make_aware`` sets ``fold=1`` and so picks the *second* occurrence
+    (01:30 EST); ``_WALL_CLOCK_FOLD`` is the single switch between the two.
+
+Deliberate departures from Airflow, both only reachable around DST transitions:
+
+* ``_skip_to_latest`` raises ``AssertionError("next schedule shouldn't be earlier")`` in
+  Airflow when the tick after the latest tick before ``now`` is itself before ``now``
+  (possible for sub-hourly schedules restricted to some hours, evaluated inside the
+  repeated hour). A controller must not crash on that, so the latest tick before ``now``
+  is then treated as a completed interval start, as on an exact boundary.
+* Iterating runs stops if an interval would not start strictly after the previous one,
+  where Airflow would try to create the same logical date again.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import CroniterBadCronError, CroniterBadDateError, croniter
+
+ONCE: Final = "@once"
+
+PRESETS: dict[str, str] = {
+    "@hourly": "0 * * * *",
+    "@daily": "0 0 * * *",
+    "@weekly": "0 0 * * 0",
+    "@monthly": "0 0 1 * *",
+    "@yearly": "0 0 1 1 *",
+}
+
+# fold=0 reads a skipped wall time with the pre-transition offset (shifting it forward by
+# the gap) and a repeated one as its first occurrence; Airflow 2 uses fold=1 (same instant
+# for skipped times, second occurrence for repeated ones). See the module docstring.
+_WALL_CLOCK_FOLD: Final = 0
+
+
+class ScheduleError(ValueError):
+    """A schedule or timezone a user wrote that cannot be scheduled; the message says why."""
+
+
+@dataclass(frozen=True)
+class DataInterval:
+    """The span of data a run processes; half-open ``[start, end)`` except for ``@once``."""
+
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        # Naive datetimes would silently be compared as wall times of an unknown zone;
+        # fail where the bad value is built rather than deep inside the scheduler.
+        _require_aware(self.start, "DataInterval.start")
+        _require_aware(self.end, "DataInterval.end")
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """A run the schedule calls for, which may be created once ``run_after`` has passed."""
+
+    interval: DataInterval
+    run_after: datetime
+
+    @property
+    def logical_date(self) -> datetime:
+        """Airflow's name for the interval start, which identifies a scheduled run."""
+        return self.interval.start
+
+
+@dataclass(frozen=True)
+class Timetable:
+    """A validated schedule; build it with ``parse_timetable`` so the cron is known good.
+
+    ``expression`` is the cron expression the schedule stands for (presets expanded), or
+    ``"@once"``; ``schedule`` is the text as the user wrote it, for messages.
+    """
+
+    schedule: str
+    expression: str
+    timezone: ZoneInfo
+
+    @property
+    def is_once(self) -> bool:
+        """``@once`` is not a cron: it has its own rules (OnceTimetable)."""
+        return self.expression == ONCE
+
+
+# --------------------------------------------------------------------------------------
+# Cron grammar: one regex per field, shared by the CRD's OpenAPI pattern and by
+# parse_timetable, so that the API server and the controller accept the same schedules.
+
+
+@dataclass(frozen=True)
+class _CronField:
+    """One of the five cron fields; ``number`` and ``step`` are regexes for its bounds."""
+
+    name: str
+    low: int
+    high: int
+    number: str  # low..high, one- or two-digit, a single leading zero allowed ("05")
+    step: str  # 1..high, same digit rules
+    names: tuple[str, ...] = ()  # three-letter names, case-insensitive
+
+    def item_pattern(self) -> str:
+        """``*``, ``N`` or ``N-M``, optionally ``/STEP``; N and M may be names."""
+        atom = "|".join([self.number, *(_any_case(name) for name in self.names)])
+        atom = f"(?:{atom})"
+        return rf"(?:\*|{atom}(?:-{atom})?)(?:/(?:{self.step}))?"
+
+    def pattern(self) -> str:
+        """A comma-separated list of items."""
+        item = self.item_pattern()
+        return f"{item}(?:,{item})*"
+
+
+def _any_case(word: str) -> str:
+    """Case-insensitive letters without the ``i`` flag, which OpenAPI patterns lack."""
+    return "".join(f"[{c.lower()}{c.upper()}]" for c in word)
+
+
+_DAY_OF_MONTH_NUMBER: Final = r"0?[1-9]|[12][0-9]|3[01]"
+_MONTH_NUMBER: Final = r"0?[1-9]|1[0-2]"
+
+_FIELDS: Final = (
+    _CronField("minute", 0, 59, number=r"[0-5]?[0-9]", step=r"0?[1-9]|[1-5][0-9]"),
+    _CronField("hour", 0, 23, number=r"[01]?[0-9]|2[0-3]", step=r"0?[1-9]|1[0-9]|2[0-3]"),
+    _CronField("day-of-month", 1, 31, number=_DAY_OF_MONTH_NUMBER, step=_DAY_OF_MONTH_NUMBER),
+    _CronField(
+        "month",
+        1,
+        12,
+        number=_MONTH_NUMBER,
+        step=_MONTH_NUMBER,
+        names=("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"),
+    ),
+    _CronField(
+        "day-of-week",
+        0,
+        7,
+        number=r"0?[0-7]",
+        step=r"0?[1-7]",
+        names=("sun", "mon", "tue", "wed", "thu", "fri", "sat"),
+    ),
+)
+_FIELD_REGEXES: Final = tuple(re.compile(field.pattern()) for field in _FIELDS)
+_SEPARATOR: Final = r"[ \t]+"
+_PRESET_NAMES: Final = (ONCE, *PRESETS)
+
+
+def cron_expression_pattern() -> str:
+    """The schedule grammar as one anchored regex, for the CRD's OpenAPI ``pattern``.
+
+    Written for ECMA-262 and RE2 alike (no lookarounds, backreferences or inline flags),
+    so the API server rejects a typo at ``kubectl apply`` time. It cannot know that
+    ``0 0 31 2 *`` never fires; ``parse_timetable`` also rejects that.
+    """
+    presets = "|".join(name.removeprefix("@") for name in _PRESET_NAMES)
+    cron = _SEPARATOR.join(f"(?:{field.pattern()})" for field in _FIELDS)
+    return f"^(?:@(?:{presets})|{cron})$"
+
+
+def parse_timetable(schedule: str, timezone: str = "UTC") -> Timetable:
+    """Validate once, up front, so scheduling itself never meets a bad expression."""
+    if schedule == ONCE:
+        expression = ONCE
+    elif schedule.startswith("@"):
+        if schedule not in PRESETS:
+            known = ", ".join(_PRESET_NAMES)
+            raise ScheduleError(f"unknown schedule preset {schedule!r}: expected one of {known}")
+        expression = PRESETS[schedule]
+    else:
+        _validate_cron(schedule)
+        expression = schedule
+    return Timetable(schedule=schedule, expression=expression, timezone=_parse_timezone(timezone))
+
+
+def _parse_timezone(name: str) -> ZoneInfo:
+    """IANA names only: "localtime" would make the schedule depend on the controller host."""
+    hint = "expected an IANA time zone name such as 'UTC' or 'Europe/Berlin'"
+    if name == "localtime":
+        raise ScheduleError(f"unknown timezone {name!r}: {hint}")
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ScheduleError(f"unknown timezone {name!r}: {hint}") from None
+
+
+def _validate_cron(expression: str) -> None:
+    """Check field by field so the message names the offending field and value."""
+
+    def fail(reason: str) -> ScheduleError:
+        return ScheduleError(f"invalid cron expression {expression!r}: {reason}")
+
+    if expression != expression.strip():
+        raise fail("leading or trailing whitespace")
+    fields = re.split(_SEPARATOR, expression) if expression else []
+    if len(fields) != len(_FIELDS):
+        names = " ".join(field.name for field in _FIELDS)
+        raise fail(f"expected 5 fields ({names}), got {len(fields)}")
+    for spec, regex, text in zip(_FIELDS, _FIELD_REGEXES, fields, strict=True):
+        if not regex.fullmatch(text):
+            raise fail(_explain_field(spec, text))
+    try:
+        cron = croniter(expression, datetime(2000, 1, 1), datetime)
+    except CroniterBadCronError as error:  # the grammar above should have caught it
+        raise fail(str(error)) from None
+    try:
+        cron.get_next()
+    except CroniterBadDateError:
+        raise fail("no date matches both its day-of-month and month fields") from None
+
+
+def _explain_field(spec: _CronField, text: str) -> str:
+    """Why ``text`` does not match ``spec``'s regex, as precisely as can be said."""
+    for item in text.split(","):
+        if not item:
+            return f"{spec.name} field {text!r} has an empty list item"
+        base, slash, step = item.partition("/")
+        if slash:
+            problem = _explain_number(step, 1, spec.high, f"{spec.name} step")
+            if problem:
+                return problem
+        if base == "*":
+            continue
+        if not base:
+            return f"{spec.name} item {item!r} has nothing before '/'"
+        low, dash, high = base.partition("-")
+        for atom in (low, high) if dash else (low,):
+            if not atom:
+                return f"{spec.name} range {base!r} is incomplete"
+            if atom == "*":
+                return f"{spec.name} range {base!r} cannot contain '*'"
+            if atom.isascii() and atom.lower() in spec.names:
+                continue
+            problem = _explain_number(atom, spec.low, spec.high, spec.name, spec.names)
+            if problem:
+                return problem
+    return f"invalid {spec.name} field {text!r}"
+
+
+def _explain_number(
+    text: str, low: int, high: int, what: str, names: tuple[str, ...] = ()
+) -> str | None:
+    """The problem with a number (or name) token, or None if it is fine."""
+    if not re.fullmatch(r"[0-9]+", text):
+        if names:
+            either = f"a number {low}-{high} nor a name {names[0]}-{names[-1]}"
+            return f"{what} {text!r} is neither {either}"
+        return f"{what} {text!r} is not a number"
+    value = int(text)
+    if not low <= value <= high:
+        return f"{what} {value} out of range {low}-{high}"
+    if len(text) > 2:
+        return f"{what} {text!r} has too many digits"
+    return None
+
+
+# --------------------------------------------------------------------------------------
+# Airflow's CronMixin: cron ticks as aware instants.
+
+
+def _require_aware(value: datetime, what: str) -> None:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{what} must be timezone-aware, got naive {value.isoformat()}")
+
+
+def _to_utc(value: datetime, what: str) -> datetime:
+    """Normalise on the way in: aware datetimes sharing a non-UTC tzinfo compare by wall
+    time (ignoring fold), which would misorder instants around a fall-back."""
+    _require_aware(value, what)
+    return value.astimezone(UTC)
+
+
+class _Ticks:
+    """The cron's ticks as UTC instants, for one computation (never shared or cached
+    globally, so there is no state to go stale or to guard between threads).
+
+    croniter is slow (tens of microseconds a call, more to build), and aligning each run's
+    end re-derives ticks just computed, so one croniter is reused and results memoised.
+    Results depend only on the instant passed, not on its tzinfo.
+    """
+
+    def __init__(self, tt: Timetable) -> None:
+        self._timezone = tt.timezone
+        self._schedule = tt.schedule
+        # Any fixed start: croniter would otherwise read the clock.
+        self._cron = croniter(tt.expression, datetime(2000, 1, 1), datetime)
+        # Airflow's _covers_every_hour: croniter normalises an hour field covering all
+        # hours ("0-23", "*/1") to "*". Such schedules are spaced in real time, not wall time.
+        self._every_hour = self._cron.expanded[1] == ["*"]
+        self._memo: dict[tuple[datetime, bool], datetime] = {}
+
+    def next(self, current: datetime) -> datetime:
+        """CronMixin._get_next: the first tick strictly after ``current``."""
+        return self._step(current, forward=True)
+
+    def prev(self, current: datetime) -> datetime:
+        """CronMixin._get_prev: the last tick strictly before ``current``."""
+        return self._step(current, forward=False)
+
+    def _step(self, current: datetime, *, forward: bool) -> datetime:
+        key = (current, forward)
+        if key not in self._memo:
+            self._memo[key] = self._compute(current, forward=forward)
+        return self._memo[key]
+
+    def _compute(self, current: datetime, *, forward: bool) -> datetime:
+        # The wall time croniter works on, fold dropped as in Airflow's make_naive.
+        wall = current.astimezone(self._timezone).replace(tzinfo=None, fold=0)
+        try:
+            if forward:
+                scheduled = self._cron.get_next(datetime, start_time=wall)
+            else:
+                scheduled = self._cron.get_prev(datetime, start_time=wall)
+        except CroniterBadDateError as error:  # parse_timetable rejects impossible dates
+            message = f"schedule {self._schedule!r} has no tick near {current.isoformat()}"
+            raise ScheduleError(message) from error
+        if not self._every_hour:
+            aware = scheduled.replace(tzinfo=self._timezone, fold=_WALL_CLOCK_FOLD)
+            return aware.astimezone(UTC)
+        # Move the instant by the wall-clock distance. Added in UTC, as pendulum adds a
+        # plain timedelta as elapsed seconds, so every-hour schedules ignore DST.
+        return current.astimezone(UTC) + (scheduled - wall)
+
+    def align_to_next(self, current: datetime) -> datetime:
+        """``current`` if it is a tick, else the next tick."""
+        next_time = self.next(current)
+        if self.prev(next_time) != current:
+            return next_time
+        return current
+
+    def align_to_prev(self, current: datetime) -> datetime:
+        """``current`` if it is a tick, else the previous one.
+
+        Airflow applies this to the last run's end so that a DAG whose schedule was edited
+        re-aligns to the new ticks instead of keeping the old phase.
+        """
+        prev_time = self.prev(current)
+        if self.next(prev_time) != current:
+            return prev_time
+        return current
+
+    def skip_to_latest(self, earliest: datetime, now: datetime) -> datetime:
+        """catchup=False: start at the latest interval that has completed by ``now``.
+
+        When ``now`` is exactly on a tick, the interval ending now is complete and is the
+        one chosen (Airflow 2's default, without ``catchup_false_no_dagrun_airflow_2_fix``).
+        Never earlier than the aligned start date.
+        """
+        last_start = self.prev(now)
+        next_start = self.next(last_start)
+        # next_start == now: now is on a boundary and the interval from last_start has just
+        # completed. next_start < now (only around a DST fold, where Airflow asserts): that
+        # interval is complete as well.
+        new_start = self.prev(last_start) if next_start > now else last_start
+        return max(new_start, self.align_to_next(earliest))
+
+
+# --------------------------------------------------------------------------------------
+# Airflow's next_dagrun_info and the controller-facing helpers built on it.
+
+
+def next_run(
+    tt: Timetable,
+    *,
+    start_date: datetime,
+    end_date: datetime | None,
+    catchup: bool,
+    last_interval: DataInterval | None,
+    now: datetime,
+) -> PlannedRun | None:
+    """Airflow's ``next_dagrun_info``: the run after the one covering ``last_interval``.
+
+    ``last_interval`` is that of the latest *scheduled* run (manual runs do not count);
+    None before the first. The result may lie in the future: only catchup=False looks at
+    ``now``, to skip a backlog. None once ``end_date`` is passed or ``@once`` has run.
+    """
+    planner = _Planner(tt, start_date=start_date, end_date=end_date, catchup=catchup, now=now)
+    return planner.after(last_interval)
+
+
+class _Planner:
+    """next_dagrun_info with what does not depend on the last run worked out once, so a
+    walk through a long catchup backlog costs about two cron lookups per run."""
+
+    def __init__(
+        self,
+        tt: Timetable,
+        *,
+        start_date: datetime,
+        end_date: datetime | None,
+        catchup: bool,
+        now: datetime,
+    ) -> None:
+        self._start_date = _to_utc(start_date, "start_date")
+        self._end_date = None if end_date is None else _to_utc(end_date, "end_date")
+        now = _to_utc(now, "now")
+        self._ticks = None if tt.is_once else _Ticks(tt)
+        if self._ticks is None:
+            self._earliest = self._start_date
+        elif catchup:
+            self._earliest = self._ticks.align_to_next(self._start_date)
+        else:
+            self._earliest = self._ticks.skip_to_latest(self._start_date, now)
+
+    def after(self, last_interval: DataInterval | None) -> PlannedRun | None:
+        if self._ticks is None:
+            # OnceTimetable: a single run at start_date, catchup or not.
+            if last_interval is not None:
+                return None
+            if self._end_date is not None and self._start_date > self._end_date:
+                return None
+            return PlannedRun(DataInterval(self._start_date, self._start_date), self._start_date)
+        if last_interval is None:
+            start = self._earliest
+        else:
+            last_end = _to_utc(last_interval.end, "last_interval.end")
+            # catchup=True: earliest is the aligned start_date, which matters when the
+            # start date was moved later; catchup=False: the latest complete interval.
+            start = max(self._ticks.align_to_prev(last_end), self._earliest)
+        if self._end_date is not None and start > self._end_date:
+            return None
+        end = self._ticks.next(start)
+        return PlannedRun(DataInterval(start, end), run_after=end)
+
+
+def _iter_runs(
+    tt: Timetable,
+    *,
+    start_date: datetime,
+    end_date: datetime | None,
+    catchup: bool,
+    last_interval: DataInterval | None,
+    now: datetime,
+) -> Iterator[PlannedRun]:
+    """The schedule's runs in order, as the scheduler would create them one by one.
+
+    Ends when the schedule ends, or defensively if a run would not start strictly after
+    the previous one: otherwise a DST oddity could make callers loop forever.
+    """
+    planner = _Planner(tt, start_date=start_date, end_date=end_date, catchup=catchup, now=now)
+    previous: PlannedRun | None = None
+    while True:
+        run = planner.after(last_interval if previous is None else previous.interval)
+        if run is None:
+            return
+        if previous is not None and run.interval.start <= previous.interval.start:
+            return
+        yield run
+        previous = run
+
+
+def due_runs(
+    tt: Timetable,
+    *,
+    start_date: datetime,
+    end_date: datetime | None,
+    catchup: bool,
+    last_interval: DataInterval | None,
+    now: datetime,
+    limit: int | None = None,
+) -> list[PlannedRun]:
+    """Runs to create now, oldest first: a catchup backlog can be long, hence ``limit``.
+
+    Work is linear in the number of due runs, so pass a limit when a schedule may have a
+    large backlog (e.g. every 5 minutes since a start date years ago).
+    """
+    if limit is not None and limit < 0:
+        raise ValueError(f"limit must not be negative, got {limit}")
+    now = _to_utc(now, "now")
+    runs: list[PlannedRun] = []
+    if limit == 0:
+        return runs
+    for run in _iter_runs(
+        tt,
+        start_date=start_date,
+        end_date=end_date,
+        catchup=catchup,
+        last_interval=last_interval,
+        now=now,
+    ):
+        if run.run_after > now:
+            break
+        runs.append(run)
+        if limit is not None and len(runs) >= limit:
+            break
+    return runs
+
+
+def upcoming_runs(
+    tt: Timetable,
+    *,
+    start_date: datetime,
+    end_date: datetime | None,
+    catchup: bool,
+    last_interval: DataInterval | None,
+    now: datetime,
+    count: int,
+) -> list[PlannedRun]:
+    """The next ``count`` runs not yet due, for status display and previews.
+
+    They follow the due runs (which are walked through, not returned), because where
+    the future runs fall can depend on realigning from ``last_interval``.
+    """
+    if count < 0:
+        raise ValueError(f"count must not be negative, got {count}")
+    now = _to_utc(now, "now")
+    runs: list[PlannedRun] = []
+    if count == 0:
+        return runs
+    for run in _iter_runs(
+        tt,
+        start_date=start_date,
+        end_date=end_date,
+        catchup=catchup,
+        last_interval=last_interval,
+        now=now,
+    ):
+        if run.run_after <= now:
+            continue
+        runs.append(run)
+        if len(runs) >= count:
+            break
+    return runs
+
+
+def next_wakeup(
+    tt: Timetable,
+    *,
+    start_date: datetime,
+    end_date: datetime | None,
+    catchup: bool,
+    last_interval: DataInterval | None,
+    now: datetime,
+) -> datetime | None:
+    """When to requeue the DAG: the first run not yet due becomes due then.
+
+    Due runs are the caller's to create now, so they do not count; None means the
+    schedule has nothing left to wait for (end_date passed, ``@once`` done or due).
+    """
+    upcoming = upcoming_runs(
+        tt,
+        start_date=start_date,
+        end_date=end_date,
+        catchup=catchup,
+        last_interval=last_interval,
+        now=now,
+        count=1,
+    )
+    return upcoming[0].run_after if upcoming else None

@@ -1,0 +1,91 @@
+"""The immutable snapshot of a DAG version that its runs execute.
+
+A run pins the snapshot that was current when it started, so editing a DAG never changes a
+run in flight. Snapshots are content-addressed: every run of one DAG version shares one.
+"""
+
+import base64
+import gzip
+import hashlib
+import json
+from typing import Any
+
+from pydantic import Field, PrivateAttr
+
+from kubedag.models.common import Duration, FreeForm, KubeModel
+from kubedag.models.dag import DagSpec, EnvVar, TaskSpec, TriggerRule
+
+SNAPSHOT_KEY = "snapshot.json.gz"
+
+
+class ResolvedTask(TaskSpec):
+    """A task with the DAG's defaults applied and built-in defaults filled in."""
+
+    image: str
+    trigger_rule: TriggerRule = TriggerRule.ALL_SUCCESS
+    retries: int = 0
+    retry_delay: Duration = "5m"
+    retry_exponential_backoff: bool = False
+    depends_on: list[str] = Field(default_factory=list)
+
+
+class Snapshot(KubeModel):
+    """What a run needs of its DAG version."""
+
+    schedule: str | None = None
+    timezone: str = "UTC"
+    dagrun_timeout: Duration | None = None
+    params: FreeForm = Field(default_factory=dict)
+    tasks: list[ResolvedTask]
+    _by_name: dict[str, ResolvedTask] | None = PrivateAttr(default=None)
+
+    def task(self, name: str) -> ResolvedTask:
+        if self._by_name is None:
+            self._by_name = {t.name: t for t in self.tasks}
+        return self._by_name[name]
+
+    def digest(self) -> str:
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()
+
+    def canonical_json(self) -> str:
+        return json.dumps(self.to_wire(), sort_keys=True, separators=(",", ":"))
+
+    def encode(self) -> str:
+        """Gzipped, base64 for a ConfigMap's binaryData: thousands of similar tasks shrink
+        well below the 1 MiB object limit."""
+        packed = gzip.compress(self.canonical_json().encode(), mtime=0)
+        return base64.b64encode(packed).decode()
+
+    @classmethod
+    def decode(cls, data: str) -> "Snapshot":
+        return cls.model_validate_json(gzip.decompress(base64.b64decode(data)))
+
+
+def _merge_env(defaults: list[EnvVar] | None, own: list[EnvVar] | None) -> list[EnvVar] | None:
+    if not defaults:
+        return own
+    merged = {e.name: e for e in defaults}
+    merged.update({e.name: e for e in own or []})
+    return list(merged.values())
+
+
+def resolve_task(task: TaskSpec, spec: DagSpec) -> ResolvedTask:
+    """Task fields win over the DAG's defaults; unset ones fall back to built-in defaults."""
+    values: dict[str, Any] = {}
+    if spec.defaults is not None:
+        values.update(spec.defaults.model_dump(exclude_none=True))
+    values.update(task.model_dump(exclude_none=True))
+    env = _merge_env(spec.defaults.env if spec.defaults else None, task.env)
+    if env is not None:
+        values["env"] = env
+    return ResolvedTask.model_validate(values)
+
+
+def build_snapshot(spec: DagSpec) -> Snapshot:
+    return Snapshot(
+        schedule=spec.schedule,
+        timezone=spec.timezone,
+        dagrun_timeout=spec.dagrun_timeout,
+        params=dict(spec.params or {}),
+        tasks=[resolve_task(task, spec) for task in spec.tasks],
+    )

@@ -1,0 +1,85 @@
+"""Whole-DAG checks the CRD schema cannot make: the graph, the schedule and timezone, the
+templates. Each problem names the task or field and says what is wrong."""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from kubedag.dates import localize
+from kubedag.graph import validate_graph
+from kubedag.models.dag import DagSpec
+from kubedag.schedule import ScheduleError, parse_timetable
+from kubedag.snapshot import resolve_task
+from kubedag.templating import RunContext, TemplateError, render
+
+_SAMPLE_DATE = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Problem:
+    reason: str  # CamelCase, for the Ready condition
+    message: str
+
+
+def validate_dag(name: str, spec: DagSpec) -> list[Problem]:
+    problems: list[Problem] = []
+    try:
+        ZoneInfo(spec.timezone)
+        timezone_ok = True
+    except (ValueError, KeyError):  # ZoneInfoNotFoundError is a KeyError
+        problems.append(Problem("InvalidTimezone", f"unknown timezone {spec.timezone!r}"))
+        timezone_ok = False
+    if spec.schedule is not None and timezone_ok:
+        try:
+            parse_timetable(spec.schedule, spec.timezone)
+        except ScheduleError as error:
+            problems.append(Problem("InvalidSchedule", str(error)))
+    if spec.schedule is not None and spec.start_date is None:
+        problems.append(Problem("InvalidSchedule", "startDate is required when schedule is set"))
+    if spec.start_date and spec.end_date and timezone_ok:
+        start = localize(spec.start_date, spec.timezone)
+        end = localize(spec.end_date, spec.timezone)
+        if end < start:
+            problems.append(Problem("InvalidSchedule", "endDate is before startDate"))
+    problems.extend(
+        Problem("InvalidGraph", message)
+        for message in validate_graph((t.name, t.depends_on or []) for t in spec.tasks)
+    )
+    problems.extend(_template_problems(name, spec))
+    return problems
+
+
+def _template_problems(dag_name: str, spec: DagSpec) -> list[Problem]:
+    problems = []
+    for task in spec.tasks:
+        resolved = resolve_task(task, spec) if _has_image(task.image, spec) else None
+        if resolved is None:
+            problems.append(Problem("InvalidTask", f"task {task.name!r} has no image"))
+            continue
+        variables = RunContext(
+            dag_name=dag_name,
+            run_id=f"{dag_name}-validate",
+            run_type="manual",
+            task_name=task.name,
+            try_number=1,
+            logical_date=_SAMPLE_DATE,
+            data_interval_start=_SAMPLE_DATE,
+            data_interval_end=_SAMPLE_DATE,
+            params=dict(spec.params or {}),
+            conf={},
+        ).variables()
+        fields: list[tuple[str, str]] = [
+            *((f"command[{i}]", item) for i, item in enumerate(resolved.command or [])),
+            *((f"args[{i}]", item) for i, item in enumerate(resolved.args or [])),
+            *((f"env {e.name}", e.value) for e in resolved.env or [] if e.value is not None),
+        ]
+        for where, text in fields:
+            try:
+                render(text, variables)
+            except TemplateError as error:
+                problems.append(Problem("InvalidTemplate", f"task {task.name!r} {where}: {error}"))
+    return problems
+
+
+def _has_image(image: str | None, spec: DagSpec) -> bool:
+    return bool(image or (spec.defaults and spec.defaults.image))

@@ -1,0 +1,103 @@
+"""A keyed work queue in the manner of client-go's: a key is never processed by two workers
+at once, adds while it is processed make it run once more afterwards, failures back off, and
+`add_after` wakes a key at a given time instead of polling."""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Hashable
+from datetime import datetime
+from typing import Generic, TypeVar
+
+Key = TypeVar("Key", bound=Hashable)
+log = logging.getLogger(__name__)
+
+
+class WorkQueue(Generic[Key]):
+    def __init__(
+        self,
+        name: str,
+        process: Callable[[Key], Awaitable[None]],
+        *,
+        workers: int = 4,
+        now: Callable[[], datetime],
+        max_backoff: float = 60.0,
+    ) -> None:
+        self.name = name
+        self._process = process
+        self._now = now
+        self._workers = workers
+        self._max_backoff = max_backoff
+        self._queue: asyncio.Queue[Key] = asyncio.Queue()
+        self._queued: set[Key] = set()
+        self._active: set[Key] = set()
+        self._dirty: set[Key] = set()
+        self._timers: dict[Key, tuple[datetime, asyncio.TimerHandle]] = {}
+        self._failures: dict[Key, int] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._worker(), name=f"{self.name}-worker-{i}")
+            for i in range(self._workers)
+        ]
+
+    async def stop(self) -> None:
+        for handle in (timer for _, timer in self._timers.values()):
+            handle.cancel()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def add(self, key: Key) -> None:
+        if key in self._active:
+            self._dirty.add(key)
+        elif key not in self._queued:
+            self._queued.add(key)
+            self._queue.put_nowait(key)
+
+    def add_after(self, key: Key, when: datetime) -> None:
+        """Process `key` at `when`; an earlier pending wake-up wins over a later one."""
+        pending = self._timers.get(key)
+        if pending is not None:
+            if pending[0] <= when:
+                return
+            pending[1].cancel()
+        delay = max(0.0, (when - self._now()).total_seconds())
+        loop = asyncio.get_running_loop()
+        handle = loop.call_later(delay, self._fire, key)
+        self._timers[key] = (when, handle)
+
+    def _fire(self, key: Key) -> None:
+        self._timers.pop(key, None)
+        self.add(key)
+
+    def forget(self, key: Key) -> None:
+        pending = self._timers.pop(key, None)
+        if pending is not None:
+            pending[1].cancel()
+        self._failures.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._queued) + len(self._active)
+
+    async def _worker(self) -> None:
+        while True:
+            key = await self._queue.get()
+            self._queued.discard(key)
+            self._active.add(key)
+            try:
+                await self._process(key)
+                self._failures.pop(key, None)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                failures = self._failures.get(key, 0) + 1
+                self._failures[key] = failures
+                backoff = min(self._max_backoff, 0.1 * 2 ** (failures - 1))
+                log.exception("%s: processing %s failed (attempt %d)", self.name, key, failures)
+                asyncio.get_running_loop().call_later(backoff, self.add, key)
+            finally:
+                self._active.discard(key)
+                if key in self._dirty:
+                    self._dirty.discard(key)
+                    self.add(key)

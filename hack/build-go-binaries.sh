@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Builds upstream Kubernetes components (and etcd) from their published Go modules at the
+# pinned versions in hack/versions.env, into the user's cache folder keyed by version, so a
+# second run and a fresh clone reuse them.
+#
+#   hack/build-go-binaries.sh kube-apiserver etcd ...
+#
+# Prints the directory holding the binaries on its last line.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=hack/versions.env
+source "$here/versions.env"
+
+cache_root=${KUBEDAG_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/kubedag}
+k8s_bin=$cache_root/kubernetes-$KUBERNETES_VERSION/bin
+etcd_bin=$cache_root/etcd-$ETCD_VERSION/bin
+command -v go >/dev/null || { echo "error: 'go' is required to build $*; install Go 1.24+" >&2; exit 1; }
+
+build_kubernetes() {  # $@: component names under k8s.io/kubernetes/cmd/
+  local missing=() c
+  for c in "$@"; do [[ -x $k8s_bin/$c ]] || missing+=("$c"); done
+  ((${#missing[@]})) || return 0
+  local staging_version=v0.${KUBERNETES_VERSION#v1.}
+  local work; work=$(mktemp -d)
+  trap 'rm -rf "$work"' RETURN
+  # k8s.io/kubernetes replaces its staging modules with local paths, so `go install` of it
+  # is refused; a wrapper module requires it and points each staging module at its
+  # published twin (k8s.io/X v0.34.N), taken from upstream's own replace block.
+  local upstream_mod
+  upstream_mod=$(cd "$work" && GOFLAGS=-mod=mod go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
+  {
+    echo "module kubedag.local/k8sbuild"
+    echo
+    echo "go 1.24"
+    echo
+    echo "require k8s.io/kubernetes $KUBERNETES_VERSION"
+    echo
+    sed -n 's#^\s*\(k8s.io/[a-z0-9-]*\) => ./staging/src/.*#replace \1 => \1 '"$staging_version"'#p' "$upstream_mod"
+  } >"$work/go.mod"
+  local n_replaced; n_replaced=$(grep -c '^replace' "$work/go.mod")
+  [[ $n_replaced -gt 20 ]] || { echo "error: found only $n_replaced staging replaces in $upstream_mod" >&2; exit 1; }
+  local imports=""
+  for c in "${missing[@]}"; do imports+="_ \"k8s.io/kubernetes/cmd/$c\""$'\n'; done
+  printf 'package tools\n\nimport (\n%s)\n' "$imports" >"$work/tools.go"
+  (cd "$work" && GOFLAGS=-mod=mod go mod tidy >/dev/null 2>&1 || true)
+  local minor=${KUBERNETES_VERSION#v1.}; minor=${minor%%.*}
+  local ldflags="-s -w"
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ldflags+=" -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+    ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
+  done
+  mkdir -p "$k8s_bin"
+  for c in "${missing[@]}"; do
+    echo "building $c $KUBERNETES_VERSION (first time only; cached in $k8s_bin)" >&2
+    (cd "$work" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags "$ldflags" \
+      -o "$k8s_bin/$c.tmp" "k8s.io/kubernetes/cmd/$c")
+    mv "$k8s_bin/$c.tmp" "$k8s_bin/$c"
+  done
+}
+
+build_etcd() {
+  [[ -x $etcd_bin/etcd ]] && return 0
+  local work; work=$(mktemp -d)
+  trap 'rm -rf "$work"' RETURN
+  local v=$ETCD_VERSION
+  # The etcd server binary is the main package at the root of go.etcd.io/etcd/server/v3
+  # (server/main.go). Its go.mod replaces the sibling etcd modules with ../ paths, so
+  # `go install ...@version` is refused; as for Kubernetes, a wrapper module requires it and
+  # pins each sibling to its published twin at the version upstream requires (client/v2 is
+  # v2.305.N, the rest v3.5.N).
+  local upstream_mod
+  upstream_mod=$(cd "$work" && GOFLAGS=-mod=mod go mod download -json "go.etcd.io/etcd/server/v3@$v" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
+  {
+    echo "module kubedag.local/etcdbuild"
+    echo
+    echo "go 1.23"
+    echo
+    echo "require go.etcd.io/etcd/server/v3 $v"
+    echo
+    local path ver
+    while read -r path; do
+      ver=$(awk -v p="$path" '$1 == p && $2 ~ /^v[0-9]/ {print $2; exit}' "$upstream_mod")
+      [[ -n $ver ]] || { echo "error: no required version of $path in $upstream_mod" >&2; exit 1; }
+      echo "replace $path => $path $ver"
+    done < <(sed -n 's#^\s*\(go.etcd.io/etcd/[a-z0-9/]*\) => \.\./.*#\1#p' "$upstream_mod")
+  } >"$work/go.mod"
+  local n_replaced; n_replaced=$(grep -c '^replace' "$work/go.mod")
+  [[ $n_replaced -ge 5 ]] || { echo "error: found only $n_replaced etcd replaces in $upstream_mod" >&2; exit 1; }
+  # Build-tagged so it is never compiled (a program is not importable); it only keeps the
+  # requirement for `go mod tidy`, which fills in go.sum and raises the go line as needed.
+  printf '//go:build tools\n\npackage tools\n\nimport _ "go.etcd.io/etcd/server/v3"\n' >"$work/tools.go"
+  (cd "$work" && GOFLAGS=-mod=mod go mod tidy >"$work/tidy.log" 2>&1) ||
+    { cat "$work/tidy.log" >&2; echo "error: go mod tidy failed for etcd $v" >&2; exit 1; }
+  mkdir -p "$etcd_bin"
+  echo "building etcd $v (first time only; cached in $etcd_bin)" >&2
+  (cd "$work" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w" \
+    -o "$etcd_bin/etcd.tmp" go.etcd.io/etcd/server/v3)
+  "$etcd_bin/etcd.tmp" --version >/dev/null ||
+    { echo "error: the etcd binary built from $v does not run" >&2; exit 1; }
+  mv "$etcd_bin/etcd.tmp" "$etcd_bin/etcd"
+}
+
+k8s_components=()
+for c in "$@"; do
+  case $c in
+    etcd) build_etcd ;;
+    kube-apiserver|kube-controller-manager|kube-scheduler|kubelet|kube-proxy|kubectl) k8s_components+=("$c") ;;
+    *) echo "error: unknown component '$c'" >&2; exit 2 ;;
+  esac
+done
+((${#k8s_components[@]})) && build_kubernetes "${k8s_components[@]}"
+echo "$k8s_bin"

@@ -1,0 +1,166 @@
+"""The DAG scheduler's pass: due runs, promotion under maxActiveRuns, status. No cluster."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from kubedag.dag_scheduler import CREATE_BATCH, RunSummary, reconcile_dag, runs_to_start
+from kubedag.models.dag import Dag
+from kubedag.models.dagrun import RunState, RunType
+from kubedag.schedule import DataInterval
+from kubedag.validation import Problem
+from tests.unit.builders import task
+
+
+def make_dag(**spec: Any) -> Dag:
+    return Dag.model_validate(
+        {
+            "metadata": {"name": "sales", "namespace": "etl", "uid": "dag-uid", "generation": 3},
+            "spec": {"tasks": [task("a")], **spec},
+        }
+    )
+
+
+def day(d: int, month: int = 1, year: int = 2026) -> datetime:
+    return datetime(year, month, d, tzinfo=UTC)
+
+
+def scheduled(d: int, state: RunState | None = RunState.SUCCESS) -> RunSummary:
+    return RunSummary(
+        name=f"sales-202601{d:02d}-0000",
+        run_type=RunType.SCHEDULED,
+        logical_date=day(d),
+        interval=DataInterval(day(d), day(d + 1)),
+        state=state,
+    )
+
+
+DAILY = {"schedule": "@daily", "startDate": "2026-01-01"}
+
+
+def names(decision_runs: list[dict[str, Any]]) -> list[str]:
+    return [m["metadata"]["name"] for m in decision_runs]
+
+
+def test_catchup_creates_every_missed_interval_with_owner_and_interval() -> None:
+    decision = reconcile_dag(make_dag(**DAILY), [], [], now=day(4, 1) + timedelta(hours=1),
+                             catchup_default=True)  # fmt: skip
+    assert names(decision.runs_to_create) == [
+        "sales-20260101-0000",
+        "sales-20260102-0000",
+        "sales-20260103-0000",
+    ]
+    first = decision.runs_to_create[0]
+    assert first["spec"] == {
+        "dagName": "sales",
+        "runType": "scheduled",
+        "logicalDate": "2026-01-01T00:00:00Z",
+        "dataIntervalStart": "2026-01-01T00:00:00Z",
+        "dataIntervalEnd": "2026-01-02T00:00:00Z",
+    }
+    assert first["metadata"]["ownerReferences"][0]["uid"] == "dag-uid"
+    assert first["metadata"]["namespace"] == "etl"
+    assert decision.status.next_run_after == day(5)
+    assert decision.requeue_at == day(5)
+    assert decision.status.last_scheduled_run == day(3)
+    assert decision.status.queued_runs == 3
+
+
+def test_catchup_default_false_creates_only_the_latest_interval() -> None:
+    decision = reconcile_dag(make_dag(**DAILY), [], [], now=day(10), catchup_default=False)
+    assert names(decision.runs_to_create) == ["sales-20260109-0000"]
+
+
+def test_spec_catchup_overrides_the_controller_default() -> None:
+    decision = reconcile_dag(make_dag(**DAILY, catchup=True), [], [], now=day(4),
+                             catchup_default=False)  # fmt: skip
+    assert len(decision.runs_to_create) == 3
+
+
+def test_continues_after_the_newest_scheduled_run_and_ignores_manual_ones() -> None:
+    manual = RunSummary("sales-manual-20260301-1200", RunType.MANUAL, day(1, 3), None,
+                        RunState.SUCCESS)  # fmt: skip
+    decision = reconcile_dag(make_dag(**DAILY), [scheduled(1), scheduled(2), manual], [],
+                             now=day(4), catchup_default=True)  # fmt: skip
+    assert names(decision.runs_to_create) == ["sales-20260103-0000"]
+
+
+def test_nothing_is_due_before_the_interval_ends() -> None:
+    decision = reconcile_dag(make_dag(**DAILY), [scheduled(1)], [],
+                             now=day(3) - timedelta(microseconds=1), catchup_default=True)  # fmt: skip
+    assert decision.runs_to_create == []
+    assert decision.requeue_at == day(3)
+
+
+def test_paused_dag_creates_nothing_and_does_not_wake() -> None:
+    decision = reconcile_dag(make_dag(**DAILY, paused=True), [], [], now=day(5),
+                             catchup_default=True)  # fmt: skip
+    assert decision.runs_to_create == []
+    assert decision.requeue_at is None
+    assert decision.status.next_run_after is None
+
+
+def test_invalid_dag_gets_no_runs_and_a_precise_ready_condition() -> None:
+    problems = [Problem("InvalidGraph", "task 'b' depends on unknown task 'x'")]
+    decision = reconcile_dag(make_dag(**DAILY), [], problems, now=day(5), catchup_default=True)
+    assert decision.runs_to_create == []
+    ready = decision.status.conditions[0]
+    assert (ready.type, ready.status, ready.reason) == ("Ready", "False", "InvalidGraph")
+    assert ready.message == "task 'b' depends on unknown task 'x'"
+    assert ready.observed_generation == 3
+    assert decision.status.observed_generation == 3
+
+
+def test_valid_dag_is_ready() -> None:
+    decision = reconcile_dag(make_dag(), [], [], now=day(5), catchup_default=True)
+    ready = decision.status.conditions[0]
+    assert (ready.status, ready.reason) == ("True", "Valid")
+    assert decision.runs_to_create == [] and decision.requeue_at is None
+
+
+def test_ready_transition_time_is_kept_while_status_is_unchanged() -> None:
+    dag = make_dag()
+    first = reconcile_dag(dag, [], [], now=day(5), catchup_default=True)
+    dag.status = first.status
+    second = reconcile_dag(dag, [], [], now=day(6), catchup_default=True)
+    assert second.status.conditions[0].last_transition_time == day(5)
+
+
+def test_promotes_oldest_queued_runs_up_to_max_active_runs() -> None:
+    runs = [scheduled(5, RunState.QUEUED), scheduled(3, RunState.QUEUED), scheduled(4, RunState.QUEUED),
+            scheduled(2, RunState.RUNNING), scheduled(1, None)]  # fmt: skip
+    assert runs_to_start(runs, 3) == ["sales-20260103-0000", "sales-20260104-0000"]
+    assert runs_to_start(runs, 1) == []
+    decision = reconcile_dag(make_dag(maxActiveRuns=2), runs, [], now=day(9), catchup_default=True)
+    assert decision.runs_to_start == ["sales-20260103-0000"]
+    assert decision.status.active_runs == 2
+    assert decision.status.queued_runs == 2
+
+
+def test_existing_runs_are_not_created_again() -> None:
+    runs = [scheduled(1, None)]
+    decision = reconcile_dag(make_dag(**DAILY), runs, [], now=day(3), catchup_default=True)
+    # the newest scheduled interval is day 1, so only day 2 is due; day 1 is never repeated
+    assert names(decision.runs_to_create) == ["sales-20260102-0000"]
+
+
+def test_long_catchup_is_created_in_batches_and_wakes_at_once() -> None:
+    dag = make_dag(schedule="@daily", startDate="2023-01-01")
+    decision = reconcile_dag(dag, [], [], now=day(1), catchup_default=True)
+    assert len(decision.runs_to_create) == CREATE_BATCH
+    assert decision.requeue_at == day(1)
+
+
+def test_manual_only_dag_never_wakes() -> None:
+    decision = reconcile_dag(make_dag(), [], [], now=day(1), catchup_default=True)
+    assert decision.requeue_at is None and decision.runs_to_create == []
+
+
+def test_once_runs_once() -> None:
+    dag = make_dag(schedule="@once", startDate="2026-01-01T06:00:00Z")
+    first = reconcile_dag(dag, [], [], now=day(2), catchup_default=True)
+    assert names(first.runs_to_create) == ["sales-20260101-0600"]
+    done = RunSummary("sales-20260101-0600", RunType.SCHEDULED, day(1) + timedelta(hours=6),
+                      DataInterval(day(1) + timedelta(hours=6), day(1) + timedelta(hours=6)),
+                      RunState.SUCCESS)  # fmt: skip
+    again = reconcile_dag(dag, [done], [], now=day(9), catchup_default=True)
+    assert again.runs_to_create == [] and again.requeue_at is None
