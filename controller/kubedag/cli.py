@@ -24,7 +24,7 @@ from kubedag.models.dag import Dag
 from kubedag.models.dagrun import RunType
 from kubedag.naming import LABEL_DAG, dagrun_name, label_value
 from kubedag.podspec import render_pod
-from kubedag.schedule import DataInterval, ScheduleError, manual_interval, parse_timetable
+from kubedag.schedule import DataInterval, ScheduleError, next_run, parse_timetable
 from kubedag.settings import ControllerSettings
 from kubedag.snapshot import build_snapshot
 from kubedag.templating import RunContext, TemplateError
@@ -161,12 +161,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     if args.task not in names:
         raise CliError(f"DAG {dag.name} has no task {args.task!r}; tasks: {', '.join(names)}")
     logical = _parse_cli_time(args.logical_date, "--logical-date")
-    if dag.spec.schedule and dag.spec.schedule != "@once":
-        timetable = parse_timetable(dag.spec.schedule, dag.spec.timezone)
-        interval = manual_interval(timetable, logical)
-        interval = DataInterval(logical, timetable_next(timetable, logical))
-    else:
-        interval = DataInterval(logical, logical)
+    interval = _interval_at(dag, logical)
     run_type = RunType.SCHEDULED if dag.spec.schedule else RunType.MANUAL
     conf = json.loads(args.conf) if args.conf else {}
     ctx = RunContext(
@@ -189,8 +184,18 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
-def timetable_next(timetable: Any, logical: datetime) -> datetime:
-    raise NotImplementedError
+def _interval_at(dag: Dag, logical: datetime) -> DataInterval:
+    """The data interval a scheduled run with this logical date covers: up to the next tick."""
+    if not dag.spec.schedule or dag.spec.schedule == "@once":
+        return DataInterval(logical, logical)
+    timetable = parse_timetable(dag.spec.schedule, dag.spec.timezone)
+    following = next_run(
+        timetable, start_date=logical, end_date=None, catchup=True, last_interval=None, now=logical
+    )
+    assert following is not None  # no end date: a cron schedule always has a next tick
+    if following.interval.start == logical:
+        return following.interval
+    return DataInterval(logical, following.interval.start)
 
 
 def cmd_crds(args: argparse.Namespace) -> int:

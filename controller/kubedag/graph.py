@@ -143,7 +143,8 @@ def _cycle_in(component: list[str], upstream: Mapping[str, list[str]]) -> list[s
 
 
 def topological_order(graph: TaskGraph) -> list[str]:
-    """Tasks so that each comes after its upstream tasks; ties keep declaration order."""
+    """Tasks so that each comes after its upstream tasks (Kahn's order: roots in declaration
+    order, then each task as soon as its last upstream task is placed)."""
     remaining = {name: len(up) for name, up in graph.upstream.items()}
     ready = deque(name for name, count in remaining.items() if count == 0)
     order: list[str] = []

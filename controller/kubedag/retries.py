@@ -1,11 +1,11 @@
 """When a failed try is retried: Airflow's retry delay, exponential backoff and its cap."""
 
 import hashlib
-import math
 from datetime import timedelta
 
 DEFAULT_RETRY_DELAY = timedelta(minutes=5)
-_MAX_SECONDS = timedelta.max.total_seconds() - 1
+# Airflow's [core] max_task_retry_delay: backoff never waits longer than a day.
+MAX_RETRY_DELAY = timedelta(hours=24)
 
 
 def retry_delay(
@@ -20,13 +20,21 @@ def retry_delay(
 
     With backoff the wait lies in [base * 2^(n-2), base * 2^(n-1)), placed by a hash of
     `jitter_key` (dag, task, logical date, try) as Airflow does, so retries of many tasks do
-    not stampede yet a restart computes the same time again.
+    not stampede yet a restart computes the same time again. As in Airflow, `max_delay`
+    only bounds the backoff (a zero one bounds nothing), and backoff stops at a day.
     """
-    delay = base
-    if exponential:
-        min_backoff = max(1, math.ceil(base.total_seconds() * 2 ** (next_try - 2)))
-        digest = int(hashlib.sha1(jitter_key.encode(), usedforsecurity=False).hexdigest(), 16)
-        delay = timedelta(seconds=min(min_backoff + digest % min_backoff, _MAX_SECONDS))
-    if max_delay is not None:
+    if not exponential:
+        return base
+    cap = int(MAX_RETRY_DELAY.total_seconds())
+    # Integer maths: a float 2**n overflows long before a try count stops being plausible.
+    exponent = max(0, next_try - 2)
+    base_ms = int(base.total_seconds() * 1000)
+    if exponent > 64:
+        min_backoff = cap
+    else:
+        min_backoff = min(cap, max(1, -(-(base_ms << exponent) // 1000)))
+    digest = int(hashlib.sha1(jitter_key.encode(), usedforsecurity=False).hexdigest(), 16)
+    delay = timedelta(seconds=min(min_backoff + digest % min_backoff, cap))
+    if max_delay:
         delay = min(delay, max_delay)
     return delay

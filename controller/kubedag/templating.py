@@ -12,6 +12,8 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from kubedag.dates import utc
+
 
 class TemplateError(ValueError):
     """A template that does not parse or refers to something unknown."""
@@ -25,7 +27,7 @@ class TemplateDateTime(datetime):
 
 
 def _as_template_datetime(value: datetime) -> TemplateDateTime:
-    value = value.astimezone(UTC)
+    value = utc(value)
     return TemplateDateTime(
         value.year,
         value.month,
@@ -39,13 +41,16 @@ def _as_template_datetime(value: datetime) -> TemplateDateTime:
 
 
 def ds_add(ds: str, days: int) -> str:
-    """Airflow's macros.ds_add: add (or subtract) days to a YYYY-MM-DD date."""
-    return (datetime.strptime(ds, "%Y-%m-%d") + timedelta(days=days)).strftime("%Y-%m-%d")
+    """Airflow's macros.ds_add: add (or subtract) days to a YYYY-MM-DD date; adding zero
+    days returns the input untouched, as Airflow's does."""
+    if not days:
+        return str(ds)
+    return (datetime.strptime(str(ds), "%Y-%m-%d") + timedelta(days=days)).strftime("%Y-%m-%d")
 
 
 def ds_format(ds: str, input_format: str, output_format: str) -> str:
     """Airflow's macros.ds_format: reformat a date string."""
-    return datetime.strptime(ds, input_format).strftime(output_format)
+    return datetime.strptime(str(ds), input_format).strftime(output_format)
 
 
 MACROS = MappingProxyType(
@@ -109,9 +114,9 @@ class RunContext:
         }
 
 
-_ENVIRONMENT = ImmutableSandboxedEnvironment(
-    undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True
-)
+# Airflow's template environment, sandboxed and strict: its defaults otherwise (a trailing
+# newline is dropped, as Airflow drops it).
+_ENVIRONMENT = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
 
 
 @lru_cache(maxsize=4096)

@@ -42,8 +42,9 @@ def names(decision_runs: list[dict[str, Any]]) -> list[str]:
 
 
 def test_catchup_creates_every_missed_interval_with_owner_and_interval() -> None:
-    decision = reconcile_dag(make_dag(**DAILY), [], [], now=day(4, 1) + timedelta(hours=1),
-                             catchup_default=True)  # fmt: skip
+    decision = reconcile_dag(
+        make_dag(**DAILY), [], [], now=day(4, 1) + timedelta(hours=1), catchup_default=True
+    )
     assert names(decision.runs_to_create) == [
         "sales-20260101-0000",
         "sales-20260102-0000",
@@ -71,29 +72,42 @@ def test_catchup_default_false_creates_only_the_latest_interval() -> None:
 
 
 def test_spec_catchup_overrides_the_controller_default() -> None:
-    decision = reconcile_dag(make_dag(**DAILY, catchup=True), [], [], now=day(4),
-                             catchup_default=False)  # fmt: skip
+    decision = reconcile_dag(
+        make_dag(**DAILY, catchup=True), [], [], now=day(4), catchup_default=False
+    )
     assert len(decision.runs_to_create) == 3
 
 
 def test_continues_after_the_newest_scheduled_run_and_ignores_manual_ones() -> None:
-    manual = RunSummary("sales-manual-20260301-1200", RunType.MANUAL, day(1, 3), None,
-                        RunState.SUCCESS)  # fmt: skip
-    decision = reconcile_dag(make_dag(**DAILY), [scheduled(1), scheduled(2), manual], [],
-                             now=day(4), catchup_default=True)  # fmt: skip
+    manual = RunSummary(
+        "sales-manual-20260301-1200", RunType.MANUAL, day(1, 3), None, RunState.SUCCESS
+    )
+    decision = reconcile_dag(
+        make_dag(**DAILY),
+        [scheduled(1), scheduled(2), manual],
+        [],
+        now=day(4),
+        catchup_default=True,
+    )
     assert names(decision.runs_to_create) == ["sales-20260103-0000"]
 
 
 def test_nothing_is_due_before_the_interval_ends() -> None:
-    decision = reconcile_dag(make_dag(**DAILY), [scheduled(1)], [],
-                             now=day(3) - timedelta(microseconds=1), catchup_default=True)  # fmt: skip
+    decision = reconcile_dag(
+        make_dag(**DAILY),
+        [scheduled(1)],
+        [],
+        now=day(3) - timedelta(microseconds=1),
+        catchup_default=True,
+    )
     assert decision.runs_to_create == []
     assert decision.requeue_at == day(3)
 
 
 def test_paused_dag_creates_nothing_and_does_not_wake() -> None:
-    decision = reconcile_dag(make_dag(**DAILY, paused=True), [], [], now=day(5),
-                             catchup_default=True)  # fmt: skip
+    decision = reconcile_dag(
+        make_dag(**DAILY, paused=True), [], [], now=day(5), catchup_default=True
+    )
     assert decision.runs_to_create == []
     assert decision.requeue_at is None
     assert decision.status.next_run_after is None
@@ -126,8 +140,13 @@ def test_ready_transition_time_is_kept_while_status_is_unchanged() -> None:
 
 
 def test_promotes_oldest_queued_runs_up_to_max_active_runs() -> None:
-    runs = [scheduled(5, RunState.QUEUED), scheduled(3, RunState.QUEUED), scheduled(4, RunState.QUEUED),
-            scheduled(2, RunState.RUNNING), scheduled(1, None)]  # fmt: skip
+    runs = [
+        scheduled(5, RunState.QUEUED),
+        scheduled(3, RunState.QUEUED),
+        scheduled(4, RunState.QUEUED),
+        scheduled(2, RunState.RUNNING),
+        scheduled(1, None),
+    ]
     assert runs_to_start(runs, 3) == ["sales-20260103-0000", "sales-20260104-0000"]
     assert runs_to_start(runs, 1) == []
     decision = reconcile_dag(make_dag(maxActiveRuns=2), runs, [], now=day(9), catchup_default=True)
@@ -159,8 +178,12 @@ def test_once_runs_once() -> None:
     dag = make_dag(schedule="@once", startDate="2026-01-01T06:00:00Z")
     first = reconcile_dag(dag, [], [], now=day(2), catchup_default=True)
     assert names(first.runs_to_create) == ["sales-20260101-0600"]
-    done = RunSummary("sales-20260101-0600", RunType.SCHEDULED, day(1) + timedelta(hours=6),
-                      DataInterval(day(1) + timedelta(hours=6), day(1) + timedelta(hours=6)),
-                      RunState.SUCCESS)  # fmt: skip
+    done = RunSummary(
+        "sales-20260101-0600",
+        RunType.SCHEDULED,
+        day(1) + timedelta(hours=6),
+        DataInterval(day(1) + timedelta(hours=6), day(1) + timedelta(hours=6)),
+        RunState.SUCCESS,
+    )
     again = reconcile_dag(dag, [done], [], now=day(9), catchup_default=True)
     assert again.runs_to_create == [] and again.requeue_at is None

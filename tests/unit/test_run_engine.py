@@ -73,7 +73,9 @@ def test_chain_runs_one_task_after_another_and_succeeds() -> None:
 
 
 def test_branch_starts_both_downstream_tasks_together() -> None:
-    d = Driver(snapshot_of(task("extract"), task("transform", "extract"), task("report", "extract")))
+    d = Driver(
+        snapshot_of(task("extract"), task("transform", "extract"), task("report", "extract"))
+    )
     d.step()
     decision = d.step({d.pod_of("extract"): pod(d.pod_of("extract"), "Succeeded", 0)})
     assert sorted(created(decision)) == [
@@ -83,8 +85,9 @@ def test_branch_starts_both_downstream_tasks_together() -> None:
 
 
 def test_pod_manifest_carries_labels_owner_env_and_rendered_args() -> None:
-    snap = snapshot_of(task("a", args=["--date={{ ds }}", "{{ params.table }}"]),
-                       params={"table": "sales"})  # fmt: skip
+    snap = snapshot_of(
+        task("a", args=["--date={{ ds }}", "{{ params.table }}"]), params={"table": "sales"}
+    )
     decision = Driver(snap).step()
     manifest = decision.pods_to_create[0]
     assert manifest["metadata"]["labels"] == {
@@ -152,8 +155,9 @@ def test_failed_try_is_retried_after_the_delay_then_fails_the_run() -> None:
 
 
 def test_exponential_backoff_grows_and_is_capped() -> None:
-    snap = snapshot_of(task("a", retries=5, retryDelay="10s", retryExponentialBackoff=True,
-                            maxRetryDelay="30s"))  # fmt: skip
+    snap = snapshot_of(
+        task("a", retries=5, retryDelay="10s", retryExponentialBackoff=True, maxRetryDelay="30s")
+    )
     d = Driver(snap)
     d.step()
     waits = []
@@ -184,23 +188,27 @@ def test_diamond_with_trigger_rules_after_a_failure() -> None:
     # a -> (b, c) -> join(all_done) ; a -> (b, c) -> alert(one_failed) ; strict(all_success)
     d = Driver(
         snapshot_of(
-            task("a"), task("b", "a"), task("c", "a"),
+            task("a"),
+            task("b", "a"),
+            task("c", "a"),
             task("join", "b", "c", triggerRule="all_done"),
             task("alert", "b", "c", triggerRule="one_failed"),
             task("strict", "b", "c"),
             task("cleanup", "join", "alert", "strict", triggerRule="none_failed_min_one_success"),
         )
-    )  # fmt: skip
+    )
     d.step()
     d.step({d.pod_of("a"): pod(d.pod_of("a"), "Succeeded", 0)})
     decision = d.step({d.pod_of("b"): pod(d.pod_of("b"), "Failed", 1)})
     assert states(decision)["alert"] == "queued"  # one_failed fires before c is done
     assert states(decision)["strict"] == "upstream_failed"
     assert states(decision)["join"] == "none"
-    decision = d.step({
-        d.pod_of("c"): pod(d.pod_of("c"), "Succeeded", 0),
-        d.pod_of("alert"): pod(d.pod_of("alert"), "Succeeded", 0),
-    })  # fmt: skip
+    decision = d.step(
+        {
+            d.pod_of("c"): pod(d.pod_of("c"), "Succeeded", 0),
+            d.pod_of("alert"): pod(d.pod_of("alert"), "Succeeded", 0),
+        }
+    )
     assert states(decision)["join"] == "queued"
     decision = d.step({d.pod_of("join"): pod(d.pod_of("join"), "Succeeded", 0)})
     # strict failed upstream, so none_failed_min_one_success marks cleanup upstream_failed
@@ -227,7 +235,9 @@ def test_execution_timeout_deletes_the_pod_and_fails_the_try_even_when_pending()
     first = d.step()
     assert first.requeue_at == T0 + timedelta(minutes=5)
     name = d.pod_of("a")
-    waiting = d.step({name: pod(name, "Pending", reason="ImagePullBackOff")}, after=timedelta(minutes=4))
+    waiting = d.step(
+        {name: pod(name, "Pending", reason="ImagePullBackOff")}, after=timedelta(minutes=4)
+    )
     assert waiting.status.tasks[0].message == "ImagePullBackOff"
     assert waiting.pods_to_delete == []
     timed_out = d.step({name: pod(name, "Pending")}, after=timedelta(minutes=1))
@@ -251,7 +261,9 @@ def test_a_pod_that_disappears_counts_as_a_failed_try() -> None:
 def test_an_evicted_pod_counts_as_a_failed_try() -> None:
     d = Driver(snapshot_of(task("a", retries=2, retryDelay="1m")))
     d.step()
-    decision = d.step({d.pod_of("a"): pod(d.pod_of("a"), "Failed", None, reason="Evicted: low memory")})
+    decision = d.step(
+        {d.pod_of("a"): pod(d.pod_of("a"), "Failed", None, reason="Evicted: low memory")}
+    )
     assert states(decision) == {"a": "up_for_retry"}
     assert decision.status.tasks[0].message == "Evicted: low memory"
 
@@ -318,8 +330,10 @@ def test_status_of_a_large_run_stays_compact(count: int) -> None:
     snap = snapshot_of(*(task(f"task-{i:04d}") for i in range(count)))
     d = Driver(snap, slots=count)
     d.step()
-    pods = {d.pod_of(f"task-{i:04d}"): pod(d.pod_of(f"task-{i:04d}"), "Succeeded", 0)
-            for i in range(count)}  # fmt: skip
+    pods = {
+        d.pod_of(f"task-{i:04d}"): pod(d.pod_of(f"task-{i:04d}"), "Succeeded", 0)
+        for i in range(count)
+    }
     final = d.step(pods)
     assert final.status.state is RunState.SUCCESS
     size = len(final.status.model_dump_json(by_alias=True, exclude_none=True))

@@ -17,6 +17,7 @@ from kubedag.models.common import (
 from kubedag.schedule import cron_expression_pattern
 
 MAX_TASKS = 5000
+MAX_DEPENDENCIES = 256
 
 
 class TriggerRule(StrEnum):
@@ -88,6 +89,17 @@ class TaskDefaults(KubeModel):
 class TaskSpec(TaskDefaults):
     """One task of the DAG: a container run as one pod per try."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.dependsOn) || !(self.name in self.dependsOn)",
+                    "message": "a task cannot depend on itself",
+                }
+            ]
+        }
+    )
+
     name: str = Field(max_length=63, pattern=DNS_LABEL_PATTERN)
     """Unique within the DAG; a DNS label."""
     command: list[str] | None = None
@@ -95,7 +107,8 @@ class TaskSpec(TaskDefaults):
     args: list[str] | None = None
     """Container arguments; items may use templates."""
     depends_on: Annotated[
-        list[str] | None, Field(json_schema_extra={"x-kubernetes-list-type": "set"})
+        list[Annotated[str, Field(max_length=63)]] | None,
+        Field(max_length=MAX_DEPENDENCIES, json_schema_extra={"x-kubernetes-list-type": "set"}),
     ] = None
     """Names of the upstream tasks this task waits for."""
 
@@ -124,10 +137,6 @@ class DagSpec(KubeModel):
                     "rule": "self.tasks.all(t, has(t.image) || (has(self.defaults)"
                     " && has(self.defaults.image)))",
                     "message": "every task needs an image, in the task or in defaults",
-                },
-                {
-                    "rule": "self.tasks.all(t, !has(t.dependsOn) || !(t.name in t.dependsOn))",
-                    "message": "a task cannot depend on itself",
                 },
             ]
         }

@@ -1,0 +1,342 @@
+"""etcd + kube-apiserver on loopback ports, with a generated PKI and an admin kubeconfig.
+
+    with ControlPlane(tmp_path) as cp:
+        api = kubernetes.config.new_client_from_config(str(cp.kubeconfig))
+
+Layout of ``workdir``: ``pki/`` (CA, serving, client and service-account keys), ``etcd-data/``,
+``admin.kubeconfig``, and one ``<component>.log`` per process, kept after ``stop()``.
+
+Nothing runs a kube-controller-manager, scheduler or kubelet yet: namespaces get no "default"
+ServiceAccount automatically, pods stay Pending, and deleted namespaces stay Terminating.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import ssl
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Self, TypeVar
+
+from tests.cluster import pki
+from tests.cluster.binaries import ensure_binaries
+from tests.cluster.process import ManagedProcess
+
+SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
+# Every cluster range comes from 198.18.0.0/15 (RFC 2544 benchmarking space): no clash with the
+# host's or a CI runner's networks. Services get the upper half of 198.18.0.0/16.
+SERVICE_CLUSTER_IP_RANGE = "198.18.128.0/17"
+LOOPBACK = "127.0.0.1"
+
+_PORT_ATTEMPTS = 3
+_POLL_INTERVAL = 0.25
+_DEFAULT_NS_PATH = "/api/v1/namespaces/default"
+
+_T = TypeVar("_T")
+
+
+class ControlPlaneError(RuntimeError):
+    """The control plane failed to start (the message carries the relevant log tail)."""
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    """A TCP port that is free on ``host`` right now (the caller must still handle a race)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class _PortClashError(ControlPlaneError):
+    """A process could not bind a port that was free a moment before."""
+
+
+def _address_in_use(process: ManagedProcess) -> bool:
+    return "address already in use" in process.log_tail(200).lower()
+
+
+class ControlPlane:
+    """A throwaway etcd + kube-apiserver; ``start()``/``stop()`` or use as a context manager."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        startup_timeout: float = 120.0,
+        extra_apiserver_args: Sequence[str] = (),
+    ) -> None:
+        self.workdir = Path(workdir)
+        self.startup_timeout = startup_timeout
+        self.extra_apiserver_args = list(extra_apiserver_args)
+        self.pki_dir = self.workdir / "pki"
+        self.etcd: ManagedProcess | None = None
+        self.apiserver: ManagedProcess | None = None
+        self._ca: pki.CertKeyPair | None = None
+        self._admin: pki.CertKeyPair | None = None
+        self._service_account_keys: pki.KeyPair | None = None
+        self._etcd_url: str | None = None
+        self._server: str | None = None
+        self._kubeconfig: Path | None = None
+
+    # -- public surface -------------------------------------------------------------------
+
+    @property
+    def server(self) -> str:
+        """The API server URL, e.g. ``https://127.0.0.1:41234``."""
+        return self._require(self._server, "server")
+
+    @property
+    def kubeconfig(self) -> Path:
+        """An admin kubeconfig (client certificate in group system:masters)."""
+        return self._require(self._kubeconfig, "kubeconfig")
+
+    @property
+    def etcd_url(self) -> str:
+        """etcd's client URL (plain HTTP on loopback), e.g. for kube-apiserver or inspection."""
+        return self._require(self._etcd_url, "etcd_url")
+
+    @property
+    def ca(self) -> pki.CertKeyPair:
+        """The cluster CA: trusted for serving certificates and client authentication."""
+        return self._require(self._ca, "ca")
+
+    @property
+    def admin_cert(self) -> pki.CertKeyPair:
+        return self._require(self._admin, "admin_cert")
+
+    @property
+    def service_account_keys(self) -> pki.KeyPair:
+        """The token signing key pair (kube-controller-manager will need the private key)."""
+        return self._require(self._service_account_keys, "service_account_keys")
+
+    @property
+    def running(self) -> bool:
+        return all(p is not None and p.running for p in (self.etcd, self.apiserver))
+
+    def issue_kubeconfig(self, name: str, *, user: str, groups: Sequence[str] = ()) -> Path:
+        """A client certificate for ``user`` in ``groups`` and ``workdir/<name>.kubeconfig``.
+
+        E.g. ``issue_kubeconfig("kube-scheduler", user="system:kube-scheduler")``.
+        """
+        cert = pki.issue_certificate(
+            self.ca, self.pki_dir, name, common_name=user, organizations=groups
+        )
+        return pki.write_kubeconfig(
+            self.workdir / f"{name}.kubeconfig", self.server, self.ca.cert, cert, user=user
+        )
+
+    def start(self) -> Self:
+        if self.etcd is not None or self.apiserver is not None:
+            raise ControlPlaneError("this ControlPlane was already started")
+        binaries = ensure_binaries("etcd", "kube-apiserver")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        try:
+            self._create_pki()
+            self._start_etcd(binaries["etcd"])
+            self._start_apiserver(binaries["kube-apiserver"])
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop kube-apiserver, then etcd. Logs stay in ``workdir``. Idempotent."""
+        for process in (self.apiserver, self.etcd):
+            if process is not None:
+                process.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- startup --------------------------------------------------------------------------
+
+    @staticmethod
+    def _require(value: _T | None, name: str) -> _T:
+        if value is None:
+            raise ControlPlaneError(f"{name} is only known once the control plane has started")
+        return value
+
+    def _create_pki(self) -> None:
+        self._ca = pki.create_ca(self.pki_dir, common_name="kubedag-ca")
+        self._admin = pki.issue_certificate(
+            self._ca,
+            self.pki_dir,
+            "admin",
+            common_name="kubedag-admin",
+            organizations=["system:masters"],
+        )
+        self._service_account_keys = pki.generate_rsa_key_pair(self.pki_dir, "service-account")
+
+    def _start_etcd(self, binary: Path) -> None:
+        self._etcd_url = _retry_on_port_clash(lambda: self._launch_etcd(binary))
+
+    def _launch_etcd(self, binary: Path) -> str:
+        data_dir = self.workdir / "etcd-data"
+        shutil.rmtree(data_dir, ignore_errors=True)  # leftovers of an attempt on taken ports
+        client_url = f"http://{LOOPBACK}:{free_port()}"
+        peer_url = f"http://{LOOPBACK}:{free_port()}"
+        self.etcd = ManagedProcess(
+            "etcd",
+            [
+                binary,
+                "--name=kubedag",
+                f"--data-dir={data_dir}",
+                f"--listen-client-urls={client_url}",
+                f"--advertise-client-urls={client_url}",
+                f"--listen-peer-urls={peer_url}",
+                f"--initial-advertise-peer-urls={peer_url}",
+                f"--initial-cluster=kubedag={peer_url}",
+                "--initial-cluster-state=new",
+                "--unsafe-no-fsync",  # throwaway data: durability only costs test time
+                "--log-level=warn",
+            ],
+            self.workdir / "etcd.log",
+        )
+        self._run_until(self.etcd, [("etcd /health", lambda: _etcd_healthy(client_url))])
+        return client_url
+
+    def _start_apiserver(self, binary: Path) -> None:
+        serving = pki.issue_certificate(
+            self.ca,
+            self.pki_dir,
+            "kube-apiserver",
+            common_name="kube-apiserver",
+            dns_names=["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"],
+            ip_addresses=[LOOPBACK],
+            server=True,
+            client=False,
+        )
+        self._server = _retry_on_port_clash(lambda: self._launch_apiserver(binary, serving))
+        self._kubeconfig = pki.write_kubeconfig(
+            self.workdir / "admin.kubeconfig",
+            self._server,
+            self.ca.cert,
+            self.admin_cert,
+            user="kubedag-admin",
+        )
+
+    def _launch_apiserver(self, binary: Path, serving: pki.CertKeyPair) -> str:
+        port = free_port()
+        server = f"https://{LOOPBACK}:{port}"
+        sa = self.service_account_keys
+        self.apiserver = ManagedProcess(
+            "kube-apiserver",
+            [
+                binary,
+                f"--etcd-servers={self.etcd_url}",
+                f"--bind-address={LOOPBACK}",
+                f"--advertise-address={LOOPBACK}",
+                # Endpoints may not hold loopback IPs, so the reconciler of default/kubernetes
+                # would log a validation error every 10s; the Service itself is still created.
+                # Pods that call the API will need a non-loopback address once a kubelet runs.
+                "--endpoint-reconciler-type=none",
+                f"--secure-port={port}",
+                f"--cert-dir={self.workdir / 'apiserver-certs'}",
+                f"--tls-cert-file={serving.cert}",
+                f"--tls-private-key-file={serving.key}",
+                f"--client-ca-file={self.ca.cert}",
+                f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
+                f"--service-account-key-file={sa.public_key}",
+                f"--service-account-signing-key-file={sa.private_key}",
+                f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
+                "--authorization-mode=Node,RBAC",
+                "--allow-privileged=true",
+                *self.extra_apiserver_args,
+            ],
+            self.workdir / "kube-apiserver.log",
+        )
+        opener = self._admin_opener()
+        self._run_until(
+            self.apiserver,
+            [
+                (f"{server}/readyz", lambda: _get_ok(opener, server, "/readyz")),
+                ("the default namespace", lambda: _get_ok(opener, server, _DEFAULT_NS_PATH)),
+            ],
+        )
+        return server
+
+    def _run_until(
+        self, process: ManagedProcess, conditions: Sequence[tuple[str, Callable[[], bool]]]
+    ) -> None:
+        """Start ``process`` and wait for each condition; on failure stop it and raise."""
+        process.start()
+        try:
+            for what, check in conditions:
+                self._wait_for(process, what, check)
+        except ControlPlaneError as error:
+            process.stop()
+            if _address_in_use(process):
+                raise _PortClashError(str(error)) from error
+            raise
+
+    def _admin_opener(self) -> urllib.request.OpenerDirector:
+        context = ssl.create_default_context(cafile=str(self.ca.cert))
+        context.load_cert_chain(str(self.admin_cert.cert), str(self.admin_cert.key))
+        return urllib.request.build_opener(
+            urllib.request.ProxyHandler({}),  # loopback: never through a proxy from the env
+            urllib.request.HTTPSHandler(context=context),
+        )
+
+    def _wait_for(self, process: ManagedProcess, what: str, check: Callable[[], bool]) -> None:
+        """Poll ``check`` until true; fail early if ``process`` exits, or at the timeout."""
+        deadline = time.monotonic() + self.startup_timeout
+        last_problem = "not checked yet"
+        while True:
+            code = process.returncode()
+            if code is not None:
+                raise ControlPlaneError(
+                    f"{process.name} exited with status {code} while waiting for {what}; "
+                    f"last lines of {process.log_path}:\n{process.log_tail()}"
+                )
+            try:
+                if check():
+                    return
+                last_problem = "check returned false"
+            except urllib.error.HTTPError as error:
+                body = error.read().decode("utf-8", errors="replace")
+                failed = [line for line in body.splitlines() if line.startswith("[-]")]
+                last_problem = f"HTTP {error.code}: {'; '.join(failed) or body[:500]}"
+            except (OSError, ValueError) as error:
+                last_problem = f"{type(error).__name__}: {error}"
+            if time.monotonic() > deadline:
+                raise ControlPlaneError(
+                    f"timed out after {self.startup_timeout:.0f}s waiting for {what} "
+                    f"({last_problem}); last lines of {process.log_path}:\n{process.log_tail()}"
+                )
+            time.sleep(_POLL_INTERVAL)
+
+
+def _get_ok(opener: urllib.request.OpenerDirector, server: str, path: str) -> bool:
+    """True if GET ``server+path`` answers 200 (HTTP errors raise ``HTTPError``)."""
+    with opener.open(f"{server}{path}", timeout=10) as response:
+        return bool(response.status == 200)
+
+
+def _etcd_healthy(client_url: str) -> bool:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(f"{client_url}/health", timeout=5) as response:
+        return bool(json.load(response).get("health") == "true")
+
+
+def _retry_on_port_clash(launch: Callable[[], _T]) -> _T:
+    """Run ``launch``, again on fresh ports if another process took a port in between."""
+    for _attempt in range(_PORT_ATTEMPTS - 1):
+        try:
+            return launch()
+        except _PortClashError:
+            continue
+    return launch()

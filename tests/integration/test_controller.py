@@ -1,0 +1,375 @@
+"""The controller against a real kube-apiserver and etcd, run as users run it (`kubedag run`).
+
+No kubelet runs here: the tests play it by writing pod status through the API.
+"""
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from kubernetes.client import ApiException
+
+from kubedag.dates import rfc3339
+from tests.integration.harness import (  # noqa: F401 - fixtures
+    Cluster,
+    ControllerProcess,
+    cluster,
+    controller,
+    crds,
+    wait_for,
+)
+
+
+def task(name: str, *deps: str, **fields: Any) -> dict[str, Any]:
+    return {"name": name, "image": "busybox", "dependsOn": list(deps), **fields}
+
+
+def manual(cluster: Cluster, dag: str, run: str = "", **spec: Any) -> str:
+    name = run or f"{dag}-manual"
+    cluster.create_run(name, {"dagName": dag, **spec})
+    return name
+
+
+def midnight(days_ago: int) -> datetime:
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return today - timedelta(days=days_ago)
+
+
+def test_catchup_creates_a_run_per_missed_day_with_its_interval(
+    cluster: Cluster, controller: ControllerProcess
+) -> None:
+    start = midnight(3)
+    cluster.apply_dag(
+        "daily",
+        {
+            "schedule": "@daily",
+            "startDate": rfc3339(start),
+            "tasks": [task("a")],
+            "maxActiveRuns": 1,
+        },
+    )
+    runs = wait_for(lambda: len(cluster.runs("daily")) == 3 and cluster.runs("daily"), "3 runs")
+    for i, run in enumerate(runs):
+        day = start + timedelta(days=i)
+        assert run["metadata"]["name"] == f"daily-{day:%Y%m%d}-0000"
+        assert run["spec"]["dataIntervalStart"] == rfc3339(day)
+        assert run["spec"]["dataIntervalEnd"] == rfc3339(day + timedelta(days=1))
+        assert run["spec"]["runType"] == "scheduled"
+        assert run["metadata"]["ownerReferences"][0]["kind"] == "DAG"
+    status = wait_for(lambda: cluster.dag("daily").get("status", {}).get("nextRunAfter"), "status")
+    assert status == rfc3339(midnight(-1))
+    assert cluster.dag("daily")["status"]["lastScheduledRun"] == rfc3339(midnight(1))
+    assert cluster.dag("daily")["status"]["conditions"][0]["status"] == "True"
+
+    # maxActiveRuns: 1 — the oldest runs first, the others wait queued.
+    first = runs[0]["metadata"]["name"]
+    cluster.wait_run_state(first, "running")
+    assert [cluster.run_state(r["metadata"]["name"]) for r in runs[1:]] == ["queued", "queued"]
+    cluster.finish_task(first, "a")
+    cluster.wait_run_state(first, "success")
+    cluster.wait_run_state(runs[1]["metadata"]["name"], "running")
+    assert cluster.run_state(runs[2]["metadata"]["name"]) == "queued"
+
+
+def test_scheduled_run_appears_once_its_interval_ends(
+    cluster: Cluster, controller: ControllerProcess
+) -> None:
+    now = datetime.now(UTC)
+    cluster.apply_dag(
+        "minutely",
+        {
+            "schedule": "* * * * *",
+            "catchup": False,
+            "startDate": rfc3339(now - timedelta(minutes=5)),
+            "tasks": [task("a")],
+        },
+    )
+    first = wait_for(lambda: cluster.runs("minutely"), "the latest complete interval's run")
+    assert len(first) == 1
+    end = datetime.fromisoformat(first[0]["spec"]["dataIntervalEnd"].replace("Z", "+00:00"))
+    assert end <= now + timedelta(minutes=1)
+    # The next run is created when its interval ends, not before, by the controller's own wake-up.
+    nxt = wait_for(
+        lambda: len(cluster.runs("minutely")) == 2 and cluster.runs("minutely"),
+        "the next minute's run",
+        timeout=90,
+    )
+    created = datetime.fromisoformat(nxt[1]["metadata"]["creationTimestamp"].replace("Z", "+00:00"))
+    interval_end = datetime.fromisoformat(nxt[1]["spec"]["dataIntervalEnd"].replace("Z", "+00:00"))
+    assert created >= interval_end - timedelta(seconds=1)  # timestamps are whole seconds
+    assert nxt[1]["spec"]["dataIntervalStart"] == first[0]["spec"]["dataIntervalEnd"]
+
+
+def test_chain_runs_in_order_and_records_pods(
+    cluster: Cluster, controller: ControllerProcess
+) -> None:
+    cluster.apply_dag("chain", {"tasks": [task("a"), task("b", "a"), task("c", "b")]})
+    run = manual(cluster, "chain")
+    cluster.wait_run_state(run, "running")
+    pod_a = cluster.wait_pod(run, "a")
+    assert pod_a.metadata.owner_references[0].kind == "DagRun"
+    assert pod_a.spec.restart_policy == "Never"
+    assert cluster.pods(dagrun=run, task="b") == []
+    cluster.set_pod(pod_a.metadata.name, "Running")
+    cluster.wait_task_state(run, "a", "running")
+    cluster.finish_task(run, "a")
+    cluster.finish_task(run, "b")
+    cluster.finish_task(run, "c")
+    done = cluster.wait_run_state(run, "success")
+    assert done["status"]["progress"] == "3/3"
+    assert {t["name"]: t["pod"] for t in done["status"]["tasks"]} == {
+        "a": f"{run}-a-1",
+        "b": f"{run}-b-1",
+        "c": f"{run}-c-1",
+    }
+    assert "TaskStarted" in cluster.event_reasons(run)
+
+
+def test_failed_task_is_retried_then_fails_the_run(
+    cluster: Cluster, controller: ControllerProcess
+) -> None:
+    cluster.apply_dag("flaky", {"tasks": [task("a", retries=1, retryDelay="1s")]})
+    run = manual(cluster, "flaky")
+    cluster.finish_task(run, "a", exit_code=2)
+    cluster.finish_task(run, "a", exit_code=3, try_number=2)
+    failed = cluster.wait_run_state(run, "failed")
+    record = failed["status"]["tasks"][0]
+    assert (record["state"], record["try"], record["exitCode"]) == ("failed", 2, 3)
+    assert len(cluster.pods(dagrun=run)) == 2
+    reasons = cluster.event_reasons(run)
+    assert "TaskRetry" in reasons and "TaskFailed" in reasons and "RunFailed" in reasons
+    condition = failed["status"]["conditions"][0]
+    assert condition["type"] == "Succeeded" and condition["status"] == "False"
+
+
+def test_trigger_rules_across_a_diamond_and_the_skip_exit_code(
+    cluster: Cluster, controller: ControllerProcess
+) -> None:
+    cluster.apply_dag(
+        "diamond",
+        {
+            "tasks": [
+                task("start"),
+                task("left", "start"),
+                task("right", "start"),
+                task("join", "left", "right", triggerRule="none_failed"),
+                task("on-failure", "left", "right", triggerRule="one_failed"),
+            ]
+        },
+    )
+    run = manual(cluster, "diamond")
+    cluster.finish_task(run, "start")
+    cluster.finish_task(run, "left", exit_code=99)  # skip
+    cluster.finish_task(run, "right")
+    cluster.finish_task(run, "join")
+    done = cluster.wait_run_state(run, "success")
+    states = {t["name"]: t["state"] for t in done["status"]["tasks"]}
+    assert states == {
+        "start": "success",
+        "left": "skipped",
+        "right": "success",
+        "join": "success",
+        "on-failure": "skipped",
+    }
+    assert cluster.pods(dagrun=run, task="on-failure") == []
+
+
+def test_execution_timeout_fails_a_try_stuck_pending(
+    cluster: Cluster, controller: ControllerProcess
+) -> None:
+    cluster.apply_dag("slow", {"tasks": [task("a", executionTimeout="2s")]})
+    run = manual(cluster, "slow")
+    pod = cluster.wait_pod(run, "a")
+    cluster.set_pod(pod.metadata.name, "Pending", reason="ImagePullBackOff")
+    failed = cluster.wait_run_state(run, "failed")
+    assert "execution timeout" in failed["status"]["tasks"][0]["message"]
+    wait_for(
+        lambda: (
+            not cluster.pods(dagrun=run) or cluster.pods(dagrun=run)[0].metadata.deletion_timestamp
+        ),
+        "timed-out pod deleted",
+    )
+
+
+def test_a_pod_deleted_mid_run_is_a_failed_try(
+    cluster: Cluster, controller: ControllerProcess
+) -> None:
+    cluster.apply_dag("gone", {"tasks": [task("a", retries=1, retryDelay="1s")]})
+    run = manual(cluster, "gone")
+    pod = cluster.wait_pod(run, "a")
+    cluster.set_pod(pod.metadata.name, "Running")
+    cluster.core.delete_namespaced_pod(pod.metadata.name, cluster.ns, grace_period_seconds=0)
+    second = cluster.wait_pod(run, "a", try_number=2)
+    assert second.metadata.name == f"{run}-a-2"
+    cluster.set_pod(second.metadata.name, "Succeeded", 0)
+    done = cluster.wait_run_state(run, "success")
+    assert done["status"]["tasks"][0]["try"] == 2
+
+
+def test_invalid_dag_is_reported_and_does_not_stop_a_valid_one(
+    cluster: Cluster, controller: ControllerProcess
+) -> None:
+    cluster.apply_dag(
+        "cyclic",
+        {
+            "schedule": "@daily",
+            "startDate": rfc3339(midnight(2)),
+            "tasks": [task("a", "b"), task("b", "a")],
+        },
+    )
+    cluster.apply_dag(
+        "fine", {"schedule": "@daily", "startDate": rfc3339(midnight(2)), "tasks": [task("a")]}
+    )
+
+    def ready(name: str) -> dict[str, Any] | None:
+        conditions = cluster.dag(name).get("status", {}).get("conditions", [])
+        return next((c for c in conditions if c["type"] == "Ready"), None)
+
+    condition = wait_for(lambda: ready("cyclic"), "Ready condition on the cyclic DAG")
+    assert condition["status"] == "False"
+    assert condition["reason"] == "InvalidGraph"
+    assert "dependency cycle: 'a' -> 'b' -> 'a'" in condition["message"]
+    warnings = wait_for(
+        lambda: [e for e in cluster.events("cyclic") if e.type == "Warning"], "a Warning event"
+    )
+    assert "dependency cycle" in warnings[0].message
+    wait_for(lambda: len(cluster.runs("fine")) == 2, "runs of the valid DAG")
+    assert cluster.runs("cyclic") == []
+    # A manual run of the invalid DAG fails with the reason instead of hanging.
+    run = manual(cluster, "cyclic")
+    failed = cluster.wait_run_state(run, "failed")
+    assert failed["status"]["conditions"][0]["reason"] == "DagNotReady"
+
+
+def test_controller_restart_mid_run_loses_nothing_and_duplicates_nothing(
+    cluster: Cluster, controller: ControllerProcess
+) -> None:
+    cluster.apply_dag("restart", {"tasks": [task("a"), task("b", "a"), task("c", "a")]})
+    run = manual(cluster, "restart")
+    pod_a = cluster.wait_pod(run, "a")
+    cluster.set_pod(pod_a.metadata.name, "Running")
+    cluster.wait_task_state(run, "a", "running")
+    controller.kill()
+    cluster.set_pod(pod_a.metadata.name, "Succeeded", 0)  # finishes while nobody watches
+    controller.start()
+    cluster.finish_task(run, "b")
+    cluster.finish_task(run, "c")
+    cluster.wait_run_state(run, "success")
+    controller.stop()
+    controller.start()  # a second restart after the run ended changes nothing
+    names = [p.metadata.name for p in cluster.pods(dagrun=run)]
+    assert names == [f"{run}-a-1", f"{run}-b-1", f"{run}-c-1"]
+    wait_for(lambda: cluster.run_state(run) == "success", "run still success")
+
+
+def test_manual_run_with_conf_renders_templates_and_pins_the_dag_version(
+    cluster: Cluster, controller: ControllerProcess
+) -> None:
+    cluster.apply_dag(
+        "tmpl",
+        {
+            "params": {"table": "sales"},
+            "tasks": [
+                task("a", args=["{{ ds }}", "{{ params.table }}", "{{ run_id }}"]),
+                task("b", "a"),
+            ],
+        },
+    )
+    run = manual(cluster, "tmpl", logicalDate="2026-03-04T05:06:07Z", conf={"table": "refunds"})
+    pod = cluster.wait_pod(run, "a")
+    assert pod.spec.containers[0].args == ["2026-03-04", "refunds", run]
+    env = {e.name: e.value for e in pod.spec.containers[0].env}
+    assert env["KUBEDAG_LOGICAL_DATE"] == "2026-03-04T05:06:07Z"
+    # Editing the DAG mid-run does not change the run in flight.
+    cluster.patch_dag(
+        "tmpl", {"tasks": [task("a", args=["changed"]), task("b", "a", image="other")]}
+    )
+    cluster.finish_task(run, "a")
+    pod_b = cluster.wait_pod(run, "b")
+    assert pod_b.spec.containers[0].image == "busybox"
+    snapshot = cluster.run(run)["status"]["snapshot"]
+    assert snapshot.startswith("tmpl-v")
+
+
+def test_dag_and_run_columns_for_kubectl_get(
+    cluster: Cluster, controller: ControllerProcess
+) -> None:
+    cluster.apply_dag(
+        "cols",
+        {
+            "schedule": "@daily",
+            "startDate": rfc3339(midnight(1)),
+            "owner": "data-team",
+            "tasks": [task("a")],
+        },
+    )
+    run = wait_for(lambda: cluster.runs("cols"), "a run")[0]["metadata"]["name"]
+    cluster.wait_run_state(run, "running")
+
+    def table(plural: str) -> dict[str, Any]:
+        """What `kubectl get` asks for: the server-side table with the printer columns."""
+        api = cluster.api_client
+        request = api.param_serialize(
+            "GET",
+            f"/apis/kubedag.io/v1alpha1/namespaces/{cluster.ns}/{plural}",
+            header_params={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"},
+            auth_settings=["BearerToken"],
+        )
+        response = api.call_api(*request)
+        response.read()
+        return json.loads(response.data)  # type: ignore[no-any-return]
+
+    dags = table("dags")
+    columns = [c["name"] for c in dags["columnDefinitions"]]
+    assert columns[:6] == ["Name", "Schedule", "Paused", "Last Run", "Next Run", "Ready"]
+    assert dags["rows"][0]["cells"][:3] == ["cols", "@daily", False]
+    runs = table("dagruns")
+    columns = [c["name"] for c in runs["columnDefinitions"]]
+    assert columns[:8] == [
+        "Name",
+        "DAG",
+        "Logical Date",
+        "Type",
+        "State",
+        "Tasks",
+        "Started",
+        "Duration",
+    ]
+    cells = runs["rows"][0]["cells"]
+    assert cells[1:6] == ["cols", rfc3339(midnight(1)), "scheduled", "running", "0/1"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (
+            {"schedule": "61 * * * *", "startDate": "2026-01-01", "tasks": [task("a")]},
+            "spec.schedule",
+        ),
+        ({"tasks": [task("a", triggerRule="sometimes")]}, "triggerRule"),
+        ({"tasks": [{"name": "a"}]}, "every task needs an image"),
+        ({"tasks": [task("a"), task("a")]}, "Duplicate value"),
+        ({"tasks": [task("Not_A_Label")]}, "spec.tasks[0].name"),
+        ({"schedule": "@daily", "tasks": [task("a")]}, "startDate is required"),
+        ({"tasks": [task("a", "a")]}, "cannot depend on itself"),
+        ({"tasks": [task("a", retryDelay="5 minutes")]}, "retryDelay"),
+    ],
+    ids=[
+        "bad-cron",
+        "unknown-trigger-rule",
+        "missing-image",
+        "duplicate-task",
+        "task-name-not-dns-label",
+        "schedule-without-start",
+        "self-dependency",
+        "bad-duration",
+    ],
+)
+def test_invalid_dags_are_refused_at_apply_time(
+    cluster: Cluster, crds: None, spec: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ApiException) as refused:
+        cluster.apply_dag("bad", spec)
+    assert refused.value.status == 422
+    assert message in refused.value.body
