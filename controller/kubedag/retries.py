@@ -27,12 +27,10 @@ def retry_delay(
         return base
     cap = int(MAX_RETRY_DELAY.total_seconds())
     # Integer maths: a float 2**n overflows long before a try count stops being plausible.
-    exponent = max(0, next_try - 2)
+    # (2**64 ms is past the cap already, so larger exponents change nothing.)
+    exponent = min(max(0, next_try - 2), 64)
     base_ms = int(base.total_seconds() * 1000)
-    if exponent > 64:
-        min_backoff = cap
-    else:
-        min_backoff = min(cap, max(1, -(-(base_ms << exponent) // 1000)))
+    min_backoff = min(cap, max(1, -(-(base_ms << exponent) // 1000)))
     digest = int(hashlib.sha1(jitter_key.encode(), usedforsecurity=False).hexdigest(), 16)
     delay = timedelta(seconds=min(min_backoff + digest % min_backoff, cap))
     if max_delay:
