@@ -41,8 +41,11 @@ def parse_dag(loaded: Loaded) -> Dag:
 
 
 def describe_validation_error(error: ValidationError) -> list[str]:
+    """One line per error, located as `kubectl explain` spells paths: spec.tasks[2].args[0]."""
     messages = []
     for item in error.errors():
-        where = ".".join(str(p) for p in item["loc"])
+        where = ""
+        for part in item["loc"]:
+            where += f"[{part}]" if isinstance(part, int) else f".{part}" if where else str(part)
         messages.append(f"{where}: {item['msg']}")
     return messages

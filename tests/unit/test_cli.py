@@ -1,0 +1,159 @@
+"""The offline `kubedag` commands, run through main() as a user runs them."""
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from kubedag.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+HELLO = str(REPO / "examples/hello-dag.yaml")
+BROKEN = str(REPO / "examples/invalid-dag.yaml")
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_validate_accepts_the_example(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "validate", HELLO)
+    assert code == 0
+    assert out.strip().endswith("DAG hello: valid")
+
+
+def test_validate_names_every_problem_and_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "validate", HELLO, BROKEN)
+    assert code == 1
+    assert "DAG hello: valid" in out
+    assert "DAG broken: invalid" in out
+    for problem in (
+        "unknown timezone 'Mars/Olympus_Mons'",
+        "task 'transform' depends on unknown task 'extract'",
+        "dependency cycle: 'load' -> 'transform' -> 'load'",
+        "task 'transform' args[0]:",
+    ):
+        assert problem in out
+
+
+def test_validate_reports_schema_errors_with_paths(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "kubedag.io/v1alpha1",
+                "kind": "DAG",
+                "metadata": {"name": "x"},
+                "spec": {"tasks": [{"name": "a", "image": "i", "triggerRule": "often"}]},
+            }
+        )
+    )
+    code, out, _ = run(capsys, "validate", str(bad))
+    assert code == 1
+    assert "spec.tasks[0].triggerRule" in out
+
+
+def test_validate_missing_file_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "validate", "/nonexistent.yaml")
+    assert code == 1 and "no such file" in err
+
+
+def test_plan_json_lists_due_then_upcoming_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys, "plan", HELLO, "--now", "2026-11-21T00:00:00Z", "--upcoming", "1", "-o", "json"
+    )
+    assert code == 0
+    rows = json.loads(out)
+    assert rows == [
+        {
+            "name": "hello-20261119-0000",
+            "logicalDate": "2026-11-19T00:00:00Z",
+            "dataIntervalStart": "2026-11-19T00:00:00Z",
+            "dataIntervalEnd": "2026-11-20T00:00:00Z",
+            "runAfter": "2026-11-20T00:00:00Z",
+            "due": True,
+        },
+        {
+            "name": "hello-20261120-0000",
+            "logicalDate": "2026-11-20T00:00:00Z",
+            "dataIntervalStart": "2026-11-20T00:00:00Z",
+            "dataIntervalEnd": "2026-11-21T00:00:00Z",
+            "runAfter": "2026-11-21T00:00:00Z",
+            "due": True,
+        },
+        {
+            "name": "hello-20261121-0000",
+            "logicalDate": "2026-11-21T00:00:00Z",
+            "dataIntervalStart": "2026-11-21T00:00:00Z",
+            "dataIntervalEnd": "2026-11-22T00:00:00Z",
+            "runAfter": "2026-11-22T00:00:00Z",
+            "due": False,
+        },
+    ]
+
+
+def test_plan_continues_from_the_last_interval(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys, "plan", HELLO, "--now", "2026-11-21T00:00:00Z", "-o", "json",
+        "--last-interval", "2026-11-19T00:00:00Z/2026-11-20T00:00:00Z",
+    )  # fmt: skip
+    assert code == 0
+    assert [r["name"] for r in json.loads(out)] == ["hello-20261120-0000"]
+
+
+def test_plan_catchup_default_false(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys, "plan", HELLO, "--now", "2026-11-25T03:00:00Z", "-o", "json",
+        "--catchup-default", "false",
+    )  # fmt: skip
+    assert code == 0
+    assert [r["logicalDate"] for r in json.loads(out)] == ["2026-11-24T00:00:00Z"]
+
+
+def test_plan_table(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "plan", HELLO, "--now", "2026-11-20T00:00:00Z")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split()[:2] == ["NAME", "LOGICAL"]
+    assert lines[1].split()[0] == "hello-20261119-0000" and lines[1].split()[-1] == "yes"
+
+
+def test_plan_rejects_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "plan", HELLO, "--now", "yesterday")
+    assert code == 1 and "--now" in err
+    code, _, err = run(capsys, "plan", BROKEN, "--now", "2026-01-01")
+    assert code == 1 and "invalid DAG" in err
+    code, _, err = run(capsys, "plan", HELLO, "--now", "2026-01-01", "--last-interval", "x")
+    assert code == 1 and "--last-interval" in err
+
+
+def test_render_prints_the_pod_of_a_task_try(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys, "render", HELLO, "--task", "transform", "--logical-date", "2026-11-20",
+        "--try", "2", "--conf", '{"table": "other"}',
+    )  # fmt: skip
+    assert code == 0
+    pod = yaml.safe_load(out)
+    assert pod["metadata"]["name"] == "hello-20261120-0000-transform-2"
+    container = pod["spec"]["containers"][0]
+    assert container["args"] == ['print("transform other for 2026-11-20 (try 2)")']
+    assert container["image"] == "kubedag/python-task:0.1.0"
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["KUBEDAG_DATA_INTERVAL_END"] == "2026-11-21T00:00:00Z"
+
+
+def test_render_unknown_task(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "render", HELLO, "--task", "nope", "--logical-date", "2026-11-20")
+    assert code == 1 and "no task 'nope'" in err and "extract" in err
+
+
+def test_crds_check(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert run(capsys, "crds", "--dir", str(REPO / "crds"), "--check")[0] == 0
+    assert run(capsys, "crds", "--dir", str(tmp_path), "--check")[0] == 1
+    assert run(capsys, "crds", "--dir", str(tmp_path))[0] == 0
+    assert run(capsys, "crds", "--dir", str(tmp_path), "--check")[0] == 0
