@@ -4,6 +4,7 @@ No kubelet runs here: the tests play it by writing pod status through the API.
 """
 
 import json
+import subprocess
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,6 +13,7 @@ from kubernetes.client import ApiException
 
 from kubedag.dates import rfc3339
 from tests.integration.harness import (  # noqa: F401 - fixtures
+    REPO,
     Cluster,
     ControllerProcess,
     cluster,
@@ -373,3 +375,22 @@ def test_invalid_dags_are_refused_at_apply_time(
         cluster.apply_dag("bad", spec)
     assert refused.value.status == 422
     assert message in refused.value.body
+
+
+def test_kubedag_trigger_creates_a_manual_run_with_conf(
+    cluster: Cluster, controller: ControllerProcess, kubeconfig: str
+) -> None:
+    cluster.apply_dag("trig", {"params": {"n": 1}, "tasks": [task("a", args=["{{ params.n }}"])]})
+    command = [str(REPO / ".venv/bin/kubedag"), "trigger", "trig", "-n", cluster.ns,
+               "--kubeconfig", kubeconfig, "--conf", '{"n": 7}',
+               "--logical-date", "2026-05-01T12:00:00Z"]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "dagrun.kubedag.io/trig-manual-20260501-1200 created"
+    pod = cluster.wait_pod("trig-manual-20260501-1200", "a")
+    assert pod.spec.containers[0].args == ["7"]
+    again = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert again.returncode == 1 and "already exists" in again.stderr
+    missing = subprocess.run([*command[:2], "nope", *command[3:]], capture_output=True, text=True,
+                             check=False)  # fmt: skip
+    assert missing.returncode == 1 and "DAG 'nope' not found" in missing.stderr
