@@ -36,19 +36,26 @@ made aware again. How that is done depends on the schedule:
     is shifted forward by the gap: 02:30 becomes 03:30 EDT (07:30 UTC). Airflow (via
     pendulum) gives the same instant.
   - a time that occurs twice (fall back, e.g. 01:30 on 1 November 2026 in
-    America/New_York) takes its *first* occurrence, 01:30 EDT (05:30 UTC). Note that
-    Airflow 2's ``make_aware`` sets ``fold=1`` and so picks the *second* occurrence
-    (01:30 EST); ``_WALL_CLOCK_FOLD`` is the single switch between the two.
+    America/New_York) takes its *first* occurrence, 01:30 EDT (05:30 UTC).
 
-Deliberate departures from Airflow, both only reachable around DST transitions:
+  Airflow 2 differs on the second point: its ``make_aware`` sets ``fold=1`` before
+  pendulum converts, which picks the *second* occurrence (01:30 EST, 06:30 UTC) while
+  still shifting skipped times forward. Matching it exactly would mean taking the later
+  of the ``fold=0`` and ``fold=1`` instants (see ``_from_wall_clock``).
 
-* ``_skip_to_latest`` raises ``AssertionError("next schedule shouldn't be earlier")`` in
-  Airflow when the tick after the latest tick before ``now`` is itself before ``now``
-  (possible for sub-hourly schedules restricted to some hours, evaluated inside the
-  repeated hour). A controller must not crash on that, so the latest tick before ``now``
-  is then treated as a completed interval start, as on an exact boundary.
-* Iterating runs stops if an interval would not start strictly after the previous one,
-  where Airflow would try to create the same logical date again.
+Deliberate departures from Airflow, only reachable around DST transitions, where Airflow
+itself misbehaves:
+
+* With catchup=False, Airflow raises ``AssertionError("next schedule shouldn't be
+  earlier")`` when the tick following the latest tick before ``now`` is itself before
+  ``now``. The first-occurrence rule makes that reachable (a daily 01:30 New York job
+  evaluated during the second 01:xx hour), so the interval from that latest tick, which
+  has completed, is taken, as when ``now`` is exactly on a tick.
+* When the next interval would not end strictly after the last one (seen with the
+  30-minute DST shift of Australia/Lord_Howe and an hourly schedule, where Airflow steps
+  back to an earlier start), the next interval starts at the last one's end instead.
+  Every run therefore ends later than the one before, which also guarantees that
+  ``due_runs`` and ``upcoming_runs`` terminate.
 """
 
 from __future__ import annotations
@@ -71,11 +78,6 @@ PRESETS: dict[str, str] = {
     "@monthly": "0 0 1 * *",
     "@yearly": "0 0 1 1 *",
 }
-
-# fold=0 reads a skipped wall time with the pre-transition offset (shifting it forward by
-# the gap) and a repeated one as its first occurrence; Airflow 2 uses fold=1 (same instant
-# for skipped times, second occurrence for repeated ones). See the module docstring.
-_WALL_CLOCK_FOLD: Final = 0
 
 
 class ScheduleError(ValueError):
@@ -313,6 +315,13 @@ def _to_utc(value: datetime, what: str) -> datetime:
     return value.astimezone(UTC)
 
 
+def _from_wall_clock(wall: datetime, timezone: ZoneInfo) -> datetime:
+    """fold=0: a skipped time is read with the offset before the gap, which shifts it
+    forward by the gap (as pendulum does for Airflow); a repeated time is its first
+    occurrence. (Airflow's exact rule: the later of the fold=0 and fold=1 instants.)"""
+    return wall.replace(tzinfo=timezone, fold=0).astimezone(UTC)
+
+
 class _Ticks:
     """The cron's ticks as UTC instants, for one computation (never shared or cached
     globally, so there is no state to go stale or to guard between threads).
@@ -358,8 +367,7 @@ class _Ticks:
             message = f"schedule {self._schedule!r} has no tick near {current.isoformat()}"
             raise ScheduleError(message) from error
         if not self._every_hour:
-            aware = scheduled.replace(tzinfo=self._timezone, fold=_WALL_CLOCK_FOLD)
-            return aware.astimezone(UTC)
+            return _from_wall_clock(scheduled, self._timezone)
         # Move the instant by the wall-clock distance. Added in UTC, as pendulum adds a
         # plain timedelta as elapsed seconds, so every-hour schedules ignore DST.
         return current.astimezone(UTC) + (scheduled - wall)
@@ -455,14 +463,20 @@ class _Planner:
             return PlannedRun(DataInterval(self._start_date, self._start_date), self._start_date)
         if last_interval is None:
             start = self._earliest
+            end = self._ticks.next(start)
         else:
             last_end = _to_utc(last_interval.end, "last_interval.end")
             # catchup=True: earliest is the aligned start_date, which matters when the
             # start date was moved later; catchup=False: the latest complete interval.
             start = max(self._ticks.align_to_prev(last_end), self._earliest)
+            end = self._ticks.next(start)
+            if end <= last_end:
+                # Only around a DST transition (see the module docstring): Airflow would
+                # step back and schedule data it has covered; carry on from where it ended.
+                start = last_end
+                end = self._ticks.next(start)
         if self._end_date is not None and start > self._end_date:
             return None
-        end = self._ticks.next(start)
         return PlannedRun(DataInterval(start, end), run_after=end)
 
 
@@ -477,19 +491,14 @@ def _iter_runs(
 ) -> Iterator[PlannedRun]:
     """The schedule's runs in order, as the scheduler would create them one by one.
 
-    Ends when the schedule ends, or defensively if a run would not start strictly after
-    the previous one: otherwise a DST oddity could make callers loop forever.
+    Endless unless the schedule ends; callers stop it. Each run ends strictly later than
+    the one before (next_run guarantees it), so stopping at ``now`` always happens.
     """
     planner = _Planner(tt, start_date=start_date, end_date=end_date, catchup=catchup, now=now)
-    previous: PlannedRun | None = None
-    while True:
-        run = planner.after(last_interval if previous is None else previous.interval)
-        if run is None:
-            return
-        if previous is not None and run.interval.start <= previous.interval.start:
-            return
+    last = last_interval
+    while (run := planner.after(last)) is not None:
         yield run
-        previous = run
+        last = run.interval
 
 
 def due_runs(

@@ -8,7 +8,6 @@ which needs Go and takes 10-15 minutes; later runs reuse the cache and start in 
 from __future__ import annotations
 
 import re
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,12 +16,9 @@ import pytest
 from kubernetes import client, config
 from kubernetes.client import ApiException
 
-_HERE = Path(__file__).resolve().parent
-_REPO_ROOT = _HERE.parents[1]
-if str(_REPO_ROOT) not in sys.path:  # `pytest` (unlike `python -m pytest`) does not add the cwd
-    sys.path.insert(0, str(_REPO_ROOT))
+from tests.cluster.controlplane import ControlPlane  # importable via pytest's pythonpath = ["."]
 
-from tests.cluster.controlplane import ControlPlane  # noqa: E402
+_HERE = Path(__file__).resolve().parent
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

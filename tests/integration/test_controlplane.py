@@ -14,7 +14,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from kubernetes import client
+from kubernetes import client, config
+from kubernetes.client import ApiException
 
 from tests.cluster.controlplane import (
     SERVICE_ACCOUNT_ISSUER,
@@ -93,6 +94,29 @@ def test_admin_kubeconfig_is_cluster_admin(api_client: client.ApiClient) -> None
         )
     )
     assert _plain(api_client, access)["status"]["allowed"] is True
+
+
+def test_issued_client_certificate_authenticates_and_rbac_applies(
+    control_plane: ControlPlane, namespace: str
+) -> None:
+    kubeconfig = control_plane.issue_kubeconfig(
+        "test-nobody", user="kubedag-test-nobody", groups=["kubedag:test"]
+    )
+    api: client.ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
+        config_file=str(kubeconfig)
+    )
+    try:
+        review = client.AuthenticationV1Api(api).create_self_subject_review(
+            client.V1SelfSubjectReview()
+        )
+        user = _plain(api, review)["status"]["userInfo"]
+        assert user["username"] == "kubedag-test-nobody"
+        assert "kubedag:test" in user["groups"]
+        with pytest.raises(ApiException) as denied:  # RBAC: no role binds this user
+            client.CoreV1Api(api).list_namespaced_pod(namespace)
+        assert denied.value.status == 403
+    finally:
+        api.close()  # type: ignore[no-untyped-call]
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
@@ -203,7 +227,7 @@ def test_kubernetes_service_takes_ip_from_service_range(api_client: client.ApiCl
         try:
             service = core.read_namespaced_service("kubernetes", "default")
             break
-        except client.ApiException as error:
+        except ApiException as error:
             if error.status != 404 or time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
