@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import os
+import socket
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -285,10 +286,6 @@ def _current_namespace(kubeconfig: str | None) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    import kopf
-
-    from kubedag.operator import build_registry
-
     logging.basicConfig(
         level=getattr(logging, args.log_level.upper()),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -300,18 +297,59 @@ def cmd_run(args: argparse.Namespace) -> int:
         overrides["namespaces"] = tuple(args.namespace)
     if args.catchup_default is not None:
         overrides["catchup_by_default"] = args.catchup_default == "true"
-    settings = ControllerSettings(**overrides)
-    registry = build_registry(settings, args.kubeconfig)
-    asyncio.run(
+    return asyncio.run(_serve(args, ControllerSettings(**overrides)))
+
+
+async def _serve(args: argparse.Namespace, settings: ControllerSettings) -> int:
+    import kopf
+    from aiohttp import web
+
+    from kubedag.kube import Kube
+    from kubedag.leader import LeaderElector
+    from kubedag.operator import build_registry
+
+    runner: web.AppRunner | None = None
+    if args.health_port:
+        # Answers while the process lives, also on a standby replica, unlike kopf's probe.
+        async def healthz(_: web.Request) -> web.Response:
+            return web.Response(text="ok")
+
+        app = web.Application()
+        app.router.add_get("/healthz", healthz)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "0.0.0.0", args.health_port).start()
+    elector: LeaderElector | None = None
+    kube: Kube | None = None
+    if args.leader_elect:
+        kube = await Kube.connect(args.kubeconfig)
+        identity = os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
+        elector = LeaderElector(kube, args.leader_elect_namespace, "kubedag-controller", identity)
+        await elector.acquire()
+    stop = asyncio.Event()
+    operator = asyncio.create_task(
         kopf.operator(
-            registry=registry,
+            registry=build_registry(settings, args.kubeconfig),
             clusterwide=not settings.namespaces,
             namespaces=list(settings.namespaces),
             standalone=True,
-            liveness_endpoint=args.liveness,
+            stop_flag=stop,
         )
     )
-    return 0
+    watched: set[asyncio.Task[Any]] = {operator}
+    if elector is not None:
+        watched.add(asyncio.create_task(elector.keep()))
+    done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+    lost = operator not in done
+    if lost:
+        logging.getLogger(__name__).error("lost the leader lease: stopping")
+        stop.set()
+        await operator
+    if kube is not None:
+        await kube.close()
+    if runner is not None:
+        await runner.cleanup()
+    return 1 if lost else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -377,7 +415,17 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("KUBEDAG_LOG_LEVEL", "info"),
         choices=["debug", "info", "warning", "error"],
     )
-    p.add_argument("--liveness", help="serve a liveness probe, e.g. http://0.0.0.0:8080/healthz")
+    p.add_argument("--health-port", type=int, help="serve GET /healthz on this port")
+    p.add_argument(
+        "--leader-elect",
+        action="store_true",
+        help="run only while holding the kubedag-controller Lease (for replicas > 1)",
+    )
+    p.add_argument(
+        "--leader-elect-namespace",
+        default=os.environ.get("POD_NAMESPACE", "default"),
+        help="namespace of the Lease (default $POD_NAMESPACE or default)",
+    )
     p.set_defaults(func=cmd_run)
     return parser
 

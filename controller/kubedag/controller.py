@@ -363,7 +363,14 @@ class Controller:
         dag = run.spec.dag_name
         limit = self.max_active_tasks.get((namespace, dag), 16)
         slots = limit - self.pods.active_count(namespace, label_value(dag))
-        decision = run_engine.advance(run, snapshot, pods=pods, now=now, task_slots=slots)
+        decision = run_engine.advance(
+            run,
+            snapshot,
+            pods=pods,
+            now=now,
+            task_slots=slots,
+            default_service_account=self.settings.task_service_account,
+        )
 
         failures = await self._create_pods(namespace, decision.pods_to_create)
         if failures:

@@ -57,6 +57,7 @@ def render_pod(
     *,
     namespace: str,
     owner: dict[str, Any] | None,
+    default_service_account: str | None = None,
 ) -> dict[str, Any]:
     """The pod for try ctx.try_number of `task`; raises TemplateError naming the field.
 
@@ -83,7 +84,7 @@ def render_pod(
 
     spec: dict[str, Any] = {"restartPolicy": "Never", "containers": [container]}
     optional_pod = {
-        "serviceAccountName": task.service_account_name,
+        "serviceAccountName": task.service_account_name or default_service_account,
         "volumes": task.volumes,
         "nodeSelector": task.node_selector,
         "tolerations": task.tolerations,

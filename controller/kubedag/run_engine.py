@@ -121,8 +121,16 @@ def fail_run(status: DagRunStatus, *, reason: str, message: str, now: datetime) 
 class _Pass:
     """State of one engine pass; methods mutate the copied records only."""
 
-    def __init__(self, run: DagRun, snapshot: Snapshot, now: datetime, slots: int) -> None:
+    def __init__(
+        self,
+        run: DagRun,
+        snapshot: Snapshot,
+        now: datetime,
+        slots: int,
+        default_service_account: str | None = None,
+    ) -> None:
         self.run = run
+        self.default_service_account = default_service_account
         self.snapshot = snapshot
         self.plan = execution_plan(snapshot)
         self.now = now
@@ -262,6 +270,7 @@ class _Pass:
                     self._context(task, try_number),
                     namespace=self.run.namespace,
                     owner=self._owner(),
+                    default_service_account=self.default_service_account,
                 )
             except TemplateError as error:
                 record.try_number = try_number
@@ -414,6 +423,7 @@ def advance(
     pods: Mapping[str, PodObservation],
     now: datetime,
     task_slots: int,
+    default_service_account: str | None = None,
 ) -> RunDecision:
     """One pass over a running run: observe pods, release due retries, apply trigger rules,
     launch what may start (at most `task_slots` new pods), enforce timeouts, conclude.
@@ -421,7 +431,7 @@ def advance(
     `pods` maps pod names to what is known of them; a pod absent from it is simply not
     observed yet, one with phase GONE was confirmed deleted.
     """
-    state = _Pass(run, snapshot, now, task_slots)
+    state = _Pass(run, snapshot, now, task_slots, default_service_account)
     if state.status.state is not RunState.RUNNING:
         return state.result()
     state.observe(pods)

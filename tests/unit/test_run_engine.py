@@ -338,3 +338,20 @@ def test_status_of_a_large_run_stays_compact(count: int) -> None:
     assert final.status.state is RunState.SUCCESS
     size = len(final.status.model_dump_json(by_alias=True, exclude_none=True))
     assert size < 512 * 1024, size
+
+
+def test_default_service_account_applies_only_where_the_task_sets_none() -> None:
+    snap = snapshot_of(task("a"), task("b", serviceAccountName="loader"))
+    decision = advance(
+        running_run(snap),
+        snap,
+        pods={},
+        now=T0,
+        task_slots=16,
+        default_service_account="kubedag-task",
+    )
+    accounts = {
+        m["metadata"]["labels"]["kubedag.io/task"]: m["spec"].get("serviceAccountName")
+        for m in decision.pods_to_create
+    }
+    assert accounts == {"a": "kubedag-task", "b": "loader"}
