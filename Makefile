@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: all venv lint crds test unit integration binaries clean
+.PHONY: all venv lint crds test unit integration e2e binaries demo down clean
 
 all: test
 
@@ -18,16 +18,19 @@ venv: $(STAMP)
 
 ## Build the pinned upstream binaries the tests need (cached in ~/.cache/kubedag).
 binaries:
-	hack/build-go-binaries.sh kube-apiserver etcd
+	hack/build-go-binaries.sh kube-apiserver kubectl etcd helm
 
 lint: venv
 	$(BIN)/ruff check controller tests
 	$(BIN)/ruff format --check controller tests
 	$(BIN)/mypy
 	$(BIN)/kubedag crds --check
+	$(BIN)/kubedag crds --check --dir charts/kubedag/files/crds
 
+## Regenerate the CRDs from the models, and the chart's copy of them.
 crds: venv
 	$(BIN)/kubedag crds
+	$(BIN)/kubedag crds --dir charts/kubedag/files/crds
 
 unit: venv
 	$(BIN)/python -m pytest tests/unit -q
@@ -38,6 +41,14 @@ integration: venv binaries
 ## The whole suite: lint, unit, integration (real kube-apiserver + etcd).
 test: venv binaries lint
 	$(BIN)/python -m pytest tests -q
+
+## Bring up the local cluster, install kubedag with Helm, run the example DAG.
+demo: venv
+	hack/demo.sh
+
+## Remove the local cluster.
+down: venv
+	$(BIN)/python -m tests.cluster down
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -102,10 +102,22 @@ build_etcd() {
   mv "$etcd_bin/etcd.tmp" "$etcd_bin/etcd"
 }
 
+build_helm() {
+  local helm_bin=$cache_root/helm-$HELM_VERSION/bin
+  [[ -x $helm_bin/helm ]] && return 0
+  mkdir -p "$helm_bin"
+  echo "building helm $HELM_VERSION (first time only; cached in $helm_bin)" >&2
+  # helm's module has no replace directives, so `go install` of it at a version works.
+  GOBIN=$helm_bin CGO_ENABLED=0 go install -trimpath \
+    -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
+    "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+}
+
 k8s_components=()
 for c in "$@"; do
   case $c in
     etcd) build_etcd ;;
+    helm) build_helm ;;
     kube-apiserver|kube-controller-manager|kube-scheduler|kubelet|kube-proxy|kubectl) k8s_components+=("$c") ;;
     *) echo "error: unknown component '$c'" >&2; exit 2 ;;
   esac

@@ -319,7 +319,7 @@ def _from_wall_clock(wall: datetime, timezone: ZoneInfo) -> datetime:
     """fold=0: a skipped time is read with the offset before the gap, which shifts it
     forward by the gap (as pendulum does for Airflow); a repeated time is its first
     occurrence. (Airflow's exact rule: the later of the fold=0 and fold=1 instants.)"""
-    return wall.replace(tzinfo=timezone, fold=0).astimezone(UTC)
+    return wall.replace(tzinfo=timezone, fold=1).astimezone(UTC)
 
 
 class _Ticks:

@@ -15,6 +15,7 @@ from tests.cluster.versions import (
     REPO_ROOT,
     cache_dir,
     etcd_bin_dir,
+    helm_bin_dir,
     kubernetes_bin_dir,
 )
 
@@ -48,7 +49,9 @@ def binary_path(name: str) -> Path:
         return kubernetes_bin_dir() / name
     if name in ETCD_COMPONENTS:
         return etcd_bin_dir() / name
-    known = ", ".join(sorted(KUBERNETES_COMPONENTS | ETCD_COMPONENTS))
+    if name == "helm":
+        return helm_bin_dir() / name
+    known = ", ".join(sorted(KUBERNETES_COMPONENTS | ETCD_COMPONENTS | {"helm"}))
     raise ValueError(f"unknown component {name!r}; known: {known}")
 
 

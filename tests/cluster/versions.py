@@ -52,6 +52,8 @@ KUBERNETES_VERSION: str = _pin("KUBERNETES_VERSION")
 """e.g. ``v1.34.4``: what kube-apiserver reports as ``gitVersion``."""
 ETCD_VERSION: str = _pin("ETCD_VERSION")
 """e.g. ``v3.5.35``."""
+HELM_VERSION: str = _pin("HELM_VERSION")
+"""e.g. ``v3.19.5``."""
 
 
 def cache_dir() -> Path:
@@ -76,3 +78,8 @@ def kubernetes_bin_dir() -> Path:
 def etcd_bin_dir() -> Path:
     """Where the etcd server of the pinned version is cached."""
     return cache_dir() / f"etcd-{ETCD_VERSION}" / "bin"
+
+
+def helm_bin_dir() -> Path:
+    """Where helm of the pinned version is cached."""
+    return cache_dir() / f"helm-{HELM_VERSION}" / "bin"

@@ -61,3 +61,11 @@ def test_status_subresource_and_short_names() -> None:
         crd = yaml.safe_load(render_crds()[name])
         assert crd["spec"]["names"]["shortNames"] == [short]
         assert crd["spec"]["versions"][0]["subresources"] == {"status": {}}
+
+
+def test_the_chart_ships_the_same_crds() -> None:
+    chart_copy = CRDS.parent / "charts" / "kubedag" / "files" / "crds"
+    for name in render_crds():
+        assert (chart_copy / name).read_text() == (CRDS / name).read_text(), (
+            f"charts/kubedag/files/crds/{name} differs from crds/: run `make crds`"
+        )

@@ -1,0 +1,117 @@
+"""The keyed work queue: one worker per key at a time, re-runs after adds, timed wake-ups."""
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from kubedag.workqueue import WorkQueue
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def until(condition: Callable[[], bool], limit: float = 10.0) -> None:
+    """Wait for a condition instead of guessing a duration (a slow machine just waits longer)."""
+    async with asyncio.timeout(limit):
+        while not condition():
+            await asyncio.sleep(0.005)
+
+
+def test_a_key_is_never_processed_concurrently_and_adds_during_work_rerun_once() -> None:
+    async def scenario() -> tuple[int, int, list[str]]:
+        active: set[str] = set()
+        overlaps = 0
+        runs: list[str] = []
+        gate = asyncio.Event()
+
+        async def process(key: str) -> None:
+            nonlocal overlaps
+            if key in active:
+                overlaps += 1
+            active.add(key)
+            runs.append(key)
+            if len(runs) == 1:
+                await gate.wait()
+            active.discard(key)
+
+        queue: WorkQueue[str] = WorkQueue("t", process, workers=4, now=now)
+        queue.start()
+        queue.add("run-a")
+        await asyncio.sleep(0.01)
+        for _ in range(5):
+            queue.add("run-a")  # while it is being processed: coalesced into one more pass
+        gate.set()
+        await until(lambda: len(runs) == 2)
+        await asyncio.sleep(0.05)  # room for a wrong third pass to show up
+        await queue.stop()
+        return overlaps, len(runs), runs
+
+    overlaps, count, runs = asyncio.run(scenario())
+    assert overlaps == 0
+    assert count == 2 and runs == ["run-a", "run-a"]
+
+
+def test_different_keys_run_in_parallel() -> None:
+    async def scenario() -> int:
+        running = 0
+        peak = 0
+
+        async def process(_: str) -> None:
+            nonlocal running, peak
+            running += 1
+            peak = max(peak, running)
+            await asyncio.sleep(0.02)
+            running -= 1
+
+        queue: WorkQueue[str] = WorkQueue("t", process, workers=3, now=now)
+        queue.start()
+        for key in ("a", "b", "c", "d"):
+            queue.add(key)
+        await until(lambda: peak == 3)
+        await asyncio.sleep(0.05)
+        await queue.stop()
+        return peak
+
+    assert asyncio.run(scenario()) == 3
+
+
+def test_add_after_wakes_the_key_and_the_earliest_time_wins() -> None:
+    async def scenario() -> list[str]:
+        seen: list[str] = []
+
+        async def process(key: str) -> None:
+            seen.append(key)
+
+        queue: WorkQueue[str] = WorkQueue("t", process, workers=1, now=now)
+        queue.start()
+        queue.add_after("late", now() + timedelta(seconds=30))
+        queue.add_after("late", now() + timedelta(milliseconds=20))  # earlier: replaces
+        queue.add_after("late", now() + timedelta(seconds=60))  # later: ignored
+        queue.add_after("never", now() + timedelta(seconds=30))
+        queue.forget("never")
+        await until(lambda: seen == ["late"])
+        await queue.stop()
+        return seen
+
+    assert asyncio.run(scenario()) == ["late"]
+
+
+def test_a_failing_key_is_retried_with_backoff() -> None:
+    async def scenario() -> int:
+        attempts = 0
+
+        async def process(_: str) -> None:
+            nonlocal attempts
+            attempts += 1
+            if attempts < 3:
+                raise RuntimeError("transient")
+
+        queue: WorkQueue[str] = WorkQueue("t", process, workers=1, now=now)
+        queue.start()
+        queue.add("k")
+        await until(lambda: attempts == 3)  # after backoffs of 0.1 s and 0.2 s
+        await queue.stop()
+        return attempts
+
+    assert asyncio.run(scenario()) == 3
