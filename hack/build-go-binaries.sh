@@ -113,11 +113,24 @@ build_helm() {
     "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
 }
 
+build_kwok() {
+  local kwok_bin=$cache_root/kwok-$KWOK_VERSION/bin
+  [[ -x $kwok_bin/kwok ]] && return 0
+  mkdir -p "$kwok_bin"
+  echo "building kwok $KWOK_VERSION (first time only; cached in $kwok_bin)" >&2
+  # kwok (sigs.k8s.io/kwok) simulates nodes and the pod lifecycle for the benchmarks; its
+  # module has no replace directives, so `go install` of it at a version works.
+  GOBIN=$kwok_bin CGO_ENABLED=0 go install -trimpath \
+    -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION#v}" \
+    "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+}
+
 k8s_components=()
 for c in "$@"; do
   case $c in
     etcd) build_etcd ;;
     helm) build_helm ;;
+    kwok) build_kwok ;;
     kube-apiserver|kube-controller-manager|kube-scheduler|kubelet|kube-proxy|kubectl) k8s_components+=("$c") ;;
     *) echo "error: unknown component '$c'" >&2; exit 2 ;;
   esac

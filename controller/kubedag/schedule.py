@@ -319,7 +319,7 @@ def _from_wall_clock(wall: datetime, timezone: ZoneInfo) -> datetime:
     """fold=0: a skipped time is read with the offset before the gap, which shifts it
     forward by the gap (as pendulum does for Airflow); a repeated time is its first
     occurrence. (Airflow's exact rule: the later of the fold=0 and fold=1 instants.)"""
-    return wall.replace(tzinfo=timezone, fold=1).astimezone(UTC)
+    return wall.replace(tzinfo=timezone, fold=0).astimezone(UTC)
 
 
 class _Ticks:
@@ -371,6 +371,20 @@ class _Ticks:
         # Move the instant by the wall-clock distance. Added in UTC, as pendulum adds a
         # plain timedelta as elapsed seconds, so every-hour schedules ignore DST.
         return current.astimezone(UTC) + (scheduled - wall)
+
+    def first_after(self, instant: datetime) -> datetime:
+        """The first tick later than ``instant`` in real time.
+
+        ``next`` alone can return an earlier instant when ``instant`` lies in the second
+        pass of a repeated hour (its wall time's next tick is read as the first pass).
+        """
+        tick = self.next(instant)
+        while tick <= instant:
+            following = self.next(tick)
+            if following <= tick:  # cannot happen with fold=0; never loop forever
+                raise ScheduleError(f"schedule {self._schedule!r} is stuck at {tick.isoformat()}")
+            tick = following
+        return tick
 
     def align_to_next(self, current: datetime) -> datetime:
         """``current`` if it is a tick, else the next tick."""
@@ -474,7 +488,7 @@ class _Planner:
                 # Only around a DST transition (see the module docstring): Airflow would
                 # step back and schedule data it has covered; carry on from where it ended.
                 start = last_end
-                end = self._ticks.next(start)
+                end = self._ticks.first_after(start)
         if self._end_date is not None and start > self._end_date:
             return None
         return PlannedRun(DataInterval(start, end), run_after=end)

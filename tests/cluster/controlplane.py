@@ -12,6 +12,7 @@ ServiceAccount automatically, pods stay Pending, and deleted namespaces stay Ter
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import shutil
 import socket
@@ -59,6 +60,80 @@ class _PortClashError(ControlPlaneError):
 
 def _address_in_use(process: ManagedProcess) -> bool:
     return "address already in use" in process.log_tail(200).lower()
+
+
+APISERVER_DNS_NAMES = ["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"]
+"""Names the API server's serving certificate carries (besides its IP addresses)."""
+
+
+def etcd_command(
+    binary: Path, *, data_dir: Path, client_url: str, peer_url: str, name: str = "kubedag"
+) -> list[str]:
+    """A one-member etcd cluster's command line (plain HTTP: only for loopback URLs)."""
+    return [
+        str(binary),
+        f"--name={name}",
+        f"--data-dir={data_dir}",
+        f"--listen-client-urls={client_url}",
+        f"--advertise-client-urls={client_url}",
+        f"--listen-peer-urls={peer_url}",
+        f"--initial-advertise-peer-urls={peer_url}",
+        f"--initial-cluster={name}={peer_url}",
+        "--initial-cluster-state=new",
+        "--unsafe-no-fsync",  # test and dev data: durability only costs time
+        "--log-level=warn",
+    ]
+
+
+def apiserver_command(
+    binary: Path,
+    *,
+    etcd_url: str,
+    address: str,
+    port: int,
+    cert_dir: Path,
+    serving: pki.CertKeyPair,
+    ca_cert: Path,
+    service_account_keys: pki.KeyPair,
+    extra_args: Sequence[str] = (),
+) -> list[str]:
+    """kube-apiserver's command line, listening on and advertising ``address:port``.
+
+    Shared by ``ControlPlane`` (loopback, random port) and the local single-node cluster
+    (``tests/cluster/localcluster.py``), so both authenticate and allocate alike.
+    """
+    sa = service_account_keys
+    args = [
+        str(binary),
+        f"--etcd-servers={etcd_url}",
+        f"--bind-address={address}",
+        f"--advertise-address={address}",
+    ]
+    if ipaddress.ip_address(address).is_loopback:
+        # Endpoints may not hold loopback IPs, so the reconciler of default/kubernetes
+        # would log a validation error every 10s; the Service itself is still created.
+        # Pods that call the API need a non-loopback address (the local cluster has one).
+        args.append("--endpoint-reconciler-type=none")
+    args += [
+        f"--secure-port={port}",
+        f"--cert-dir={cert_dir}",
+        f"--tls-cert-file={serving.cert}",
+        f"--tls-private-key-file={serving.key}",
+        f"--client-ca-file={ca_cert}",
+        f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
+        f"--service-account-key-file={sa.public_key}",
+        f"--service-account-signing-key-file={sa.private_key}",
+        f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
+        "--authorization-mode=Node,RBAC",
+        "--allow-privileged=true",
+        *extra_args,
+    ]
+    return args
+
+
+def etcd_healthy(client_url: str) -> bool:
+    """True if etcd at ``client_url`` reports itself healthy."""
+    return _etcd_healthy(client_url)
 
 
 class ControlPlane:
@@ -191,19 +266,7 @@ class ControlPlane:
         peer_url = f"http://{LOOPBACK}:{free_port()}"
         self.etcd = ManagedProcess(
             "etcd",
-            [
-                binary,
-                "--name=kubedag",
-                f"--data-dir={data_dir}",
-                f"--listen-client-urls={client_url}",
-                f"--advertise-client-urls={client_url}",
-                f"--listen-peer-urls={peer_url}",
-                f"--initial-advertise-peer-urls={peer_url}",
-                f"--initial-cluster=kubedag={peer_url}",
-                "--initial-cluster-state=new",
-                "--unsafe-no-fsync",  # throwaway data: durability only costs test time
-                "--log-level=warn",
-            ],
+            etcd_command(binary, data_dir=data_dir, client_url=client_url, peer_url=peer_url),
             self.workdir / "etcd.log",
         )
         self._run_until(self.etcd, [("etcd /health", lambda: _etcd_healthy(client_url))])
@@ -215,7 +278,7 @@ class ControlPlane:
             self.pki_dir,
             "kube-apiserver",
             common_name="kube-apiserver",
-            dns_names=["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"],
+            dns_names=APISERVER_DNS_NAMES,
             ip_addresses=[LOOPBACK],
             server=True,
             client=False,
@@ -232,31 +295,19 @@ class ControlPlane:
     def _launch_apiserver(self, binary: Path, serving: pki.CertKeyPair) -> str:
         port = free_port()
         server = f"https://{LOOPBACK}:{port}"
-        sa = self.service_account_keys
         self.apiserver = ManagedProcess(
             "kube-apiserver",
-            [
+            apiserver_command(
                 binary,
-                f"--etcd-servers={self.etcd_url}",
-                f"--bind-address={LOOPBACK}",
-                f"--advertise-address={LOOPBACK}",
-                # Endpoints may not hold loopback IPs, so the reconciler of default/kubernetes
-                # would log a validation error every 10s; the Service itself is still created.
-                # Pods that call the API will need a non-loopback address once a kubelet runs.
-                "--endpoint-reconciler-type=none",
-                f"--secure-port={port}",
-                f"--cert-dir={self.workdir / 'apiserver-certs'}",
-                f"--tls-cert-file={serving.cert}",
-                f"--tls-private-key-file={serving.key}",
-                f"--client-ca-file={self.ca.cert}",
-                f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
-                f"--service-account-key-file={sa.public_key}",
-                f"--service-account-signing-key-file={sa.private_key}",
-                f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
-                "--authorization-mode=Node,RBAC",
-                "--allow-privileged=true",
-                *self.extra_apiserver_args,
-            ],
+                etcd_url=self.etcd_url,
+                address=LOOPBACK,
+                port=port,
+                cert_dir=self.workdir / "apiserver-certs",
+                serving=serving,
+                ca_cert=self.ca.cert,
+                service_account_keys=self.service_account_keys,
+                extra_args=self.extra_apiserver_args,
+            ),
             self.workdir / "kube-apiserver.log",
         )
         opener = self._admin_opener()

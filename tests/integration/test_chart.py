@@ -9,7 +9,7 @@ import yaml
 from kubernetes import client
 
 from tests.cluster.binaries import ensure_binaries
-from tests.integration.harness import REPO
+from tests.integration.harness import REPO, wait_for
 
 CHART = REPO / "charts" / "kubedag"
 
@@ -122,30 +122,43 @@ def test_namespaced_install_grants_least_privilege(
     args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
     assert "--leader-elect" in args and "--namespace=team-a" in args
     assert deployment["spec"]["replicas"] == 2
-    without_crds = template(
-        tools, "kd-chart", "watchNamespaces={team-a,team-b}", "crds.install=false"
-    )
-    run(tools["kubectl"], "--kubeconfig", kubeconfig, "apply", "-f", "-", stdin=without_crds)
-
-    def can(verb: str, resource: str, namespace: str, who: str = "kd-chart:kubedag") -> bool:
-        result = subprocess.run(
-            [
-                str(tools["kubectl"]),
+    # Applied for real (CRDs included, so kubectl can resolve kubedag's resources by name).
+    run(tools["kubectl"], "--kubeconfig", kubeconfig, "apply", "-f", "-", stdin=rendered)
+    wait_for(
+        lambda: (
+            "error"
+            not in run(
+                tools["kubectl"],
                 "--kubeconfig",
                 kubeconfig,
-                "auth",
-                "can-i",
-                verb,
-                resource,
+                "get",
+                "dagruns.kubedag.io",
                 "-n",
-                namespace,
-                f"--as=system:serviceaccount:{who}",
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        return result.stdout.strip() == "yes"
+                "team-a",
+                check=False,
+            ).lower()
+        ),
+        "the new CRDs in discovery",
+    )
+
+    def can(verb: str, resource: str, namespace: str, who: str = "kd-chart:kubedag") -> bool:
+        """`kubectl auth can-i` as the given ServiceAccount: the API server's authorizer."""
+        resource, _, sub = resource.partition("/")
+        command = [
+            tools["kubectl"],
+            "--kubeconfig",
+            kubeconfig,
+            "auth",
+            "can-i",
+            verb,
+            resource,
+            "-n",
+            namespace,
+            f"--as=system:serviceaccount:{who}",
+        ]
+        if sub:
+            command.append(f"--subresource={sub}")
+        return run(*command, check=False).strip() == "yes"
 
     assert can("create", "pods", "team-a")
     assert can("patch", "dagruns.kubedag.io/status", "team-b")

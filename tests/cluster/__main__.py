@@ -1,0 +1,65 @@
+"""``python -m tests.cluster up|down|status|kubeconfig``: the local single-node cluster.
+
+up          start it (or check the running one); prints ``export KUBECONFIG=...`` on stdout
+down        stop everything and remove all its state
+status      what runs; exit 0 when healthy, 1 otherwise
+kubeconfig  print the admin kubeconfig's path (exit 1 when the cluster is not up)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from tests.cluster import localcluster
+from tests.cluster.binaries import BinariesUnavailableError
+from tests.cluster.node import NodeError
+from tests.cluster.pause import ImageBuildError
+from tests.cluster.pki import PKIError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.cluster",
+        description="A real single-node Kubernetes cluster on this machine (needs root).",
+    )
+    parser.add_argument("command", choices=["up", "down", "status", "kubeconfig"])
+    parser.add_argument(
+        "--timeout", type=float, default=180.0, help="seconds to wait for each step of up"
+    )
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "up":
+            started = time.monotonic()
+            path = localcluster.up(timeout=args.timeout)
+            print(f"kubedag: up in {time.monotonic() - started:.1f}s", file=sys.stderr)
+            print(f"export KUBECONFIG={path}")
+        elif args.command == "down":
+            localcluster.down()
+        elif args.command == "status":
+            state = localcluster.status()
+            print(state.render())
+            return 0 if state.healthy else 1
+        else:
+            if not localcluster.REPO_KUBECONFIG.exists() or not localcluster.healthy():
+                print(
+                    "kubedag: the local cluster is not up (python -m tests.cluster up)",
+                    file=sys.stderr,
+                )
+                return 1
+            print(localcluster.REPO_KUBECONFIG)
+    except (
+        localcluster.ClusterError,
+        NodeError,
+        BinariesUnavailableError,
+        ImageBuildError,
+        PKIError,
+    ) as error:
+        print(f"kubedag: error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

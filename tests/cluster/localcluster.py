@@ -1,0 +1,687 @@
+"""A real single-node Kubernetes cluster on this machine, for ``make demo``, e2e tests, benchmarks.
+
+    python -m tests.cluster up      # idempotent; prints `export KUBECONFIG=...`
+    python -m tests.cluster status
+    python -m tests.cluster down    # stops everything, removes all state
+
+No Docker, kind or registry: the pinned upstream binaries (``hack/build-go-binaries.sh``) run as
+background daemons started here, next to kubedag's own containerd (Debian's package, own socket
+and folders). Needs root and the Debian packages in ``hack/host-packages.txt`` (``up`` installs
+missing ones with ``hack/install-host-packages.sh``).
+
+Control plane: etcd (127.0.0.1:2379), kube-apiserver on ``API_ADDRESS:6443`` (an address on the
+``kubedag0`` interface, reachable from pods, never routed off the host), kube-controller-manager
+(service-account tokens, garbage collector, namespace finalizer, node CIDRs) and kube-scheduler.
+Node ``kubedag-node``: containerd + kubelet (cgroupfs), CNI bridge ``kubedag-cni0`` with pods in
+198.18.0.0/24, kube-proxy in iptables mode so pods (and the host) reach the API through the
+``kubernetes`` Service at 198.18.128.1:443. No cluster DNS. Pods can only use images present in
+containerd: the sandbox image ``kubedag/pause:3.10`` is built here from ``pause.c``; others come
+from ``tests.cluster.node.import_image``.
+
+State: ``/var/lib/kubedag`` (PKI, etcd, containerd and kubelet roots, daemon logs in
+``/var/lib/kubedag/cluster/logs``) and ``/run/kubedag`` (pidfiles, containerd state); the admin
+kubeconfig is copied to ``<repo>/.kubedag/kubeconfig``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.cluster import node, pki
+from tests.cluster.binaries import binary_path, ensure_binaries
+from tests.cluster.controlplane import (
+    APISERVER_DNS_NAMES,
+    apiserver_command,
+    etcd_command,
+    etcd_healthy,
+)
+from tests.cluster.node import (
+    API_ADDRESS,
+    API_PORT,
+    CLUSTER_CIDR,
+    CLUSTER_DIR,
+    KUBERNETES_SERVICE_IP,
+    LOG_DIR,
+    NODE_NAME,
+    RUN_DIR,
+    SERVICE_CIDR,
+    STATE_DIR,
+    Daemon,
+    NodeError,
+)
+from tests.cluster.pause import PAUSE_IMAGE, pause_image
+from tests.cluster.versions import KUBERNETES_VERSION, REPO_ROOT
+
+SERVER = f"https://{API_ADDRESS}:{API_PORT}"
+SERVICE_SERVER = f"https://{KUBERNETES_SERVICE_IP}:443"
+ETCD_CLIENT_URL = "http://127.0.0.1:2379"
+ETCD_PEER_URL = "http://127.0.0.1:2380"
+PKI_DIR = CLUSTER_DIR / "pki"
+ADMIN_KUBECONFIG = CLUSTER_DIR / "admin.kubeconfig"
+REPO_KUBECONFIG = REPO_ROOT / ".kubedag" / "kubeconfig"
+INSTALL_SCRIPT = REPO_ROOT / "hack" / "install-host-packages.sh"
+
+COMPONENTS = (
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kube-proxy",
+    "kubelet",
+    "kubectl",
+)
+DAEMONS = (
+    "etcd",
+    "kube-apiserver",
+    "containerd",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kube-proxy",
+    "kubelet",
+)
+_OUR_EXECUTABLES = frozenset({*DAEMONS, "containerd-shim-runc-v2"})
+_PROBE_POD = "kubedag-up-probe"
+_HOST_COMMANDS = {  # command: Debian package
+    "containerd": "containerd",
+    "containerd-shim-runc-v2": "containerd",
+    "ctr": "containerd",
+    "runc": "runc",
+    "iptables": "iptables",
+    "ip6tables": "iptables",
+    "conntrack": "conntrack",
+    "ip": "iproute2",
+    "mount": "mount",
+    "umount": "mount",
+    "openssl": "openssl",
+    "gcc": "gcc",
+}
+
+
+class ClusterError(RuntimeError):
+    """The cluster could not be started or stopped; the message names the cause and a log."""
+
+
+def _log(message: str) -> None:
+    print(f"kubedag: {message}", file=sys.stderr, flush=True)
+
+
+# -- prerequisites ----------------------------------------------------------------------------
+
+
+def _require_root() -> None:
+    if not sys.platform.startswith("linux"):
+        raise ClusterError("the local cluster runs on Linux only")
+    if os.geteuid() != 0:
+        raise ClusterError(
+            "not root: the local cluster runs containerd and a kubelet and changes network "
+            "settings (interfaces, routes, iptables); run it as root, e.g. "
+            "`sudo .venv/bin/python -m tests.cluster up`"
+        )
+
+
+def ensure_host_packages() -> None:
+    """Install the missing Debian packages (hack/install-host-packages.sh), then check."""
+    missing_commands = [c for c in _HOST_COMMANDS if shutil.which(c) is None]
+    cni_ok = True
+    try:
+        node.find_cni_bin_dir()
+    except NodeError:
+        cni_ok = False
+    if missing_commands or not cni_ok:
+        if shutil.which("dpkg-query") is None or shutil.which("apt-get") is None:
+            packages = sorted({_HOST_COMMANDS[c] for c in missing_commands})
+            if not cni_ok:
+                packages.append("containernetworking-plugins")
+            raise ClusterError(
+                f"missing {', '.join(missing_commands or ['CNI plugins'])} and this is not a "
+                f"Debian system: install the equivalent of {', '.join(packages)}"
+            )
+        _log(f"installing host packages with {INSTALL_SCRIPT.relative_to(REPO_ROOT)}")
+        result = subprocess.run(
+            ["bash", str(INSTALL_SCRIPT)],
+            stdin=subprocess.DEVNULL,
+            stdout=sys.stderr,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise ClusterError(
+                f"{INSTALL_SCRIPT.relative_to(REPO_ROOT)} failed (exit {result.returncode}): "
+                f"{result.stderr.strip()}"
+            )
+    still = [c for c in _HOST_COMMANDS if shutil.which(c) is None]
+    if still:
+        names = ", ".join(f"{c} (package {_HOST_COMMANDS[c]})" for c in still)
+        raise ClusterError(f"{names} not installed: run hack/install-host-packages.sh")
+    node.find_cni_bin_dir()  # raises with the package name
+
+
+def _check_cgroups() -> None:
+    cgroup = Path("/sys/fs/cgroup")
+    v2 = (cgroup / "cgroup.controllers").exists()
+    if not v2 and not all((cgroup / c).is_dir() for c in ("cpu", "cpuacct", "cpuset", "memory")):
+        raise ClusterError(
+            f"no usable cgroup hierarchy under {cgroup}: the kubelet needs cgroup v2, or the "
+            "v1 controllers cpu, cpuacct, cpuset and memory mounted"
+        )
+
+
+# -- talking to the API server ----------------------------------------------------------------
+
+
+def _opener() -> urllib.request.OpenerDirector:
+    context = ssl.create_default_context(cafile=str(PKI_DIR / "ca.crt"))
+    context.load_cert_chain(str(PKI_DIR / "admin.crt"), str(PKI_DIR / "admin.key"))
+    return urllib.request.build_opener(
+        urllib.request.ProxyHandler({}),  # local addresses: never through a proxy
+        urllib.request.HTTPSHandler(context=context),
+    )
+
+
+def api(
+    method: str,
+    path: str,
+    body: dict[str, Any] | None = None,
+    *,
+    server: str = SERVER,
+    timeout: float = 10,
+) -> dict[str, Any]:
+    """One admin request to the local cluster's API; the decoded JSON answer."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(f"{server}{path}", data=data, method=method)
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    with _opener().open(request, timeout=timeout) as response:
+        raw = response.read()
+    if not raw or not raw.lstrip().startswith(b"{"):
+        return {"text": raw.decode(errors="replace")}
+    result: dict[str, Any] = json.loads(raw)
+    return result
+
+
+def _readyz(server: str = SERVER) -> bool:
+    return api("GET", "/readyz", server=server, timeout=5).get("text") == "ok"
+
+
+def _node_ready() -> bool:
+    status = api("GET", f"/api/v1/nodes/{NODE_NAME}").get("status", {})
+    return any(
+        c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions", [])
+    )
+
+
+def _exists(path: str) -> bool:
+    try:
+        api("GET", path)
+    except urllib.error.HTTPError as error:
+        if error.code == 404:
+            return False
+        raise
+    return True
+
+
+# -- components -------------------------------------------------------------------------------
+
+
+def daemon(name: str) -> Daemon:
+    """The pidfile-tracked handle of daemon ``name`` (to inspect or stop; no command line)."""
+    return Daemon(name)
+
+
+@dataclass(frozen=True)
+class _Pki:
+    ca: pki.CertKeyPair
+    admin: pki.CertKeyPair
+    service_account: pki.KeyPair
+    apiserver: pki.CertKeyPair
+    apiserver_kubelet_client: pki.CertKeyPair
+    kubelet_serving: pki.CertKeyPair
+
+
+def _create_pki() -> _Pki:
+    """The CA, every certificate and every component's kubeconfig in CLUSTER_DIR."""
+    ca = pki.create_ca(PKI_DIR, common_name="kubedag-local-ca")
+
+    def issue(name: str, user: str, groups: Sequence[str] = ()) -> pki.CertKeyPair:
+        return pki.issue_certificate(ca, PKI_DIR, name, common_name=user, organizations=groups)
+
+    def kubeconfig(name: str, user: str, groups: Sequence[str] = ()) -> None:
+        cert = issue(name, user, groups)
+        pki.write_kubeconfig(CLUSTER_DIR / f"{name}.kubeconfig", SERVER, ca.cert, cert, user=user)
+
+    admin = issue("admin", "kubedag-admin", ["system:masters"])
+    pki.write_kubeconfig(ADMIN_KUBECONFIG, SERVER, ca.cert, admin, user="kubedag-admin")
+    kubeconfig("kube-controller-manager", "system:kube-controller-manager")
+    kubeconfig("kube-scheduler", "system:kube-scheduler")
+    kubeconfig("kube-proxy", "system:kube-proxy")
+    kubeconfig("kubelet", f"system:node:{NODE_NAME}", ["system:nodes"])
+    apiserver = pki.issue_certificate(
+        ca,
+        PKI_DIR,
+        "kube-apiserver",
+        common_name="kube-apiserver",
+        dns_names=[*APISERVER_DNS_NAMES, "kubernetes.default.svc.cluster.local"],
+        ip_addresses=["127.0.0.1", API_ADDRESS, KUBERNETES_SERVICE_IP],
+        server=True,
+        client=False,
+    )
+    kubelet_serving = pki.issue_certificate(
+        ca,
+        PKI_DIR,
+        "kubelet-serving",
+        common_name=NODE_NAME,
+        dns_names=[NODE_NAME],
+        ip_addresses=[API_ADDRESS],
+        server=True,
+        client=False,
+    )
+    return _Pki(
+        ca=ca,
+        admin=admin,
+        service_account=pki.generate_rsa_key_pair(PKI_DIR, "service-account"),
+        apiserver=apiserver,
+        apiserver_kubelet_client=issue(
+            "apiserver-kubelet-client", "kube-apiserver-kubelet-client", ["system:masters"]
+        ),
+        kubelet_serving=kubelet_serving,
+    )
+
+
+def _kube_proxy_config() -> str:
+    config = {
+        "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
+        "kind": "KubeProxyConfiguration",
+        "clientConnection": {"kubeconfig": str(CLUSTER_DIR / "kube-proxy.kubeconfig")},
+        "mode": "iptables",
+        "clusterCIDR": CLUSTER_CIDR,
+        "hostnameOverride": NODE_NAME,
+        "bindAddress": API_ADDRESS,
+        "healthzBindAddress": "127.0.0.1:10256",
+        "metricsBindAddress": "127.0.0.1:10249",
+        "nodePortAddresses": [f"{API_ADDRESS}/32"],
+        # No host-wide sysctl changes: no route_localnet for 127.0.0.1 NodePorts, and the
+        # conntrack table size and timeouts stay as they are.
+        "iptables": {"localhostNodePorts": False},
+        "conntrack": {
+            "maxPerCore": 0,
+            "min": 0,
+            "tcpEstablishedTimeout": "0s",
+            "tcpCloseWaitTimeout": "0s",
+        },
+    }
+    return yaml.safe_dump(config, sort_keys=False)
+
+
+def _commands(binaries: dict[str, Path], certs: _Pki) -> dict[str, list[str]]:
+    kubeconfig = {
+        n: CLUSTER_DIR / f"{n}.kubeconfig" for n in ("kube-controller-manager", "kube-scheduler")
+    }
+    kubelet_files = node.KubeletFiles(
+        kubeconfig=CLUSTER_DIR / "kubelet.kubeconfig",
+        ca_cert=certs.ca.cert,
+        serving_cert=certs.kubelet_serving.cert,
+        serving_key=certs.kubelet_serving.key,
+    )
+    kubelet_config = CLUSTER_DIR / "kubelet.yaml"
+    kubelet_config.write_text(node.kubelet_config(kubelet_files))
+    proxy_config = CLUSTER_DIR / "kube-proxy.yaml"
+    proxy_config.write_text(_kube_proxy_config())
+    kcm = kubeconfig["kube-controller-manager"]
+    scheduler = kubeconfig["kube-scheduler"]
+    return {
+        "etcd": etcd_command(
+            binaries["etcd"],
+            data_dir=CLUSTER_DIR / "etcd-data",
+            client_url=ETCD_CLIENT_URL,
+            peer_url=ETCD_PEER_URL,
+        ),
+        "kube-apiserver": apiserver_command(
+            binaries["kube-apiserver"],
+            etcd_url=ETCD_CLIENT_URL,
+            address=API_ADDRESS,
+            port=API_PORT,
+            cert_dir=CLUSTER_DIR / "apiserver-certs",
+            serving=certs.apiserver,
+            ca_cert=certs.ca.cert,
+            service_account_keys=certs.service_account,
+            extra_args=[
+                f"--kubelet-client-certificate={certs.apiserver_kubelet_client.cert}",
+                f"--kubelet-client-key={certs.apiserver_kubelet_client.key}",
+                f"--kubelet-certificate-authority={certs.ca.cert}",
+                # The node's Hostname address would need DNS; its InternalIP is local.
+                "--kubelet-preferred-address-types=InternalIP",
+                "--enable-admission-plugins=NodeRestriction",
+            ],
+        ),
+        "containerd": ["containerd", f"--config={node.CONTAINERD_CONFIG}"],
+        "kube-controller-manager": [
+            str(binaries["kube-controller-manager"]),
+            f"--kubeconfig={kcm}",
+            f"--authentication-kubeconfig={kcm}",
+            f"--authorization-kubeconfig={kcm}",
+            "--bind-address=127.0.0.1",
+            "--leader-elect=false",
+            "--cluster-name=kubedag",
+            f"--cluster-signing-cert-file={certs.ca.cert}",
+            f"--cluster-signing-key-file={certs.ca.key}",
+            f"--root-ca-file={certs.ca.cert}",
+            f"--service-account-private-key-file={certs.service_account.private_key}",
+            "--use-service-account-credentials=true",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            f"--cluster-cidr={CLUSTER_CIDR}",
+            "--allocate-node-cidrs=true",
+            "--node-cidr-mask-size=24",
+        ],
+        "kube-scheduler": [
+            str(binaries["kube-scheduler"]),
+            f"--kubeconfig={scheduler}",
+            f"--authentication-kubeconfig={scheduler}",
+            f"--authorization-kubeconfig={scheduler}",
+            "--bind-address=127.0.0.1",
+            "--leader-elect=false",
+        ],
+        "kube-proxy": [str(binaries["kube-proxy"]), f"--config={proxy_config}"],
+        "kubelet": node.kubelet_command(binaries["kubelet"], kubelet_config, kubelet_files),
+    }
+
+
+# -- waiting ----------------------------------------------------------------------------------
+
+
+def _wait_for(
+    what: str,
+    check: Callable[[], bool],
+    *,
+    watch: Sequence[Daemon],
+    log_of: Daemon,
+    timeout: float,
+) -> None:
+    """Poll ``check``; fail early if a watched daemon dies, with ``log_of``'s log at timeout."""
+    deadline = time.monotonic() + timeout
+    last_problem = "not checked yet"
+    while True:
+        for d in watch:
+            if not d.running:
+                raise ClusterError(
+                    f"{d.name} exited while waiting for {what}; last lines of {d.log_path}:\n"
+                    f"{d.log_tail()}"
+                )
+        try:
+            if check():
+                return
+            last_problem = "not yet"
+        except urllib.error.HTTPError as error:
+            body = error.read().decode("utf-8", errors="replace")
+            last_problem = f"HTTP {error.code}: {body[:300]}"
+        except (OSError, ValueError, NodeError) as error:
+            last_problem = f"{type(error).__name__}: {error}"
+        if time.monotonic() > deadline:
+            raise ClusterError(
+                f"timed out after {timeout:.0f}s waiting for {what} ({last_problem}); "
+                f"last lines of {log_of.log_path}:\n{log_of.log_tail()}"
+            )
+        time.sleep(0.25)
+
+
+def _probe_pod() -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": _PROBE_POD, "labels": {"app.kubernetes.io/name": _PROBE_POD}},
+        "spec": {
+            "containers": [{"name": "pause", "image": PAUSE_IMAGE, "imagePullPolicy": "Never"}],
+            "terminationGracePeriodSeconds": 0,
+        },
+    }
+
+
+def _probe_running() -> bool:
+    status = api("GET", f"/api/v1/namespaces/default/pods/{_PROBE_POD}").get("status", {})
+    for container in status.get("containerStatuses", []):
+        waiting = container.get("state", {}).get("waiting")
+        if waiting and waiting.get("reason") in {"ErrImageNeverPull", "CreateContainerError"}:
+            raise ClusterError(f"probe pod cannot start: {waiting}")
+    return bool(status.get("phase") == "Running")
+
+
+# -- the public surface -----------------------------------------------------------------------
+
+
+def healthy() -> bool:
+    """Every daemon runs, the API server is ready and the node is Ready."""
+    if not all(daemon(n).running for n in DAEMONS):
+        return False
+    try:
+        return _readyz() and _node_ready()
+    except (OSError, ValueError):
+        return False
+
+
+def _has_state() -> bool:
+    return STATE_DIR.exists() or RUN_DIR.exists() or _orphans() != []
+
+
+def _publish_kubeconfig() -> Path:
+    REPO_KUBECONFIG.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(ADMIN_KUBECONFIG, REPO_KUBECONFIG)
+    os.chmod(REPO_KUBECONFIG, 0o600)
+    return REPO_KUBECONFIG
+
+
+def up(*, timeout: float = 180.0) -> Path:
+    """Start the cluster (or check the running one); the admin kubeconfig's path.
+
+    Returns once the node is Ready, the ``default`` ServiceAccount exists, the ``kubernetes``
+    Service answers on its ClusterIP and a probe pod has run. Idempotent: with a healthy
+    cluster it only republishes the kubeconfig. A cluster found broken is torn down and
+    started afresh. On failure raises ``ClusterError`` with the relevant log's tail; the
+    daemons are left as they are for inspection (``down`` cleans up).
+    """
+    _require_root()
+    if healthy():
+        path = _publish_kubeconfig()
+        _log(f"cluster already running (node {NODE_NAME} Ready)")
+        return path
+    if _has_state():
+        _log("found a stopped or broken cluster: removing it first")
+        down()
+    started = time.monotonic()
+
+    def step(message: str) -> None:
+        _log(f"[{time.monotonic() - started:5.1f}s] {message}")
+
+    _check_cgroups()
+    ensure_host_packages()
+    binaries = ensure_binaries(*COMPONENTS)
+    cni_bin_dir = node.find_cni_bin_dir()
+    pause_tarball = pause_image()
+    step("binaries and host packages present")
+
+    CLUSTER_DIR.mkdir(parents=True, exist_ok=True)
+    certs = _create_pki()
+    node.write_node_configs(cni_bin_dir)
+    commands = _commands(binaries, certs)
+    node.save_host_state()
+    node.setup_host_network()
+    step(f"PKI, configs, interface {node.HOST_INTERFACE} ({API_ADDRESS}) ready")
+
+    daemons = {name: Daemon(name, argv) for name, argv in commands.items()}
+    daemons["containerd"] = Daemon("containerd", commands["containerd"], env=node.containerd_env())
+    etcd, apiserver, containerd = daemons["etcd"], daemons["kube-apiserver"], daemons["containerd"]
+
+    etcd.start()
+    containerd.start()  # independent of the control plane: starts meanwhile
+    _wait_for(
+        "etcd", lambda: etcd_healthy(ETCD_CLIENT_URL), watch=[etcd], log_of=etcd, timeout=timeout
+    )
+    apiserver.start()
+    _wait_for(
+        "containerd", node.containerd_ready, watch=[containerd], log_of=containerd, timeout=60
+    )
+    node.import_image(pause_tarball)
+    step(f"etcd and containerd up, {PAUSE_IMAGE} imported")
+    _wait_for(
+        f"{SERVER}/readyz", _readyz, watch=[etcd, apiserver], log_of=apiserver, timeout=timeout
+    )
+    step("kube-apiserver ready")
+
+    for name in ("kube-controller-manager", "kube-scheduler", "kube-proxy", "kubelet"):
+        daemons[name].start()
+    everyone = list(daemons.values())
+    kubelet = daemons["kubelet"]
+    _wait_for(
+        f"node {NODE_NAME} Ready", _node_ready, watch=everyone, log_of=kubelet, timeout=timeout
+    )
+    step(f"node {NODE_NAME} Ready")
+    _wait_for(
+        "the default ServiceAccount",
+        lambda: _exists("/api/v1/namespaces/default/serviceaccounts/default"),
+        watch=everyone,
+        log_of=daemons["kube-controller-manager"],
+        timeout=timeout,
+    )
+    _wait_for(
+        f"the kubernetes Service through its ClusterIP ({SERVICE_SERVER})",
+        lambda: _readyz(SERVICE_SERVER),
+        watch=everyone,
+        log_of=daemons["kube-proxy"],
+        timeout=timeout,
+    )
+    api("POST", "/api/v1/namespaces/default/pods", _probe_pod())
+    _wait_for(
+        f"probe pod default/{_PROBE_POD} Running",
+        _probe_running,
+        watch=everyone,
+        log_of=kubelet,
+        timeout=timeout,
+    )
+    api("DELETE", f"/api/v1/namespaces/default/pods/{_PROBE_POD}")
+    path = _publish_kubeconfig()
+    step("probe pod ran: cluster ready")
+    return path
+
+
+def _orphans() -> list[int]:
+    """Our daemons and shims still running without a valid pidfile (found through /proc)."""
+    markers = (str(STATE_DIR).encode() + b"/", str(RUN_DIR).encode() + b"/")
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if not argv or os.path.basename(argv[0]).decode(errors="replace") not in _OUR_EXECUTABLES:
+            continue
+        if any(m in arg for arg in argv[1:] for m in markers):
+            pids.append(int(entry.name))
+    return pids
+
+
+def down() -> None:
+    """Stop every daemon and container, undo the network setup, remove all state."""
+    _require_root()
+    if not _has_state() and not Path("/sys/class/net", node.HOST_INTERFACE).exists():
+        _log("no local cluster here: nothing to do")
+        REPO_KUBECONFIG.unlink(missing_ok=True)
+        return
+    started = time.monotonic()
+    for name in ("kubelet", "kube-proxy", "kube-scheduler", "kube-controller-manager"):
+        daemon(name).stop()
+    with contextlib.suppress(NodeError):
+        node.kill_containers()
+    daemon("containerd").stop()
+    node.kill_pids(node.leftover_shims())
+    for name in ("kube-apiserver", "etcd"):
+        daemon(name).stop()
+    node.kill_pids(_orphans())
+    node.unmount_under([STATE_DIR, RUN_DIR])
+    node.remove_pod_cgroups()
+    kube_proxy = binary_path("kube-proxy")
+    node.teardown_host_network(kube_proxy if kube_proxy.exists() else None)
+    node.restore_host_state()
+    node.remove_state([STATE_DIR, RUN_DIR, REPO_KUBECONFIG])
+    _log(f"local cluster removed ({time.monotonic() - started:.1f}s)")
+
+
+@dataclass(frozen=True)
+class Status:
+    daemons: dict[str, int | None]  # name: pid, or None when not running
+    apiserver_ready: bool
+    node_ready: bool
+    kubeconfig: Path | None
+
+    @property
+    def healthy(self) -> bool:
+        return all(self.daemons.values()) and self.apiserver_ready and self.node_ready
+
+    def render(self) -> str:
+        lines = [
+            f"{name:<24} {'running, pid ' + str(pid) if pid else 'not running'}"
+            for name, pid in self.daemons.items()
+        ]
+        lines.append(
+            f"{'kube-apiserver ' + SERVER:<24} {'ready' if self.apiserver_ready else 'not ready'}"
+        )
+        lines.append(f"{'node ' + NODE_NAME:<24} {'Ready' if self.node_ready else 'not Ready'}")
+        lines.append(f"{'kubeconfig':<24} {self.kubeconfig or '-'}")
+        lines.append(f"{'logs':<24} {LOG_DIR}")
+        return "\n".join(lines)
+
+
+def status() -> Status:
+    pids = {name: daemon(name).pid for name in DAEMONS}
+    apiserver_ready = node_ready = False
+    if pids["kube-apiserver"]:
+        with contextlib.suppress(OSError, ValueError):
+            apiserver_ready = _readyz()
+            node_ready = _node_ready()
+    kubeconfig = REPO_KUBECONFIG if REPO_KUBECONFIG.exists() else None
+    return Status(pids, apiserver_ready, node_ready, kubeconfig)
+
+
+def kubectl(
+    *args: str, check: bool = True, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run the pinned kubectl against the local cluster (admin kubeconfig)."""
+    return subprocess.run(
+        [str(binary_path("kubectl")), f"--kubeconfig={ADMIN_KUBECONFIG}", *args],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=check,
+    )
+
+
+__all__ = [
+    "ADMIN_KUBECONFIG",
+    "KUBERNETES_VERSION",
+    "REPO_KUBECONFIG",
+    "SERVER",
+    "ClusterError",
+    "Status",
+    "api",
+    "down",
+    "healthy",
+    "kubectl",
+    "status",
+    "up",
+]
