@@ -75,6 +75,9 @@ CONTROLLER_RECIPE_VERSION = "1"
 ARCH = "amd64"
 OS = "linux"
 
+#: Names of this script's files in the (shared) cache folder.
+OWNED_PREFIXES = ("base-", "controller-", "python-task-")
+
 
 @dataclass(frozen=True)
 class BaseSpec:
@@ -729,9 +732,16 @@ def installed_packages(rootfs: Path) -> list[str]:
 class Cache:
     root: Path
 
+    """``~/.cache/kubedag/images``, shared with other tools: this script only ever touches
+    its own files there (:func:`owned`), a ``.build-tmp`` folder and a ``.build.lock``."""
+
     @property
     def tmp(self) -> Path:
-        return self.root / "tmp"
+        return self.root / ".build-tmp"
+
+    def owned(self, pattern: str) -> list[Path]:
+        """This script's files in the cache that match a glob pattern."""
+        return [p for p in self.root.glob(pattern) if p.name.startswith(OWNED_PREFIXES)]
 
     def workdir(self, prefix: str) -> Path:
         self.tmp.mkdir(parents=True, exist_ok=True)
@@ -977,14 +987,15 @@ def controller_layer(cache: Cache, base: Layer, repo: Path, refresh: bool) -> La
         if (opt / "bin/kubedag").is_file():
             checks.append([f"{OPT}/bin/kubedag", "--help"])
         for argv in checks:
+            label = "imports" if argv[1] == "-c" else " ".join(argv)
             out = in_chroot(
                 rootfs,
                 argv,
-                what=f"the controller smoke test `{' '.join(argv)}`",
+                what=f"the controller smoke test ({label})",
                 user=spec.user,
                 env=spec.env_dict,
             )
-            log(f"controller smoke test `{' '.join(argv)}`: {out.strip().splitlines()[0]}")
+            log(f"controller smoke test ({label}): {out.strip().splitlines()[0]}")
 
         tar = work / "layer.tar"
         digest = write_layer_tar(rootfs, tar, mtime=source_date_epoch(), paths=[OPT])
@@ -1038,9 +1049,9 @@ def build_image(
 
 
 def prune(cache: Cache, keep_newest: int = 3) -> None:
-    """Drop old cached layers and images (the newest few of each kind stay)."""
+    """Drop old cached layers and images of this script (the newest few of each kind stay)."""
     groups: dict[str, list[Path]] = {}
-    for path in cache.root.glob("*.tar"):
+    for path in cache.owned("*.tar"):
         kind = path.name.rsplit("-", 1)[0]
         groups.setdefault(kind, []).append(path)
     for paths in groups.values():
@@ -1054,15 +1065,16 @@ def prune(cache: Cache, keep_newest: int = 3) -> None:
 @contextlib.contextmanager
 def locked(cache: Cache) -> Iterator[None]:
     cache.root.mkdir(parents=True, exist_ok=True)
-    with (cache.root / ".lock").open("w") as lock:
+    lock_path = cache.root / ".build.lock"
+    with lock_path.open("w") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            log(f"waiting for another build to finish (lock {cache.root / '.lock'})")
+            log(f"waiting for another build to finish (lock {lock_path})")
             fcntl.flock(lock, fcntl.LOCK_EX)
         # Left-overs of an interrupted build: nobody else uses them while we hold the lock.
         shutil.rmtree(cache.tmp, ignore_errors=True)
-        for stale in cache.root.glob("*.tmp"):
+        for stale in cache.owned("*.tmp"):
             stale.unlink()
         yield
 

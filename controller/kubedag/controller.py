@@ -145,6 +145,8 @@ class Controller:
         for manifest in decision.runs_to_create:
             created = await self.kube.create(custom_path("dagruns", namespace), manifest)
             self.runs.update(namespace, name, summarize_run(created or manifest))
+            if created:
+                log.info("created scheduled run %s/%s", namespace, manifest["metadata"]["name"])
         for run_name in decision.runs_to_start:
             await self._start_run(namespace, name, run_name, now)
         old_ready = find_condition(dag.status.conditions if dag.status else [], "Ready")
@@ -393,6 +395,8 @@ class Controller:
                     return
                 raise
             self._remember_write("DagRun", key, written)
+            if decision.status.state is not run.status.state:
+                log.info("run %s/%s is %s", namespace, run.name, decision.status.state)
             summary = summarize_run(written)
             if self.runs.update(namespace, dag, summary) != summary:
                 self.dag_queue.add((namespace, dag))

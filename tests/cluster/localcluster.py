@@ -34,6 +34,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -318,6 +319,7 @@ def _kube_proxy_config() -> str:
         # No host-wide sysctl changes: no route_localnet for 127.0.0.1 NodePorts, and the
         # conntrack table size and timeouts stay as they are.
         "iptables": {"localhostNodePorts": False},
+        "oomScoreAdj": 0,  # keep the host's score (lowering it needs CAP_SYS_RESOURCE)
         "conntrack": {
             "maxPerCore": 0,
             "min": 0,
@@ -342,6 +344,9 @@ def _commands(binaries: dict[str, Path], certs: _Pki) -> dict[str, list[str]]:
     kubelet_config.write_text(node.kubelet_config(kubelet_files))
     proxy_config = CLUSTER_DIR / "kube-proxy.yaml"
     proxy_config.write_text(_kube_proxy_config())
+    # No front proxy: the API server has no request-header CA for these to look up (they
+    # would log an error about it every few seconds); client certificates use the CA.
+    no_lookup = ["--authentication-skip-lookup=true", f"--client-ca-file={certs.ca.cert}"]
     kcm = kubeconfig["kube-controller-manager"]
     scheduler = kubeconfig["kube-scheduler"]
     return {
@@ -375,6 +380,7 @@ def _commands(binaries: dict[str, Path], certs: _Pki) -> dict[str, list[str]]:
             f"--kubeconfig={kcm}",
             f"--authentication-kubeconfig={kcm}",
             f"--authorization-kubeconfig={kcm}",
+            *no_lookup,
             "--bind-address=127.0.0.1",
             "--leader-elect=false",
             "--cluster-name=kubedag",
@@ -393,6 +399,7 @@ def _commands(binaries: dict[str, Path], certs: _Pki) -> dict[str, list[str]]:
             f"--kubeconfig={scheduler}",
             f"--authentication-kubeconfig={scheduler}",
             f"--authorization-kubeconfig={scheduler}",
+            *no_lookup,
             "--bind-address=127.0.0.1",
             "--leader-elect=false",
         ],
@@ -452,12 +459,20 @@ def _probe_pod() -> dict[str, Any]:
 
 
 def _probe_running() -> bool:
-    status = api("GET", f"/api/v1/namespaces/default/pods/{_PROBE_POD}").get("status", {})
-    for container in status.get("containerStatuses", []):
-        waiting = container.get("state", {}).get("waiting")
-        if waiting and waiting.get("reason") in {"ErrImageNeverPull", "CreateContainerError"}:
-            raise ClusterError(f"probe pod cannot start: {waiting}")
-    return bool(status.get("phase") == "Running")
+    pod = f"/api/v1/namespaces/default/pods/{_PROBE_POD}"
+    if api("GET", pod).get("status", {}).get("phase") == "Running":
+        return True
+    # Give up early on a pod that keeps failing (a broken runtime setup), naming the error.
+    selector = urllib.parse.quote(f"involvedObject.name={_PROBE_POD}")
+    events = api("GET", f"/api/v1/namespaces/default/events?fieldSelector={selector}")
+    for event in events.get("items", []):
+        reason = event.get("reason", "")
+        if reason.startswith(("Failed", "ErrImage")) and (event.get("count") or 1) >= 3:
+            raise ClusterError(
+                f"the probe pod default/{_PROBE_POD} cannot start ({reason}, "
+                f"{event.get('count')} times): {event.get('message')}"
+            )
+    return False
 
 
 # -- the public surface -----------------------------------------------------------------------

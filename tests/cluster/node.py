@@ -344,6 +344,10 @@ state = "{CONTAINERD_STATE}"
   enable_selinux = false
   disable_apparmor = true
   max_container_log_line_size = 16384
+  # Lowering oom_score_adj needs CAP_SYS_RESOURCE, which a sandboxed host (a VM agent, a
+  # container) may lack; then the kubelet's -998 for sandboxes fails every pod. Restricted,
+  # containers get no lower than containerd's own score instead.
+  restrict_oom_score_adj = true
 
 [{cri}.containerd]
   snapshotter = "overlayfs"
@@ -448,6 +452,7 @@ def kubelet_config(files: KubeletFiles) -> str:
         },
         "nodeStatusUpdateFrequency": "10s",
         "shutdownGracePeriod": "0s",
+        "oomScoreAdj": 0,  # keep the host's score (lowering it needs CAP_SYS_RESOURCE)
     }
     return yaml.safe_dump(config, sort_keys=False)
 

@@ -1,0 +1,284 @@
+"""kubedag end to end, as users run it: installed with the Helm chart on the local cluster,
+running in-cluster under the chart's RBAC, DAGs applied with kubectl, real containers in
+real pods through a real kubelet."""
+
+import json
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import yaml
+
+from tests.cluster.binaries import ensure_binaries
+
+REPO = Path(__file__).resolve().parents[2]
+RELEASE_NAMESPACE = "kubedag-system"
+IMAGE = "kubedag/python-task:0.1.0"
+T = TypeVar("T")
+
+
+def wait_for(check: Callable[[], T | None], what: str, timeout: float = 180) -> T:
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(1)
+    raise AssertionError(f"timed out waiting for {what}; last seen: {last!r}")
+
+
+class Kubectl:
+    def __init__(self, binary: Path, kubeconfig: Path) -> None:
+        self.base = [str(binary), "--kubeconfig", str(kubeconfig)]
+
+    def __call__(self, *args: str, stdin: str | None = None, check: bool = True) -> str:
+        result = subprocess.run(
+            [*self.base, *args], input=stdin, capture_output=True, text=True, check=False
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)}: {result.stderr}")
+        return result.stdout
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self(*args, "-o", "json"))
+
+
+@pytest.fixture(scope="module")
+def kubectl(local_cluster: Any) -> Kubectl:
+    return Kubectl(ensure_binaries("kubectl")["kubectl"], Path(local_cluster.kubeconfig))
+
+
+@pytest.fixture(scope="module")
+def kubedag(local_cluster: Any, kubectl: Kubectl) -> Iterator[None]:
+    """Images built and imported, then `helm upgrade --install` of charts/kubedag."""
+    subprocess.run(
+        [str(REPO / ".venv/bin/python"), str(REPO / "task-images/build.py"), "--import", "all"],
+        check=True,
+    )
+    helm = ensure_binaries("helm")["helm"]
+    subprocess.run(
+        [
+            str(helm),
+            "upgrade",
+            "--install",
+            "kubedag",
+            str(REPO / "charts/kubedag"),
+            "--kubeconfig",
+            str(local_cluster.kubeconfig),
+            "--namespace",
+            RELEASE_NAMESPACE,
+            "--create-namespace",
+            "--set",
+            "image.pullPolicy=Never",
+            "--wait",
+            "--timeout",
+            "5m",
+        ],
+        check=True,
+    )
+    yield
+
+
+@pytest.fixture
+def ns(kubedag: None, kubectl: Kubectl, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A namespace for DAGs, with the minimal task ServiceAccount the chart's tasks use."""
+    name = "e2e-" + request.node.name.removeprefix("test_").replace("_", "-")[:40]
+    kubectl("create", "namespace", name)
+    kubectl(
+        "apply",
+        "-n",
+        name,
+        "-f",
+        "-",
+        stdin=yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "ServiceAccount",
+                "metadata": {"name": "kubedag-task"},
+                "automountServiceAccountToken": False,
+            }
+        ),
+    )
+    yield name
+    kubectl("delete", "namespace", name, "--wait=false")
+
+
+def apply_dag(kubectl: Kubectl, ns: str, name: str, spec: dict[str, Any]) -> None:
+    body = {
+        "apiVersion": "kubedag.io/v1alpha1",
+        "kind": "DAG",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
+    kubectl("apply", "-n", ns, "-f", "-", stdin=yaml.safe_dump(body))
+
+
+def runs(kubectl: Kubectl, ns: str, dag: str) -> list[dict[str, Any]]:
+    items = kubectl.json("get", "dagruns", "-n", ns, "-l", f"kubedag.io/dag={dag}")["items"]
+    return sorted(items, key=lambda r: r["metadata"]["name"])
+
+
+def python_task(name: str, code: str, *deps: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "image": IMAGE,
+        "imagePullPolicy": "Never",
+        "command": ["python3", "-c", code],
+        "dependsOn": list(deps),
+        **fields,
+    }
+
+
+def test_controller_runs_in_cluster_and_holds_the_lease(kubedag: None, kubectl: Kubectl) -> None:
+    deployment = kubectl.json("get", "deployment", "kubedag", "-n", RELEASE_NAMESPACE)
+    assert deployment["status"].get("readyReplicas") == 1
+    pod = kubectl.json(
+        "get", "pods", "-n", RELEASE_NAMESPACE, "-l", "app.kubernetes.io/name=kubedag"
+    )["items"][0]
+    assert pod["spec"]["serviceAccountName"] == "kubedag"
+    lease = wait_for(
+        lambda: kubectl.json("get", "lease", "kubedag-controller", "-n", RELEASE_NAMESPACE),
+        "the controller's lease",
+    )
+    assert lease["spec"]["holderIdentity"] == pod["metadata"]["name"]
+
+
+def test_catchup_runs_real_containers_with_their_logical_dates(ns: str, kubectl: Kubectl) -> None:
+    start = (datetime.now(UTC) - timedelta(days=2)).strftime("%Y-%m-%d")
+    apply_dag(
+        kubectl,
+        ns,
+        "etl",
+        {
+            "schedule": "@daily",
+            "startDate": start,
+            "maxActiveRuns": 2,
+            "tasks": [
+                python_task(
+                    "extract", "import os; print('extract', os.environ['KUBEDAG_LOGICAL_DATE'])"
+                ),
+                python_task("report", "print('report for {{ ds }}')", "extract"),
+            ],
+        },
+    )
+    found = wait_for(
+        lambda: len(runs(kubectl, ns, "etl")) == 2 and runs(kubectl, ns, "etl"), "two catchup runs"
+    )
+    day0 = datetime.strptime(start, "%Y-%m-%d").replace(tzinfo=UTC)
+    assert [r["spec"]["logicalDate"] for r in found] == [
+        f"{(day0 + timedelta(days=i)):%Y-%m-%dT%H:%M:%SZ}" for i in range(2)
+    ]
+    for run in found:
+        name = run["metadata"]["name"]
+        done = wait_for(
+            lambda n=name: (
+                (r := kubectl.json("get", "dagrun", n, "-n", ns))["status"].get("state")
+                in ("success", "failed")
+                and r
+            ),
+            f"{name} done",
+        )
+        assert done["status"]["state"] == "success", done["status"]
+        logical = done["spec"]["logicalDate"]
+        extract_log = kubectl("logs", "-n", ns, f"{name}-extract-1")
+        assert extract_log.strip() == f"extract {logical}"
+        assert kubectl("logs", "-n", ns, f"{name}-report-1").strip() == f"report for {logical[:10]}"
+    table = kubectl("get", "dagruns", "-n", ns)
+    assert "success" in table and "2/2" in table
+
+
+def test_a_failing_container_is_retried_then_fails_the_run(ns: str, kubectl: Kubectl) -> None:
+    apply_dag(
+        kubectl,
+        ns,
+        "flaky",
+        {
+            "tasks": [
+                python_task(
+                    "boom",
+                    "import sys; print('try {{ try_number }}'); sys.exit(3)",
+                    retries=1,
+                    retryDelay="1s",
+                ),
+            ]
+        },
+    )
+    kubectl(
+        "create",
+        "-n",
+        ns,
+        "-f",
+        "-",
+        stdin=yaml.safe_dump(
+            {
+                "apiVersion": "kubedag.io/v1alpha1",
+                "kind": "DagRun",
+                "metadata": {"name": "flaky-now"},
+                "spec": {"dagName": "flaky"},
+            }
+        ),
+    )
+    run = wait_for(
+        lambda: (
+            (r := kubectl.json("get", "dagrun", "flaky-now", "-n", ns))["status"].get("state")
+            == "failed"
+            and r
+        ),
+        "the run to fail",
+    )
+    record = run["status"]["tasks"][0]
+    assert (record["state"], record["try"], record["exitCode"]) == ("failed", 2, 3)
+    assert kubectl("logs", "-n", ns, "flaky-now-boom-1").strip() == "try 1"
+    assert kubectl("logs", "-n", ns, "flaky-now-boom-2").strip() == "try 2"
+    events = kubectl("get", "events", "-n", ns, "--field-selector", "involvedObject.name=flaky-now")
+    assert "TaskRetry" in events and "TaskFailed" in events
+
+
+def test_deleting_a_dag_removes_its_runs_and_pods(ns: str, kubectl: Kubectl) -> None:
+    apply_dag(kubectl, ns, "doomed", {"tasks": [python_task("a", "print('hi')")]})
+    kubectl(
+        "create",
+        "-n",
+        ns,
+        "-f",
+        "-",
+        stdin=yaml.safe_dump(
+            {
+                "apiVersion": "kubedag.io/v1alpha1",
+                "kind": "DagRun",
+                "metadata": {"name": "doomed-run"},
+                "spec": {"dagName": "doomed"},
+            }
+        ),
+    )
+    wait_for(
+        lambda: (
+            kubectl.json("get", "dagrun", "doomed-run", "-n", ns)["status"].get("state")
+            == "success"
+        ),
+        "the run to succeed",
+    )
+    assert kubectl("get", "pods", "-n", ns, "-o", "name").strip() == "pod/doomed-run-a-1"
+    kubectl("delete", "dag", "doomed", "-n", ns)
+    wait_for(
+        lambda: (
+            kubectl(
+                "get",
+                "dagruns,pods,configmaps",
+                "-n",
+                ns,
+                "-l",
+                "kubedag.io/dag=doomed",
+                "-o",
+                "name",
+            ).strip()
+            == ""
+        ),
+        "the garbage collector to remove runs, pods and snapshots",
+        timeout=120,
+    )
