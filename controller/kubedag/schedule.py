@@ -29,19 +29,13 @@ made aware again. How that is done depends on the schedule:
   one (the 02:00 run on a spring-forward night in New York is simply the 03:00 EDT one).
 * Other schedules (daily at 02:30, midnight, ...) place the tick at that wall time of
   that day, so intervals spanning a transition are 23 or 25 hours long in UTC. A wall
-  time is made aware with ``zoneinfo`` and ``fold=0``:
+  time is made aware as Airflow 2 does (its ``make_aware`` sets ``fold=1`` before pendulum
+  converts), i.e. the later of the ``fold=0`` and ``fold=1`` instants:
 
   - a time that does not exist (spring forward, e.g. 02:30 on 8 March 2026 in
-    America/New_York) is read with the offset in force before the transition, i.e. it
-    is shifted forward by the gap: 02:30 becomes 03:30 EDT (07:30 UTC). Airflow (via
-    pendulum) gives the same instant.
+    America/New_York) is shifted forward by the gap: 02:30 becomes 03:30 EDT (07:30 UTC).
   - a time that occurs twice (fall back, e.g. 01:30 on 1 November 2026 in
-    America/New_York) takes its *first* occurrence, 01:30 EDT (05:30 UTC).
-
-  Airflow 2 differs on the second point: its ``make_aware`` sets ``fold=1`` before
-  pendulum converts, which picks the *second* occurrence (01:30 EST, 06:30 UTC) while
-  still shifting skipped times forward. Matching it exactly would mean taking the later
-  of the ``fold=0`` and ``fold=1`` instants (see ``_from_wall_clock``).
+    America/New_York) takes its *second* occurrence, 01:30 EST (06:30 UTC).
 
 Deliberate departures from Airflow, only reachable around DST transitions, where Airflow
 itself misbehaves:
@@ -316,10 +310,12 @@ def _to_utc(value: datetime, what: str) -> datetime:
 
 
 def _from_wall_clock(wall: datetime, timezone: ZoneInfo) -> datetime:
-    """fold=0: a skipped time is read with the offset before the gap, which shifts it
-    forward by the gap (as pendulum does for Airflow); a repeated time is its first
-    occurrence. (Airflow's exact rule: the later of the fold=0 and fold=1 instants.)"""
-    return wall.replace(tzinfo=timezone, fold=0).astimezone(UTC)
+    """Airflow's rule (pendulum, fold=1): the later of the fold=0 and fold=1 instants. A
+    skipped time is so shifted forward by the gap; a repeated time is its second
+    occurrence."""
+    first = wall.replace(tzinfo=timezone, fold=0).astimezone(UTC)
+    second = wall.replace(tzinfo=timezone, fold=1).astimezone(UTC)
+    return max(first, second)
 
 
 class _Ticks:
@@ -602,6 +598,8 @@ def next_wakeup(
 
     Due runs are the caller's to create now, so they do not count; None means the
     schedule has nothing left to wait for (end_date passed, ``@once`` done or due).
+    Like ``upcoming_runs`` it walks through the due runs, so it is cheapest once they
+    have been created and ``last_interval`` is the latest of them.
     """
     upcoming = upcoming_runs(
         tt,

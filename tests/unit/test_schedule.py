@@ -511,8 +511,9 @@ CASES: list[Case] = [
         now=utc(2026, 11, 3),
         due=[
             run(utc(2026, 10, 30, 5, 30), utc(2026, 10, 31, 5, 30)),
-            run(utc(2026, 10, 31, 5, 30), utc(2026, 11, 1, 5, 30)),  # -> 01:30 EDT (first)
-            run(utc(2026, 11, 1, 5, 30), utc(2026, 11, 2, 6, 30)),  # 25 h, -> 01:30 EST
+            # 25 h: the repeated 01:30 is its second occurrence (EST), as in Airflow
+            run(utc(2026, 10, 31, 5, 30), utc(2026, 11, 1, 6, 30)),
+            run(utc(2026, 11, 1, 6, 30), utc(2026, 11, 2, 6, 30)),
         ],
         wakeup=utc(2026, 11, 3, 6, 30),
     ),
@@ -535,15 +536,15 @@ CASES: list[Case] = [
         wakeup=utc(2026, 11, 2, 7, 30),
     ),
     Case(
-        name="Berlin daily 02:30 across fall back: first of the two 02:30s",
+        name="Berlin daily 02:30 across fall back: second of the two 02:30s",
         schedule="30 2 * * *",
         timezone="Europe/Berlin",
         start_date=datetime(2026, 10, 23, 2, 30, tzinfo=BERLIN),  # 00:30 UTC (CEST)
         now=utc(2026, 10, 26, 12),
         due=[
             run(utc(2026, 10, 23, 0, 30), utc(2026, 10, 24, 0, 30)),
-            run(utc(2026, 10, 24, 0, 30), utc(2026, 10, 25, 0, 30)),  # -> 02:30 CEST
-            run(utc(2026, 10, 25, 0, 30), utc(2026, 10, 26, 1, 30)),  # 25 h, -> 02:30 CET
+            run(utc(2026, 10, 24, 0, 30), utc(2026, 10, 25, 1, 30)),  # 25 h, -> 02:30 CET
+            run(utc(2026, 10, 25, 1, 30), utc(2026, 10, 26, 1, 30)),
         ],
         wakeup=utc(2026, 10, 27, 1, 30),
     ),
@@ -575,9 +576,11 @@ CASES: list[Case] = [
         start_date=datetime(2026, 10, 1, 1, 30, tzinfo=NEW_YORK),
         now=utc(2026, 11, 1, 6),  # 01:00 EST
         catchup=False,
-        next_run=run(utc(2026, 10, 31, 5, 30), utc(2026, 11, 1, 5, 30)),
-        due=[run(utc(2026, 10, 31, 5, 30), utc(2026, 11, 1, 5, 30))],
-        wakeup=utc(2026, 11, 2, 6, 30),
+        # The 1 November 01:30 tick is the second (EST, 06:30 UTC) one, not yet passed, so
+        # the latest complete interval is the one ending on 31 October.
+        next_run=run(utc(2026, 10, 30, 5, 30), utc(2026, 10, 31, 5, 30)),
+        due=[run(utc(2026, 10, 30, 5, 30), utc(2026, 10, 31, 5, 30))],
+        wakeup=utc(2026, 11, 1, 6, 30),
     ),
     # DST, hourly: stays one hour apart in UTC, no duplicates, no gaps.
     Case(
