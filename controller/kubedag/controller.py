@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from kubedag import run_engine
 from kubedag.caches import NamespacedName, PodCache, RunCache, owner_run, summarize_run
 from kubedag.dag_scheduler import reconcile_dag
-from kubedag.dates import localize, parse_time, rfc3339
+from kubedag.dates import parse_time, rfc3339
 from kubedag.kube import ApiError, Kube, core_path, custom_path, involved_object
 from kubedag.manifests import describe_validation_error
 from kubedag.models.common import find_condition
@@ -263,18 +263,13 @@ class Controller:
                 snapshot = build_snapshot(dag.spec)
                 snap_name = await self._ensure_snapshot(dag, dag_body, snapshot)
                 created = parse_time(body["metadata"]["creationTimestamp"])
-                logical = run.spec.logical_date or created
-                interval = (
-                    (run.spec.data_interval_start, run.spec.data_interval_end)
-                    if run.spec.data_interval_start and run.spec.data_interval_end
-                    else (logical, logical)
-                )
+                logical, interval = run_engine.run_dates(run, snapshot, created)
                 status = run_engine.pin(
                     run,
                     snapshot_name=snap_name,
                     snapshot=snapshot,
-                    interval=(localize(interval[0], "UTC"), localize(interval[1], "UTC")),
-                    logical_date=localize(logical, "UTC"),
+                    interval=interval,
+                    logical_date=logical,
                     now=now,
                 )
         written = await self.kube.patch_status(

@@ -12,6 +12,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+from kubedag.dates import utc
 from kubedag.durations import format_duration, parse_duration
 from kubedag.graph import TaskGraph, build_graph, topological_order
 from kubedag.models.common import Condition, set_condition
@@ -19,6 +20,7 @@ from kubedag.models.dagrun import DagRun, DagRunStatus, RunState, TaskRecord, Ta
 from kubedag.pod_observation import GONE, PodObservation
 from kubedag.podspec import owner_reference, render_pod
 from kubedag.retries import retry_delay
+from kubedag.schedule import DataInterval, manual_interval, parse_timetable
 from kubedag.snapshot import ResolvedTask, Snapshot
 from kubedag.templating import RunContext, TemplateError
 from kubedag.trigger_rules import Verdict, evaluate
@@ -67,12 +69,26 @@ def _short(text: str) -> str:
     return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
 
 
+def run_dates(run: DagRun, snapshot: Snapshot, created: datetime) -> tuple[datetime, DataInterval]:
+    """The run's logical date and data interval: as its spec says, else, for a manual run,
+    Airflow's: logical date = trigger (creation) time, interval = the last complete one
+    before it ([t, t] for a DAG without a schedule or with @once)."""
+    logical = utc(run.spec.logical_date or created)
+    start, end = run.spec.data_interval_start, run.spec.data_interval_end
+    if start is not None and end is not None:
+        return logical, DataInterval(utc(start), utc(end))
+    if snapshot.schedule:
+        timetable = parse_timetable(snapshot.schedule, snapshot.timezone)
+        return logical, manual_interval(timetable, logical)
+    return logical, DataInterval(logical, logical)
+
+
 def pin(
     run: DagRun,
     *,
     snapshot_name: str,
     snapshot: Snapshot,
-    interval: tuple[datetime, datetime],
+    interval: DataInterval,
     logical_date: datetime,
     now: datetime,
 ) -> DagRunStatus:
@@ -81,8 +97,8 @@ def pin(
         state=RunState.QUEUED,
         snapshot=snapshot_name,
         logical_date=logical_date,
-        data_interval_start=interval[0],
-        data_interval_end=interval[1],
+        data_interval_start=interval.start,
+        data_interval_end=interval.end,
         progress=f"0/{len(snapshot.tasks)}",
         observed_generation=run.metadata.get("generation"),
         tasks=[TaskRecord(name=t.name) for t in snapshot.tasks],

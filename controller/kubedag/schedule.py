@@ -611,3 +611,16 @@ def next_wakeup(
         count=1,
     )
     return upcoming[0].run_after if upcoming else None
+
+
+def manual_interval(tt: Timetable, run_after: datetime) -> DataInterval:
+    """The data interval of a manual run triggered at `run_after` (Airflow's
+    infer_manual_data_interval): the last complete interval before it, so a run triggered
+    at 01:00 on the 25th of a daily DAG covers the 24th. `@once` gives [run_after, run_after].
+    """
+    moment = _to_utc(run_after, "run_after")
+    if tt.is_once:
+        return DataInterval(moment, moment)
+    ticks = _Ticks(tt)
+    end = ticks.align_to_prev(moment)
+    return DataInterval(ticks.prev(end), end)

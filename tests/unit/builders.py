@@ -7,6 +7,7 @@ from kubedag.models.dag import DagSpec
 from kubedag.models.dagrun import DagRun, RunType
 from kubedag.pod_observation import PodObservation
 from kubedag.run_engine import pin, start
+from kubedag.schedule import DataInterval
 from kubedag.snapshot import Snapshot, build_snapshot
 
 T0 = datetime(2026, 1, 2, 0, 0, tzinfo=UTC)
@@ -49,7 +50,7 @@ def running_run(
         run,
         snapshot_name="etl-v1",
         snapshot=snapshot,
-        interval=(logical, logical + timedelta(days=1)),
+        interval=DataInterval(logical, logical + timedelta(days=1)),
         logical_date=logical,
         now=started,
     )

@@ -1,13 +1,13 @@
 """The run engine, pass by pass: what it creates, records and decides, with no cluster."""
 
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from kubedag.models.dagrun import DagRun, RunState, TaskState
 from kubedag.pod_observation import PodObservation
-from kubedag.run_engine import RunDecision, advance, launch_failed
+from kubedag.run_engine import RunDecision, advance, launch_failed, run_dates
 from kubedag.snapshot import Snapshot
 from tests.unit.builders import T0, pod, running_run, snapshot_of, task
 
@@ -355,3 +355,58 @@ def test_default_service_account_applies_only_where_the_task_sets_none() -> None
         for m in decision.pods_to_create
     }
     assert accounts == {"a": "kubedag-task", "b": "loader"}
+
+
+@pytest.mark.parametrize(
+    ("dag_fields", "run_spec", "expected"),
+    [
+        # A manual run of a daily DAG triggered at 01:00 on the 25th covers the 24th.
+        (
+            {"schedule": "@daily", "startDate": "2026-01-01"},
+            {},
+            ("2026-01-25T01:00:00", "2026-01-24T00:00:00", "2026-01-25T00:00:00"),
+        ),
+        # Triggered exactly at a tick: the interval that just ended.
+        (
+            {"schedule": "@daily", "startDate": "2026-01-01"},
+            {"logicalDate": "2026-01-25T00:00:00Z"},
+            ("2026-01-25T00:00:00", "2026-01-24T00:00:00", "2026-01-25T00:00:00"),
+        ),
+        # Ticks in the DAG's timezone: 06:00 Berlin is 05:00 UTC in winter.
+        (
+            {"schedule": "0 6 * * *", "timezone": "Europe/Berlin", "startDate": "2026-01-01"},
+            {},
+            ("2026-01-25T01:00:00", "2026-01-23T05:00:00", "2026-01-24T05:00:00"),
+        ),
+        # No schedule, or @once: the empty interval at the logical date.
+        ({}, {}, ("2026-01-25T01:00:00", "2026-01-25T01:00:00", "2026-01-25T01:00:00")),
+        (
+            {"schedule": "@once", "startDate": "2026-01-01"},
+            {},
+            ("2026-01-25T01:00:00", "2026-01-25T01:00:00", "2026-01-25T01:00:00"),
+        ),
+        # Given in the spec: taken as is.
+        (
+            {"schedule": "@daily", "startDate": "2026-01-01"},
+            {
+                "logicalDate": "2026-01-03T00:00:00Z",
+                "dataIntervalStart": "2026-01-03T00:00:00Z",
+                "dataIntervalEnd": "2026-01-04T00:00:00Z",
+            },
+            ("2026-01-03T00:00:00", "2026-01-03T00:00:00", "2026-01-04T00:00:00"),
+        ),
+    ],
+    ids=["daily", "at-a-tick", "timezone", "no-schedule", "once", "explicit"],
+)
+def test_run_dates_follow_airflows_manual_runs(
+    dag_fields: dict[str, object], run_spec: dict[str, str], expected: tuple[str, str, str]
+) -> None:
+    snap = snapshot_of(task("a"), **dag_fields)
+    run = DagRun.model_validate({"metadata": {"name": "r"}, "spec": {"dagName": "etl", **run_spec}})
+    created = datetime(2026, 1, 25, 1, 0, tzinfo=UTC)
+    logical, interval = run_dates(run, snap, created)
+    as_text = tuple(
+        t.astimezone(UTC).replace(tzinfo=None).isoformat()
+        for t in (logical, interval.start, interval.end)
+    )
+    assert as_text == expected
