@@ -120,8 +120,7 @@ build_kwok() {
   echo "building kwok $KWOK_VERSION (first time only; cached in $kwok_bin)" >&2
   # kwok (sigs.k8s.io/kwok) simulates nodes and the pod lifecycle for the benchmarks; its
   # module has no replace directives, so `go install` of it at a version works.
-  GOBIN=$kwok_bin CGO_ENABLED=0 go install -trimpath \
-    -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION#v}" \
+  GOBIN=$kwok_bin CGO_ENABLED=0 go install -trimpath -ldflags "-s -w" \
     "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
 }
 

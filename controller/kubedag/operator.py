@@ -2,6 +2,8 @@
 of contents. Handlers only feed watch events to the Controller (controller.py)."""
 
 import logging
+import os
+from pathlib import Path
 from typing import Any
 
 import kopf
@@ -13,6 +15,8 @@ from kubedag.naming import LABEL_MANAGED_BY
 from kubedag.settings import ControllerSettings
 
 log = logging.getLogger(__name__)
+
+SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
 
 def configure_kopf(settings: kopf.OperatorSettings) -> None:
@@ -40,7 +44,7 @@ def build_registry(
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
         # In a pod: the service account; elsewhere: $KUBECONFIG (set by `kubedag run`).
-        return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+        return in_cluster_login() or kopf.login_with_kubeconfig(**kwargs)
 
     @kopf.on.startup(registry=registry)
     async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
@@ -67,6 +71,26 @@ def build_registry(
         controller().on_pod_event(type, _plain(body))
 
     return registry
+
+
+def in_cluster_login() -> kopf.ConnectionInfo | None:
+    """The pod's ServiceAccount, at the address the kubelet gives in the environment, as
+    client-go's in-cluster config does: no DNS lookup of kubernetes.default.svc needed."""
+    host = os.environ.get("KUBERNETES_SERVICE_HOST")
+    port = os.environ.get("KUBERNETES_SERVICE_PORT", "443")
+    token_path = SERVICE_ACCOUNT / "token"
+    if not host or not token_path.is_file():
+        return None
+    if ":" in host:  # an IPv6 address
+        host = f"[{host}]"
+    namespace_path = SERVICE_ACCOUNT / "namespace"
+    return kopf.ConnectionInfo(
+        server=f"https://{host}:{port}",
+        ca_path=str(SERVICE_ACCOUNT / "ca.crt"),
+        token=token_path.read_text().strip(),
+        scheme="Bearer",
+        default_namespace=namespace_path.read_text().strip() if namespace_path.is_file() else None,
+    )
 
 
 def _plain(body: kopf.Body) -> dict[str, Any]:

@@ -32,9 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "up":
             started = time.monotonic()
-            path = localcluster.up(timeout=args.timeout)
+            cluster = localcluster.up(timeout=args.timeout)
             print(f"kubedag: up in {time.monotonic() - started:.1f}s", file=sys.stderr)
-            print(f"export KUBECONFIG={path}")
+            print(f"export KUBECONFIG={cluster.kubeconfig}")
         elif args.command == "down":
             localcluster.down()
         elif args.command == "status":

@@ -17,6 +17,7 @@ from tests.cluster.versions import (
     etcd_bin_dir,
     helm_bin_dir,
     kubernetes_bin_dir,
+    pinned_versions,
 )
 
 BUILD_SCRIPT = REPO_ROOT / "hack" / "build-go-binaries.sh"
@@ -51,7 +52,9 @@ def binary_path(name: str) -> Path:
         return etcd_bin_dir() / name
     if name == "helm":
         return helm_bin_dir() / name
-    known = ", ".join(sorted(KUBERNETES_COMPONENTS | ETCD_COMPONENTS | {"helm"}))
+    if name == "kwok":  # the benchmarks' node and pod simulator (bench/)
+        return cache_dir() / f"kwok-{pinned_versions()['KWOK_VERSION']}" / "bin" / name
+    known = ", ".join(sorted(KUBERNETES_COMPONENTS | ETCD_COMPONENTS | {"helm", "kwok"}))
     raise ValueError(f"unknown component {name!r}; known: {known}")
 
 

@@ -14,9 +14,15 @@ Control plane: etcd (127.0.0.1:2379), kube-apiserver on ``API_ADDRESS:6443`` (an
 (service-account tokens, garbage collector, namespace finalizer, node CIDRs) and kube-scheduler.
 Node ``kubedag-node``: containerd + kubelet (cgroupfs), CNI bridge ``kubedag-cni0`` with pods in
 198.18.0.0/24, kube-proxy in iptables mode so pods (and the host) reach the API through the
-``kubernetes`` Service at 198.18.128.1:443. No cluster DNS. Pods can only use images present in
-containerd: the sandbox image ``kubedag/pause:3.10`` is built here from ``pause.c``; others come
-from ``tests.cluster.node.import_image``.
+``kubernetes`` Service at 198.18.128.1:443. Instead of CoreDNS, ``tests/cluster/dns.py`` answers
+on API_ADDRESS:53 for Service names only (``kubernetes.default.svc`` is what kopf dials), with
+NXDOMAIN for everything else. Pods can only use images present in containerd (pulls fail at once,
+locally): the sandbox image ``kubedag/pause:3.10`` is built here from ``pause.c``; others come
+from ``tests.cluster.node.import_image``. Nothing in the cluster can reach another host: see
+``node.setup_host_network``.
+
+A cluster found broken (a daemon died, or the machine rebooted) is removed and started afresh by
+``up``: its API objects are not kept.
 
 State: ``/var/lib/kubedag`` (PKI, etcd, containerd and kubelet roots, daemon logs in
 ``/var/lib/kubedag/cluster/logs``) and ``/run/kubedag`` (pidfiles, containerd state); the admin
@@ -26,6 +32,7 @@ kubeconfig is copied to ``<repo>/.kubedag/kubeconfig``.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -36,14 +43,14 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from tests.cluster import node, pki
+from tests.cluster import dns, node, pki
 from tests.cluster.binaries import binary_path, ensure_binaries
 from tests.cluster.controlplane import (
     APISERVER_DNS_NAMES,
@@ -66,7 +73,7 @@ from tests.cluster.node import (
     NodeError,
 )
 from tests.cluster.pause import PAUSE_IMAGE, pause_image
-from tests.cluster.versions import KUBERNETES_VERSION, REPO_ROOT
+from tests.cluster.versions import KUBERNETES_VERSION, REPO_ROOT, cache_dir
 
 SERVER = f"https://{API_ADDRESS}:{API_PORT}"
 SERVICE_SERVER = f"https://{KUBERNETES_SERVICE_IP}:443"
@@ -94,9 +101,11 @@ DAEMONS = (
     "kube-scheduler",
     "kube-proxy",
     "kubelet",
+    "kubedag-dns",
 )
 _OUR_EXECUTABLES = frozenset({*DAEMONS, "containerd-shim-runc-v2"})
 _PROBE_POD = "kubedag-up-probe"
+_KUBERNETES_NAME = "kubernetes.default.svc.cluster.local"
 _HOST_COMMANDS = {  # command: Debian package
     "containerd": "containerd",
     "containerd-shim-runc-v2": "containerd",
@@ -115,6 +124,17 @@ _HOST_COMMANDS = {  # command: Debian package
 
 class ClusterError(RuntimeError):
     """The cluster could not be started or stopped; the message names the cause and a log."""
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """The running local cluster, as ``up()`` returns it."""
+
+    kubeconfig: Path = REPO_KUBECONFIG
+    """Admin kubeconfig (client certificate in system:masters), ``<repo>/.kubedag/kubeconfig``."""
+    server: str = SERVER
+    node_name: str = NODE_NAME
+    logs: Path = LOG_DIR
 
 
 def _log(message: str) -> None:
@@ -136,41 +156,35 @@ def _require_root() -> None:
 
 
 def ensure_host_packages() -> None:
-    """Install the missing Debian packages (hack/install-host-packages.sh), then check."""
-    missing_commands = [c for c in _HOST_COMMANDS if shutil.which(c) is None]
-    cni_ok = True
-    try:
-        node.find_cni_bin_dir()
-    except NodeError:
-        cni_ok = False
-    if missing_commands or not cni_ok:
-        if shutil.which("dpkg-query") is None or shutil.which("apt-get") is None:
-            packages = sorted({_HOST_COMMANDS[c] for c in missing_commands})
-            if not cni_ok:
-                packages.append("containernetworking-plugins")
-            raise ClusterError(
-                f"missing {', '.join(missing_commands or ['CNI plugins'])} and this is not a "
-                f"Debian system: install the equivalent of {', '.join(packages)}"
-            )
-        _log(f"installing host packages with {INSTALL_SCRIPT.relative_to(REPO_ROOT)}")
-        result = subprocess.run(
-            ["bash", str(INSTALL_SCRIPT)],
+    """Install the missing packages of hack/host-packages.txt (Debian), then check commands."""
+    script = str(INSTALL_SCRIPT.relative_to(REPO_ROOT))
+    if shutil.which("dpkg-query") and shutil.which("apt-get"):
+        check = subprocess.run(
+            ["bash", str(INSTALL_SCRIPT), "--check"],
             stdin=subprocess.DEVNULL,
-            stdout=sys.stderr,
-            stderr=subprocess.PIPE,
+            capture_output=True,
             text=True,
             check=False,
         )
-        if result.returncode != 0:
-            raise ClusterError(
-                f"{INSTALL_SCRIPT.relative_to(REPO_ROOT)} failed (exit {result.returncode}): "
-                f"{result.stderr.strip()}"
+        if check.returncode != 0:
+            _log(f"{check.stdout.strip()}: installing them with {script}")
+            result = subprocess.run(
+                ["bash", str(INSTALL_SCRIPT)],
+                stdin=subprocess.DEVNULL,
+                stdout=sys.stderr,
+                stderr=subprocess.PIPE,
+                text=True,
+                check=False,
             )
-    still = [c for c in _HOST_COMMANDS if shutil.which(c) is None]
-    if still:
-        names = ", ".join(f"{c} (package {_HOST_COMMANDS[c]})" for c in still)
-        raise ClusterError(f"{names} not installed: run hack/install-host-packages.sh")
-    node.find_cni_bin_dir()  # raises with the package name
+            if result.returncode != 0:
+                raise ClusterError(
+                    f"{script} failed (exit {result.returncode}): {result.stderr.strip()}"
+                )
+    missing = [c for c in _HOST_COMMANDS if shutil.which(c) is None]
+    if missing:
+        names = ", ".join(f"{c} (package {_HOST_COMMANDS[c]})" for c in missing)
+        raise ClusterError(f"{names} not installed: run {script}")
+    node.find_cni_bin_dir()  # raises naming the package
 
 
 def _check_cgroups() -> None:
@@ -393,6 +407,7 @@ def _commands(binaries: dict[str, Path], certs: _Pki) -> dict[str, list[str]]:
             f"--cluster-cidr={CLUSTER_CIDR}",
             "--allocate-node-cidrs=true",
             "--node-cidr-mask-size=24",
+            f"--flex-volume-plugin-dir={CLUSTER_DIR / 'kcm-volume-plugins'}",  # not /usr/libexec
         ],
         "kube-scheduler": [
             str(binaries["kube-scheduler"]),
@@ -404,6 +419,16 @@ def _commands(binaries: dict[str, Path], certs: _Pki) -> dict[str, list[str]]:
             "--leader-elect=false",
         ],
         "kube-proxy": [str(binaries["kube-proxy"]), f"--config={proxy_config}"],
+        "kubedag-dns": [
+            sys.executable,
+            "-m",
+            "tests.cluster.dns",
+            f"--listen={API_ADDRESS}",
+            f"--server={SERVER}",
+            f"--ca={certs.ca.cert}",
+            f"--cert={certs.admin.cert}",
+            f"--key={certs.admin.key}",
+        ],
         "kubelet": node.kubelet_command(binaries["kubelet"], kubelet_config, kubelet_files),
     }
 
@@ -493,14 +518,33 @@ def _has_state() -> bool:
 
 
 def _publish_kubeconfig() -> Path:
-    REPO_KUBECONFIG.parent.mkdir(parents=True, exist_ok=True)
+    folder = REPO_KUBECONFIG.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    ignore = folder / ".gitignore"
+    if not ignore.exists():  # a credential: keep the whole folder out of git
+        ignore.write_text("# written by tests/cluster/localcluster.py\n*\n")
     shutil.copyfile(ADMIN_KUBECONFIG, REPO_KUBECONFIG)
     os.chmod(REPO_KUBECONFIG, 0o600)
+    # Run through sudo: the kubeconfig belongs to the user who asked for it.
+    uid, gid = os.environ.get("SUDO_UID"), os.environ.get("SUDO_GID")
+    if uid and gid and uid.isdigit() and gid.isdigit():
+        for path in (folder, ignore, REPO_KUBECONFIG):
+            os.chown(path, int(uid), int(gid))
     return REPO_KUBECONFIG
 
 
-def up(*, timeout: float = 180.0) -> Path:
-    """Start the cluster (or check the running one); the admin kubeconfig's path.
+@contextlib.contextmanager
+def _exclusive() -> Iterator[None]:
+    """One ``up``/``down`` at a time on this machine (e.g. `make demo` and an e2e session)."""
+    lock_path = cache_dir() / ".cluster.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def up(*, timeout: float = 180.0) -> Cluster:
+    """Start the cluster (or check the running one).
 
     Returns once the node is Ready, the ``default`` ServiceAccount exists, the ``kubernetes``
     Service answers on its ClusterIP and a probe pod has run. Idempotent: with a healthy
@@ -509,13 +553,26 @@ def up(*, timeout: float = 180.0) -> Path:
     daemons are left as they are for inspection (``down`` cleans up).
     """
     _require_root()
+    with _exclusive():
+        try:
+            return _up(timeout)
+        except (ClusterError, NodeError) as error:
+            if not _has_state():
+                raise
+            raise ClusterError(
+                f"{error}\nThe partial cluster is left running for inspection (logs in "
+                f"{LOG_DIR}); `python -m tests.cluster down` removes it."
+            ) from error
+
+
+def _up(timeout: float) -> Cluster:
     if healthy():
-        path = _publish_kubeconfig()
+        _publish_kubeconfig()
         _log(f"cluster already running (node {NODE_NAME} Ready)")
-        return path
+        return Cluster()
     if _has_state():
         _log("found a stopped or broken cluster: removing it first")
-        down()
+        _down()
     started = time.monotonic()
 
     def step(message: str) -> None:
@@ -536,8 +593,10 @@ def up(*, timeout: float = 180.0) -> Path:
     node.setup_host_network()
     step(f"PKI, configs, interface {node.HOST_INTERFACE} ({API_ADDRESS}) ready")
 
-    daemons = {name: Daemon(name, argv) for name, argv in commands.items()}
+    env = node.daemon_env()
+    daemons = {name: Daemon(name, argv, env=env) for name, argv in commands.items()}
     daemons["containerd"] = Daemon("containerd", commands["containerd"], env=node.containerd_env())
+    daemons["kubedag-dns"] = Daemon("kubedag-dns", commands["kubedag-dns"], env=env, cwd=REPO_ROOT)
     etcd, apiserver, containerd = daemons["etcd"], daemons["kube-apiserver"], daemons["containerd"]
 
     etcd.start()
@@ -546,17 +605,24 @@ def up(*, timeout: float = 180.0) -> Path:
         "etcd", lambda: etcd_healthy(ETCD_CLIENT_URL), watch=[etcd], log_of=etcd, timeout=timeout
     )
     apiserver.start()
+    # The controller manager waits for the API server itself; its controllers (service
+    # accounts above all) are then ready seconds earlier than if started after readyz.
+    daemons["kube-controller-manager"].start()
     _wait_for(
         "containerd", node.containerd_ready, watch=[containerd], log_of=containerd, timeout=60
     )
     node.import_image(pause_tarball)
     step(f"etcd and containerd up, {PAUSE_IMAGE} imported")
     _wait_for(
-        f"{SERVER}/readyz", _readyz, watch=[etcd, apiserver], log_of=apiserver, timeout=timeout
+        f"{SERVER}/readyz",
+        _readyz,
+        watch=[etcd, apiserver, daemons["kube-controller-manager"]],
+        log_of=apiserver,
+        timeout=timeout,
     )
     step("kube-apiserver ready")
 
-    for name in ("kube-controller-manager", "kube-scheduler", "kube-proxy", "kubelet"):
+    for name in ("kube-scheduler", "kube-proxy", "kubedag-dns", "kubelet"):
         daemons[name].start()
     everyone = list(daemons.values())
     kubelet = daemons["kubelet"]
@@ -571,11 +637,20 @@ def up(*, timeout: float = 180.0) -> Path:
         log_of=daemons["kube-controller-manager"],
         timeout=timeout,
     )
+    step("default ServiceAccount created")
     _wait_for(
         f"the kubernetes Service through its ClusterIP ({SERVICE_SERVER})",
         lambda: _readyz(SERVICE_SERVER),
         watch=everyone,
         log_of=daemons["kube-proxy"],
+        timeout=timeout,
+    )
+    step(f"kubernetes Service answers on {KUBERNETES_SERVICE_IP}")
+    _wait_for(
+        f"cluster DNS on {API_ADDRESS}:53",
+        lambda: dns.query(API_ADDRESS, _KUBERNETES_NAME) == (0, [KUBERNETES_SERVICE_IP]),
+        watch=everyone,
+        log_of=daemons["kubedag-dns"],
         timeout=timeout,
     )
     api("POST", "/api/v1/namespaces/default/pods", _probe_pod())
@@ -587,9 +662,9 @@ def up(*, timeout: float = 180.0) -> Path:
         timeout=timeout,
     )
     api("DELETE", f"/api/v1/namespaces/default/pods/{_PROBE_POD}")
-    path = _publish_kubeconfig()
+    _publish_kubeconfig()
     step("probe pod ran: cluster ready")
-    return path
+    return Cluster()
 
 
 def _orphans() -> list[int]:
@@ -603,7 +678,8 @@ def _orphans() -> list[int]:
             argv = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if not argv or os.path.basename(argv[0]).decode(errors="replace") not in _OUR_EXECUTABLES:
+        program = os.path.basename(argv[0]).decode(errors="replace")
+        if program not in _OUR_EXECUTABLES and b"tests.cluster.dns" not in argv:
             continue
         if any(m in arg for arg in argv[1:] for m in markers):
             pids.append(int(entry.name))
@@ -613,7 +689,13 @@ def _orphans() -> list[int]:
 def down() -> None:
     """Stop every daemon and container, undo the network setup, remove all state."""
     _require_root()
-    if not _has_state() and not Path("/sys/class/net", node.HOST_INTERFACE).exists():
+    with _exclusive():
+        _down()
+
+
+def _down() -> None:
+    links = (node.HOST_INTERFACE, node.CNI_BRIDGE)
+    if not _has_state() and not any(Path("/sys/class/net", n).exists() for n in links):
         _log("no local cluster here: nothing to do")
         REPO_KUBECONFIG.unlink(missing_ok=True)
         return
@@ -624,11 +706,12 @@ def down() -> None:
         node.kill_containers()
     daemon("containerd").stop()
     node.kill_pids(node.leftover_shims())
-    for name in ("kube-apiserver", "etcd"):
+    for name in ("kubedag-dns", "kube-apiserver", "etcd"):
         daemon(name).stop()
     node.kill_pids(_orphans())
     node.unmount_under([STATE_DIR, RUN_DIR])
     node.remove_pod_cgroups()
+    node.remove_host_leftovers()
     kube_proxy = binary_path("kube-proxy")
     node.teardown_host_network(kube_proxy if kube_proxy.exists() else None)
     node.restore_host_state()
@@ -678,6 +761,7 @@ def kubectl(
     """Run the pinned kubectl against the local cluster (admin kubeconfig)."""
     return subprocess.run(
         [str(binary_path("kubectl")), f"--kubeconfig={ADMIN_KUBECONFIG}", *args],
+        env=node.daemon_env(),
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
@@ -691,6 +775,7 @@ __all__ = [
     "KUBERNETES_VERSION",
     "REPO_KUBECONFIG",
     "SERVER",
+    "Cluster",
     "ClusterError",
     "Status",
     "api",

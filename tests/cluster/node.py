@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -30,6 +31,7 @@ from pathlib import Path
 import yaml
 
 from tests.cluster.controlplane import SERVICE_CLUSTER_IP_RANGE
+from tests.cluster.versions import KUBERNETES_VERSION
 
 # -- where things live ------------------------------------------------------------------------
 
@@ -52,6 +54,18 @@ CNI_CONF_DIR = STATE_DIR / "cni" / "net.d"
 CNI_IPAM_DIR = STATE_DIR / "cni" / "ipam"
 HOST_STATE_FILE = CLUSTER_DIR / "host-state.json"
 CONTAINER_LOG_LINKS = Path("/var/log/containers")  # hard-coded in the kubelet
+# Fixed paths the components write outside our folders (no setting moves them): the kubelet's
+# device-plugin socket and checkpoint, and libcni's result cache (containerd 1.6 cannot set
+# its folder). ``down`` removes what is ours in them, and the folders if ``up`` made them.
+KUBELET_DEVICE_PLUGINS = Path("/var/lib/kubelet/device-plugins")
+CNI_CACHE = Path("/var/lib/cni/results")
+_HOST_FOLDERS = (
+    CONTAINER_LOG_LINKS,
+    KUBELET_DEVICE_PLUGINS.parent,
+    KUBELET_DEVICE_PLUGINS,
+    CNI_CACHE.parent,
+    CNI_CACHE,
+)
 
 # -- addresses --------------------------------------------------------------------------------
 # Every range comes from 198.18.0.0/15 (RFC 2544 benchmarking space, never routed on the
@@ -67,10 +81,12 @@ CLUSTER_CIDR = "198.18.0.0/17"
 POD_SUBNET = "198.18.0.0/24"
 POD_GATEWAY = "198.18.0.1"
 CNI_BRIDGE = "kubedag-cni0"
+CNI_NETWORK = "kubedag"
 SERVICE_CIDR = SERVICE_CLUSTER_IP_RANGE
 KUBERNETES_SERVICE_IP = "198.18.128.1"
 BLACKHOLE_CIDR = "198.18.0.0/15"
-FORWARD_CHAIN = "KUBEDAG-FORWARD"
+INGRESS_CHAIN = "KUBEDAG-INGRESS"  # in table mangle
+POD_ROUTING_TABLE = 19818  # policy routing table (and rule priority) for packets from pods
 _NO_PROXY_GUARD = "http://127.0.0.1:9"  # the discard port: nothing listens, pulls fail at once
 
 SANDBOX_IMAGE = "docker.io/kubedag/pause:3.10"
@@ -126,10 +142,12 @@ class Daemon:
         argv: Sequence[str | os.PathLike[str]] = (),
         *,
         env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
     ) -> None:
         self.name = name
         self.argv = [os.fspath(arg) for arg in argv]
         self.env = dict(env) if env is not None else None
+        self.cwd = cwd
         self.log_path = LOG_DIR / f"{name}.log"
         self.pid_path = PID_DIR / f"{name}.pid"
 
@@ -161,14 +179,18 @@ class Daemon:
         with self.log_path.open("ab") as log:
             log.write(f"==> {time.strftime('%FT%T')} {' '.join(self.argv)}\n".encode())
             log.flush()
-            process = subprocess.Popen(
-                self.argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=self.env,
-                start_new_session=True,  # own group, and no terminal signals from the caller
-            )
+            try:
+                process = subprocess.Popen(
+                    self.argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=self.env,
+                    cwd=self.cwd,
+                    start_new_session=True,  # own group, and no terminal signals from the caller
+                )
+            except OSError as error:
+                raise NodeError(f"cannot start {self.name} ({self.argv[0]}): {error}") from None
         start = _start_time(process.pid) or "0"
         self.pid_path.write_text(f"{process.pid} {start}\n")
 
@@ -310,6 +332,20 @@ def image_present(reference: str) -> bool:
     return bool(_ctr("images", "list", "--quiet", f"name=={reference}").strip())
 
 
+def container_pid(container_id: str) -> int:
+    """The host pid of a running container's main process (``containerd://<id>`` or ``<id>``).
+
+    With it a test can look into the container from the host: ``/proc/<pid>/root``,
+    ``/proc/<pid>/environ``, or ``nsenter -t <pid> -n`` to act from the pod's network.
+    """
+    wanted = container_id.removeprefix("containerd://")
+    for line in _ctr("tasks", "list", timeout=30).splitlines()[1:]:
+        fields = line.split()
+        if len(fields) >= 3 and fields[0] == wanted and fields[2] == "RUNNING":
+            return int(fields[1])
+    raise NodeError(f"no running task {wanted} in the local cluster's containerd")
+
+
 # -- configuration files ----------------------------------------------------------------------
 
 
@@ -375,7 +411,7 @@ def cni_config() -> str:
     """
     config = {
         "cniVersion": "0.4.0",
-        "name": "kubedag",
+        "name": CNI_NETWORK,
         "plugins": [
             {
                 "type": "bridge",
@@ -427,9 +463,8 @@ def kubelet_config(files: KubeletFiles) -> str:
         "failCgroupV1": False,
         "containerRuntimeEndpoint": f"unix://{CONTAINERD_SOCKET}",
         "imageServiceEndpoint": f"unix://{CONTAINERD_SOCKET}",
-        # No cluster DNS runs: pods get a resolver address on this host where nothing listens,
-        # so a lookup fails at once instead of leaving the machine. resolvConf "" keeps the
-        # host's nameservers out of pods.
+        # tests/cluster/dns.py answers here: Service names only, NXDOMAIN for the rest, so no
+        # lookup leaves the machine. resolvConf "" keeps the host's nameservers out of pods.
         "clusterDNS": [API_ADDRESS],
         "clusterDomain": "cluster.local",
         "resolvConf": "",
@@ -458,7 +493,7 @@ def kubelet_config(files: KubeletFiles) -> str:
 
 
 def kubelet_command(binary: Path, config_file: Path, files: KubeletFiles) -> list[str]:
-    return [
+    command = [
         str(binary),
         f"--config={config_file}",
         f"--kubeconfig={files.kubeconfig}",
@@ -466,19 +501,30 @@ def kubelet_command(binary: Path, config_file: Path, files: KubeletFiles) -> lis
         f"--cert-dir={KUBELET_ROOT / 'pki'}",
         f"--hostname-override={NODE_NAME}",
         f"--node-ip={API_ADDRESS}",
-        # Keeps the sandbox image from image GC; containerd's sandbox_image is what runs.
-        f"--pod-infra-container-image={SANDBOX_IMAGE}",
     ]
+    if int(KUBERNETES_VERSION.split(".")[1]) < 35:
+        # Keeps the sandbox image from image GC (containerd's sandbox_image is what runs).
+        # Deprecated; from 1.35 the kubelet asks the runtime instead and the flag is gone.
+        command.append(f"--pod-infra-container-image={SANDBOX_IMAGE}")
+    return command
+
+
+_PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+
+
+def daemon_env() -> dict[str, str]:
+    """The host environment without proxy settings: every daemon talks to local addresses
+    only, and a proxy from the caller's environment would carry that traffic elsewhere."""
+    proxies = {*_PROXY_VARIABLES, *(name.lower() for name in _PROXY_VARIABLES)}
+    return {k: v for k, v in os.environ.items() if k not in proxies}
 
 
 def containerd_env() -> dict[str, str]:
-    """The host environment, plus a proxy nobody serves: any image pull fails at once, so
+    """``daemon_env()`` plus a proxy nobody serves: any image pull fails at once, so
     containerd never contacts a registry (images come from ``import_image``)."""
-    env = dict(os.environ)
+    env = daemon_env()
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
         env[name] = _NO_PROXY_GUARD
-    for name in ("NO_PROXY", "no_proxy"):
-        env.pop(name, None)
     return env
 
 
@@ -516,36 +562,57 @@ def save_host_state() -> None:
             for name in _SYSCTLS
             if _sysctl_path(name).exists()
         },
-        "container_log_links_existed": CONTAINER_LOG_LINKS.exists(),
+        "existing_folders": [str(f) for f in _HOST_FOLDERS if f.exists()],
     }
     HOST_STATE_FILE.parent.mkdir(parents=True, exist_ok=True)
     HOST_STATE_FILE.write_text(json.dumps(state, indent=2))
 
 
+def _ensure_bridge(name: str, address: str) -> None:
+    if not _link_exists(name):
+        run(["ip", "link", "add", name, "type", "bridge"])
+    run(["ip", "addr", "replace", address, "dev", name])
+    run(["ip", "link", "set", name, "up"])
+
+
 def setup_host_network() -> None:
-    """``kubedag0`` with the API address, the routes and the egress guard. Idempotent."""
-    if not _link_exists(HOST_INTERFACE):
-        run(["ip", "link", "add", HOST_INTERFACE, "type", "bridge"])
-    run(["ip", "addr", "replace", f"{API_ADDRESS}/32", "dev", HOST_INTERFACE])
-    run(["ip", "link", "set", HOST_INTERFACE, "up"])
-    # Nothing addressed to the cluster ranges leaves the host; the more specific connected
-    # routes (pod bridge) and local addresses still win.
+    """Interfaces, routes and guards of the cluster network. Idempotent.
+
+    - ``kubedag0`` holds API_ADDRESS; ``kubedag-cni0`` (made here, used by the bridge plugin)
+      is the pods' gateway.
+    - A blackhole route for all of 198.18.0.0/15: nothing addressed to the cluster ranges
+      leaves the host (local addresses and the more specific bridge route still win).
+    - Service IPs route into ``kubedag0`` (a bridge without ports), so host processes can
+      connect to them: kube-proxy's OUTPUT DNAT rewrites the destination first.
+    - Policy routing: whatever pods send that is neither for this host nor for another pod is
+      unreachable (an immediate ICMP error), so no pod packet is forwarded off the machine,
+      even though the bridge plugin turns on IP forwarding.
+    - A mangle PREROUTING guard drops packets for the cluster ranges arriving on any other
+      interface than loopback and the pod bridge: nothing outside reaches the API server.
+    """
+    _ensure_bridge(HOST_INTERFACE, f"{API_ADDRESS}/32")
+    _ensure_bridge(CNI_BRIDGE, f"{POD_GATEWAY}/{POD_SUBNET.split('/')[1]}")
     run(["ip", "route", "replace", "blackhole", BLACKHOLE_CIDR])
-    # Host processes reach Service IPs: kube-proxy's OUTPUT DNAT rewrites the destination,
-    # and a packet to an IP without a Service ends in a bridge without ports.
     run(["ip", "route", "replace", SERVICE_CIDR, "dev", HOST_INTERFACE, "src", API_ADDRESS])
-    # The bridge plugin turns on IP forwarding: keep pod traffic from being forwarded anywhere
-    # but between pods (on the bridge).
-    if not succeeds(["iptables", "-w", "5", "-n", "-L", FORWARD_CHAIN]):
-        _iptables("-N", FORWARD_CHAIN)
-    _iptables("-F", FORWARD_CHAIN)
+    table = str(POD_ROUTING_TABLE)
+    run(["ip", "route", "replace", POD_SUBNET, "dev", CNI_BRIDGE, "src", POD_GATEWAY,
+         "table", table])  # fmt: skip
+    run(["ip", "route", "replace", "unreachable", "default", "table", table])
+    if not run(["ip", "rule", "list", "priority", table]).strip():
+        run(["ip", "rule", "add", "priority", table, "iif", CNI_BRIDGE, "lookup", table])
+    if not succeeds(["iptables", "-w", "5", "-t", "mangle", "-n", "-L", INGRESS_CHAIN]):
+        _iptables("-t", "mangle", "-N", INGRESS_CHAIN)
+    _iptables("-t", "mangle", "-F", INGRESS_CHAIN)
+    for interface in ("lo", CNI_BRIDGE):
+        _iptables("-t", "mangle", "-A", INGRESS_CHAIN, "-i", interface, "-j", "RETURN")
     _iptables(
-        "-A", FORWARD_CHAIN, "-s", BLACKHOLE_CIDR, "!", "-o", CNI_BRIDGE,
-        "-m", "comment", "--comment", "kubedag: pods talk only to this host and each other",
-        "-j", "REJECT",
+        "-t", "mangle", "-A", INGRESS_CHAIN, "-d", BLACKHOLE_CIDR,
+        "-m", "comment", "--comment", "kubedag: the cluster network is local to this host",
+        "-j", "DROP",
     )  # fmt: skip
-    if not succeeds(["iptables", "-w", "5", "-C", "FORWARD", "-j", FORWARD_CHAIN]):
-        _iptables("-I", "FORWARD", "-j", FORWARD_CHAIN)
+    jump = ["PREROUTING", "-j", INGRESS_CHAIN]
+    if not succeeds(["iptables", "-w", "5", "-t", "mangle", "-C", *jump]):
+        _iptables("-t", "mangle", "-I", *jump)
 
 
 def _delete_iptables_chains(binary: str, prefixes: tuple[str, ...]) -> None:
@@ -562,7 +629,7 @@ def _delete_iptables_chains(binary: str, prefixes: tuple[str, ...]) -> None:
         if not chains:
             continue
         for line in listing.splitlines():
-            words = line.split()
+            words = shlex.split(line)  # comments are quoted
             if words[:1] != ["-A"] or words[1].startswith(prefixes):
                 continue
             if any(w.startswith(prefixes) for w in words[2:]):
@@ -579,15 +646,20 @@ def teardown_host_network(kube_proxy: Path | None) -> None:
         run([kube_proxy, "--cleanup"], check=False)
     # kube-proxy --cleanup leaves the kubelet's chains (KUBE-KUBELET-CANARY, ...) behind.
     for binary in ("iptables", "ip6tables"):
-        _delete_iptables_chains(binary, ("KUBE-", FORWARD_CHAIN))
+        _delete_iptables_chains(binary, ("KUBE-", "KUBEDAG-"))
     for link in (CNI_BRIDGE, HOST_INTERFACE):
         if _link_exists(link):
             run(["ip", "link", "delete", link], check=False)
+    while run(["ip", "rule", "list", "priority", str(POD_ROUTING_TABLE)], check=False).strip():
+        if not succeeds(["ip", "rule", "delete", "priority", str(POD_ROUTING_TABLE)]):
+            break
+    run(["ip", "route", "flush", "table", str(POD_ROUTING_TABLE)], check=False)
     for route in ([SERVICE_CIDR], ["blackhole", BLACKHOLE_CIDR]):
         run(["ip", "route", "delete", *route], check=False)
 
 
 def restore_host_state() -> None:
+    """Put back the sysctls ``save_host_state`` recorded."""
     try:
         state = json.loads(HOST_STATE_FILE.read_text())
     except (OSError, ValueError):
@@ -596,13 +668,45 @@ def restore_host_state() -> None:
         with contextlib.suppress(OSError):
             if _sysctl_path(name).read_text().strip() != value:
                 _sysctl_path(name).write_text(value)
+
+
+def _sandbox_ids() -> set[str]:
+    ids: set[str] = set()
+    for root in (CONTAINERD_ROOT, CONTAINERD_STATE):
+        sandboxes = root / "io.containerd.grpc.v1.cri" / "sandboxes"
+        if sandboxes.is_dir():
+            ids.update(entry.name for entry in sandboxes.iterdir())
+    if CNI_CACHE.is_dir():  # "<network>-<sandbox id>-<interface>"
+        for entry in CNI_CACHE.iterdir():
+            if entry.name.startswith(f"{CNI_NETWORK}-"):
+                ids.add(entry.name.removeprefix(f"{CNI_NETWORK}-").rsplit("-", 1)[0])
+    return ids
+
+
+def remove_host_leftovers() -> None:
+    """Our entries in the fixed host folders, and the folders that ``up`` created.
+
+    Call before the state folders go (the sandbox ids come from containerd's folders).
+    """
+    try:
+        existed = set(json.loads(HOST_STATE_FILE.read_text()).get("existing_folders", []))
+    except (OSError, ValueError):
+        existed = {str(f) for f in _HOST_FOLDERS}  # unknown: remove only our own entries
+    if CNI_CACHE.is_dir():
+        for sandbox in _sandbox_ids():
+            for name in (f"{CNI_NETWORK}-{sandbox}-eth0", f"cni-loopback-{sandbox}-lo"):
+                (CNI_CACHE / name).unlink(missing_ok=True)
     if CONTAINER_LOG_LINKS.is_dir():
         for link in CONTAINER_LOG_LINKS.iterdir():
             if link.is_symlink() and os.readlink(link).startswith(f"{POD_LOGS_DIR}/"):
                 link.unlink()
-        if not state.get("container_log_links_existed", True):
-            with contextlib.suppress(OSError):
-                CONTAINER_LOG_LINKS.rmdir()
+    if str(KUBELET_DEVICE_PLUGINS) not in existed and KUBELET_DEVICE_PLUGINS.is_dir():
+        for name in ("kubelet.sock", "kubelet_internal_checkpoint"):
+            (KUBELET_DEVICE_PLUGINS / name).unlink(missing_ok=True)
+    for folder in sorted(_HOST_FOLDERS, key=lambda f: len(f.parts), reverse=True):
+        if str(folder) not in existed:
+            with contextlib.suppress(OSError):  # only if empty
+                folder.rmdir()
 
 
 # -- teardown of containers, mounts and cgroups -----------------------------------------------

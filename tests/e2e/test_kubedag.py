@@ -87,7 +87,7 @@ def kubedag(local_cluster: Any, kubectl: Kubectl) -> Iterator[None]:
 @pytest.fixture
 def ns(kubedag: None, kubectl: Kubectl, request: pytest.FixtureRequest) -> Iterator[str]:
     """A namespace for DAGs, with the minimal task ServiceAccount the chart's tasks use."""
-    name = "e2e-" + request.node.name.removeprefix("test_").replace("_", "-")[:40]
+    name = "e2e-" + request.node.name.removeprefix("test_").replace("_", "-")[:40].rstrip("-")
     kubectl("create", "namespace", name)
     kubectl(
         "apply",

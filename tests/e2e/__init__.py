@@ -1,0 +1,1 @@
+"""End-to-end tests against the local single-node cluster (tests/cluster/localcluster.py)."""

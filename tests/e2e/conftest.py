@@ -1,0 +1,137 @@
+"""Fixtures for tests against the real single-node cluster (``python -m tests.cluster up``).
+
+Every test collected under tests/e2e is marked ``e2e`` (deselect them with ``-m "not e2e"``).
+The session brings the cluster up if it is not running (about 15 s with cached binaries) and
+takes it down at the end only if it started it; a cluster that was already up is reused and
+left running. Needs root: without it every e2e test is skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client, config
+from kubernetes.client import ApiException
+
+from tests.cluster import localcluster, node
+from tests.cluster.pause import StaticImage, static_binary_image
+
+_HERE = Path(__file__).resolve().parent
+ECHO_IMAGE = StaticImage(source=_HERE / "echo.c", reference="kubedag/e2e-echo:1", binary="e2e-echo")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Called with the whole session's items, not just this directory's: filter by path.
+    for item in items:
+        if item.path.is_relative_to(_HERE):
+            item.add_marker(pytest.mark.e2e)
+
+
+_SESSIONS = node.RUN_DIR / "e2e-sessions"
+
+
+def _other_live_sessions() -> list[int]:
+    if not _SESSIONS.is_dir():
+        return []
+    pids = [int(p.name) for p in _SESSIONS.iterdir() if p.name.isdigit()]
+    return [pid for pid in pids if pid != os.getpid() and Path(f"/proc/{pid}").exists()]
+
+
+@pytest.fixture(scope="session")
+def local_cluster() -> Iterator[localcluster.Cluster]:
+    """The running local cluster (started here if needed); ``.kubeconfig`` is an admin's.
+
+    Torn down at the end only if this session started it and no other test session (in
+    another process) is using it meanwhile.
+    """
+    if os.geteuid() != 0:
+        pytest.skip("the local cluster needs root (containerd, kubelet, network setup)")
+    started_here = not localcluster.healthy()
+    cluster = localcluster.up()
+    _SESSIONS.mkdir(parents=True, exist_ok=True)
+    marker = _SESSIONS / str(os.getpid())
+    marker.touch()
+    try:
+        yield cluster
+    finally:
+        marker.unlink(missing_ok=True)
+        if started_here and not _other_live_sessions():
+            localcluster.down()
+
+
+@pytest.fixture(scope="session")
+def api_client(local_cluster: localcluster.Cluster) -> Iterator[client.ApiClient]:
+    api: client.ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
+        config_file=str(local_cluster.kubeconfig)
+    )
+    try:
+        yield api
+    finally:
+        api.close()  # type: ignore[no-untyped-call]
+
+
+@pytest.fixture(scope="session")
+def core(api_client: client.ApiClient) -> client.CoreV1Api:
+    return client.CoreV1Api(api_client)
+
+
+@pytest.fixture(scope="session")
+def echo_image(local_cluster: localcluster.Cluster) -> str:
+    """``kubedag/e2e-echo:1`` (tests/e2e/echo.c), built and imported into the cluster."""
+    node.import_image(static_binary_image(ECHO_IMAGE))
+    return ECHO_IMAGE.reference
+
+
+def _namespace_name(test_name: str) -> str:
+    stem = re.sub(r"[^a-z0-9-]+", "-", test_name.lower().removeprefix("test_")).strip("-")
+    suffix = uuid.uuid4().hex[:6]
+    return f"e2e-{stem[: 63 - len(suffix) - 5].rstrip('-')}-{suffix}"
+
+
+@pytest.fixture
+def namespace(core: client.CoreV1Api, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace whose ``default`` ServiceAccount exists; deleted afterwards."""
+    name = _namespace_name(request.node.name)
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    wait_for(
+        f"ServiceAccount {name}/default",
+        lambda: exists(lambda: core.read_namespaced_service_account("default", name)),
+    )
+    try:
+        yield name
+    finally:
+        try:
+            core.delete_namespace(name, grace_period_seconds=0)
+        except ApiException as error:
+            if error.status != 404:
+                raise
+
+
+def exists(read: Callable[[], Any]) -> bool:
+    """Whether ``read()`` finds the object (False on 404)."""
+    try:
+        read()
+    except ApiException as error:
+        if error.status == 404:
+            return False
+        raise
+    return True
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:
+    """Poll ``check`` until it returns something truthy; that value, or fail at the timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(0.25)
