@@ -61,6 +61,7 @@ UID = 65532
 GID = 65532
 USER_NAME = "kubedag"
 HOME = f"/home/{USER_NAME}"
+LOGIN_SHELL = "/usr/sbin/nologin"
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 OPT = "/opt/kubedag"
 SITE_PACKAGES = f"{OPT}/site-packages"
@@ -69,8 +70,8 @@ DEFAULT_MIRROR = "http://deb.debian.org/debian"
 CONTAINERD_ADDRESS = "/run/kubedag/containerd/containerd.sock"
 
 #: Bump when the way a layer is made changes, to invalidate cached layers.
-BASE_RECIPE_VERSION = "1"
-CONTROLLER_RECIPE_VERSION = "1"
+BASE_RECIPE_VERSION = "2"
+CONTROLLER_RECIPE_VERSION = "2"
 
 ARCH = "amd64"
 OS = "linux"
@@ -96,7 +97,7 @@ class BaseSpec:
         """Hash of everything that decides the base layer's content (not the mirror)."""
         inputs = {
             **asdict(self),
-            "user": [USER_NAME, UID, GID, HOME],
+            "user": [USER_NAME, UID, GID, HOME, LOGIN_SHELL],
             "source_date_epoch": source_date_epoch(),
         }
         return sha256_hex(canonical_json(inputs))
@@ -455,9 +456,11 @@ def controller_layer_key(base_digest: str, repo: Path) -> str:
 
 
 def passwd_entries() -> dict[str, str]:
-    """Lines to append to the base's account files for the image user."""
+    """Lines to append to the base's account files for the image user (as ``groupadd --gid
+    65532 kubedag; useradd --uid 65532 --gid 65532 --home-dir /home/kubedag --shell
+    /usr/sbin/nologin kubedag`` write them, minus the dates)."""
     return {
-        "etc/passwd": f"{USER_NAME}:x:{UID}:{GID}:{USER_NAME}:{HOME}:/usr/sbin/nologin",
+        "etc/passwd": f"{USER_NAME}:x:{UID}:{GID}::{HOME}:{LOGIN_SHELL}",
         "etc/group": f"{USER_NAME}:x:{GID}:",
         "etc/shadow": f"{USER_NAME}:!::0:99999:7:::",
         "etc/gshadow": f"{USER_NAME}:!::",
@@ -538,14 +541,17 @@ def run(
     log_file: Path | None = None,
 ) -> str:
     """Run a command; on failure raise BuildError with its output. Returns its stdout."""
-    result = subprocess.run(
-        list(argv),
-        env=dict(env) if env is not None else None,
-        input=input_text,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    try:
+        result = subprocess.run(
+            list(argv),
+            env=dict(env) if env is not None else None,
+            input=input_text,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except OSError as error:
+        raise BuildError(f"{what} failed: cannot run {argv[0]}: {error}") from error
     if log_file is not None:
         log_file.write_text(result.stdout + result.stderr)
     if result.returncode != 0:
@@ -686,6 +692,8 @@ def customize_base(rootfs: Path) -> None:
             path.unlink()
     for rel in ("tmp", "var/tmp", "run/mount"):
         _empty_dir(rootfs / rel)
+    for name in ("passwd-", "group-", "shadow-", "gshadow-", "subuid-", "subgid-"):
+        _remove(rootfs / "etc" / name)  # the account tools' backups
     _remove(rootfs / "debootstrap")
     _remove(rootfs / "var/cache/ldconfig/aux-cache")
     _remove(rootfs / "root/.bash_history")
@@ -787,7 +795,7 @@ def base_layer(cache: Cache, mirror: str, refresh: bool) -> Layer:
 
     require_amd64()
     require_root("building the base layer")
-    require_tool("debootstrap", "debootstrap")
+    debootstrap = require_tool("debootstrap", "debootstrap")
     require_tool("chroot", "coreutils")
     require_mirror(mirror, BASE.suite)
 
@@ -797,8 +805,14 @@ def base_layer(cache: Cache, mirror: str, refresh: bool) -> Layer:
         command = BASE.debootstrap_command(rootfs, mirror)
         log(f"base layer: {' '.join(command)} (a minute or two)")
         started = time.monotonic()
+        env = {**os.environ, "PATH": f"{os.environ.get('PATH', '')}:{SYSTEM_PATH}"}
         try:
-            run(command, what="debootstrap", log_file=work / "debootstrap.log")
+            run(
+                [debootstrap, *command[1:]],
+                what="debootstrap",
+                env=env,
+                log_file=work / "debootstrap.log",
+            )
         except BuildError as error:
             inner_log = rootfs / "debootstrap/debootstrap.log"
             extra = inner_log.read_text()[-3000:] if inner_log.is_file() else ""
@@ -882,6 +896,19 @@ def _fix_shebangs(bin_dir: Path) -> None:
             script.write_bytes(b"#!/usr/bin/python3" + data[data.index(b"\n") :])
 
 
+def drop_direct_urls(site: Path) -> None:
+    """Remove pip's direct_url.json (PEP 610) records: they hold the wheel's temporary path,
+    which would make the layer differ from build to build."""
+    for record in sorted(site.glob("*.dist-info/direct_url.json")):
+        dist_info = record.parent
+        record.unlink()
+        listing = dist_info / "RECORD"
+        if listing.is_file():
+            entry = f"{dist_info.name}/direct_url.json,"
+            lines = listing.read_text().splitlines(keepends=True)
+            listing.write_text("".join(line for line in lines if not line.startswith(entry)))
+
+
 def controller_layer(cache: Cache, base: Layer, repo: Path, refresh: bool) -> Layer:
     key = controller_layer_key(base.digest, repo)
     name = f"controller-layer-{key[:16]}"
@@ -958,6 +985,7 @@ def controller_layer(cache: Cache, base: Layer, repo: Path, refresh: bool) -> La
         )
         log(f"controller layer: pip install took {time.monotonic() - started:.1f} s")
         opt = rootfs / OPT.lstrip("/")
+        drop_direct_urls(site)
         if (site / "bin").is_dir():
             os.replace(site / "bin", opt / "bin")
             _fix_shebangs(opt / "bin")
@@ -1143,7 +1171,10 @@ def import_image(tarball: Path) -> None:
         if error.name not in {"tests", "tests.cluster", "tests.cluster.node"}:
             log(f"tests.cluster.node cannot be imported ({error}); running ctr directly")
     else:
-        node_import_image(tarball)
+        try:
+            node_import_image(tarball)
+        except Exception as error:  # tests.cluster.node's NodeError and the like
+            raise BuildError(f"importing {tarball}: {error}") from error
         return
     ctr = require_tool("ctr", "containerd")
     if not Path(CONTAINERD_ADDRESS).exists():
