@@ -24,7 +24,7 @@ from kubedag.manifests import Loaded, dag_documents, describe_validation_error, 
 from kubedag.models.dag import Dag
 from kubedag.models.dagrun import RunType
 from kubedag.naming import LABEL_DAG, dagrun_name, label_value
-from kubedag.podspec import render_pod
+from kubedag.podspec import owner_reference, render_pod
 from kubedag.schedule import DataInterval, ScheduleError, next_run, parse_timetable
 from kubedag.settings import ControllerSettings
 from kubedag.snapshot import build_snapshot
@@ -252,14 +252,7 @@ async def _trigger(args: argparse.Namespace, conf: dict[str, Any] | None, logica
                 "name": name,
                 "namespace": namespace,
                 "labels": {LABEL_DAG: label_value(args.dag)},
-                "ownerReferences": [
-                    {
-                        "apiVersion": API_VERSION,
-                        "kind": "DAG",
-                        "name": args.dag,
-                        "uid": dag["metadata"]["uid"],
-                    }
-                ],
+                "ownerReferences": [owner_reference("DAG", args.dag, dag["metadata"]["uid"])],
             },
             "spec": spec,
         }

@@ -17,13 +17,14 @@ from kubedag import run_engine
 from kubedag.caches import NamespacedName, PodCache, RunCache, owner_run, summarize_run
 from kubedag.dag_scheduler import reconcile_dag
 from kubedag.dates import parse_time, rfc3339
-from kubedag.kube import ApiError, Kube, core_path, custom_path, involved_object
+from kubedag.kube import MERGE_PATCH, ApiError, Kube, core_path, custom_path, involved_object
 from kubedag.manifests import describe_validation_error
 from kubedag.models.common import find_condition
 from kubedag.models.dag import Dag
 from kubedag.models.dagrun import DagRun, DagRunStatus, RunState, TaskState
 from kubedag.naming import LABEL_DAG, LABEL_MANAGED_BY, label_value, snapshot_name
 from kubedag.pod_observation import PodObservation, observe_pod
+from kubedag.podspec import owner_reference
 from kubedag.settings import ControllerSettings
 from kubedag.snapshot import SNAPSHOT_KEY, Snapshot, build_snapshot
 from kubedag.validation import Problem, validate_dag
@@ -251,6 +252,7 @@ class Controller:
             )
         else:
             dag = Dag.model_validate(dag_body)
+            body = await self._adopt(body, dag_body)
             problems = self._problems(dag)
             if problems:
                 status = run_engine.fail_run(
@@ -285,6 +287,29 @@ class Controller:
                 body, [run_engine.RunEvent("Warning", "RunFailed", status.conditions[0].message)]
             )
 
+    async def _adopt(self, body: dict[str, Any], dag_body: dict[str, Any]) -> dict[str, Any]:
+        """A run created by hand gets its DAG as owner and the DAG label, like scheduled ones:
+        deleting the DAG then removes it, and `-l kubedag.io/dag=NAME` finds it."""
+        metadata = body["metadata"]
+        dag_uid = dag_body["metadata"]["uid"]
+        refs = metadata.get("ownerReferences") or []
+        labels = metadata.get("labels") or {}
+        dag_label = label_value(dag_body["metadata"]["name"])
+        if any(r.get("uid") == dag_uid for r in refs) and labels.get(LABEL_DAG) == dag_label:
+            return body
+        patch = {
+            "metadata": {
+                "resourceVersion": metadata["resourceVersion"],
+                "labels": {LABEL_DAG: dag_label},
+                "ownerReferences": [
+                    *(r for r in refs if r.get("uid") != dag_uid),
+                    owner_reference("DAG", dag_body["metadata"]["name"], dag_uid),
+                ],
+            }
+        }
+        path = custom_path("dagruns", metadata["namespace"], metadata["name"])
+        return await self.kube.request("PATCH", path, patch, content_type=MERGE_PATCH)
+
     async def _ensure_snapshot(self, dag: Dag, dag_body: dict[str, Any], snapshot: Snapshot) -> str:
         name = snapshot_name(dag.name, snapshot.digest())
         key = (dag.namespace, name)
@@ -298,14 +323,7 @@ class Controller:
                 "namespace": dag.namespace,
                 "labels": {LABEL_DAG: label_value(dag.name), LABEL_MANAGED_BY: "kubedag"},
                 "annotations": {"kubedag.io/dag-generation": str(dag.generation)},
-                "ownerReferences": [
-                    {
-                        "apiVersion": dag_body["apiVersion"],
-                        "kind": "DAG",
-                        "name": dag.name,
-                        "uid": dag.metadata["uid"],
-                    }
-                ],
+                "ownerReferences": [owner_reference("DAG", dag.name, dag.metadata["uid"])],
             },
             "immutable": True,
             "binaryData": {SNAPSHOT_KEY: snapshot.encode()},

@@ -290,8 +290,13 @@ def test_manual_run_with_conf_renders_templates_and_pins_the_dag_version(
     cluster.finish_task(run, "a")
     pod_b = cluster.wait_pod(run, "b")
     assert pod_b.spec.containers[0].image == "busybox"
-    snapshot = cluster.run(run)["status"]["snapshot"]
-    assert snapshot.startswith("tmpl-v")
+    pinned = cluster.run(run)
+    assert pinned["status"]["snapshot"].startswith("tmpl-v")
+    # A run created by hand is adopted by its DAG, so deleting the DAG removes it.
+    assert pinned["metadata"]["labels"]["kubedag.io/dag"] == "tmpl"
+    owner = pinned["metadata"]["ownerReferences"][0]
+    assert (owner["kind"], owner["name"]) == ("DAG", "tmpl")
+    assert owner["uid"] == cluster.dag("tmpl")["metadata"]["uid"]
 
 
 def test_dag_and_run_columns_for_kubectl_get(
