@@ -312,7 +312,7 @@ async def _serve(args: argparse.Namespace, settings: ControllerSettings) -> int:
 
         app = web.Application()
         app.router.add_get("/healthz", healthz)
-        runner = web.AppRunner(app)
+        runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, "0.0.0.0", args.health_port).start()
     elector: LeaderElector | None = None
@@ -341,6 +341,8 @@ async def _serve(args: argparse.Namespace, settings: ControllerSettings) -> int:
         logging.getLogger(__name__).error("lost the leader lease: stopping")
         stop.set()
         await operator
+    if elector is not None and not lost:
+        await elector.release()
     if kube is not None:
         await kube.close()
     if runner is not None:

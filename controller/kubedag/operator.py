@@ -27,6 +27,9 @@ def configure_kopf(settings: kopf.OperatorSettings) -> None:
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix="kubedag.io", key="last-handled-configuration"
     )
+    # kubedag's resources are known up front: no cluster-wide watch of CRDs (and no RBAC for
+    # it) to discover them at run time.
+    settings.scanning.disabled = True
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.batching.worker_limit = 64

@@ -177,7 +177,7 @@ def test_catchup_runs_real_containers_with_their_logical_dates(ns: str, kubectl:
         name = run["metadata"]["name"]
         done = wait_for(
             lambda n=name: (
-                (r := kubectl.json("get", "dagrun", n, "-n", ns))["status"].get("state")
+                (r := kubectl.json("get", "dagrun", n, "-n", ns)).get("status", {}).get("state")
                 in ("success", "failed")
                 and r
             ),
@@ -225,7 +225,9 @@ def test_a_failing_container_is_retried_then_fails_the_run(ns: str, kubectl: Kub
     )
     run = wait_for(
         lambda: (
-            (r := kubectl.json("get", "dagrun", "flaky-now", "-n", ns))["status"].get("state")
+            (r := kubectl.json("get", "dagrun", "flaky-now", "-n", ns))
+            .get("status", {})
+            .get("state")
             == "failed"
             and r
         ),
@@ -258,7 +260,7 @@ def test_deleting_a_dag_removes_its_runs_and_pods(ns: str, kubectl: Kubectl) -> 
     )
     wait_for(
         lambda: (
-            kubectl.json("get", "dagrun", "doomed-run", "-n", ns)["status"].get("state")
+            kubectl.json("get", "dagrun", "doomed-run", "-n", ns).get("status", {}).get("state")
             == "success"
         ),
         "the run to succeed",
@@ -282,3 +284,60 @@ def test_deleting_a_dag_removes_its_runs_and_pods(ns: str, kubectl: Kubectl) -> 
         "the garbage collector to remove runs, pods and snapshots",
         timeout=120,
     )
+
+
+def test_a_second_replica_stays_idle_and_takes_over(ns: str, kubectl: Kubectl) -> None:
+    def holder() -> str:
+        lease = kubectl.json("get", "lease", "kubedag-controller", "-n", RELEASE_NAMESPACE)
+        return str(lease["spec"].get("holderIdentity") or "")
+
+    def pods() -> list[str]:
+        items = kubectl.json(
+            "get", "pods", "-n", RELEASE_NAMESPACE, "-l", "app.kubernetes.io/name=kubedag"
+        )["items"]
+        return [
+            p["metadata"]["name"]
+            for p in items
+            if p["status"].get("phase") == "Running" and not p["metadata"].get("deletionTimestamp")
+        ]
+
+    kubectl("scale", "deployment", "kubedag", "-n", RELEASE_NAMESPACE, "--replicas=2")
+    try:
+        both = wait_for(lambda: len(pods()) == 2 and pods(), "two controller replicas")
+        leader = wait_for(lambda: holder() in both and holder(), "a leader among them")
+        standby = next(p for p in both if p != leader)
+        wait_for(
+            lambda: "standing by" in kubectl("logs", "-n", RELEASE_NAMESPACE, standby),
+            "the standby to report it is idle",
+        )
+        assert "leading as" not in kubectl("logs", "-n", RELEASE_NAMESPACE, standby)
+        kubectl("delete", "pod", leader, "-n", RELEASE_NAMESPACE, "--wait=false")
+        wait_for(lambda: holder() == standby, "the standby to take the lease")
+        # The new leader does the work: a run created now completes.
+        apply_dag(kubectl, ns, "after-failover", {"tasks": [python_task("a", "print('ok')")]})
+        kubectl(
+            "create",
+            "-n",
+            ns,
+            "-f",
+            "-",
+            stdin=yaml.safe_dump(
+                {
+                    "apiVersion": "kubedag.io/v1alpha1",
+                    "kind": "DagRun",
+                    "metadata": {"name": "after-failover-run"},
+                    "spec": {"dagName": "after-failover"},
+                }
+            ),
+        )
+        wait_for(
+            lambda: (
+                kubectl.json("get", "dagrun", "after-failover-run", "-n", ns)
+                .get("status", {})
+                .get("state")
+                == "success"
+            ),
+            "the run to succeed",
+        )
+    finally:
+        kubectl("scale", "deployment", "kubedag", "-n", RELEASE_NAMESPACE, "--replicas=1")

@@ -164,6 +164,9 @@ def test_namespaced_install_grants_least_privilege(
     assert can("patch", "dagruns.kubedag.io/status", "team-b")
     assert can("update", "leases.coordination.k8s.io", "kd-chart")
     assert not can("create", "pods", "team-c")  # not watched
+    assert can("patch", "dagruns.kubedag.io", "team-a")  # adopting runs created by hand
     assert not can("delete", "dags.kubedag.io", "team-a")
+    assert not can("patch", "dags.kubedag.io", "team-a")  # a DAG's spec is its owner's
+    assert not can("list", "customresourcedefinitions", "team-a")
     assert not can("get", "secrets", "team-a")
     assert not can("list", "pods", "team-a", who="team-a:kubedag-task")
