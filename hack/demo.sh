@@ -23,6 +23,9 @@ $PY task-images/build.py --import all
 step "helm install kubedag"
 $HELM upgrade --install kubedag charts/kubedag --namespace kubedag-system --create-namespace \
   --set image.pullPolicy=Never --wait --timeout 5m
+# The image tag stays the same while its content follows the code: run what was just built.
+$KUBECTL -n kubedag-system rollout restart deployment/kubedag
+$KUBECTL -n kubedag-system rollout status deployment/kubedag --timeout=180s
 $KUBECTL -n kubedag-system get pods -o wide
 
 step "kubectl apply -f examples/hello-dag.yaml (startDate set to two days ago: two runs of catchup)"
