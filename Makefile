@@ -21,8 +21,8 @@ binaries:
 	hack/build-go-binaries.sh kube-apiserver kubectl etcd helm
 
 lint: venv
-	$(BIN)/ruff check controller tests
-	$(BIN)/ruff format --check controller tests
+	$(BIN)/ruff check controller tests task-images
+	$(BIN)/ruff format --check controller tests task-images
 	$(BIN)/mypy
 	$(BIN)/kubedag crds --check
 	$(BIN)/kubedag crds --check --dir charts/kubedag/files/crds

@@ -33,12 +33,9 @@ CONTROLLER_WRITES: frozenset[tuple[str, str, str]] = frozenset(
         ("", "configmaps", ""),  # DAG-version snapshots
         (KUBEDAG, "dagruns", ""),  # scheduled runs
         (KUBEDAG, "dagruns", "status"),
-        (KUBEDAG, "dags", ""),
-        (KUBEDAG, "dags", "status"),
+        (KUBEDAG, "dags", "status"),  # the DAG object itself is the harness's (create, pause)
     }
 )
-# Writes of those kinds that are the harness's own: it creates the DAGs.
-HARNESS_WRITES: frozenset[RequestKey] = frozenset({("POST", KUBEDAG, "dags", "")})
 # Single-object GETs only the controller makes (others use informers).
 CONTROLLER_READS: frozenset[tuple[str, str, str]] = frozenset(
     {
@@ -98,8 +95,6 @@ def attribute(
     writes = reads = streams = 0
     for (verb, group, resource, sub), count in requests.items():
         kind = (group, resource, sub)
-        if (verb, *kind) in HARNESS_WRITES:
-            continue
         if verb in WRITE_VERBS and kind in CONTROLLER_WRITES:
             writes += count
         elif verb == "GET" and kind in CONTROLLER_READS:

@@ -46,6 +46,9 @@ class Chart:
     markers: list[Marker] = field(default_factory=list)
     width: int = 760
     height: int = 440
+    x_from_zero: bool = False
+    fit_markers: bool = False
+    """Stretch the x axis to every marker (else only to those near the data)."""
 
 
 def nice_ticks(low: float, high: float, count: int = 6) -> list[float]:
@@ -77,6 +80,8 @@ def format_number(value: float) -> str:
         return f"{value / 1e6:.3g}M"
     if magnitude >= 1e4:
         return f"{value / 1e3:.3g}k"
+    if magnitude >= 100:
+        return f"{value:.0f}"
     if value == int(value):
         return str(int(value))
     return f"{value:.3g}"
@@ -88,8 +93,11 @@ def render(chart: Chart) -> Canvas:
     right, bottom = chart.width - _RIGHT, chart.height - _BOTTOM
     xs = [x for s in chart.series for x, _ in s.points]
     ys = [y for s in chart.series for _, y in s.points]
-    xs += [m.x for m in chart.markers if xs and m.x <= max(xs) * 1.5]
-    x_ticks = nice_ticks(min(xs, default=0.0), max(xs, default=1.0))
+    xs += [m.x for m in chart.markers if xs and (chart.fit_markers or m.x <= max(xs) * 1.5)]
+    x_min = min(xs, default=0.0)
+    if chart.x_from_zero:
+        x_min = min(0.0, x_min)
+    x_ticks = nice_ticks(x_min, max(xs, default=1.0))
     y_ticks = nice_ticks(min(0.0, *ys) if ys else 0.0, max(ys, default=1.0))
     x_lo, x_hi = x_ticks[0], x_ticks[-1]
     y_lo, y_hi = y_ticks[0], y_ticks[-1]
@@ -128,12 +136,13 @@ def render(chart: Chart) -> Canvas:
                 else:
                     canvas.line(*previous, *point, series.color, 2)
             elif len(series.points) == 1:
-                canvas.fill_rect(point[0] - 2, point[1] - 2, point[0] + 2, point[1] + 2, series.color)
+                canvas.fill_rect(
+                    point[0] - 2, point[1] - 2, point[0] + 2, point[1] + 2, series.color
+                )
             previous = point
 
     legend = [(s.label, s.color) for s in chart.series] + [
-        (m.label + ("" if x_lo <= m.x <= x_hi else " (off scale)"), m.color)
-        for m in chart.markers
+        (m.label + ("" if x_lo <= m.x <= x_hi else " (off scale)"), m.color) for m in chart.markers
     ]
     for index, (label, color) in enumerate(legend):
         y = top + 8 + index * 12
@@ -150,7 +159,7 @@ def cdf_chart(
     targets: Sequence[tuple[float, str]] = (),
 ) -> Chart:
     """The empirical CDF of each sample set, with its p50 and p99 and the targets marked."""
-    chart = Chart(title, f"latency ({unit})", "fraction <=")
+    chart = Chart(title, f"latency ({unit})", "fraction <=", x_from_zero=True)
     for index, (label, values) in enumerate(samples.items()):
         color = PALETTE[index % len(PALETTE)]
         points = cdf_points(values)
@@ -158,21 +167,26 @@ def cdf_chart(
             points = [(points[0][0], 0.0), *points]
         chart.series.append(Series(f"{label} (n={len(values)})", points, color, step=True))
         if values:
-            for q in (50, 99):
+            for q, marker_color in ((50, GREEN), (99, ORANGE)):
                 value = percentile(values, q)
-                chart.markers.append(
-                    Marker(value, f"{label} p{q} = {format_number(round(value, 1))} {unit}", color)
-                )
+                text = f"{label} p{q} = {format_number(round(value, 1))} {unit}"
+                chart.markers.append(Marker(value, text, marker_color))
     for value, label in targets:
         chart.markers.append(Marker(value, label, RED))
     return chart
 
 
 def timeline_chart(
-    title: str, series: dict[str, Sequence[float]], *, y_label: str = "count"
+    title: str,
+    series: dict[str, Sequence[float]],
+    *,
+    y_label: str = "count",
+    markers: Sequence[tuple[float, str]] = (),
 ) -> Chart:
-    """Cumulative counts over time: each series is a list of event times in seconds."""
-    chart = Chart(title, "seconds since start", y_label)
+    """Cumulative counts over time: each series is a list of event times in seconds;
+    ``markers`` are labelled moments, e.g. when the run finished."""
+    chart = Chart(title, "seconds since start", y_label, x_from_zero=True, fit_markers=True)
+    chart.markers = [Marker(x, label, RED) for x, label in markers if math.isfinite(x)]
     for index, (label, times) in enumerate(series.items()):
         ordered = sorted(times)
         points = [(t, float(i + 1)) for i, t in enumerate(ordered)]
