@@ -122,6 +122,23 @@ def apply_dag(kubectl: Kubectl, ns: str, name: str, spec: dict[str, Any]) -> Non
     kubectl("apply", "-n", ns, "-f", "-", stdin=yaml.safe_dump(body))
 
 
+def create_run(kubectl: Kubectl, ns: str, name: str, dag: str) -> None:
+    """A manual run created by hand, as `kubectl create -f` of a DagRun does."""
+    body = {"apiVersion": "kubedag.io/v1alpha1", "kind": "DagRun", "metadata": {"name": name},
+            "spec": {"dagName": dag}}  # fmt: skip
+    kubectl("create", "-n", ns, "-f", "-", stdin=yaml.safe_dump(body))
+
+
+def wait_run(kubectl: Kubectl, ns: str, name: str, *states: str) -> dict[str, Any]:
+    """The run once its state is one of `states`."""
+
+    def check() -> dict[str, Any] | None:
+        run: dict[str, Any] = kubectl.json("get", "dagrun", name, "-n", ns)
+        return run if run.get("status", {}).get("state") in states else None
+
+    return wait_for(check, f"run {name} {'/'.join(states)}")
+
+
 def runs(kubectl: Kubectl, ns: str, dag: str) -> list[dict[str, Any]]:
     items = kubectl.json("get", "dagruns", "-n", ns, "-l", f"kubedag.io/dag={dag}")["items"]
     return sorted(items, key=lambda r: r["metadata"]["name"])
@@ -183,14 +200,7 @@ def test_catchup_runs_real_containers_with_their_logical_dates(ns: str, kubectl:
     ]
     for run in found:
         name = run["metadata"]["name"]
-        done = wait_for(
-            lambda n=name: (
-                (r := kubectl.json("get", "dagrun", n, "-n", ns)).get("status", {}).get("state")
-                in ("success", "failed")
-                and r
-            ),
-            f"{name} done",
-        )
+        done = wait_run(kubectl, ns, name, "success", "failed")
         assert done["status"]["state"] == "success", done["status"]
         logical = done["spec"]["logicalDate"]
         extract_log = kubectl("logs", "-n", ns, f"{name}-extract-1")
@@ -216,31 +226,8 @@ def test_a_failing_container_is_retried_then_fails_the_run(ns: str, kubectl: Kub
             ]
         },
     )
-    kubectl(
-        "create",
-        "-n",
-        ns,
-        "-f",
-        "-",
-        stdin=yaml.safe_dump(
-            {
-                "apiVersion": "kubedag.io/v1alpha1",
-                "kind": "DagRun",
-                "metadata": {"name": "flaky-now"},
-                "spec": {"dagName": "flaky"},
-            }
-        ),
-    )
-    run = wait_for(
-        lambda: (
-            (r := kubectl.json("get", "dagrun", "flaky-now", "-n", ns))
-            .get("status", {})
-            .get("state")
-            == "failed"
-            and r
-        ),
-        "the run to fail",
-    )
+    create_run(kubectl, ns, "flaky-now", "flaky")
+    run = wait_run(kubectl, ns, "flaky-now", "failed")
     record = run["status"]["tasks"][0]
     assert (record["state"], record["try"], record["exitCode"]) == ("failed", 2, 3)
     assert kubectl("logs", "-n", ns, "flaky-now-boom-1").strip() == "try 1"
@@ -251,28 +238,8 @@ def test_a_failing_container_is_retried_then_fails_the_run(ns: str, kubectl: Kub
 
 def test_deleting_a_dag_removes_its_runs_and_pods(ns: str, kubectl: Kubectl) -> None:
     apply_dag(kubectl, ns, "doomed", {"tasks": [python_task("a", "print('hi')")]})
-    kubectl(
-        "create",
-        "-n",
-        ns,
-        "-f",
-        "-",
-        stdin=yaml.safe_dump(
-            {
-                "apiVersion": "kubedag.io/v1alpha1",
-                "kind": "DagRun",
-                "metadata": {"name": "doomed-run"},
-                "spec": {"dagName": "doomed"},
-            }
-        ),
-    )
-    wait_for(
-        lambda: (
-            kubectl.json("get", "dagrun", "doomed-run", "-n", ns).get("status", {}).get("state")
-            == "success"
-        ),
-        "the run to succeed",
-    )
+    create_run(kubectl, ns, "doomed-run", "doomed")
+    wait_run(kubectl, ns, "doomed-run", "success")
     assert kubectl("get", "pods", "-n", ns, "-o", "name").strip() == "pod/doomed-run-a-1"
     kubectl("delete", "dag", "doomed", "-n", ns)
     wait_for(
@@ -329,29 +296,7 @@ def test_a_second_replica_stays_idle_and_takes_over(ns: str, kubectl: Kubectl) -
         assert new in pods()
         # The new leader does the work: a run created now completes.
         apply_dag(kubectl, ns, "after-failover", {"tasks": [python_task("a", "print('ok')")]})
-        kubectl(
-            "create",
-            "-n",
-            ns,
-            "-f",
-            "-",
-            stdin=yaml.safe_dump(
-                {
-                    "apiVersion": "kubedag.io/v1alpha1",
-                    "kind": "DagRun",
-                    "metadata": {"name": "after-failover-run"},
-                    "spec": {"dagName": "after-failover"},
-                }
-            ),
-        )
-        wait_for(
-            lambda: (
-                kubectl.json("get", "dagrun", "after-failover-run", "-n", ns)
-                .get("status", {})
-                .get("state")
-                == "success"
-            ),
-            "the run to succeed",
-        )
+        create_run(kubectl, ns, "after-failover-run", "after-failover")
+        wait_run(kubectl, ns, "after-failover-run", "success")
     finally:
         kubectl("scale", "deployment", "kubedag", "-n", RELEASE_NAMESPACE, "--replicas=1")
