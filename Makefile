@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: all venv lint crds test unit integration e2e binaries demo down clean
+.PHONY: all venv lint crds test unit integration e2e binaries demo down bench clean
 
 all: test
 
@@ -21,8 +21,8 @@ binaries:
 	hack/build-go-binaries.sh kube-apiserver kubectl etcd helm
 
 lint: venv
-	$(BIN)/ruff check controller tests task-images
-	$(BIN)/ruff format --check controller tests task-images
+	$(BIN)/ruff check controller tests task-images bench
+	$(BIN)/ruff format --check controller tests task-images bench
 	$(BIN)/mypy
 	$(BIN)/kubedag crds --check
 	$(BIN)/kubedag crds --check --dir charts/kubedag/files/crds
@@ -49,6 +49,11 @@ demo: venv
 ## Remove the local cluster.
 down: venv
 	$(BIN)/python -m tests.cluster down
+
+## Every benchmark scenario at full scale (real kube-apiserver + etcd, kwok nodes);
+## writes bench/results/<date>.{json,md,png}. See docs/performance.md.
+bench: venv
+	$(BIN)/python -m bench --scale full --out bench/results
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

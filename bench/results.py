@@ -1,0 +1,350 @@
+"""The benchmark result document: its stable schema, the targets, and the Markdown report.
+
+The JSON document is the machine-readable output that runs are compared by, so its shape is
+fixed here: every scenario that ran has every key of ``metric_keys(scenario)``, each a
+number (``null`` only when the figure could not be measured in that run), and new figures
+are only ever added. ``SCHEMA`` changes if a key changes meaning.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SCHEMA = "kubedag-bench/v1"
+
+SCENARIOS = ("chain", "fanout", "many_dags", "catchup", "single_task", "api_cost")
+"""Every scenario, in the order they run."""
+
+COMMON_METRICS = (
+    "task_tries",
+    "controller_cpu_s",
+    "controller_peak_rss_mib",
+    "api_writes",
+    "api_reads",
+    "api_writes_per_try",
+    "api_reads_per_try",
+    "pod_bind_p50_ms",
+    "pod_bind_p99_ms",
+)
+"""Measured in every scenario: the controller's cost, and kube-scheduler's binding delay
+(pod created to pod bound), which is part of every hop but not kubedag's doing."""
+
+SCENARIO_METRICS: dict[str, tuple[str, ...]] = {
+    "chain": (
+        "tasks",
+        "completed_tasks",
+        "hop_latency_p50_ms",
+        "hop_latency_p95_ms",
+        "hop_latency_p99_ms",
+        "hop_latency_max_ms",
+        "first_pod_latency_ms",
+        "run_wall_s",
+        "task_time_s",
+        "run_overhead_s",
+        "overhead_per_task_ms",
+    ),
+    "fanout": (
+        "tasks",
+        "completed_tasks",
+        "pods_created_per_s",
+        "pod_creation_span_s",
+        "run_duration_s",
+        "dagrun_bytes",
+        "dagrun_status_bytes",
+    ),
+    "many_dags": (
+        "dags",
+        "minutes",
+        "runs_expected",
+        "runs_created",
+        "runs_completed",
+        "scheduling_lag_p50_ms",
+        "scheduling_lag_p95_ms",
+        "scheduling_lag_p99_ms",
+        "scheduling_lag_max_ms",
+    ),
+    "catchup": (
+        "runs_expected",
+        "runs_created",
+        "runs_completed",
+        "time_to_create_all_s",
+        "time_to_complete_all_s",
+        "runs_completed_per_min",
+    ),
+    "single_task": (
+        "window_s",
+        "runs_created",
+        "runs_completed",
+        "completed_runs_per_min",
+        "run_latency_p50_ms",
+        "run_latency_p99_ms",
+    ),
+    "api_cost": ("runs", "tasks_per_run", "api_streams"),
+}
+
+
+def metric_keys(scenario: str) -> tuple[str, ...]:
+    """Every metric a scenario reports, scenario-specific first."""
+    return SCENARIO_METRICS[scenario] + COMMON_METRICS
+
+
+@dataclass(frozen=True)
+class Target:
+    scenario: str
+    metric: str
+    op: str  # "<=", "<" or ">="
+    value: float
+    text: str
+
+    def met(self, measured: float | None) -> bool | None:
+        if measured is None or not math.isfinite(measured):
+            return None
+        if self.op == "<=":
+            return measured <= self.value
+        if self.op == "<":
+            return measured < self.value
+        return measured >= self.value
+
+
+TARGETS = (
+    Target("chain", "hop_latency_p50_ms", "<=", 100, "per-hop latency p50 <= 100 ms"),
+    Target("chain", "hop_latency_p99_ms", "<=", 1000, "per-hop latency p99 <= 1 s"),
+    Target("fanout", "pods_created_per_s", ">=", 50, "pods created >= 50 per second"),
+    Target("fanout", "dagrun_bytes", "<", 512 * 1024, "2,000-task DagRun object < 512 KiB"),
+    Target(
+        "single_task",
+        "completed_runs_per_min",
+        ">=",
+        600,
+        "single-task runs >= 600 completed per minute",
+    ),
+    Target(
+        "many_dags",
+        "scheduling_lag_p99_ms",
+        "<=",
+        1000,
+        "scheduling lag p99 <= 1 s with 500 DAGs",
+    ),
+    Target(
+        "many_dags",
+        "controller_peak_rss_mib",
+        "<=",
+        300,
+        "controller peak RSS <= 300 MiB at 500 DAGs",
+    ),
+    Target("api_cost", "api_writes_per_try", "<=", 4, "API writes per task try <= 4"),
+)
+
+
+def clean_number(value: Any) -> float | int | None:
+    """A JSON-safe number: NaN and infinities become None, bools are refused."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"metric values must be numbers, got {value!r}")
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        return round(value, 3)
+    return value
+
+
+@dataclass
+class ScenarioResult:
+    name: str
+    parameters: dict[str, Any]
+    metrics: dict[str, float | int]
+    details: dict[str, Any]
+    samples: dict[str, list[float]]
+    """Raw distributions (for plots and comparisons), e.g. hop latencies in ms."""
+
+    def to_json(self) -> dict[str, Any]:
+        expected = metric_keys(self.name)
+        missing = [k for k in expected if k not in self.metrics]
+        extra = [k for k in self.metrics if k not in expected]
+        if missing or extra:
+            raise ValueError(f"{self.name}: missing metrics {missing}, unexpected {extra}")
+        return {
+            "parameters": self.parameters,
+            "metrics": {k: clean_number(self.metrics[k]) for k in expected},
+            "details": self.details,
+            "samples": {k: [round(v, 3) for v in vs] for k, vs in self.samples.items()},
+        }
+
+
+def evaluate_targets(scenarios: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Each target of a scenario that ran, beside the measured figure."""
+    rows = []
+    for target in TARGETS:
+        if target.scenario not in scenarios:
+            continue
+        measured = scenarios[target.scenario]["metrics"].get(target.metric)
+        rows.append(
+            {
+                "scenario": target.scenario,
+                "metric": target.metric,
+                "target": f"{target.op} {format_value(target.metric, target.value)}",
+                "op": target.op,
+                "value": target.value,
+                "measured": measured,
+                "met": target.met(measured),
+                "text": target.text,
+            }
+        )
+    return rows
+
+
+def build_document(
+    *,
+    started: str,
+    finished: str,
+    command: str,
+    scale: str,
+    environment: dict[str, Any],
+    settings: dict[str, Any],
+    results: Sequence[ScenarioResult],
+) -> dict[str, Any]:
+    scenarios = {r.name: r.to_json() for r in results}
+    return {
+        "schema": SCHEMA,
+        "started": started,
+        "finished": finished,
+        "command": command,
+        "scale": scale,
+        "environment": environment,
+        "settings": settings,
+        "scenarios": scenarios,
+        "targets": evaluate_targets(scenarios),
+    }
+
+
+def validate_document(document: Mapping[str, Any]) -> list[str]:
+    """Problems with a result document's structure (empty when it is well formed)."""
+    problems = []
+    if document.get("schema") != SCHEMA:
+        problems.append(f"schema is {document.get('schema')!r}, expected {SCHEMA!r}")
+    scenarios = document.get("scenarios")
+    if not isinstance(scenarios, dict):
+        return [*problems, "no scenarios object"]
+    for name, body in scenarios.items():
+        if name not in SCENARIO_METRICS:
+            problems.append(f"unknown scenario {name!r}")
+            continue
+        metrics = body.get("metrics", {})
+        for key in metric_keys(name):
+            if key not in metrics:
+                problems.append(f"{name}: metric {key} missing")
+            elif metrics[key] is not None and not isinstance(metrics[key], int | float):
+                problems.append(f"{name}: metric {key} is not a number: {metrics[key]!r}")
+    return problems
+
+
+def write_json(document: Mapping[str, Any], path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2, sort_keys=False, allow_nan=False) + "\n")
+    return path
+
+
+# -- Markdown ---------------------------------------------------------------------------
+
+
+def format_value(key: str, value: float | int | None) -> str:
+    """A figure with its unit, read from the key's suffix (``_ms``, ``_s``, ``_bytes``...)."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a"
+    if key.endswith("_ms"):
+        return f"{value:,.0f} ms" if abs(value) >= 100 else f"{value:.1f} ms"
+    if key.endswith("_per_s"):
+        return f"{value:,.1f}/s"
+    if key.endswith("_per_min"):
+        return f"{value:,.0f}/min"
+    if key.endswith("_per_try"):
+        return f"{value:.2f}"
+    if key.endswith("_s"):
+        return f"{value:,.2f} s"
+    if key.endswith("_mib"):
+        return f"{value:,.1f} MiB"
+    if key.endswith("_bytes"):
+        return f"{value:,.0f} B ({value / 1024:,.1f} KiB)"
+    if isinstance(value, float) and value != int(value):
+        return f"{value:,.2f}"
+    return f"{int(value):,}"
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(" --- " for _ in headers) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def _verdict(met: bool | None) -> str:
+    return {True: "met", False: "**missed**", None: "n/a"}[met]
+
+
+def render_markdown(document: Mapping[str, Any], plots: Mapping[str, str] | None = None) -> str:
+    """The human-readable report: targets first, then every scenario's figures."""
+    env = document.get("environment", {})
+    lines = [
+        f"# kubedag benchmarks: {document.get('started', '?')} ({document.get('scale')} scale)",
+        "",
+        f"Command: `{document.get('command', '')}`",
+        "",
+        f"Machine: {env.get('cpus', '?')} CPUs, {env.get('memory_gib', '?')} GiB; "
+        f"load average at start {env.get('load_average_start', '?')}, "
+        f"at end {env.get('load_average_end', '?')}. "
+        f"Kubernetes {env.get('kubernetes', '?')}, etcd {env.get('etcd', '?')}, "
+        f"kwok {env.get('kwok', '?')}, kubedag {env.get('kubedag_commit', '?')}.",
+        "",
+    ]
+    targets = document.get("targets", [])
+    if targets:
+        lines += ["## Targets", ""]
+        lines += _table(
+            ["scenario", "figure", "target", "measured", "verdict"],
+            [
+                [
+                    t["scenario"],
+                    t["metric"],
+                    t["target"],
+                    format_value(t["metric"], t["measured"]),
+                    _verdict(t["met"]),
+                ]
+                for t in targets
+            ],
+        )
+        lines.append("")
+    for name, body in document.get("scenarios", {}).items():
+        params = ", ".join(f"{k}={v}" for k, v in body.get("parameters", {}).items())
+        lines += [f"## {name}", "", f"Parameters: {params}", ""]
+        lines += _table(
+            ["figure", "value"],
+            [[key, format_value(key, value)] for key, value in body.get("metrics", {}).items()],
+        )
+        lines.append("")
+        for plot_name, plot_path in (plots or {}).items():
+            if plot_name.startswith(name + ":"):
+                lines += [f"![{plot_name}]({plot_path})", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def compare_markdown(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    """A table of every figure two result documents share, with the relative change."""
+    rows = []
+    for name, body in new.get("scenarios", {}).items():
+        before = old.get("scenarios", {}).get(name, {}).get("metrics", {})
+        for key, value in body.get("metrics", {}).items():
+            if key not in before:
+                continue
+            previous = before[key]
+            change = "n/a"
+            if isinstance(previous, int | float) and isinstance(value, int | float) and previous:
+                change = f"{(value - previous) / abs(previous) * 100:+.1f}%"
+            rows.append([name, key, format_value(key, previous), format_value(key, value), change])
+    header = f"Comparing {old.get('started', '?')} (old) with {new.get('started', '?')} (new)"
+    return (
+        "\n".join([header, "", *_table(["scenario", "figure", "old", "new", "change"], rows)])
+        + "\n"
+    )

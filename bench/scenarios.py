@@ -1,0 +1,456 @@
+"""The six scenarios. Each runs against a fresh controller (see session.py) and returns its
+figures; nothing here asserts a time: a missed target is a finding, not a failure."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
+from typing import Any
+
+from bench.api import custom_path
+from bench.results import ScenarioResult
+from bench.session import ScenarioRun, Session, dag_spec, rfc3339, task
+from bench.stats import percentile, rate_per_second, summarize
+from bench.watch import Recorder
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Scale:
+    name: str
+    chain_tasks: int
+    fanout_tasks: int
+    many_dags: int
+    many_dags_minutes: int
+    catchup_years: int
+    catchup_days: int
+    """Used when ``catchup_years`` is 0 (the smoke scale's short catchup)."""
+    catchup_max_active_runs: int
+    single_task_window_s: float
+    single_task_backlog: int
+    api_cost_runs: int
+    timeout_s: float
+    """Upper bound on waiting for any one scenario's runs to finish."""
+
+
+SCALES = {
+    "full": Scale(
+        name="full",
+        chain_tasks=50,
+        fanout_tasks=2000,
+        many_dags=500,
+        many_dags_minutes=5,
+        catchup_years=3,
+        catchup_days=0,
+        catchup_max_active_runs=16,
+        single_task_window_s=120,
+        single_task_backlog=200,
+        api_cost_runs=5,
+        timeout_s=1800,
+    ),
+    "smoke": Scale(
+        name="smoke",
+        chain_tasks=5,
+        fanout_tasks=20,
+        many_dags=3,
+        many_dags_minutes=1,
+        catchup_years=0,
+        catchup_days=10,
+        catchup_max_active_runs=16,
+        single_task_window_s=15,
+        single_task_backlog=20,
+        api_cost_runs=1,
+        timeout_s=180,
+    ),
+}
+
+
+def _ms(seconds: float) -> float:
+    return seconds * 1000
+
+
+def _finish(
+    run: ScenarioRun,
+    name: str,
+    parameters: dict[str, Any],
+    metrics: dict[str, Any],
+    details: dict[str, Any],
+    samples: dict[str, list[float]],
+) -> ScenarioResult:
+    common, common_details = run.common_metrics()
+    return ScenarioResult(
+        name, parameters, {**metrics, **common}, {**details, **common_details}, samples
+    )
+
+
+# -- 1. chain ---------------------------------------------------------------------------------
+
+
+def chain(session: Session, scale: Scale) -> ScenarioResult:
+    """N sequential tasks: the latency from a task's pod finishing to the next one's pod
+    being created, and the run's overhead beyond its tasks' own time."""
+    n = scale.chain_tasks
+    names = [f"t{i:03d}" for i in range(n)]
+    with session.scenario("chain") as run:
+        dag = run.apply_dag(
+            "chain",
+            dag_spec([task(t, [names[i - 1]] if i else []) for i, t in enumerate(names)]),
+        )
+        run.begin()
+        run_name = "chain-manual-1"
+        run.create_run(dag, run_name, datetime(2001, 1, 1, tzinfo=UTC))
+        finished = run.wait_runs_finished([run_name], scale.timeout_s)
+        run.end()
+        record = run.recorder.runs[run_name]
+        pods = {p.task: p for p in run.pods("chain")}
+        hops = [
+            _ms(pods[b].added - done)
+            for a, b in pairwise(names)
+            if a in pods and b in pods and (done := pods[a].finished) is not None
+        ]
+        own = [p.finished - p.running for p in pods.values() if p.finished and p.running]
+        wall = (record.finished - record.added) if record.finished else math.nan
+        task_time = sum(own)
+        first = min((p.added for p in pods.values()), default=math.nan)
+        starts = [_ms(p.running - p.bound) for p in pods.values() if p.running and p.bound]
+        metrics = {
+            "tasks": n,
+            "completed_tasks": sum(1 for p in pods.values() if p.phase == "Succeeded"),
+            **summarize(hops, "hop_latency"),
+            "first_pod_latency_ms": _ms(first - record.added),
+            "run_wall_s": wall,
+            "task_time_s": task_time,
+            "run_overhead_s": wall - task_time,
+            "overhead_per_task_ms": _ms((wall - task_time) / n),
+        }
+        details = {
+            "run_state": record.state,
+            "finished_in_time": finished,
+            "pod_start_p50_ms": percentile(starts, 50),
+        }
+        return _finish(
+            run,
+            "chain",
+            {"tasks": n},
+            metrics,
+            details,
+            {"hop_latency_ms": hops},
+        )
+
+
+# -- 2. fan-out -------------------------------------------------------------------------------
+
+
+def fanout(session: Session, scale: Scale) -> ScenarioResult:
+    """One run of N independent tasks with the task limit raised: pod creation rate, time
+    to finish, and the size of the DagRun object at the end."""
+    n = scale.fanout_tasks
+    with session.scenario("fanout") as run:
+        dag = run.apply_dag(
+            "fanout",
+            dag_spec([task(f"t{i:04d}") for i in range(n)], maxActiveTasks=min(n, 10000)),
+        )
+        run.begin()
+        run_name = "fanout-manual-1"
+        run.create_run(dag, run_name, datetime(2001, 1, 1, tzinfo=UTC))
+        finished = run.wait_runs_finished([run_name], scale.timeout_s)
+        run.end()
+        record = run.recorder.runs[run_name]
+        pods = run.pods("fanout")
+        created = [p.added for p in pods]
+        body = run.api.get_bytes(custom_path("dagruns", run.namespace, run_name))
+        status = json.loads(body).get("status") or {}
+        origin = record.added
+        metrics = {
+            "tasks": n,
+            "completed_tasks": sum(1 for p in pods if p.phase == "Succeeded"),
+            "pods_created_per_s": rate_per_second(created),
+            "pod_creation_span_s": (max(created) - min(created)) if created else math.nan,
+            "run_duration_s": (record.finished - record.added) if record.finished else math.nan,
+            "dagrun_bytes": len(body),
+            "dagrun_status_bytes": len(json.dumps(status, separators=(",", ":"))),
+        }
+        details = {"run_state": record.state, "finished_in_time": finished}
+        samples = {
+            "pod_created_s": [p.added - origin for p in pods],
+            "pod_running_s": [p.running - origin for p in pods if p.running],
+            "pod_finished_s": [p.finished - origin for p in pods if p.finished],
+            "run_recorded_finished_s": _expand(record.finished_tasks, origin),
+        }
+        return _finish(run, "fanout", {"tasks": n, "maxActiveTasks": n}, metrics, details, samples)
+
+
+def _expand(steps: list[tuple[float, int]], origin: float) -> list[float]:
+    """Event times from (time, cumulative count) steps: one time per counted item."""
+    times: list[float] = []
+    previous = 0
+    for moment, count in steps:
+        times += [moment - origin] * max(0, count - previous)
+        previous = max(previous, count)
+    return times
+
+
+# -- 3. many DAGs -----------------------------------------------------------------------------
+
+
+def _minute_floor(moment: datetime) -> datetime:
+    return moment.replace(second=0, microsecond=0)
+
+
+def many_dags(session: Session, scale: Scale) -> ScenarioResult:
+    """D DAGs on ``* * * * *`` for M minutes: how late each run is created after its
+    interval ends, and what the controller costs meanwhile."""
+    d, minutes = scale.many_dags, scale.many_dags_minutes
+    names = [f"md-{i:04d}" for i in range(d)]
+    with session.scenario("many_dags") as run:
+        run.begin()
+        # The first interval ends at the first minute boundary after the DAGs exist: it
+        # starts a minute earlier, so no interval before it is due (startDate is its start).
+        margin = timedelta(seconds=5 + 0.02 * d)
+        first_end = _minute_floor(datetime.now(UTC) + margin) + timedelta(minutes=1)
+        start_date = first_end - timedelta(minutes=1)
+        ticks = [first_end + timedelta(minutes=k) for k in range(minutes)]
+        tick_texts = {rfc3339(t) for t in ticks}
+        for name in names:
+            run.apply_dag(
+                name,
+                dag_spec([task("only")], schedule="* * * * *", startDate=rfc3339(start_date)),
+            )
+        created_by = time.time()
+        log.info(
+            "many_dags: %d DAGs created in %.1fs; ticks %s..%s",
+            d,
+            created_by - run.window.started,
+            rfc3339(ticks[0]),
+            rfc3339(ticks[-1]),
+        )
+
+        def in_window(recorder: Recorder) -> list[Any]:
+            return [r for r in recorder.runs.values() if r.interval_end in tick_texts]
+
+        expected = d * minutes
+        deadline_created = (ticks[-1] - datetime.now(UTC)).total_seconds() + 120
+
+        def all_created(recorder: Recorder) -> bool:
+            run.check_alive()
+            return len(in_window(recorder)) >= expected
+
+        run.recorder.wait_for(all_created, max(1.0, deadline_created))
+        # Stop the schedules so the controller can drain the window's runs.
+        for name in names:
+            run.patch_dag(name, {"paused": True})
+        run.recorder.wait_for(
+            lambda r: all(x.finished is not None for x in in_window(r)), scale.timeout_s
+        )
+        run.end()
+        runs = in_window(run.recorder)
+        lags = [
+            _ms(r.added - datetime.fromisoformat(r.interval_end.replace("Z", "+00:00")).timestamp())
+            for r in runs
+        ]
+        metrics = {
+            "dags": d,
+            "minutes": minutes,
+            "runs_expected": expected,
+            "runs_created": len(runs),
+            "runs_completed": sum(1 for r in runs if r.state == "success"),
+            **summarize(lags, "scheduling_lag"),
+        }
+        per_tick = {
+            rfc3339(t): sorted(
+                _ms(r.added - t.timestamp()) for r in runs if r.interval_end == rfc3339(t)
+            )
+            for t in ticks
+        }
+        details = {
+            "dag_creation_s": round(created_by - run.window.started, 3),
+            "first_interval_end": rfc3339(ticks[0]),
+            "lag_p99_ms_by_tick": {k: percentile(v, 99) for k, v in per_tick.items()},
+        }
+        return _finish(
+            run,
+            "many_dags",
+            {"dags": d, "minutes": minutes, "schedule": "* * * * *"},
+            metrics,
+            details,
+            {"scheduling_lag_ms": lags},
+        )
+
+
+# -- 4. catchup -------------------------------------------------------------------------------
+
+
+def catchup(session: Session, scale: Scale) -> ScenarioResult:
+    """A daily DAG whose startDate lies years back: how fast the missed runs are created
+    and worked off under maxActiveRuns."""
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if scale.catchup_years:
+        start = today.replace(year=today.year - scale.catchup_years)
+    else:
+        start = today - timedelta(days=scale.catchup_days)
+    expected = (today - start).days  # intervals [day, day + 1) that have ended
+    with session.scenario("catchup") as run:
+        run.begin()
+        origin = time.time()
+        run.apply_dag(
+            "catchup",
+            dag_spec(
+                [task("only")],
+                schedule="@daily",
+                startDate=start.date().isoformat(),
+                maxActiveRuns=scale.catchup_max_active_runs,
+            ),
+        )
+
+        def scheduled(recorder: Recorder) -> list[Any]:
+            return [r for r in recorder.runs.values() if r.dag == "catchup"]
+
+        def all_done(recorder: Recorder) -> bool:
+            run.check_alive()
+            runs = scheduled(recorder)
+            return len(runs) >= expected and all(x.finished is not None for x in runs)
+
+        run.recorder.wait_for(all_done, scale.timeout_s)
+        run.end()
+        runs = scheduled(run.recorder)
+        done = [r.finished for r in runs if r.finished is not None]
+        completed = sum(1 for r in runs if r.state == "success")
+        to_complete = (max(done) - origin) if done else math.nan
+        metrics = {
+            "runs_expected": expected,
+            "runs_created": len(runs),
+            "runs_completed": completed,
+            "time_to_create_all_s": (max(r.added for r in runs) - origin) if runs else math.nan,
+            "time_to_complete_all_s": to_complete,
+            "runs_completed_per_min": completed / to_complete * 60 if done else math.nan,
+        }
+        samples = {
+            "run_created_s": [r.added - origin for r in runs],
+            "run_finished_s": [t - origin for t in done],
+        }
+        return _finish(
+            run,
+            "catchup",
+            {
+                "startDate": start.date().isoformat(),
+                "schedule": "@daily",
+                "maxActiveRuns": scale.catchup_max_active_runs,
+            },
+            metrics,
+            {},
+            samples,
+        )
+
+
+# -- 5. single-task runs ----------------------------------------------------------------------
+
+
+def single_task(session: Session, scale: Scale) -> ScenarioResult:
+    """Manual runs of a one-task DAG created as fast as the controller works them off
+    (at most ``backlog`` unfinished at once), for a fixed window: completed runs per minute."""
+    window, backlog = scale.single_task_window_s, scale.single_task_backlog
+    with session.scenario("single_task") as run:
+        dag = run.apply_dag(
+            "single", dag_spec([task("only")], maxActiveRuns=10000, maxActiveTasks=10000)
+        )
+        run.begin()
+        base = datetime(2001, 1, 1, tzinfo=UTC)
+        names: list[str] = []
+        started = time.time()
+        while time.time() < started + window:
+            unfinished = len(names) - len(run.recorder.finished_runs("single"))
+            if unfinished >= backlog:
+                run.recorder.wait_for(
+                    lambda r: len(names) - len(r.finished_runs("single")) < backlog, 1.0
+                )
+                run.check_alive()
+                continue
+            name = f"single-manual-{len(names):06d}"
+            run.create_run(dag, name, base + timedelta(seconds=len(names)))
+            names.append(name)
+        stopped = time.time()
+        in_window = [
+            r
+            for r in run.recorder.finished_runs("single")
+            if started <= r.finished <= stopped  # type: ignore[operator]
+        ]
+        run.wait_runs_finished(names, scale.timeout_s)
+        run.end()
+        runs = [run.recorder.runs[n] for n in names if n in run.recorder.runs]
+        latencies = [_ms(r.finished - r.added) for r in runs if r.finished is not None]
+        metrics = {
+            "window_s": stopped - started,
+            "runs_created": len(names),
+            "runs_completed": sum(1 for r in runs if r.state == "success"),
+            "completed_runs_per_min": len(in_window) / (stopped - started) * 60,
+            "run_latency_p50_ms": percentile(latencies, 50),
+            "run_latency_p99_ms": percentile(latencies, 99),
+        }
+        return _finish(
+            run,
+            "single_task",
+            {"window_s": window, "backlog": backlog},
+            metrics,
+            {"created_per_min": len(names) / (stopped - started) * 60},
+            {"run_latency_ms": latencies},
+        )
+
+
+# -- 6. API cost ------------------------------------------------------------------------------
+
+
+def api_cost(session: Session, scale: Scale) -> ScenarioResult:
+    """A ten-task DAG (fan-out, fan-in, one task that fails its first try and is retried):
+    the controller's API requests per task try, by the API server's own counters."""
+    middle = [f"w{i}" for i in range(1, 8)]
+    tasks = [
+        task("start"),
+        *[task(m, ["start"]) for m in middle],
+        task("flaky-w8", ["start"], retries=1, retryDelay="1s"),
+        task("end", [*middle, "flaky-w8"]),
+    ]
+    with session.scenario("api_cost") as run:
+        dag = run.apply_dag("apicost", dag_spec(tasks))
+        run.begin()
+        names = [f"apicost-manual-{i}" for i in range(scale.api_cost_runs)]
+        for i, name in enumerate(names):
+            run.create_run(dag, name, datetime(2001, 1, 1, tzinfo=UTC) + timedelta(days=i))
+        finished = run.wait_runs_finished(names, scale.timeout_s)
+        run.end()
+        states = [run.recorder.runs[n].state for n in names]
+        metrics = {
+            "runs": len(names),
+            "tasks_per_run": len(tasks),
+            "api_streams": 0,
+        }
+        result = _finish(
+            run,
+            "api_cost",
+            {"runs": len(names), "tasks_per_run": len(tasks), "retried_tasks_per_run": 1},
+            metrics,
+            {"run_states": states, "finished_in_time": finished},
+            {},
+        )
+        result.metrics["api_streams"] = result.details["api_streams"]
+        return result
+
+
+SCENARIO_FUNCTIONS: dict[str, Callable[[Session, Scale], ScenarioResult]] = {
+    "chain": chain,
+    "fanout": fanout,
+    "many_dags": many_dags,
+    "catchup": catchup,
+    "single_task": single_task,
+    "api_cost": api_cost,
+}
+
+
+def scale_parameters(scale: Scale) -> dict[str, Any]:
+    return asdict(scale)

@@ -1,0 +1,288 @@
+"""One benchmark session: the cluster, and per scenario a namespace, a fresh controller
+process, the harness's watches and the API server's counters around the measured window."""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import apimetrics
+from bench.api import Api, custom_path
+from bench.cluster import BenchCluster, ControllerProcess
+from bench.stats import percentile
+from bench.watch import PodRecord, Recorder
+
+log = logging.getLogger(__name__)
+
+GROUP_VERSION = "kubedag.io/v1alpha1"
+TASK_IMAGE = "kubedag.io/bench-noop:0"  # never pulled: kwok runs no containers
+WARMUP_DAG = "warmup"
+SETTLE_SECONDS = 2.0
+"""After a scenario's work is done, wait this long for the controller's trailing writes
+(the run's final events, the DAG status) before the closing scrape."""
+
+
+def rfc3339(moment: datetime) -> str:
+    text = moment.astimezone(UTC).isoformat()
+    return text.replace("+00:00", "Z")
+
+
+def task(name: str, depends_on: Sequence[str] = (), **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"name": name, **extra}
+    if depends_on:
+        body["dependsOn"] = list(depends_on)
+    return body
+
+
+def dag_spec(tasks: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
+    """A DAG spec whose tasks run the no-op image kwok 'runs'."""
+    return {
+        "defaults": {"image": TASK_IMAGE, "imagePullPolicy": "Never"},
+        "tasks": tasks,
+        **spec,
+    }
+
+
+@dataclass
+class Window:
+    """What happened between ``begin()`` and ``end()`` of a scenario's measured part."""
+
+    started: float = 0.0
+    ended: float = 0.0
+    cpu_start: float = 0.0
+    cpu_end: float = 0.0
+    peak_rss_mib: float = 0.0
+    requests: Any = field(default_factory=dict)
+
+
+class ScenarioRun:
+    """A scenario's namespace, controller and watches (see ``Session.scenario``)."""
+
+    def __init__(self, session: Session, name: str) -> None:
+        self.session = session
+        self.name = name
+        self.api: Api = session.cluster.api
+        self.namespace = f"bench-{name.replace('_', '-')}-{uuid.uuid4().hex[:5]}"
+        self.recorder = Recorder(self.api, self.namespace)
+        self.controller = ControllerProcess(
+            session.cluster.kubeconfig,
+            self.namespace,
+            session.workdir / "logs" / f"controller-{name}.log",
+            pythonpath=session.controller_pythonpath,
+        )
+        self.window = Window()
+        self.harness_run_creates = 0
+        self.controller_ready_s = math.nan
+        self._metrics_before: Any = None
+
+    # -- objects ------------------------------------------------------------------------------
+
+    def apply_dag(self, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+        body = {
+            "apiVersion": GROUP_VERSION,
+            "kind": "DAG",
+            "metadata": {"name": name},
+            "spec": spec,
+        }
+        return self.api.create(custom_path("dags", self.namespace), body)
+
+    def patch_dag(self, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+        return self.api.request(
+            "PATCH",
+            custom_path("dags", self.namespace, name),
+            {"spec": spec},
+            content_type="application/merge-patch+json",
+        )
+
+    def create_run(
+        self, dag: dict[str, Any], name: str, logical_date: datetime, **spec: Any
+    ) -> dict[str, Any]:
+        """A manual DagRun, as ``kubedag trigger`` makes it."""
+        dag_name = dag["metadata"]["name"]
+        body = {
+            "apiVersion": GROUP_VERSION,
+            "kind": "DagRun",
+            "metadata": {
+                "name": name,
+                "labels": {"kubedag.io/dag": dag_name},
+                "ownerReferences": [
+                    {
+                        "apiVersion": GROUP_VERSION,
+                        "kind": "DAG",
+                        "name": dag_name,
+                        "uid": dag["metadata"]["uid"],
+                    }
+                ],
+            },
+            "spec": {
+                "dagName": dag_name,
+                "runType": "manual",
+                "logicalDate": rfc3339(logical_date),
+                **spec,
+            },
+        }
+        self.harness_run_creates += 1
+        return self.api.create(custom_path("dagruns", self.namespace), body)
+
+    def wait_runs_finished(self, names: Sequence[str], timeout: float) -> bool:
+        wanted = set(names)
+
+        def done(recorder: Recorder) -> bool:
+            self.check_alive()
+            return all(
+                recorder.runs.get(n) is not None and recorder.runs[n].finished is not None
+                for n in wanted
+            )
+
+        return self.recorder.wait_for(done, timeout)
+
+    def check_alive(self) -> None:
+        self.controller.check_alive()
+        self.session.cluster.check_alive()
+
+    # -- measurement --------------------------------------------------------------------------
+
+    def begin(self) -> None:
+        """Start the measured window: counters and the controller's CPU time."""
+        self._metrics_before = apimetrics.parse_request_totals(self.api.metrics())
+        self.window.cpu_start = self.controller.cpu_seconds()
+        self.window.started = time.time()
+
+    def end(self, settle: float = SETTLE_SECONDS) -> None:
+        time.sleep(settle)
+        self.window.ended = time.time()
+        self.window.cpu_end = self.controller.cpu_seconds()
+        self.window.peak_rss_mib = self.controller.peak_rss_mib()
+        after = apimetrics.parse_request_totals(self.api.metrics())
+        self.window.requests = apimetrics.delta(self._metrics_before, after)
+
+    def pods(self, dag: str | None = None) -> list[PodRecord]:
+        return [
+            p
+            for p in list(self.recorder.pods.values())
+            if p.dag != WARMUP_DAG and (dag is None or p.dag == dag)
+        ]
+
+    def common_metrics(self) -> tuple[dict[str, float], dict[str, Any]]:
+        """The figures every scenario reports, and the request breakdown for details."""
+        pods = self.pods()
+        tries = len(pods)
+        attributed = apimetrics.attribute(
+            self.window.requests, harness_dagrun_creates=self.harness_run_creates
+        )
+        bind = [(p.bound - p.added) * 1000 for p in pods if p.bound is not None]
+        metrics = {
+            "task_tries": tries,
+            "controller_cpu_s": self.window.cpu_end - self.window.cpu_start,
+            "controller_peak_rss_mib": self.window.peak_rss_mib,
+            "api_writes": attributed.writes,
+            "api_reads": attributed.reads,
+            "api_writes_per_try": attributed.writes / tries if tries else math.nan,
+            "api_reads_per_try": attributed.reads / tries if tries else math.nan,
+            "pod_bind_p50_ms": percentile(bind, 50),
+            "pod_bind_p99_ms": percentile(bind, 99),
+        }
+        details = {
+            "namespace": self.namespace,
+            "window_s": round(self.window.ended - self.window.started, 3),
+            "controller_ready_s": round(self.controller_ready_s, 3),
+            "api_streams": attributed.streams,
+            "requests": attributed.by_kind,
+            "watch_errors": self.recorder.errors,
+        }
+        return metrics, details
+
+
+class Session:
+    def __init__(
+        self,
+        cluster: BenchCluster,
+        workdir: Path,
+        *,
+        profiler: str | None = None,
+        controller_pythonpath: Path | None = None,
+    ) -> None:
+        self.cluster = cluster
+        self.workdir = workdir
+        self.profiler = profiler
+        self.controller_pythonpath = controller_pythonpath
+        self.profiles: dict[str, str] = {}
+
+    @contextmanager
+    def scenario(self, name: str) -> Iterator[ScenarioRun]:
+        """A fresh namespace and controller, warmed up by one run of a one-task DAG."""
+        run = ScenarioRun(self, name)
+        self.cluster.create_namespace(run.namespace)
+        run.recorder.start()
+        started = time.time()
+        run.controller.start()
+        profiler: subprocess.Popen[bytes] | None = None
+        try:
+            self._warm_up(run)
+            run.controller_ready_s = time.time() - started
+            if self.profiler:
+                profiler = self._start_profiler(name, run.controller.pid)
+            yield run
+        finally:
+            if profiler is not None:
+                profiler.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+                try:
+                    profiler.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    profiler.kill()
+            run.controller.stop()
+            run.recorder.stop()
+            self.cluster.delete_pods(run.namespace)
+
+    def _warm_up(self, run: ScenarioRun) -> None:
+        """kopf's watches are up and the pod pipeline works once a run has succeeded."""
+        dag = run.apply_dag(
+            WARMUP_DAG,
+            dag_spec([task("only", env=[{"name": "BENCH_TASK_DURATION", "value": "0s"}])]),
+        )
+        name = f"{WARMUP_DAG}-manual-0"
+        run.create_run(dag, name, datetime(2000, 1, 1, tzinfo=UTC))
+        run.harness_run_creates = 0
+        if not run.wait_runs_finished([name], timeout=120):
+            raise TimeoutError(
+                f"the warm-up run did not finish; controller log tail:\n"
+                f"{run.controller.process.log_tail()}"
+            )
+
+    def _start_profiler(self, name: str, pid: int) -> subprocess.Popen[bytes] | None:
+        assert self.profiler is not None
+        if shutil.which(self.profiler) is None and not Path(self.profiler).exists():
+            log.warning("profiler %s not found; not profiling", self.profiler)
+            return None
+        out = self.workdir / f"profile-{name}.speedscope.json"
+        self.profiles[name] = str(out)
+        log.info("profiling the controller (pid %d) into %s", pid, out)
+        return subprocess.Popen(
+            [
+                self.profiler,
+                "record",
+                "--pid",
+                str(pid),
+                "--rate",
+                "100",
+                "--gil",  # only samples holding the GIL: where the controller spends CPU
+                "--format",
+                "speedscope",
+                "--output",
+                str(out),
+                "--nonblocking",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=(self.workdir / "logs" / f"py-spy-{name}.log").open("wb"),
+        )

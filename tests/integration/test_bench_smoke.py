@@ -1,0 +1,66 @@
+"""The benchmark harness end to end at its smoke scale, so it cannot rot: its own control
+plane with kube-scheduler and kwok, every scenario with a few tasks, the controller run as
+users run it. Asserts the output's structure and the scenarios' correctness, never a time."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.png import decode_png
+from bench.results import SCENARIOS, TARGETS, metric_keys, validate_document
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_every_scenario_runs_and_reports_every_figure(tmp_path: Path) -> None:
+    out, work = tmp_path / "out", tmp_path / "work"
+    command = [sys.executable, "-m", "bench", "--scale", "smoke", "--out", str(out)]
+    result = subprocess.run(
+        [*command, "--workdir", str(work)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert result.returncode == 0, (
+        f"exit {result.returncode}\n{result.stdout[-4000:]}\n{result.stderr[-8000:]}"
+    )
+
+    (document_path,) = out.glob("*-smoke.json")
+    document = json.loads(document_path.read_text())
+    assert validate_document(document) == []
+    assert list(document["scenarios"]) == list(SCENARIOS)
+    assert "errors" not in document
+    for name, body in document["scenarios"].items():
+        for key in metric_keys(name):
+            value = body["metrics"][key]
+            assert isinstance(value, int | float), f"{name}.{key} = {value!r}"
+    assert len(document["targets"]) == len(TARGETS)
+
+    m = {name: body["metrics"] for name, body in document["scenarios"].items()}
+    assert m["chain"]["completed_tasks"] == m["chain"]["tasks"] == m["chain"]["task_tries"]
+    assert len(document["scenarios"]["chain"]["samples"]["hop_latency_ms"]) == (
+        m["chain"]["tasks"] - 1
+    )
+    assert m["fanout"]["completed_tasks"] == m["fanout"]["tasks"] == m["fanout"]["task_tries"]
+    assert m["fanout"]["dagrun_bytes"] > m["fanout"]["dagrun_status_bytes"] > 0
+    assert m["many_dags"]["runs_created"] == m["many_dags"]["runs_expected"]
+    assert m["many_dags"]["runs_completed"] == m["many_dags"]["runs_expected"]
+    assert m["catchup"]["runs_created"] == m["catchup"]["runs_expected"]
+    assert m["catchup"]["runs_completed"] == m["catchup"]["runs_expected"]
+    assert m["single_task"]["runs_completed"] == m["single_task"]["runs_created"] > 0
+    # Every api_cost run retries its flaky task once: one more try than tasks.
+    api = m["api_cost"]
+    assert api["task_tries"] == api["runs"] * (api["tasks_per_run"] + 1)
+    assert api["api_writes"] >= api["task_tries"]  # at least the pod creates
+    assert document["scenarios"]["api_cost"]["details"]["run_states"] == ["success"] * api["runs"]
+
+    report = document_path.with_suffix(".md").read_text()
+    assert "## Targets" in report
+    plots = sorted(out.glob("*.png"))
+    assert len(plots) == 5
+    for plot in plots:
+        width, height, _ = decode_png(plot.read_bytes())
+        assert width > 0 and height > 0
