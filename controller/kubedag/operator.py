@@ -61,16 +61,18 @@ def build_registry(
         await controller().stop()
         await controller().kube.close()
 
+    # async: kopf runs plain `def` handlers in a thread pool, and the caches and work queues
+    # belong to the event loop.
     @kopf.on.event(GROUP, VERSION, "dags", registry=registry)
-    def dag_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+    async def dag_event(type: str | None, body: kopf.Body, **_: Any) -> None:
         controller().on_dag_event(type, _plain(body))
 
     @kopf.on.event(GROUP, VERSION, "dagruns", registry=registry)
-    def dagrun_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+    async def dagrun_event(type: str | None, body: kopf.Body, **_: Any) -> None:
         controller().on_run_event(type, _plain(body))
 
     @kopf.on.event("", "v1", "pods", labels={LABEL_MANAGED_BY: "kubedag"}, registry=registry)
-    def pod_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+    async def pod_event(type: str | None, body: kopf.Body, **_: Any) -> None:
         controller().on_pod_event(type, _plain(body))
 
     return registry
