@@ -77,3 +77,39 @@ class RunCache:
 
     def for_dag(self, namespace: str, dag: str) -> list[RunSummary]:
         return list(self._by_dag.get((namespace, dag), {}).values())
+
+
+def _resource_version(body: dict[str, Any]) -> int | None:
+    try:
+        return int(body["metadata"]["resourceVersion"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+class BodyCache:
+    """The newest body seen of each object, from watch events and from the responses to the
+    controller's own writes, so a pass starts without a GET, as an informer's lister serves
+    client-go controllers. A stale copy is harmless: status writes carry its resourceVersion
+    as a precondition, and a Conflict drops the copy."""
+
+    def __init__(self) -> None:
+        self._bodies: dict[NamespacedName, dict[str, Any]] = {}
+
+    def put(self, key: NamespacedName, body: dict[str, Any]) -> None:
+        # resourceVersions are opaque by contract but etcd's are increasing integers: a watch
+        # event that arrives after the response to a newer write of ours must not replace it.
+        cached = self._bodies.get(key)
+        if cached is not None:
+            old, new = _resource_version(cached), _resource_version(body)
+            if old is not None and new is not None and old > new:
+                return
+        self._bodies[key] = body
+
+    def get(self, key: NamespacedName) -> dict[str, Any] | None:
+        return self._bodies.get(key)
+
+    def drop(self, key: NamespacedName) -> None:
+        self._bodies.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._bodies)

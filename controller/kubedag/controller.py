@@ -8,14 +8,28 @@ pod events, and each pass writes the status at most once.
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
 
 from kubedag import run_engine
-from kubedag.caches import NamespacedName, PodCache, RunCache, owner_run, summarize_run
-from kubedag.dag_scheduler import reconcile_dag
+from kubedag.caches import (
+    BodyCache,
+    NamespacedName,
+    PodCache,
+    RunCache,
+    owner_run,
+    summarize_run,
+)
+from kubedag.dag_scheduler import (
+    STATUS_BATCH_DELAY,
+    RunSummary,
+    reconcile_dag,
+    starts_at_pin,
+    status_write_is_urgent,
+)
 from kubedag.dates import parse_time, rfc3339
 from kubedag.kube import MERGE_PATCH, ApiError, Kube, core_path, custom_path, involved_object
 from kubedag.manifests import describe_validation_error
@@ -54,6 +68,10 @@ class Controller:
         self.validated: dict[tuple[str, int], list[Problem]] = {}  # (uid, generation)
         self.written_versions: dict[tuple[str, str, str], str] = {}
         self.waiting_for_slots: dict[NamespacedName, set[NamespacedName]] = {}
+        self.dag_bodies = BodyCache()
+        self.run_bodies = BodyCache()  # unfinished runs only: finished ones are never worked on
+        self.dag_status_due: dict[NamespacedName, datetime] = {}
+        self.built_snapshots: dict[tuple[str, int], Snapshot] = {}  # (uid, generation)
         self.dag_queue: WorkQueue[NamespacedName] = WorkQueue(
             "dags", self.reconcile_dag, workers=settings.dag_workers, now=now
         )
@@ -76,7 +94,10 @@ class Controller:
         if event_type == "DELETED":
             self.dag_queue.forget(key)
             self.max_active_tasks.pop(key, None)
+            self.dag_bodies.drop(key)
+            self.dag_status_due.pop(key, None)
             return
+        self.dag_bodies.put(key, body)
         spec = body.get("spec") or {}
         self.max_active_tasks[key] = int(spec.get("maxActiveTasks", 16))
         if self._is_own_write(key, body, "DAG"):
@@ -92,8 +113,10 @@ class Controller:
             self.runs.remove(namespace, dag, name)
             self.run_queue.forget(key)
             self.run_dag.pop(key, None)
+            self.run_bodies.drop(key)
             self.dag_queue.add((namespace, dag))
             return
+        self._cache_run(key, body)
         summary = summarize_run(body)
         old = self.runs.update(namespace, dag, summary)
         if old is None or old.state != summary.state:
@@ -115,6 +138,29 @@ class Controller:
             for waiting in self.waiting_for_slots.get((namespace, pod.dag), ()):
                 self.run_queue.add(waiting)
 
+    def _cache_run(self, key: NamespacedName, body: dict[str, Any]) -> None:
+        state = (body.get("status") or {}).get("state")
+        if state and RunState(state).finished:
+            self.run_bodies.drop(key)
+        else:
+            self.run_bodies.put(key, body)
+
+    async def _dag_body(self, key: NamespacedName) -> dict[str, Any] | None:
+        body = self.dag_bodies.get(key)
+        if body is None:
+            body = await self.kube.get(custom_path("dags", *key))
+            if body is not None:
+                self.dag_bodies.put(key, body)
+        return body
+
+    async def _run_body(self, key: NamespacedName) -> dict[str, Any] | None:
+        body = self.run_bodies.get(key)
+        if body is None:
+            body = await self.kube.get(custom_path("dagruns", *key))
+            if body is not None:
+                self._cache_run(key, body)
+        return body
+
     def _is_own_write(self, key: NamespacedName, body: dict[str, Any], kind: str) -> bool:
         """The echo of our own status write carries nothing new: skip a needless pass."""
         version = body["metadata"].get("resourceVersion")
@@ -129,7 +175,7 @@ class Controller:
 
     async def reconcile_dag(self, key: NamespacedName) -> None:
         namespace, name = key
-        body = await self.kube.get(custom_path("dags", namespace, name))
+        body = await self._dag_body(key)
         if body is None:
             return
         now = self.now()
@@ -152,10 +198,14 @@ class Controller:
             await self._start_run(namespace, name, run_name, now)
         old_ready = find_condition(dag.status.conditions if dag.status else [], "Ready")
         new_status = decision.status.to_wire()
-        if new_status != (body.get("status") or {}):
+        if new_status == (body.get("status") or {}):
+            self.dag_status_due.pop(key, None)
+        elif status_write_is_urgent(dag.status, decision.status) or self._dag_status_due(key, now):
             written = await self.kube.patch_status(
                 custom_path("dags", namespace, name), new_status, None
             )
+            self.dag_status_due.pop(key, None)
+            self.dag_bodies.put(key, written)
             self._remember_write("DAG", key, written)
         new_ready = find_condition(decision.status.conditions, "Ready")
         if (
@@ -171,6 +221,14 @@ class Controller:
             )
         if decision.requeue_at is not None:
             self.dag_queue.add_after(key, decision.requeue_at)
+        if key in self.dag_status_due:
+            self.dag_queue.add_after(key, self.dag_status_due[key])
+
+    def _dag_status_due(self, key: NamespacedName, now: datetime) -> bool:
+        """Whether a batched status write of the DAG is due; the first change starts the
+        batch, which is written STATUS_BATCH_DELAY later."""
+        due = self.dag_status_due.setdefault(key, now + STATUS_BATCH_DELAY)
+        return due <= now
 
     def _problems(self, dag: Dag) -> list[Problem]:
         cache_key = (str(dag.metadata.get("uid")), dag.generation)
@@ -207,8 +265,9 @@ class Controller:
             )
 
     async def _start_run(self, namespace: str, dag: str, run_name: str, now: datetime) -> None:
+        key = (namespace, run_name)
         path = custom_path("dagruns", namespace, run_name)
-        body = await self.kube.get(path)
+        body = await self._run_body(key)
         if body is None:
             self.runs.remove(namespace, dag, run_name)
             return
@@ -217,31 +276,44 @@ class Controller:
             self.runs.update(namespace, dag, summarize_run(body))
             return
         status = run_engine.start(run.status, now)
-        written = await self.kube.patch_status(
-            path, status.to_wire(), body["metadata"]["resourceVersion"]
-        )
+        try:
+            written = await self.kube.patch_status(
+                path, status.to_wire(), body["metadata"]["resourceVersion"]
+            )
+        except ApiError as error:
+            if error.conflict:
+                self.run_bodies.drop(key)
+            raise
+        self._cache_run(key, written)
         self.runs.update(namespace, dag, summarize_run(written))
-        self.run_queue.add((namespace, run_name))
+        self.run_queue.add(key)
 
     # DagRuns -------------------------------------------------------------------------------
 
     async def reconcile_run(self, key: NamespacedName) -> None:
-        namespace, name = key
-        path = custom_path("dagruns", namespace, name)
-        body = await self.kube.get(path)
+        body = await self._run_body(key)
         if body is None:
             return
         run = DagRun.model_validate(body)
         now = self.now()
-        if run.status.state is None:
-            await self._pin(run, body, now)
-        elif run.status.state is RunState.RUNNING:
-            await self._advance(run, body, now)
+        try:
+            if run.status.state is None:
+                await self._pin(run, body, now)
+            elif run.status.state is RunState.RUNNING:
+                await self._advance(run, body, now)
+        except ApiError as error:
+            if not error.conflict:
+                raise
+            # The copy was stale (changed under us): look again with fresh data.
+            self.run_bodies.drop(key)
+            self.run_queue.add(key)
 
     async def _pin(self, run: DagRun, body: dict[str, Any], now: datetime) -> None:
-        """Bind a new run to the current version of its DAG (creating the snapshot)."""
+        """Bind a new run to the current version of its DAG (creating the snapshot), and start
+        it at once when its DAG has room for it under maxActiveRuns."""
         namespace = run.namespace
-        dag_body = await self.kube.get(custom_path("dags", namespace, run.spec.dag_name))
+        dag_key = (namespace, run.spec.dag_name)
+        dag_body = await self._dag_body(dag_key)
         status: DagRunStatus
         if dag_body is None:
             status = run_engine.fail_run(
@@ -262,7 +334,7 @@ class Controller:
                     now=now,
                 )
             else:
-                snapshot = build_snapshot(dag.spec)
+                snapshot = self._built_snapshot(dag)
                 snap_name = await self._ensure_snapshot(dag, dag_body, snapshot)
                 created = parse_time(body["metadata"]["creationTimestamp"])
                 logical, interval = run_engine.run_dates(run, snapshot, created)
@@ -274,18 +346,51 @@ class Controller:
                     logical_date=logical,
                     now=now,
                 )
+                queued = replace(summarize_run(body), state=RunState.QUEUED, logical_date=logical)
+                if starts_at_pin(self.runs.for_dag(*dag_key), queued, dag.spec.max_active_runs):
+                    await self._pin_running(run, body, run_engine.start(status, now), queued, now)
+                    return
         written = await self.kube.patch_status(
             custom_path("dagruns", namespace, run.name),
             status.to_wire(),
             body["metadata"]["resourceVersion"],
         )
         self._remember_write("DagRun", (namespace, run.name), written)
+        self._cache_run((namespace, run.name), written)
         self.runs.update(namespace, run.spec.dag_name, summarize_run(written))
-        self.dag_queue.add((namespace, run.spec.dag_name))
+        self.dag_queue.add(dag_key)
         if status.state is RunState.FAILED:
             await self._post_run_events(
                 body, [run_engine.RunEvent("Warning", "RunFailed", status.conditions[0].message)]
             )
+
+    async def _pin_running(
+        self,
+        run: DagRun,
+        body: dict[str, Any],
+        status: DagRunStatus,
+        queued: RunSummary,
+        now: datetime,
+    ) -> None:
+        """Pin and start in one write, with the first tasks' pods already created."""
+        namespace, dag = run.namespace, run.spec.dag_name
+        # Take the slot before the first await, so a concurrent pin of another run of the
+        # same DAG counts it.
+        self.runs.update(namespace, dag, replace(queued, state=RunState.RUNNING))
+        try:
+            await self._advance(run.model_copy(update={"status": status}), body, now)
+        except BaseException:
+            self.runs.update(namespace, dag, summarize_run(body))
+            raise
+        finally:
+            self.dag_queue.add((namespace, dag))
+
+    def _built_snapshot(self, dag: Dag) -> Snapshot:
+        key = (str(dag.metadata.get("uid")), dag.generation)
+        snapshot = self.built_snapshots.get(key)
+        if snapshot is None:
+            snapshot = self.built_snapshots[key] = build_snapshot(dag.spec)
+        return snapshot
 
     async def _adopt(self, body: dict[str, Any], dag_body: dict[str, Any]) -> dict[str, Any]:
         """A run created by hand gets its DAG as owner and the DAG label, like scheduled ones:
@@ -368,11 +473,12 @@ class Controller:
                 message=f"snapshot {run.status.snapshot} of this run is gone",
                 now=now,
             )
-            await self.kube.patch_status(
+            written = await self.kube.patch_status(
                 custom_path("dagruns", namespace, run.name),
                 status.to_wire(),
                 body["metadata"]["resourceVersion"],
             )
+            self._cache_run(key, written)
             return
         pods = await self._observe_pods(run)
         dag = run.spec.dag_name
@@ -396,18 +502,14 @@ class Controller:
 
         new_status = decision.status.to_wire()
         if new_status != body.get("status"):
-            try:
-                written = await self.kube.patch_status(
-                    custom_path("dagruns", namespace, run.name),
-                    new_status,
-                    body["metadata"]["resourceVersion"],
-                )
-            except ApiError as error:
-                if error.conflict:  # changed under us: look again with fresh data
-                    self.run_queue.add(key)
-                    return
-                raise
+            # A Conflict goes to reconcile_run, which reads the run afresh and comes back.
+            written = await self.kube.patch_status(
+                custom_path("dagruns", namespace, run.name),
+                new_status,
+                body["metadata"]["resourceVersion"],
+            )
             self._remember_write("DagRun", key, written)
+            self._cache_run(key, written)
             if decision.status.state is not run.status.state:
                 log.info("run %s/%s is %s", namespace, run.name, decision.status.state)
             summary = summarize_run(written)
@@ -437,7 +539,12 @@ class Controller:
                         raise
                     failures[task] = f"pod rejected: {error.message}"
                     return
-                self.pods.update(namespace, observe_pod(created or manifest))
+                if created is not None:
+                    self.pods.update(namespace, observe_pod(created))
+                elif self.pods.get(namespace, manifest["metadata"]["name"]) is None:
+                    # AlreadyExists, from a pass whose status write failed: the watch knows
+                    # the pod better than the manifest does.
+                    self.pods.update(namespace, observe_pod(manifest))
 
         await asyncio.gather(*(create(m) for m in manifests))
         return failures

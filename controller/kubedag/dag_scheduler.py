@@ -7,8 +7,8 @@ restart loses nothing, and run names derive from logical dates, so nothing is du
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from kubedag import API_VERSION
@@ -27,6 +27,10 @@ from kubedag.schedule import (
     upcoming_runs,
 )
 from kubedag.validation import Problem
+
+# A DAG's run counts and schedule times are written at most this long after they change,
+# so a burst of run state changes (or 500 DAGs' runs due at once) costs one status write.
+STATUS_BATCH_DELAY = timedelta(seconds=1)
 
 # Runs created per pass: a three-year catchup is created over several passes, so status and
 # promotions keep flowing meanwhile.
@@ -131,6 +135,26 @@ def runs_to_start(runs: Sequence[RunSummary], max_active_runs: int) -> list[str]
     return [r.name for r in queued[:free]]
 
 
+def starts_at_pin(runs: Sequence[RunSummary], pinned: RunSummary, max_active_runs: int) -> bool:
+    """Whether a run being pinned may go straight to running instead of waiting, queued, for
+    the DAG's next pass: exactly when `runs_to_start` would promote it, with every run not
+    yet pinned counted as queued, so an older one still starts first."""
+    others = [
+        replace(r, state=RunState.QUEUED) if r.state is None else r
+        for r in runs
+        if r.name != pinned.name
+    ]
+    return pinned.name in runs_to_start([*others, pinned], max_active_runs)
+
+
+def status_write_is_urgent(old: DagStatus | None, new: DagStatus) -> bool:
+    """Whether a DAG's new status must be written at once: validity (the Ready condition and
+    observedGeneration) is, since users apply a DAG and look; run counts and schedule times
+    change with every run and are written in batches (STATUS_BATCH_DELAY)."""
+    old = old or DagStatus()
+    return old.observed_generation != new.observed_generation or old.conditions != new.conditions
+
+
 def ready_condition(problems: Sequence[Problem], generation: int, now: datetime) -> Condition:
     if problems:
         return Condition(
@@ -191,7 +215,9 @@ def reconcile_dag(
         last_scheduled_run=last_interval.start if last_interval else None,
         next_run_after=next_run_after,
         active_runs=sum(1 for r in runs if r.state is RunState.RUNNING or r.name in started),
-        queued_runs=sum(1 for r in runs if r.state is RunState.QUEUED and r.name not in started)
+        queued_runs=sum(  # a run not pinned yet is queued too, as far as users can tell
+            1 for r in runs if r.state in (None, RunState.QUEUED) and r.name not in started
+        )
         + len(decision.runs_to_create),
     )
     decision.status = status

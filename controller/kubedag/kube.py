@@ -22,6 +22,14 @@ from kubedag.dates import rfc3339
 log = logging.getLogger(__name__)
 
 FIELD_MANAGER = "kubedag-controller"
+_PROXY_VARIABLES = (
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+)
 MERGE_PATCH = "application/merge-patch+json"
 
 
@@ -74,6 +82,9 @@ class Kube:
                 config_file=kubeconfig, client_configuration=configuration
             )
         configuration.connection_pool_maxsize = 32
+        if not any(os.environ.get(v) for v in _PROXY_VARIABLES):
+            # aiohttp's trust_env re-reads ~/.netrc and the proxy variables on every request.
+            configuration.client_session_kwargs = {"trust_env": False}
         return cls(aio_client.ApiClient(configuration))
 
     async def close(self) -> None:

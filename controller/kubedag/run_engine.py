@@ -62,6 +62,7 @@ def _plan_for(snapshot_json: str) -> ExecutionPlan:
 
 
 def execution_plan(snapshot: Snapshot) -> ExecutionPlan:
+    # canonical_json is memoised on the snapshot and a str caches its hash: a cheap key.
     return _plan_for(snapshot.canonical_json())
 
 
@@ -151,7 +152,14 @@ class _Pass:
         self.plan = execution_plan(snapshot)
         self.now = now
         self.slots = slots
-        self.status = run.status.model_copy(deep=True)
+        # Records hold only immutable values: a shallow copy of each is a deep copy, at a
+        # fraction of copy.deepcopy's cost for thousands of records.
+        self.status = run.status.model_copy(
+            update={
+                "tasks": [r.model_copy() for r in run.status.tasks],
+                "conditions": list(run.status.conditions),
+            }
+        )
         self.records = {r.name: r for r in self.status.tasks}
         for task in snapshot.tasks:  # a run pinned before a task list grew: never, but be safe
             self.records.setdefault(task.name, TaskRecord(name=task.name))
@@ -303,7 +311,6 @@ class _Pass:
             record.queued_at = self.now
             record.started = record.finished = record.exit_code = record.message = None
             self.decision.pods_to_create.append(manifest)
-            self.event("Normal", "TaskStarted", f"task {name} try {try_number}: pod {record.pod}")
         return settled
 
     def _context(self, task: ResolvedTask, try_number: int) -> RunContext:

@@ -34,5 +34,5 @@ class ControllerSettings:
         default_factory=lambda: int(os.environ.get("KUBEDAG_RUN_WORKERS", "8"))
     )
     dag_workers: int = field(
-        default_factory=lambda: int(os.environ.get("KUBEDAG_DAG_WORKERS", "4"))
+        default_factory=lambda: int(os.environ.get("KUBEDAG_DAG_WORKERS", "16"))
     )

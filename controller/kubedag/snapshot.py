@@ -38,17 +38,31 @@ class Snapshot(KubeModel):
     params: FreeForm = Field(default_factory=dict)
     tasks: list[ResolvedTask]
     _by_name: dict[str, ResolvedTask] | None = PrivateAttr(default=None)
+    _memo: dict[str, Any] = PrivateAttr(default_factory=dict)
 
     def task(self, name: str) -> ResolvedTask:
         if self._by_name is None:
             self._by_name = {t.name: t for t in self.tasks}
         return self._by_name[name]
 
+    def __eq__(self, other: object) -> bool:
+        # By content: pydantic's own equality would compare the private memos too.
+        if not isinstance(other, Snapshot):
+            return NotImplemented
+        return self.canonical_json() == other.canonical_json()
+
     def digest(self) -> str:
         return hashlib.sha256(self.canonical_json().encode()).hexdigest()
 
     def canonical_json(self) -> str:
-        return json.dumps(self.to_wire(), sort_keys=True, separators=(",", ":"))
+        # A snapshot is never changed once built, and the controller keeps one object per DAG
+        # version: serialise it once.
+        text = self._memo.get("json")
+        if text is None:
+            text = self._memo["json"] = json.dumps(
+                self.to_wire(), sort_keys=True, separators=(",", ":")
+            )
+        return str(text)
 
     def encode(self) -> str:
         """Gzipped, base64 for a ConfigMap's binaryData: thousands of similar tasks shrink

@@ -1,9 +1,19 @@
 """The DAG scheduler's pass: due runs, promotion under maxActiveRuns, status. No cluster."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from kubedag.dag_scheduler import CREATE_BATCH, RunSummary, reconcile_dag, runs_to_start
+import pytest
+
+from kubedag.dag_scheduler import (
+    CREATE_BATCH,
+    RunSummary,
+    reconcile_dag,
+    runs_to_start,
+    starts_at_pin,
+    status_write_is_urgent,
+)
 from kubedag.models.dag import Dag
 from kubedag.models.dagrun import RunState, RunType
 from kubedag.schedule import DataInterval
@@ -152,7 +162,56 @@ def test_promotes_oldest_queued_runs_up_to_max_active_runs() -> None:
     decision = reconcile_dag(make_dag(maxActiveRuns=2), runs, [], now=day(9), catchup_default=True)
     assert decision.runs_to_start == ["sales-20260103-0000"]
     assert decision.status.active_runs == 2
-    assert decision.status.queued_runs == 2
+    assert decision.status.queued_runs == 3  # days 4 and 5, and day 1, not pinned yet
+
+
+@pytest.mark.parametrize(
+    ("others", "pinned_day", "max_active_runs", "starts"),
+    [
+        ([], 1, 1, True),  # nothing else: straight to running
+        ([scheduled(1, RunState.RUNNING)], 2, 1, False),  # no room
+        ([scheduled(1, RunState.RUNNING)], 2, 2, True),
+        ([scheduled(1, RunState.SUCCESS), scheduled(2, RunState.FAILED)], 3, 1, True),
+        ([scheduled(1, RunState.QUEUED)], 2, 1, False),  # an older queued run goes first
+        ([scheduled(1, RunState.QUEUED)], 2, 2, True),  # room for both
+        ([scheduled(1, None)], 2, 1, False),  # an older run not pinned yet goes first too
+        ([scheduled(1, None)], 2, 2, True),
+        ([scheduled(3, RunState.RUNNING), scheduled(1, None)], 2, 2, False),
+        ([scheduled(3, None)], 2, 1, True),  # a newer one waits for it
+        ([scheduled(3, RunState.QUEUED)], 2, 1, True),
+        ([scheduled(2, None)], 2, 1, True),  # its own cached summary does not count
+        ([scheduled(2, RunState.RUNNING)], 2, 1, True),  # nor does a stale reservation
+    ],
+)
+def test_starts_at_pin(
+    others: list[RunSummary], pinned_day: int, max_active_runs: int, starts: bool
+) -> None:
+    pinned = scheduled(pinned_day, RunState.QUEUED)
+    assert starts_at_pin(others, pinned, max_active_runs) is starts
+
+
+def test_a_manual_run_without_logical_date_goes_after_dated_queued_runs() -> None:
+    manual = RunSummary("sales-manual", RunType.MANUAL, None, None, RunState.QUEUED)
+    assert not starts_at_pin([scheduled(1, RunState.QUEUED)], manual, 1)
+    assert starts_at_pin([scheduled(1, RunState.QUEUED)], manual, 2)
+    dated = replace(manual, logical_date=day(9))
+    assert not starts_at_pin([scheduled(1, RunState.RUNNING)], dated, 1)
+    assert starts_at_pin([scheduled(1, RunState.RUNNING)], dated, 2)
+
+
+def test_only_validity_changes_make_a_status_write_urgent() -> None:
+    dag = make_dag(**DAILY)
+    first = reconcile_dag(dag, [], [], now=day(2), catchup_default=True).status
+    assert status_write_is_urgent(None, first)  # a new DAG's Ready condition
+    assert not status_write_is_urgent(first, first)
+    counts = first.model_copy(update={"active_runs": 5, "queued_runs": 1, "next_run_after": day(7)})
+    assert not status_write_is_urgent(first, counts)
+    regenerated = first.model_copy(update={"observed_generation": 4})
+    assert status_write_is_urgent(first, regenerated)
+    invalid = reconcile_dag(
+        dag, [], [Problem("BadSchedule", "bad")], now=day(2), catchup_default=True
+    ).status
+    assert status_write_is_urgent(first, invalid)
 
 
 def test_existing_runs_are_not_created_again() -> None:
