@@ -75,6 +75,9 @@ class RunCache:
     def remove(self, namespace: str, dag: str, name: str) -> None:
         self._by_dag.get((namespace, dag), {}).pop(name, None)
 
+    def get(self, namespace: str, dag: str, name: str) -> RunSummary | None:
+        return self._by_dag.get((namespace, dag), {}).get(name)
+
     def for_dag(self, namespace: str, dag: str) -> list[RunSummary]:
         return list(self._by_dag.get((namespace, dag), {}).values())
 

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from kubedag import run_engine
+from kubedag.batching import WriteBatches
 from kubedag.caches import (
     BodyCache,
     NamespacedName,
@@ -70,7 +71,10 @@ class Controller:
         self.waiting_for_slots: dict[NamespacedName, set[NamespacedName]] = {}
         self.dag_bodies = BodyCache()
         self.run_bodies = BodyCache()  # unfinished runs only: finished ones are never worked on
-        self.dag_status_due: dict[NamespacedName, datetime] = {}
+        self.dag_status_batches: WriteBatches[NamespacedName] = WriteBatches(STATUS_BATCH_DELAY)
+        self.run_status_batches: WriteBatches[NamespacedName] = WriteBatches(
+            run_engine.STARTED_WRITE_DELAY
+        )
         self.built_snapshots: dict[tuple[str, int], Snapshot] = {}  # (uid, generation)
         self.dag_queue: WorkQueue[NamespacedName] = WorkQueue(
             "dags", self.reconcile_dag, workers=settings.dag_workers, now=now
@@ -95,7 +99,7 @@ class Controller:
             self.dag_queue.forget(key)
             self.max_active_tasks.pop(key, None)
             self.dag_bodies.drop(key)
-            self.dag_status_due.pop(key, None)
+            self.dag_status_batches.written(key)
             return
         self.dag_bodies.put(key, body)
         spec = body.get("spec") or {}
@@ -114,6 +118,7 @@ class Controller:
             self.run_queue.forget(key)
             self.run_dag.pop(key, None)
             self.run_bodies.drop(key)
+            self.run_status_batches.written(key)
             self.dag_queue.add((namespace, dag))
             return
         self._cache_run(key, body)
@@ -199,12 +204,14 @@ class Controller:
         old_ready = find_condition(dag.status.conditions if dag.status else [], "Ready")
         new_status = decision.status.to_wire()
         if new_status == (body.get("status") or {}):
-            self.dag_status_due.pop(key, None)
-        elif status_write_is_urgent(dag.status, decision.status) or self._dag_status_due(key, now):
+            self.dag_status_batches.written(key)
+        elif status_write_is_urgent(dag.status, decision.status) or self.dag_status_batches.due(
+            key, now
+        ):
             written = await self.kube.patch_status(
                 custom_path("dags", namespace, name), new_status, None
             )
-            self.dag_status_due.pop(key, None)
+            self.dag_status_batches.written(key)
             self.dag_bodies.put(key, written)
             self._remember_write("DAG", key, written)
         new_ready = find_condition(decision.status.conditions, "Ready")
@@ -221,14 +228,9 @@ class Controller:
             )
         if decision.requeue_at is not None:
             self.dag_queue.add_after(key, decision.requeue_at)
-        if key in self.dag_status_due:
-            self.dag_queue.add_after(key, self.dag_status_due[key])
-
-    def _dag_status_due(self, key: NamespacedName, now: datetime) -> bool:
-        """Whether a batched status write of the DAG is due; the first change starts the
-        batch, which is written STATUS_BATCH_DELAY later."""
-        due = self.dag_status_due.setdefault(key, now + STATUS_BATCH_DELAY)
-        return due <= now
+        batch_due = self.dag_status_batches.when(key)
+        if batch_due is not None:
+            self.dag_queue.add_after(key, batch_due)
 
     def _problems(self, dag: Dag) -> list[Problem]:
         cache_key = (str(dag.metadata.get("uid")), dag.generation)
@@ -291,6 +293,9 @@ class Controller:
     # DagRuns -------------------------------------------------------------------------------
 
     async def reconcile_run(self, key: NamespacedName) -> None:
+        known = self.runs.get(key[0], self.run_dag.get(key, ""), key[1])
+        if known is not None and known.state is not None and known.state.finished:
+            return  # a finished run never changes again (e.g. a late pod event or wake-up)
         body = await self._run_body(key)
         if body is None:
             return
@@ -378,7 +383,7 @@ class Controller:
         # same DAG counts it.
         self.runs.update(namespace, dag, replace(queued, state=RunState.RUNNING))
         try:
-            await self._advance(run.model_copy(update={"status": status}), body, now)
+            await self._advance(run.model_copy(update={"status": status}), body, now, pinning=True)
         except BaseException:
             self.runs.update(namespace, dag, summarize_run(body))
             raise
@@ -462,7 +467,11 @@ class Controller:
             seen[record.pod] = pod
         return seen
 
-    async def _advance(self, run: DagRun, body: dict[str, Any], now: datetime) -> None:
+    async def _advance(
+        self, run: DagRun, body: dict[str, Any], now: datetime, *, pinning: bool = False
+    ) -> None:
+        """One pass over a running run (`pinning`: its first, with the pinned status not
+        written yet)."""
         namespace = run.namespace
         key = (namespace, run.name)
         snapshot = await self._load_snapshot(namespace, run.status.snapshot or "")
@@ -501,7 +510,19 @@ class Controller:
             await self.kube.delete(core_path("pods", namespace, pod_name))
 
         new_status = decision.status.to_wire()
-        if new_status != body.get("status"):
+        if (
+            not pinning
+            and not decision.pods_to_create
+            and not decision.pods_to_delete
+            and not decision.events
+            and run_engine.only_tasks_started(run.status, decision.status)
+            and not self.run_status_batches.due(key, now)
+        ):
+            # A task that just started is recorded a moment later, so a short task goes from
+            # queued to finished in one write.
+            self.run_queue.add_after(key, self.run_status_batches.when(key) or now)
+        elif new_status != body.get("status"):
+            self.run_status_batches.written(key)
             # A Conflict goes to reconcile_run, which reads the run afresh and comes back.
             written = await self.kube.patch_status(
                 custom_path("dagruns", namespace, run.name),
@@ -515,6 +536,8 @@ class Controller:
             summary = summarize_run(written)
             if self.runs.update(namespace, dag, summary) != summary:
                 self.dag_queue.add((namespace, dag))
+        else:
+            self.run_status_batches.written(key)
         await self._post_run_events(body, decision.events)
         if decision.requeue_at is not None:
             self.run_queue.add_after(key, decision.requeue_at)

@@ -8,7 +8,7 @@ workflow/controller/dag package: the controller acts on its results.
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -27,6 +27,9 @@ from kubedag.trigger_rules import Verdict, evaluate
 
 SKIP_EXIT_CODE = 99
 MESSAGE_LIMIT = 200
+# A task's start is written at most this long after its pod starts running; a task that ends
+# sooner is written once, finished.
+STARTED_WRITE_DELAY = timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
@@ -466,6 +469,19 @@ def advance(
     state.enforce_run_timeout()
     state.conclude()
     return state.result()
+
+
+def only_tasks_started(old: DagRunStatus, new: DagRunStatus) -> bool:
+    """Whether the only news in `new` is tasks whose pods started running: such a write may
+    wait (STARTED_WRITE_DELAY), so a short task's start and end cost one write."""
+    if len(old.tasks) != len(new.tasks) or old.model_copy(update={"tasks": []}) != new.model_copy(
+        update={"tasks": []}
+    ):
+        return False
+    changed = [(a, b) for a, b in zip(old.tasks, new.tasks, strict=True) if a != b]
+    return bool(changed) and all(
+        a.state is TaskState.QUEUED and b.state is TaskState.RUNNING for a, b in changed
+    )
 
 
 def start(status: DagRunStatus, now: datetime) -> DagRunStatus:

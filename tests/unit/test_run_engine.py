@@ -7,7 +7,7 @@ import pytest
 
 from kubedag.models.dagrun import DagRun, RunState, TaskState
 from kubedag.pod_observation import PodObservation
-from kubedag.run_engine import RunDecision, advance, launch_failed, run_dates
+from kubedag.run_engine import RunDecision, advance, launch_failed, only_tasks_started, run_dates
 from kubedag.snapshot import Snapshot
 from tests.unit.builders import T0, pod, running_run, snapshot_of, task
 
@@ -410,3 +410,33 @@ def test_run_dates_follow_airflows_manual_runs(
         for t in (logical, interval.start, interval.end)
     )
     assert as_text == expected
+
+
+def test_only_a_start_of_running_may_wait_for_the_next_write() -> None:
+    d = Driver(snapshot_of(task("a"), task("b"), task("c", "a")))
+    launched = d.step()
+    assert not only_tasks_started(running_run(d.snapshot).status, launched.status)  # pods
+    queued = d.run.status
+    started = d.step({d.pod_of("a"): pod(d.pod_of("a"), "Running", started=d.now)})
+    assert only_tasks_started(queued, started.status)
+    both = d.step(
+        {
+            d.pod_of("a"): pod(d.pod_of("a"), "Running", started=d.now),
+            d.pod_of("b"): pod(d.pod_of("b"), "Running", started=d.now),
+        }
+    )
+    assert only_tasks_started(queued, both.status)
+    assert not only_tasks_started(queued, queued)  # nothing new: nothing to write
+    waiting = queued.model_copy(
+        update={
+            "tasks": [
+                r.model_copy(update={"message": "ContainerCreating"}) if r.name == "b" else r
+                for r in queued.tasks
+            ]
+        }
+    )
+    assert not only_tasks_started(queued, waiting)  # a reason to show at once
+    finished = d.step({d.pod_of("a"): pod(d.pod_of("a"), "Succeeded", 0)})
+    assert not only_tasks_started(both.status, finished.status)
+    assert not only_tasks_started(queued, queued.model_copy(update={"progress": "1/3"}))
+    assert not only_tasks_started(queued, queued.model_copy(update={"tasks": queued.tasks[:2]}))
