@@ -48,6 +48,7 @@ from kubedag.workqueue import WorkQueue
 log = logging.getLogger(__name__)
 
 POD_CREATE_CONCURRENCY = 16
+DAGS_FIRST_LIMIT = 2.0  # seconds a run pass waits at most for due DAG passes
 
 
 def utcnow() -> datetime:
@@ -80,8 +81,18 @@ class Controller:
             "dags", self.reconcile_dag, workers=settings.dag_workers, now=now
         )
         self.run_queue: WorkQueue[NamespacedName] = WorkQueue(
-            "dagruns", self.reconcile_run, workers=settings.run_workers, now=now
+            "dagruns",
+            self.reconcile_run,
+            workers=settings.run_workers,
+            now=now,
+            gate=self._dags_first,
         )
+
+    async def _dags_first(self) -> None:
+        """Run passes wait while DAG passes wait for a worker (for at most a moment): when
+        many DAGs are due at once, their runs are created first, before the API server is
+        also busy with the new runs' pods and statuses."""
+        await self.dag_queue.drained(DAGS_FIRST_LIMIT)
 
     def start(self) -> None:
         self.dag_queue.start()

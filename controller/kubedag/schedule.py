@@ -54,10 +54,12 @@ itself misbehaves:
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -197,8 +199,13 @@ def cron_expression_pattern() -> str:
     return f"^(?:@(?:{presets})|{cron})$"
 
 
+@lru_cache(maxsize=1024)
 def parse_timetable(schedule: str, timezone: str = "UTC") -> Timetable:
-    """Validate once, up front, so scheduling itself never meets a bad expression."""
+    """Validate once, up front, so scheduling itself never meets a bad expression.
+
+    Cached: a Timetable is immutable, and the controller parses every DAG's schedule on
+    every pass (a ScheduleError is not cached, so a bad schedule is reported each time).
+    """
     if schedule == ONCE:
         expression = ONCE
     elif schedule.startswith("@"):
@@ -246,6 +253,12 @@ def _validate_cron(expression: str) -> None:
         cron.get_next()
     except CroniterBadDateError:
         raise fail("no date matches both its day-of-month and month fields") from None
+
+
+@lru_cache(maxsize=1024)
+def _parsed_cron(expression: str) -> croniter[datetime]:
+    # Any fixed start: croniter would otherwise read the clock.
+    return croniter(expression, datetime(2000, 1, 1), datetime)
 
 
 def _explain_field(spec: _CronField, text: str) -> str:
@@ -330,8 +343,9 @@ class _Ticks:
     def __init__(self, tt: Timetable) -> None:
         self._timezone = tt.timezone
         self._schedule = tt.schedule
-        # Any fixed start: croniter would otherwise read the clock.
-        self._cron = croniter(tt.expression, datetime(2000, 1, 1), datetime)
+        # A private copy of a parsed croniter: parsing costs more than the computation, and
+        # the copy's cursor is its own (the parsed fields are only read).
+        self._cron = copy.copy(_parsed_cron(tt.expression))
         # Airflow's _covers_every_hour: croniter normalises an hour field covering all
         # hours ("0-23", "*/1") to "*". Such schedules are spaced in real time, not wall time.
         self._every_hour = self._cron.expanded[1] == ["*"]

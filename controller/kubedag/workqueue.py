@@ -21,6 +21,7 @@ class WorkQueue(Generic[Key]):
         workers: int = 4,
         now: Callable[[], datetime],
         max_backoff: float = 60.0,
+        gate: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.name = name
         self._process = process
@@ -34,6 +35,9 @@ class WorkQueue(Generic[Key]):
         self._timers: dict[Key, tuple[datetime, asyncio.TimerHandle]] = {}
         self._failures: dict[Key, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._gate = gate
+        self._drained = asyncio.Event()
+        self._drained.set()
 
     def start(self) -> None:
         self._tasks = [
@@ -53,6 +57,7 @@ class WorkQueue(Generic[Key]):
             self._dirty.add(key)
         elif key not in self._queued:
             self._queued.add(key)
+            self._drained.clear()
             self._queue.put_nowait(key)
 
     def add_after(self, key: Key, when: datetime) -> None:
@@ -77,6 +82,16 @@ class WorkQueue(Generic[Key]):
             pending[1].cancel()
         self._failures.pop(key, None)
 
+    async def drained(self, limit: float) -> None:
+        """Wait until no key waits for a worker (keys being processed do not count), or at
+        most `limit` seconds."""
+        if not self._drained.is_set():
+            try:
+                async with asyncio.timeout(limit):
+                    await self._drained.wait()
+            except TimeoutError:
+                pass
+
     def __len__(self) -> int:
         return len(self._queued) + len(self._active)
 
@@ -84,8 +99,12 @@ class WorkQueue(Generic[Key]):
         while True:
             key = await self._queue.get()
             self._queued.discard(key)
+            if not self._queued:
+                self._drained.set()
             self._active.add(key)
             try:
+                if self._gate is not None:
+                    await self._gate()
                 await self._process(key)
                 self._failures.pop(key, None)
             except asyncio.CancelledError:

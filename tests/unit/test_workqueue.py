@@ -115,3 +115,63 @@ def test_a_failing_key_is_retried_with_backoff() -> None:
         return attempts
 
     assert asyncio.run(scenario()) == 3
+
+
+def test_drained_waits_until_no_key_waits_for_a_worker_or_the_limit() -> None:
+    async def scenario() -> tuple[float, list[str], float]:
+        release = asyncio.Event()
+        order: list[str] = []
+
+        async def process(key: str) -> None:
+            order.append(key)
+            await release.wait()
+
+        queue: WorkQueue[str] = WorkQueue("t", process, workers=1, now=now)
+        await queue.drained(5.0)  # nothing queued: returns at once
+        queue.start()
+        for key in ("a", "b"):
+            queue.add(key)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await queue.drained(0.05)  # "b" waits behind "a": only the limit ends the wait
+        limited = loop.time() - started
+        waiter = asyncio.create_task(queue.drained(10.0))
+        await asyncio.sleep(0.01)
+        assert not waiter.done()
+        release.set()  # "a" ends, "b" is taken by the worker: nothing waits any more
+        started = loop.time()
+        await waiter
+        drained_after = loop.time() - started
+        await queue.stop()
+        return limited, order, drained_after
+
+    limited, order, drained_after = asyncio.run(scenario())
+    assert limited >= 0.05
+    assert order == ["a", "b"]
+    assert drained_after < 10.0
+
+
+def test_a_gated_queue_takes_its_keys_only_after_the_gate_opens() -> None:
+    async def scenario() -> list[str]:
+        opened = asyncio.Event()
+        log: list[str] = []
+
+        async def gate() -> None:
+            await opened.wait()
+
+        async def process(key: str) -> None:
+            log.append(key)
+
+        queue: WorkQueue[str] = WorkQueue("t", process, workers=2, now=now, gate=gate)
+        queue.start()
+        queue.add("run-a")
+        await asyncio.sleep(0.05)
+        log.append("gate opens")
+        queue.add("run-a")  # while it waits at the gate: one more pass afterwards
+        opened.set()
+        await until(lambda: log.count("run-a") == 2)
+        await asyncio.sleep(0.05)
+        await queue.stop()
+        return log
+
+    assert asyncio.run(scenario()) == ["gate opens", "run-a", "run-a"]
