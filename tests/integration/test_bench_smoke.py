@@ -64,3 +64,20 @@ def test_every_scenario_runs_and_reports_every_figure(tmp_path: Path) -> None:
     for plot in plots:
         width, height, _ = decode_png(plot.read_bytes())
         assert width > 0 and height > 0
+
+
+def test_api_ceiling_reports_each_burst() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.api_ceiling", "--runs", "20", "--rounds", "2"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, f"{result.stdout[-2000:]}\n{result.stderr[-4000:]}"
+    lines = result.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["round 1", "round 2", "best"]
+    assert all("20 DagRun creates, 16 in flight" in line for line in lines[:2])
+    rates = [float(line.rsplit(" ", 2)[-2]) for line in lines[:2]]
+    assert all(rate > 0 for rate in rates)
