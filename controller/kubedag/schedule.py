@@ -331,25 +331,40 @@ def _from_wall_clock(wall: datetime, timezone: ZoneInfo) -> datetime:
     return max(first, second)
 
 
-class _Ticks:
-    """The cron's ticks as UTC instants, for one computation (never shared or cached
-    globally, so there is no state to go stale or to guard between threads).
+@lru_cache(maxsize=16384)
+def _cron_step(expression: str, timezone: ZoneInfo, instant: datetime, forward: bool) -> datetime:
+    """The cron's first tick after (or last before) the UTC ``instant``, as a UTC instant.
 
-    croniter is slow (tens of microseconds a call, more to build), and aligning each run's
-    end re-derives ticks just computed, so one croniter is reused and results memoised.
-    Results depend only on the instant passed, not on its tzinfo.
+    A pure function of its arguments, so it is memoised across passes and DAGs: croniter
+    is slow (tens of microseconds a call, more to parse), the scheduler asks for the same
+    ticks on every pass, and DAGs often share a schedule. Keyed on UTC instants, because
+    aware datetimes in one zone compare equal across a repeated hour's two passes.
     """
+    # A private copy of the parsed croniter: the copy's cursor is its own.
+    cron = copy.copy(_parsed_cron(expression))
+    # The wall time croniter works on, fold dropped as in Airflow's make_naive.
+    wall = instant.astimezone(timezone).replace(tzinfo=None, fold=0)
+    if forward:
+        scheduled = cron.get_next(datetime, start_time=wall)
+    else:
+        scheduled = cron.get_prev(datetime, start_time=wall)
+    # Airflow's _covers_every_hour: croniter normalises an hour field covering all hours
+    # ("0-23", "*/1") to "*". Such schedules are spaced in real time, not wall time.
+    if cron.expanded[1] != ["*"]:
+        return _from_wall_clock(scheduled, timezone)
+    # Move the instant by the wall-clock distance. Added in UTC, as pendulum adds a plain
+    # timedelta as elapsed seconds, so every-hour schedules ignore DST.
+    return instant + (scheduled - wall)
+
+
+class _Ticks:
+    """The cron's ticks as UTC instants; results depend only on the instant passed, not
+    on its tzinfo."""
 
     def __init__(self, tt: Timetable) -> None:
         self._timezone = tt.timezone
         self._schedule = tt.schedule
-        # A private copy of a parsed croniter: parsing costs more than the computation, and
-        # the copy's cursor is its own (the parsed fields are only read).
-        self._cron = copy.copy(_parsed_cron(tt.expression))
-        # Airflow's _covers_every_hour: croniter normalises an hour field covering all
-        # hours ("0-23", "*/1") to "*". Such schedules are spaced in real time, not wall time.
-        self._every_hour = self._cron.expanded[1] == ["*"]
-        self._memo: dict[tuple[datetime, bool], datetime] = {}
+        self._expression = tt.expression
 
     def next(self, current: datetime) -> datetime:
         """CronMixin._get_next: the first tick strictly after ``current``."""
@@ -360,27 +375,11 @@ class _Ticks:
         return self._step(current, forward=False)
 
     def _step(self, current: datetime, *, forward: bool) -> datetime:
-        key = (current, forward)
-        if key not in self._memo:
-            self._memo[key] = self._compute(current, forward=forward)
-        return self._memo[key]
-
-    def _compute(self, current: datetime, *, forward: bool) -> datetime:
-        # The wall time croniter works on, fold dropped as in Airflow's make_naive.
-        wall = current.astimezone(self._timezone).replace(tzinfo=None, fold=0)
         try:
-            if forward:
-                scheduled = self._cron.get_next(datetime, start_time=wall)
-            else:
-                scheduled = self._cron.get_prev(datetime, start_time=wall)
+            return _cron_step(self._expression, self._timezone, current.astimezone(UTC), forward)
         except CroniterBadDateError as error:  # parse_timetable rejects impossible dates
             message = f"schedule {self._schedule!r} has no tick near {current.isoformat()}"
             raise ScheduleError(message) from error
-        if not self._every_hour:
-            return _from_wall_clock(scheduled, self._timezone)
-        # Move the instant by the wall-clock distance. Added in UTC, as pendulum adds a
-        # plain timedelta as elapsed seconds, so every-hour schedules ignore DST.
-        return current.astimezone(UTC) + (scheduled - wall)
 
     def first_after(self, instant: datetime) -> datetime:
         """The first tick later than ``instant`` in real time.
