@@ -61,28 +61,42 @@ def summarize_run(body: dict[str, Any]) -> RunSummary:
 
 
 class RunCache:
-    """DagRun summaries grouped by DAG, for the scheduler."""
+    """DagRun summaries grouped by DAG, for the scheduler.
+
+    Fed from watch events and from the responses to the controller's own writes, which
+    race: a run's create response can be handled after the watch already delivered the
+    run pinned. So a summary never replaces one from a newer resourceVersion, and one
+    without a version (a manifest, a reservation) never replaces one that has a version,
+    unless it is given the version it derives from."""
 
     def __init__(self) -> None:
-        self._by_dag: dict[NamespacedName, dict[str, RunSummary]] = defaultdict(dict)
+        self._by_dag: dict[NamespacedName, dict[str, tuple[int | None, RunSummary]]] = defaultdict(
+            dict
+        )
 
-    def update(self, namespace: str, dag: str, summary: RunSummary) -> RunSummary | None:
+    def update(
+        self, namespace: str, dag: str, summary: RunSummary, version: int | None = None
+    ) -> RunSummary | None:
+        """Store `summary` unless a newer one is known; returns the summary known before."""
         runs = self._by_dag[(namespace, dag)]
-        old = runs.get(summary.name)
-        runs[summary.name] = summary
-        return old
+        known = runs.get(summary.name)
+        if known is not None and known[0] is not None and (version is None or version < known[0]):
+            return known[1]
+        runs[summary.name] = (version, summary)
+        return known[1] if known is not None else None
 
     def remove(self, namespace: str, dag: str, name: str) -> None:
         self._by_dag.get((namespace, dag), {}).pop(name, None)
 
     def get(self, namespace: str, dag: str, name: str) -> RunSummary | None:
-        return self._by_dag.get((namespace, dag), {}).get(name)
+        known = self._by_dag.get((namespace, dag), {}).get(name)
+        return known[1] if known is not None else None
 
     def for_dag(self, namespace: str, dag: str) -> list[RunSummary]:
-        return list(self._by_dag.get((namespace, dag), {}).values())
+        return [summary for _, summary in self._by_dag.get((namespace, dag), {}).values()]
 
 
-def _resource_version(body: dict[str, Any]) -> int | None:
+def resource_version(body: dict[str, Any]) -> int | None:
     try:
         return int(body["metadata"]["resourceVersion"])
     except (KeyError, TypeError, ValueError):
@@ -103,7 +117,7 @@ class BodyCache:
         # event that arrives after the response to a newer write of ours must not replace it.
         cached = self._bodies.get(key)
         if cached is not None:
-            old, new = _resource_version(cached), _resource_version(body)
+            old, new = resource_version(cached), resource_version(body)
             if old is not None and new is not None and old > new:
                 return
         self._bodies[key] = body

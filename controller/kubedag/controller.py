@@ -22,6 +22,7 @@ from kubedag.caches import (
     PodCache,
     RunCache,
     owner_run,
+    resource_version,
     summarize_run,
 )
 from kubedag.dag_scheduler import (
@@ -134,7 +135,7 @@ class Controller:
             return
         self._cache_run(key, body)
         summary = summarize_run(body)
-        old = self.runs.update(namespace, dag, summary)
+        old = self.runs.update(namespace, dag, summary, resource_version(body))
         if old is None or old.state != summary.state:
             self.dag_queue.add((namespace, dag))
         if not self._is_own_write(key, body, "DagRun"):
@@ -207,7 +208,8 @@ class Controller:
         )
         for manifest in decision.runs_to_create:
             created = await self.kube.create(custom_path("dagruns", namespace), manifest)
-            self.runs.update(namespace, name, summarize_run(created or manifest))
+            run_body = created or manifest
+            self.runs.update(namespace, name, summarize_run(run_body), resource_version(run_body))
             if created:
                 log.info("created scheduled run %s/%s", namespace, manifest["metadata"]["name"])
         for run_name in decision.runs_to_start:
@@ -286,7 +288,7 @@ class Controller:
             return
         run = DagRun.model_validate(body)
         if run.status.state is not RunState.QUEUED:
-            self.runs.update(namespace, dag, summarize_run(body))
+            self.runs.update(namespace, dag, summarize_run(body), resource_version(body))
             return
         status = run_engine.start(run.status, now)
         try:
@@ -298,7 +300,7 @@ class Controller:
                 self.run_bodies.drop(key)
             raise
         self._cache_run(key, written)
-        self.runs.update(namespace, dag, summarize_run(written))
+        self.runs.update(namespace, dag, summarize_run(written), resource_version(written))
         self.run_queue.add(key)
 
     # DagRuns -------------------------------------------------------------------------------
@@ -373,7 +375,9 @@ class Controller:
         )
         self._remember_write("DagRun", (namespace, run.name), written)
         self._cache_run((namespace, run.name), written)
-        self.runs.update(namespace, run.spec.dag_name, summarize_run(written))
+        self.runs.update(
+            namespace, run.spec.dag_name, summarize_run(written), resource_version(written)
+        )
         self.dag_queue.add(dag_key)
         if status.state is RunState.FAILED:
             await self._post_run_events(
@@ -392,11 +396,12 @@ class Controller:
         namespace, dag = run.namespace, run.spec.dag_name
         # Take the slot before the first await, so a concurrent pin of another run of the
         # same DAG counts it.
-        self.runs.update(namespace, dag, replace(queued, state=RunState.RUNNING))
+        version = resource_version(body)
+        self.runs.update(namespace, dag, replace(queued, state=RunState.RUNNING), version)
         try:
             await self._advance(run.model_copy(update={"status": status}), body, now, pinning=True)
         except BaseException:
-            self.runs.update(namespace, dag, summarize_run(body))
+            self.runs.update(namespace, dag, summarize_run(body), version)
             raise
         finally:
             self.dag_queue.add((namespace, dag))
@@ -545,7 +550,7 @@ class Controller:
             if decision.status.state is not run.status.state:
                 log.info("run %s/%s is %s", namespace, run.name, decision.status.state)
             summary = summarize_run(written)
-            if self.runs.update(namespace, dag, summary) != summary:
+            if self.runs.update(namespace, dag, summary, resource_version(written)) != summary:
                 self.dag_queue.add((namespace, dag))
         else:
             self.run_status_batches.written(key)

@@ -2,7 +2,9 @@
 
 from typing import Any
 
-from kubedag.caches import BodyCache
+from kubedag.caches import BodyCache, RunCache
+from kubedag.dag_scheduler import RunSummary
+from kubedag.models.dagrun import RunState, RunType
 
 
 def body(version: str | None, state: str = "running") -> dict[str, Any]:
@@ -49,3 +51,31 @@ def test_drop_forgets_and_keys_are_separate() -> None:
     assert cache.get(KEY) is None
     assert cache.get(("etl", "other")) == body("1")
     assert len(cache) == 1
+
+
+def summary(state: RunState | None) -> RunSummary:
+    return RunSummary("r", RunType.SCHEDULED, None, None, state)
+
+
+def test_a_run_summary_never_goes_back_to_an_older_version() -> None:
+    runs = RunCache()
+    runs.update("etl", "sales", summary(RunState.QUEUED), 12)  # the pin's response
+    # the create's response, handled late: older, so the run stays queued
+    assert runs.update("etl", "sales", summary(None), 11) == summary(RunState.QUEUED)
+    assert runs.get("etl", "sales", "r") == summary(RunState.QUEUED)
+    # a manifest (no version) never replaces a versioned summary
+    runs.update("etl", "sales", summary(None))
+    assert runs.for_dag("etl", "sales") == [summary(RunState.QUEUED)]
+    assert runs.update("etl", "sales", summary(RunState.RUNNING), 12) == summary(RunState.QUEUED)
+    assert runs.update("etl", "sales", summary(RunState.SUCCESS), 13) == summary(RunState.RUNNING)
+    assert runs.get("etl", "sales", "r") == summary(RunState.SUCCESS)
+
+
+def test_unversioned_summaries_replace_each_other_and_remove_forgets() -> None:
+    runs = RunCache()
+    assert runs.update("etl", "sales", summary(None)) is None
+    assert runs.update("etl", "sales", summary(RunState.QUEUED)) == summary(None)
+    runs.update("etl", "sales", summary(RunState.RUNNING), 3)
+    runs.remove("etl", "sales", "r")
+    assert runs.get("etl", "sales", "r") is None
+    assert runs.update("etl", "sales", summary(None), 1) is None  # a new run of that name
