@@ -246,7 +246,7 @@ def _validate_cron(expression: str) -> None:
         if not regex.fullmatch(text):
             raise fail(_explain_field(spec, text))
     try:
-        cron = croniter(expression, datetime(2000, 1, 1), datetime)
+        cron = copy.copy(_parsed_cron(expression))
     except CroniterBadCronError as error:  # the grammar above should have caught it
         raise fail(str(error)) from None
     try:
