@@ -21,8 +21,8 @@ binaries:
 	hack/build-go-binaries.sh kube-apiserver kubectl etcd helm
 
 lint: venv
-	$(BIN)/ruff check controller tests task-images bench
-	$(BIN)/ruff format --check controller tests task-images bench
+	$(BIN)/ruff check controller devcluster tests task-images bench
+	$(BIN)/ruff format --check controller devcluster tests task-images bench
 	$(BIN)/mypy
 	$(BIN)/kubedag crds --check
 	$(BIN)/kubedag crds --check --dir charts/kubedag/files/crds
@@ -48,7 +48,7 @@ demo: venv
 
 ## Remove the local cluster.
 down: venv
-	$(BIN)/python -m tests.cluster down
+	$(BIN)/python -m devcluster down
 
 ## Every benchmark scenario at full scale (real kube-apiserver + etcd, kwok nodes);
 ## writes bench/results/<date>.{json,md,png}. See docs/performance.md.

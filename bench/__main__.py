@@ -43,7 +43,7 @@ from bench.results import (
 )
 from bench.scenarios import SCALES, SCENARIO_FUNCTIONS, scale_parameters
 from bench.session import Session
-from tests.cluster.versions import REPO_ROOT, pinned_versions
+from devcluster.versions import REPO_ROOT, pinned_versions
 
 log = logging.getLogger("bench")
 

@@ -20,10 +20,10 @@ from pathlib import Path
 import yaml
 
 from bench.api import Api
+from devcluster.controlplane import ControlPlane
+from devcluster.versions import REPO_ROOT
 from kubedag import API_VERSION
-from kubedag.kube import Kube, custom_path
-from tests.cluster.controlplane import ControlPlane
-from tests.cluster.versions import REPO_ROOT
+from kubedag.kube.client import Kube, custom_path
 
 NAMESPACE = "default"
 INTERVAL = ("2026-11-22T03:00:00Z", "2026-11-22T03:01:00Z")

@@ -20,10 +20,10 @@ from typing import Any
 import yaml
 
 from bench.api import Api, ApiError, core_path
-from tests.cluster.binaries import ensure_binaries
-from tests.cluster.controlplane import ControlPlane
-from tests.cluster.process import ManagedProcess
-from tests.cluster.versions import REPO_ROOT
+from devcluster.binaries import ensure_binaries
+from devcluster.controlplane import ControlPlane
+from devcluster.process import ManagedProcess
+from devcluster.versions import REPO_ROOT
 
 log = logging.getLogger(__name__)
 

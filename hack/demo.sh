@@ -14,7 +14,7 @@ export KUBECONFIG=$PWD/.kubedag/kubeconfig
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
 step "Local cluster (etcd, kube-apiserver, controller-manager, scheduler, kubelet, containerd)"
-$PY -m tests.cluster up
+$PY -m devcluster up
 hack/build-go-binaries.sh kubectl helm >/dev/null
 
 step "Images (built from Debian packages and the kubedag wheel, no registry)"

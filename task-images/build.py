@@ -477,7 +477,7 @@ def log(message: str) -> None:
 
 def cache_root() -> Path:
     """``$KUBEDAG_CACHE_DIR``, else ``$XDG_CACHE_HOME/kubedag``, else ``~/.cache/kubedag``
-    (as tests/cluster/versions.py), plus ``/images``."""
+    (as devcluster/versions.py), plus ``/images``."""
     explicit = os.environ.get("KUBEDAG_CACHE_DIR")
     if explicit:
         return Path(explicit) / "images"
@@ -865,7 +865,7 @@ def base_layer(cache: Cache, mirror: str, refresh: bool) -> Layer:
 _CONTROLLER_SMOKE = """
 import os
 import aiohttp, croniter, jinja2, kopf, kubernetes, pydantic_core, yaml
-import kubedag, kubedag.cli, kubedag.operator
+import kubedag, kubedag.cli, kubedag.reconcilers.operator
 assert os.getuid() != 0
 print("controller imports ok: kopf", kopf.__version__ if hasattr(kopf, "__version__") else "",
       "pydantic_core", pydantic_core.__version__)
@@ -1160,20 +1160,20 @@ def export(image: BuiltImage, out_dir: Path) -> Path:
 def import_image(tarball: Path) -> None:
     """Import an image tarball into the local cluster's containerd (namespace k8s.io).
 
-    Uses tests.cluster.node.import_image when that module is there; otherwise runs the same
+    Uses devcluster.node.import_image when that module is there; otherwise runs the same
     ``ctr`` command itself.
     """
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
     try:
-        from tests.cluster.node import import_image as node_import_image
+        from devcluster.node import import_image as node_import_image
     except ImportError as error:
-        if error.name not in {"tests", "tests.cluster", "tests.cluster.node"}:
-            log(f"tests.cluster.node cannot be imported ({error}); running ctr directly")
+        if error.name not in {"tests", "devcluster", "devcluster.node"}:
+            log(f"devcluster.node cannot be imported ({error}); running ctr directly")
     else:
         try:
             node_import_image(tarball)
-        except Exception as error:  # tests.cluster.node's NodeError and the like
+        except Exception as error:  # devcluster.node's NodeError and the like
             raise BuildError(f"importing {tarball}: {error}") from error
         return
     ctr = require_tool("ctr", "containerd")
@@ -1203,7 +1203,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--import",
         dest="import_",
         action="store_true",
-        help="import them into the local cluster's containerd (tests.cluster.node)",
+        help="import them into the local cluster's containerd (devcluster.node)",
     )
     parser.add_argument(
         "--mirror",

@@ -17,19 +17,19 @@ import yaml
 from pydantic import ValidationError
 
 from kubedag import API_VERSION
-from kubedag.crdgen import render_crds, write_crds
-from kubedag.dag_scheduler import plan_schedule
-from kubedag.dates import parse_time, rfc3339
-from kubedag.manifests import Loaded, dag_documents, describe_validation_error, parse_dag
+from kubedag.core.dag_scheduler import plan_schedule
+from kubedag.core.dates import parse_time, rfc3339
+from kubedag.core.naming import LABEL_DAG, dagrun_name, label_value
+from kubedag.core.schedule import DataInterval, ScheduleError, next_run, parse_timetable
+from kubedag.core.snapshot import build_snapshot
+from kubedag.core.templating import RunContext, TemplateError
+from kubedag.core.validation import validate_dag
+from kubedag.manifests.crds import render_crds, write_crds
+from kubedag.manifests.documents import Loaded, dag_documents, describe_validation_error, parse_dag
+from kubedag.manifests.render import owner_reference, render_pod
 from kubedag.models.dag import Dag
 from kubedag.models.dagrun import RunType
-from kubedag.naming import LABEL_DAG, dagrun_name, label_value
-from kubedag.podspec import owner_reference, render_pod
-from kubedag.schedule import DataInterval, ScheduleError, next_run, parse_timetable
-from kubedag.settings import ControllerSettings
-from kubedag.snapshot import build_snapshot
-from kubedag.templating import RunContext, TemplateError
-from kubedag.validation import validate_dag
+from kubedag.reconcilers.settings import ControllerSettings
 
 
 class CliError(Exception):
@@ -229,7 +229,7 @@ def cmd_trigger(args: argparse.Namespace) -> int:
 
 
 async def _trigger(args: argparse.Namespace, conf: dict[str, Any] | None, logical: datetime) -> int:
-    from kubedag.kube import ApiError, Kube, custom_path
+    from kubedag.kube.client import ApiError, Kube, custom_path
 
     kube = await Kube.connect(args.kubeconfig)
     try:
@@ -300,9 +300,9 @@ async def _serve(args: argparse.Namespace, settings: ControllerSettings) -> int:
     import kopf
     from aiohttp import web
 
-    from kubedag.kube import Kube
-    from kubedag.leader import LeaderElector
-    from kubedag.operator import build_registry
+    from kubedag.kube.client import Kube
+    from kubedag.kube.leader import LeaderElector
+    from kubedag.reconcilers.operator import build_registry
 
     runner: web.AppRunner | None = None
     if args.health_port:

@@ -1,1 +1,1 @@
-"""End-to-end tests against the local single-node cluster (tests/cluster/localcluster.py)."""
+"""End-to-end tests against the local single-node cluster (devcluster/localcluster.py)."""

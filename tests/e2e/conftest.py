@@ -1,4 +1,4 @@
-"""Fixtures for tests against the real single-node cluster (``python -m tests.cluster up``).
+"""Fixtures for tests against the real single-node cluster (``python -m devcluster up``).
 
 Every test collected under tests/e2e is marked ``e2e`` (deselect them with ``-m "not e2e"``).
 The session brings the cluster up if it is not running (about 15 s with cached binaries) and
@@ -20,8 +20,8 @@ import pytest
 from kubernetes import client, config
 from kubernetes.client import ApiException
 
-from tests.cluster import localcluster, node
-from tests.cluster.pause import StaticImage, static_binary_image
+from devcluster import localcluster, node
+from devcluster.pause import StaticImage, static_binary_image
 
 _HERE = Path(__file__).resolve().parent
 ECHO_IMAGE = StaticImage(source=_HERE / "echo.c", reference="kubedag/e2e-echo:1", binary="e2e-echo")

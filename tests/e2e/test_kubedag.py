@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import pytest
 import yaml
 
-from tests.cluster.binaries import ensure_binaries
+from devcluster.binaries import ensure_binaries
 
 REPO = Path(__file__).resolve().parents[2]
 RELEASE_NAMESPACE = "kubedag-system"

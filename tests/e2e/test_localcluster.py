@@ -20,9 +20,9 @@ from pathlib import Path
 from kubernetes import client
 from kubernetes.client import ApiException
 
-from tests.cluster import localcluster, node
-from tests.cluster.pause import PAUSE_IMAGE, pause_image
-from tests.cluster.versions import KUBERNETES_VERSION
+from devcluster import localcluster, node
+from devcluster.pause import PAUSE_IMAGE, pause_image
+from devcluster.versions import KUBERNETES_VERSION
 from tests.e2e.conftest import exists, wait_for
 
 

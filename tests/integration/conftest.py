@@ -1,4 +1,4 @@
-"""Fixtures for tests against a real kube-apiserver + etcd (tests/cluster), one per session.
+"""Fixtures for tests against a real kube-apiserver + etcd (devcluster), one per session.
 
 Every test collected under tests/integration is marked ``integration`` (deselect them with
 ``-m "not integration"``). The first run builds the binaries with hack/build-go-binaries.sh,
@@ -16,7 +16,7 @@ import pytest
 from kubernetes import client, config
 from kubernetes.client import ApiException
 
-from tests.cluster.controlplane import ControlPlane  # importable via pytest's pythonpath = ["."]
+from devcluster.controlplane import ControlPlane  # importable via pytest's pythonpath = ["."]
 
 _HERE = Path(__file__).resolve().parent
 

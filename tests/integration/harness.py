@@ -16,7 +16,7 @@ import yaml
 from kubernetes import client
 from kubernetes.client import ApiException
 
-from kubedag.dates import rfc3339
+from kubedag.core.dates import rfc3339
 
 REPO = Path(__file__).resolve().parents[2]
 GROUP, VERSION = "kubedag.io", "v1alpha1"

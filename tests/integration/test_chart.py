@@ -8,7 +8,7 @@ import pytest
 import yaml
 from kubernetes import client
 
-from tests.cluster.binaries import ensure_binaries
+from devcluster.binaries import ensure_binaries
 from tests.integration.harness import REPO, wait_for
 
 CHART = REPO / "charts" / "kubedag"

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from kubernetes.client import ApiException
 
-from kubedag.dates import rfc3339
+from kubedag.core.dates import rfc3339
 from tests.integration.harness import (  # noqa: F401 - fixtures
     REPO,
     Cluster,

@@ -17,13 +17,13 @@ import pytest
 from kubernetes import client, config
 from kubernetes.client import ApiException
 
-from tests.cluster.controlplane import (
+from devcluster.controlplane import (
     SERVICE_ACCOUNT_ISSUER,
     SERVICE_CLUSTER_IP_RANGE,
     ControlPlane,
     ControlPlaneError,
 )
-from tests.cluster.versions import KUBERNETES_VERSION
+from devcluster.versions import KUBERNETES_VERSION
 
 
 def _etcd_get(etcd_url: str, key: str) -> list[bytes]:

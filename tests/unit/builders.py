@@ -3,12 +3,12 @@
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from kubedag.core.pod_observation import PodObservation
+from kubedag.core.run_engine import pin, start
+from kubedag.core.schedule import DataInterval
+from kubedag.core.snapshot import Snapshot, build_snapshot
 from kubedag.models.dag import DagSpec
 from kubedag.models.dagrun import DagRun, RunType
-from kubedag.pod_observation import PodObservation
-from kubedag.run_engine import pin, start
-from kubedag.schedule import DataInterval
-from kubedag.snapshot import Snapshot, build_snapshot
 
 T0 = datetime(2026, 1, 2, 0, 0, tzinfo=UTC)
 

@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
-from kubedag.batching import WriteBatches
+from kubedag.reconcilers.batching import WriteBatches
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 SECOND = timedelta(seconds=1)

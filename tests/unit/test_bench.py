@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from bench import apimetrics, plots
 from bench.cluster import (
     FAKE_NODE_SELECTOR,

@@ -2,9 +2,9 @@
 
 from typing import Any
 
-from kubedag.caches import BodyCache, RunCache
-from kubedag.dag_scheduler import RunSummary
+from kubedag.core.dag_scheduler import RunSummary
 from kubedag.models.dagrun import RunState, RunType
+from kubedag.reconcilers.caches import BodyCache, RunCache
 
 
 def body(version: str | None, state: str = "running") -> dict[str, Any]:

@@ -5,7 +5,7 @@ from typing import Any
 
 import yaml
 
-from kubedag.crdgen import render_crds
+from kubedag.manifests.crds import render_crds
 
 CRDS = Path(__file__).resolve().parents[2] / "crds"
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from kubedag.dag_scheduler import (
+from kubedag.core.dag_scheduler import (
     CREATE_BATCH,
     RunSummary,
     reconcile_dag,
@@ -14,10 +14,10 @@ from kubedag.dag_scheduler import (
     starts_at_pin,
     status_write_is_urgent,
 )
+from kubedag.core.schedule import DataInterval
+from kubedag.core.validation import Problem
 from kubedag.models.dag import Dag
 from kubedag.models.dagrun import RunState, RunType
-from kubedag.schedule import DataInterval
-from kubedag.validation import Problem
 from tests.unit.builders import task
 
 

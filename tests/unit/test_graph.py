@@ -8,7 +8,13 @@ import sys
 
 import pytest
 
-from kubedag.graph import TaskGraph, build_graph, find_cycles, topological_order, validate_graph
+from kubedag.core.graph import (
+    TaskGraph,
+    build_graph,
+    find_cycles,
+    topological_order,
+    validate_graph,
+)
 
 Edges = list[tuple[str, list[str]]]
 

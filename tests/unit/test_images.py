@@ -541,7 +541,7 @@ def test_command_line_image_names() -> None:
 
 
 def test_import_falls_back_to_ctr(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setitem(sys.modules, "tests.cluster.node", None)  # as if not written yet
+    monkeypatch.setitem(sys.modules, "devcluster.node", None)  # as if not written yet
     sock = tmp_path / "containerd.sock"
     sock.touch()
     monkeypatch.setattr(build, "CONTAINERD_ADDRESS", str(sock))
@@ -561,9 +561,9 @@ def test_import_falls_back_to_ctr(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
 
 def test_import_uses_the_cluster_helper(monkeypatch: pytest.MonkeyPatch) -> None:
     imported: list[Path] = []
-    node = ModuleType("tests.cluster.node")
+    node = ModuleType("devcluster.node")
     node.import_image = imported.append  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "tests.cluster.node", node)
+    monkeypatch.setitem(sys.modules, "devcluster.node", node)
     build.import_image(Path("/x/image.tar"))
     assert imported == [Path("/x/image.tar")]
 
@@ -576,8 +576,8 @@ def test_build_script_is_stdlib_only() -> None:
             imported |= {alias.name.split(".")[0] for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module:
             imported.add(node.module.split(".")[0])
-    # tests.cluster.node: the cluster's import helper, when there (see import_image)
-    assert imported <= set(sys.stdlib_module_names) | {"tests"}, imported
+    # devcluster.node: the cluster's import helper, when there (see import_image)
+    assert imported <= set(sys.stdlib_module_names) | {"devcluster"}, imported
 
 
 def test_drop_direct_urls_keeps_the_record_consistent(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from kubedag.leader import LeaseView, decide
+from kubedag.kube.leader import LeaseView, decide
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 FIFTEEN = timedelta(seconds=15)

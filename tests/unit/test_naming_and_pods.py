@@ -4,9 +4,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from kubedag.core.naming import MAX_LABEL, dagrun_name, label_value, pod_name, snapshot_name
+from kubedag.core.snapshot import Snapshot, build_snapshot, resolve_task
 from kubedag.models.dagrun import RunType
-from kubedag.naming import MAX_LABEL, dagrun_name, label_value, pod_name, snapshot_name
-from kubedag.snapshot import Snapshot, build_snapshot, resolve_task
 from tests.unit.builders import dag_spec, task
 
 JAN1 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -2,7 +2,7 @@
 
 import kopf
 
-from kubedag.operator import configure_kopf
+from kubedag.reconcilers.operator import configure_kopf
 
 
 def configured() -> kopf.OperatorSettings:

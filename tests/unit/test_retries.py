@@ -19,7 +19,7 @@ from datetime import timedelta
 
 import pytest
 
-from kubedag.retries import DEFAULT_RETRY_DELAY, retry_delay
+from kubedag.core.retries import DEFAULT_RETRY_DELAY, retry_delay
 
 AIRFLOW_MAX_RETRY_DELAY = timedelta(seconds=24 * 60 * 60)
 KEYS = [f"etl#load#2026-01-01T00:00:00+00:00#{i}" for i in range(20)]

@@ -5,10 +5,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from kubedag.core.pod_observation import PodObservation
+from kubedag.core.run_engine import (
+    RunDecision,
+    advance,
+    launch_failed,
+    only_tasks_started,
+    run_dates,
+)
+from kubedag.core.snapshot import Snapshot
 from kubedag.models.dagrun import DagRun, RunState, TaskState
-from kubedag.pod_observation import PodObservation
-from kubedag.run_engine import RunDecision, advance, launch_failed, only_tasks_started, run_dates
-from kubedag.snapshot import Snapshot
 from tests.unit.builders import T0, pod, running_run, snapshot_of, task
 
 PodMap = Mapping[str, PodObservation]

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from kubedag.schedule import (
+from kubedag.core.schedule import (
     PRESETS,
     DataInterval,
     PlannedRun,

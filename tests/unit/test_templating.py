@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from kubedag.templating import RunContext, TemplateError, render
+from kubedag.core.templating import RunContext, TemplateError, render
 
 LOGICAL = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 
 import pytest
 
+from kubedag.core.trigger_rules import Verdict, evaluate
 from kubedag.models.dag import TriggerRule
 from kubedag.models.dagrun import TaskState
-from kubedag.trigger_rules import Verdict, evaluate
 
 S = TaskState.SUCCESS
 F = TaskState.FAILED

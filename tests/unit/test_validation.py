@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from kubedag.validation import validate_dag
+from kubedag.core.validation import validate_dag
 from tests.unit.builders import dag_spec, task
 
 CASES: list[tuple[str, dict[str, Any], list[tuple[str, str]]]] = [

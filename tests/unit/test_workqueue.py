@@ -4,7 +4,7 @@ import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from kubedag.workqueue import WorkQueue
+from kubedag.reconcilers.workqueue import WorkQueue
 
 
 def now() -> datetime:

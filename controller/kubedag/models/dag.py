@@ -5,6 +5,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field
 
+from kubedag.core.schedule import cron_expression_pattern
 from kubedag.models.common import (
     DNS_LABEL_PATTERN,
     Condition,
@@ -14,7 +15,6 @@ from kubedag.models.common import (
     StatusTime,
     Timestamp,
 )
-from kubedag.schedule import cron_expression_pattern
 
 MAX_TASKS = 5000
 MAX_DEPENDENCIES = 256

@@ -25,9 +25,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self, TypeVar
 
-from tests.cluster import pki
-from tests.cluster.binaries import ensure_binaries
-from tests.cluster.process import ManagedProcess
+from devcluster import pki
+from devcluster.binaries import ensure_binaries
+from devcluster.process import ManagedProcess
 
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 # Every cluster range comes from 198.18.0.0/15 (RFC 2544 benchmarking space): no clash with the
@@ -100,7 +100,7 @@ def apiserver_command(
     """kube-apiserver's command line, listening on and advertising ``address:port``.
 
     Shared by ``ControlPlane`` (loopback, random port) and the local single-node cluster
-    (``tests/cluster/localcluster.py``), so both authenticate and allocate alike.
+    (``devcluster/localcluster.py``), so both authenticate and allocate alike.
     """
     sa = service_account_keys
     args = [

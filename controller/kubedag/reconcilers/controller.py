@@ -14,9 +14,27 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from kubedag import run_engine
-from kubedag.batching import WriteBatches
-from kubedag.caches import (
+from kubedag.core import run_engine
+from kubedag.core.dag_scheduler import (
+    STATUS_BATCH_DELAY,
+    RunSummary,
+    reconcile_dag,
+    starts_at_pin,
+    status_write_is_urgent,
+)
+from kubedag.core.dates import parse_time, rfc3339
+from kubedag.core.naming import LABEL_DAG, LABEL_MANAGED_BY, label_value, snapshot_name
+from kubedag.core.pod_observation import PodObservation, observe_pod
+from kubedag.core.snapshot import SNAPSHOT_KEY, Snapshot, build_snapshot
+from kubedag.core.validation import Problem, validate_dag
+from kubedag.kube.client import MERGE_PATCH, ApiError, Kube, core_path, custom_path, involved_object
+from kubedag.manifests.documents import describe_validation_error
+from kubedag.manifests.render import owner_reference
+from kubedag.models.common import find_condition
+from kubedag.models.dag import Dag
+from kubedag.models.dagrun import DagRun, DagRunStatus, RunState, TaskState
+from kubedag.reconcilers.batching import WriteBatches
+from kubedag.reconcilers.caches import (
     BodyCache,
     NamespacedName,
     PodCache,
@@ -25,26 +43,8 @@ from kubedag.caches import (
     resource_version,
     summarize_run,
 )
-from kubedag.dag_scheduler import (
-    STATUS_BATCH_DELAY,
-    RunSummary,
-    reconcile_dag,
-    starts_at_pin,
-    status_write_is_urgent,
-)
-from kubedag.dates import parse_time, rfc3339
-from kubedag.kube import MERGE_PATCH, ApiError, Kube, core_path, custom_path, involved_object
-from kubedag.manifests import describe_validation_error
-from kubedag.models.common import find_condition
-from kubedag.models.dag import Dag
-from kubedag.models.dagrun import DagRun, DagRunStatus, RunState, TaskState
-from kubedag.naming import LABEL_DAG, LABEL_MANAGED_BY, label_value, snapshot_name
-from kubedag.pod_observation import PodObservation, observe_pod
-from kubedag.podspec import owner_reference
-from kubedag.settings import ControllerSettings
-from kubedag.snapshot import SNAPSHOT_KEY, Snapshot, build_snapshot
-from kubedag.validation import Problem, validate_dag
-from kubedag.workqueue import WorkQueue
+from kubedag.reconcilers.settings import ControllerSettings
+from kubedag.reconcilers.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
 

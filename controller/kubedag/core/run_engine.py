@@ -12,18 +12,18 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from kubedag.dates import utc
-from kubedag.durations import format_duration, parse_duration
-from kubedag.graph import TaskGraph, build_graph, topological_order
+from kubedag.core.dates import utc
+from kubedag.core.durations import format_duration, parse_duration
+from kubedag.core.graph import TaskGraph, build_graph, topological_order
+from kubedag.core.pod_observation import GONE, PodObservation
+from kubedag.core.retries import retry_delay
+from kubedag.core.schedule import DataInterval, manual_interval, parse_timetable
+from kubedag.core.snapshot import ResolvedTask, Snapshot
+from kubedag.core.templating import RunContext, TemplateError
+from kubedag.core.trigger_rules import Verdict, evaluate
+from kubedag.manifests.render import owner_reference, render_pod
 from kubedag.models.common import Condition, set_condition
 from kubedag.models.dagrun import DagRun, DagRunStatus, RunState, TaskRecord, TaskState
-from kubedag.pod_observation import GONE, PodObservation
-from kubedag.podspec import owner_reference, render_pod
-from kubedag.retries import retry_delay
-from kubedag.schedule import DataInterval, manual_interval, parse_timetable
-from kubedag.snapshot import ResolvedTask, Snapshot
-from kubedag.templating import RunContext, TemplateError
-from kubedag.trigger_rules import Verdict, evaluate
 
 SKIP_EXIT_CODE = 99
 MESSAGE_LIMIT = 200

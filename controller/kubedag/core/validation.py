@@ -5,12 +5,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from kubedag.dates import localize
-from kubedag.graph import validate_graph
+from kubedag.core.dates import localize
+from kubedag.core.graph import validate_graph
+from kubedag.core.schedule import ScheduleError, parse_timetable
+from kubedag.core.snapshot import resolve_task
+from kubedag.core.templating import RunContext, TemplateError, render
 from kubedag.models.dag import DagSpec
-from kubedag.schedule import ScheduleError, parse_timetable
-from kubedag.snapshot import resolve_task
-from kubedag.templating import RunContext, TemplateError, render
 
 _SAMPLE_DATE = datetime(2000, 1, 1, tzinfo=UTC)
 

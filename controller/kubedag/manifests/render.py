@@ -3,8 +3,8 @@
 from typing import Any
 
 from kubedag import API_VERSION
-from kubedag.dates import rfc3339
-from kubedag.naming import (
+from kubedag.core.dates import rfc3339
+from kubedag.core.naming import (
     LABEL_DAG,
     LABEL_DAGRUN,
     LABEL_MANAGED_BY,
@@ -13,8 +13,8 @@ from kubedag.naming import (
     label_value,
     pod_name,
 )
-from kubedag.snapshot import ResolvedTask
-from kubedag.templating import RunContext, TemplateError, render
+from kubedag.core.snapshot import ResolvedTask
+from kubedag.core.templating import RunContext, TemplateError, render
 
 CONTAINER_NAME = "task"
 

@@ -12,13 +12,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from kubedag import API_VERSION
-from kubedag.dates import localize, rfc3339
-from kubedag.models.common import Condition, set_condition
-from kubedag.models.dag import Dag, DagSpec, DagStatus
-from kubedag.models.dagrun import RunState, RunType
-from kubedag.naming import LABEL_DAG, LABEL_MANAGED_BY, dagrun_name, label_value
-from kubedag.podspec import owner_reference
-from kubedag.schedule import (
+from kubedag.core.dates import localize, rfc3339
+from kubedag.core.naming import LABEL_DAG, LABEL_MANAGED_BY, dagrun_name, label_value
+from kubedag.core.schedule import (
     DataInterval,
     PlannedRun,
     due_runs,
@@ -26,7 +22,11 @@ from kubedag.schedule import (
     parse_timetable,
     upcoming_runs,
 )
-from kubedag.validation import Problem
+from kubedag.core.validation import Problem
+from kubedag.manifests.render import owner_reference
+from kubedag.models.common import Condition, set_condition
+from kubedag.models.dag import Dag, DagSpec, DagStatus
+from kubedag.models.dagrun import RunState, RunType
 
 # A DAG's run counts and schedule times are written at most this long after they change,
 # so a burst of run state changes (or 500 DAGs' runs due at once) costs one status write.

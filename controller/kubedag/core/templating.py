@@ -12,7 +12,7 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from kubedag.dates import utc
+from kubedag.core.dates import utc
 
 
 class TemplateError(ValueError):

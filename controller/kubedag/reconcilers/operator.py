@@ -9,10 +9,10 @@ from typing import Any
 import kopf
 
 from kubedag import GROUP, VERSION
-from kubedag.controller import Controller
-from kubedag.kube import Kube
-from kubedag.naming import LABEL_MANAGED_BY
-from kubedag.settings import ControllerSettings
+from kubedag.core.naming import LABEL_MANAGED_BY
+from kubedag.kube.client import Kube
+from kubedag.reconcilers.controller import Controller
+from kubedag.reconcilers.settings import ControllerSettings
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from kubedag.dates import parse_time
-from kubedag.kube import ApiError, Kube
+from kubedag.core.dates import parse_time
+from kubedag.kube.client import ApiError, Kube
 
 log = logging.getLogger(__name__)
 

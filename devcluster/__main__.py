@@ -1,4 +1,4 @@
-"""``python -m tests.cluster up|down|status|kubeconfig``: the local single-node cluster.
+"""``python -m devcluster up|down|status|kubeconfig``: the local single-node cluster.
 
 up          start it (or check the running one); prints ``export KUBECONFIG=...`` on stdout
 down        stop everything and remove all its state
@@ -12,16 +12,16 @@ import argparse
 import sys
 import time
 
-from tests.cluster import localcluster
-from tests.cluster.binaries import BinariesUnavailableError
-from tests.cluster.node import NodeError
-from tests.cluster.pause import ImageBuildError
-from tests.cluster.pki import PKIError
+from devcluster import localcluster
+from devcluster.binaries import BinariesUnavailableError
+from devcluster.node import NodeError
+from devcluster.pause import ImageBuildError
+from devcluster.pki import PKIError
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tests.cluster",
+        prog="python -m devcluster",
         description="A real single-node Kubernetes cluster on this machine (needs root).",
     )
     parser.add_argument("command", choices=["up", "down", "status", "kubeconfig"])
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             if not localcluster.REPO_KUBECONFIG.exists() or not localcluster.healthy():
                 print(
-                    "kubedag: the local cluster is not up (python -m tests.cluster up)",
+                    "kubedag: the local cluster is not up (python -m devcluster up)",
                     file=sys.stderr,
                 )
                 return 1

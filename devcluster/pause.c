@@ -1,7 +1,7 @@
 /*
  * kubedag pause: the process that holds a pod sandbox's namespaces (the CRI "sandbox image").
  * It sleeps until SIGTERM or SIGINT, then exits 0; as PID 1 of the pod it also reaps every
- * orphaned child so none stays a zombie. Built with `gcc -static` by tests/cluster/pause.py.
+ * orphaned child so none stays a zombie. Built with `gcc -static` by devcluster/pause.py.
  */
 #include <signal.h>
 #include <stdio.h>

@@ -7,7 +7,7 @@ API server. Every other name gets NXDOMAIN at once: there is no recursion and no
 no lookup ever leaves the machine. UDP only (answers are far below 512 bytes); A records, and an
 empty answer for other types of a known name.
 
-    python -m tests.cluster.dns --listen 198.19.255.1 --server https://198.19.255.1:6443 \\
+    python -m devcluster.dns --listen 198.19.255.1 --server https://198.19.255.1:6443 \\
         --ca ca.crt --cert admin.crt --key admin.key
 
 Only the standard library: it runs under whatever Python started the cluster.
@@ -164,7 +164,7 @@ def serve(listen: str, resolver: _Resolver, port: int = 53) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.cluster.dns", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devcluster.dns", description=__doc__)
     parser.add_argument("--listen", required=True, help="IPv4 address to serve on (UDP)")
     parser.add_argument("--port", type=int, default=53)
     parser.add_argument("--server", required=True, help="API server URL")

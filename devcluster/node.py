@@ -3,14 +3,14 @@
 Everything here belongs to kubedag's own instances, never the host's: a containerd with its own
 config, socket (``/run/kubedag/containerd/containerd.sock``), root and state folders, a kubelet
 with its own root folder, a CNI bridge ``kubedag-cni0`` and an interface ``kubedag0`` holding
-the API server's address. ``tests/cluster/localcluster.py`` puts them together; another module
+the API server's address. ``devcluster/localcluster.py`` puts them together; another module
 may call ``import_image`` to make a locally built image available to pods::
 
-    from tests.cluster.node import import_image
+    from devcluster.node import import_image
     import_image(Path("python-task.tar"))  # a docker-archive or OCI tarball
 
 The daemons are ``Daemon``s: unlike ``process.ManagedProcess`` they outlive the Python process
-that starts them (``python -m tests.cluster up`` returns with the cluster running), so each one
+that starts them (``python -m devcluster up`` returns with the cluster running), so each one
 is tracked by a pidfile and stopped by ``down`` through it.
 """
 
@@ -30,8 +30,8 @@ from pathlib import Path
 
 import yaml
 
-from tests.cluster.controlplane import SERVICE_CLUSTER_IP_RANGE
-from tests.cluster.versions import KUBERNETES_VERSION
+from devcluster.controlplane import SERVICE_CLUSTER_IP_RANGE
+from devcluster.versions import KUBERNETES_VERSION
 
 # -- where things live ------------------------------------------------------------------------
 
@@ -314,7 +314,7 @@ def import_image(tarball: Path) -> list[str]:
     if not containerd_ready():
         raise NodeError(
             f"the local cluster's containerd is not running (no answer on {CONTAINERD_SOCKET}): "
-            "start the cluster with `python -m tests.cluster up`"
+            "start the cluster with `python -m devcluster up`"
         )
     output = _ctr("images", "import", "--snapshotter", "overlayfs", str(tarball), timeout=900)
     names = []
@@ -463,7 +463,7 @@ def kubelet_config(files: KubeletFiles) -> str:
         "failCgroupV1": False,
         "containerRuntimeEndpoint": f"unix://{CONTAINERD_SOCKET}",
         "imageServiceEndpoint": f"unix://{CONTAINERD_SOCKET}",
-        # tests/cluster/dns.py answers here: Service names only, NXDOMAIN for the rest, so no
+        # devcluster/dns.py answers here: Service names only, NXDOMAIN for the rest, so no
         # lookup leaves the machine. resolvConf "" keeps the host's nameservers out of pods.
         "clusterDNS": [API_ADDRESS],
         "clusterDomain": "cluster.local",

@@ -4,7 +4,7 @@ repeated create meets AlreadyExists instead of making a duplicate."""
 import hashlib
 from datetime import datetime
 
-from kubedag.dates import utc
+from kubedag.core.dates import utc
 from kubedag.models.dagrun import RunType
 
 MAX_NAME = 253  # DNS subdomain: DagRun and ConfigMap names

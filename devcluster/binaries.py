@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.cluster.versions import (
+from devcluster.versions import (
     ETCD_VERSION,
     KUBERNETES_VERSION,
     REPO_ROOT,

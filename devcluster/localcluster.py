@@ -1,8 +1,8 @@
 """A real single-node Kubernetes cluster on this machine, for ``make demo``, e2e tests, benchmarks.
 
-    python -m tests.cluster up      # idempotent; prints `export KUBECONFIG=...`
-    python -m tests.cluster status
-    python -m tests.cluster down    # stops everything, removes all state
+    python -m devcluster up      # idempotent; prints `export KUBECONFIG=...`
+    python -m devcluster status
+    python -m devcluster down    # stops everything, removes all state
 
 No Docker, kind or registry: the pinned upstream binaries (``hack/build-go-binaries.sh``) run as
 background daemons started here, next to kubedag's own containerd (Debian's package, own socket
@@ -14,11 +14,11 @@ Control plane: etcd (127.0.0.1:2379), kube-apiserver on ``API_ADDRESS:6443`` (an
 (service-account tokens, garbage collector, namespace finalizer, node CIDRs) and kube-scheduler.
 Node ``kubedag-node``: containerd + kubelet (cgroupfs), CNI bridge ``kubedag-cni0`` with pods in
 198.18.0.0/24, kube-proxy in iptables mode so pods (and the host) reach the API through the
-``kubernetes`` Service at 198.18.128.1:443. Instead of CoreDNS, ``tests/cluster/dns.py`` answers
+``kubernetes`` Service at 198.18.128.1:443. Instead of CoreDNS, ``devcluster/dns.py`` answers
 on API_ADDRESS:53 for Service names only (``kubernetes.default.svc`` is what kopf dials), with
 NXDOMAIN for everything else. Pods can only use images present in containerd (pulls fail at once,
 locally): the sandbox image ``kubedag/pause:3.10`` is built here from ``pause.c``; others come
-from ``tests.cluster.node.import_image``. Nothing in the cluster can reach another host: see
+from ``devcluster.node.import_image``. Nothing in the cluster can reach another host: see
 ``node.setup_host_network``.
 
 A cluster found broken (a daemon died, or the machine rebooted) is removed and started afresh by
@@ -50,15 +50,15 @@ from typing import Any
 
 import yaml
 
-from tests.cluster import dns, node, pki
-from tests.cluster.binaries import binary_path, ensure_binaries
-from tests.cluster.controlplane import (
+from devcluster import dns, node, pki
+from devcluster.binaries import binary_path, ensure_binaries
+from devcluster.controlplane import (
     APISERVER_DNS_NAMES,
     apiserver_command,
     etcd_command,
     etcd_healthy,
 )
-from tests.cluster.node import (
+from devcluster.node import (
     API_ADDRESS,
     API_PORT,
     CLUSTER_CIDR,
@@ -72,8 +72,8 @@ from tests.cluster.node import (
     Daemon,
     NodeError,
 )
-from tests.cluster.pause import PAUSE_IMAGE, pause_image
-from tests.cluster.versions import KUBERNETES_VERSION, REPO_ROOT, cache_dir
+from devcluster.pause import PAUSE_IMAGE, pause_image
+from devcluster.versions import KUBERNETES_VERSION, REPO_ROOT, cache_dir
 
 SERVER = f"https://{API_ADDRESS}:{API_PORT}"
 SERVICE_SERVER = f"https://{KUBERNETES_SERVICE_IP}:443"
@@ -151,7 +151,7 @@ def _require_root() -> None:
         raise ClusterError(
             "not root: the local cluster runs containerd and a kubelet and changes network "
             "settings (interfaces, routes, iptables); run it as root, e.g. "
-            "`sudo .venv/bin/python -m tests.cluster up`"
+            "`sudo .venv/bin/python -m devcluster up`"
         )
 
 
@@ -422,7 +422,7 @@ def _commands(binaries: dict[str, Path], certs: _Pki) -> dict[str, list[str]]:
         "kubedag-dns": [
             sys.executable,
             "-m",
-            "tests.cluster.dns",
+            "devcluster.dns",
             f"--listen={API_ADDRESS}",
             f"--server={SERVER}",
             f"--ca={certs.ca.cert}",
@@ -522,7 +522,7 @@ def _publish_kubeconfig() -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     ignore = folder / ".gitignore"
     if not ignore.exists():  # a credential: keep the whole folder out of git
-        ignore.write_text("# written by tests/cluster/localcluster.py\n*\n")
+        ignore.write_text("# written by devcluster/localcluster.py\n*\n")
     shutil.copyfile(ADMIN_KUBECONFIG, REPO_KUBECONFIG)
     os.chmod(REPO_KUBECONFIG, 0o600)
     # Run through sudo: the kubeconfig belongs to the user who asked for it.
@@ -561,7 +561,7 @@ def up(*, timeout: float = 180.0) -> Cluster:
                 raise
             raise ClusterError(
                 f"{error}\nThe partial cluster is left running for inspection (logs in "
-                f"{LOG_DIR}); `python -m tests.cluster down` removes it."
+                f"{LOG_DIR}); `python -m devcluster down` removes it."
             ) from error
 
 
@@ -679,7 +679,7 @@ def _orphans() -> list[int]:
         except OSError:
             continue
         program = os.path.basename(argv[0]).decode(errors="replace")
-        if program not in _OUR_EXECUTABLES and b"tests.cluster.dns" not in argv:
+        if program not in _OUR_EXECUTABLES and b"devcluster.dns" not in argv:
             continue
         if any(m in arg for arg in argv[1:] for m in markers):
             pids.append(int(entry.name))

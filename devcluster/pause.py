@@ -21,7 +21,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.cluster.versions import cache_dir
+from devcluster.versions import cache_dir
 
 PAUSE_SOURCE = Path(__file__).resolve().with_name("pause.c")
 PAUSE_IMAGE = "kubedag/pause:3.10"
@@ -126,7 +126,7 @@ def _archive(image: StaticImage, binary: bytes) -> bytes:
         "history": [
             {
                 "created": "1970-01-01T00:00:00Z",
-                "created_by": f"gcc -static {image.source.name} (tests/cluster/pause.py)",
+                "created_by": f"gcc -static {image.source.name} (devcluster/pause.py)",
             }
         ],
     }

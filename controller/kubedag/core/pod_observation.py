@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from kubedag.naming import LABEL_DAG, LABEL_DAGRUN, LABEL_TASK
+from kubedag.core.naming import LABEL_DAG, LABEL_DAGRUN, LABEL_TASK
 
 TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
 GONE = "Gone"

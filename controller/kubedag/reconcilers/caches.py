@@ -4,11 +4,11 @@ by the controller's own writes (write-through), so decisions never wait for the 
 from collections import defaultdict
 from typing import Any
 
-from kubedag.dag_scheduler import RunSummary
-from kubedag.dates import parse_time
+from kubedag.core.dag_scheduler import RunSummary
+from kubedag.core.dates import parse_time
+from kubedag.core.pod_observation import PodObservation
+from kubedag.core.schedule import DataInterval
 from kubedag.models.dagrun import RunState, RunType
-from kubedag.pod_observation import PodObservation
-from kubedag.schedule import DataInterval
 
 NamespacedName = tuple[str, str]
 

@@ -17,7 +17,7 @@ from kubernetes.aio import client as aio_client
 from kubernetes.aio import config as aio_config
 
 from kubedag import GROUP, VERSION
-from kubedag.dates import rfc3339
+from kubedag.core.dates import rfc3339
 
 log = logging.getLogger(__name__)
 
