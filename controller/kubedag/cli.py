@@ -16,17 +16,17 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from kubedag import API_VERSION
 from kubedag.core.dag_scheduler import plan_schedule
 from kubedag.core.dates import parse_time, rfc3339
-from kubedag.core.naming import LABEL_DAG, dagrun_name, label_value
+from kubedag.core.naming import dagrun_name
 from kubedag.core.schedule import DataInterval, ScheduleError, next_run, parse_timetable
 from kubedag.core.snapshot import build_snapshot
+from kubedag.core.task_launch import prepare_launch
 from kubedag.core.templating import RunContext, TemplateError
-from kubedag.core.validation import validate_dag
+from kubedag.core.validation import describe_validation_error, validate_dag
+from kubedag.manifests import render
 from kubedag.manifests.crds import render_crds, write_crds
-from kubedag.manifests.documents import Loaded, dag_documents, describe_validation_error, parse_dag
-from kubedag.manifests.render import owner_reference, render_pod
+from kubedag.manifests.documents import Loaded, dag_documents, parse_dag
 from kubedag.models.dag import Dag
 from kubedag.models.dagrun import RunType
 from kubedag.reconcilers.settings import ControllerSettings
@@ -178,9 +178,10 @@ def cmd_render(args: argparse.Namespace) -> int:
         conf=conf,
     )
     try:
-        pod = render_pod(snapshot.task(args.task), ctx, namespace=dag.namespace, owner=None)
+        launch = prepare_launch(snapshot.task(args.task), ctx)
     except TemplateError as error:
         raise CliError(f"task {args.task}: {error}") from None
+    pod = render.task_pod(launch, namespace=dag.namespace, owner=None)
     print(yaml.safe_dump(pod, sort_keys=False), end="")
     return 0
 
@@ -237,25 +238,15 @@ async def _trigger(args: argparse.Namespace, conf: dict[str, Any] | None, logica
         dag = await kube.get(custom_path("dags", namespace, args.dag))
         if dag is None:
             raise CliError(f"DAG {args.dag!r} not found in namespace {namespace}")
-        name = dagrun_name(args.dag, RunType.MANUAL, logical)
-        spec: dict[str, Any] = {
-            "dagName": args.dag,
-            "runType": RunType.MANUAL.value,
-            "logicalDate": rfc3339(logical),
-        }
-        if conf is not None:
-            spec["conf"] = conf
-        manifest = {
-            "apiVersion": API_VERSION,
-            "kind": "DagRun",
-            "metadata": {
-                "name": name,
-                "namespace": namespace,
-                "labels": {LABEL_DAG: label_value(args.dag)},
-                "ownerReferences": [owner_reference("DAG", args.dag, dag["metadata"]["uid"])],
-            },
-            "spec": spec,
-        }
+        manifest = render.dagrun(
+            namespace=namespace,
+            dag_name=args.dag,
+            dag_uid=dag["metadata"]["uid"],
+            run_type=RunType.MANUAL,
+            logical_date=logical,
+            conf=conf,
+        )
+        name = manifest["metadata"]["name"]
         try:
             created = await kube.create(custom_path("dagruns", namespace), manifest)
         except ApiError as error:

@@ -14,8 +14,10 @@ from kubedag.core.dag_scheduler import (
     starts_at_pin,
     status_write_is_urgent,
 )
-from kubedag.core.schedule import DataInterval
+from kubedag.core.naming import dagrun_name
+from kubedag.core.schedule import DataInterval, PlannedRun
 from kubedag.core.validation import Problem
+from kubedag.manifests import render
 from kubedag.models.dag import Dag
 from kubedag.models.dagrun import RunState, RunType
 from tests.unit.builders import task
@@ -47,8 +49,8 @@ def scheduled(d: int, state: RunState | None = RunState.SUCCESS) -> RunSummary:
 DAILY = {"schedule": "@daily", "startDate": "2026-01-01"}
 
 
-def names(decision_runs: list[dict[str, Any]]) -> list[str]:
-    return [m["metadata"]["name"] for m in decision_runs]
+def names(decision_runs: list[PlannedRun]) -> list[str]:
+    return [dagrun_name("sales", RunType.SCHEDULED, p.logical_date) for p in decision_runs]
 
 
 def test_catchup_creates_every_missed_interval_with_owner_and_interval() -> None:
@@ -60,7 +62,15 @@ def test_catchup_creates_every_missed_interval_with_owner_and_interval() -> None
         "sales-20260102-0000",
         "sales-20260103-0000",
     ]
-    first = decision.runs_to_create[0]
+    planned = decision.runs_to_create[0]
+    first = render.dagrun(
+        namespace="etl",
+        dag_name="sales",
+        dag_uid="dag-uid",
+        run_type=RunType.SCHEDULED,
+        logical_date=planned.logical_date,
+        interval=planned.interval,
+    )
     assert first["spec"] == {
         "dagName": "sales",
         "runType": "scheduled",

@@ -2,6 +2,7 @@
 
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -14,6 +15,7 @@ from kubedag.core.run_engine import (
     run_dates,
 )
 from kubedag.core.snapshot import Snapshot
+from kubedag.manifests import render
 from kubedag.models.dagrun import DagRun, RunState, TaskState
 from tests.unit.builders import T0, pod, running_run, snapshot_of, task
 
@@ -25,7 +27,23 @@ def states(decision: RunDecision) -> dict[str, str]:
 
 
 def created(decision: RunDecision) -> list[str]:
-    return [m["metadata"]["name"] for m in decision.pods_to_create]
+    return [launch.pod_name for launch in decision.pods_to_create]
+
+
+def manifests(
+    decision: RunDecision, run: DagRun, default_service_account: str | None = None
+) -> list[dict[str, Any]]:
+    """The pods the controller makes of the decision's launches (manifests.render)."""
+    owner = render.owner_reference("DagRun", run.name, str(run.metadata["uid"]))
+    return [
+        render.task_pod(
+            launch,
+            namespace=run.namespace,
+            owner=owner,
+            default_service_account=default_service_account,
+        )
+        for launch in decision.pods_to_create
+    ]
 
 
 class Driver:
@@ -94,8 +112,8 @@ def test_pod_manifest_carries_labels_owner_env_and_rendered_args() -> None:
     snap = snapshot_of(
         task("a", args=["--date={{ ds }}", "{{ params.table }}"]), params={"table": "sales"}
     )
-    decision = Driver(snap).step()
-    manifest = decision.pods_to_create[0]
+    driver = Driver(snap)
+    manifest = manifests(driver.step(), driver.run)[0]
     assert manifest["metadata"]["labels"] == {
         "kubedag.io/dag": "etl",
         "kubedag.io/dagrun": "etl-20260101-0000",
@@ -117,7 +135,7 @@ def test_pod_manifest_carries_labels_owner_env_and_rendered_args() -> None:
 def test_conf_overrides_params_in_templates() -> None:
     snap = snapshot_of(task("a", args=["{{ params.table }}"]), params={"table": "sales"})
     d = Driver(snap, running_run(snap, conf={"table": "refunds"}))
-    assert d.step().pods_to_create[0]["spec"]["containers"][0]["args"] == ["refunds"]
+    assert manifests(d.step(), d.run)[0]["spec"]["containers"][0]["args"] == ["refunds"]
 
 
 def test_task_slots_bound_new_pods_and_declaration_order_wins() -> None:
@@ -348,17 +366,11 @@ def test_status_of_a_large_run_stays_compact(count: int) -> None:
 
 def test_default_service_account_applies_only_where_the_task_sets_none() -> None:
     snap = snapshot_of(task("a"), task("b", serviceAccountName="loader"))
-    decision = advance(
-        running_run(snap),
-        snap,
-        pods={},
-        now=T0,
-        task_slots=16,
-        default_service_account="kubedag-task",
-    )
+    run = running_run(snap)
+    decision = advance(run, snap, pods={}, now=T0, task_slots=16)
     accounts = {
         m["metadata"]["labels"]["kubedag.io/task"]: m["spec"].get("serviceAccountName")
-        for m in decision.pods_to_create
+        for m in manifests(decision, run, default_service_account="kubedag-task")
     }
     assert accounts == {"a": "kubedag-task", "b": "loader"}
 

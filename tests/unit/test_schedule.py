@@ -23,13 +23,13 @@ from kubedag.core.schedule import (
     DataInterval,
     PlannedRun,
     ScheduleError,
-    cron_expression_pattern,
     due_runs,
     next_run,
     next_wakeup,
     parse_timetable,
     upcoming_runs,
 )
+from kubedag.models.cron import cron_expression_pattern
 
 NEW_YORK = ZoneInfo("America/New_York")
 BERLIN = ZoneInfo("Europe/Berlin")

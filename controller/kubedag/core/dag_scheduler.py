@@ -11,9 +11,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from kubedag import API_VERSION
-from kubedag.core.dates import localize, rfc3339
-from kubedag.core.naming import LABEL_DAG, LABEL_MANAGED_BY, dagrun_name, label_value
+from kubedag.core.dates import localize
+from kubedag.core.naming import dagrun_name
 from kubedag.core.schedule import (
     DataInterval,
     PlannedRun,
@@ -23,8 +22,7 @@ from kubedag.core.schedule import (
     upcoming_runs,
 )
 from kubedag.core.validation import Problem
-from kubedag.manifests.render import owner_reference
-from kubedag.models.common import Condition, set_condition
+from kubedag.models.common import Condition, find_condition, set_condition
 from kubedag.models.dag import Dag, DagSpec, DagStatus
 from kubedag.models.dagrun import RunState, RunType
 
@@ -46,11 +44,12 @@ class RunSummary:
     logical_date: datetime | None
     interval: DataInterval | None
     state: RunState | None
+    snapshot: str | None = None  # the pinned DAG version
 
 
 @dataclass
 class DagDecision:
-    runs_to_create: list[dict[str, Any]] = field(default_factory=list)
+    runs_to_create: list[PlannedRun] = field(default_factory=list)  # manifests.render.dagrun
     runs_to_start: list[str] = field(default_factory=list)
     status: DagStatus = field(default_factory=DagStatus)
     requeue_at: datetime | None = None
@@ -100,28 +99,6 @@ def newest_scheduled_interval(runs: Sequence[RunSummary]) -> DataInterval | None
     if not scheduled:
         return None
     return max(scheduled, key=lambda r: (r.interval.start, r.interval.end)).interval  # type: ignore[union-attr]
-
-
-def scheduled_run_manifest(dag: Dag, planned: PlannedRun) -> dict[str, Any]:
-    metadata: dict[str, Any] = {
-        "name": dagrun_name(dag.name, RunType.SCHEDULED, planned.logical_date),
-        "namespace": dag.namespace,
-        "labels": {LABEL_DAG: label_value(dag.name), LABEL_MANAGED_BY: "kubedag"},
-    }
-    if dag.metadata.get("uid"):
-        metadata["ownerReferences"] = [owner_reference("DAG", dag.name, dag.metadata["uid"])]
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "DagRun",
-        "metadata": metadata,
-        "spec": {
-            "dagName": dag.name,
-            "runType": RunType.SCHEDULED.value,
-            "logicalDate": rfc3339(planned.logical_date),
-            "dataIntervalStart": rfc3339(planned.interval.start),
-            "dataIntervalEnd": rfc3339(planned.interval.end),
-        },
-    }
 
 
 def runs_to_start(runs: Sequence[RunSummary], max_active_runs: int) -> list[str]:
@@ -198,9 +175,8 @@ def reconcile_dag(
         )
         existing = {r.name for r in runs}
         for planned in plan.due:
-            manifest = scheduled_run_manifest(dag, planned)
-            if manifest["metadata"]["name"] not in existing:
-                decision.runs_to_create.append(manifest)
+            if dagrun_name(dag.name, RunType.SCHEDULED, planned.logical_date) not in existing:
+                decision.runs_to_create.append(planned)
             last_interval = planned.interval
         next_run_after = plan.next_run_after
         if len(plan.due) >= CREATE_BATCH:
@@ -223,3 +199,19 @@ def reconcile_dag(
     decision.status = status
     decision.requeue_at = next_run_after
     return decision
+
+
+def invalid_spec_status(
+    old: DagStatus, generation: int, message: str, now: datetime
+) -> DagStatus | None:
+    """The status of a DAG whose spec the models refuse (the API server's schema let it
+    through, e.g. one written before a schema change): `Ready=False` with reason
+    `InvalidSpec`. None when the status says so already."""
+    ready = find_condition(old.conditions, "Ready")
+    if ready is not None and ready.reason == "InvalidSpec" and ready.message == message:
+        return None
+    problem = Problem(reason="InvalidSpec", message=message)
+    return DagStatus(
+        observed_generation=generation,
+        conditions=set_condition(old.conditions, ready_condition([problem], generation, now)),
+    )

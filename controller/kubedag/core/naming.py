@@ -15,6 +15,7 @@ LABEL_DAGRUN = "kubedag.io/dagrun"
 LABEL_TASK = "kubedag.io/task"
 LABEL_TRY = "kubedag.io/try"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGED_BY = "kubedag"  # the value of LABEL_MANAGED_BY on every object kubedag creates
 
 
 def _digest(text: str, length: int = 8) -> str:

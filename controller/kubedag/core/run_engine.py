@@ -10,18 +10,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any
 
 from kubedag.core.dates import utc
-from kubedag.core.durations import format_duration, parse_duration
+from kubedag.core.durations import format_duration
 from kubedag.core.graph import TaskGraph, build_graph, topological_order
 from kubedag.core.pod_observation import GONE, PodObservation
 from kubedag.core.retries import retry_delay
 from kubedag.core.schedule import DataInterval, manual_interval, parse_timetable
 from kubedag.core.snapshot import ResolvedTask, Snapshot
+from kubedag.core.task_launch import TaskLaunch, prepare_launch
 from kubedag.core.templating import RunContext, TemplateError
 from kubedag.core.trigger_rules import Verdict, evaluate
-from kubedag.manifests.render import owner_reference, render_pod
 from kubedag.models.common import Condition, set_condition
 from kubedag.models.dagrun import DagRun, DagRunStatus, RunState, TaskRecord, TaskState
 
@@ -42,7 +41,7 @@ class RunEvent:
 @dataclass
 class RunDecision:
     status: DagRunStatus
-    pods_to_create: list[dict[str, Any]] = field(default_factory=list)
+    pods_to_create: list[TaskLaunch] = field(default_factory=list)
     pods_to_delete: list[str] = field(default_factory=list)
     events: list[RunEvent] = field(default_factory=list)
     requeue_at: datetime | None = None
@@ -147,10 +146,8 @@ class _Pass:
         snapshot: Snapshot,
         now: datetime,
         slots: int,
-        default_service_account: str | None = None,
     ) -> None:
         self.run = run
-        self.default_service_account = default_service_account
         self.snapshot = snapshot
         self.plan = execution_plan(snapshot)
         self.now = now
@@ -179,9 +176,9 @@ class _Pass:
         record.message = _short(message)
         if record.try_number < task.retries + 1:
             delay = retry_delay(
-                base=parse_duration(task.retry_delay),
+                base=task.retry_delay_span,
                 exponential=task.retry_exponential_backoff,
-                max_delay=parse_duration(task.max_retry_delay) if task.max_retry_delay else None,
+                max_delay=task.max_retry_delay_span,
                 next_try=record.try_number + 1,
                 jitter_key=f"{self.run.spec.dag_name}#{task.name}#"
                 f"{self.status.logical_date}#{record.try_number + 1}",
@@ -211,13 +208,15 @@ class _Pass:
             pod = pods.get(record.pod)
             if pod is not None:
                 self._apply_pod(record, task, pod)
-            if record.state.has_pod and task.execution_timeout and record.queued_at:
-                limit = parse_duration(task.execution_timeout)
-                if self.now >= record.queued_at + limit:
-                    self.decision.pods_to_delete.append(record.pod)
-                    self.fail_try(
-                        record, task, f"execution timeout of {task.execution_timeout} exceeded"
-                    )
+            limit = task.execution_timeout_span
+            timed_out = (
+                limit is not None and record.queued_at and self.now >= record.queued_at + limit
+            )
+            if record.state.has_pod and timed_out:
+                self.decision.pods_to_delete.append(record.pod)
+                self.fail_try(
+                    record, task, f"execution timeout of {task.execution_timeout} exceeded"
+                )
 
     def _apply_pod(self, record: TaskRecord, task: ResolvedTask, pod: PodObservation) -> None:
         if pod.phase == GONE:
@@ -292,13 +291,7 @@ class _Pass:
             task = self.snapshot.task(name)
             try_number = record.try_number + 1
             try:
-                manifest = render_pod(
-                    task,
-                    self._context(task, try_number),
-                    namespace=self.run.namespace,
-                    owner=self._owner(),
-                    default_service_account=self.default_service_account,
-                )
+                launch = prepare_launch(task, self._context(task, try_number))
             except TemplateError as error:
                 record.try_number = try_number
                 record.state = TaskState.FAILED
@@ -310,10 +303,10 @@ class _Pass:
             self.slots -= 1
             record.try_number = try_number
             record.state = TaskState.QUEUED
-            record.pod = manifest["metadata"]["name"]
+            record.pod = launch.pod_name
             record.queued_at = self.now
             record.started = record.finished = record.exit_code = record.message = None
-            self.decision.pods_to_create.append(manifest)
+            self.decision.pods_to_create.append(launch)
         return settled
 
     def _context(self, task: ResolvedTask, try_number: int) -> RunContext:
@@ -332,17 +325,11 @@ class _Pass:
             conf=self.run.spec.conf or {},
         )
 
-    def _owner(self) -> dict[str, Any] | None:
-        uid = self.run.metadata.get("uid")
-        if not uid:
-            return None
-        return owner_reference("DagRun", self.run.name, str(uid))
-
     def enforce_run_timeout(self) -> None:
-        timeout = self.snapshot.dagrun_timeout
-        if not timeout or not self.status.start_time:
+        timeout, limit = self.snapshot.dagrun_timeout, self.snapshot.dagrun_timeout_span
+        if limit is None or not self.status.start_time:
             return
-        if self.now < self.status.start_time + parse_duration(timeout):
+        if self.now < self.status.start_time + limit:
             return
         for record in self.records.values():
             if record.state.finished:
@@ -399,10 +386,12 @@ class _Pass:
             if record.state is TaskState.UP_FOR_RETRY and record.retry_at:
                 times.append(record.retry_at)
             task = self.snapshot.task(name)
-            if record.state.has_pod and record.queued_at and task.execution_timeout:
-                times.append(record.queued_at + parse_duration(task.execution_timeout))
-        if self.snapshot.dagrun_timeout and self.status.start_time and not self.status.end_time:
-            times.append(self.status.start_time + parse_duration(self.snapshot.dagrun_timeout))
+            limit = task.execution_timeout_span
+            if record.state.has_pod and record.queued_at and limit is not None:
+                times.append(record.queued_at + limit)
+        run_limit = self.snapshot.dagrun_timeout_span
+        if run_limit is not None and self.status.start_time and not self.status.end_time:
+            times.append(self.status.start_time + run_limit)
         return min(times) if times else None
 
     def result(self) -> RunDecision:
@@ -434,9 +423,7 @@ def launch_failed(
         record.pod = None
         state.fail_try(record, snapshot.task(task_name), message)
         decision.pods_to_create = [
-            m
-            for m in decision.pods_to_create
-            if m["metadata"]["labels"]["kubedag.io/task"] != task_name
+            launch for launch in decision.pods_to_create if launch.task.name != task_name
         ]
     state.conclude()
     state.result()
@@ -449,7 +436,6 @@ def advance(
     pods: Mapping[str, PodObservation],
     now: datetime,
     task_slots: int,
-    default_service_account: str | None = None,
 ) -> RunDecision:
     """One pass over a running run: observe pods, release due retries, apply trigger rules,
     launch what may start (at most `task_slots` new pods), enforce timeouts, conclude.
@@ -457,7 +443,7 @@ def advance(
     `pods` maps pod names to what is known of them; a pod absent from it is simply not
     observed yet, one with phase GONE was confirmed deleted.
     """
-    state = _Pass(run, snapshot, now, task_slots, default_service_account)
+    state = _Pass(run, snapshot, now, task_slots)
     if state.status.state is not RunState.RUNNING:
         return state.result()
     state.observe(pods)

@@ -60,20 +60,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadCronError, CroniterBadDateError, croniter
 
-ONCE: Final = "@once"
-
-PRESETS: dict[str, str] = {
-    "@hourly": "0 * * * *",
-    "@daily": "0 0 * * *",
-    "@weekly": "0 0 * * 0",
-    "@monthly": "0 0 1 * *",
-    "@yearly": "0 0 1 1 *",
-}
+from kubedag.models.cron import (
+    FIELD_REGEXES,
+    FIELDS,
+    ONCE,
+    PRESET_NAMES,
+    PRESETS,
+    SEPARATOR,
+    CronField,
+)
 
 
 class ScheduleError(ValueError):
@@ -125,80 +124,6 @@ class Timetable:
         return self.expression == ONCE
 
 
-# --------------------------------------------------------------------------------------
-# Cron grammar: one regex per field, shared by the CRD's OpenAPI pattern and by
-# parse_timetable, so that the API server and the controller accept the same schedules.
-
-
-@dataclass(frozen=True)
-class _CronField:
-    """One of the five cron fields; ``number`` and ``step`` are regexes for its bounds."""
-
-    name: str
-    low: int
-    high: int
-    number: str  # low..high, one- or two-digit, a single leading zero allowed ("05")
-    step: str  # 1..high, same digit rules
-    names: tuple[str, ...] = ()  # three-letter names, case-insensitive
-
-    def item_pattern(self) -> str:
-        """``*``, ``N`` or ``N-M``, optionally ``/STEP``; N and M may be names."""
-        atom = "|".join([self.number, *(_any_case(name) for name in self.names)])
-        atom = f"(?:{atom})"
-        return rf"(?:\*|{atom}(?:-{atom})?)(?:/(?:{self.step}))?"
-
-    def pattern(self) -> str:
-        """A comma-separated list of items."""
-        item = self.item_pattern()
-        return f"{item}(?:,{item})*"
-
-
-def _any_case(word: str) -> str:
-    """Case-insensitive letters without the ``i`` flag, which OpenAPI patterns lack."""
-    return "".join(f"[{c.lower()}{c.upper()}]" for c in word)
-
-
-_DAY_OF_MONTH_NUMBER: Final = r"0?[1-9]|[12][0-9]|3[01]"
-_MONTH_NUMBER: Final = r"0?[1-9]|1[0-2]"
-
-_FIELDS: Final = (
-    _CronField("minute", 0, 59, number=r"[0-5]?[0-9]", step=r"0?[1-9]|[1-5][0-9]"),
-    _CronField("hour", 0, 23, number=r"[01]?[0-9]|2[0-3]", step=r"0?[1-9]|1[0-9]|2[0-3]"),
-    _CronField("day-of-month", 1, 31, number=_DAY_OF_MONTH_NUMBER, step=_DAY_OF_MONTH_NUMBER),
-    _CronField(
-        "month",
-        1,
-        12,
-        number=_MONTH_NUMBER,
-        step=_MONTH_NUMBER,
-        names=("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"),
-    ),
-    _CronField(
-        "day-of-week",
-        0,
-        7,
-        number=r"0?[0-7]",
-        step=r"0?[1-7]",
-        names=("sun", "mon", "tue", "wed", "thu", "fri", "sat"),
-    ),
-)
-_FIELD_REGEXES: Final = tuple(re.compile(field.pattern()) for field in _FIELDS)
-_SEPARATOR: Final = r"[ \t]+"
-_PRESET_NAMES: Final = (ONCE, *PRESETS)
-
-
-def cron_expression_pattern() -> str:
-    """The schedule grammar as one anchored regex, for the CRD's OpenAPI ``pattern``.
-
-    Written for ECMA-262 and RE2 alike (no lookarounds, backreferences or inline flags),
-    so the API server rejects a typo at ``kubectl apply`` time. It cannot know that
-    ``0 0 31 2 *`` never fires; ``parse_timetable`` also rejects that.
-    """
-    presets = "|".join(name.removeprefix("@") for name in _PRESET_NAMES)
-    cron = _SEPARATOR.join(f"(?:{field.pattern()})" for field in _FIELDS)
-    return f"^(?:@(?:{presets})|{cron})$"
-
-
 @lru_cache(maxsize=1024)
 def parse_timetable(schedule: str, timezone: str = "UTC") -> Timetable:
     """Validate once, up front, so scheduling itself never meets a bad expression.
@@ -210,7 +135,7 @@ def parse_timetable(schedule: str, timezone: str = "UTC") -> Timetable:
         expression = ONCE
     elif schedule.startswith("@"):
         if schedule not in PRESETS:
-            known = ", ".join(_PRESET_NAMES)
+            known = ", ".join(PRESET_NAMES)
             raise ScheduleError(f"unknown schedule preset {schedule!r}: expected one of {known}")
         expression = PRESETS[schedule]
     else:
@@ -238,11 +163,11 @@ def _validate_cron(expression: str) -> None:
 
     if expression != expression.strip():
         raise fail("leading or trailing whitespace")
-    fields = re.split(_SEPARATOR, expression) if expression else []
-    if len(fields) != len(_FIELDS):
-        names = " ".join(field.name for field in _FIELDS)
+    fields = re.split(SEPARATOR, expression) if expression else []
+    if len(fields) != len(FIELDS):
+        names = " ".join(field.name for field in FIELDS)
         raise fail(f"expected 5 fields ({names}), got {len(fields)}")
-    for spec, regex, text in zip(_FIELDS, _FIELD_REGEXES, fields, strict=True):
+    for spec, regex, text in zip(FIELDS, FIELD_REGEXES, fields, strict=True):
         if not regex.fullmatch(text):
             raise fail(_explain_field(spec, text))
     try:
@@ -261,7 +186,7 @@ def _parsed_cron(expression: str) -> croniter[datetime]:
     return croniter(expression, datetime(2000, 1, 1), datetime)
 
 
-def _explain_field(spec: _CronField, text: str) -> str:
+def _explain_field(spec: CronField, text: str) -> str:
     """Why ``text`` does not match ``spec``'s regex, as precisely as can be said."""
     for item in text.split(","):
         if not item:

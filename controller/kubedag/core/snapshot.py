@@ -8,10 +8,13 @@ import base64
 import gzip
 import hashlib
 import json
+from datetime import timedelta
+from functools import cached_property
 from typing import Any
 
 from pydantic import Field, PrivateAttr
 
+from kubedag.core.durations import parse_duration
 from kubedag.models.common import Duration, FreeForm, KubeModel
 from kubedag.models.dag import DagSpec, EnvVar, TaskSpec, TriggerRule
 
@@ -28,6 +31,19 @@ class ResolvedTask(TaskSpec):
     retry_exponential_backoff: bool = False
     depends_on: list[str] = Field(default_factory=list)
 
+    # Durations parsed once per snapshot, not on every pass (not fields: never serialised).
+    @cached_property
+    def retry_delay_span(self) -> timedelta:
+        return parse_duration(self.retry_delay)
+
+    @cached_property
+    def max_retry_delay_span(self) -> timedelta | None:
+        return parse_duration(self.max_retry_delay) if self.max_retry_delay else None
+
+    @cached_property
+    def execution_timeout_span(self) -> timedelta | None:
+        return parse_duration(self.execution_timeout) if self.execution_timeout else None
+
 
 class Snapshot(KubeModel):
     """What a run needs of its DAG version."""
@@ -39,6 +55,10 @@ class Snapshot(KubeModel):
     tasks: list[ResolvedTask]
     _by_name: dict[str, ResolvedTask] | None = PrivateAttr(default=None)
     _memo: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @cached_property
+    def dagrun_timeout_span(self) -> timedelta | None:
+        return parse_duration(self.dagrun_timeout) if self.dagrun_timeout else None
 
     def task(self, name: str) -> ResolvedTask:
         if self._by_name is None:
@@ -52,7 +72,12 @@ class Snapshot(KubeModel):
         return self.canonical_json() == other.canonical_json()
 
     def digest(self) -> str:
-        return hashlib.sha256(self.canonical_json().encode()).hexdigest()
+        digest = self._memo.get("digest")
+        if digest is None:
+            digest = self._memo["digest"] = hashlib.sha256(
+                self.canonical_json().encode()
+            ).hexdigest()
+        return str(digest)
 
     def canonical_json(self) -> str:
         # A snapshot is never changed once built, and the controller keeps one object per DAG

@@ -5,6 +5,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from pydantic import ValidationError
+
 from kubedag.core.dates import localize
 from kubedag.core.graph import validate_graph
 from kubedag.core.schedule import ScheduleError, parse_timetable
@@ -83,3 +85,14 @@ def _template_problems(dag_name: str, spec: DagSpec) -> list[Problem]:
 
 def _has_image(image: str | None, spec: DagSpec) -> bool:
     return bool(image or (spec.defaults and spec.defaults.image))
+
+
+def describe_validation_error(error: ValidationError) -> list[str]:
+    """One line per error, located as `kubectl explain` spells paths: spec.tasks[2].args[0]."""
+    messages = []
+    for item in error.errors():
+        where = ""
+        for part in item["loc"]:
+            where += f"[{part}]" if isinstance(part, int) else f".{part}" if where else str(part)
+        messages.append(f"{where}: {item['msg']}")
+    return messages

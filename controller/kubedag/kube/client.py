@@ -17,7 +17,7 @@ from kubernetes.aio import client as aio_client
 from kubernetes.aio import config as aio_config
 
 from kubedag import GROUP, VERSION
-from kubedag.core.dates import rfc3339
+from kubedag.manifests import render
 
 log = logging.getLogger(__name__)
 
@@ -170,40 +170,17 @@ class Kube:
         message: str,
         now: datetime | None = None,
     ) -> None:
-        """A core/v1 Event, so `kubectl describe` shows it beside the object."""
-        moment = now or datetime.now(UTC)
-        namespace = involved["namespace"]
-        event = {
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {
-                "name": f"{involved['name'][:200]}.{os.urandom(8).hex()}",
-                "namespace": namespace,
-            },
-            "involvedObject": involved,
-            "type": type_,
-            "reason": reason,
-            "message": message,
-            "firstTimestamp": rfc3339(moment.replace(microsecond=0)),
-            "lastTimestamp": rfc3339(moment.replace(microsecond=0)),
-            "count": 1,
-            "source": {"component": "kubedag-controller"},
-            "reportingComponent": "kubedag.io/controller",
-            "reportingInstance": socket.gethostname()[:128],
-        }
+        """An Event on `involved`; best effort: a reconcile never fails for an event."""
+        event = render.event(
+            involved,
+            type_=type_,
+            reason=reason,
+            message=message,
+            now=now or datetime.now(UTC),
+            unique=os.urandom(8).hex(),
+            reporting_instance=socket.gethostname(),
+        )
         try:
-            await self.request("POST", core_path("events", namespace), event)
-        except ApiError as error:  # an event is best effort; never fail a reconcile for it
+            await self.request("POST", core_path("events", involved["namespace"]), event)
+        except ApiError as error:
             log.warning("could not post event %s on %s: %s", reason, involved.get("name"), error)
-
-
-def involved_object(kind: str, obj: dict[str, Any]) -> dict[str, Any]:
-    metadata = obj.get("metadata") or {}
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": kind,
-        "name": metadata.get("name"),
-        "namespace": metadata.get("namespace"),
-        "uid": metadata.get("uid"),
-        "resourceVersion": metadata.get("resourceVersion"),
-    }

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
 
 from kubedag.models.dag import Dag
 
@@ -38,14 +37,3 @@ def parse_dag(loaded: Loaded) -> Dag:
     body.setdefault("metadata", {})
     body["metadata"] = {"namespace": "default", **body["metadata"]}
     return Dag.model_validate(body)
-
-
-def describe_validation_error(error: ValidationError) -> list[str]:
-    """One line per error, located as `kubectl explain` spells paths: spec.tasks[2].args[0]."""
-    messages = []
-    for item in error.errors():
-        where = ""
-        for part in item["loc"]:
-            where += f"[{part}]" if isinstance(part, int) else f".{part}" if where else str(part)
-        messages.append(f"{where}: {item['msg']}")
-    return messages

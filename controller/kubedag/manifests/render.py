@@ -1,5 +1,8 @@
-"""The pod manifest of one task try: pure rendering, no API calls."""
+"""Every object kubedag writes, rendered in one place as plain dicts: pure functions, no API
+calls, table-tested in tests/unit/test_render.py. The reconcilers, the CLI and leader
+election only call these."""
 
+from datetime import datetime
 from typing import Any
 
 from kubedag import API_VERSION
@@ -10,97 +13,76 @@ from kubedag.core.naming import (
     LABEL_MANAGED_BY,
     LABEL_TASK,
     LABEL_TRY,
+    MANAGED_BY,
+    dagrun_name,
     label_value,
-    pod_name,
+    snapshot_name,
 )
-from kubedag.core.snapshot import ResolvedTask
-from kubedag.core.templating import RunContext, TemplateError, render
+from kubedag.core.schedule import DataInterval
+from kubedag.core.snapshot import SNAPSHOT_KEY, Snapshot
+from kubedag.core.task_launch import TaskLaunch
+from kubedag.models.dagrun import RunType
 
 CONTAINER_NAME = "task"
+EVENT_SOURCE = "kubedag-controller"
+EVENT_REPORTER = "kubedag.io/controller"
 
 
-def _render_list(items: list[str] | None, variables: dict[str, Any], where: str) -> list[str]:
-    rendered = []
-    for i, item in enumerate(items or []):
-        try:
-            rendered.append(render(item, variables))
-        except TemplateError as error:
-            raise TemplateError(f"{where}[{i}]: {error}") from None
-    return rendered
+def owner_reference(kind: str, name: str, uid: str) -> dict[str, Any]:
+    """A controller reference: the garbage collector deletes the object with its owner."""
+    return {"apiVersion": API_VERSION, "kind": kind, "name": name, "uid": uid, "controller": True}
 
 
-def _env(task: ResolvedTask, ctx: RunContext, variables: dict[str, Any]) -> list[dict[str, Any]]:
-    builtin = {
-        "KUBEDAG_DAG": ctx.dag_name,
-        "KUBEDAG_RUN_ID": ctx.run_id,
-        "KUBEDAG_TASK": ctx.task_name,
-        "KUBEDAG_TRY_NUMBER": str(ctx.try_number),
-        "KUBEDAG_LOGICAL_DATE": rfc3339(ctx.logical_date),
-        "KUBEDAG_DATA_INTERVAL_START": rfc3339(ctx.data_interval_start),
-        "KUBEDAG_DATA_INTERVAL_END": rfc3339(ctx.data_interval_end),
-    }
-    env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in builtin.items()]
-    for var in task.env or []:
-        item = var.to_wire()
-        if var.value is not None:
-            try:
-                item["value"] = render(var.value, variables)
-            except TemplateError as error:
-                raise TemplateError(f"env {var.name}: {error}") from None
-        env.append(item)
-    return env
+def _present(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v}
 
 
-def render_pod(
-    task: ResolvedTask,
-    ctx: RunContext,
+def task_pod(
+    launch: TaskLaunch,
     *,
     namespace: str,
     owner: dict[str, Any] | None,
     default_service_account: str | None = None,
 ) -> dict[str, Any]:
-    """The pod for try ctx.try_number of `task`; raises TemplateError naming the field.
-
-    `owner` is the DagRun's ownerReference (uid included) so the garbage collector removes
-    the pods with their run.
-    """
-    variables = ctx.variables()
-    container: dict[str, Any] = {
-        "name": CONTAINER_NAME,
-        "image": task.image,
-        "env": _env(task, ctx, variables),
-    }
-    if task.command:
-        container["command"] = _render_list(task.command, variables, "command")
-    if task.args:
-        container["args"] = _render_list(task.args, variables, "args")
-    optional_container = {
-        "imagePullPolicy": task.image_pull_policy,
-        "envFrom": task.env_from,
-        "resources": task.resources,
-        "volumeMounts": task.volume_mounts,
-    }
-    container.update({k: v for k, v in optional_container.items() if v})
-
+    """The pod of one task try. `owner` is the DagRun's ownerReference (uid included), so
+    the garbage collector removes the pods with their run."""
+    task, ctx = launch.task, launch.context
+    container: dict[str, Any] = {"name": CONTAINER_NAME, "image": task.image, "env": launch.env}
+    if launch.command:
+        container["command"] = launch.command
+    if launch.args:
+        container["args"] = launch.args
+    container.update(
+        _present(
+            {
+                "imagePullPolicy": task.image_pull_policy,
+                "envFrom": task.env_from,
+                "resources": task.resources,
+                "volumeMounts": task.volume_mounts,
+            }
+        )
+    )
     spec: dict[str, Any] = {"restartPolicy": "Never", "containers": [container]}
-    optional_pod = {
-        "serviceAccountName": task.service_account_name or default_service_account,
-        "volumes": task.volumes,
-        "nodeSelector": task.node_selector,
-        "tolerations": task.tolerations,
-        "securityContext": task.security_context,
-    }
-    spec.update({k: v for k, v in optional_pod.items() if v})
-
+    spec.update(
+        _present(
+            {
+                "serviceAccountName": task.service_account_name or default_service_account,
+                "volumes": task.volumes,
+                "nodeSelector": task.node_selector,
+                "tolerations": task.tolerations,
+                "securityContext": task.security_context,
+            }
+        )
+    )
     metadata: dict[str, Any] = {
-        "name": pod_name(ctx.run_id, ctx.task_name, ctx.try_number),
+        "name": launch.pod_name,
         "namespace": namespace,
         "labels": {
             LABEL_DAG: label_value(ctx.dag_name),
             LABEL_DAGRUN: label_value(ctx.run_id),
             LABEL_TASK: ctx.task_name,
             LABEL_TRY: str(ctx.try_number),
-            LABEL_MANAGED_BY: "kubedag",
+            LABEL_MANAGED_BY: MANAGED_BY,
         },
         "annotations": {"kubedag.io/logical-date": rfc3339(ctx.logical_date)},
     }
@@ -109,11 +91,121 @@ def render_pod(
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
 
 
-def owner_reference(kind: str, name: str, uid: str) -> dict[str, Any]:
+def dagrun(
+    *,
+    namespace: str,
+    dag_name: str,
+    dag_uid: str | None,
+    run_type: RunType,
+    logical_date: datetime,
+    interval: DataInterval | None = None,
+    conf: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A DagRun, named by its DAG, type and logical date (a second create of the same run
+    meets AlreadyExists), owned by its DAG and labelled with it."""
+    metadata: dict[str, Any] = {
+        "name": dagrun_name(dag_name, run_type, logical_date),
+        "namespace": namespace,
+        "labels": {LABEL_DAG: label_value(dag_name), LABEL_MANAGED_BY: MANAGED_BY},
+    }
+    if dag_uid:
+        metadata["ownerReferences"] = [owner_reference("DAG", dag_name, dag_uid)]
+    spec: dict[str, Any] = {
+        "dagName": dag_name,
+        "runType": run_type.value,
+        "logicalDate": rfc3339(logical_date),
+    }
+    if interval is not None:
+        spec["dataIntervalStart"] = rfc3339(interval.start)
+        spec["dataIntervalEnd"] = rfc3339(interval.end)
+    if conf is not None:
+        spec["conf"] = conf
+    return {"apiVersion": API_VERSION, "kind": "DagRun", "metadata": metadata, "spec": spec}
+
+
+def snapshot_config_map(
+    *, namespace: str, dag_name: str, dag_uid: str, generation: int, snapshot: Snapshot
+) -> dict[str, Any]:
+    """The immutable, content-addressed ConfigMap holding one DAG version for its runs."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": snapshot_name(dag_name, snapshot.digest()),
+            "namespace": namespace,
+            "labels": {LABEL_DAG: label_value(dag_name), LABEL_MANAGED_BY: MANAGED_BY},
+            "annotations": {"kubedag.io/dag-generation": str(generation)},
+            "ownerReferences": [owner_reference("DAG", dag_name, dag_uid)],
+        },
+        "immutable": True,
+        "binaryData": {SNAPSHOT_KEY: snapshot.encode()},
+    }
+
+
+def adoption_patch(run: dict[str, Any], dag: dict[str, Any]) -> dict[str, Any] | None:
+    """The merge patch that gives a run created by hand its DAG as owner and the DAG label,
+    like scheduled runs (deleting the DAG then removes it, and `-l kubedag.io/dag=NAME` finds
+    it); None when it has both already."""
+    metadata = run["metadata"]
+    dag_name, dag_uid = dag["metadata"]["name"], dag["metadata"]["uid"]
+    refs = metadata.get("ownerReferences") or []
+    labels = metadata.get("labels") or {}
+    if any(r.get("uid") == dag_uid for r in refs) and labels.get(LABEL_DAG) == label_value(
+        dag_name
+    ):
+        return None
+    return {
+        "metadata": {
+            "resourceVersion": metadata["resourceVersion"],
+            "labels": {LABEL_DAG: label_value(dag_name)},
+            "ownerReferences": [
+                *(r for r in refs if r.get("uid") != dag_uid),
+                owner_reference("DAG", dag_name, dag_uid),
+            ],
+        }
+    }
+
+
+def involved_object(kind: str, obj: dict[str, Any]) -> dict[str, Any]:
+    metadata = obj.get("metadata") or {}
     return {
         "apiVersion": API_VERSION,
         "kind": kind,
-        "name": name,
-        "uid": uid,
-        "controller": True,
+        "name": metadata.get("name"),
+        "namespace": metadata.get("namespace"),
+        "uid": metadata.get("uid"),
+        "resourceVersion": metadata.get("resourceVersion"),
+    }
+
+
+def event(
+    involved: dict[str, Any],
+    *,
+    type_: str,
+    reason: str,
+    message: str,
+    now: datetime,
+    unique: str,
+    reporting_instance: str,
+) -> dict[str, Any]:
+    """A core/v1 Event on `involved`, so `kubectl describe` shows it beside the object;
+    `unique` makes its name unique (events are never updated)."""
+    stamp = rfc3339(now.replace(microsecond=0))
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {
+            "name": f"{involved['name'][:200]}.{unique}",
+            "namespace": involved["namespace"],
+        },
+        "involvedObject": involved,
+        "type": type_,
+        "reason": reason,
+        "message": message,
+        "firstTimestamp": stamp,
+        "lastTimestamp": stamp,
+        "count": 1,
+        "source": {"component": EVENT_SOURCE},
+        "reportingComponent": EVENT_REPORTER,
+        "reportingInstance": reporting_instance[:128],
     }

@@ -5,7 +5,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field
 
-from kubedag.core.schedule import cron_expression_pattern
 from kubedag.models.common import (
     DNS_LABEL_PATTERN,
     Condition,
@@ -15,9 +14,13 @@ from kubedag.models.common import (
     StatusTime,
     Timestamp,
 )
+from kubedag.models.cron import cron_expression_pattern
 
 MAX_TASKS = 5000
 MAX_DEPENDENCIES = 256
+
+
+DEFAULT_MAX_ACTIVE_TASKS = 16  # task pods of one DAG active at once, across its runs
 
 
 class TriggerRule(StrEnum):
@@ -157,7 +160,7 @@ class DagSpec(KubeModel):
     """Stop creating scheduled runs."""
     max_active_runs: int = Field(default=16, ge=1, le=10000)
     """Runs of this DAG in state running at once; the rest wait queued, oldest first."""
-    max_active_tasks: int = Field(default=16, ge=1, le=10000)
+    max_active_tasks: int = Field(default=DEFAULT_MAX_ACTIVE_TASKS, ge=1, le=10000)
     """Task pods of this DAG active at once, across its runs."""
     dagrun_timeout: Duration | None = None
     """A run still unfinished this long after it started fails."""

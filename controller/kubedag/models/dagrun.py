@@ -130,3 +130,8 @@ class DagRun(KubeModel):
     @property
     def namespace(self) -> str:
         return str(self.metadata.get("namespace", "default"))
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """(namespace, name): how the controller's caches and work queue know the run."""
+        return (self.namespace, self.name)

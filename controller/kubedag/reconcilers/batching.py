@@ -24,3 +24,6 @@ class WriteBatches(Generic[Key]):
     def written(self, key: Key) -> None:
         """The object was written (or needs no write): its batch is closed."""
         self._due.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._due)

@@ -20,22 +20,31 @@ class PodCache:
 
     def update(self, namespace: str, pod: PodObservation) -> None:
         self._pods[(namespace, pod.name)] = pod
-        active = self._active_by_dag[(namespace, pod.dag)]
+        key = (namespace, pod.dag)
         if pod.active:
-            active.add(pod.name)
-        else:
-            active.discard(pod.name)
+            self._active_by_dag[key].add(pod.name)
+        elif key in self._active_by_dag:
+            self._active_by_dag[key].discard(pod.name)
+            if not self._active_by_dag[key]:
+                del self._active_by_dag[key]
 
     def remove(self, namespace: str, name: str) -> None:
         pod = self._pods.pop((namespace, name), None)
         if pod is not None:
-            self._active_by_dag[(namespace, pod.dag)].discard(name)
+            active = self._active_by_dag.get((namespace, pod.dag))
+            if active is not None:
+                active.discard(name)
+                if not active:
+                    del self._active_by_dag[(namespace, pod.dag)]
 
     def get(self, namespace: str, name: str) -> PodObservation | None:
         return self._pods.get((namespace, name))
 
     def active_count(self, namespace: str, dag_label: str) -> int:
         return len(self._active_by_dag.get((namespace, dag_label), ()))
+
+    def __len__(self) -> int:
+        return len(self._pods) + len(self._active_by_dag)
 
 
 def owner_run(pod: dict[str, Any]) -> str | None:
@@ -57,6 +66,7 @@ def summarize_run(body: dict[str, Any]) -> RunSummary:
         logical_date=parse_time(logical) if logical else None,
         interval=DataInterval(parse_time(start), parse_time(end)) if start and end else None,
         state=RunState(status["state"]) if status.get("state") else None,
+        snapshot=status.get("snapshot"),
     )
 
 
@@ -86,7 +96,11 @@ class RunCache:
         return known[1] if known is not None else None
 
     def remove(self, namespace: str, dag: str, name: str) -> None:
-        self._by_dag.get((namespace, dag), {}).pop(name, None)
+        runs = self._by_dag.get((namespace, dag))
+        if runs is not None:
+            runs.pop(name, None)
+            if not runs:
+                del self._by_dag[(namespace, dag)]
 
     def get(self, namespace: str, dag: str, name: str) -> RunSummary | None:
         known = self._by_dag.get((namespace, dag), {}).get(name)
@@ -94,6 +108,9 @@ class RunCache:
 
     def for_dag(self, namespace: str, dag: str) -> list[RunSummary]:
         return [summary for _, summary in self._by_dag.get((namespace, dag), {}).values()]
+
+    def __len__(self) -> int:
+        return sum(len(runs) for runs in self._by_dag.values())
 
 
 def resource_version(body: dict[str, Any]) -> int | None:

@@ -1,6 +1,7 @@
 """A keyed work queue in the manner of client-go's: a key is never processed by two workers
 at once, adds while it is processed make it run once more afterwards, failures back off, and
-`add_after` wakes a key at a given time instead of polling."""
+a pass returns when to look at its key again (as the CronJob controller's sync returns its
+requeue-after), which `add_after` turns into a wake-up at that time instead of polling."""
 
 import asyncio
 import logging
@@ -16,7 +17,7 @@ class WorkQueue(Generic[Key]):
     def __init__(
         self,
         name: str,
-        process: Callable[[Key], Awaitable[None]],
+        process: Callable[[Key], Awaitable[datetime | None]],
         *,
         workers: int = 4,
         now: Callable[[], datetime],
@@ -95,6 +96,11 @@ class WorkQueue(Generic[Key]):
     def __len__(self) -> int:
         return len(self._queued) + len(self._active)
 
+    def tracked(self) -> int:
+        """Keys with a pending wake-up or a failure count: per-object state that `forget`
+        clears when the object is deleted."""
+        return len(self._timers) + len(self._failures)
+
     async def _worker(self) -> None:
         while True:
             key = await self._queue.get()
@@ -105,8 +111,10 @@ class WorkQueue(Generic[Key]):
             try:
                 if self._gate is not None:
                     await self._gate()
-                await self._process(key)
+                again = await self._process(key)
                 self._failures.pop(key, None)
+                if again is not None:
+                    self.add_after(key, again)
             except asyncio.CancelledError:
                 raise
             except Exception:

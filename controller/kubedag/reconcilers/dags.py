@@ -1,0 +1,177 @@
+"""The DAG reconciler: one pass over a DAG creates its due scheduled runs, promotes queued
+runs under maxActiveRuns and writes its status, then says when to look again (the end of
+the next data interval, or when a batched status write falls due): nothing polls."""
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from kubedag.core import run_engine
+from kubedag.core.dag_scheduler import (
+    STATUS_BATCH_DELAY,
+    invalid_spec_status,
+    reconcile_dag,
+    status_write_is_urgent,
+)
+from kubedag.core.validation import describe_validation_error
+from kubedag.kube.client import Kube, custom_path
+from kubedag.manifests import render
+from kubedag.models.common import find_condition
+from kubedag.models.dag import Dag, DagStatus
+from kubedag.models.dagrun import DagRun, RunState, RunType
+from kubedag.reconcilers.batching import WriteBatches
+from kubedag.reconcilers.caches import NamespacedName
+from kubedag.reconcilers.informer import Informer
+from kubedag.reconcilers.settings import ControllerSettings
+from kubedag.reconcilers.snapshots import SnapshotStore
+from kubedag.reconcilers.status import StatusWriter
+
+log = logging.getLogger(__name__)
+
+
+class DagReconciler:
+    def __init__(
+        self,
+        kube: Kube,
+        informer: Informer,
+        snapshots: SnapshotStore,
+        settings: ControllerSettings,
+        *,
+        dag_status: StatusWriter,
+        run_status: StatusWriter,
+        wake_run: Callable[[NamespacedName], None],
+        now: Callable[[], datetime],
+    ) -> None:
+        self.kube = kube
+        self.informer = informer
+        self.snapshots = snapshots
+        self.settings = settings
+        self.dag_status = dag_status
+        self.run_status = run_status
+        self.wake_run = wake_run
+        self.now = now
+        self.batches: WriteBatches[NamespacedName] = WriteBatches(STATUS_BATCH_DELAY)
+
+    def forget(self, key: NamespacedName) -> None:
+        self.batches.written(key)
+
+    async def reconcile(self, key: NamespacedName) -> datetime | None:
+        """One pass; returns when to look again."""
+        namespace, name = key
+        body = await self.dag_body(key)
+        if body is None:
+            return None
+        now = self.now()
+        try:
+            dag = Dag.model_validate(body)
+        except ValidationError as error:
+            await self._report_invalid_spec(key, body, error, now)
+            return None
+        problems = self.informer.problems(dag)
+        runs = self.informer.runs.for_dag(namespace, name)
+        decision = reconcile_dag(
+            dag, runs, problems, now=now, catchup_default=self.settings.catchup_by_default
+        )
+        for planned in decision.runs_to_create:
+            manifest = render.dagrun(
+                namespace=namespace,
+                dag_name=name,
+                dag_uid=dag.metadata.get("uid"),
+                run_type=RunType.SCHEDULED,
+                logical_date=planned.logical_date,
+                interval=planned.interval,
+            )
+            created = await self.kube.create(custom_path("dagruns", namespace), manifest)
+            self.informer.put_run((namespace, manifest["metadata"]["name"]), created or manifest)
+            if created:
+                log.info("created scheduled run %s/%s", namespace, manifest["metadata"]["name"])
+        for run_name in decision.runs_to_start:
+            await self._start_run((namespace, run_name), now)
+        in_use = {r.snapshot for r in runs if r.snapshot and not (r.state and r.state.finished)}
+        self.snapshots.keep_only(key, in_use | {self.snapshots.current_name(dag)})
+        await self._write_status(key, body, dag.status, decision.status, now)
+        return earliest(decision.requeue_at, self.batches.when(key))
+
+    async def dag_body(self, key: NamespacedName) -> dict[str, Any] | None:
+        """The newest body seen; a GET only for a DAG the watch has not delivered yet."""
+        body = self.informer.dag(key)
+        if body is None:
+            body = await self.kube.get(custom_path("dags", *key))
+            if body is not None:
+                self.informer.put_dag(key, body)
+        return body
+
+    async def _write_status(
+        self,
+        key: NamespacedName,
+        body: dict[str, Any],
+        old: DagStatus | None,
+        new: DagStatus,
+        now: datetime,
+    ) -> None:
+        """Validity is written at once; run counts and schedule times in batches."""
+        wire = new.to_wire()
+        if wire == (body.get("status") or {}):
+            self.batches.written(key)
+        elif status_write_is_urgent(old, new) or self.batches.due(key, now):
+            await self.dag_status.write(key, wire, None)
+            self.batches.written(key)
+        old_ready = find_condition(old.conditions if old else [], "Ready")
+        ready = find_condition(new.conditions, "Ready")
+        if (
+            ready
+            and ready.status == "False"
+            and (old_ready is None or old_ready.message != ready.message)
+        ):
+            await self.kube.post_event(
+                render.involved_object("DAG", body),
+                type_="Warning",
+                reason=ready.reason,
+                message=ready.message,
+                now=now,
+            )
+
+    async def _report_invalid_spec(
+        self, key: NamespacedName, body: dict[str, Any], error: ValidationError, now: datetime
+    ) -> None:
+        message = "; ".join(describe_validation_error(error)[:5])
+        try:
+            old = DagStatus.model_validate(body.get("status") or {})
+        except ValidationError:
+            old = DagStatus()
+        generation = int(body["metadata"].get("generation") or 0)
+        status = invalid_spec_status(old, generation, message, now)
+        if status is None:
+            return
+        await self.dag_status.write(key, status.to_wire(), None)
+        await self.kube.post_event(
+            render.involved_object("DAG", body),
+            type_="Warning",
+            reason="InvalidSpec",
+            message=message,
+            now=now,
+        )
+
+    async def _start_run(self, key: NamespacedName, now: datetime) -> None:
+        """Promote a queued run to running; its own pass then launches its tasks."""
+        body = self.informer.run(key)
+        if body is None:
+            body = await self.kube.get(custom_path("dagruns", *key))
+            if body is None:
+                self.informer.forget_run(key)
+                return
+            self.informer.put_run(key, body)
+        run = DagRun.model_validate(body)
+        if run.status.state is not RunState.QUEUED:
+            return
+        status = run_engine.start(run.status, now)
+        await self.run_status.write(key, status.to_wire(), body["metadata"]["resourceVersion"])
+        self.wake_run(key)
+
+
+def earliest(*times: datetime | None) -> datetime | None:
+    present = [t for t in times if t is not None]
+    return min(present) if present else None

@@ -1,0 +1,157 @@
+"""What the controller knows of the objects it watches, as client-go's informers and listers
+know it: fed by watch events and by the responses to its own writes (write-through), so
+decisions never wait for a GET or for the echo. Every per-object entry is evicted when its
+object is deleted (`forget_dag`, `forget_run`, `forget_pod`), so a long-running controller
+holds entries only for objects that exist."""
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from kubedag.core.dag_scheduler import RunSummary
+from kubedag.core.naming import label_value
+from kubedag.core.pod_observation import PodObservation
+from kubedag.core.validation import Problem, validate_dag
+from kubedag.models.dag import DEFAULT_MAX_ACTIVE_TASKS, Dag
+from kubedag.models.dagrun import RunState
+from kubedag.reconcilers.caches import (
+    BodyCache,
+    NamespacedName,
+    PodCache,
+    RunCache,
+    resource_version,
+    summarize_run,
+)
+
+Kind = Literal["DAG", "DagRun"]
+
+
+@dataclass
+class _DagEntry:
+    """Per-DAG facts derived from its body, kept for its current generation only."""
+
+    max_active_tasks: int = DEFAULT_MAX_ACTIVE_TASKS
+    validated: tuple[str, int] | None = None  # (uid, generation) the problems are for
+    problems: list[Problem] = field(default_factory=list)
+
+
+class Informer:
+    def __init__(self) -> None:
+        self.pods = PodCache()
+        self.runs = RunCache()  # one summary per existing run, grouped by DAG
+        self._dag_bodies = BodyCache()
+        self._run_bodies = BodyCache()  # unfinished runs only: finished ones are never worked on
+        self._dags: dict[NamespacedName, _DagEntry] = {}
+        self._run_dag: dict[NamespacedName, str] = {}
+        self._written: dict[tuple[Kind, str, str], str] = {}  # resourceVersions of own writes
+        self._waiting_for_slots: dict[NamespacedName, set[NamespacedName]] = {}
+
+    # DAGs ----------------------------------------------------------------------------------
+
+    def put_dag(self, key: NamespacedName, body: dict[str, Any]) -> None:
+        self._dag_bodies.put(key, body)
+        spec = body.get("spec") or {}
+        entry = self._dags.setdefault(key, _DagEntry())
+        entry.max_active_tasks = int(spec.get("maxActiveTasks", DEFAULT_MAX_ACTIVE_TASKS))
+
+    def dag(self, key: NamespacedName) -> dict[str, Any] | None:
+        return self._dag_bodies.get(key)
+
+    def max_active_tasks(self, key: NamespacedName) -> int:
+        entry = self._dags.get(key)
+        return entry.max_active_tasks if entry else DEFAULT_MAX_ACTIVE_TASKS
+
+    def problems(self, dag: Dag) -> list[Problem]:
+        """The whole-DAG checks, computed once per DAG generation."""
+        entry = self._dags.setdefault((dag.namespace, dag.name), _DagEntry())
+        version = (str(dag.metadata.get("uid")), dag.generation)
+        if entry.validated != version:
+            entry.problems = validate_dag(dag.name, dag.spec)
+            entry.validated = version
+        return entry.problems
+
+    def forget_dag(self, key: NamespacedName) -> None:
+        self._dag_bodies.drop(key)
+        self._dags.pop(key, None)
+        self._written.pop(("DAG", *key), None)
+
+    # Runs ----------------------------------------------------------------------------------
+
+    def put_run(self, key: NamespacedName, body: dict[str, Any]) -> bool:
+        """Store a run's newest body and summary; True if its summary changed (its DAG's
+        scheduler then has news)."""
+        dag = str((body.get("spec") or {}).get("dagName", ""))
+        self._run_dag[key] = dag
+        state = (body.get("status") or {}).get("state")
+        if state and RunState(state).finished:
+            self._run_bodies.drop(key)
+            self.wait_for_slots(key, label_value(dag), waiting=False)
+        else:
+            self._run_bodies.put(key, body)
+        summary = summarize_run(body)
+        return self.runs.update(key[0], dag, summary, resource_version(body)) != summary
+
+    def run(self, key: NamespacedName) -> dict[str, Any] | None:
+        return self._run_bodies.get(key)
+
+    def run_summary(self, key: NamespacedName) -> RunSummary | None:
+        return self.runs.get(key[0], self._run_dag.get(key, ""), key[1])
+
+    def drop_stale(self, kind: Kind, key: NamespacedName) -> None:
+        """The copy was stale (a write met Conflict): the next pass reads it afresh."""
+        (self._dag_bodies if kind == "DAG" else self._run_bodies).drop(key)
+
+    def forget_run(self, key: NamespacedName) -> str:
+        """Evict a deleted run; returns its DAG's name."""
+        dag = self._run_dag.pop(key, "")
+        self.runs.remove(key[0], dag, key[1])
+        self._run_bodies.drop(key)
+        self._written.pop(("DagRun", *key), None)
+        self.wait_for_slots(key, label_value(dag), waiting=False)
+        return dag
+
+    # Pods ----------------------------------------------------------------------------------
+
+    def put_pod(self, namespace: str, pod: PodObservation) -> None:
+        self.pods.update(namespace, pod)
+
+    def forget_pod(self, namespace: str, name: str) -> None:
+        self.pods.remove(namespace, name)
+
+    # Echoes of the controller's own writes -------------------------------------------------
+
+    def remember_write(self, kind: Kind, key: NamespacedName, body: dict[str, Any]) -> None:
+        version = (body.get("metadata") or {}).get("resourceVersion")
+        if version:
+            self._written[(kind, *key)] = version
+
+    def is_own_write(self, kind: Kind, key: NamespacedName, body: dict[str, Any]) -> bool:
+        """The echo of our own status write carries nothing new: skip a needless pass."""
+        version = body["metadata"].get("resourceVersion")
+        return version is not None and self._written.get((kind, *key)) == version
+
+    # Runs waiting for a free task slot of their DAG ----------------------------------------
+
+    def wait_for_slots(self, run: NamespacedName, dag_label: str, waiting: bool) -> None:
+        key = (run[0], dag_label)
+        if waiting:
+            self._waiting_for_slots.setdefault(key, set()).add(run)
+        elif run in self._waiting_for_slots.get(key, ()):
+            self._waiting_for_slots[key].discard(run)
+            if not self._waiting_for_slots[key]:
+                del self._waiting_for_slots[key]
+
+    def waiting_for_slots(self, namespace: str, dag_label: str) -> list[NamespacedName]:
+        return list(self._waiting_for_slots.get((namespace, dag_label), ()))
+
+    def sizes(self) -> dict[str, int]:
+        """Entries per cache, for the `kubedag_cache_entries` gauge."""
+        return {
+            "dag_bodies": len(self._dag_bodies),
+            "dag_facts": len(self._dags),
+            "run_bodies": len(self._run_bodies),
+            "run_summaries": len(self.runs),
+            "run_dags": len(self._run_dag),
+            "pods": len(self.pods),
+            "written_versions": len(self._written),
+            "waiting_for_slots": sum(len(w) for w in self._waiting_for_slots.values()),
+        }

@@ -1,0 +1,92 @@
+"""A run's task pods: what is known of its current tries, and carrying out the engine's
+decision (create the pods it launches, concurrently; delete the ones it stops)."""
+
+import asyncio
+from datetime import datetime
+from typing import Any
+
+from kubedag.core import run_engine
+from kubedag.core.pod_observation import PodObservation, observe_pod
+from kubedag.core.snapshot import Snapshot
+from kubedag.kube.client import ApiError, Kube, core_path
+from kubedag.manifests import render
+from kubedag.models.dagrun import DagRun
+from kubedag.reconcilers.informer import Informer
+from kubedag.reconcilers.settings import ControllerSettings
+
+POD_CREATE_CONCURRENCY = 16
+
+
+class PodLauncher:
+    def __init__(self, kube: Kube, informer: Informer) -> None:
+        self.kube = kube
+        self.informer = informer
+
+    async def observe(self, run: DagRun) -> dict[str, PodObservation]:
+        """Pods of the run's current tries; one missing from the watch cache is looked up,
+        and only a confirmed 404 counts as disappeared (the cache may just lag)."""
+        seen: dict[str, PodObservation] = {}
+        for record in run.status.tasks:
+            if not record.state.has_pod or not record.pod:
+                continue
+            pod = self.informer.pods.get(run.namespace, record.pod)
+            if pod is None:
+                body = await self.kube.get(core_path("pods", run.namespace, record.pod))
+                pod = observe_pod(body) if body else PodObservation.gone(record.pod)
+                if body:
+                    self.informer.put_pod(run.namespace, pod)
+            seen[record.pod] = pod
+        return seen
+
+    async def carry_out(
+        self,
+        run: DagRun,
+        snapshot: Snapshot,
+        decision: run_engine.RunDecision,
+        now: datetime,
+        settings: ControllerSettings,
+    ) -> bool:
+        """Create and delete the decision's pods. Tries whose pod the API refused are
+        recorded as failed in the decision; returns True if there were any (downstream tasks
+        react to them on the next pass)."""
+        uid = run.metadata.get("uid")
+        owner = render.owner_reference("DagRun", run.name, str(uid)) if uid else None
+        manifests = {
+            launch.task.name: render.task_pod(
+                launch,
+                namespace=run.namespace,
+                owner=owner,
+                default_service_account=settings.task_service_account,
+            )
+            for launch in decision.pods_to_create
+        }
+        failures = await self._create(run.namespace, manifests)
+        if failures:
+            run_engine.launch_failed(run, snapshot, decision, failures, now)
+        for pod_name in decision.pods_to_delete:
+            await self.kube.delete(core_path("pods", run.namespace, pod_name))
+        return bool(failures)
+
+    async def _create(self, namespace: str, manifests: dict[str, dict[str, Any]]) -> dict[str, str]:
+        """Create the pods concurrently; returns task -> error for pods the API refused."""
+        failures: dict[str, str] = {}
+        semaphore = asyncio.Semaphore(POD_CREATE_CONCURRENCY)
+
+        async def create(task: str, manifest: dict[str, Any]) -> None:
+            async with semaphore:
+                try:
+                    created = await self.kube.create(core_path("pods", namespace), manifest)
+                except ApiError as error:
+                    if error.status >= 500 or error.status == 429:
+                        raise
+                    failures[task] = f"pod rejected: {error.message}"
+                    return
+                if created is not None:
+                    self.informer.put_pod(namespace, observe_pod(created))
+                elif self.informer.pods.get(namespace, manifest["metadata"]["name"]) is None:
+                    # AlreadyExists, from a pass whose status write failed: the watch knows
+                    # the pod better than the manifest does.
+                    self.informer.put_pod(namespace, observe_pod(manifest))
+
+        await asyncio.gather(*(create(task, m) for task, m in manifests.items()))
+        return failures

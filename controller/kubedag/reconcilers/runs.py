@@ -1,0 +1,246 @@
+"""The DagRun reconciler: a new run is pinned to its DAG's current version (and started in
+the same write when its DAG has room); a running run is advanced by `run_engine.advance`,
+its pods created and deleted, its status written. Each pass returns when to look again."""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from kubedag.core import run_engine
+from kubedag.core.dag_scheduler import RunSummary, starts_at_pin
+from kubedag.core.dates import parse_time
+from kubedag.core.naming import label_value
+from kubedag.core.snapshot import Snapshot
+from kubedag.kube.client import MERGE_PATCH, ApiError, Kube, custom_path
+from kubedag.manifests import render
+from kubedag.models.common import find_condition
+from kubedag.models.dag import Dag
+from kubedag.models.dagrun import DagRun, DagRunStatus, RunState, TaskState
+from kubedag.reconcilers.batching import WriteBatches
+from kubedag.reconcilers.caches import NamespacedName, resource_version, summarize_run
+from kubedag.reconcilers.informer import Informer
+from kubedag.reconcilers.pods import PodLauncher
+from kubedag.reconcilers.settings import ControllerSettings
+from kubedag.reconcilers.snapshots import SnapshotStore
+from kubedag.reconcilers.status import StatusWriter
+
+log = logging.getLogger(__name__)
+
+
+class RunReconciler:
+    def __init__(
+        self,
+        kube: Kube,
+        informer: Informer,
+        snapshots: SnapshotStore,
+        settings: ControllerSettings,
+        *,
+        status: StatusWriter,
+        dag_body: Callable[[NamespacedName], Awaitable[dict[str, Any] | None]],
+        wake_dag: Callable[[NamespacedName], None],
+        now: Callable[[], datetime],
+    ) -> None:
+        self.kube = kube
+        self.informer = informer
+        self.snapshots = snapshots
+        self.settings = settings
+        self.status = status
+        self.dag_body = dag_body
+        self.wake_dag = wake_dag
+        self.now = now
+        self.pods = PodLauncher(kube, informer)
+        # A task that just started is recorded a moment later, so a short task goes from
+        # queued to finished in one write.
+        self.batches: WriteBatches[NamespacedName] = WriteBatches(run_engine.STARTED_WRITE_DELAY)
+
+    def forget(self, key: NamespacedName) -> None:
+        self.batches.written(key)
+
+    async def reconcile(self, key: NamespacedName) -> datetime | None:
+        """One pass; returns when to look again."""
+        known = self.informer.run_summary(key)
+        if known is not None and known.state is not None and known.state.finished:
+            return None  # a finished run never changes again (e.g. a late pod event)
+        body = await self._run_body(key)
+        if body is None:
+            return None
+        run = DagRun.model_validate(body)
+        now = self.now()
+        try:
+            if run.status.state is None:
+                return await self._pin(run, body, now)
+            if run.status.state is RunState.RUNNING:
+                return await self._advance(run, body, now)
+        except ApiError as error:
+            if not error.conflict:
+                raise
+            return now  # the copy was stale (dropped by the writer): look again at once
+        return None
+
+    async def _run_body(self, key: NamespacedName) -> dict[str, Any] | None:
+        body = self.informer.run(key)
+        if body is None:
+            body = await self.kube.get(custom_path("dagruns", *key))
+            if body is not None:
+                self.informer.put_run(key, body)
+        return body
+
+    async def _pin(self, run: DagRun, body: dict[str, Any], now: datetime) -> datetime | None:
+        """Bind a new run to the current version of its DAG (creating the snapshot), and start
+        it at once when its DAG has room for it under maxActiveRuns."""
+        dag_key = (run.namespace, run.spec.dag_name)
+        dag_body = await self.dag_body(dag_key)
+        if dag_body is None:
+            message = f"DAG {run.spec.dag_name!r} not found in namespace {run.namespace}"
+            await self._fail(run, body, "DagNotFound", message, now)
+            return None
+        dag = Dag.model_validate(dag_body)
+        body = await self._adopt(body, dag_body)
+        problems = self.informer.problems(dag)
+        if problems:
+            message = f"DAG {dag.name} is invalid: {problems[0].message}"
+            await self._fail(run, body, "DagNotReady", message, now)
+            return None
+        snapshot = self.snapshots.current(dag)
+        pinned_name = await self.snapshots.ensure_stored(dag, snapshot)
+        created = parse_time(body["metadata"]["creationTimestamp"])
+        logical, interval = run_engine.run_dates(run, snapshot, created)
+        status = run_engine.pin(
+            run,
+            snapshot_name=pinned_name,
+            snapshot=snapshot,
+            interval=interval,
+            logical_date=logical,
+            now=now,
+        )
+        queued = replace(summarize_run(body), state=RunState.QUEUED, logical_date=logical)
+        if starts_at_pin(self.informer.runs.for_dag(*dag_key), queued, dag.spec.max_active_runs):
+            return await self._pin_running(run, body, run_engine.start(status, now), queued, now)
+        # The writer wakes the DAG: the run is queued now, and counts.
+        await self.status.write(run.key, status.to_wire(), body["metadata"]["resourceVersion"])
+        return None
+
+    async def _fail(
+        self, run: DagRun, body: dict[str, Any], reason: str, message: str, now: datetime
+    ) -> None:
+        status = run_engine.fail_run(run.status, reason=reason, message=message, now=now)
+        await self.status.write(run.key, status.to_wire(), body["metadata"]["resourceVersion"])
+        failed = find_condition(status.conditions, "Succeeded")
+        event = run_engine.RunEvent("Warning", "RunFailed", failed.message if failed else message)
+        await self._post_events(body, [event], now)
+
+    async def _pin_running(
+        self,
+        run: DagRun,
+        body: dict[str, Any],
+        status: DagRunStatus,
+        queued: RunSummary,
+        now: datetime,
+    ) -> datetime | None:
+        """Pin and start in one write, with the first tasks' pods already created."""
+        namespace, dag = run.namespace, run.spec.dag_name
+        # Take the slot before the first await, so a concurrent pin of another run of the
+        # same DAG counts it.
+        version = resource_version(body)
+        self.informer.runs.update(namespace, dag, replace(queued, state=RunState.RUNNING), version)
+        try:
+            pinned = run.model_copy(update={"status": status})
+            return await self._advance(pinned, body, now, pinning=True)
+        except BaseException:
+            self.informer.runs.update(namespace, dag, summarize_run(body), version)
+            raise
+        finally:
+            self.wake_dag((namespace, dag))
+
+    async def _adopt(self, body: dict[str, Any], dag_body: dict[str, Any]) -> dict[str, Any]:
+        patch = render.adoption_patch(body, dag_body)
+        if patch is None:
+            return body
+        metadata = body["metadata"]
+        path = custom_path("dagruns", metadata["namespace"], metadata["name"])
+        return await self.kube.request("PATCH", path, patch, content_type=MERGE_PATCH)
+
+    async def _advance(
+        self, run: DagRun, body: dict[str, Any], now: datetime, *, pinning: bool = False
+    ) -> datetime | None:
+        """One pass over a running run (`pinning`: its first, with the pinned status not
+        written yet)."""
+        key = run.key
+        snapshot = await self.snapshots.load(
+            (run.namespace, run.spec.dag_name), run.status.snapshot or ""
+        )
+        if snapshot is None:
+            message = f"snapshot {run.status.snapshot} of this run is gone"
+            status = run_engine.fail_run(
+                run.status, reason="SnapshotMissing", message=message, now=now
+            )
+            await self.status.write(key, status.to_wire(), body["metadata"]["resourceVersion"])
+            return None
+        decision = await self._decide(run, snapshot, now)
+        again = await self.pods.carry_out(run, snapshot, decision, now, self.settings)
+        wake = await self._write(run, body, decision, now, pinning=pinning)
+        await self._post_events(body, decision.events, now)
+        still_waiting = any(r.state is TaskState.SCHEDULED for r in decision.status.tasks)
+        # A pod of this DAG finishing frees a slot and wakes the run.
+        self.informer.wait_for_slots(key, label_value(run.spec.dag_name), still_waiting)
+        return now if again else _earliest(decision.requeue_at, wake)
+
+    async def _decide(
+        self, run: DagRun, snapshot: Snapshot, now: datetime
+    ) -> run_engine.RunDecision:
+        dag = run.spec.dag_name
+        limit = self.informer.max_active_tasks((run.namespace, dag))
+        slots = limit - self.informer.pods.active_count(run.namespace, label_value(dag))
+        pods = await self.pods.observe(run)
+        return run_engine.advance(run, snapshot, pods=pods, now=now, task_slots=slots)
+
+    async def _write(
+        self,
+        run: DagRun,
+        body: dict[str, Any],
+        decision: run_engine.RunDecision,
+        now: datetime,
+        *,
+        pinning: bool,
+    ) -> datetime | None:
+        """Write the new status, unless its only news is tasks that started: that write
+        waits a moment (returned), so a short task costs one write."""
+        key = run.key
+        new_status = decision.status.to_wire()
+        if (
+            not pinning
+            and not decision.pods_to_create
+            and not decision.pods_to_delete
+            and not decision.events
+            and run_engine.only_tasks_started(run.status, decision.status)
+            and not self.batches.due(key, now)
+        ):
+            return self.batches.when(key) or now
+        self.batches.written(key)
+        if new_status != body.get("status"):
+            # A Conflict goes to reconcile, which looks again with fresh data.
+            await self.status.write(key, new_status, body["metadata"]["resourceVersion"])
+            if decision.status.state is not run.status.state:
+                log.info("run %s/%s is %s", run.namespace, run.name, decision.status.state)
+        return None
+
+    async def _post_events(
+        self, body: dict[str, Any], events: list[run_engine.RunEvent], now: datetime
+    ) -> None:
+        involved = render.involved_object("DagRun", body)
+        await asyncio.gather(
+            *(
+                self.kube.post_event(
+                    involved, type_=e.type, reason=e.reason, message=e.message, now=now
+                )
+                for e in events
+            )
+        )
+
+
+def _earliest(*times: datetime | None) -> datetime | None:
+    present = [t for t in times if t is not None]
+    return min(present) if present else None

@@ -1,0 +1,51 @@
+"""Status writes, one writer per kind: the patch (guarded by the copy's resourceVersion),
+the echo record, the write-through to the informer, and the wake-ups that follow. Every
+status write of the controller goes through here, so none skips a step."""
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from kubedag.kube.client import ApiError, Kube, custom_path
+from kubedag.reconcilers.caches import NamespacedName
+from kubedag.reconcilers.informer import Informer, Kind
+
+log = logging.getLogger(__name__)
+
+_PLURALS: dict[Kind, str] = {"DAG": "dags", "DagRun": "dagruns"}
+
+
+class StatusWriter:
+    def __init__(
+        self,
+        kube: Kube,
+        informer: Informer,
+        kind: Kind,
+        on_run_changed: Callable[[NamespacedName], None] | None = None,
+    ) -> None:
+        """`on_run_changed(dag_key)`: a run's summary changed, so its DAG has news."""
+        self.kube = kube
+        self.informer = informer
+        self.kind = kind
+        self.on_run_changed = on_run_changed
+
+    async def write(
+        self, key: NamespacedName, status: dict[str, Any], resource_version: str | None
+    ) -> dict[str, Any]:
+        """Merge-patch the status; with a resourceVersion a changed object fails the write
+        with Conflict, and the stale copy is dropped so the next pass reads it afresh."""
+        try:
+            written = await self.kube.patch_status(
+                custom_path(_PLURALS[self.kind], *key), status, resource_version
+            )
+        except ApiError as error:
+            if error.conflict:
+                self.informer.drop_stale(self.kind, key)
+            raise
+        self.informer.remember_write(self.kind, key, written)
+        if self.kind == "DAG":
+            self.informer.put_dag(key, written)
+        elif self.informer.put_run(key, written) and self.on_run_changed is not None:
+            dag = str(written["spec"]["dagName"])
+            self.on_run_changed((key[0], dag))
+        return written
