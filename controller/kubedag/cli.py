@@ -290,19 +290,31 @@ def cmd_run(args: argparse.Namespace) -> int:
 async def _serve(args: argparse.Namespace, settings: ControllerSettings) -> int:
     import kopf
     from aiohttp import web
+    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
     from kubedag.kube.client import Kube
     from kubedag.kube.leader import LeaderElector
+    from kubedag.reconcilers.metrics import controller_registry
     from kubedag.reconcilers.operator import build_registry
 
     runner: web.AppRunner | None = None
+    metrics: dict[str, CollectorRegistry] = {}
     if args.health_port:
         # Answers while the process lives, also on a standby replica, unlike kopf's probe.
         async def healthz(_: web.Request) -> web.Response:
             return web.Response(text="ok")
 
+        async def serve_metrics(_: web.Request) -> web.Response:
+            if "registry" not in metrics:
+                return web.Response(status=503, text="the controller is not running (standby)")
+            return web.Response(
+                body=generate_latest(metrics["registry"]),
+                headers={"Content-Type": CONTENT_TYPE_LATEST},
+            )
+
         app = web.Application()
         app.router.add_get("/healthz", healthz)
+        app.router.add_get("/metrics", serve_metrics)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, "0.0.0.0", args.health_port).start()
@@ -316,7 +328,11 @@ async def _serve(args: argparse.Namespace, settings: ControllerSettings) -> int:
     stop = asyncio.Event()
     operator = asyncio.create_task(
         kopf.operator(
-            registry=build_registry(settings, args.kubeconfig),
+            registry=build_registry(
+                settings,
+                args.kubeconfig,
+                on_started=lambda c: metrics.update(registry=controller_registry(c.cache_sizes)),
+            ),
             clusterwide=not settings.namespaces,
             namespaces=list(settings.namespaces),
             standalone=True,

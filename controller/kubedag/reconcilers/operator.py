@@ -3,6 +3,7 @@ of contents. Handlers only feed watch events to the Controller (controller.py)."
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,9 @@ def configure_kopf(settings: kopf.OperatorSettings) -> None:
 
 
 def build_registry(
-    controller_settings: ControllerSettings, kubeconfig: str | None = None
+    controller_settings: ControllerSettings,
+    kubeconfig: str | None = None,
+    on_started: Callable[[Controller], None] | None = None,
 ) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     state: dict[str, Any] = {}
@@ -72,6 +75,8 @@ def build_registry(
         kube = await Kube.connect(kubeconfig)
         state["controller"] = Controller(kube, controller_settings)
         controller().start()
+        if on_started is not None:
+            on_started(controller())
 
     @kopf.on.cleanup(registry=registry)
     async def stop(**_: Any) -> None:

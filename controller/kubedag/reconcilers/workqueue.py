@@ -96,6 +96,10 @@ class WorkQueue(Generic[Key]):
     def __len__(self) -> int:
         return len(self._queued) + len(self._active)
 
+    def __contains__(self, key: object) -> bool:
+        """Whether `key` will be processed without waiting for a timer."""
+        return key in self._queued or key in self._dirty
+
     def tracked(self) -> int:
         """Keys with a pending wake-up or a failure count: per-object state that `forget`
         clears when the object is deleted."""

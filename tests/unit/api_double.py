@@ -1,0 +1,94 @@
+"""A small in-memory stand-in for the API server, for reconciler unit tests only: objects by
+path, increasing resourceVersions, AlreadyExists on a repeated create, Conflict on a stale
+resourceVersion, and merge patches. The real-apiserver tests are in tests/integration."""
+
+import copy
+from typing import Any
+
+from kubedag.kube.client import ApiError
+
+
+def _merge(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """RFC 7386 merge patch."""
+    result = dict(target)
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        elif isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = _merge(result[key], value)
+        else:
+            result[key] = copy.deepcopy(value)
+    return result
+
+
+class ApiDouble:
+    def __init__(self) -> None:
+        self.objects: dict[str, dict[str, Any]] = {}
+        self.events: list[dict[str, Any]] = []
+        self.writes: list[tuple[str, str]] = []  # (verb, path)
+        self._version = 100
+
+    def _stamp(self, body: dict[str, Any]) -> dict[str, Any]:
+        self._version += 1
+        body["metadata"]["resourceVersion"] = str(self._version)
+        return copy.deepcopy(body)
+
+    def put(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Store an object as another client would (a user's apply, the kubelet)."""
+        body = copy.deepcopy(body)
+        body["metadata"].setdefault("uid", f"uid-{body['metadata']['name']}")
+        body["metadata"].setdefault("generation", 1)
+        body["metadata"].setdefault("creationTimestamp", "2026-01-02T00:00:00Z")
+        self.objects[path] = body
+        return self._stamp(body)
+
+    async def get(self, path: str) -> dict[str, Any] | None:
+        body = self.objects.get(path)
+        return copy.deepcopy(body) if body is not None else None
+
+    async def create(self, collection: str, manifest: dict[str, Any]) -> dict[str, Any] | None:
+        path = f"{collection}/{manifest['metadata']['name']}"
+        self.writes.append(("POST", path))
+        if path in self.objects:
+            return None
+        return self.put(path, manifest)
+
+    async def delete(self, path: str, *, propagation: str = "Background") -> bool:
+        self.writes.append(("DELETE", path))
+        return self.objects.pop(path, None) is not None
+
+    async def patch_status(
+        self, path: str, status: dict[str, Any], resource_version: str | None
+    ) -> dict[str, Any]:
+        return await self.request(
+            "PATCH", path + "/status", {"status": status, "metadata": _rv(resource_version)}
+        )
+
+    async def request(self, method: str, path: str, body: Any = None, **_: Any) -> dict[str, Any]:
+        assert method == "PATCH", method
+        self.writes.append((method, path))
+        target = path.removesuffix("/status")
+        stored = self.objects.get(target)
+        if stored is None:
+            raise ApiError(404, "NotFound", f"{target} not found")
+        expected = (body.get("metadata") or {}).get("resourceVersion")
+        if expected and expected != stored["metadata"]["resourceVersion"]:
+            raise ApiError(409, "Conflict", "the object has been modified")
+        patch = dict(body)
+        patch["metadata"] = {
+            k: v for k, v in (body.get("metadata") or {}).items() if k != "resourceVersion"
+        }
+        if path.endswith("/status"):
+            patch = {"status": body["status"]}
+        self.objects[target] = _merge(stored, patch)
+        return self._stamp(self.objects[target])
+
+    async def post_event(self, involved: dict[str, Any], **fields: Any) -> None:
+        self.events.append({"involved": involved, **fields})
+
+    async def close(self) -> None:
+        return None
+
+
+def _rv(resource_version: str | None) -> dict[str, Any]:
+    return {"resourceVersion": resource_version} if resource_version else {}

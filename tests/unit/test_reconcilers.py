@@ -1,0 +1,253 @@
+"""The reconcilers against an in-memory API double and an injected clock: echoes of the
+controller's own writes, conflicts, stale bodies, slot wake-ups and eviction on delete.
+(The same flows against a real kube-apiserver are in tests/integration.)"""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any, cast
+
+from kubedag import API_VERSION
+from kubedag.kube.client import Kube, core_path, custom_path
+from kubedag.reconcilers.controller import Controller
+from kubedag.reconcilers.settings import ControllerSettings
+from tests.unit.api_double import ApiDouble
+from tests.unit.builders import T0, task
+
+NS = "etl"
+SETTINGS = ControllerSettings(
+    catchup_by_default=True, namespaces=(), task_service_account=None, run_workers=1, dag_workers=1
+)
+
+
+def dag_path(name: str = "etl") -> str:
+    return custom_path("dags", NS, name)
+
+
+def run_path(name: str) -> str:
+    return custom_path("dagruns", NS, name)
+
+
+def pod_path(name: str) -> str:
+    return core_path("pods", NS, name)
+
+
+def dag_manifest(*tasks: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "DAG",
+        "metadata": {"name": "etl", "namespace": NS},
+        "spec": {"tasks": list(tasks) or [task("a")], **spec},
+    }
+
+
+def run_manifest(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "DagRun",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {"dagName": "etl", "runType": "manual", "logicalDate": "2026-01-01T00:00:00Z"},
+    }
+
+
+class World:
+    """The double, a controller on it at a fixed time, and helpers that play the watch."""
+
+    def __init__(self) -> None:
+        self.api = ApiDouble()
+        self.now = T0
+        self.controller = Controller(cast(Kube, self.api), SETTINGS, now=lambda: self.now)
+
+    def apply_dag(self, *tasks: dict[str, Any], **spec: Any) -> None:
+        self.controller.on_dag_event(
+            "ADDED", self.api.put(dag_path(), dag_manifest(*tasks, **spec))
+        )
+
+    def create_run(self, name: str) -> tuple[str, str]:
+        self.controller.on_run_event("ADDED", self.api.put(run_path(name), run_manifest(name)))
+        return (NS, name)
+
+    def watch_run(self, name: str) -> dict[str, Any]:
+        """Deliver the run as stored, as the watch would."""
+        body = self.api.objects[run_path(name)]
+        self.controller.on_run_event("MODIFIED", dict(body))
+        return body
+
+    def finish_pod(self, name: str, phase: str = "Succeeded") -> None:
+        body = self.api.objects[pod_path(name)]
+        body["status"] = {
+            "phase": phase,
+            "containerStatuses": [
+                {
+                    "name": "task",
+                    "state": {"terminated": {"exitCode": 0 if phase == "Succeeded" else 1}},
+                }
+            ],
+        }
+        self.controller.on_pod_event("MODIFIED", self.api.put(pod_path(name), body))
+
+    async def settle(self) -> list[tuple[str, str]]:
+        """Let the controller's workers process what is queued; returns the runs passed."""
+        passes: list[tuple[str, str]] = []
+        reconcile = self.controller.runs.reconcile
+
+        async def counting(key: tuple[str, str]) -> datetime | None:
+            passes.append(key)
+            return await reconcile(key)
+
+        self.controller.runs.reconcile = counting  # type: ignore[method-assign]
+        try:
+            for _ in range(1000):
+                await asyncio.sleep(0)
+                if not len(self.controller.run_queue) and not len(self.controller.dag_queue):
+                    break
+        finally:
+            self.controller.runs.reconcile = reconcile  # type: ignore[method-assign]
+        return passes
+
+    def pods(self) -> list[str]:
+        prefix = core_path("pods", NS) + "/"
+        return sorted(p.removeprefix(prefix) for p in self.api.objects if p.startswith(prefix))
+
+    def state(self, name: str) -> str | None:
+        return cast(str | None, (self.api.objects[run_path(name)].get("status") or {}).get("state"))
+
+
+def run_async(scenario: Callable[[], Awaitable[None]]) -> None:
+    asyncio.run(scenario())
+
+
+def test_the_echo_of_an_own_status_write_is_not_worked_on_again() -> None:
+    async def scenario() -> None:
+        world = World()
+        world.controller.start()
+        world.apply_dag()
+        key = world.create_run("r1")
+        assert await world.settle() == [key]
+        assert world.state("r1") == "running" and world.pods() == ["r1-a-1"]
+        world.watch_run("r1")  # the echo of the pin-and-start write
+        assert await world.settle() == []
+        # Someone else's change to the run is news.
+        world.api.put(run_path("r1"), world.api.objects[run_path("r1")])
+        world.watch_run("r1")
+        assert await world.settle() == [key]
+        await world.controller.stop()
+
+    run_async(scenario)
+
+
+def test_a_conflict_drops_the_stale_copy_and_the_next_pass_reads_it_afresh() -> None:
+    async def scenario() -> None:
+        world = World()
+        world.apply_dag()
+        key = world.create_run("r1")
+        await world.controller.runs.reconcile(key)
+        # Another client changes the run; the controller has not seen the event yet.
+        labelled = world.api.objects[run_path("r1")]
+        labelled["metadata"].setdefault("labels", {})["team"] = "sales"
+        world.api.put(run_path("r1"), labelled)
+        world.finish_pod("r1-a-1")
+        again = await world.controller.runs.reconcile(key)
+        assert again == world.now  # look again at once
+        assert world.controller.informer.run(key) is None  # the stale copy is gone
+        assert world.state("r1") == "running"
+        assert await world.controller.runs.reconcile(key) is None
+        assert world.state("r1") == "success"
+        assert world.api.objects[run_path("r1")]["metadata"]["labels"]["team"] == "sales"
+
+    run_async(scenario)
+
+
+def test_a_late_watch_event_does_not_replace_the_response_to_a_newer_write() -> None:
+    async def scenario() -> None:
+        world = World()
+        world.apply_dag()
+        created = world.api.put(run_path("r1"), run_manifest("r1"))
+        world.controller.on_run_event("ADDED", created)
+        await world.controller.runs.reconcile((NS, "r1"))
+        world.controller.on_run_event("ADDED", created)  # delivered late, older version
+        body = world.controller.informer.run((NS, "r1"))
+        assert body is not None and body["status"]["state"] == "running"
+
+    run_async(scenario)
+
+
+def test_a_pod_that_frees_a_task_slot_wakes_the_run_waiting_for_it() -> None:
+    async def scenario() -> None:
+        world = World()
+        world.controller.start()
+        world.apply_dag(task("a"), maxActiveTasks=1)
+        first, second = world.create_run("r1"), world.create_run("r2")
+        assert sorted(await world.settle()) == [first, second]
+        assert world.pods() == ["r1-a-1"]  # r2 waits for the DAG's only slot
+        assert world.controller.informer.waiting_for_slots(NS, "etl") == [second]
+        world.finish_pod("r1-a-1")
+        assert sorted(await world.settle()) == [first, second]  # its owner, and the waiting run
+        assert world.pods() == ["r1-a-1", "r2-a-1"]
+        assert world.controller.informer.waiting_for_slots(NS, "etl") == []
+        await world.controller.stop()
+
+    run_async(scenario)
+
+
+def test_deleting_the_dag_its_runs_and_pods_leaves_no_cache_entry() -> None:
+    async def scenario() -> None:
+        world = World()
+        controller = world.controller
+        world.apply_dag(task("a"), task("b", "a"))
+        keys = [world.create_run(f"r{i}") for i in range(3)]
+        for key in keys:
+            when = await controller.runs.reconcile(key)
+            if when is not None:
+                controller.run_queue.add_after(key, when)
+        # A second DAG version while runs of the first are in flight.
+        changed = world.api.objects[dag_path()]
+        changed["metadata"]["generation"] = 2
+        changed["spec"]["tasks"].append(task("c"))
+        controller.on_dag_event("MODIFIED", world.api.put(dag_path(), changed))
+        when = await controller.dags.reconcile((NS, "etl"))
+        if when is not None:
+            controller.dag_queue.add_after((NS, "etl"), when)
+        world.finish_pod("r0-a-1", "Failed")
+        await controller.runs.reconcile(keys[0])
+        assert any(size > 0 for size in controller.cache_sizes().values())
+
+        # The garbage collector deletes the pods and runs, then the DAG goes.
+        for name in world.pods():
+            controller.on_pod_event("DELETED", world.api.objects.pop(pod_path(name)))
+        for _, name in keys:
+            controller.on_run_event("DELETED", world.api.objects.pop(run_path(name)))
+        controller.on_dag_event("DELETED", world.api.objects.pop(dag_path()))
+        await controller.dags.reconcile((NS, "etl"))  # the wake-up queued by the run deletions
+        controller.dag_queue.forget((NS, "etl"))
+        assert controller.cache_sizes() == dict.fromkeys(controller.cache_sizes(), 0)
+
+    run_async(scenario)
+
+
+def test_a_run_of_a_dag_that_does_not_exist_fails_with_a_reason_and_an_event() -> None:
+    async def scenario() -> None:
+        world = World()
+        key = world.create_run("r1")
+        assert await world.controller.runs.reconcile(key) is None
+        assert world.state("r1") == "failed"
+        conditions = world.api.objects[run_path("r1")]["status"]["conditions"]
+        assert conditions[0]["reason"] == "DagNotFound"
+        assert [e["reason"] for e in world.api.events] == ["RunFailed"]
+
+    run_async(scenario)
+
+
+def test_a_dag_pass_creates_due_runs_and_says_when_to_look_again() -> None:
+    async def scenario() -> None:
+        world = World()
+        world.now = datetime.fromisoformat("2026-01-03T12:00:00+00:00")
+        world.apply_dag(schedule="@daily", startDate="2026-01-01")
+        again = await world.controller.dags.reconcile((NS, "etl"))
+        runs = sorted(p.rsplit("/", 1)[1] for p in world.api.objects if "/dagruns/" in p)
+        assert runs == ["etl-20260101-0000", "etl-20260102-0000"]
+        assert again == datetime.fromisoformat("2026-01-04T00:00:00+00:00")
+        status = world.api.objects[dag_path()]["status"]
+        assert status["conditions"][0]["status"] == "True"
+
+    run_async(scenario)

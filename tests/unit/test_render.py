@@ -1,0 +1,187 @@
+"""Every object kubedag writes, as manifests.render makes it: one table case each."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from kubedag.core.schedule import DataInterval
+from kubedag.core.snapshot import build_snapshot
+from kubedag.core.task_launch import prepare_launch
+from kubedag.core.templating import RunContext
+from kubedag.manifests import render
+from kubedag.models.dagrun import RunType
+from tests.unit.builders import dag_spec, task
+
+JAN1 = datetime(2026, 1, 1, tzinfo=UTC)
+JAN2 = datetime(2026, 1, 2, tzinfo=UTC)
+DAG_LABELS = {"kubedag.io/dag": "sales", "app.kubernetes.io/managed-by": "kubedag"}
+OWNED_BY_DAG = [
+    {
+        "apiVersion": "kubedag.io/v1alpha1",
+        "kind": "DAG",
+        "name": "sales",
+        "uid": "dag-uid",
+        "controller": True,
+    }
+]
+
+
+def launch(**fields: Any) -> Any:
+    snapshot = build_snapshot(dag_spec(task("load", **fields)))
+    context = RunContext(
+        dag_name="sales",
+        run_id="sales-20260101-0000",
+        run_type="scheduled",
+        task_name="load",
+        try_number=2,
+        logical_date=JAN1,
+        data_interval_start=JAN1,
+        data_interval_end=JAN2,
+        params={},
+        conf={},
+    )
+    return prepare_launch(snapshot.task("load"), context)
+
+
+@pytest.mark.parametrize(
+    ("name", "manifest", "expected"),
+    [
+        (
+            "scheduled run: named by its logical date, owned and labelled by its DAG",
+            render.dagrun(namespace="etl", dag_name="sales", dag_uid="dag-uid",
+                          run_type=RunType.SCHEDULED, logical_date=JAN1,
+                          interval=DataInterval(JAN1, JAN2)),
+            {
+                "apiVersion": "kubedag.io/v1alpha1",
+                "kind": "DagRun",
+                "metadata": {
+                    "name": "sales-20260101-0000",
+                    "namespace": "etl",
+                    "labels": DAG_LABELS,
+                    "ownerReferences": OWNED_BY_DAG,
+                },
+                "spec": {
+                    "dagName": "sales",
+                    "runType": "scheduled",
+                    "logicalDate": "2026-01-01T00:00:00Z",
+                    "dataIntervalStart": "2026-01-01T00:00:00Z",
+                    "dataIntervalEnd": "2026-01-02T00:00:00Z",
+                },
+            },
+        ),
+        (
+            "manual run with conf: the controller fills in its interval",
+            render.dagrun(namespace="etl", dag_name="sales", dag_uid="dag-uid",
+                          run_type=RunType.MANUAL, logical_date=JAN1, conf={"table": "x"}),
+            {
+                "apiVersion": "kubedag.io/v1alpha1",
+                "kind": "DagRun",
+                "metadata": {
+                    "name": "sales-manual-20260101-0000",
+                    "namespace": "etl",
+                    "labels": DAG_LABELS,
+                    "ownerReferences": OWNED_BY_DAG,
+                },
+                "spec": {"dagName": "sales", "runType": "manual",
+                         "logicalDate": "2026-01-01T00:00:00Z", "conf": {"table": "x"}},
+            },
+        ),
+        (
+            "an event on a run",
+            render.event(
+                render.involved_object("DagRun", {"metadata": {
+                    "name": "r1", "namespace": "etl", "uid": "u1", "resourceVersion": "7"}}),
+                type_="Warning", reason="TaskFailed", message="task a failed",
+                now=datetime(2026, 1, 1, 0, 0, 0, 123, tzinfo=UTC), unique="abc",
+                reporting_instance="host-1",
+            ),
+            {
+                "apiVersion": "v1",
+                "kind": "Event",
+                "metadata": {"name": "r1.abc", "namespace": "etl"},
+                "involvedObject": {"apiVersion": "kubedag.io/v1alpha1", "kind": "DagRun",
+                                   "name": "r1", "namespace": "etl", "uid": "u1",
+                                   "resourceVersion": "7"},
+                "type": "Warning",
+                "reason": "TaskFailed",
+                "message": "task a failed",
+                "firstTimestamp": "2026-01-01T00:00:00Z",
+                "lastTimestamp": "2026-01-01T00:00:00Z",
+                "count": 1,
+                "source": {"component": "kubedag-controller"},
+                "reportingComponent": "kubedag.io/controller",
+                "reportingInstance": "host-1",
+            },
+        ),
+    ],
+    ids=lambda value: value if isinstance(value, str) else "",
+)  # fmt: skip
+def test_rendered_objects(name: str, manifest: dict[str, Any], expected: dict[str, Any]) -> None:
+    assert manifest == expected
+
+
+def test_task_pod_carries_labels_owner_env_and_rendered_args() -> None:
+    owner = render.owner_reference("DagRun", "sales-20260101-0000", "run-uid")
+    pod = render.task_pod(
+        launch(args=["--date={{ ds }}"], serviceAccountName=None),
+        namespace="etl",
+        owner=owner,
+        default_service_account="kubedag-task",
+    )
+    assert pod["metadata"]["name"] == "sales-20260101-0000-load-2"
+    assert pod["metadata"]["labels"] == {
+        "kubedag.io/dag": "sales",
+        "kubedag.io/dagrun": "sales-20260101-0000",
+        "kubedag.io/task": "load",
+        "kubedag.io/try": "2",
+        "app.kubernetes.io/managed-by": "kubedag",
+    }
+    assert pod["metadata"]["ownerReferences"] == [owner]
+    assert pod["metadata"]["annotations"] == {"kubedag.io/logical-date": "2026-01-01T00:00:00Z"}
+    assert pod["spec"]["restartPolicy"] == "Never"
+    assert pod["spec"]["serviceAccountName"] == "kubedag-task"
+    container = pod["spec"]["containers"][0]
+    assert (container["name"], container["image"]) == ("task", "busybox")
+    assert container["args"] == ["--date=2026-01-01"] and "command" not in container
+    assert {e["name"]: e["value"] for e in container["env"]}["KUBEDAG_TRY_NUMBER"] == "2"
+
+
+def test_snapshot_config_map_is_immutable_and_named_by_content() -> None:
+    snapshot = build_snapshot(dag_spec(task("a")))
+    config_map = render.snapshot_config_map(
+        namespace="etl", dag_name="sales", dag_uid="dag-uid", generation=4, snapshot=snapshot
+    )
+    assert config_map["metadata"]["name"] == f"sales-v{snapshot.digest()[:10]}"
+    assert config_map["immutable"] is True
+    assert config_map["metadata"]["ownerReferences"] == OWNED_BY_DAG
+    assert config_map["metadata"]["annotations"] == {"kubedag.io/dag-generation": "4"}
+    assert list(config_map["binaryData"]) == ["snapshot.json.gz"]
+
+
+@pytest.mark.parametrize(
+    ("refs", "labels", "expected_refs"),
+    [
+        ([], {}, OWNED_BY_DAG),
+        ([{"uid": "other", "kind": "Thing", "name": "t"}], {},
+         [{"uid": "other", "kind": "Thing", "name": "t"}, *OWNED_BY_DAG]),
+        (OWNED_BY_DAG, {"kubedag.io/dag": "sales"}, None),
+    ],
+)  # fmt: skip
+def test_adoption_patch(
+    refs: list[dict[str, Any]], labels: dict[str, str], expected_refs: list[Any] | None
+) -> None:
+    run = {"metadata": {"name": "r", "namespace": "etl", "resourceVersion": "5",
+                        "ownerReferences": refs, "labels": labels}}  # fmt: skip
+    dag = {"metadata": {"name": "sales", "uid": "dag-uid"}}
+    patch = render.adoption_patch(run, dag)
+    if expected_refs is None:
+        assert patch is None
+    else:
+        assert patch == {
+            "metadata": {
+                "resourceVersion": "5",
+                "labels": {"kubedag.io/dag": "sales"},
+                "ownerReferences": expected_refs,
+            }
+        }
