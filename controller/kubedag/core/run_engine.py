@@ -137,6 +137,41 @@ def fail_run(status: DagRunStatus, *, reason: str, message: str, now: datetime) 
     return new
 
 
+def task_context(
+    run: DagRun, status: DagRunStatus, snapshot: Snapshot, task: ResolvedTask, try_number: int
+) -> RunContext:
+    """What templates of try `try_number` of `task` see (Airflow's template context)."""
+    assert status.logical_date and status.data_interval_start and status.data_interval_end
+    return RunContext(
+        dag_name=run.spec.dag_name,
+        run_id=run.name,
+        run_type=run.spec.run_type.value,
+        task_name=task.name,
+        try_number=try_number,
+        logical_date=status.logical_date,
+        data_interval_start=status.data_interval_start,
+        data_interval_end=status.data_interval_end,
+        params=snapshot.params,
+        conf=run.spec.conf or {},
+    )
+
+
+def next_wakeup(status: DagRunStatus, snapshot: Snapshot) -> datetime | None:
+    """The next moment the run needs a pass without any event: a retry falls due, or a task
+    or the run reaches its timeout."""
+    times: list[datetime] = []
+    for record in status.tasks:
+        if record.state is TaskState.UP_FOR_RETRY and record.retry_at:
+            times.append(record.retry_at)
+        limit = snapshot.task(record.name).execution_timeout_span
+        if record.state.has_pod and record.queued_at and limit is not None:
+            times.append(record.queued_at + limit)
+    run_limit = snapshot.dagrun_timeout_span
+    if run_limit is not None and status.start_time and not status.end_time:
+        times.append(status.start_time + run_limit)
+    return min(times) if times else None
+
+
 class _Pass:
     """State of one engine pass; methods mutate the copied records only."""
 
@@ -291,7 +326,9 @@ class _Pass:
             task = self.snapshot.task(name)
             try_number = record.try_number + 1
             try:
-                launch = prepare_launch(task, self._context(task, try_number))
+                launch = prepare_launch(
+                    task, task_context(self.run, self.status, self.snapshot, task, try_number)
+                )
             except TemplateError as error:
                 record.try_number = try_number
                 record.state = TaskState.FAILED
@@ -308,22 +345,6 @@ class _Pass:
             record.started = record.finished = record.exit_code = record.message = None
             self.decision.pods_to_create.append(launch)
         return settled
-
-    def _context(self, task: ResolvedTask, try_number: int) -> RunContext:
-        status = self.status
-        assert status.logical_date and status.data_interval_start and status.data_interval_end
-        return RunContext(
-            dag_name=self.run.spec.dag_name,
-            run_id=self.run.name,
-            run_type=self.run.spec.run_type.value,
-            task_name=task.name,
-            try_number=try_number,
-            logical_date=status.logical_date,
-            data_interval_start=status.data_interval_start,
-            data_interval_end=status.data_interval_end,
-            params=self.snapshot.params,
-            conf=self.run.spec.conf or {},
-        )
 
     def enforce_run_timeout(self) -> None:
         timeout, limit = self.snapshot.dagrun_timeout, self.snapshot.dagrun_timeout_span
@@ -380,20 +401,6 @@ class _Pass:
             message,
         )
 
-    def requeue_at(self) -> datetime | None:
-        times: list[datetime] = []
-        for name, record in self.records.items():
-            if record.state is TaskState.UP_FOR_RETRY and record.retry_at:
-                times.append(record.retry_at)
-            task = self.snapshot.task(name)
-            limit = task.execution_timeout_span
-            if record.state.has_pod and record.queued_at and limit is not None:
-                times.append(record.queued_at + limit)
-        run_limit = self.snapshot.dagrun_timeout_span
-        if run_limit is not None and self.status.start_time and not self.status.end_time:
-            times.append(self.status.start_time + run_limit)
-        return min(times) if times else None
-
     def result(self) -> RunDecision:
         records = self.records
         self.status.tasks = [records[t.name] for t in self.snapshot.tasks]
@@ -402,7 +409,9 @@ class _Pass:
         if self.status.start_time:
             end = self.status.end_time or self.now
             self.status.duration = format_duration(end - self.status.start_time)
-        self.decision.requeue_at = None if self.status.end_time else self.requeue_at()
+        self.decision.requeue_at = (
+            None if self.status.end_time else next_wakeup(self.status, self.snapshot)
+        )
         return self.decision
 
 
