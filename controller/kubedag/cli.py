@@ -19,7 +19,13 @@ from pydantic import ValidationError
 from kubedag.core.dag_scheduler import plan_schedule
 from kubedag.core.dates import parse_time, rfc3339
 from kubedag.core.naming import dagrun_name
-from kubedag.core.schedule import DataInterval, ScheduleError, next_run, parse_timetable
+from kubedag.core.schedule import (
+    DataInterval,
+    ScheduleError,
+    Window,
+    next_run,
+    parse_timetable,
+)
 from kubedag.core.snapshot import build_snapshot
 from kubedag.core.task_launch import prepare_launch
 from kubedag.core.templating import RunContext, TemplateError
@@ -192,7 +198,7 @@ def _interval_at(dag: Dag, logical: datetime) -> DataInterval:
         return DataInterval(logical, logical)
     timetable = parse_timetable(dag.spec.schedule, dag.spec.timezone)
     following = next_run(
-        timetable, start_date=logical, end_date=None, catchup=True, last_interval=None, now=logical
+        Window(timetable, logical, end_date=None, catchup=True, last_interval=None, now=logical)
     )
     assert following is not None  # no end date: a cron schedule always has a next tick
     if following.interval.start == logical:

@@ -13,7 +13,6 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -23,6 +22,7 @@ from kubedag.core.schedule import (
     DataInterval,
     PlannedRun,
     ScheduleError,
+    Window,
     due_runs,
     next_run,
     next_wakeup,
@@ -909,22 +909,23 @@ def _check_utc(runs: list[PlannedRun]) -> None:
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
 def test_schedule(case: Case) -> None:
     tt = parse_timetable(case.schedule, case.timezone)
-    args: dict[str, Any] = {
-        "start_date": case.start_date,
-        "end_date": case.end_date,
-        "catchup": case.catchup,
-        "last_interval": case.last_interval,
-        "now": case.now,
-    }
+    window = Window(
+        timetable=tt,
+        start_date=case.start_date,
+        end_date=case.end_date,
+        catchup=case.catchup,
+        last_interval=case.last_interval,
+        now=case.now,
+    )
 
-    got_next = next_run(tt, **args)
+    got_next = next_run(window)
     if case.next_run is not UNCHECKED:
         assert got_next == case.next_run
     if got_next is not None:
         _check_utc([got_next])
         assert got_next.logical_date == got_next.interval.start
 
-    got_due = due_runs(tt, **args, limit=case.limit)
+    got_due = due_runs(window, limit=case.limit)
     _check_utc(got_due)
     if case.due is not UNCHECKED:
         assert got_due == case.due
@@ -942,14 +943,14 @@ def test_schedule(case: Case) -> None:
     for planned in got_due:
         assert planned.run_after <= case.now
 
-    got_upcoming = upcoming_runs(tt, **args, count=case.upcoming_count)
+    got_upcoming = upcoming_runs(window, count=case.upcoming_count)
     _check_utc(got_upcoming)
     if case.upcoming is not UNCHECKED:
         assert got_upcoming == case.upcoming
     for planned in got_upcoming:
         assert planned.run_after > case.now
 
-    got_wakeup = next_wakeup(tt, **args)
+    got_wakeup = next_wakeup(window)
     if case.wakeup is not UNCHECKED:
         assert got_wakeup == case.wakeup
     if got_wakeup is not None:
@@ -1097,25 +1098,18 @@ def test_parse_errors(case: ErrorCase) -> None:
 def test_naive_datetimes_are_refused() -> None:
     tt = parse_timetable("@daily")
     with pytest.raises(ValueError, match="now must be timezone-aware"):
-        next_run(
-            tt,
-            start_date=utc(2026, 1, 1),
-            end_date=None,
-            catchup=True,
-            last_interval=None,
-            now=datetime(2026, 1, 2),
-        )
+        next_run(Window(tt, utc(2026, 1, 1), None, True, None, now=datetime(2026, 1, 2)))
     with pytest.raises(ValueError, match=r"DataInterval\.start must be timezone-aware"):
         DataInterval(datetime(2026, 1, 1), utc(2026, 1, 2))
 
 
 def test_negative_limit_and_count_are_refused() -> None:
     tt = parse_timetable("@daily")
-    args: dict[str, Any] = {"start_date": utc(2026, 1, 1), "end_date": None, "catchup": True}
+    window = Window(tt, utc(2026, 1, 1), None, True, last_interval=None, now=utc(2026, 1, 3))
     with pytest.raises(ValueError, match="limit"):
-        due_runs(tt, **args, last_interval=None, now=utc(2026, 1, 3), limit=-1)
+        due_runs(window, limit=-1)
     with pytest.raises(ValueError, match="count"):
-        upcoming_runs(tt, **args, last_interval=None, now=utc(2026, 1, 3), count=-1)
+        upcoming_runs(window, count=-1)
 
 
 # --------------------------------------------------------------------------------------

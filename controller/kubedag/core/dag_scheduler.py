@@ -9,13 +9,13 @@ restart loses nothing, and run names derive from logical dates, so nothing is du
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
 
 from kubedag.core.dates import localize
 from kubedag.core.naming import dagrun_name
 from kubedag.core.schedule import (
     DataInterval,
     PlannedRun,
+    Window,
     due_runs,
     next_wakeup,
     parse_timetable,
@@ -77,20 +77,18 @@ def plan_schedule(
     """
     if spec.schedule is None or spec.start_date is None:
         return SchedulePlan([], [], None)
-    timetable = parse_timetable(spec.schedule, spec.timezone)
-    window: dict[str, Any] = {
-        "start_date": localize(spec.start_date, spec.timezone),
-        "end_date": localize(spec.end_date, spec.timezone) if spec.end_date else None,
-        "catchup": catchup_default if spec.catchup is None else spec.catchup,
-    }
-    due = due_runs(timetable, **window, last_interval=last_interval, now=now, limit=limit)
-    newest = due[-1].interval if due else last_interval
-    later = (
-        upcoming_runs(timetable, **window, last_interval=newest, now=now, count=upcoming)
-        if upcoming
-        else []
+    window = Window(
+        timetable=parse_timetable(spec.schedule, spec.timezone),
+        start_date=localize(spec.start_date, spec.timezone),
+        end_date=localize(spec.end_date, spec.timezone) if spec.end_date else None,
+        catchup=catchup_default if spec.catchup is None else spec.catchup,
+        last_interval=last_interval,
+        now=now,
     )
-    wake = next_wakeup(timetable, **window, last_interval=newest, now=now)
+    due = due_runs(window, limit=limit)
+    after_due = window.after(due[-1].interval if due else last_interval)
+    later = upcoming_runs(after_due, count=upcoming) if upcoming else []
+    wake = next_wakeup(after_due)
     return SchedulePlan(due, later, wake)
 
 

@@ -156,7 +156,7 @@ def task_context(
     )
 
 
-def next_wakeup(status: DagRunStatus, snapshot: Snapshot) -> datetime | None:
+def next_pass_at(status: DagRunStatus, snapshot: Snapshot) -> datetime | None:
     """The next moment the run needs a pass without any event: a retry falls due, or a task
     or the run reaches its timeout."""
     times: list[datetime] = []
@@ -410,7 +410,7 @@ class _Pass:
             end = self.status.end_time or self.now
             self.status.duration = format_duration(end - self.status.start_time)
         self.decision.requeue_at = (
-            None if self.status.end_time else next_wakeup(self.status, self.snapshot)
+            None if self.status.end_time else next_pass_at(self.status, self.snapshot)
         )
         return self.decision
 

@@ -57,7 +57,7 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -354,49 +354,52 @@ class _Ticks:
         return max(new_start, self.align_to_next(earliest))
 
 
+@dataclass(frozen=True)
+class Window:
+    """Where a DAG's schedule stands: the facts every schedule function below takes.
+
+    ``last_interval`` is that of the latest *scheduled* run (manual runs do not count);
+    None before the first. Only catchup=False looks at ``now`` to place the first run.
+    """
+
+    timetable: Timetable
+    start_date: datetime
+    end_date: datetime | None
+    catchup: bool
+    last_interval: DataInterval | None
+    now: datetime
+
+    def after(self, last_interval: DataInterval | None) -> Window:
+        return replace(self, last_interval=last_interval)
+
+
 # --------------------------------------------------------------------------------------
 # Airflow's next_dagrun_info and the controller-facing helpers built on it.
 
 
-def next_run(
-    tt: Timetable,
-    *,
-    start_date: datetime,
-    end_date: datetime | None,
-    catchup: bool,
-    last_interval: DataInterval | None,
-    now: datetime,
-) -> PlannedRun | None:
+def next_run(window: Window) -> PlannedRun | None:
     """Airflow's ``next_dagrun_info``: the run after the one covering ``last_interval``.
 
     ``last_interval`` is that of the latest *scheduled* run (manual runs do not count);
     None before the first. The result may lie in the future: only catchup=False looks at
     ``now``, to skip a backlog. None once ``end_date`` is passed or ``@once`` has run.
     """
-    planner = _Planner(tt, start_date=start_date, end_date=end_date, catchup=catchup, now=now)
-    return planner.after(last_interval)
+    return _Planner(window).after(window.last_interval)
 
 
 class _Planner:
     """next_dagrun_info with what does not depend on the last run worked out once, so a
     walk through a long catchup backlog costs about two cron lookups per run."""
 
-    def __init__(
-        self,
-        tt: Timetable,
-        *,
-        start_date: datetime,
-        end_date: datetime | None,
-        catchup: bool,
-        now: datetime,
-    ) -> None:
-        self._start_date = _to_utc(start_date, "start_date")
+    def __init__(self, window: Window) -> None:
+        self._start_date = _to_utc(window.start_date, "start_date")
+        end_date = window.end_date
         self._end_date = None if end_date is None else _to_utc(end_date, "end_date")
-        now = _to_utc(now, "now")
-        self._ticks = None if tt.is_once else _Ticks(tt)
+        now = _to_utc(window.now, "now")
+        self._ticks = None if window.timetable.is_once else _Ticks(window.timetable)
         if self._ticks is None:
             self._earliest = self._start_date
-        elif catchup:
+        elif window.catchup:
             self._earliest = self._ticks.align_to_next(self._start_date)
         else:
             self._earliest = self._ticks.skip_to_latest(self._start_date, now)
@@ -428,37 +431,20 @@ class _Planner:
         return PlannedRun(DataInterval(start, end), run_after=end)
 
 
-def _iter_runs(
-    tt: Timetable,
-    *,
-    start_date: datetime,
-    end_date: datetime | None,
-    catchup: bool,
-    last_interval: DataInterval | None,
-    now: datetime,
-) -> Iterator[PlannedRun]:
+def _iter_runs(window: Window) -> Iterator[PlannedRun]:
     """The schedule's runs in order, as the scheduler would create them one by one.
 
     Endless unless the schedule ends; callers stop it. Each run ends strictly later than
     the one before (next_run guarantees it), so stopping at ``now`` always happens.
     """
-    planner = _Planner(tt, start_date=start_date, end_date=end_date, catchup=catchup, now=now)
-    last = last_interval
+    planner = _Planner(window)
+    last = window.last_interval
     while (run := planner.after(last)) is not None:
         yield run
         last = run.interval
 
 
-def due_runs(
-    tt: Timetable,
-    *,
-    start_date: datetime,
-    end_date: datetime | None,
-    catchup: bool,
-    last_interval: DataInterval | None,
-    now: datetime,
-    limit: int | None = None,
-) -> list[PlannedRun]:
+def due_runs(window: Window, limit: int | None = None) -> list[PlannedRun]:
     """Runs to create now, oldest first: a catchup backlog can be long, hence ``limit``.
 
     Work is linear in the number of due runs, so pass a limit when a schedule may have a
@@ -466,18 +452,11 @@ def due_runs(
     """
     if limit is not None and limit < 0:
         raise ValueError(f"limit must not be negative, got {limit}")
-    now = _to_utc(now, "now")
+    now = _to_utc(window.now, "now")
     runs: list[PlannedRun] = []
     if limit == 0:
         return runs
-    for run in _iter_runs(
-        tt,
-        start_date=start_date,
-        end_date=end_date,
-        catchup=catchup,
-        last_interval=last_interval,
-        now=now,
-    ):
+    for run in _iter_runs(window):
         if run.run_after > now:
             break
         runs.append(run)
@@ -486,16 +465,7 @@ def due_runs(
     return runs
 
 
-def upcoming_runs(
-    tt: Timetable,
-    *,
-    start_date: datetime,
-    end_date: datetime | None,
-    catchup: bool,
-    last_interval: DataInterval | None,
-    now: datetime,
-    count: int,
-) -> list[PlannedRun]:
+def upcoming_runs(window: Window, count: int) -> list[PlannedRun]:
     """The next ``count`` runs not yet due, for status display and previews.
 
     They follow the due runs (which are walked through, not returned), because where
@@ -503,18 +473,11 @@ def upcoming_runs(
     """
     if count < 0:
         raise ValueError(f"count must not be negative, got {count}")
-    now = _to_utc(now, "now")
+    now = _to_utc(window.now, "now")
     runs: list[PlannedRun] = []
     if count == 0:
         return runs
-    for run in _iter_runs(
-        tt,
-        start_date=start_date,
-        end_date=end_date,
-        catchup=catchup,
-        last_interval=last_interval,
-        now=now,
-    ):
+    for run in _iter_runs(window):
         if run.run_after <= now:
             continue
         runs.append(run)
@@ -523,15 +486,7 @@ def upcoming_runs(
     return runs
 
 
-def next_wakeup(
-    tt: Timetable,
-    *,
-    start_date: datetime,
-    end_date: datetime | None,
-    catchup: bool,
-    last_interval: DataInterval | None,
-    now: datetime,
-) -> datetime | None:
+def next_wakeup(window: Window) -> datetime | None:
     """When to requeue the DAG: the first run not yet due becomes due then.
 
     Due runs are the caller's to create now, so they do not count; None means the
@@ -539,15 +494,7 @@ def next_wakeup(
     Like ``upcoming_runs`` it walks through the due runs, so it is cheapest once they
     have been created and ``last_interval`` is the latest of them.
     """
-    upcoming = upcoming_runs(
-        tt,
-        start_date=start_date,
-        end_date=end_date,
-        catchup=catchup,
-        last_interval=last_interval,
-        now=now,
-        count=1,
-    )
+    upcoming = upcoming_runs(window, count=1)
     return upcoming[0].run_after if upcoming else None
 
 
