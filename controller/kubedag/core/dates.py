@@ -29,3 +29,9 @@ def rfc3339(value: datetime) -> str:
     value = utc(value)
     text = value.isoformat(timespec="microseconds" if value.microsecond else "seconds")
     return text.replace("+00:00", "Z")
+
+
+def earliest(*moments: datetime | None) -> datetime | None:
+    """The earliest of the given times, ignoring None; None if there is none."""
+    present = [m for m in moments if m is not None]
+    return min(present) if present else None

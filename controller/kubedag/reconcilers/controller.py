@@ -13,6 +13,7 @@ from typing import Any
 from kubedag.core.pod_observation import observe_pod
 from kubedag.kube.client import Kube
 from kubedag.reconcilers.caches import NamespacedName, owner_run
+from kubedag.reconcilers.context import ReconcilerContext
 from kubedag.reconcilers.dags import DagReconciler
 from kubedag.reconcilers.informer import Informer
 from kubedag.reconcilers.runs import RunReconciler
@@ -46,25 +47,18 @@ class Controller:
             gate=self._dags_first,
         )
         run_status = StatusWriter(kube, self.informer, "DagRun", on_run_changed=self.dag_queue.add)
+        context = ReconcilerContext(kube, self.informer, self.snapshots, settings, now)
         self.dags = DagReconciler(
-            kube,
-            self.informer,
-            self.snapshots,
-            settings,
+            context,
             dag_status=StatusWriter(kube, self.informer, "DAG"),
             run_status=run_status,
             wake_run=self.run_queue.add,
-            now=now,
         )
         self.runs = RunReconciler(
-            kube,
-            self.informer,
-            self.snapshots,
-            settings,
+            context,
             status=run_status,
             dag_body=self.dags.dag_body,
             wake_dag=self.dag_queue.add,
-            now=now,
         )
 
     async def _reconcile_dag(self, key: NamespacedName) -> datetime | None:

@@ -16,17 +16,16 @@ from kubedag.core.dag_scheduler import (
     reconcile_dag,
     status_write_is_urgent,
 )
+from kubedag.core.dates import earliest
 from kubedag.core.validation import describe_validation_error
-from kubedag.kube.client import Kube, custom_path
+from kubedag.kube.client import custom_path
 from kubedag.manifests import render
 from kubedag.models.common import find_condition
 from kubedag.models.dag import Dag, DagStatus
 from kubedag.models.dagrun import DagRun, RunState, RunType
 from kubedag.reconcilers.batching import WriteBatches
 from kubedag.reconcilers.caches import NamespacedName
-from kubedag.reconcilers.informer import Informer
-from kubedag.reconcilers.settings import ControllerSettings
-from kubedag.reconcilers.snapshots import SnapshotStore
+from kubedag.reconcilers.context import ReconcilerContext
 from kubedag.reconcilers.status import StatusWriter
 
 log = logging.getLogger(__name__)
@@ -35,24 +34,20 @@ log = logging.getLogger(__name__)
 class DagReconciler:
     def __init__(
         self,
-        kube: Kube,
-        informer: Informer,
-        snapshots: SnapshotStore,
-        settings: ControllerSettings,
+        context: ReconcilerContext,
         *,
         dag_status: StatusWriter,
         run_status: StatusWriter,
         wake_run: Callable[[NamespacedName], None],
-        now: Callable[[], datetime],
     ) -> None:
-        self.kube = kube
-        self.informer = informer
-        self.snapshots = snapshots
-        self.settings = settings
+        self.kube = context.kube
+        self.informer = context.informer
+        self.snapshots = context.snapshots
+        self.settings = context.settings
+        self.now = context.now
         self.dag_status = dag_status
         self.run_status = run_status
         self.wake_run = wake_run
-        self.now = now
         self.batches: WriteBatches[NamespacedName] = WriteBatches(STATUS_BATCH_DELAY)
 
     def forget(self, key: NamespacedName) -> None:
@@ -170,8 +165,3 @@ class DagReconciler:
         status = run_engine.start(run.status, now)
         await self.run_status.write(key, status.to_wire(), body["metadata"]["resourceVersion"])
         self.wake_run(key)
-
-
-def earliest(*times: datetime | None) -> datetime | None:
-    present = [t for t in times if t is not None]
-    return min(present) if present else None

@@ -11,20 +11,18 @@ from typing import Any
 
 from kubedag.core import run_engine
 from kubedag.core.dag_scheduler import RunSummary, starts_at_pin
-from kubedag.core.dates import parse_time
+from kubedag.core.dates import earliest, parse_time
 from kubedag.core.naming import label_value
 from kubedag.core.snapshot import Snapshot
-from kubedag.kube.client import MERGE_PATCH, ApiError, Kube, custom_path
+from kubedag.kube.client import MERGE_PATCH, ApiError, custom_path
 from kubedag.manifests import render
 from kubedag.models.common import find_condition
 from kubedag.models.dag import Dag
 from kubedag.models.dagrun import DagRun, DagRunStatus, RunState, TaskState
 from kubedag.reconcilers.batching import WriteBatches
 from kubedag.reconcilers.caches import NamespacedName, resource_version, summarize_run
-from kubedag.reconcilers.informer import Informer
+from kubedag.reconcilers.context import ReconcilerContext
 from kubedag.reconcilers.pods import PodLauncher
-from kubedag.reconcilers.settings import ControllerSettings
-from kubedag.reconcilers.snapshots import SnapshotStore
 from kubedag.reconcilers.status import StatusWriter
 
 log = logging.getLogger(__name__)
@@ -33,25 +31,21 @@ log = logging.getLogger(__name__)
 class RunReconciler:
     def __init__(
         self,
-        kube: Kube,
-        informer: Informer,
-        snapshots: SnapshotStore,
-        settings: ControllerSettings,
+        context: ReconcilerContext,
         *,
         status: StatusWriter,
         dag_body: Callable[[NamespacedName], Awaitable[dict[str, Any] | None]],
         wake_dag: Callable[[NamespacedName], None],
-        now: Callable[[], datetime],
     ) -> None:
-        self.kube = kube
-        self.informer = informer
-        self.snapshots = snapshots
-        self.settings = settings
+        self.kube = context.kube
+        self.informer = context.informer
+        self.snapshots = context.snapshots
+        self.settings = context.settings
+        self.now = context.now
         self.status = status
         self.dag_body = dag_body
         self.wake_dag = wake_dag
-        self.now = now
-        self.pods = PodLauncher(kube, informer)
+        self.pods = PodLauncher(context.kube, context.informer)
         # A task that just started is recorded a moment later, so a short task goes from
         # queued to finished in one write.
         self.batches: WriteBatches[NamespacedName] = WriteBatches(run_engine.STARTED_WRITE_DELAY)
@@ -186,7 +180,7 @@ class RunReconciler:
         still_waiting = any(r.state is TaskState.SCHEDULED for r in decision.status.tasks)
         # A pod of this DAG finishing frees a slot and wakes the run.
         self.informer.wait_for_slots(key, label_value(run.spec.dag_name), still_waiting)
-        return now if again else _earliest(decision.requeue_at, wake)
+        return now if again else earliest(decision.requeue_at, wake)
 
     async def _decide(
         self, run: DagRun, snapshot: Snapshot, now: datetime
@@ -239,8 +233,3 @@ class RunReconciler:
                 for e in events
             )
         )
-
-
-def _earliest(*times: datetime | None) -> datetime | None:
-    present = [t for t in times if t is not None]
-    return min(present) if present else None
