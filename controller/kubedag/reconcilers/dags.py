@@ -24,7 +24,7 @@ from kubedag.models.common import find_condition
 from kubedag.models.dag import Dag, DagStatus
 from kubedag.models.dagrun import DagRun, RunState, RunType
 from kubedag.reconcilers.batching import WriteBatches
-from kubedag.reconcilers.caches import NamespacedName
+from kubedag.reconcilers.caches import NamespacedName, summarize_run
 from kubedag.reconcilers.context import ReconcilerContext
 from kubedag.reconcilers.status import StatusWriter
 
@@ -80,13 +80,17 @@ class DagReconciler:
                 interval=planned.interval,
             )
             created = await self.kube.create(custom_path("dagruns", namespace), manifest)
-            self.informer.put_run((namespace, manifest["metadata"]["name"]), created or manifest)
             if created:
+                self.informer.put_run((namespace, manifest["metadata"]["name"]), created)
                 log.info("created scheduled run %s/%s", namespace, manifest["metadata"]["name"])
+            else:  # AlreadyExists: the watch brings its body; the scheduler must count it now
+                self.informer.runs.update(namespace, name, summarize_run(manifest))
         for run_name in decision.runs_to_start:
             await self._start_run((namespace, run_name), now)
         in_use = {r.snapshot for r in runs if r.snapshot and not (r.state and r.state.finished)}
-        self.snapshots.keep_only(key, in_use | {self.snapshots.current_name(dag)})
+        if not problems:
+            in_use.add(self.snapshots.current_name(dag))
+        self.snapshots.keep_only(key, in_use)
         await self._write_status(key, body, dag.status, decision.status, now)
         return earliest(decision.requeue_at, self.batches.when(key))
 
@@ -163,5 +167,8 @@ class DagReconciler:
         if run.status.state is not RunState.QUEUED:
             return
         status = run_engine.start(run.status, now)
-        await self.run_status.write(key, status.to_wire(), body["metadata"]["resourceVersion"])
+        # This pass counts the run as started already: no need to wake the DAG again.
+        await self.run_status.write(
+            key, status.to_wire(), body["metadata"]["resourceVersion"], wake_dag=False
+        )
         self.wake_run(key)

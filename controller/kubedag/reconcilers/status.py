@@ -30,10 +30,16 @@ class StatusWriter:
         self.on_run_changed = on_run_changed
 
     async def write(
-        self, key: NamespacedName, status: dict[str, Any], resource_version: str | None
+        self,
+        key: NamespacedName,
+        status: dict[str, Any],
+        resource_version: str | None,
+        *,
+        wake_dag: bool = True,
     ) -> dict[str, Any]:
         """Merge-patch the status; with a resourceVersion a changed object fails the write
-        with Conflict, and the stale copy is dropped so the next pass reads it afresh."""
+        with Conflict, and the stale copy is dropped so the next pass reads it afresh.
+        `wake_dag=False`: the caller is the run's DAG pass, which has counted the change."""
         try:
             written = await self.kube.patch_status(
                 custom_path(_PLURALS[self.kind], *key), status, resource_version
@@ -45,7 +51,7 @@ class StatusWriter:
         self.informer.remember_write(self.kind, key, written)
         if self.kind == "DAG":
             self.informer.put_dag(key, written)
-        elif self.informer.put_run(key, written) and self.on_run_changed is not None:
+        elif self.informer.put_run(key, written) and wake_dag and self.on_run_changed:
             dag = str(written["spec"]["dagName"])
             self.on_run_changed((key[0], dag))
         return written
