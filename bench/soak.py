@@ -76,7 +76,8 @@ def _delete_everything(run: ScenarioRun, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         run.check_alive()
-        left = sum(len(api.request("GET", path)["items"]) for path in collections)
+        paths = [*collections, core_path("pods", namespace)]
+        left = sum(len(api.request("GET", path)["items"]) for path in paths)
         if not left:
             return
         time.sleep(0.5)
@@ -119,7 +120,9 @@ def _cycle(run: ScenarioRun, cycle: int, scale: Scale, port: int) -> dict[str, A
                 run.create_run(bodies[name], run_name, base + timedelta(days=k))
                 run_names.append(run_name)
     run.wait_runs_finished(run_names, scale.timeout_s)
-    completed = sum(1 for n in run_names if run.recorder.runs[n].state == "success")
+    completed = sum(
+        1 for n in run_names if (r := run.recorder.runs.get(n)) is not None and r.state == "success"
+    )
     _delete_everything(run, scale.timeout_s)
     metrics = _wait_forgotten(port, FORGET_TIMEOUT_S)
     largest, entries = metrics.largest_cache()
