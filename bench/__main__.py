@@ -29,11 +29,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from matplotlib.figure import Figure
+
 from bench import plots
 from bench.cluster import BenchCluster, ClusterSettings, python_version
 from bench.results import (
     SCENARIOS,
-    TARGETS,
+    SOAK_RSS_TOLERANCE_MIB,
     ScenarioResult,
     build_document,
     compare_markdown,
@@ -128,44 +130,43 @@ def write_plots(document: dict[str, Any], out: Path, stem: str) -> dict[str, str
     """One PNG per distribution; returns "scenario:what" -> file name (relative to out)."""
     written: dict[str, str] = {}
     scenarios = document["scenarios"]
-    targets: dict[str, list[tuple[float, str]]] = {}
-    for t in TARGETS:
-        targets.setdefault(f"{t.scenario}.{t.metric}", []).append((t.value, "target " + t.text))
 
-    def save(key: str, chart: plots.Chart) -> None:
+    def save(key: str, figure: Figure) -> None:
         name = f"{stem}-{key.replace(':', '-').replace('_', '-')}.png"
-        plots.render(chart).save(out / name)
+        plots.save(figure, out / name)
         written[key] = name
 
     if "chain" in scenarios:
         hops = scenarios["chain"]["samples"].get("hop_latency_ms", [])
-        marks = [(1000.0, "target p99 <= 1 s"), (100.0, "target p50 <= 100 ms")]
+        marks = [(1000.0, "target p99 ≤ 1 s"), (100.0, "target p50 ≤ 100 ms")]
         save(
             "chain:hop-latency",
-            plots.cdf_chart("chain: per-hop latency", {"hops": hops}, targets=marks),
+            plots.cdf_figure(
+                "chain: upstream pod finished to next pod created", {"hops": hops}, targets=marks
+            ),
         )
     if "many_dags" in scenarios:
         lags = scenarios["many_dags"]["samples"].get("scheduling_lag_ms", [])
         save(
             "many_dags:scheduling-lag",
-            plots.cdf_chart(
-                "many DAGs: scheduling lag",
+            plots.cdf_figure(
+                "many DAGs: interval end to DagRun created",
                 {"runs": lags},
-                targets=[(1000.0, "target p99 <= 1 s")],
+                targets=[(1000.0, "target p99 ≤ 1 s")],
             ),
         )
     if "single_task" in scenarios:
         latencies = scenarios["single_task"]["samples"].get("run_latency_ms", [])
         save(
             "single_task:run-latency",
-            plots.cdf_chart("single-task runs: created to finished", {"runs": latencies}),
+            plots.cdf_figure("single-task runs: created to finished", {"runs": latencies}),
         )
     if "fanout" in scenarios:
         s = scenarios["fanout"]["samples"]
         run_done = scenarios["fanout"]["metrics"].get("run_duration_s")
         save(
             "fanout:timeline",
-            plots.timeline_chart(
+            plots.timeline_figure(
                 "fan-out: pods over time",
                 {
                     "created": s.get("pod_created_s", []),
@@ -173,6 +174,7 @@ def write_plots(document: dict[str, Any], out: Path, stem: str) -> dict[str, str
                     "finished": s.get("pod_finished_s", []),
                     "finished in DagRun status": s.get("run_recorded_finished_s", []),
                 },
+                x_label="seconds since the DagRun was created",
                 y_label="pods",
                 markers=[(run_done, "DagRun finished")] if run_done is not None else [],
             ),
@@ -181,10 +183,23 @@ def write_plots(document: dict[str, Any], out: Path, stem: str) -> dict[str, str
         s = scenarios["catchup"]["samples"]
         save(
             "catchup:timeline",
-            plots.timeline_chart(
+            plots.timeline_figure(
                 "catchup: runs over time",
                 {"created": s.get("run_created_s", []), "finished": s.get("run_finished_s", [])},
+                x_label="seconds since the DAG was created",
                 y_label="runs",
+            ),
+        )
+    if "soak" in scenarios:
+        cycles = scenarios["soak"]["details"].get("cycles", [])
+        save(
+            "soak:cycles",
+            plots.cycles_figure(
+                "soak: after each cycle of creating and deleting everything",
+                [c["rss_mib"] for c in cycles],
+                [c["largest_cache_entries"] for c in cycles],
+                [c["largest_cache"] for c in cycles],
+                rss_tolerance_mib=SOAK_RSS_TOLERANCE_MIB,
             ),
         )
     return written

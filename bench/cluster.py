@@ -252,7 +252,13 @@ class ControllerProcess:
     """``kubedag run`` as a separate process, as users run it; its CPU and memory from /proc."""
 
     def __init__(
-        self, kubeconfig: Path, namespace: str, log_path: Path, *, pythonpath: Path | None = None
+        self,
+        kubeconfig: Path,
+        namespace: str,
+        log_path: Path,
+        *,
+        pythonpath: Path | None = None,
+        health_port: int | None = None,
     ) -> None:
         argv = [
             str(KUBEDAG),
@@ -264,6 +270,9 @@ class ControllerProcess:
             "--log-level",
             "info",
         ]
+        if health_port is not None:
+            argv += ["--health-port", str(health_port)]  # /healthz and /metrics
+        self.health_port = health_port
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         if pythonpath is not None:
             # Another kubedag source tree first on the path, e.g. to measure a change to the

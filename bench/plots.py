@@ -1,196 +1,150 @@
-"""Line charts of the benchmark distributions, drawn with bench.png (no dependencies)."""
+"""Charts of the benchmark distributions, drawn with matplotlib's Agg canvas (files only,
+no display). matplotlib comes with the ``bench`` extra: ``pip install -e '.[bench]'``."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from pathlib import Path
 
-from bench.png import BLACK, DARK_GREY, GREY, Canvas, Color, text_width
-from bench.stats import cdf_points, percentile
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-BLUE: Color = (31, 119, 180)
-ORANGE: Color = (255, 127, 14)
-GREEN: Color = (44, 160, 44)
-RED: Color = (214, 39, 40)
-PURPLE: Color = (148, 103, 189)
-PALETTE = (BLUE, ORANGE, GREEN, PURPLE)
+from bench.stats import percentile
 
-_LEFT, _RIGHT, _TOP, _BOTTOM = 78, 24, 44, 56
-
-
-@dataclass
-class Series:
-    label: str
-    points: Sequence[tuple[float, float]]
-    color: Color = BLUE
-    step: bool = False
-    """Draw as a step function (each point holds until the next x), as an empirical CDF."""
+SIZE_INCHES = (8.0, 4.8)
+DPI = 100
+OFF_SCALE = 1.5
+"""A marker further right than this times the largest sample is named in the legend only,
+so a 1 s target does not squash a distribution of tens of milliseconds into one column."""
+PERCENTILE_COLORS = {50: "tab:green", 99: "tab:orange"}
+TARGET_COLOR = "tab:red"
 
 
-@dataclass
-class Marker:
-    """A vertical line at ``x`` with a label (a percentile or a target)."""
-
-    x: float
-    label: str
-    color: Color = DARK_GREY
-
-
-@dataclass
-class Chart:
-    title: str
-    x_label: str
-    y_label: str
-    series: list[Series] = field(default_factory=list)
-    markers: list[Marker] = field(default_factory=list)
-    width: int = 760
-    height: int = 440
-    x_from_zero: bool = False
-    fit_markers: bool = False
-    """Stretch the x axis to every marker (else only to those near the data)."""
+def _figure(title: str) -> tuple[Figure, Axes]:
+    figure = Figure(figsize=SIZE_INCHES, dpi=DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    axes.set_title(title)
+    axes.grid(True, color="0.9")
+    return figure, axes
 
 
-def nice_ticks(low: float, high: float, count: int = 6) -> list[float]:
-    """Round tick values (1, 2 or 5 times a power of ten apart) covering [low, high]."""
-    if not (math.isfinite(low) and math.isfinite(high)):
-        return [0.0, 1.0]
-    if high <= low:
-        high = low + (abs(low) or 1.0)
-    raw = (high - low) / max(1, count - 1)
-    magnitude = 10 ** math.floor(math.log10(raw))
-    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
-    first = math.floor(low / step) * step
-    ticks = []
-    value = first
-    while value <= high + step * 1e-9:
-        ticks.append(round(value, 10))
-        value += step
-    if ticks[-1] < high:
-        ticks.append(round(value, 10))
-    return ticks
+def save(figure: Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, format="png", metadata={"Software": None})
+    return path
 
 
-def format_number(value: float) -> str:
-    """Short tick text: 0, 250, 1.5, 12k, 3.2M."""
-    if not math.isfinite(value):
-        return "nan"
-    magnitude = abs(value)
-    if magnitude >= 1e6:
-        return f"{value / 1e6:.3g}M"
-    if magnitude >= 1e4:
-        return f"{value / 1e3:.3g}k"
-    if magnitude >= 100:
-        return f"{value:.0f}"
-    if value == int(value):
-        return str(int(value))
-    return f"{value:.3g}"
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
 
 
-def render(chart: Chart) -> Canvas:
-    canvas = Canvas(chart.width, chart.height)
-    left, top = _LEFT, _TOP
-    right, bottom = chart.width - _RIGHT, chart.height - _BOTTOM
-    xs = [x for s in chart.series for x, _ in s.points]
-    ys = [y for s in chart.series for _, y in s.points]
-    xs += [m.x for m in chart.markers if xs and (chart.fit_markers or m.x <= max(xs) * 1.5)]
-    x_min = min(xs, default=0.0)
-    if chart.x_from_zero:
-        x_min = min(0.0, x_min)
-    x_ticks = nice_ticks(x_min, max(xs, default=1.0))
-    y_ticks = nice_ticks(min(0.0, *ys) if ys else 0.0, max(ys, default=1.0))
-    x_lo, x_hi = x_ticks[0], x_ticks[-1]
-    y_lo, y_hi = y_ticks[0], y_ticks[-1]
-
-    def px(x: float) -> int:
-        return round(left + (x - x_lo) / ((x_hi - x_lo) or 1) * (right - left))
-
-    def py(y: float) -> int:
-        return round(bottom - (y - y_lo) / ((y_hi - y_lo) or 1) * (bottom - top))
-
-    canvas.text((chart.width - text_width(chart.title, 2)) // 2, 10, chart.title, BLACK, 2)
-    for tick in x_ticks:
-        canvas.line(px(tick), top, px(tick), bottom, GREY)
-        label = format_number(tick)
-        canvas.text(px(tick) - text_width(label) // 2, bottom + 8, label)
-    for tick in y_ticks:
-        canvas.line(left, py(tick), right, py(tick), GREY)
-        label = format_number(tick)
-        canvas.text(left - 8 - text_width(label), py(tick) - 3, label)
-    canvas.line(left, bottom, right, bottom, BLACK)
-    canvas.line(left, top, left, bottom, BLACK)
-    canvas.text((left + right - text_width(chart.x_label)) // 2, bottom + 26, chart.x_label)
-    canvas.text_vertical(12, (top + bottom + text_width(chart.y_label)) // 2, chart.y_label)
-
-    for marker in chart.markers:
-        if x_lo <= marker.x <= x_hi:
-            canvas.line(px(marker.x), top, px(marker.x), bottom, marker.color, dash=4)
-    for series in chart.series:
-        previous: tuple[int, int] | None = None
-        for x, y in series.points:
-            point = (px(x), py(y))
-            if previous is not None:
-                if series.step:
-                    canvas.line(previous[0], previous[1], point[0], previous[1], series.color, 2)
-                    canvas.line(point[0], previous[1], point[0], point[1], series.color, 2)
-                else:
-                    canvas.line(*previous, *point, series.color, 2)
-            elif len(series.points) == 1:
-                canvas.fill_rect(
-                    point[0] - 2, point[1] - 2, point[0] + 2, point[1] + 2, series.color
-                )
-            previous = point
-
-    legend = [(s.label, s.color) for s in chart.series] + [
-        (m.label + ("" if x_lo <= m.x <= x_hi else " (off scale)"), m.color) for m in chart.markers
-    ]
-    for index, (label, color) in enumerate(legend):
-        y = top + 8 + index * 12
-        canvas.fill_rect(left + 8, y + 1, left + 20, y + 5, color)
-        canvas.text(left + 26, y, label)
-    return canvas
-
-
-def cdf_chart(
+def cdf_figure(
     title: str,
     samples: dict[str, Sequence[float]],
     *,
     unit: str = "ms",
     targets: Sequence[tuple[float, str]] = (),
-) -> Chart:
+) -> Figure:
     """The empirical CDF of each sample set, with its p50 and p99 and the targets marked."""
-    chart = Chart(title, f"latency ({unit})", "fraction <=", x_from_zero=True)
-    for index, (label, values) in enumerate(samples.items()):
-        color = PALETTE[index % len(PALETTE)]
-        points = cdf_points(values)
-        if points:
-            points = [(points[0][0], 0.0), *points]
-        chart.series.append(Series(f"{label} (n={len(values)})", points, color, step=True))
-        if values:
-            for q, marker_color in ((50, GREEN), (99, ORANGE)):
-                value = percentile(values, q)
-                text = f"{label} p{q} = {format_number(round(value, 1))} {unit}"
-                chart.markers.append(Marker(value, text, marker_color))
+    figure, axes = _figure(title)
+    largest = max((max(values) for values in samples.values() if values), default=1.0)
+    for label, values in samples.items():
+        if not values:
+            axes.plot([], [], label=f"{label} (no samples)")
+            continue
+        axes.ecdf(values, label=f"{label} (n={len(values):,})", linewidth=2)
+        for q, color in PERCENTILE_COLORS.items():
+            value = percentile(values, q)
+            text = f"{label} p{q} = {_number(value)} {unit}"
+            axes.axvline(value, color=color, linestyle="--", linewidth=1, label=text)
     for value, label in targets:
-        chart.markers.append(Marker(value, label, RED))
-    return chart
+        on_scale = value <= largest * OFF_SCALE
+        axes.axvline(
+            value if on_scale else math.nan,
+            color=TARGET_COLOR,
+            linestyle=":",
+            linewidth=1.5,
+            label=label if on_scale else f"{label} (off scale)",
+        )
+    axes.set_xlim(left=0)
+    axes.set_ylim(0, 1.02)
+    axes.set_xlabel(f"latency ({unit})")
+    axes.set_ylabel("fraction of samples ≤ latency")
+    axes.legend(loc="lower right", fontsize="small")
+    return figure
 
 
-def timeline_chart(
+def timeline_figure(
     title: str,
     series: dict[str, Sequence[float]],
     *,
-    y_label: str = "count",
+    x_label: str,
+    y_label: str,
     markers: Sequence[tuple[float, str]] = (),
-) -> Chart:
+) -> Figure:
     """Cumulative counts over time: each series is a list of event times in seconds;
     ``markers`` are labelled moments, e.g. when the run finished."""
-    chart = Chart(title, "seconds since start", y_label, x_from_zero=True, fit_markers=True)
-    chart.markers = [Marker(x, label, RED) for x, label in markers if math.isfinite(x)]
-    for index, (label, times) in enumerate(series.items()):
+    figure, axes = _figure(title)
+    for label, times in series.items():
         ordered = sorted(times)
-        points = [(t, float(i + 1)) for i, t in enumerate(ordered)]
-        if points:
-            points = [(points[0][0], 0.0), *points]
-        chart.series.append(Series(label, points, PALETTE[index % len(PALETTE)], step=True))
-    return chart
+        if ordered:
+            counts = range(len(ordered) + 1)
+            axes.step([ordered[0], *ordered], counts, where="post", linewidth=2, label=label)
+        else:
+            axes.plot([], [], label=f"{label} (none)")
+    for moment, label in markers:
+        if math.isfinite(moment):
+            axes.axvline(moment, color="black", linestyle="--", linewidth=1, label=label)
+    axes.set_xlim(left=0)
+    axes.set_ylim(bottom=0)
+    axes.set_xlabel(x_label)
+    axes.set_ylabel(y_label)
+    axes.legend(loc="upper left", fontsize="small")  # cumulative curves leave it empty
+    return figure
+
+
+def cycles_figure(
+    title: str,
+    rss_mib: Sequence[float],
+    cache_entries: Sequence[float],
+    cache_names: Sequence[str],
+    *,
+    rss_tolerance_mib: float,
+) -> Figure:
+    """Per cycle of a soak: the controller's resident memory against the first cycle's
+    (with the tolerance band), and the most entries any per-object cache still held."""
+    figure = Figure(figsize=SIZE_INCHES, dpi=DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    figure.suptitle(title)
+    rss_axes, cache_axes = figure.subplots(1, 2)
+    cycles = list(range(1, len(rss_mib) + 1))
+    rss_axes.plot(cycles, rss_mib, marker="o", linewidth=2, label="RSS after the cycle")
+    if rss_mib:
+        first = rss_mib[0]
+        rss_axes.axhspan(
+            first - rss_tolerance_mib,
+            first + rss_tolerance_mib,
+            color="tab:green",
+            alpha=0.15,
+            label=f"cycle 1 ± {rss_tolerance_mib:g} MiB",
+        )
+    rss_axes.set_title("controller resident memory", fontsize="medium")
+    rss_axes.set_xlabel("cycle")
+    rss_axes.set_ylabel("RSS (MiB)")
+    rss_axes.legend(loc="lower right", fontsize="small")
+    bars = cache_axes.bar(cycles, cache_entries, color="tab:orange")
+    cache_axes.bar_label(
+        bars, labels=[f"{n:.0f} ({c})" for n, c in zip(cache_entries, cache_names, strict=True)]
+    )
+    cache_axes.set_title("largest cache after deleting everything", fontsize="medium")
+    cache_axes.set_xlabel("cycle")
+    cache_axes.set_ylabel("entries (0 = nothing left)")
+    cache_axes.set_ylim(bottom=0, top=max([1.0, *cache_entries]) * 1.1)
+    for axes in (rss_axes, cache_axes):
+        axes.set_xticks(cycles)
+        axes.grid(True, color="0.9")
+        axes.set_axisbelow(True)
+    return figure

@@ -17,7 +17,7 @@ from typing import Any
 
 SCHEMA = "kubedag-bench/v1"
 
-SCENARIOS = ("chain", "fanout", "many_dags", "catchup", "single_task", "api_cost")
+SCENARIOS = ("chain", "fanout", "many_dags", "catchup", "single_task", "api_cost", "soak")
 """Every scenario, in the order they run."""
 
 COMMON_METRICS = (
@@ -85,7 +85,20 @@ SCENARIO_METRICS: dict[str, tuple[str, ...]] = {
         "run_latency_p99_ms",
     ),
     "api_cost": ("runs", "tasks_per_run", "api_streams"),
+    "soak": (
+        "cycles",
+        "dags_per_cycle",
+        "versions_per_dag",
+        "runs_per_cycle",
+        "runs_completed",
+        "cache_entries_max",
+        "rss_first_cycle_mib",
+        "rss_last_cycle_mib",
+        "rss_growth_mib",
+    ),
 }
+
+SOAK_RSS_TOLERANCE_MIB = 10.0
 
 
 def metric_keys(scenario: str) -> tuple[str, ...]:
@@ -138,6 +151,20 @@ TARGETS = (
         "controller peak RSS <= 300 MiB at 500 DAGs",
     ),
     Target("api_cost", "api_writes_per_try", "<=", 4, "API writes per task try <= 4"),
+    Target(
+        "soak",
+        "cache_entries_max",
+        "<=",
+        0,
+        "no cache entry left after each cycle of deleting everything",
+    ),
+    Target(
+        "soak",
+        "rss_growth_mib",
+        "<=",
+        SOAK_RSS_TOLERANCE_MIB,
+        "controller RSS after the last cycle within 10 MiB of the first",
+    ),
 )
 
 
@@ -324,10 +351,23 @@ def render_markdown(document: Mapping[str, Any], plots: Mapping[str, str] | None
             [[key, format_value(key, value)] for key, value in body.get("metrics", {}).items()],
         )
         lines.append("")
+        cycles = body.get("details", {}).get("cycles")
+        if cycles:
+            lines += [*_cycles_table(cycles), ""]
         for plot_name, plot_path in (plots or {}).items():
             if plot_name.startswith(name + ":"):
                 lines += [f"![{plot_name}]({plot_path})", ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _cycles_table(cycles: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One row per cycle of a repeated scenario (its scalar details; nested ones stay in JSON)."""
+    columns = [k for k, v in cycles[0].items() if not isinstance(v, dict | list)]
+    rows = [
+        [format_value(k, c.get(k)) if not isinstance(c.get(k), str) else str(c[k]) for k in columns]
+        for c in cycles
+    ]
+    return _table(columns, rows)
 
 
 def compare_markdown(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:

@@ -1,5 +1,6 @@
-"""The six scenarios. Each runs against a fresh controller (see session.py) and returns its
-figures; nothing here asserts a time: a missed target is a finding, not a failure."""
+"""The scenarios (the soak in soak.py). Each runs against a fresh controller (see
+session.py) and returns its figures; nothing here asserts a time: a missed target is a
+finding, not a failure."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import Any
 from bench.api import custom_path
 from bench.results import ScenarioResult
 from bench.session import ScenarioRun, Session, dag_spec, rfc3339, task
+from bench.soak import soak
 from bench.stats import percentile, rate_per_second, summarize
 from bench.watch import Recorder
 
@@ -36,6 +38,12 @@ class Scale:
     single_task_window_s: float
     single_task_backlog: int
     api_cost_runs: int
+    soak_cycles: int
+    soak_dags: int
+    soak_versions: int
+    """Each soak DAG is created and then updated ``soak_versions - 1`` times."""
+    soak_runs: int
+    """Manual runs per soak cycle, spread evenly over the DAGs and their versions."""
     timeout_s: float
     """Upper bound on waiting for any one scenario's runs to finish."""
 
@@ -53,6 +61,10 @@ SCALES = {
         single_task_window_s=120,
         single_task_backlog=200,
         api_cost_runs=5,
+        soak_cycles=3,
+        soak_dags=500,
+        soak_versions=4,
+        soak_runs=5000,
         timeout_s=1800,
     ),
     "smoke": Scale(
@@ -67,6 +79,10 @@ SCALES = {
         single_task_window_s=15,
         single_task_backlog=20,
         api_cost_runs=1,
+        soak_cycles=2,
+        soak_dags=5,
+        soak_versions=4,
+        soak_runs=20,
         timeout_s=180,
     ),
 }
@@ -449,6 +465,7 @@ SCENARIO_FUNCTIONS: dict[str, Callable[[Session, Scale], ScenarioResult]] = {
     "catchup": catchup,
     "single_task": single_task,
     "api_cost": api_cost,
+    "soak": soak,
 }
 
 

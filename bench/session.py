@@ -22,6 +22,7 @@ from bench.api import Api, custom_path
 from bench.cluster import BenchCluster, ControllerProcess
 from bench.stats import percentile
 from bench.watch import PodRecord, Recorder
+from devcluster.controlplane import free_port
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ class ScenarioRun:
             self.namespace,
             session.workdir / "logs" / f"controller-{name}.log",
             pythonpath=session.controller_pythonpath,
+            health_port=free_port(),
         )
         self.window = Window()
         self.harness_run_creates = 0

@@ -3,25 +3,24 @@
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Iterable, Sequence
 
 
-def percentile(samples: Sequence[float], q: float) -> float:
+def percentile(samples: Sequence[float], q: int) -> float:
     """The ``q``-th percentile (0..100) with linear interpolation between closest ranks.
 
-    The same definition as numpy's default (``method="linear"``): for sorted samples
-    x[0..n-1] the rank is ``(n - 1) * q / 100``. NaN for no samples.
+    ``statistics.quantiles``' "inclusive" method: for sorted samples x[0..n-1] the rank is
+    ``(n - 1) * q / 100``, the same definition as numpy's default (``method="linear"``).
+    NaN for no samples.
     """
     if not 0 <= q <= 100:
         raise ValueError(f"percentile {q} is outside 0..100")
     if not samples:
         return math.nan
-    ordered = sorted(samples)
-    rank = (len(ordered) - 1) * q / 100
-    low = math.floor(rank)
-    high = min(low + 1, len(ordered) - 1)
-    fraction = rank - low
-    return ordered[low] + (ordered[high] - ordered[low]) * fraction
+    if q in (0, 100) or len(samples) < 2:  # quantiles() gives only the 99 inner cut points
+        return float(min(samples) if q == 0 else max(samples))
+    return statistics.quantiles(samples, n=100, method="inclusive")[q - 1]
 
 
 def summarize(samples: Sequence[float], prefix: str, unit: str = "ms") -> dict[str, float]:
@@ -44,10 +43,3 @@ def rate_per_second(times: Iterable[float]) -> float:
     if len(ordered) < 2 or ordered[-1] <= ordered[0]:
         return math.nan
     return (len(ordered) - 1) / (ordered[-1] - ordered[0])
-
-
-def cdf_points(samples: Sequence[float]) -> list[tuple[float, float]]:
-    """The empirical CDF as (value, fraction of samples <= value) steps, sorted by value."""
-    ordered = sorted(samples)
-    n = len(ordered)
-    return [(value, (i + 1) / n) for i, value in enumerate(ordered)]

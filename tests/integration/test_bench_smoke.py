@@ -3,11 +3,11 @@ plane with kube-scheduler and kwok, every scenario with a few tasks, the control
 users run it. Asserts the output's structure and the scenarios' correctness, never a time."""
 
 import json
+import struct
 import subprocess
 import sys
 from pathlib import Path
 
-from bench.png import decode_png
 from bench.results import SCENARIOS, TARGETS, metric_keys, validate_document
 
 REPO = Path(__file__).resolve().parents[2]
@@ -57,12 +57,20 @@ def test_every_scenario_runs_and_reports_every_figure(tmp_path: Path) -> None:
     assert api["api_writes"] >= api["task_tries"]  # at least the pod creates
     assert document["scenarios"]["api_cost"]["details"]["run_states"] == ["success"] * api["runs"]
 
+    # The soak forgets everything it deleted: the controller's per-object caches are empty.
+    soak = m["soak"]
+    assert soak["runs_completed"] == soak["cycles"] * soak["runs_per_cycle"]
+    assert soak["cache_entries_max"] == 0, document["scenarios"]["soak"]["details"]["cycles"]
+    assert soak["rss_first_cycle_mib"] > 0
+
     report = document_path.with_suffix(".md").read_text()
     assert "## Targets" in report
     plots = sorted(out.glob("*.png"))
-    assert len(plots) == 5
+    assert len(plots) == 6
     for plot in plots:
-        width, height, _ = decode_png(plot.read_bytes())
+        header = plot.read_bytes()[:24]
+        assert header.startswith(b"\x89PNG\r\n\x1a\n")
+        width, height = struct.unpack(">II", header[16:24])
         assert width > 0 and height > 0
 
 

@@ -1,15 +1,16 @@
 """The benchmark harness's pure parts: statistics, the result schema and report, the API
-request attribution, the PNG writer and charts, and the kwok configuration it ships."""
+request attribution, the charts, the controller's metrics, and the kwok configuration it ships."""
 
 import json
 import math
+import struct
 from collections import Counter
 from pathlib import Path
 
 import pytest
 import yaml
 
-from bench import apimetrics, plots
+from bench import apimetrics, controllermetrics, plots
 from bench.cluster import (
     FAKE_NODE_SELECTOR,
     ClusterSettings,
@@ -19,7 +20,6 @@ from bench.cluster import (
     scheduler_config,
     stage_documents,
 )
-from bench.png import Canvas, decode_png, encode_png, text_width
 from bench.results import (
     SCENARIO_METRICS,
     SCENARIOS,
@@ -35,7 +35,8 @@ from bench.results import (
     validate_document,
 )
 from bench.scenarios import SCALES, SCENARIO_FUNCTIONS
-from bench.stats import cdf_points, percentile, rate_per_second, summarize
+from bench.soak import split_evenly
+from bench.stats import percentile, rate_per_second, summarize
 
 # -- statistics ---------------------------------------------------------------------------------
 
@@ -46,6 +47,17 @@ def test_percentile_interpolates_linearly_between_ranks() -> None:
     assert percentile([1, 2, 3, 4], 100) == 4
     assert percentile(list(range(1, 101)), 99) == pytest.approx(99.01)
     assert percentile([7.0], 99) == 7.0
+
+
+def test_percentile_matches_the_closest_ranks_definition_it_replaced() -> None:
+    # The hand-written definition before statistics.quantiles: rank (n - 1) * q / 100.
+    samples = [float((i * 7919) % 1000) / 3 for i in range(997)]
+    ordered = sorted(samples)
+    for q in (1, 50, 95, 99):
+        rank = (len(ordered) - 1) * q / 100
+        low = math.floor(rank)
+        expected = ordered[low] + (ordered[low + 1] - ordered[low]) * (rank - low)
+        assert percentile(samples, q) == pytest.approx(expected, abs=1e-9)
 
 
 def test_percentile_of_nothing_is_nan_and_range_is_checked() -> None:
@@ -70,10 +82,6 @@ def test_rate_counts_intervals_between_events() -> None:
     assert rate_per_second([0.0, 0.5, 1.0]) == 2.0
     assert math.isnan(rate_per_second([3.0]))
     assert math.isnan(rate_per_second([2.0, 2.0]))
-
-
-def test_cdf_points_are_sorted_steps_ending_at_one() -> None:
-    assert cdf_points([3, 1, 2, 4]) == [(1, 0.25), (2, 0.5), (3, 0.75), (4, 1.0)]
 
 
 # -- API request attribution ---------------------------------------------------------------------
@@ -255,58 +263,149 @@ def test_comparison_shows_relative_change() -> None:
     assert "| chain | hop_latency_p50_ms | 100 ms | 110 ms | +10.0% |" in text
 
 
-# -- PNG and charts ------------------------------------------------------------------------------
+# -- charts ---------------------------------------------------------------------------------------
 
 
-def test_png_round_trips_pixels() -> None:
-    pixels = bytes([255, 0, 0, 0, 255, 0, 0, 0, 255, 10, 20, 30])
-    data = encode_png(2, 2, pixels)
+def png_size(data: bytes) -> tuple[int, int]:
+    """Width and height from a PNG's header (its IHDR chunk comes first)."""
     assert data.startswith(b"\x89PNG\r\n\x1a\n")
-    assert decode_png(data) == (2, 2, pixels)
-    with pytest.raises(ValueError):
-        encode_png(2, 2, pixels[:-1])
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
 
 
-def test_png_crc_is_checked() -> None:
-    data = bytearray(encode_png(1, 1, b"\x00\x00\x00"))
-    data[20] ^= 0xFF  # inside the IHDR chunk
-    with pytest.raises(ValueError, match="CRC"):
-        decode_png(bytes(data))
+def test_charts_are_pngs_of_the_configured_size(tmp_path: Path) -> None:
+    expected = (round(plots.SIZE_INCHES[0] * plots.DPI), round(plots.SIZE_INCHES[1] * plots.DPI))
+    figures = {
+        "cdf": plots.cdf_figure(
+            "hops", {"hops": [5.0, 10.0, 12.0, 80.0]}, targets=[(100.0, "target")]
+        ),
+        "empty-cdf": plots.cdf_figure("nothing", {"none": []}),
+        "timeline": plots.timeline_figure(
+            "pods", {"created": [0.1, 0.2], "finished": []}, x_label="s", y_label="pods"
+        ),
+        "cycles": plots.cycles_figure(
+            "soak",
+            [80.0, 82.5, 81.0],
+            [0, 3, 0],
+            ["all empty", "runs", "all empty"],
+            rss_tolerance_mib=10,
+        ),
+    }
+    for name, figure in figures.items():
+        path = plots.save(figure, tmp_path / f"{name}.png")
+        assert png_size(path.read_bytes()) == expected, name
 
 
-def test_canvas_draws_lines_rectangles_and_text() -> None:
-    canvas = Canvas(40, 20)
-    canvas.line(0, 0, 39, 0, (0, 0, 0))
-    canvas.fill_rect(10, 10, 12, 12, (255, 0, 0))
-    assert canvas.get(20, 0) == (0, 0, 0)
-    assert canvas.get(11, 11) == (255, 0, 0)
-    assert canvas.get(30, 15) == (255, 255, 255)
-    canvas.text(0, 12, "1", (0, 0, 255))
-    assert (0, 0, 255) in {canvas.get(x, y) for x in range(5) for y in range(12, 19)}
-    assert text_width("ab") == 11
+def test_cdf_marks_percentiles_and_names_far_targets_off_scale() -> None:
+    figure = plots.cdf_figure(
+        "hops",
+        {"hops": [10.0, 20.0, 30.0]},
+        targets=[(40.0, "target near"), (1000.0, "target far")],
+    )
+    (axes,) = figure.axes
+    labels = axes.get_legend_handles_labels()[1]
+    assert labels == [
+        "hops (n=3)",
+        "hops p50 = 20 ms",
+        "hops p99 = 29.8 ms",
+        "target near",
+        "target far (off scale)",
+    ]
+    assert axes.get_xlim()[1] < 1000
+    assert axes.get_xlabel() == "latency (ms)"
 
 
-def test_ticks_are_round_and_cover_the_range() -> None:
-    ticks = plots.nice_ticks(3, 97)
-    assert ticks[0] <= 3 and ticks[-1] >= 97
-    assert ticks == [0, 20, 40, 60, 80, 100]
-    assert plots.format_number(2455.0) == "2455"
-    assert plots.format_number(25000) == "25k"
-    assert plots.format_number(0.25) == "0.25"
+def test_timeline_counts_events_cumulatively() -> None:
+    figure = plots.timeline_figure(
+        "runs", {"created": [3.0, 1.0, 2.0]}, x_label="seconds", y_label="runs"
+    )
+    (line,) = figure.axes[0].get_lines()
+    assert list(line.get_ydata()) == [0, 1, 2, 3]
+    assert list(line.get_xdata()) == [1.0, 1.0, 2.0, 3.0]
 
 
-def test_charts_render_to_deterministic_pngs(tmp_path: Path) -> None:
-    chart = plots.cdf_chart("hops", {"hops": [5.0, 10.0, 12.0, 80.0]}, targets=[(100.0, "target")])
-    first = plots.render(chart).png()
-    assert first == plots.render(chart).png()
-    width, height, pixels = decode_png(first)
-    assert (width, height) == (chart.width, chart.height)
-    assert len(set(pixels)) > 2  # something was drawn
-    timeline = plots.timeline_chart("pods", {"created": [0.1, 0.2], "finished": []})
-    path = plots.render(timeline).save(tmp_path / "t.png")
-    assert decode_png(path.read_bytes())[0] == timeline.width
-    empty = plots.render(plots.cdf_chart("nothing", {"none": []}))
-    assert empty.width == 760
+# -- the controller's metrics ----------------------------------------------------------------------
+
+CONTROLLER_METRICS = """\
+# HELP process_resident_memory_bytes Resident memory size in bytes.
+# TYPE process_resident_memory_bytes gauge
+process_resident_memory_bytes 8.4213760e+07
+# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.
+# TYPE process_cpu_seconds_total counter
+process_cpu_seconds_total 12.5
+# HELP kubedag_cache_entries Entries held by each per-object cache.
+# TYPE kubedag_cache_entries gauge
+kubedag_cache_entries{cache="bodies"} 0.0
+kubedag_cache_entries{cache="snapshots"} 3.0
+kubedag_cache_entries{cache="validated"} 3.0
+kubedag_cache_entries{cache="waiting_for_slots"} 1.0
+"""
+
+
+def test_controller_metrics_give_each_cache_and_the_resident_memory() -> None:
+    metrics = controllermetrics.parse(CONTROLLER_METRICS)
+    assert metrics.cache_entries == {
+        "bodies": 0,
+        "snapshots": 3,
+        "validated": 3,
+        "waiting_for_slots": 1,
+    }
+    assert metrics.resident_memory_bytes == 84213760
+    assert metrics.largest_cache() == ("snapshots", 3)  # ties: the first by name
+
+
+def test_controller_metrics_without_the_gauges_are_refused() -> None:
+    only_process = CONTROLLER_METRICS.split("# HELP kubedag_cache_entries")[0]
+    with pytest.raises(controllermetrics.MetricsMissing, match="no kubedag_cache_entries"):
+        controllermetrics.parse(only_process)
+    with pytest.raises(controllermetrics.MetricsMissing, match="process_resident_memory_bytes"):
+        controllermetrics.parse('kubedag_cache_entries{cache="bodies"} 0\n')
+
+
+def test_a_controller_without_metrics_is_named_in_the_error() -> None:
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+    from threading import Thread
+
+    class HealthOnly(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200 if self.path == "/healthz" else 404)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), HealthOnly)
+    Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(controllermetrics.MetricsMissing, match=r"HTTP 404.*/metrics"):
+            controllermetrics.scrape(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+# -- soak -------------------------------------------------------------------------------------
+
+
+def test_soak_spreads_runs_evenly() -> None:
+    assert split_evenly(5000, 500) == [10] * 500
+    assert split_evenly(10, 4) == [3, 3, 2, 2]
+    assert split_evenly(2, 4) == [1, 1, 0, 0]
+
+
+def test_report_has_a_row_per_soak_cycle() -> None:
+    document = _document(2.0)
+    cycles = [
+        {"cycle": 1, "largest_cache": "all empty", "largest_cache_entries": 0, "rss_mib": 80.25},
+        {"cycle": 2, "largest_cache": "snapshots", "largest_cache_entries": 4, "rss_mib": 91.0},
+    ]
+    for cycle in cycles:
+        cycle["cache_entries"] = {"snapshots": cycle["largest_cache_entries"]}
+    document["scenarios"]["soak"]["details"]["cycles"] = cycles  # type: ignore[index]
+    text = render_markdown(document)
+    assert "| cycle | largest_cache | largest_cache_entries | rss_mib |" in text
+    assert "| 2 | snapshots | 4 | 91.0 MiB |" in text
+    assert "| soak | cache_entries_max | <= 0 | 2 | **missed** |" in text
 
 
 # -- kwok and the cluster configuration ---------------------------------------------------------
@@ -362,3 +461,10 @@ def test_smoke_scale_is_small() -> None:
     assert full.chain_tasks == 50 and full.fanout_tasks == 2000 and full.many_dags == 500
     assert smoke.chain_tasks <= 10 and smoke.fanout_tasks <= 50 and smoke.many_dags <= 5
     assert smoke.single_task_window_s <= 20
+    assert (full.soak_cycles, full.soak_dags, full.soak_versions, full.soak_runs) == (
+        3,
+        500,
+        4,
+        5000,
+    )
+    assert smoke.soak_cycles >= 2 and smoke.soak_dags * smoke.soak_runs <= 200
