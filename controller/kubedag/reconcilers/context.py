@@ -1,0 +1,20 @@
+"""What both reconcilers work with: the API, the informer, the snapshots, the settings and
+the clock (injected, so unit tests run at a time of their choosing)."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from kubedag.kube.client import Kube
+from kubedag.reconcilers.informer import Informer
+from kubedag.reconcilers.settings import ControllerSettings
+from kubedag.reconcilers.snapshots import SnapshotStore
+
+
+@dataclass(frozen=True)
+class ReconcilerContext:
+    kube: Kube
+    informer: Informer
+    snapshots: SnapshotStore
+    settings: ControllerSettings
+    now: Callable[[], datetime]
