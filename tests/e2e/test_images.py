@@ -1,10 +1,10 @@
 """The kubedag images as task-images/build.py builds them from the Dockerfiles (buildah): their
-configs as the kubelet reads them. Needs root and buildah; cached archives are reused."""
+configs as the kubelet reads them. Cached archives are reused; the cluster fixture installs the
+host packages (buildah, mmdebstrap) and skips without root."""
 
 from __future__ import annotations
 
 import json
-import os
 import tarfile
 from typing import Any
 
@@ -13,7 +13,7 @@ import pytest
 from devcluster.images import build
 from tests.unit.test_images import BUILD
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="buildah's chroot builds need root")
+pytestmark = pytest.mark.usefixtures("local_cluster")
 
 TITLE = "org.opencontainers.image.title"
 
