@@ -14,8 +14,8 @@ import time
 
 from devcluster import localcluster
 from devcluster.binaries import BinariesUnavailableError
+from devcluster.images import ImageBuildError
 from devcluster.node import NodeError
-from devcluster.pause import ImageBuildError
 from devcluster.pki import PKIError
 
 

@@ -17,7 +17,7 @@ step "Local cluster (etcd, kube-apiserver, controller-manager, scheduler, kubele
 $PY -m devcluster up
 hack/build-go-binaries.sh kubectl helm >/dev/null
 
-step "Images (built from Debian packages and the kubedag wheel, no registry)"
+step "Images (the Dockerfiles in task-images/, built with buildah: no Docker, no registry)"
 $PY task-images/build.py --import all
 
 step "helm install kubedag"

@@ -24,7 +24,12 @@ from devcluster import localcluster, node
 from devcluster.pause import StaticImage, static_binary_image
 
 _HERE = Path(__file__).resolve().parent
-ECHO_IMAGE = StaticImage(source=_HERE / "echo.c", reference="kubedag/e2e-echo:1", binary="e2e-echo")
+ECHO_IMAGE = StaticImage(
+    source=_HERE / "echo.c",
+    dockerfile=_HERE / "echo.Dockerfile",
+    reference="kubedag/e2e-echo:1",
+    binary="e2e-echo",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -292,7 +292,7 @@ def test_pause_image_binary_sleeps_until_sigterm(tmp_path: Path) -> None:
     """The sandbox image's one file: a static /pause that exits 0 on SIGTERM or SIGINT."""
     with tarfile.open(pause_image()) as archive:
         manifest = json.load(archive.extractfile("manifest.json"))  # type: ignore[arg-type]
-        assert manifest[0]["RepoTags"] == [PAUSE_IMAGE]
+        assert manifest[0]["RepoTags"] == [f"docker.io/{PAUSE_IMAGE}"]
         layer = archive.extractfile(manifest[0]["Layers"][0])
         assert layer is not None
         with tarfile.open(fileobj=io.BytesIO(layer.read())) as files:
