@@ -67,9 +67,9 @@ def test_a_leader_that_cannot_renew_stops_and_leaves_the_lease_alone(
     kubeconfig: str, namespace: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Shorter than the real timings, with the same ordering.
-    monkeypatch.setattr(leader, "LEASE_DURATION", 4.0)
-    monkeypatch.setattr(leader, "RENEW_DEADLINE", 3.0)
-    monkeypatch.setattr(leader, "RETRY_PERIOD", 1.0)
+    monkeypatch.setattr(leader, "LEASE_DURATION", 4)
+    monkeypatch.setattr(leader, "RENEW_DEADLINE", 3)
+    monkeypatch.setattr(leader, "RETRY_PERIOD", 1)
 
     async def scenario() -> None:
         async with _connected(kubeconfig) as kube:

@@ -2,8 +2,9 @@
 idle while the first leads and takes over when the first stops renewing.
 
 kubernetes.aio.leaderelection acquires and renews the Lease. This wrapper adds what it lacks:
-a time bound on each Lease request, transport errors counted as a failed attempt, a line when
-standing by, and handing the Lease back on a clean stop (client-go's ReleaseOnCancel).
+a time bound on each Lease request, transport errors counted as a failed attempt, a create
+that works, a line when standing by, and handing the Lease back on a clean stop (client-go's
+ReleaseOnCancel).
 """
 
 import asyncio
@@ -12,7 +13,7 @@ from collections.abc import Awaitable
 from contextlib import suppress
 
 import aiohttp
-from kubernetes.aio.client import ApiClient, ApiException
+from kubernetes.aio.client import ApiClient, ApiException, V1Lease, V1ObjectMeta
 from kubernetes.aio.leaderelection.electionconfig import Config
 from kubernetes.aio.leaderelection.leaderelection import LeaderElection
 from kubernetes.aio.leaderelection.leaderelectionrecord import LeaderElectionRecord
@@ -22,10 +23,11 @@ log = logging.getLogger(__name__)
 
 # client-go's defaults. A standby takes an unrenewed Lease after LEASE_DURATION; the leader
 # stops once renewals have failed for RENEW_DEADLINE; both retry every RETRY_PERIOD, which is
-# also how often the leader renews.
-LEASE_DURATION = 15.0
-RENEW_DEADLINE = 10.0
-RETRY_PERIOD = 2.0
+# also how often the leader renews. Whole seconds: the library writes the lease duration with
+# str() and reads it back with int().
+LEASE_DURATION = 15
+RENEW_DEADLINE = 10
+RETRY_PERIOD = 2
 # The client's default is 5 minutes, during which the library would neither renew nor give
 # up. With 1 s, a leader's last renewal attempt (a GET and a PUT) ends by RETRY_PERIOD +
 # RENEW_DEADLINE + 2 s = 14 s after its last success: before a standby may take over.
@@ -51,7 +53,15 @@ class BoundedLeaseLock(LeaseLock):
     async def create(
         self, name: str, namespace: str, election_record: LeaderElectionRecord
     ) -> bool:
-        return await self._attempt("create", super().create(name, namespace, election_record))
+        # Not the library's: it passes pretty=True, which the generated API rejects (it wants a
+        # string) before sending anything, so it never creates the Lease (kubernetes 37.0.0-37.0.2).
+        lease = V1Lease(metadata=V1ObjectMeta(name=name), spec=self.update_lease(election_record))
+
+        async def create_lease() -> bool:
+            await self.api_instance.create_namespaced_lease(namespace, lease)
+            return True
+
+        return await self._attempt("create", create_lease())
 
     async def update(self, name: str, namespace: str, updated_record: LeaderElectionRecord) -> bool:
         return await self._attempt("update", super().update(name, namespace, updated_record))
@@ -60,7 +70,7 @@ class BoundedLeaseLock(LeaseLock):
         try:
             async with asyncio.timeout(REQUEST_TIMEOUT):
                 return await request
-        except _TRANSPORT_ERRORS as error:
+        except (ApiException, *_TRANSPORT_ERRORS) as error:
             log.warning("could not %s lease %s: %r", what, self.name, error)
             return False
 
@@ -83,7 +93,7 @@ class LeaderElector:
             self._leading.set()
 
         async def stopped_leading() -> None:
-            log.error("lease %s lost: not renewed for %.0f s", self.lock.name, RENEW_DEADLINE)
+            log.error("lease %s lost: not renewed for %d s", self.lock.name, RENEW_DEADLINE)
 
         config = Config(
             self.lock,
