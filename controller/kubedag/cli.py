@@ -283,8 +283,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.log_level != "debug":
         # kopf logs every handler call at INFO: one line per watch event drowns the rest.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
-    if args.kubeconfig:
-        os.environ["KUBECONFIG"] = args.kubeconfig  # kopf's own login reads it
     overrides: dict[str, Any] = {}
     if args.namespace:
         overrides["namespaces"] = tuple(args.namespace)
@@ -329,7 +327,9 @@ async def _serve(args: argparse.Namespace, settings: ControllerSettings) -> int:
     if args.leader_elect:
         kube = await Kube.connect(args.kubeconfig)
         identity = os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
-        elector = LeaderElector(kube, args.leader_elect_namespace, "kubedag-controller", identity)
+        elector = LeaderElector(
+            kube.api_client, args.leader_elect_namespace, "kubedag-controller", identity
+        )
         await elector.acquire()
     stop = asyncio.Event()
     operator = asyncio.create_task(

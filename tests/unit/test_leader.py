@@ -1,43 +1,95 @@
-"""The leader-election rule: who may hold the Lease."""
+"""What the leader-election wrapper adds to kubernetes.aio.leaderelection: timings that keep a
+failing leader from overlapping its successor, and Lease requests that fail instead of hanging
+or raising. The election against a real API server is in tests/integration/test_leader.py."""
 
-from datetime import UTC, datetime, timedelta
+import asyncio
+from typing import Any, NoReturn
 
+import aiohttp
 import pytest
-
-from kubedag.kube.leader import LeaseView, decide
-
-NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
-FIFTEEN = timedelta(seconds=15)
-
-
-@pytest.mark.parametrize(
-    ("holder", "renewed", "me", "expected"),
-    [
-        (None, None, "a", True),
-        ("a", NOW - timedelta(seconds=1), "a", True),
-        ("a", NOW - timedelta(hours=1), "a", True),
-        ("b", NOW - timedelta(seconds=1), "a", False),
-        ("b", NOW - FIFTEEN, "a", False),
-        ("b", NOW - FIFTEEN - timedelta(microseconds=1), "a", True),
-        ("b", None, "a", True),
-    ],
-    ids=["free", "mine", "mine-stale", "held", "held-at-deadline", "expired", "never-renewed"],
+from kubernetes.aio.client import (
+    ApiClient,
+    ApiException,
+    Configuration,
+    V1Lease,
+    V1LeaseSpec,
+    V1ObjectMeta,
 )
-def test_decide(holder: str | None, renewed: datetime | None, me: str, expected: bool) -> None:
-    assert decide(LeaseView(holder, renewed, FIFTEEN, 0), me, NOW) is expected
+from kubernetes.aio.leaderelection.electionconfig import Config
+from kubernetes.aio.leaderelection.leaderelectionrecord import LeaderElectionRecord
+
+from kubedag.kube import leader
+from kubedag.kube.leader import BoundedLeaseLock
 
 
-def test_lease_view_reads_micro_time() -> None:
-    view = LeaseView.of(
-        {
-            "spec": {
-                "holderIdentity": "pod-1",
-                "renewTime": "2026-01-01T12:00:00.123456Z",
-                "leaseDurationSeconds": 30,
-                "leaseTransitions": 2,
-            }
-        }
+async def _nothing() -> None:
+    return None
+
+
+def test_the_library_accepts_the_timings() -> None:
+    config = Config(
+        BoundedLeaseLock("lease", "ns", "me", ApiClient(Configuration())),
+        leader.LEASE_DURATION,
+        leader.RENEW_DEADLINE,
+        leader.RETRY_PERIOD,
+        onstarted_leading=_nothing,
+        onstopped_leading=_nothing,
     )
-    assert view == LeaseView(
-        "pod-1", NOW + timedelta(microseconds=123456), timedelta(seconds=30), 2
-    )
+    assert (config.lease_duration, config.renew_deadline, config.retry_period) == (15, 10, 2)
+
+
+def test_a_failing_leader_gives_up_before_a_standby_may_take_over() -> None:
+    # After its last renewal the leader waits a retry period, retries until the renew deadline,
+    # and its last attempt (a GET and a PUT) may take two request timeouts.
+    last_attempt_ends = leader.RETRY_PERIOD + leader.RENEW_DEADLINE + 2 * leader.REQUEST_TIMEOUT
+    assert last_attempt_ends < leader.LEASE_DURATION
+
+
+class _Unreachable:
+    async def read_namespaced_lease(self, *_: Any) -> NoReturn:
+        raise aiohttp.ClientConnectionError("connection refused")
+
+    async def create_namespaced_lease(self, *_: Any, **__: Any) -> NoReturn:
+        raise ConnectionResetError("reset by peer")
+
+    async def replace_namespaced_lease(self, **_: Any) -> None:
+        await asyncio.sleep(3600)
+
+
+def _unreachable_lock() -> BoundedLeaseLock:
+    lock = BoundedLeaseLock("lease", "ns", "me", ApiClient(Configuration()))
+    lock.api_instance = _Unreachable()  # type: ignore[assignment]
+    return lock
+
+
+RECORD = LeaderElectionRecord(
+    "me", "15", "2026-01-01 12:00:00.000001", "2026-01-01 12:00:00.000001"
+)
+
+
+def test_a_transport_error_on_read_is_a_failed_attempt_the_library_retries() -> None:
+    read, error = asyncio.run(_unreachable_lock().get("lease", "ns"))
+    assert read is False
+    # Not a clean 404 (that would make the library create the lease): it retries later.
+    assert isinstance(error, ApiException) and error.body is None
+    assert "connection refused" in str(error.reason)
+
+
+def test_a_transport_error_on_create_is_a_failed_attempt() -> None:
+    assert asyncio.run(_unreachable_lock().create("lease", "ns", RECORD)) is False
+
+
+def test_a_hanging_request_fails_after_the_request_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(leader, "REQUEST_TIMEOUT", 0.05)
+    lock = _unreachable_lock()
+    lock.lease_reference = V1Lease(metadata=V1ObjectMeta(name="lease"), spec=V1LeaseSpec())
+
+    async def timed() -> tuple[bool, float]:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        updated = await lock.update("lease", "ns", RECORD)
+        return updated, loop.time() - started
+
+    updated, took = asyncio.run(timed())
+    assert updated is False
+    assert took < 1

@@ -65,6 +65,21 @@ def core_path(plural: str, namespace: str, name: str | None = None) -> str:
     return path + (f"/{quote(name)}" if name else "")
 
 
+async def load_configuration(kubeconfig: str | None = None) -> aio_client.Configuration:
+    """How kubedag logs in, for its own requests and for kopf's watches. In a pod: the
+    ServiceAccount at KUBERNETES_SERVICE_HOST/PORT, as client-go's in-cluster config (no DNS
+    lookup of kubernetes.default.svc); elsewhere: the kubeconfig (the given file, else
+    $KUBECONFIG, else ~/.kube/config)."""
+    configuration = aio_client.Configuration()
+    if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+        aio_config.load_incluster_config(client_configuration=configuration)
+    else:
+        await aio_config.load_kube_config(
+            config_file=kubeconfig, client_configuration=configuration
+        )
+    return configuration
+
+
 class Kube:
     """Authenticated JSON requests to the API server."""
 
@@ -74,18 +89,17 @@ class Kube:
 
     @classmethod
     async def connect(cls, kubeconfig: str | None = None) -> "Kube":
-        configuration = aio_client.Configuration()
-        if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
-            aio_config.load_incluster_config(client_configuration=configuration)
-        else:
-            await aio_config.load_kube_config(
-                config_file=kubeconfig, client_configuration=configuration
-            )
+        configuration = await load_configuration(kubeconfig)
         configuration.connection_pool_maxsize = 32
         if not any(os.environ.get(v) for v in _PROXY_VARIABLES):
             # aiohttp's trust_env re-reads ~/.netrc and the proxy variables on every request.
             configuration.client_session_kwargs = {"trust_env": False}
         return cls(aio_client.ApiClient(configuration))
+
+    @property
+    def api_client(self) -> aio_client.ApiClient:
+        """For the kubernetes.aio APIs that take a client (leader election)."""
+        return self._api
 
     async def close(self) -> None:
         await self._api.close()

@@ -1,139 +1,151 @@
-"""Leader election over a coordination.k8s.io Lease, so a second controller replica stays
-idle while the first is active and takes over when the first stops renewing.
+"""Leader election over the kubedag-controller Lease, so a second controller replica stays
+idle while the first leads and takes over when the first stops renewing.
 
-`decide` is the pure rule; `LeaderElector` does the I/O through kube.py.
+kubernetes.aio.leaderelection acquires and renews the Lease. This wrapper adds what it lacks:
+a time bound on each Lease request, transport errors counted as a failed attempt, a create
+that works, a line when standing by, and handing the Lease back on a clean stop (client-go's
+ReleaseOnCancel).
 """
 
 import asyncio
 import logging
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from collections.abc import Awaitable
+from contextlib import suppress
 
-from kubedag.core.dates import parse_time
-from kubedag.kube.client import ApiError, Kube
+import aiohttp
+from kubernetes.aio.client import ApiClient, ApiException, V1Lease, V1ObjectMeta
+from kubernetes.aio.leaderelection.electionconfig import Config
+from kubernetes.aio.leaderelection.leaderelection import LeaderElection
+from kubernetes.aio.leaderelection.leaderelectionrecord import LeaderElectionRecord
+from kubernetes.aio.leaderelection.resourcelock.leaselock import LeaseLock
 
 log = logging.getLogger(__name__)
 
-LEASE_DURATION = timedelta(seconds=15)
-RENEW_INTERVAL = timedelta(seconds=5)
-RETRY_INTERVAL = timedelta(seconds=2)
+# client-go's defaults. A standby takes an unrenewed Lease after LEASE_DURATION; the leader
+# stops once renewals have failed for RENEW_DEADLINE; both retry every RETRY_PERIOD, which is
+# also how often the leader renews. Whole seconds: the library writes the lease duration with
+# str() and reads it back with int().
+LEASE_DURATION = 15
+RENEW_DEADLINE = 10
+RETRY_PERIOD = 2
+# The client's default is 5 minutes, during which the library would neither renew nor give
+# up. With 1 s, a leader's last renewal attempt (a GET and a PUT) ends by RETRY_PERIOD +
+# RENEW_DEADLINE + 2 s = 14 s after its last success: before a standby may take over.
+REQUEST_TIMEOUT = 1.0
+_TRANSPORT_ERRORS = (TimeoutError, aiohttp.ClientError, OSError)
 
 
-def _micro(moment: datetime) -> str:
-    """MicroTime, as the Lease API stores acquire and renew times."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+class BoundedLeaseLock(LeaseLock):
+    """The library's Lease lock with each request bounded in time, and with transport errors
+    reported as a failed attempt: the library handles only ApiException, and anything else
+    ends its loop (a leader would stop on one dropped connection)."""
 
+    async def get(
+        self, name: str, namespace: str
+    ) -> tuple[bool, LeaderElectionRecord] | tuple[bool, Exception] | tuple[bool, None]:
+        try:
+            async with asyncio.timeout(REQUEST_TIMEOUT):
+                return await super().get(name, namespace)
+        except _TRANSPORT_ERRORS as error:
+            # The library retries on any ApiException but a clean 404.
+            return False, ApiException(status=0, reason=f"{type(error).__name__}: {error}")
 
-@dataclass(frozen=True)
-class LeaseView:
-    holder: str | None
-    renewed: datetime | None
-    duration: timedelta
-    transitions: int
+    async def create(
+        self, name: str, namespace: str, election_record: LeaderElectionRecord
+    ) -> bool:
+        # Not the library's: it passes pretty=True, which the generated API rejects (it wants a
+        # string) before sending anything, so it never creates the Lease (kubernetes 37.0.0-37.0.2).
+        lease = V1Lease(metadata=V1ObjectMeta(name=name), spec=self.update_lease(election_record))
 
-    @classmethod
-    def of(cls, lease: dict[str, Any]) -> "LeaseView":
-        spec = lease.get("spec") or {}
-        renewed = spec.get("renewTime")
-        return cls(
-            holder=spec.get("holderIdentity") or None,
-            renewed=parse_time(renewed) if renewed else None,
-            duration=timedelta(seconds=int(spec.get("leaseDurationSeconds") or 15)),
-            transitions=int(spec.get("leaseTransitions") or 0),
-        )
+        async def create_lease() -> bool:
+            await self.api_instance.create_namespaced_lease(namespace, lease)
+            return True
 
+        return await self._attempt("create", create_lease())
 
-def decide(lease: LeaseView, me: str, now: datetime) -> bool:
-    """May `me` take (or keep) the lease now? Yes if it holds it, nobody does, or the
-    holder stopped renewing for longer than the lease duration."""
-    if lease.holder in (None, me):
-        return True
-    return lease.renewed is None or now > lease.renewed + lease.duration
+    async def update(self, name: str, namespace: str, updated_record: LeaderElectionRecord) -> bool:
+        return await self._attempt("update", super().update(name, namespace, updated_record))
+
+    async def _attempt(self, what: str, request: Awaitable[bool]) -> bool:
+        try:
+            async with asyncio.timeout(REQUEST_TIMEOUT):
+                return await request
+        except (ApiException, *_TRANSPORT_ERRORS) as error:
+            log.warning("could not %s lease %s: %r", what, self.name, error)
+            return False
+
+    def holder(self) -> str | None:
+        """The holder seen by the last successful read."""
+        lease = self.lease_reference
+        return (lease.spec.holder_identity or None) if lease and lease.spec else None
 
 
 class LeaderElector:
-    def __init__(self, kube: Kube, namespace: str, name: str, identity: str) -> None:
-        self.kube = kube
-        self.path = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/{name}"
-        self.collection = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
-        self.namespace = namespace
-        self.name = name
-        self.identity = identity
+    def __init__(self, api_client: ApiClient, namespace: str, name: str, identity: str) -> None:
+        self.lock = BoundedLeaseLock(name, namespace, identity, api_client)
+        self._leading = asyncio.Event()
+        self._election: asyncio.Task[None] | None = None
 
     async def acquire(self) -> None:
         """Return once this process leads; until then it stays idle."""
+
+        async def started_leading() -> None:
+            self._leading.set()
+
+        async def stopped_leading() -> None:
+            log.error("lease %s lost: not renewed for %d s", self.lock.name, RENEW_DEADLINE)
+
+        config = Config(
+            self.lock,
+            lease_duration=LEASE_DURATION,
+            renew_deadline=RENEW_DEADLINE,
+            retry_period=RETRY_PERIOD,
+            onstarted_leading=started_leading,
+            onstopped_leading=stopped_leading,
+        )
+        election = self._election = asyncio.create_task(LeaderElection(config).run())
+        leading = asyncio.create_task(self._leading.wait())
         announced = False
-        while not await self._try_take():
-            if not announced:
-                log.info("standing by: another replica holds lease %s", self.name)
+        while not leading.done():
+            await asyncio.wait(
+                {leading, election}, timeout=RETRY_PERIOD, return_when=asyncio.FIRST_COMPLETED
+            )
+            if election.done() and not leading.done():
+                leading.cancel()
+                election.result()  # raises what ended it
+                raise RuntimeError("leader election ended before leading")
+            if not announced and not leading.done():
+                log.info("standing by: %s holds lease %s", self.lock.holder(), self.lock.name)
                 announced = True
-            await asyncio.sleep(RETRY_INTERVAL.total_seconds())
-        log.info("leading as %s (lease %s/%s)", self.identity, self.namespace, self.name)
+        log.info(
+            "leading as %s (lease %s/%s)", self.lock.identity, self.lock.namespace, self.lock.name
+        )
 
     async def keep(self) -> None:
-        """Renew until renewal fails for a whole lease duration; then return (lost)."""
-        last_renewed = datetime.now(UTC)
-        while True:
-            await asyncio.sleep(RENEW_INTERVAL.total_seconds())
-            try:
-                if await self._try_take():
-                    last_renewed = datetime.now(UTC)
-                    continue
-                log.error("lease %s was taken over", self.name)
-                return
-            except (ApiError, OSError) as error:
-                log.warning("could not renew lease %s: %s", self.name, error)
-            if datetime.now(UTC) - last_renewed > LEASE_DURATION:
-                log.error("lease %s not renewed for %s", self.name, LEASE_DURATION)
-                return
+        """Return when leadership is lost: renewals failed for RENEW_DEADLINE."""
+        assert self._election is not None, "acquire() first"
+        await asyncio.shield(self._election)
 
     async def release(self) -> None:
-        """Hand the lease back on a clean stop, so a standby takes over at once instead of
-        waiting for the lease to expire (client-go's ReleaseOnCancel)."""
+        """Stop renewing and hand the lease back, so a standby takes over at once instead of
+        waiting for the lease to expire: holder emptied, duration 1 s (as client-go does)."""
+        if self._election is not None:
+            self._election.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._election
+        read, _ = await self.lock.get(self.lock.name, self.lock.namespace)
+        lease = self.lock.lease_reference
+        if not read or lease is None or lease.spec is None:
+            return
+        if lease.spec.holder_identity != self.lock.identity:
+            return
+        lease.spec.holder_identity = ""
+        lease.spec.lease_duration_seconds = 1
         try:
-            lease = await self.kube.get(self.path)
-            if lease is None or LeaseView.of(lease).holder != self.identity:
-                return
-            lease["spec"] = {**lease["spec"], "holderIdentity": "", "leaseDurationSeconds": 1}
-            await self.kube.request("PUT", self.path, lease)
-            log.info("released lease %s", self.name)
-        except (ApiError, OSError) as error:
-            log.warning("could not release lease %s: %s", self.name, error)
-
-    async def _try_take(self) -> bool:
-        now = datetime.now(UTC)
-        lease = await self.kube.get(self.path)
-        if lease is None:
-            body = {
-                "apiVersion": "coordination.k8s.io/v1",
-                "kind": "Lease",
-                "metadata": {"name": self.name, "namespace": self.namespace},
-                "spec": self._spec(now, acquired=now, transitions=0),
-            }
-            return await self.kube.create(self.collection, body) is not None
-        view = LeaseView.of(lease)
-        if not decide(view, self.identity, now):
-            return False
-        changed_hands = view.holder != self.identity
-        acquired = now if changed_hands else None
-        transitions = view.transitions + (1 if changed_hands and view.holder else 0)
-        lease["spec"] = {**lease.get("spec", {}), **self._spec(now, acquired, transitions)}
-        try:
-            await self.kube.request("PUT", self.path, lease)
-        except ApiError as error:
-            if error.conflict:
-                return False
-            raise
-        return True
-
-    def _spec(self, now: datetime, acquired: datetime | None, transitions: int) -> dict[str, Any]:
-        spec: dict[str, Any] = {
-            "holderIdentity": self.identity,
-            "leaseDurationSeconds": int(LEASE_DURATION.total_seconds()),
-            "renewTime": _micro(now),
-            "leaseTransitions": transitions,
-        }
-        if acquired is not None:
-            spec["acquireTime"] = _micro(acquired)
-        return spec
+            async with asyncio.timeout(REQUEST_TIMEOUT):
+                await self.lock.api_instance.replace_namespaced_lease(
+                    self.lock.name, self.lock.namespace, lease
+                )
+            log.info("released lease %s", self.lock.name)
+        except (ApiException, *_TRANSPORT_ERRORS) as error:
+            log.warning("could not release lease %s: %r", self.lock.name, error)

@@ -2,22 +2,19 @@
 of contents. Handlers only feed watch events to the Controller (controller.py)."""
 
 import logging
-import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import kopf
+from kubernetes.aio.client import Configuration
 
 from kubedag import GROUP, VERSION
 from kubedag.core.naming import LABEL_MANAGED_BY
-from kubedag.kube.client import Kube
+from kubedag.kube.client import Kube, load_configuration
 from kubedag.reconcilers.controller import Controller
 from kubedag.reconcilers.settings import ControllerSettings
 
 log = logging.getLogger(__name__)
-
-SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
 
 class _NoDiffBase(kopf.DiffBaseStorage):
@@ -65,9 +62,9 @@ def build_registry(
         return state["controller"]  # type: ignore[no-any-return]
 
     @kopf.on.login(registry=registry)
-    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-        # In a pod: the service account; elsewhere: $KUBECONFIG (set by `kubedag run`).
-        return in_cluster_login() or kopf.login_with_kubeconfig(**kwargs)
+    async def login(**_: Any) -> kopf.ConnectionInfo:
+        # kopf calls it again when a token stops working: a projected one is rotated.
+        return await connection_info(await load_configuration(kubeconfig))
 
     @kopf.on.startup(registry=registry)
     async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
@@ -100,23 +97,21 @@ def build_registry(
     return registry
 
 
-def in_cluster_login() -> kopf.ConnectionInfo | None:
-    """The pod's ServiceAccount, at the address the kubelet gives in the environment, as
-    client-go's in-cluster config does: no DNS lookup of kubernetes.default.svc needed."""
-    host = os.environ.get("KUBERNETES_SERVICE_HOST")
-    port = os.environ.get("KUBERNETES_SERVICE_PORT", "443")
-    token_path = SERVICE_ACCOUNT / "token"
-    if not host or not token_path.is_file():
-        return None
-    if ":" in host:  # an IPv6 address
-        host = f"[{host}]"
-    namespace_path = SERVICE_ACCOUNT / "namespace"
+async def connection_info(configuration: Configuration) -> kopf.ConnectionInfo:
+    """kopf's credentials from the kubernetes client's configuration, so kopf's watches log in
+    as kubedag's own requests do (kube/client.py), as kopf.login_via_client does for the
+    synchronous client."""
+    # "Bearer <token>" (or "Basic <base64>"), from the in-cluster token file or the kubeconfig.
+    header = await configuration.get_api_key_with_prefix("BearerToken")
+    scheme, _, token = (header or "").partition(" ")
     return kopf.ConnectionInfo(
-        server=f"https://{host}:{port}",
-        ca_path=str(SERVICE_ACCOUNT / "ca.crt"),
-        token=token_path.read_text().strip(),
-        scheme="Bearer",
-        default_namespace=namespace_path.read_text().strip() if namespace_path.is_file() else None,
+        server=configuration.host,
+        ca_path=configuration.ssl_ca_cert,
+        insecure=not configuration.verify_ssl,
+        scheme=scheme or None,
+        token=token or None,
+        certificate_path=configuration.cert_file,
+        private_key_path=configuration.key_file,
     )
 
 
