@@ -1,8 +1,9 @@
 """The cluster DNS: CoreDNS (built by hack/build-go-binaries.sh with only the plugins below) as
 a host process on the kubelet's ``clusterDNS`` address.
 
-It serves the cluster zones only, as a real cluster's CoreDNS does, but with no ``forward``:
-a name outside them gets REFUSED at once, so no lookup ever leaves the machine.
+It serves the cluster zones as a real cluster's CoreDNS does, but with no ``forward``: a name
+outside them gets NXDOMAIN at once (as from an upstream that does not know it), so no lookup
+ever leaves the machine.
 """
 
 from __future__ import annotations
@@ -31,7 +32,12 @@ def corefile(
     health: str = HEALTH_ADDRESS,
     ready: str = READY_ADDRESS,
 ) -> str:
-    """The Corefile: the Service and pod records of the ``kubernetes`` plugin, nothing else."""
+    """The Corefile: the Service and pod records of the ``kubernetes`` plugin, nothing else.
+
+    The root block stands where a real cluster forwards: glibc tries a name with each search
+    suffix and then as is, and only an NXDOMAIN there (not REFUSED) makes a typo "no such
+    name" instead of "try again".
+    """
     zones = " ".join(ZONES)
     return f"""\
 {" ".join(f"{zone}:{port}" for zone in ZONES)} {{
@@ -46,6 +52,12 @@ def corefile(
     }}
     cache 5
     loop
+}}
+.:{port} {{
+    bind {listen}
+    template ANY ANY {{
+        rcode NXDOMAIN
+    }}
 }}
 """
 

@@ -15,11 +15,11 @@ Control plane: etcd (127.0.0.1:2379), kube-apiserver on ``API_ADDRESS:6443`` (an
 Node ``kubedag-node``: containerd + kubelet (cgroupfs), CNI bridge ``kubedag-cni0`` with pods in
 198.18.0.0/24, kube-proxy in iptables mode so pods (and the host) reach the API through the
 ``kubernetes`` Service at 198.18.128.1:443. CoreDNS (``devcluster/coredns.py``) answers on
-API_ADDRESS:53 for the cluster zones (``kubernetes.default.svc`` is what kopf dials) and refuses
-every other name: it has no upstream. Pods can only use images present in containerd (pulls
-fail at once, locally): the sandbox image ``kubedag/pause:3.10`` is built here from ``pause.c``;
-others come from ``devcluster.node.import_image``. Nothing in the cluster can reach another
-host: see ``node.setup_host_network``.
+API_ADDRESS:53 for the cluster zones (``kubernetes.default.svc`` is what kopf dials), with
+NXDOMAIN for every other name: it has no upstream. Pods can only use images present in
+containerd (pulls fail at once, locally): the sandbox image ``kubedag/pause:3.10`` is built here
+from ``pause.c``; others come from ``devcluster.node.import_image``. Nothing in the cluster can
+reach another host: see ``node.setup_host_network``.
 
 A cluster found broken (a daemon died, or the machine rebooted) is removed and started afresh by
 ``up``: its API objects are not kept.

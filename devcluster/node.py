@@ -462,8 +462,8 @@ def kubelet_config(files: KubeletFiles) -> str:
         "failCgroupV1": False,
         "containerRuntimeEndpoint": f"unix://{CONTAINERD_SOCKET}",
         "imageServiceEndpoint": f"unix://{CONTAINERD_SOCKET}",
-        # CoreDNS (devcluster/coredns.py) answers here: the cluster zones only, REFUSED for the
-        # rest, so no lookup leaves the machine. resolvConf "" keeps the host's nameservers out.
+        # CoreDNS (devcluster/coredns.py) answers here: the cluster zones only, NXDOMAIN for
+        # the rest, so no lookup leaves the machine. resolvConf "" keeps the host's nameservers out.
         "clusterDNS": [API_ADDRESS],
         "clusterDomain": "cluster.local",
         "resolvConf": "",

@@ -131,8 +131,10 @@ build_coredns() {
   trap 'rm -rf "$work"' RETURN
   # CoreDNS's documented way to choose plugins: a main package that sets the directive order
   # and imports only those plugins, instead of core/plugin (which pulls in every plugin and the
-  # cloud SDKs of route53/azure/clouddns). `bind` puts it on the cluster DNS address.
-  local plugins=(bind ready health errors cache kubernetes loop) p imports="" directives=""
+  # cloud SDKs of route53/azure/clouddns). `bind` puts it on the cluster DNS address, and
+  # `template` answers NXDOMAIN outside the cluster zones (there is no upstream). The cache is
+  # keyed by version only: after changing this list, remove $coredns_bin.
+  local plugins=(bind ready health errors cache template kubernetes loop) p imports="" directives=""
   for p in "${plugins[@]}"; do
     imports+=$'\t_ "github.com/coredns/coredns/plugin/'"$p"$'"\n'
     directives+="\"$p\", "
