@@ -24,6 +24,7 @@ from devcluster.binaries import ensure_binaries
 from devcluster.controlplane import ControlPlane
 from devcluster.process import ManagedProcess
 from devcluster.versions import REPO_ROOT
+from devcluster.wait import WaitTimeout, wait_for
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +199,7 @@ class BenchCluster:
                     return False
             return True
 
-        wait(served, "the kubedag CRDs served", 60)
+        wait_for(served, "the kubedag CRDs served", 60, tolerate=(ApiError,))
 
     def _create_nodes(self) -> None:
         names = [f"kwok-node-{i}" for i in range(self.settings.nodes)]
@@ -216,7 +217,7 @@ class BenchCluster:
             }
             return set(names) <= ready_nodes
 
-        wait(ready, "kwok to make the fake nodes Ready", 60)
+        wait_for(ready, "kwok to make the fake nodes Ready", 60, tolerate=(ApiError,))
         # Admission (TaintNodesByCondition) gives a new node the not-ready taint, and only
         # kube-controller-manager's node lifecycle controller, not run here, lifts it once
         # the node is Ready: lift it as that controller would.
@@ -243,8 +244,8 @@ class BenchCluster:
             return not self.api.request("GET", core_path("pods", namespace) + "?limit=1")["items"]
 
         try:
-            wait(gone, f"pods of {namespace} deleted", timeout)
-        except TimeoutError as error:
+            wait_for(gone, f"pods of {namespace} deleted", timeout, tolerate=(ApiError,))
+        except WaitTimeout as error:
             log.warning("%s", error)
 
 
@@ -323,19 +324,6 @@ def proc_peak_rss_kib(pid: int) -> int:
         if line.startswith("VmHWM:"):
             return int(line.split()[1])
     raise RuntimeError(f"no VmHWM in /proc/{pid}/status")
-
-
-def wait(check: Any, what: str, timeout: float, interval: float = 0.25) -> None:
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except ApiError as error:
-            last_error = error
-        time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what} ({last_error})")
 
 
 def python_version() -> str:

@@ -37,6 +37,12 @@ KUBERNETES_COMPONENTS = frozenset(
 ETCD_COMPONENTS = frozenset({"etcd"})
 """Built from go.etcd.io/etcd/server/v3 at ETCD_VERSION."""
 
+_OTHER_COMPONENTS = {
+    "kwok": "KWOK_VERSION",  # the benchmarks' node and pod simulator (bench/)
+    "coredns": "COREDNS_VERSION",  # the local cluster's DNS, with only the plugins it uses
+}
+"""Cached as ``<name>-<version>/bin/<name>``, the version pinned under the given name."""
+
 _OUTPUT_TAIL_LINES = 40
 
 
@@ -52,9 +58,12 @@ def binary_path(name: str) -> Path:
         return etcd_bin_dir() / name
     if name == "helm":
         return helm_bin_dir() / name
-    if name == "kwok":  # the benchmarks' node and pod simulator (bench/)
-        return cache_dir() / f"kwok-{pinned_versions()['KWOK_VERSION']}" / "bin" / name
-    known = ", ".join(sorted(KUBERNETES_COMPONENTS | ETCD_COMPONENTS | {"helm", "kwok"}))
+    if name in _OTHER_COMPONENTS:
+        version = pinned_versions()[_OTHER_COMPONENTS[name]]
+        return cache_dir() / f"{name}-{version}" / "bin" / name
+    known = ", ".join(
+        sorted(KUBERNETES_COMPONENTS | ETCD_COMPONENTS | {"helm", *_OTHER_COMPONENTS})
+    )
     raise ValueError(f"unknown component {name!r}; known: {known}")
 
 

@@ -1,7 +1,7 @@
 """etcd + kube-apiserver on loopback ports, with a generated PKI and an admin kubeconfig.
 
     with ControlPlane(tmp_path) as cp:
-        api = kubernetes.config.new_client_from_config(str(cp.kubeconfig))
+        api = admin.client(cp.kubeconfig)  # devcluster.admin
 
 Layout of ``workdir``: ``pki/`` (CA, serving, client and service-account keys), ``etcd-data/``,
 ``admin.kubeconfig``, and one ``<component>.log`` per process, kept after ``stop()``.
@@ -16,18 +16,18 @@ import ipaddress
 import json
 import shutil
 import socket
-import ssl
-import time
-import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self, TypeVar
 
-from devcluster import pki
+from kubernetes import client as k8s
+
+from devcluster import admin, pki
 from devcluster.binaries import ensure_binaries
 from devcluster.process import ManagedProcess
+from devcluster.wait import WaitTimeout, wait_for
 
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 # Every cluster range comes from 198.18.0.0/15 (RFC 2544 benchmarking space): no clash with the
@@ -36,8 +36,6 @@ SERVICE_CLUSTER_IP_RANGE = "198.18.128.0/17"
 LOOPBACK = "127.0.0.1"
 
 _PORT_ATTEMPTS = 3
-_POLL_INTERVAL = 0.25
-_DEFAULT_NS_PATH = "/api/v1/namespaces/default"
 
 _T = TypeVar("_T")
 
@@ -284,13 +282,7 @@ class ControlPlane:
             client=False,
         )
         self._server = _retry_on_port_clash(lambda: self._launch_apiserver(binary, serving))
-        self._kubeconfig = pki.write_kubeconfig(
-            self.workdir / "admin.kubeconfig",
-            self._server,
-            self.ca.cert,
-            self.admin_cert,
-            user="kubedag-admin",
-        )
+        self._kubeconfig = self.workdir / "admin.kubeconfig"
 
     def _launch_apiserver(self, binary: Path, serving: pki.CertKeyPair) -> str:
         port = free_port()
@@ -310,14 +302,25 @@ class ControlPlane:
             ),
             self.workdir / "kube-apiserver.log",
         )
-        opener = self._admin_opener()
-        self._run_until(
-            self.apiserver,
-            [
-                (f"{server}/readyz", lambda: _get_ok(opener, server, "/readyz")),
-                ("the default namespace", lambda: _get_ok(opener, server, _DEFAULT_NS_PATH)),
-            ],
+        kubeconfig = pki.write_kubeconfig(
+            self.workdir / "admin.kubeconfig",
+            server,
+            self.ca.cert,
+            self.admin_cert,
+            user="kubedag-admin",
         )
+        with admin.client(kubeconfig) as api:
+            core = k8s.CoreV1Api(api)
+            self._run_until(
+                self.apiserver,
+                [
+                    (f"{server}/readyz", lambda: admin.ready(api)),
+                    (
+                        "the default namespace",
+                        lambda: admin.exists(lambda: core.read_namespace("default")),
+                    ),
+                ],
+            )
         return server
 
     def _run_until(
@@ -334,47 +337,24 @@ class ControlPlane:
                 raise _PortClashError(str(error)) from error
             raise
 
-    def _admin_opener(self) -> urllib.request.OpenerDirector:
-        context = ssl.create_default_context(cafile=str(self.ca.cert))
-        context.load_cert_chain(str(self.admin_cert.cert), str(self.admin_cert.key))
-        return urllib.request.build_opener(
-            urllib.request.ProxyHandler({}),  # loopback: never through a proxy from the env
-            urllib.request.HTTPSHandler(context=context),
-        )
-
     def _wait_for(self, process: ManagedProcess, what: str, check: Callable[[], bool]) -> None:
         """Poll ``check`` until true; fail early if ``process`` exits, or at the timeout."""
-        deadline = time.monotonic() + self.startup_timeout
-        last_problem = "not checked yet"
-        while True:
+
+        def alive_and(check: Callable[[], bool] = check) -> bool:
             code = process.returncode()
             if code is not None:
                 raise ControlPlaneError(
                     f"{process.name} exited with status {code} while waiting for {what}; "
                     f"last lines of {process.log_path}:\n{process.log_tail()}"
                 )
-            try:
-                if check():
-                    return
-                last_problem = "check returned false"
-            except urllib.error.HTTPError as error:
-                body = error.read().decode("utf-8", errors="replace")
-                failed = [line for line in body.splitlines() if line.startswith("[-]")]
-                last_problem = f"HTTP {error.code}: {'; '.join(failed) or body[:500]}"
-            except (OSError, ValueError) as error:
-                last_problem = f"{type(error).__name__}: {error}"
-            if time.monotonic() > deadline:
-                raise ControlPlaneError(
-                    f"timed out after {self.startup_timeout:.0f}s waiting for {what} "
-                    f"({last_problem}); last lines of {process.log_path}:\n{process.log_tail()}"
-                )
-            time.sleep(_POLL_INTERVAL)
+            return check()
 
-
-def _get_ok(opener: urllib.request.OpenerDirector, server: str, path: str) -> bool:
-    """True if GET ``server+path`` answers 200 (HTTP errors raise ``HTTPError``)."""
-    with opener.open(f"{server}{path}", timeout=10) as response:
-        return bool(response.status == 200)
+        try:
+            wait_for(alive_and, what, timeout=self.startup_timeout, tolerate=admin.NOT_READY_ERRORS)
+        except WaitTimeout as error:
+            raise ControlPlaneError(
+                f"{error}; last lines of {process.log_path}:\n{process.log_tail()}"
+            ) from None
 
 
 def _etcd_healthy(client_url: str) -> bool:

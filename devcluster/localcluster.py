@@ -14,12 +14,12 @@ Control plane: etcd (127.0.0.1:2379), kube-apiserver on ``API_ADDRESS:6443`` (an
 (service-account tokens, garbage collector, namespace finalizer, node CIDRs) and kube-scheduler.
 Node ``kubedag-node``: containerd + kubelet (cgroupfs), CNI bridge ``kubedag-cni0`` with pods in
 198.18.0.0/24, kube-proxy in iptables mode so pods (and the host) reach the API through the
-``kubernetes`` Service at 198.18.128.1:443. Instead of CoreDNS, ``devcluster/dns.py`` answers
-on API_ADDRESS:53 for Service names only (``kubernetes.default.svc`` is what kopf dials), with
-NXDOMAIN for everything else. Pods can only use images present in containerd (pulls fail at once,
-locally): the sandbox image ``kubedag/pause:3.10`` is built here from ``pause.c``; others come
-from ``devcluster.node.import_image``. Nothing in the cluster can reach another host: see
-``node.setup_host_network``.
+``kubernetes`` Service at 198.18.128.1:443. CoreDNS (``devcluster/coredns.py``) answers on
+API_ADDRESS:53 for the cluster zones (``kubernetes.default.svc`` is what kopf dials), with
+NXDOMAIN for every other name: it has no upstream. Pods can only use images present in
+containerd (pulls fail at once, locally): the sandbox image ``kubedag/pause:3.10`` is built here
+from ``pause.c``; others come from ``devcluster.node.import_image``. Nothing in the cluster can
+reach another host: see ``node.setup_host_network``.
 
 A cluster found broken (a daemon died, or the machine rebooted) is removed and started afresh by
 ``up``: its API objects are not kept.
@@ -33,24 +33,19 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import shutil
-import ssl
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
+from kubernetes import client as k8s
 
-from devcluster import dns, node, pki
+from devcluster import admin, coredns, node, pki
 from devcluster.binaries import binary_path, ensure_binaries
 from devcluster.controlplane import (
     APISERVER_DNS_NAMES,
@@ -74,6 +69,7 @@ from devcluster.node import (
 )
 from devcluster.pause import PAUSE_IMAGE, pause_image
 from devcluster.versions import KUBERNETES_VERSION, REPO_ROOT, cache_dir
+from devcluster.wait import WaitTimeout, wait_for
 
 SERVER = f"https://{API_ADDRESS}:{API_PORT}"
 SERVICE_SERVER = f"https://{KUBERNETES_SERVICE_IP}:443"
@@ -81,6 +77,7 @@ ETCD_CLIENT_URL = "http://127.0.0.1:2379"
 ETCD_PEER_URL = "http://127.0.0.1:2380"
 PKI_DIR = CLUSTER_DIR / "pki"
 ADMIN_KUBECONFIG = CLUSTER_DIR / "admin.kubeconfig"
+COREFILE = CLUSTER_DIR / "Corefile"
 REPO_KUBECONFIG = REPO_ROOT / ".kubedag" / "kubeconfig"
 INSTALL_SCRIPT = REPO_ROOT / "hack" / "install-host-packages.sh"
 
@@ -92,6 +89,7 @@ COMPONENTS = (
     "kube-proxy",
     "kubelet",
     "kubectl",
+    "coredns",
 )
 DAEMONS = (
     "etcd",
@@ -101,7 +99,7 @@ DAEMONS = (
     "kube-scheduler",
     "kube-proxy",
     "kubelet",
-    "kubedag-dns",
+    "coredns",
 )
 _OUR_EXECUTABLES = frozenset({*DAEMONS, "containerd-shim-runc-v2"})
 _PROBE_POD = "kubedag-up-probe"
@@ -200,55 +198,15 @@ def _check_cgroups() -> None:
 # -- talking to the API server ----------------------------------------------------------------
 
 
-def _opener() -> urllib.request.OpenerDirector:
-    context = ssl.create_default_context(cafile=str(PKI_DIR / "ca.crt"))
-    context.load_cert_chain(str(PKI_DIR / "admin.crt"), str(PKI_DIR / "admin.key"))
-    return urllib.request.build_opener(
-        urllib.request.ProxyHandler({}),  # local addresses: never through a proxy
-        urllib.request.HTTPSHandler(context=context),
-    )
+def admin_client(server: str | None = None) -> k8s.ApiClient:
+    """An admin ApiClient for the local cluster (``server`` overrides the API address)."""
+    return admin.client(ADMIN_KUBECONFIG, server=server)
 
 
-def api(
-    method: str,
-    path: str,
-    body: dict[str, Any] | None = None,
-    *,
-    server: str = SERVER,
-    timeout: float = 10,
-) -> dict[str, Any]:
-    """One admin request to the local cluster's API; the decoded JSON answer."""
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(f"{server}{path}", data=data, method=method)
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    with _opener().open(request, timeout=timeout) as response:
-        raw = response.read()
-    if not raw or not raw.lstrip().startswith(b"{"):
-        return {"text": raw.decode(errors="replace")}
-    result: dict[str, Any] = json.loads(raw)
-    return result
-
-
-def _readyz(server: str = SERVER) -> bool:
-    return api("GET", "/readyz", server=server, timeout=5).get("text") == "ok"
-
-
-def _node_ready() -> bool:
-    status = api("GET", f"/api/v1/nodes/{NODE_NAME}").get("status", {})
-    return any(
-        c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions", [])
-    )
-
-
-def _exists(path: str) -> bool:
-    try:
-        api("GET", path)
-    except urllib.error.HTTPError as error:
-        if error.code == 404:
-            return False
-        raise
-    return True
+def _node_ready(core: k8s.CoreV1Api) -> bool:
+    status = core.read_node(NODE_NAME).status
+    conditions = (status.conditions if status else None) or []
+    return any(c.type == "Ready" and c.status == "True" for c in conditions)
 
 
 # -- components -------------------------------------------------------------------------------
@@ -358,6 +316,7 @@ def _commands(binaries: dict[str, Path], certs: _Pki) -> dict[str, list[str]]:
     kubelet_config.write_text(node.kubelet_config(kubelet_files))
     proxy_config = CLUSTER_DIR / "kube-proxy.yaml"
     proxy_config.write_text(_kube_proxy_config())
+    COREFILE.write_text(coredns.corefile(listen=API_ADDRESS, kubeconfig=ADMIN_KUBECONFIG))
     # No front proxy: the API server has no request-header CA for these to look up (they
     # would log an error about it every few seconds); client certificates use the CA.
     no_lookup = ["--authentication-skip-lookup=true", f"--client-ca-file={certs.ca.cert}"]
@@ -419,16 +378,7 @@ def _commands(binaries: dict[str, Path], certs: _Pki) -> dict[str, list[str]]:
             "--leader-elect=false",
         ],
         "kube-proxy": [str(binaries["kube-proxy"]), f"--config={proxy_config}"],
-        "kubedag-dns": [
-            sys.executable,
-            "-m",
-            "devcluster.dns",
-            f"--listen={API_ADDRESS}",
-            f"--server={SERVER}",
-            f"--ca={certs.ca.cert}",
-            f"--cert={certs.admin.cert}",
-            f"--key={certs.admin.key}",
-        ],
+        "coredns": coredns.command(binaries["coredns"], COREFILE),
         "kubelet": node.kubelet_command(binaries["kubelet"], kubelet_config, kubelet_files),
     }
 
@@ -445,57 +395,53 @@ def _wait_for(
     timeout: float,
 ) -> None:
     """Poll ``check``; fail early if a watched daemon dies, with ``log_of``'s log at timeout."""
-    deadline = time.monotonic() + timeout
-    last_problem = "not checked yet"
-    while True:
+
+    def watched_check() -> bool:
         for d in watch:
             if not d.running:
                 raise ClusterError(
                     f"{d.name} exited while waiting for {what}; last lines of {d.log_path}:\n"
                     f"{d.log_tail()}"
                 )
-        try:
-            if check():
-                return
-            last_problem = "not yet"
-        except urllib.error.HTTPError as error:
-            body = error.read().decode("utf-8", errors="replace")
-            last_problem = f"HTTP {error.code}: {body[:300]}"
-        except (OSError, ValueError, NodeError) as error:
-            last_problem = f"{type(error).__name__}: {error}"
-        if time.monotonic() > deadline:
-            raise ClusterError(
-                f"timed out after {timeout:.0f}s waiting for {what} ({last_problem}); "
-                f"last lines of {log_of.log_path}:\n{log_of.log_tail()}"
-            )
-        time.sleep(0.25)
+        return check()
+
+    try:
+        wait_for(
+            watched_check,
+            what,
+            timeout=timeout,
+            tolerate=(*admin.NOT_READY_ERRORS, *coredns.LOOKUP_ERRORS, NodeError),
+        )
+    except WaitTimeout as error:
+        raise ClusterError(
+            f"{error}; last lines of {log_of.log_path}:\n{log_of.log_tail()}"
+        ) from None
 
 
-def _probe_pod() -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": _PROBE_POD, "labels": {"app.kubernetes.io/name": _PROBE_POD}},
-        "spec": {
-            "containers": [{"name": "pause", "image": PAUSE_IMAGE, "imagePullPolicy": "Never"}],
-            "terminationGracePeriodSeconds": 0,
-        },
-    }
+def _probe_pod() -> k8s.V1Pod:
+    return k8s.V1Pod(
+        metadata=k8s.V1ObjectMeta(name=_PROBE_POD, labels={"app.kubernetes.io/name": _PROBE_POD}),
+        spec=k8s.V1PodSpec(
+            containers=[
+                k8s.V1Container(name="pause", image=PAUSE_IMAGE, image_pull_policy="Never")
+            ],
+            termination_grace_period_seconds=0,
+        ),
+    )
 
 
-def _probe_running() -> bool:
-    pod = f"/api/v1/namespaces/default/pods/{_PROBE_POD}"
-    if api("GET", pod).get("status", {}).get("phase") == "Running":
+def _probe_running(core: k8s.CoreV1Api) -> bool:
+    status = core.read_namespaced_pod(_PROBE_POD, "default").status
+    if status is not None and status.phase == "Running":
         return True
     # Give up early on a pod that keeps failing (a broken runtime setup), naming the error.
-    selector = urllib.parse.quote(f"involvedObject.name={_PROBE_POD}")
-    events = api("GET", f"/api/v1/namespaces/default/events?fieldSelector={selector}")
-    for event in events.get("items", []):
-        reason = event.get("reason", "")
-        if reason.startswith(("Failed", "ErrImage")) and (event.get("count") or 1) >= 3:
+    selector = f"involvedObject.name={_PROBE_POD}"
+    for event in core.list_namespaced_event("default", field_selector=selector).items:
+        reason = event.reason or ""
+        if reason.startswith(("Failed", "ErrImage")) and (event.count or 1) >= 3:
             raise ClusterError(
                 f"the probe pod default/{_PROBE_POD} cannot start ({reason}, "
-                f"{event.get('count')} times): {event.get('message')}"
+                f"{event.count} times): {event.message}"
             )
     return False
 
@@ -508,8 +454,9 @@ def healthy() -> bool:
     if not all(daemon(n).running for n in DAEMONS):
         return False
     try:
-        return _readyz() and _node_ready()
-    except (OSError, ValueError):
+        with admin_client() as api:
+            return admin.ready(api) and _node_ready(k8s.CoreV1Api(api))
+    except admin.NOT_READY_ERRORS:
         return False
 
 
@@ -596,7 +543,6 @@ def _up(timeout: float) -> Cluster:
     env = node.daemon_env()
     daemons = {name: Daemon(name, argv, env=env) for name, argv in commands.items()}
     daemons["containerd"] = Daemon("containerd", commands["containerd"], env=node.containerd_env())
-    daemons["kubedag-dns"] = Daemon("kubedag-dns", commands["kubedag-dns"], env=env, cwd=REPO_ROOT)
     etcd, apiserver, containerd = daemons["etcd"], daemons["kube-apiserver"], daemons["containerd"]
 
     etcd.start()
@@ -613,58 +559,74 @@ def _up(timeout: float) -> Cluster:
     )
     node.import_image(pause_tarball)
     step(f"etcd and containerd up, {PAUSE_IMAGE} imported")
+    with admin_client() as api:
+        _start_node(daemons, api, timeout, step)
+    _publish_kubeconfig()
+    step("probe pod ran: cluster ready")
+    return Cluster()
+
+
+def _start_node(
+    daemons: dict[str, Daemon], api: k8s.ApiClient, timeout: float, step: Callable[[str], None]
+) -> None:
+    """From a starting API server to a node that has run a pod, every step checked."""
+    etcd, apiserver, kubelet = daemons["etcd"], daemons["kube-apiserver"], daemons["kubelet"]
+    core = k8s.CoreV1Api(api)
     _wait_for(
         f"{SERVER}/readyz",
-        _readyz,
+        lambda: admin.ready(api),
         watch=[etcd, apiserver, daemons["kube-controller-manager"]],
         log_of=apiserver,
         timeout=timeout,
     )
     step("kube-apiserver ready")
 
-    for name in ("kube-scheduler", "kube-proxy", "kubedag-dns", "kubelet"):
+    for name in ("kube-scheduler", "kube-proxy", "coredns", "kubelet"):
         daemons[name].start()
     everyone = list(daemons.values())
-    kubelet = daemons["kubelet"]
     _wait_for(
-        f"node {NODE_NAME} Ready", _node_ready, watch=everyone, log_of=kubelet, timeout=timeout
+        f"node {NODE_NAME} Ready",
+        lambda: _node_ready(core),
+        watch=everyone,
+        log_of=kubelet,
+        timeout=timeout,
     )
     step(f"node {NODE_NAME} Ready")
     _wait_for(
         "the default ServiceAccount",
-        lambda: _exists("/api/v1/namespaces/default/serviceaccounts/default"),
+        lambda: admin.exists(lambda: core.read_namespaced_service_account("default", "default")),
         watch=everyone,
         log_of=daemons["kube-controller-manager"],
         timeout=timeout,
     )
     step("default ServiceAccount created")
-    _wait_for(
-        f"the kubernetes Service through its ClusterIP ({SERVICE_SERVER})",
-        lambda: _readyz(SERVICE_SERVER),
-        watch=everyone,
-        log_of=daemons["kube-proxy"],
-        timeout=timeout,
-    )
+    with admin_client(SERVICE_SERVER) as through_service:
+        _wait_for(
+            f"the kubernetes Service through its ClusterIP ({SERVICE_SERVER})",
+            lambda: admin.ready(through_service),
+            watch=everyone,
+            log_of=daemons["kube-proxy"],
+            timeout=timeout,
+        )
     step(f"kubernetes Service answers on {KUBERNETES_SERVICE_IP}")
     _wait_for(
-        f"cluster DNS on {API_ADDRESS}:53",
-        lambda: dns.query(API_ADDRESS, _KUBERNETES_NAME) == (0, [KUBERNETES_SERVICE_IP]),
+        f"cluster DNS (CoreDNS) on {API_ADDRESS}:53",
+        lambda: (
+            coredns.lookup(API_ADDRESS, _KUBERNETES_NAME) == ("NOERROR", [KUBERNETES_SERVICE_IP])
+        ),
         watch=everyone,
-        log_of=daemons["kubedag-dns"],
+        log_of=daemons["coredns"],
         timeout=timeout,
     )
-    api("POST", "/api/v1/namespaces/default/pods", _probe_pod())
+    core.create_namespaced_pod("default", _probe_pod())
     _wait_for(
         f"probe pod default/{_PROBE_POD} Running",
-        _probe_running,
+        lambda: _probe_running(core),
         watch=everyone,
         log_of=kubelet,
         timeout=timeout,
     )
-    api("DELETE", f"/api/v1/namespaces/default/pods/{_PROBE_POD}")
-    _publish_kubeconfig()
-    step("probe pod ran: cluster ready")
-    return Cluster()
+    core.delete_namespaced_pod(_PROBE_POD, "default")
 
 
 def _orphans() -> list[int]:
@@ -679,7 +641,7 @@ def _orphans() -> list[int]:
         except OSError:
             continue
         program = os.path.basename(argv[0]).decode(errors="replace")
-        if program not in _OUR_EXECUTABLES and b"devcluster.dns" not in argv:
+        if program not in _OUR_EXECUTABLES:
             continue
         if any(m in arg for arg in argv[1:] for m in markers):
             pids.append(int(entry.name))
@@ -706,7 +668,7 @@ def _down() -> None:
         node.kill_containers()
     daemon("containerd").stop()
     node.kill_pids(node.leftover_shims())
-    for name in ("kubedag-dns", "kube-apiserver", "etcd"):
+    for name in ("coredns", "kube-apiserver", "etcd"):
         daemon(name).stop()
     node.kill_pids(_orphans())
     node.unmount_under([STATE_DIR, RUN_DIR])
@@ -748,9 +710,9 @@ def status() -> Status:
     pids = {name: daemon(name).pid for name in DAEMONS}
     apiserver_ready = node_ready = False
     if pids["kube-apiserver"]:
-        with contextlib.suppress(OSError, ValueError):
-            apiserver_ready = _readyz()
-            node_ready = _node_ready()
+        with contextlib.suppress(*admin.NOT_READY_ERRORS), admin_client() as api:
+            apiserver_ready = admin.ready(api)
+            node_ready = _node_ready(k8s.CoreV1Api(api))
     kubeconfig = REPO_KUBECONFIG if REPO_KUBECONFIG.exists() else None
     return Status(pids, apiserver_ready, node_ready, kubeconfig)
 
@@ -778,7 +740,7 @@ __all__ = [
     "Cluster",
     "ClusterError",
     "Status",
-    "api",
+    "admin_client",
     "down",
     "healthy",
     "kubectl",

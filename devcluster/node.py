@@ -32,6 +32,7 @@ import yaml
 
 from devcluster.controlplane import SERVICE_CLUSTER_IP_RANGE
 from devcluster.versions import KUBERNETES_VERSION
+from devcluster.wait import WaitTimeout, wait_for
 
 # -- where things live ------------------------------------------------------------------------
 
@@ -200,14 +201,12 @@ class Daemon:
         if pid is not None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGTERM)
-            deadline = time.monotonic() + grace_period
-            while _alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.1)
+            with contextlib.suppress(WaitTimeout):
+                wait_for(lambda: not _alive(pid), self.name, timeout=grace_period, interval=0.1)
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)
-            deadline = time.monotonic() + 5
-            while _alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.05)
+            with contextlib.suppress(WaitTimeout):
+                wait_for(lambda: not _alive(pid), self.name, timeout=5, interval=0.05)
         self.pid_path.unlink(missing_ok=True)
 
     def log_tail(self, lines: int = 40) -> str:
@@ -463,8 +462,8 @@ def kubelet_config(files: KubeletFiles) -> str:
         "failCgroupV1": False,
         "containerRuntimeEndpoint": f"unix://{CONTAINERD_SOCKET}",
         "imageServiceEndpoint": f"unix://{CONTAINERD_SOCKET}",
-        # devcluster/dns.py answers here: Service names only, NXDOMAIN for the rest, so no
-        # lookup leaves the machine. resolvConf "" keeps the host's nameservers out of pods.
+        # CoreDNS (devcluster/coredns.py) answers here: the cluster zones only, NXDOMAIN for
+        # the rest, so no lookup leaves the machine. resolvConf "" keeps the host's nameservers out.
         "clusterDNS": [API_ADDRESS],
         "clusterDomain": "cluster.local",
         "resolvConf": "",
@@ -746,9 +745,8 @@ def kill_pids(pids: Iterable[int]) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 5
-    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    with contextlib.suppress(WaitTimeout):
+        wait_for(lambda: not any(_alive(pid) for pid in pids), "killed pids", timeout=5)
 
 
 def _mount_points() -> list[str]:

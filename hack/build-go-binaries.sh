@@ -124,12 +124,47 @@ build_kwok() {
     "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
 }
 
+build_coredns() {
+  local coredns_bin=$cache_root/coredns-$COREDNS_VERSION/bin
+  [[ -x $coredns_bin/coredns ]] && return 0
+  local work; work=$(mktemp -d)
+  trap 'rm -rf "$work"' RETURN
+  # CoreDNS's documented way to choose plugins: a main package that sets the directive order
+  # and imports only those plugins, instead of core/plugin (which pulls in every plugin and the
+  # cloud SDKs of route53/azure/clouddns). `bind` puts it on the cluster DNS address, and
+  # `template` answers NXDOMAIN outside the cluster zones (there is no upstream). The cache is
+  # keyed by version only: after changing this list, remove $coredns_bin.
+  local plugins=(bind ready health errors cache template kubernetes loop) p imports="" directives=""
+  for p in "${plugins[@]}"; do
+    imports+=$'\t_ "github.com/coredns/coredns/plugin/'"$p"$'"\n'
+    directives+="\"$p\", "
+  done
+  printf 'module kubedag.local/corednsbuild\n\ngo 1.24\n\nrequire github.com/coredns/coredns %s\n' \
+    "$COREDNS_VERSION" >"$work/go.mod"
+  printf '%s\n' 'package main' '' 'import (' \
+    $'\t"github.com/coredns/coredns/core/dnsserver"' \
+    $'\t"github.com/coredns/coredns/coremain"' \
+    "$imports)" '' 'func main() {' \
+    $'\t'"dnsserver.Directives = []string{${directives%, }}" \
+    $'\tcoremain.Run()' '}' >"$work/main.go"
+  (cd "$work" && GOFLAGS=-mod=mod go mod tidy >"$work/tidy.log" 2>&1) ||
+    { cat "$work/tidy.log" >&2; echo "error: go mod tidy failed for coredns $COREDNS_VERSION" >&2; exit 1; }
+  mkdir -p "$coredns_bin"
+  echo "building coredns $COREDNS_VERSION (first time only; cached in $coredns_bin)" >&2
+  (cd "$work" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w" \
+    -o "$coredns_bin/coredns.tmp" .)
+  "$coredns_bin/coredns.tmp" -plugins | grep -qx kubernetes ||
+    { echo "error: the coredns binary built from $COREDNS_VERSION lacks the kubernetes plugin" >&2; exit 1; }
+  mv "$coredns_bin/coredns.tmp" "$coredns_bin/coredns"
+}
+
 k8s_components=()
 for c in "$@"; do
   case $c in
     etcd) build_etcd ;;
     helm) build_helm ;;
     kwok) build_kwok ;;
+    coredns) build_coredns ;;
     kube-apiserver|kube-controller-manager|kube-scheduler|kubelet|kube-proxy|kubectl) k8s_components+=("$c") ;;
     *) echo "error: unknown component '$c'" >&2; exit 2 ;;
   esac

@@ -3,13 +3,12 @@
 # kubedag with Helm, apply the example DAG and show its runs reaching success.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# shellcheck source=hack/versions.env
-source hack/versions.env
 PY=.venv/bin/python
-cache=${KUBEDAG_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/kubedag}
-KUBECTL=$cache/kubernetes-$KUBERNETES_VERSION/bin/kubectl
-HELM=$cache/helm-$HELM_VERSION/bin/helm
-export KUBECONFIG=$PWD/.kubedag/kubeconfig
+paths=$($PY -m devcluster paths)
+path_of() { sed -n "s/^$1: //p" <<<"$paths"; }
+KUBECTL=$(path_of kubernetes-bin)/kubectl
+HELM=$(path_of helm-bin)/helm
+export KUBECONFIG=$(path_of kubeconfig)
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 

@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import os
 import re
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client import ApiException
 
-from devcluster import localcluster, node
+from devcluster import admin, localcluster, node
+from devcluster.admin import exists
 from devcluster.pause import StaticImage, static_binary_image
+from devcluster.wait import wait_for
 
 _HERE = Path(__file__).resolve().parent
 ECHO_IMAGE = StaticImage(
@@ -73,9 +73,7 @@ def local_cluster() -> Iterator[localcluster.Cluster]:
 
 @pytest.fixture(scope="session")
 def api_client(local_cluster: localcluster.Cluster) -> Iterator[client.ApiClient]:
-    api: client.ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
-        config_file=str(local_cluster.kubeconfig)
-    )
+    api = admin.client(local_cluster.kubeconfig)
     try:
         yield api
     finally:
@@ -106,8 +104,8 @@ def namespace(core: client.CoreV1Api, request: pytest.FixtureRequest) -> Iterato
     name = _namespace_name(request.node.name)
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
     wait_for(
-        f"ServiceAccount {name}/default",
         lambda: exists(lambda: core.read_namespaced_service_account("default", name)),
+        f"ServiceAccount {name}/default",
     )
     try:
         yield name
@@ -117,26 +115,3 @@ def namespace(core: client.CoreV1Api, request: pytest.FixtureRequest) -> Iterato
         except ApiException as error:
             if error.status != 404:
                 raise
-
-
-def exists(read: Callable[[], Any]) -> bool:
-    """Whether ``read()`` finds the object (False on 404)."""
-    try:
-        read()
-    except ApiException as error:
-        if error.status == 404:
-            return False
-        raise
-    return True
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:
-    """Poll ``check`` until it returns something truthy; that value, or fail at the timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.25)

@@ -4,7 +4,6 @@ real pods through a real kubelet."""
 
 import json
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 import yaml
 
 from devcluster.binaries import ensure_binaries
+from devcluster.wait import wait_for as devcluster_wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 RELEASE_NAMESPACE = "kubedag-system"
@@ -22,14 +22,8 @@ T = TypeVar("T")
 
 
 def wait_for(check: Callable[[], T | None], what: str, timeout: float = 180) -> T:
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(1)
-    raise AssertionError(f"timed out waiting for {what}; last seen: {last!r}")
+    """devcluster's wait_for at kubectl's pace: each check here runs kubectl."""
+    return devcluster_wait_for(check, what, timeout, interval=1)
 
 
 class Kubectl:

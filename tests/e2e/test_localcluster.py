@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import json
 import signal
-import ssl
 import subprocess
 import sys
 import tarfile
@@ -20,10 +19,12 @@ from pathlib import Path
 from kubernetes import client
 from kubernetes.client import ApiException
 
-from devcluster import localcluster, node
+from devcluster import admin, coredns, localcluster, node
+from devcluster.admin import exists
+from devcluster.binaries import binary_path
 from devcluster.pause import PAUSE_IMAGE, pause_image
 from devcluster.versions import KUBERNETES_VERSION
-from tests.e2e.conftest import exists, wait_for
+from devcluster.wait import wait_for
 
 
 def _pod(
@@ -52,7 +53,7 @@ def _finished_pod(core: client.CoreV1Api, namespace: str, name: str) -> client.V
         pod = core.read_namespaced_pod(name, namespace)
         return pod if pod.status.phase in ("Succeeded", "Failed") else None
 
-    pod: client.V1Pod = wait_for(f"pod {namespace}/{name} to finish", finished, timeout=90)
+    pod: client.V1Pod = wait_for(finished, f"pod {namespace}/{name} to finish", timeout=90)
     return pod
 
 
@@ -65,20 +66,8 @@ def _running_container_pid(core: client.CoreV1Api, namespace: str, name: str) ->
             return container_id
         return None
 
-    container_id = wait_for(f"pod {namespace}/{name} Running", running, timeout=90)
+    container_id = wait_for(running, f"pod {namespace}/{name} Running", timeout=90)
     return node.container_pid(container_id)
-
-
-def _admin_https(url: str) -> str:
-    pki = localcluster.PKI_DIR
-    context = ssl.create_default_context(cafile=str(pki / "ca.crt"))
-    context.load_cert_chain(str(pki / "admin.crt"), str(pki / "admin.key"))
-    opener = urllib.request.build_opener(
-        urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context)
-    )
-    with opener.open(url, timeout=10) as response:
-        text: str = response.read().decode()
-        return text
 
 
 def test_node_is_ready_with_pinned_kubelet(core: client.CoreV1Api) -> None:
@@ -169,7 +158,8 @@ def test_host_reaches_the_api_through_the_service_ip_and_tokens_authenticate(
     service = core.read_namespaced_service("kubernetes", "default")
     assert service.spec.cluster_ip == node.KUBERNETES_SERVICE_IP
     # kube-proxy's iptables rules carry this to the API server at 198.19.255.1:6443.
-    assert _admin_https(f"https://{node.KUBERNETES_SERVICE_IP}/readyz") == "ok"
+    with localcluster.admin_client(f"https://{node.KUBERNETES_SERVICE_IP}") as through_service:
+        assert admin.get_text(through_service, "/readyz") == "ok"
     proxy_mode = urllib.request.build_opener(urllib.request.ProxyHandler({})).open(
         "http://127.0.0.1:10249/proxyMode", timeout=5
     )
@@ -219,7 +209,7 @@ def test_owned_configmap_is_garbage_collected(core: client.CoreV1Api, namespace:
             return error.status == 404
         return False
 
-    wait_for("the garbage collector to delete the dependent ConfigMap", dependent_gone)
+    wait_for(dependent_gone, "the garbage collector to delete the dependent ConfigMap")
     core.read_namespaced_config_map("bystander", namespace)  # still there
 
 
@@ -227,8 +217,8 @@ def test_deleted_namespace_with_a_running_pod_finalizes(core: client.CoreV1Api) 
     name = f"e2e-finalize-{uuid.uuid4().hex[:6]}"
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
     wait_for(
-        f"ServiceAccount {name}/default",
         lambda: exists(lambda: core.read_namespaced_service_account("default", name)),
+        f"ServiceAccount {name}/default",
     )
     core.create_namespaced_config_map(
         name, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="data"))
@@ -240,7 +230,7 @@ def test_deleted_namespace_with_a_running_pod_finalizes(core: client.CoreV1Api) 
     def namespace_gone() -> bool:
         return not exists(lambda: core.read_namespace(name))
 
-    wait_for(f"namespace {name} to finalize", namespace_gone, timeout=120)
+    wait_for(namespace_gone, f"namespace {name} to finalize", timeout=120)
 
 
 def test_cluster_traffic_cannot_leave_the_machine(local_cluster: localcluster.Cluster) -> None:
@@ -284,7 +274,7 @@ def test_missing_image_is_never_pulled_from_a_registry(
         messages = [e.message for e in events if e.reason == "Failed" and "pull" in e.message]
         return messages[0] if messages else None
 
-    message = wait_for("the pull to fail", pull_failure, timeout=60)
+    message = wait_for(pull_failure, "the pull to fail", timeout=60)
     assert "proxyconnect tcp: dial tcp 127.0.0.1:9" in message, message
 
 
@@ -357,3 +347,35 @@ def test_pods_resolve_service_names_and_nothing_else(
         "no-such-service.default.svc": "NXDOMAIN",
         "example.com": "NXDOMAIN",
     }
+
+
+def test_coredns_serves_service_names_and_nothing_else(
+    core: client.CoreV1Api, namespace: str
+) -> None:
+    """A new Service's name resolves to its ClusterIP through CoreDNS; outside names do not
+    exist, and the binary could not forward one anyway (built without ``forward``)."""
+    service = core.create_namespaced_service(
+        namespace,
+        client.V1Service(
+            metadata=client.V1ObjectMeta(name="web"),
+            spec=client.V1ServiceSpec(ports=[client.V1ServicePort(port=80)]),
+        ),
+    )
+    name = f"web.{namespace}.svc.cluster.local"
+    found = wait_for(
+        lambda: coredns.lookup(node.API_ADDRESS, name) == ("NOERROR", [service.spec.cluster_ip]),
+        f"{name} to resolve to {service.spec.cluster_ip}",
+        timeout=30,
+    )
+    assert found
+    assert coredns.lookup(node.API_ADDRESS, f"absent.{namespace}.svc.cluster.local") == (
+        "NXDOMAIN",
+        [],
+    )
+    for outside in ("example.com", "kubernetes.io"):
+        assert coredns.lookup(node.API_ADDRESS, outside) == ("NXDOMAIN", []), outside
+    plugins = subprocess.run(
+        [binary_path("coredns"), "-plugins"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert "kubernetes" in plugins and "forward" not in plugins, plugins
+    assert "forward" not in localcluster.COREFILE.read_text()

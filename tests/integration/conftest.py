@@ -13,9 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client import ApiException
 
+from devcluster import admin
 from devcluster.controlplane import ControlPlane  # importable via pytest's pythonpath = ["."]
 
 _HERE = Path(__file__).resolve().parent
@@ -44,9 +45,7 @@ def kubeconfig(control_plane: ControlPlane) -> str:
 @pytest.fixture(scope="session")
 def api_client(kubeconfig: str) -> Iterator[client.ApiClient]:
     """A kubernetes ApiClient authenticated as the admin."""
-    api: client.ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
-        config_file=kubeconfig
-    )
+    api = admin.client(kubeconfig)
     try:
         yield api
     finally:

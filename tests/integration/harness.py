@@ -5,36 +5,21 @@ kubelet that writes pod status through the API, and waiting helpers."""
 import os
 import signal
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import yaml
 from kubernetes import client
 from kubernetes.client import ApiException
 
+from devcluster.wait import wait_for
 from kubedag.core.dates import rfc3339
 
 REPO = Path(__file__).resolve().parents[2]
 GROUP, VERSION = "kubedag.io", "v1alpha1"
-T = TypeVar("T")
-
-
-def wait_for(
-    check: Callable[[], T | None], what: str, timeout: float = 60, interval: float = 0.2
-) -> T:
-    """Poll until `check` returns a truthy value; fail naming what never happened."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}; last seen: {last!r}")
 
 
 @pytest.fixture(scope="session")

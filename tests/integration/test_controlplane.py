@@ -14,9 +14,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client import ApiException
 
+from devcluster import admin
 from devcluster.controlplane import (
     SERVICE_ACCOUNT_ISSUER,
     SERVICE_CLUSTER_IP_RANGE,
@@ -24,6 +25,7 @@ from devcluster.controlplane import (
     ControlPlaneError,
 )
 from devcluster.versions import KUBERNETES_VERSION
+from devcluster.wait import wait_for
 
 
 def _etcd_get(etcd_url: str, key: str) -> list[bytes]:
@@ -102,9 +104,7 @@ def test_issued_client_certificate_authenticates_and_rbac_applies(
     kubeconfig = control_plane.issue_kubeconfig(
         "test-nobody", user="kubedag-test-nobody", groups=["kubedag:test"]
     )
-    api: client.ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
-        config_file=str(kubeconfig)
-    )
+    api = admin.client(kubeconfig)
     try:
         review = client.AuthenticationV1Api(api).create_self_subject_review(
             client.V1SelfSubjectReview()
@@ -222,15 +222,16 @@ def test_token_request_for_default_service_account(
 
 def test_kubernetes_service_takes_ip_from_service_range(api_client: client.ApiClient) -> None:
     core = client.CoreV1Api(api_client)
-    deadline = time.monotonic() + 30
-    while True:
+
+    def kubernetes_service() -> client.V1Service | None:
         try:
-            service = core.read_namespaced_service("kubernetes", "default")
-            break
+            return core.read_namespaced_service("kubernetes", "default")
         except ApiException as error:
-            if error.status != 404 or time.monotonic() > deadline:
+            if error.status != 404:
                 raise
-            time.sleep(0.5)
+            return None
+
+    service = wait_for(kubernetes_service, "the kubernetes Service", timeout=30)
     cluster_ip = _plain(api_client, service)["spec"]["clusterIP"]
     assert ipaddress.ip_address(cluster_ip) in ipaddress.ip_network(SERVICE_CLUSTER_IP_RANGE)
 
