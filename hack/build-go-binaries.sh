@@ -15,6 +15,11 @@ cache_root=${KUBEDAG_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/kubedag}
 k8s_bin=$cache_root/kubernetes-$KUBERNETES_VERSION/bin
 etcd_bin=$cache_root/etcd-$ETCD_VERSION/bin
 command -v go >/dev/null || { echo "error: 'go' is required to build $*; install Go 1.24+" >&2; exit 1; }
+# One build at a time per cache: two at once (a test run and a fresh clone's CI, say) would
+# move each other's half-written binaries. A waiting build then finds the binaries made.
+mkdir -p "$cache_root"
+exec 9>"$cache_root/.go-build.lock"
+flock 9
 
 build_kubernetes() {  # $@: component names under k8s.io/kubernetes/cmd/
   local missing=() c
