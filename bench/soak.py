@@ -70,11 +70,13 @@ def _delete_everything(run: ScenarioRun, timeout: float) -> None:
         custom_path("dags", namespace),
         core_path("configmaps", namespace) + f"?labelSelector={MANAGED_BY_KUBEDAG}",
     ]
-    for path in collections:
-        api.request("DELETE", path)
-    run.session.cluster.delete_pods(namespace, timeout)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        # A collection DELETE of thousands of objects can end before it reached them all
+        # (the API server's request timeout): repeat it until nothing is left.
+        for path in collections:
+            api.request("DELETE", path)
+        run.session.cluster.delete_pods(namespace, timeout=10)
         run.check_alive()
         paths = [*collections, core_path("pods", namespace)]
         left = sum(len(api.request("GET", path)["items"]) for path in paths)
