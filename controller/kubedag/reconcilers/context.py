@@ -18,3 +18,14 @@ class ReconcilerContext:
     snapshots: SnapshotStore
     settings: ControllerSettings
     now: Callable[[], datetime]
+
+
+class Reconciler:
+    """What the DAG and run reconcilers share: the context's parts, by name."""
+
+    def __init__(self, context: ReconcilerContext) -> None:
+        self.kube = context.kube
+        self.informer = context.informer
+        self.snapshots = context.snapshots
+        self.settings = context.settings
+        self.now = context.now

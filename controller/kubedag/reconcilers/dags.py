@@ -25,13 +25,13 @@ from kubedag.models.dag import Dag, DagStatus
 from kubedag.models.dagrun import DagRun, RunState, RunType
 from kubedag.reconcilers.batching import WriteBatches
 from kubedag.reconcilers.caches import NamespacedName, summarize_run
-from kubedag.reconcilers.context import ReconcilerContext
+from kubedag.reconcilers.context import Reconciler, ReconcilerContext
 from kubedag.reconcilers.status import StatusWriter
 
 log = logging.getLogger(__name__)
 
 
-class DagReconciler:
+class DagReconciler(Reconciler):
     def __init__(
         self,
         context: ReconcilerContext,
@@ -40,11 +40,7 @@ class DagReconciler:
         run_status: StatusWriter,
         wake_run: Callable[[NamespacedName], None],
     ) -> None:
-        self.kube = context.kube
-        self.informer = context.informer
-        self.snapshots = context.snapshots
-        self.settings = context.settings
-        self.now = context.now
+        super().__init__(context)
         self.dag_status = dag_status
         self.run_status = run_status
         self.wake_run = wake_run

@@ -21,14 +21,14 @@ from kubedag.models.dag import Dag
 from kubedag.models.dagrun import DagRun, DagRunStatus, RunState, TaskState
 from kubedag.reconcilers.batching import WriteBatches
 from kubedag.reconcilers.caches import NamespacedName, resource_version, summarize_run
-from kubedag.reconcilers.context import ReconcilerContext
+from kubedag.reconcilers.context import Reconciler, ReconcilerContext
 from kubedag.reconcilers.pods import PodLauncher
 from kubedag.reconcilers.status import StatusWriter
 
 log = logging.getLogger(__name__)
 
 
-class RunReconciler:
+class RunReconciler(Reconciler):
     def __init__(
         self,
         context: ReconcilerContext,
@@ -37,11 +37,7 @@ class RunReconciler:
         dag_body: Callable[[NamespacedName], Awaitable[dict[str, Any] | None]],
         wake_dag: Callable[[NamespacedName], None],
     ) -> None:
-        self.kube = context.kube
-        self.informer = context.informer
-        self.snapshots = context.snapshots
-        self.settings = context.settings
-        self.now = context.now
+        super().__init__(context)
         self.status = status
         self.dag_body = dag_body
         self.wake_dag = wake_dag
