@@ -55,6 +55,7 @@ itself misbehaves:
 from __future__ import annotations
 
 import copy
+import itertools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -453,16 +454,8 @@ def due_runs(window: Window, limit: int | None = None) -> list[PlannedRun]:
     if limit is not None and limit < 0:
         raise ValueError(f"limit must not be negative, got {limit}")
     now = _to_utc(window.now, "now")
-    runs: list[PlannedRun] = []
-    if limit == 0:
-        return runs
-    for run in _iter_runs(window):
-        if run.run_after > now:
-            break
-        runs.append(run)
-        if limit is not None and len(runs) >= limit:
-            break
-    return runs
+    due = itertools.takewhile(lambda run: run.run_after <= now, _iter_runs(window))
+    return list(itertools.islice(due, limit))
 
 
 def upcoming_runs(window: Window, count: int) -> list[PlannedRun]:
@@ -474,16 +467,8 @@ def upcoming_runs(window: Window, count: int) -> list[PlannedRun]:
     if count < 0:
         raise ValueError(f"count must not be negative, got {count}")
     now = _to_utc(window.now, "now")
-    runs: list[PlannedRun] = []
-    if count == 0:
-        return runs
-    for run in _iter_runs(window):
-        if run.run_after <= now:
-            continue
-        runs.append(run)
-        if len(runs) >= count:
-            break
-    return runs
+    later = (run for run in _iter_runs(window) if run.run_after > now)
+    return list(itertools.islice(later, count))
 
 
 def next_wakeup(window: Window) -> datetime | None:
