@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from bench import controllermetrics
-from bench.api import core_path, custom_path
+from bench.api import ApiError, core_path, custom_path
 from bench.results import ScenarioResult
 from bench.session import ScenarioRun, Session, dag_spec, task
 
@@ -74,9 +74,12 @@ def _delete_everything(run: ScenarioRun, timeout: float) -> None:
     while time.monotonic() < deadline:
         # A collection DELETE of thousands of objects can end before it reached them all
         # (the API server's request timeout): repeat it until nothing is left.
-        for path in collections:
-            api.request("DELETE", path)
-        run.session.cluster.delete_pods(namespace, timeout=10)
+        try:
+            for path in collections:
+                api.request("DELETE", path)
+            run.session.cluster.delete_pods(namespace, timeout=10)
+        except (ApiError, OSError) as error:  # e.g. the request timed out part way
+            log.info("deleting the soak's objects: %s; again", error)
         run.check_alive()
         paths = [*collections, core_path("pods", namespace)]
         left = sum(len(api.request("GET", path)["items"]) for path in paths)
