@@ -4,8 +4,10 @@ the clock (injected, so unit tests run at a time of their choosing)."""
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from kubedag.kube.client import Kube
+from kubedag.kube.client import Kube, custom_path
+from kubedag.reconcilers.caches import NamespacedName
 from kubedag.reconcilers.informer import Informer
 from kubedag.reconcilers.settings import ControllerSettings
 from kubedag.reconcilers.snapshots import SnapshotStore
@@ -21,7 +23,8 @@ class ReconcilerContext:
 
 
 class Reconciler:
-    """What the DAG and run reconcilers share: the context's parts, by name."""
+    """What the DAG and run reconcilers share: the context's parts, by name, and reading an
+    object from the informer (a GET only for one the watch has not delivered yet)."""
 
     def __init__(self, context: ReconcilerContext) -> None:
         self.kube = context.kube
@@ -29,3 +32,19 @@ class Reconciler:
         self.snapshots = context.snapshots
         self.settings = context.settings
         self.now = context.now
+
+    async def dag_body(self, key: NamespacedName) -> dict[str, Any] | None:
+        body = self.informer.dag(key)
+        if body is None:
+            body = await self.kube.get(custom_path("dags", *key))
+            if body is not None:
+                self.informer.put_dag(key, body)
+        return body
+
+    async def run_body(self, key: NamespacedName) -> dict[str, Any] | None:
+        body = self.informer.run(key)
+        if body is None:
+            body = await self.kube.get(custom_path("dagruns", *key))
+            if body is not None:
+                self.informer.put_run(key, body)
+        return body

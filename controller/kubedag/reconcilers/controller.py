@@ -57,7 +57,6 @@ class Controller:
         self.runs = RunReconciler(
             context,
             status=run_status,
-            dag_body=self.dags.dag_body,
             wake_dag=self.dag_queue.add,
         )
 

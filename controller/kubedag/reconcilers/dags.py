@@ -90,15 +90,6 @@ class DagReconciler(Reconciler):
         await self._write_status(key, body, dag.status, decision.status, now)
         return earliest(decision.requeue_at, self.batches.when(key))
 
-    async def dag_body(self, key: NamespacedName) -> dict[str, Any] | None:
-        """The newest body seen; a GET only for a DAG the watch has not delivered yet."""
-        body = self.informer.dag(key)
-        if body is None:
-            body = await self.kube.get(custom_path("dags", *key))
-            if body is not None:
-                self.informer.put_dag(key, body)
-        return body
-
     async def _write_status(
         self,
         key: NamespacedName,
@@ -152,13 +143,10 @@ class DagReconciler(Reconciler):
 
     async def _start_run(self, key: NamespacedName, now: datetime) -> None:
         """Promote a queued run to running; its own pass then launches its tasks."""
-        body = self.informer.run(key)
+        body = await self.run_body(key)
         if body is None:
-            body = await self.kube.get(custom_path("dagruns", *key))
-            if body is None:
-                self.informer.forget_run(key)
-                return
-            self.informer.put_run(key, body)
+            self.informer.forget_run(key)
+            return
         run = DagRun.model_validate(body)
         if run.status.state is not RunState.QUEUED:
             return

@@ -4,7 +4,7 @@ its pods created and deleted, its status written. Each pass returns when to look
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -34,12 +34,10 @@ class RunReconciler(Reconciler):
         context: ReconcilerContext,
         *,
         status: StatusWriter,
-        dag_body: Callable[[NamespacedName], Awaitable[dict[str, Any] | None]],
         wake_dag: Callable[[NamespacedName], None],
     ) -> None:
         super().__init__(context)
         self.status = status
-        self.dag_body = dag_body
         self.wake_dag = wake_dag
         self.pods = PodLauncher(context.kube, context.informer)
         # A task that just started is recorded a moment later, so a short task goes from
@@ -54,7 +52,7 @@ class RunReconciler(Reconciler):
         known = self.informer.run_summary(key)
         if known is not None and known.state is not None and known.state.finished:
             return None  # a finished run never changes again (e.g. a late pod event)
-        body = await self._run_body(key)
+        body = await self.run_body(key)
         if body is None:
             return None
         run = DagRun.model_validate(body)
@@ -69,14 +67,6 @@ class RunReconciler(Reconciler):
                 raise
             return now  # the copy was stale (dropped by the writer): look again at once
         return None
-
-    async def _run_body(self, key: NamespacedName) -> dict[str, Any] | None:
-        body = self.informer.run(key)
-        if body is None:
-            body = await self.kube.get(custom_path("dagruns", *key))
-            if body is not None:
-                self.informer.put_run(key, body)
-        return body
 
     async def _pin(self, run: DagRun, body: dict[str, Any], now: datetime) -> datetime | None:
         """Bind a new run to the current version of its DAG (creating the snapshot), and start
