@@ -1,11 +1,13 @@
 """The DagRun resource: one run of a DAG for one data interval, and its tasks' states."""
 
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field
 
 from kubedag.models.common import Condition, FreeForm, KubeModel, StatusTime
+
+MAX_REQUEST_TASKS = 5000
 
 
 class RunType(StrEnum):
@@ -53,13 +55,64 @@ FINISHED_TASK_STATES = frozenset(
 )
 
 
+class RequestAction(StrEnum):
+    """What a request on a run asks for (Airflow's clear and mark, rules 11-17)."""
+
+    CLEAR = "clear"
+    MARK_SUCCESS = "markSuccess"
+    MARK_FAILED = "markFailed"
+
+
+class RunRequest(KubeModel):
+    """A request to clear or mark some of the run's tasks (or the whole run). The controller
+    applies each `id` once and records it in `status.requests`: applying the same request
+    again changes nothing; a new request needs a new id."""
+
+    id: str = Field(min_length=1, max_length=128)
+    """Any string unique among this run's requests, e.g. a timestamp."""
+    action: RequestAction
+    tasks: Annotated[
+        list[Annotated[str, Field(max_length=63)]] | None,
+        Field(max_length=MAX_REQUEST_TASKS, json_schema_extra={"x-kubernetes-list-type": "set"}),
+    ] = None
+    """The tasks to clear or mark; absent means every task of the run."""
+    downstream: bool = False
+    """Also every task downstream of the named ones (transitively)."""
+    upstream: bool = False
+    """Also every task upstream of the named ones (transitively)."""
+    only_failed: bool = False
+    """Clear only tasks that are failed or upstream_failed (after the expansion above)."""
+
+
+# A run's identity (DAG, dates) never changes; what a run is for may: a backfill reprocesses
+# a run in place (Airflow's rule 6: it becomes a backfill run and takes the backfill's conf),
+# and users clear or mark it with `request`.
+_IDENTITY_FIELDS = ("logicalDate", "dataIntervalStart", "dataIntervalEnd")
+_IDENTITY_RULE = " && ".join(
+    [
+        "self.dagName == oldSelf.dagName",
+        *(
+            f"has(self.{f}) == has(oldSelf.{f}) && (!has(self.{f}) || self.{f} == oldSelf.{f})"
+            for f in _IDENTITY_FIELDS
+        ),
+    ]
+)
+
+
 class DagRunSpec(KubeModel):
     """Which DAG to run, for which data interval, with which configuration."""
 
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
-                {"rule": "self == oldSelf", "message": "a DagRun's spec is immutable"},
+                {
+                    "rule": _IDENTITY_RULE,
+                    "message": "a DagRun's dagName, logicalDate and data interval are immutable",
+                },
+                {
+                    "rule": "self.runType == oldSelf.runType || self.runType == 'backfill'",
+                    "message": "runType can only change to backfill",
+                },
                 {
                     "rule": "has(self.dataIntervalStart) == has(self.dataIntervalEnd)",
                     "message": "set both dataIntervalStart and dataIntervalEnd, or neither",
@@ -77,6 +130,10 @@ class DagRunSpec(KubeModel):
     run_type: RunType = RunType.MANUAL
     conf: FreeForm | None = None
     """Overrides of the DAG's params for this run."""
+    backfill: str | None = Field(default=None, max_length=253)
+    """The Backfill that created this run, or last reprocessed it."""
+    request: RunRequest | None = None
+    """The newest clear or mark request (see RunRequest)."""
 
 
 class TaskRecord(KubeModel):
@@ -93,6 +150,18 @@ class TaskRecord(KubeModel):
     retry_at: StatusTime | None = Field(default=None, alias="retryAt")
     exit_code: int | None = None
     message: str | None = None
+
+
+class AppliedRequest(KubeModel):
+    """A clear or mark request the controller has applied, and what it changed."""
+
+    id: str
+    action: RequestAction
+    applied_at: StatusTime
+    tasks: list[str] = Field(default_factory=list)
+    """The tasks whose state the request changed (after expansion and filters)."""
+    by: str | None = None
+    """Who asked: `backfill/NAME` for a backfill's reprocessing, else absent."""
 
 
 class DagRunStatus(KubeModel):
@@ -114,6 +183,10 @@ class DagRunStatus(KubeModel):
     tasks: list[TaskRecord] = Field(
         default_factory=list, json_schema_extra={"x-kubernetes-list-type": "atomic"}
     )
+    requests: list[AppliedRequest] = Field(
+        default_factory=list, json_schema_extra={"x-kubernetes-list-type": "atomic"}
+    )
+    """The newest applied clear and mark requests, oldest first (at most 20)."""
 
 
 class DagRun(KubeModel):
