@@ -45,6 +45,9 @@ class RunSummary:
     interval: DataInterval | None
     state: RunState | None
     snapshot: str | None = None  # the pinned DAG version
+    backfill: str | None = None  # the Backfill that created or last re-ran it
+    created: datetime | None = None
+    pending_request: str | None = None  # the id of a clear/mark request not applied yet
 
 
 @dataclass
@@ -99,18 +102,36 @@ def newest_scheduled_interval(runs: Sequence[RunSummary]) -> DataInterval | None
     return max(scheduled, key=lambda r: (r.interval.start, r.interval.end)).interval  # type: ignore[union-attr]
 
 
-def runs_to_start(runs: Sequence[RunSummary], max_active_runs: int) -> list[str]:
-    """Queued runs to promote to running, oldest logical date first, within the limit."""
-    running = sum(1 for r in runs if r.state is RunState.RUNNING)
-    free = max(0, max_active_runs - running)
+def runs_to_start(
+    runs: Sequence[RunSummary], max_active_runs: int, *, paused: bool = False
+) -> list[str]:
+    """Queued runs to promote to running, oldest logical date first.
+
+    Backfill runs first and always (Airflow's rule 8: the DAG's maxActiveRuns counts only
+    the other runs; a backfill keeps its own runs within its own limit by creating them as
+    it allows), even while the DAG is paused, unlike Airflow 3 (apache/airflow#60768): a
+    backfill is asked for by hand. The other queued runs of a paused DAG stay queued."""
+    running = sum(
+        1 for r in runs if r.state is RunState.RUNNING and r.run_type is not RunType.BACKFILL
+    )
+    free = 0 if paused else max(0, max_active_runs - running)
     queued = sorted(
         (r for r in runs if r.state is RunState.QUEUED),
-        key=lambda r: (r.logical_date is None, r.logical_date, r.name),
+        key=lambda r: (
+            r.run_type is not RunType.BACKFILL,
+            r.logical_date is None,
+            r.logical_date,
+            r.name,
+        ),
     )
-    return [r.name for r in queued[:free]]
+    backfill = [r.name for r in queued if r.run_type is RunType.BACKFILL]
+    others = [r.name for r in queued if r.run_type is not RunType.BACKFILL]
+    return backfill + others[:free]
 
 
-def starts_at_pin(runs: Sequence[RunSummary], pinned: RunSummary, max_active_runs: int) -> bool:
+def starts_at_pin(
+    runs: Sequence[RunSummary], pinned: RunSummary, max_active_runs: int, *, paused: bool = False
+) -> bool:
     """Whether a run being pinned may go straight to running instead of waiting, queued, for
     the DAG's next pass: exactly when `runs_to_start` would promote it, with every run not
     yet pinned counted as queued, so an older one still starts first."""
@@ -119,7 +140,7 @@ def starts_at_pin(runs: Sequence[RunSummary], pinned: RunSummary, max_active_run
         for r in runs
         if r.name != pinned.name
     ]
-    return pinned.name in runs_to_start([*others, pinned], max_active_runs)
+    return pinned.name in runs_to_start([*others, pinned], max_active_runs, paused=paused)
 
 
 def status_write_is_urgent(old: DagStatus | None, new: DagStatus) -> bool:
@@ -179,7 +200,7 @@ def reconcile_dag(
         next_run_after = plan.next_run_after
         if len(plan.due) >= CREATE_BATCH:
             next_run_after = now  # more are due: come back at once
-    decision.runs_to_start = runs_to_start(runs, spec.max_active_runs)
+    decision.runs_to_start = runs_to_start(runs, spec.max_active_runs, paused=spec.paused)
     started = set(decision.runs_to_start)
 
     old = dag.status or DagStatus()

@@ -458,6 +458,20 @@ def due_runs(window: Window, limit: int | None = None) -> list[PlannedRun]:
     return list(itertools.islice(due, limit))
 
 
+def runs_between(
+    tt: Timetable, first: datetime, last: datetime, *, ended_before: datetime
+) -> Iterator[PlannedRun]:
+    """A backfill's runs (Airflow 3's ``iter_dagrun_infos_between`` with catchup): the
+    timetable's intervals whose start lies in ``[first, last]``, ``first`` aligned up to the
+    next tick, and only those that ended strictly before ``ended_before``."""
+    window = Window(tt, first, last, catchup=True, last_interval=None, now=ended_before)
+    cutoff = _to_utc(ended_before, "ended_before")
+    for run in _iter_runs(window):
+        if run.interval.end >= cutoff:  # every later interval ends later still
+            return
+        yield run
+
+
 def upcoming_runs(window: Window, count: int) -> list[PlannedRun]:
     """The next ``count`` runs not yet due, for status display and previews.
 

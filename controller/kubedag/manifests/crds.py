@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel
 
 from kubedag import GROUP, VERSION
+from kubedag.models.backfill import BackfillSpec, BackfillStatus
 from kubedag.models.dag import DagSpec, DagStatus
 from kubedag.models.dagrun import DagRunSpec, DagRunStatus
 
@@ -172,7 +173,39 @@ def dagrun_crd() -> dict[str, Any]:
     )
 
 
-CRD_FILES = {"kubedag.io_dags.yaml": dag_crd, "kubedag.io_dagruns.yaml": dagrun_crd}
+def backfill_crd() -> dict[str, Any]:
+    return _crd(
+        kind="Backfill",
+        plural="backfills",
+        short_names=["bf"],
+        spec_model=BackfillSpec,
+        status_model=BackfillStatus,
+        description="Runs of a DAG for a range of past logical dates, created as its own"
+        " maxActiveRuns allows.",
+        columns=[
+            {"name": "DAG", "type": "string", "jsonPath": ".spec.dagName"},
+            {"name": "From", "type": "string", "jsonPath": ".spec.from"},
+            {"name": "To", "type": "string", "jsonPath": ".spec.to"},
+            {"name": "State", "type": "string", "jsonPath": ".status.state"},
+            {"name": "Created/Planned", "type": "string", "jsonPath": ".status.progress"},
+            {"name": "Succeeded", "type": "integer", "jsonPath": ".status.succeeded.count"},
+            {"name": "Failed", "type": "integer", "jsonPath": ".status.failed.count"},
+            {
+                "name": "Reason",
+                "type": "string",
+                "priority": 1,
+                "jsonPath": '.status.conditions[?(@.type=="Accepted")].reason',
+            },
+            {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        ],
+    )
+
+
+CRD_FILES = {
+    "kubedag.io_dags.yaml": dag_crd,
+    "kubedag.io_dagruns.yaml": dagrun_crd,
+    "kubedag.io_backfills.yaml": backfill_crd,
+}
 
 
 def render_crds() -> dict[str, str]:

@@ -67,7 +67,19 @@ def summarize_run(body: dict[str, Any]) -> RunSummary:
         interval=DataInterval(parse_time(start), parse_time(end)) if start and end else None,
         state=RunState(status["state"]) if status.get("state") else None,
         snapshot=status.get("snapshot"),
+        backfill=spec.get("backfill"),
+        created=parse_time(created)
+        if (created := body["metadata"].get("creationTimestamp"))
+        else None,
+        pending_request=_pending_request(spec, status),
     )
+
+
+def _pending_request(spec: dict[str, Any], status: dict[str, Any]) -> str | None:
+    request = (spec.get("request") or {}).get("id")
+    if request and all(r.get("id") != request for r in status.get("requests") or []):
+        return str(request)
+    return None
 
 
 class RunCache:
@@ -105,6 +117,10 @@ class RunCache:
     def get(self, namespace: str, dag: str, name: str) -> RunSummary | None:
         known = self._by_dag.get((namespace, dag), {}).get(name)
         return known[1] if known is not None else None
+
+    def version(self, namespace: str, dag: str, name: str) -> int | None:
+        known = self._by_dag.get((namespace, dag), {}).get(name)
+        return known[0] if known is not None else None
 
     def for_dag(self, namespace: str, dag: str) -> list[RunSummary]:
         return [summary for _, summary in self._by_dag.get((namespace, dag), {}).values()]

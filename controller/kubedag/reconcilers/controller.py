@@ -1,5 +1,5 @@
-"""The controller's wiring: the informer, the two work queues and the two reconcilers, and
-the watch-event handlers that feed them.
+"""The controller's wiring: the informer, the work queues and the reconcilers (DAGs, runs,
+backfills), and the watch-event handlers that feed them.
 
 Watch events (delivered by kopf, see operator.py) only update the informer and enqueue
 keys; the work queues serialise all work on one DAG or one run, so no update is lost under
@@ -12,6 +12,7 @@ from typing import Any
 
 from kubedag.core.pod_observation import observe_pod
 from kubedag.kube.client import Kube
+from kubedag.reconcilers.backfills import BackfillReconciler
 from kubedag.reconcilers.caches import NamespacedName, owner_run
 from kubedag.reconcilers.context import ReconcilerContext
 from kubedag.reconcilers.dags import DagReconciler
@@ -46,7 +47,11 @@ class Controller:
             now=now,
             gate=self._dags_first,
         )
-        run_status = StatusWriter(kube, self.informer, "DagRun", on_run_changed=self.dag_queue.add)
+        # One worker: Backfills of one DAG are accepted one at a time (one runs at a time).
+        self.backfill_queue: WorkQueue[NamespacedName] = WorkQueue(
+            "backfills", self._reconcile_backfill, workers=1, now=now
+        )
+        run_status = StatusWriter(kube, self.informer, "DagRun", on_run_changed=self._run_changed)
         context = ReconcilerContext(kube, self.informer, self.snapshots, settings, now)
         self.dags = DagReconciler(
             context,
@@ -59,6 +64,16 @@ class Controller:
             status=run_status,
             wake_dag=self.dag_queue.add,
         )
+
+        self.backfills = BackfillReconciler(
+            context,
+            status=StatusWriter(kube, self.informer, "Backfill"),
+            run_status=run_status,
+            wake_run=self.run_queue.add,
+        )
+
+    async def _reconcile_backfill(self, key: NamespacedName) -> datetime | None:
+        return await self.backfills.reconcile(key)
 
     async def _reconcile_dag(self, key: NamespacedName) -> datetime | None:
         return await self.dags.reconcile(key)
@@ -75,10 +90,12 @@ class Controller:
     def start(self) -> None:
         self.dag_queue.start()
         self.run_queue.start()
+        self.backfill_queue.start()
 
     async def stop(self) -> None:
         await self.dag_queue.stop()
         await self.run_queue.stop()
+        await self.backfill_queue.stop()
 
     def cache_sizes(self) -> dict[str, int]:
         """Entries of every per-object cache (the `kubedag_cache_entries` gauge): after all
@@ -90,6 +107,8 @@ class Controller:
             "run_status_batches": len(self.runs.batches),
             "dag_queue": self.dag_queue.tracked(),
             "run_queue": self.run_queue.tracked(),
+            "backfill_queue": self.backfill_queue.tracked(),
+            **self.backfills.sizes(),
         }
 
     # Watch events -------------------------------------------------------------------------
@@ -105,6 +124,30 @@ class Controller:
         self.informer.put_dag(key, body)
         if not self.informer.is_own_write("DAG", key, body):
             self.dag_queue.add(key)
+            self._wake_backfills(key, waiting_only=True)
+
+    def _run_changed(self, dag: NamespacedName) -> None:
+        """A run's summary changed: its DAG's scheduler and its backfills have news."""
+        self.dag_queue.add(dag)
+        self._wake_backfills(dag)
+
+    def _wake_backfills(self, dag: NamespacedName, waiting_only: bool = False) -> None:
+        for body in self.informer.backfills_of(*dag):
+            state = (body.get("status") or {}).get("state")
+            if state in ("Completed", "Refused") or (waiting_only and state):
+                continue
+            self.backfill_queue.add((dag[0], body["metadata"]["name"]))
+
+    def on_backfill_event(self, event_type: str | None, body: dict[str, Any]) -> None:
+        key = (body["metadata"]["namespace"], body["metadata"]["name"])
+        if event_type == "DELETED":
+            self.backfills.deleted(key, self.informer.forget_backfill(key) or body)
+            self.backfill_queue.forget(key)
+            self.backfill_queue.add(key)  # its last pass cancels it
+            return
+        self.informer.put_backfill(key, body)
+        if not self.informer.is_own_write("Backfill", key, body):
+            self.backfill_queue.add(key)
 
     def on_run_event(self, event_type: str | None, body: dict[str, Any]) -> None:
         key = (body["metadata"]["namespace"], body["metadata"]["name"])
@@ -112,10 +155,10 @@ class Controller:
             dag = self.informer.forget_run(key)
             self.runs.forget(key)
             self.run_queue.forget(key)
-            self.dag_queue.add((key[0], dag))
+            self._run_changed((key[0], dag))
             return
         if self.informer.put_run(key, body):
-            self.dag_queue.add((key[0], str((body.get("spec") or {}).get("dagName", ""))))
+            self._run_changed((key[0], str((body.get("spec") or {}).get("dagName", ""))))
         if not self.informer.is_own_write("DagRun", key, body):
             self.run_queue.add(key)
 

@@ -22,7 +22,7 @@ from kubedag.reconcilers.caches import (
     summarize_run,
 )
 
-Kind = Literal["DAG", "DagRun"]
+Kind = Literal["DAG", "DagRun", "Backfill"]
 
 
 @dataclass
@@ -44,6 +44,8 @@ class Informer:
         self._run_dag: dict[NamespacedName, str] = {}
         self._written: dict[tuple[Kind, str, str], str] = {}  # resourceVersions of own writes
         self._waiting_for_slots: dict[NamespacedName, set[NamespacedName]] = {}
+        self._backfills = BodyCache()
+        self._backfills_by_dag: dict[NamespacedName, set[str]] = {}
 
     # DAGs ----------------------------------------------------------------------------------
 
@@ -98,7 +100,9 @@ class Informer:
 
     def drop_stale(self, kind: Kind, key: NamespacedName) -> None:
         """The copy was stale (a write met Conflict): the next pass reads it afresh."""
-        (self._dag_bodies if kind == "DAG" else self._run_bodies).drop(key)
+        {"DAG": self._dag_bodies, "DagRun": self._run_bodies, "Backfill": self._backfills}[
+            kind
+        ].drop(key)
 
     def forget_run(self, key: NamespacedName) -> str:
         """Evict a deleted run; returns its DAG's name."""
@@ -108,6 +112,33 @@ class Informer:
         self._written.pop(("DagRun", *key), None)
         self.wait_for_slots(key, label_value(dag), waiting=False)
         return dag
+
+    # Backfills -----------------------------------------------------------------------------
+
+    def put_backfill(self, key: NamespacedName, body: dict[str, Any]) -> None:
+        self._backfills.put(key, body)
+        dag = str((body.get("spec") or {}).get("dagName", ""))
+        self._backfills_by_dag.setdefault((key[0], dag), set()).add(key[1])
+
+    def backfill(self, key: NamespacedName) -> dict[str, Any] | None:
+        return self._backfills.get(key)
+
+    def backfills_of(self, namespace: str, dag: str) -> list[dict[str, Any]]:
+        names = self._backfills_by_dag.get((namespace, dag), ())
+        return [b for n in names if (b := self._backfills.get((namespace, n))) is not None]
+
+    def forget_backfill(self, key: NamespacedName) -> dict[str, Any] | None:
+        """Evict a deleted Backfill; returns its last body."""
+        body = self._backfills.get(key)
+        self._backfills.drop(key)
+        self._written.pop(("Backfill", *key), None)
+        if body is not None:
+            dag = (key[0], str((body.get("spec") or {}).get("dagName", "")))
+            names = self._backfills_by_dag.get(dag, set())
+            names.discard(key[1])
+            if not names:
+                self._backfills_by_dag.pop(dag, None)
+        return body
 
     # Pods ----------------------------------------------------------------------------------
 
@@ -154,4 +185,5 @@ class Informer:
             "pods": len(self.pods),
             "written_versions": len(self._written),
             "waiting_for_slots": sum(len(w) for w in self._waiting_for_slots.values()),
+            "backfills": len(self._backfills),
         }

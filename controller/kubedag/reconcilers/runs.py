@@ -97,7 +97,8 @@ class RunReconciler(Reconciler):
             now=now,
         )
         queued = replace(summarize_run(body), state=RunState.QUEUED, logical_date=logical)
-        if starts_at_pin(self.informer.runs.for_dag(*dag_key), queued, dag.spec.max_active_runs):
+        runs = self.informer.runs.for_dag(*dag_key)
+        if starts_at_pin(runs, queued, dag.spec.max_active_runs, paused=dag.spec.paused):
             return await self._pin_running(run, body, run_engine.start(status, now), queued, now)
         # The writer wakes the DAG: the run is queued now, and counts.
         await self.status.write(run.key, status.to_wire(), body["metadata"]["resourceVersion"])

@@ -12,7 +12,7 @@ from kubedag.reconcilers.informer import Informer, Kind
 
 log = logging.getLogger(__name__)
 
-_PLURALS: dict[Kind, str] = {"DAG": "dags", "DagRun": "dagruns"}
+_PLURALS: dict[Kind, str] = {"DAG": "dags", "DagRun": "dagruns", "Backfill": "backfills"}
 
 
 class StatusWriter:
@@ -51,6 +51,8 @@ class StatusWriter:
         self.informer.remember_write(self.kind, key, written)
         if self.kind == "DAG":
             self.informer.put_dag(key, written)
+        elif self.kind == "Backfill":
+            self.informer.put_backfill(key, written)
         elif self.informer.put_run(key, written) and wake_dag and self.on_run_changed:
             dag = str(written["spec"]["dagName"])
             self.on_run_changed((key[0], dag))
