@@ -256,3 +256,79 @@ def test_once_runs_once() -> None:
     )
     again = reconcile_dag(dag, [done], [], now=day(9), catchup_default=True)
     assert again.runs_to_create == [] and again.requeue_at is None
+
+
+def backfill_run(d: int, state: RunState | None) -> RunSummary:
+    return replace(
+        scheduled(d, state),
+        name=f"sales-backfill-202601{d:02d}-0000",
+        run_type=RunType.BACKFILL,
+        backfill="bf",
+    )
+
+
+@pytest.mark.parametrize(
+    ("runs", "max_active_runs", "paused", "started"),
+    [
+        # Backfill runs do not count against the DAG's limit, and are not limited by it.
+        (
+            [scheduled(1, RunState.RUNNING), backfill_run(2, RunState.RUNNING)],
+            2,
+            False,
+            [],
+        ),
+        (
+            [
+                scheduled(1, RunState.RUNNING),
+                backfill_run(2, RunState.RUNNING),
+                scheduled(3, RunState.QUEUED),
+            ],
+            2,
+            False,
+            ["sales-20260103-0000"],
+        ),
+        (
+            [scheduled(1, RunState.RUNNING), backfill_run(2, RunState.QUEUED)],
+            1,
+            False,
+            ["sales-backfill-20260102-0000"],
+        ),
+        # Backfill runs first, ahead of older queued runs.
+        (
+            [scheduled(1, RunState.QUEUED), backfill_run(5, RunState.QUEUED)],
+            1,
+            False,
+            ["sales-backfill-20260105-0000", "sales-20260101-0000"],
+        ),
+        # A paused DAG starts only its backfill runs (unlike Airflow 3, apache/airflow#60768).
+        (
+            [scheduled(1, RunState.QUEUED), backfill_run(2, RunState.QUEUED)],
+            5,
+            True,
+            ["sales-backfill-20260102-0000"],
+        ),
+        ([scheduled(1, RunState.QUEUED)], 5, True, []),
+    ],
+)
+def test_runs_to_start_with_backfill_runs_and_pause(
+    runs: list[RunSummary], max_active_runs: int, paused: bool, started: list[str]
+) -> None:
+    assert runs_to_start(runs, max_active_runs, paused=paused) == started
+
+
+def test_starts_at_pin_follows_the_same_rule_for_backfill_runs_and_pause() -> None:
+    full = [scheduled(1, RunState.RUNNING)]
+    assert starts_at_pin(full, backfill_run(2, RunState.QUEUED), 1)
+    assert not starts_at_pin(full, scheduled(2, RunState.QUEUED), 1)
+    assert starts_at_pin([], backfill_run(2, RunState.QUEUED), 1, paused=True)
+    assert not starts_at_pin([], scheduled(2, RunState.QUEUED), 1, paused=True)
+    manual = RunSummary("sales-manual", RunType.MANUAL, day(2), None, RunState.QUEUED)
+    assert not starts_at_pin([], manual, 1, paused=True)
+
+
+def test_a_paused_dag_keeps_its_queued_runs_queued() -> None:
+    runs = [scheduled(1, RunState.QUEUED), backfill_run(2, RunState.QUEUED)]
+    decision = reconcile_dag(
+        make_dag(**DAILY, paused=True), runs, [], now=day(9), catchup_default=True
+    )
+    assert decision.runs_to_start == ["sales-backfill-20260102-0000"]

@@ -88,6 +88,66 @@ def launch(**fields: Any) -> Any:
             },
         ),
         (
+            "backfill run: its name, backfill and conf, owned by the DAG (never the Backfill)",
+            render.backfill_run(namespace="etl", dag_name="sales", dag_uid="dag-uid",
+                                backfill="bf", interval=DataInterval(JAN1, JAN2),
+                                conf={"full": True}),
+            {
+                "apiVersion": "kubedag.io/v1alpha1",
+                "kind": "DagRun",
+                "metadata": {
+                    "name": "sales-backfill-20260101-0000",
+                    "namespace": "etl",
+                    "labels": DAG_LABELS,
+                    "ownerReferences": OWNED_BY_DAG,
+                },
+                "spec": {
+                    "dagName": "sales",
+                    "runType": "backfill",
+                    "logicalDate": "2026-01-01T00:00:00Z",
+                    "dataIntervalStart": "2026-01-01T00:00:00Z",
+                    "dataIntervalEnd": "2026-01-02T00:00:00Z",
+                    "conf": {"full": True},
+                    "backfill": "bf",
+                },
+            },
+        ),
+        (
+            "re-run by a backfill: the shared contract's merge patch, guarded by the version",
+            render.backfill_rerun_patch(backfill="bf", request_id="backfill/bf/u1",
+                                        conf={"full": True}, resource_version="42"),
+            {
+                "metadata": {"resourceVersion": "42"},
+                "spec": {
+                    "runType": "backfill",
+                    "backfill": "bf",
+                    "conf": {"full": True},
+                    "request": {"id": "backfill/bf/u1", "action": "clear"},
+                },
+            },
+        ),
+        (
+            "re-run by a backfill whose conf is null keeps the run's conf",
+            render.backfill_rerun_patch(backfill="bf", request_id="backfill/bf/u1", conf=None,
+                                        resource_version=None),
+            {"spec": {"runType": "backfill", "backfill": "bf",
+                      "request": {"id": "backfill/bf/u1", "action": "clear"}}},
+        ),
+        (
+            "a Backfill as `kubedag backfill` creates it",
+            render.backfill(namespace="etl", name=None, dag_name="sales", from_="2026-01-01",
+                            to="2026-01-31", reprocess_behavior="failed", max_active_runs=3,
+                            run_backwards=True),
+            {
+                "apiVersion": "kubedag.io/v1alpha1",
+                "kind": "Backfill",
+                "metadata": {"namespace": "etl", "generateName": "sales-backfill-"},
+                "spec": {"dagName": "sales", "from": "2026-01-01", "to": "2026-01-31",
+                         "reprocessBehavior": "failed", "maxActiveRuns": 3,
+                         "runBackwards": True},
+            },
+        ),
+        (
             "an event on a run",
             render.event(
                 render.involved_object("DagRun", {"metadata": {
