@@ -115,13 +115,16 @@ def launch(**fields: Any) -> Any:
         (
             "re-run by a backfill: the shared contract's merge patch, guarded by the version",
             render.backfill_rerun_patch(backfill="bf", request_id="backfill/bf/u1",
-                                        conf={"full": True}, resource_version="42"),
+                                        conf={"full": True, "opts": {"a": 1}},
+                                        old_conf={"day": 1, "opts": {"b": 2}},
+                                        resource_version="42"),
             {
                 "metadata": {"resourceVersion": "42"},
                 "spec": {
                     "runType": "backfill",
                     "backfill": "bf",
-                    "conf": {"full": True},
+                    # replaces the conf: the old keys are removed
+                    "conf": {"day": None, "full": True, "opts": {"b": None, "a": 1}},
                     "request": {"id": "backfill/bf/u1", "action": "clear"},
                 },
             },
@@ -129,7 +132,7 @@ def launch(**fields: Any) -> Any:
         (
             "re-run by a backfill whose conf is null keeps the run's conf",
             render.backfill_rerun_patch(backfill="bf", request_id="backfill/bf/u1", conf=None,
-                                        resource_version=None),
+                                        old_conf={"day": 1}, resource_version=None),
             {"spec": {"runType": "backfill", "backfill": "bf",
                       "request": {"id": "backfill/bf/u1", "action": "clear"}}},
         ),

@@ -150,21 +150,39 @@ def backfill_run(
 
 
 def backfill_rerun_patch(
-    *, backfill: str, request_id: str, conf: dict[str, Any] | None, resource_version: str | None
+    *,
+    backfill: str,
+    request_id: str,
+    conf: dict[str, Any] | None,
+    old_conf: dict[str, Any] | None,
+    resource_version: str | None,
 ) -> dict[str, Any]:
     """The merge patch by which a backfill re-runs a finished run in place (Airflow's rule 6,
     the shared contract): it becomes a backfill run of this backfill, takes its conf (unless
-    that is null) and carries a request to clear the whole run."""
+    that is null) and carries a request to clear the whole run. A merge patch merges objects,
+    so the old conf's other keys are removed explicitly: the conf is replaced, as Airflow's."""
     spec: dict[str, Any] = {
         "runType": RunType.BACKFILL.value,
         "backfill": backfill,
         "request": {"id": request_id, "action": "clear"},
     }
     if conf is not None:
-        spec["conf"] = conf
+        spec["conf"] = _replacing(old_conf or {}, conf)
     patch: dict[str, Any] = {"spec": spec}
     if resource_version:
         patch["metadata"] = {"resourceVersion": resource_version}
+    return patch
+
+
+def _replacing(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """The merge patch (RFC 7386) that turns `old` into `new`."""
+    patch: dict[str, Any] = dict.fromkeys((k for k in old if k not in new), None)
+    for key, value in new.items():
+        before = old.get(key)
+        if isinstance(value, dict) and isinstance(before, dict):
+            patch[key] = _replacing(before, value)
+        else:
+            patch[key] = value
     return patch
 
 

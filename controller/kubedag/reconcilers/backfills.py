@@ -196,15 +196,20 @@ class BackfillReconciler(Reconciler):
             self.informer.runs.update(namespace, backfill.spec.dag_name, summarize_run(manifest))
 
     async def _rerun(self, backfill: Backfill, run: str) -> None:
-        namespace, dag = backfill.namespace, backfill.spec.dag_name
-        version = self.informer.runs.version(namespace, dag, run)
+        """Re-run a finished run: read it (finished runs are not cached; the patch must
+        replace its conf), then one merge patch guarded by its resourceVersion."""
+        namespace = backfill.namespace
+        path = custom_path("dagruns", namespace, run)
+        body = await self.kube.get(path)
+        if body is None:
+            return
         patch = render.backfill_rerun_patch(
             backfill=backfill.name,
             request_id=request_id(backfill),
             conf=backfill.spec.conf,
-            resource_version=str(version) if version is not None else None,
+            old_conf=(body.get("spec") or {}).get("conf"),
+            resource_version=body["metadata"]["resourceVersion"],
         )
-        path = custom_path("dagruns", namespace, run)
         try:
             patched = await self.kube.request("PATCH", path, patch, content_type=MERGE_PATCH)
         except ApiError as error:

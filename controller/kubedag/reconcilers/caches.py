@@ -118,10 +118,6 @@ class RunCache:
         known = self._by_dag.get((namespace, dag), {}).get(name)
         return known[1] if known is not None else None
 
-    def version(self, namespace: str, dag: str, name: str) -> int | None:
-        known = self._by_dag.get((namespace, dag), {}).get(name)
-        return known[0] if known is not None else None
-
     def for_dag(self, namespace: str, dag: str) -> list[RunSummary]:
         return [summary for _, summary in self._by_dag.get((namespace, dag), {}).values()]
 
