@@ -157,3 +157,40 @@ def test_crds_check(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert run(capsys, "crds", "--dir", str(tmp_path), "--check")[0] == 1
     assert run(capsys, "crds", "--dir", str(tmp_path))[0] == 0
     assert run(capsys, "crds", "--dir", str(tmp_path), "--check")[0] == 0
+
+
+def test_backfill_progress_line_and_outcome() -> None:
+    from kubedag.cli import outcome_lines, progress_line
+    from kubedag.models.backfill import BackfillStatus
+
+    status = BackfillStatus.model_validate(
+        {
+            "state": "Running",
+            "planned": 10,
+            "progress": "6/10",
+            "running": {"count": 2},
+            "succeeded": {"count": 3},
+            "failed": {"count": 1, "dates": ["2026-01-03T00:00:00Z"]},
+            "skipped": [{"reason": "already exists", "count": 2}],
+        }
+    )
+    assert progress_line(status, width=10) == (
+        "[######....] 6/10 created  running 2  succeeded 3  failed 1  skipped 2  Running"
+    )
+    assert outcome_lines(status) == [
+        "skipped (already exists): 2",
+        "failed: 2026-01-03T00:00:00Z",
+    ]
+    dry = BackfillStatus.model_validate(
+        {"state": "Completed", "wouldCreate": {"count": 1, "dates": ["2026-01-01T00:00:00Z"]}}
+    )
+    assert outcome_lines(dry) == ["would create 1: 2026-01-01T00:00:00Z"]
+
+
+def test_backfill_refuses_bad_flags_before_any_request(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "backfill", "sales", "--from", "yesterday", "--to", "2026-01-01")
+    assert code == 1 and "--from: expected a date" in err
+    code, _, err = run(
+        capsys, "backfill", "sales", "--from", "2026-01-01", "--to", "2026-01-02", "--conf", "[]"
+    )
+    assert code == 1 and "--conf: must be a JSON object" in err
