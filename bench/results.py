@@ -17,7 +17,16 @@ from typing import Any
 
 SCHEMA = "kubedag-bench/v1"
 
-SCENARIOS = ("chain", "fanout", "many_dags", "catchup", "single_task", "api_cost", "soak")
+SCENARIOS = (
+    "chain",
+    "fanout",
+    "many_dags",
+    "catchup",
+    "backfill",
+    "single_task",
+    "api_cost",
+    "soak",
+)
 """Every scenario, in the order they run."""
 
 COMMON_METRICS = (
@@ -73,6 +82,16 @@ SCENARIO_METRICS: dict[str, tuple[str, ...]] = {
         "runs_created",
         "runs_completed",
         "time_to_create_all_s",
+        "time_to_complete_all_s",
+        "runs_completed_per_min",
+    ),
+    "backfill": (
+        "runs_expected",
+        "runs_created",
+        "runs_completed",
+        "dates_missing",
+        "dates_doubled",
+        "max_runs_at_once",
         "time_to_complete_all_s",
         "runs_completed_per_min",
     ),
@@ -149,6 +168,13 @@ TARGETS = (
         "<=",
         300,
         "controller peak RSS <= 300 MiB at 500 DAGs",
+    ),
+    Target(
+        "backfill",
+        "runs_completed_per_min",
+        ">=",
+        1000,
+        "3-year daily backfill (maxActiveRuns 32) >= 1,000 runs per minute",
     ),
     Target("api_cost", "api_writes_per_try", "<=", 4, "API writes per task try <= 4"),
     Target(

@@ -35,6 +35,10 @@ class Scale:
     catchup_days: int
     """Used when ``catchup_years`` is 0 (the smoke scale's short catchup)."""
     catchup_max_active_runs: int
+    backfill_years: int
+    backfill_days: int
+    """Used when ``backfill_years`` is 0 (the smoke scale's short backfill)."""
+    backfill_max_active_runs: int
     single_task_window_s: float
     single_task_backlog: int
     api_cost_runs: int
@@ -58,6 +62,9 @@ SCALES = {
         catchup_years=3,
         catchup_days=0,
         catchup_max_active_runs=16,
+        backfill_years=3,
+        backfill_days=0,
+        backfill_max_active_runs=32,
         single_task_window_s=120,
         single_task_backlog=200,
         api_cost_runs=5,
@@ -76,6 +83,9 @@ SCALES = {
         catchup_years=0,
         catchup_days=10,
         catchup_max_active_runs=16,
+        backfill_years=0,
+        backfill_days=10,
+        backfill_max_active_runs=4,
         single_task_window_s=15,
         single_task_backlog=20,
         api_cost_runs=1,
@@ -369,6 +379,110 @@ def catchup(session: Session, scale: Scale) -> ScenarioResult:
         )
 
 
+# -- 4b. backfill ------------------------------------------------------------------------------
+
+
+def _most_at_once(spans: list[tuple[float, float]]) -> int:
+    """The most spans open at one moment (a span ending as another starts: not both)."""
+    edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+    most = current = 0
+    for _, step in edges:
+        current += step
+        most = max(most, current)
+    return most
+
+
+def backfill(session: Session, scale: Scale) -> ScenarioResult:
+    """A Backfill of a daily DAG over years of past dates with its own maxActiveRuns: every
+    date exactly once, never more of its runs at once than its limit, runs per minute."""
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if scale.backfill_years:
+        first = today.replace(year=today.year - scale.backfill_years)
+    else:
+        first = today - timedelta(days=scale.backfill_days)
+    last = today - timedelta(days=1)  # the last interval that has ended
+    expected = {rfc3339(first + timedelta(days=i + 1)) for i in range((today - first).days)}
+    limit = scale.backfill_max_active_runs
+    with session.scenario("backfill") as run:
+        # startDate ahead: the schedule itself creates nothing; a backfill ignores startDate.
+        run.apply_dag(
+            "backfilled",
+            dag_spec(
+                [task("only")],
+                schedule="@daily",
+                startDate="2100-01-01",
+                maxActiveTasks=max(limit * 2, 16),
+            ),
+        )
+        run.begin()
+        origin = time.time()
+        backfill_path = custom_path("backfills", run.namespace)
+        run.api.create(
+            backfill_path,
+            {
+                "apiVersion": "kubedag.io/v1alpha1",
+                "kind": "Backfill",
+                "metadata": {"name": "years"},
+                "spec": {
+                    "dagName": "backfilled",
+                    "from": first.date().isoformat(),
+                    "to": last.date().isoformat(),
+                    "maxActiveRuns": limit,
+                },
+            },
+        )
+
+        def runs_of(recorder: Recorder) -> list[Any]:
+            return [r for r in recorder.runs.values() if r.dag == "backfilled"]
+
+        def all_done(recorder: Recorder) -> bool:
+            run.check_alive()
+            runs = runs_of(recorder)
+            return len(runs) >= len(expected) and all(x.finished is not None for x in runs)
+
+        run.recorder.wait_for(all_done, scale.timeout_s)
+        run.end()
+        status = (run.api.get(f"{backfill_path}/years") or {}).get("status") or {}
+        runs = runs_of(run.recorder)
+        ends = [r.interval_end for r in runs]
+        done = [r.finished for r in runs if r.finished is not None]
+        completed = sum(1 for r in runs if r.state == "success")
+        to_complete = (max(done) - origin) if done else math.nan
+        spans = [(r.added, r.finished) for r in runs if r.finished is not None]
+        metrics = {
+            "runs_expected": len(expected),
+            "runs_created": len(runs),
+            "runs_completed": completed,
+            "dates_missing": len(expected - set(ends)),
+            "dates_doubled": len(ends) - len(set(ends)),
+            "max_runs_at_once": _most_at_once(spans),
+            "time_to_complete_all_s": to_complete,
+            "runs_completed_per_min": completed / to_complete * 60 if done else math.nan,
+        }
+        details = {
+            "backfill_state": status.get("state"),
+            "backfill_progress": status.get("progress"),
+            "backfill_succeeded": (status.get("succeeded") or {}).get("count"),
+        }
+        samples = {
+            "run_created_s": [r.added - origin for r in runs],
+            "run_finished_s": [t - origin for t in done],
+        }
+        return _finish(
+            run,
+            "backfill",
+            {
+                "from": first.date().isoformat(),
+                "to": last.date().isoformat(),
+                "schedule": "@daily",
+                "maxActiveRuns": limit,
+            },
+            metrics,
+            details,
+            samples,
+        )
+
+
 # -- 5. single-task runs ----------------------------------------------------------------------
 
 
@@ -467,6 +581,7 @@ SCENARIO_FUNCTIONS: dict[str, Callable[[Session, Scale], ScenarioResult]] = {
     "fanout": fanout,
     "many_dags": many_dags,
     "catchup": catchup,
+    "backfill": backfill,
     "single_task": single_task,
     "api_cost": api_cost,
     "soak": soak,

@@ -50,6 +50,11 @@ def test_every_scenario_runs_and_reports_every_figure(tmp_path: Path) -> None:
     assert m["many_dags"]["runs_completed"] == m["many_dags"]["runs_expected"]
     assert m["catchup"]["runs_created"] == m["catchup"]["runs_expected"]
     assert m["catchup"]["runs_completed"] == m["catchup"]["runs_expected"]
+    backfill = m["backfill"]
+    assert backfill["runs_created"] == backfill["runs_completed"] == backfill["runs_expected"]
+    assert backfill["dates_missing"] == backfill["dates_doubled"] == 0
+    assert 0 < backfill["max_runs_at_once"] <= 4  # the smoke scale's maxActiveRuns
+    assert document["scenarios"]["backfill"]["details"]["backfill_state"] == "Completed"
     assert m["single_task"]["runs_completed"] == m["single_task"]["runs_created"] > 0
     # Every api_cost run retries its flaky task once: one more try than tasks.
     api = m["api_cost"]
