@@ -294,3 +294,47 @@ def test_a_second_replica_stays_idle_and_takes_over(ns: str, kubectl: Kubectl) -
         wait_run(kubectl, ns, "after-failover-run", "success")
     finally:
         kubectl("scale", "deployment", "kubedag", "-n", RELEASE_NAMESPACE, "--replicas=1")
+
+
+def test_a_backfill_runs_real_containers_for_past_dates(ns: str, kubectl: Kubectl) -> None:
+    # startDate ahead: only the backfill makes runs; it ignores the DAG's startDate.
+    apply_dag(
+        kubectl,
+        ns,
+        "history",
+        {
+            "schedule": "@daily",
+            "startDate": "2100-01-01",
+            "tasks": [python_task("load", "print('load {{ ds }} {{ dag_run.conf.source }}')")],
+        },
+    )
+    backfill = {
+        "apiVersion": "kubedag.io/v1alpha1",
+        "kind": "Backfill",
+        "metadata": {"name": "history-jan"},
+        "spec": {
+            "dagName": "history",
+            "from": "2025-01-01",
+            "to": "2025-01-04",
+            "maxActiveRuns": 2,
+            "conf": {"source": "archive"},
+        },
+    }
+    kubectl("apply", "-n", ns, "-f", "-", stdin=yaml.safe_dump(backfill))
+
+    def completed() -> dict[str, Any] | None:
+        body: dict[str, Any] = kubectl.json("get", "backfill", "history-jan", "-n", ns)
+        return body if body.get("status", {}).get("state") == "Completed" else None
+
+    status = wait_for(completed, "the backfill Completed")["status"]
+    assert (status["progress"], status["succeeded"]["count"]) == ("4/4", 4)
+    found = runs(kubectl, ns, "history")
+    assert [r["metadata"]["name"] for r in found] == [
+        f"history-backfill-2025010{d}-0000" for d in range(1, 5)
+    ]
+    for run in found:
+        assert run["status"]["state"] == "success" and run["spec"]["runType"] == "backfill"
+        logical = run["spec"]["logicalDate"][:10]
+        log = kubectl("logs", "-n", ns, f"{run['metadata']['name']}-load-1").strip()
+        assert log == f"load {logical} archive"
+    assert "Completed" in kubectl("get", "bf", "-n", ns)
