@@ -2,6 +2,7 @@
 on every pass (woken when a run of its DAG changes) creates or re-runs the runs its limit
 allows, fails its queued runs when it is cancelled or deleted, and writes its progress."""
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -119,10 +120,20 @@ class BackfillReconciler(Reconciler):
         decision = advance(backfill, dates, runs, now=now, next_date=self._decided.get(key))
         if dag_body is not None:
             dag_uid = dag_body["metadata"].get("uid")
-            for planned in decision.to_create:
-                await self._create(backfill, planned, dag_uid)
-            for run in decision.to_rerun:
-                await self._rerun(backfill, run)
+            # Concurrently, as a run's pods are: a pass may free many slots at once.
+            await asyncio.gather(
+                *(self._create(backfill, planned, dag_uid) for planned in decision.to_create),
+                *(self._rerun(backfill, run) for run in decision.to_rerun),
+            )
+            if decision.to_create or decision.to_rerun:
+                log.info(
+                    "backfill %s/%s: %d new runs, %d re-runs; %s in flight",
+                    namespace,
+                    backfill.name,
+                    len(decision.to_create),
+                    len(decision.to_rerun),
+                    decision.status.running.count if decision.status.running else 0,
+                )
         elif decision.to_create or decision.to_rerun:
             decision.status.next_date = backfill.status.next_date  # nothing done: DAG gone
         for run in decision.to_fail:
