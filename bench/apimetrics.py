@@ -31,9 +31,10 @@ CONTROLLER_WRITES: frozenset[tuple[str, str, str]] = frozenset(
         ("", "pods", ""),  # create task pods; delete them on timeouts
         ("", "events", ""),  # core/v1 Events on DAGs and runs (kube-scheduler uses events.k8s.io)
         ("", "configmaps", ""),  # DAG-version snapshots
-        (KUBEDAG, "dagruns", ""),  # scheduled runs
+        (KUBEDAG, "dagruns", ""),  # scheduled and backfill runs; a backfill's re-run patch
         (KUBEDAG, "dagruns", "status"),
         (KUBEDAG, "dags", "status"),  # the DAG object itself is the harness's (create, pause)
+        (KUBEDAG, "backfills", "status"),  # the Backfill itself is the harness's
     }
 )
 # Single-object GETs only the controller makes (others use informers).
@@ -43,6 +44,7 @@ CONTROLLER_READS: frozenset[tuple[str, str, str]] = frozenset(
         ("", "configmaps", ""),
         (KUBEDAG, "dagruns", ""),
         (KUBEDAG, "dags", ""),
+        (KUBEDAG, "backfills", ""),
     }
 )
 
