@@ -53,7 +53,7 @@ class Kubelet:
 
     def __init__(self, cluster: Cluster) -> None:
         self.cluster = cluster
-        self.failing: set[str] = set()  # run names whose first try fails
+        self.failing: set[str] = set()  # run names whose first try fails (a re-run succeeds)
         self.held: set[str] = set()  # DAG names whose pods wait
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
@@ -76,7 +76,10 @@ class Kubelet:
                     labels = pod.metadata.labels or {}
                     if labels.get("kubedag.io/dag") in self.held:
                         continue
-                    fail = labels.get("kubedag.io/dagrun") in self.failing
+                    fail = (
+                        labels.get("kubedag.io/dagrun") in self.failing
+                        and labels.get("kubedag.io/try") == "1"
+                    )
                     self.cluster.set_pod(
                         pod.metadata.name, "Failed" if fail else "Succeeded", int(fail)
                     )
