@@ -79,7 +79,7 @@ class RunReconciler(Reconciler):
             return None
         dag = Dag.model_validate(dag_body)
         body = await self._adopt(body, dag_body)
-        problems = self.informer.problems(dag)
+        problems = await self.dag_problems(dag)
         if problems:
             message = f"DAG {dag.name} is invalid: {problems[0].message}"
             await self._fail(run, body, "DagNotReady", message, now)
@@ -160,7 +160,7 @@ class RunReconciler(Reconciler):
             await self.status.write(key, status.to_wire(), body["metadata"]["resourceVersion"])
             return None
         decision = await self._decide(run, snapshot, now)
-        again = await self.pods.carry_out(run, snapshot, decision, now, self.settings)
+        again = await self.pods.carry_out(run, snapshot, decision, now)
         wake = await self._write(run, body, decision, now, pinning=pinning)
         await self._post_events(body, decision.events, now)
         still_waiting = any(r.state is TaskState.SCHEDULED for r in decision.status.tasks)
