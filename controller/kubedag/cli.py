@@ -16,10 +16,14 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from kubedag.commands import backfill, logs, pause
+from kubedag.commands.common import CliError
+from kubedag.commands.common import current_namespace as _current_namespace
 from kubedag.core.dag_scheduler import plan_schedule
 from kubedag.core.dates import parse_time, rfc3339
 from kubedag.core.naming import dagrun_name
 from kubedag.core.schedule import (
+    Backlog,
     DataInterval,
     ScheduleError,
     Window,
@@ -33,14 +37,9 @@ from kubedag.core.validation import describe_validation_error, validate_dag
 from kubedag.manifests import render
 from kubedag.manifests.crds import render_crds, write_crds
 from kubedag.manifests.documents import Loaded, dag_documents, parse_dag
-from kubedag.models.backfill import BackfillState, BackfillStatus
 from kubedag.models.dag import Dag
 from kubedag.models.dagrun import RunType
 from kubedag.reconcilers.settings import ControllerSettings
-
-
-class CliError(Exception):
-    """A user error: printed without a traceback, exit code 1."""
 
 
 def _load_dags(paths: Sequence[str]) -> list[tuple[Loaded, Dag | list[str]]]:
@@ -116,6 +115,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         catchup_default=args.catchup_default == "true",
         last_interval=last,
         now=now,
+        limit=args.limit,
         upcoming=args.upcoming,
     )
     rows = [
@@ -150,7 +150,25 @@ def cmd_plan(args: argparse.Namespace) -> int:
             print("   ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
         if not rows:
             print("(no runs due)")
+    if plan.backlog is not None:
+        # JSON rows keep their shape; the summary of what is not listed goes to stderr.
+        print(_backlog_summary(plan.backlog), file=sys.stderr if args.output == "json" else None)
     return 0
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
+def _backlog_summary(backlog: Backlog) -> str:
+    count = f"about {backlog.count:,}" if backlog.estimated else f"{backlog.count:,}"
+    return (
+        f"... and {count} more due, from {rfc3339(backlog.oldest.logical_date)}"
+        " (raise --limit to list more; the controller creates them as maxActiveRuns leaves room)"
+    )
 
 
 def _parse_cli_time(text: str, flag: str) -> datetime:
@@ -266,131 +284,6 @@ async def _trigger(args: argparse.Namespace, conf: dict[str, Any] | None, logica
         await kube.close()
 
 
-def cmd_backfill(args: argparse.Namespace) -> int:
-    try:
-        conf = json.loads(args.conf) if args.conf else None
-    except json.JSONDecodeError as error:
-        raise CliError(f"--conf: not JSON: {error}") from None
-    if conf is not None and not isinstance(conf, dict):
-        raise CliError("--conf: must be a JSON object")
-    for flag, value in (("--from", args.from_), ("--to", args.to)):
-        try:
-            parse_time(value)
-        except ValueError:
-            raise CliError(f"{flag}: expected a date or an RFC 3339 time, got {value!r}") from None
-    return asyncio.run(_backfill(args, conf))
-
-
-async def _backfill(args: argparse.Namespace, conf: dict[str, Any] | None) -> int:
-    from kubedag.kube.client import ApiError, Kube, custom_path
-
-    kube = await Kube.connect(args.kubeconfig)
-    try:
-        namespace = args.namespace or _current_namespace(args.kubeconfig)
-        if await kube.get(custom_path("dags", namespace, args.dag)) is None:
-            raise CliError(f"DAG {args.dag!r} not found in namespace {namespace}")
-        manifest = render.backfill(
-            namespace=namespace,
-            name=args.name,
-            dag_name=args.dag,
-            from_=args.from_,
-            to=args.to,
-            reprocess_behavior=args.reprocess,
-            max_active_runs=args.max_active_runs,
-            run_backwards=args.run_backwards,
-            conf=conf,
-            dry_run=args.dry_run,
-        )
-        try:
-            created = await kube.create(custom_path("backfills", namespace), manifest)
-        except ApiError as error:
-            raise CliError(f"could not create Backfill: {error.message}") from None
-        if created is None:
-            raise CliError(f"Backfill {args.name} already exists")
-        name = created["metadata"]["name"]
-        print(f"backfill.kubedag.io/{name} created")
-        if not args.wait:
-            return 0
-        path = custom_path("backfills", namespace, name)
-        return await _wait_for_backfill(kube, path, sys.stdout.isatty())
-    finally:
-        await kube.close()
-
-
-async def _wait_for_backfill(kube: Any, path: str, tty: bool) -> int:
-    """Show progress until the backfill ends; exit 1 if it was refused or a run failed."""
-    shown = ""
-    while True:
-        body = await kube.get(path)
-        if body is None:
-            print("\nthe Backfill was deleted", file=sys.stderr)
-            return 1
-        status = BackfillStatus.model_validate(body.get("status") or {})
-        line = progress_line(status)
-        if line != shown:
-            print(("\r" + line.ljust(len(shown))) if tty else line, end="" if tty else "\n")
-            sys.stdout.flush()
-            shown = line
-        if status.state is not None and status.state.finished:
-            print("" if not tty else "\n", end="")
-            for line in outcome_lines(status):
-                print(line)
-            failed = status.failed.count if status.failed else 0
-            return 1 if status.state is BackfillState.REFUSED or failed else 0
-        await asyncio.sleep(1)
-
-
-def progress_line(status: BackfillStatus, width: int = 30) -> str:
-    """`[#######.......] 12/30 created  running 3  succeeded 8  failed 1  skipped 2  Running`."""
-    planned = status.planned
-    done = sum(x.count for x in (status.succeeded, status.failed) if x)
-    skipped = sum(s.count for s in status.skipped)
-    filled = round(width * (done + skipped) / planned) if planned else 0
-    bar = "#" * filled + "." * (width - filled)
-    counts = {
-        "running": status.running.count if status.running else 0,
-        "succeeded": status.succeeded.count if status.succeeded else 0,
-        "failed": status.failed.count if status.failed else 0,
-        "skipped": skipped,
-    }
-    text = "  ".join(f"{k} {v}" for k, v in counts.items())
-    return f"[{bar}] {status.progress or '0/0'} created  {text}  {status.state or 'Pending'}"
-
-
-def outcome_lines(status: BackfillStatus) -> list[str]:
-    lines = []
-    for condition in status.conditions:
-        if condition.status != "True":
-            lines.append(f"{condition.reason}: {condition.message}")
-    for what, dates in (
-        ("would create", status.would_create),
-        ("would re-run", status.would_rerun),
-    ):
-        if dates is not None:
-            listed = ", ".join(rfc3339(d) for d in dates.dates)
-            more = (
-                f" (+{dates.count - len(dates.dates)} more)"
-                if dates.count > len(dates.dates)
-                else ""
-            )
-            lines.append(f"{what} {dates.count}: {listed}{more}")
-    for skipped in status.skipped:
-        lines.append(f"skipped ({skipped.reason}): {skipped.count}")
-    if status.failed:
-        lines.append("failed: " + ", ".join(rfc3339(d) for d in status.failed.dates))
-    return lines
-
-
-def _current_namespace(kubeconfig: str | None) -> str:
-    from kubernetes import config as sync_config
-
-    try:
-        _, context = sync_config.list_kube_config_contexts(config_file=kubeconfig)
-        return str(context.get("context", {}).get("namespace") or "default")
-    except Exception:
-        return "default"
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=getattr(logging, args.log_level.upper()),
@@ -498,6 +391,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--upcoming", type=int, default=0, metavar="N", help="also list the next N runs not yet due"
     )
+    p.add_argument(
+        "--limit",
+        type=_positive,
+        default=100,
+        metavar="N",
+        help="list at most N due runs and summarise the rest (default 100)",
+    )
     p.add_argument("-o", "--output", choices=["table", "json"], default="table")
     p.add_argument(
         "--catchup-default",
@@ -520,6 +420,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true", help="exit 1 if the files are out of date")
     p.set_defaults(func=cmd_crds)
 
+    pause.add_parsers(sub)
+    logs.add_parser(sub)
+
     p = sub.add_parser("trigger", help="create a manual DagRun in the cluster")
     p.add_argument("dag")
     p.add_argument("--conf", help="JSON object overriding the DAG's params")
@@ -528,30 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kubeconfig")
     p.set_defaults(func=cmd_trigger)
 
-    p = sub.add_parser(
-        "backfill", help="create a Backfill: runs of a DAG for past dates (--wait: follow it)"
-    )
-    p.add_argument("dag")
-    p.add_argument(
-        "--from", dest="from_", metavar="DATE", required=True, help="first logical date (inclusive)"
-    )
-    p.add_argument("--to", metavar="DATE", required=True, help="last logical date (inclusive)")
-    p.add_argument(
-        "--reprocess",
-        choices=["none", "failed", "completed"],
-        help="what to do with dates that have a finished run (default none)",
-    )
-    p.add_argument(
-        "--max-active-runs", type=int, metavar="N", help="its own runs at once (default 10)"
-    )
-    p.add_argument("--run-backwards", action="store_true", help="newest date first")
-    p.add_argument("--conf", metavar="JSON", help="JSON object: the runs' conf")
-    p.add_argument("--dry-run", action="store_true", help="only list what it would do")
-    p.add_argument("--wait", action="store_true", help="show progress until it ends")
-    p.add_argument("--name", help="the Backfill's name (default generated from the DAG's)")
-    p.add_argument("-n", "--namespace")
-    p.add_argument("--kubeconfig")
-    p.set_defaults(func=cmd_backfill)
+    backfill.add_parser(sub)
 
     p = sub.add_parser("run", help="run the controller against the current kubeconfig")
     p.add_argument(

@@ -160,7 +160,7 @@ def test_crds_check(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
 
 
 def test_backfill_progress_line_and_outcome() -> None:
-    from kubedag.cli import outcome_lines, progress_line
+    from kubedag.commands.backfill import outcome_lines, progress_line
     from kubedag.models.backfill import BackfillStatus
 
     status = BackfillStatus.model_validate(
@@ -194,3 +194,29 @@ def test_backfill_refuses_bad_flags_before_any_request(capsys: pytest.CaptureFix
         capsys, "backfill", "sales", "--from", "2026-01-01", "--to", "2026-01-02", "--conf", "[]"
     )
     assert code == 1 and "--conf: must be a JSON object" in err
+
+
+def test_plan_summarises_a_huge_backlog_instead_of_listing_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    dag = tmp_path / "minutely.yaml"
+    dag.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "kubedag.io/v1alpha1",
+                "kind": "DAG",
+                "metadata": {"name": "minutely"},
+                "spec": {
+                    "schedule": "* * * * *",
+                    "startDate": "2016-11-29",
+                    "tasks": [{"name": "a", "image": "busybox"}],
+                },
+            }
+        )
+    )
+    code, out, _ = run(capsys, "plan", str(dag), "--now", "2026-11-29T12:00:00Z")
+    assert code == 0
+    lines = out.splitlines()
+    assert len(lines) == 1 + 100 + 1  # header, the default limit of rows, the summary
+    # Ten years and twelve hours of minutes, less the 100 listed: evenly spaced, so exact.
+    assert lines[-1].startswith("... and about 5,259,500 more due, from 2016-11-29T01:40:00Z")

@@ -12,6 +12,8 @@ from typing import Any
 
 from kubedag.core.pod_observation import observe_pod
 from kubedag.kube.client import Kube
+from kubedag.models.dagrun import RunState
+from kubedag.reconcilers.accounts import ServiceAccounts
 from kubedag.reconcilers.backfills import BackfillReconciler
 from kubedag.reconcilers.caches import NamespacedName, owner_run
 from kubedag.reconcilers.context import ReconcilerContext
@@ -28,6 +30,10 @@ DAGS_FIRST_LIMIT = 2.0  # seconds a run pass waits at most for due DAG passes
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _paused(body: dict[str, Any] | None) -> bool:
+    return bool(body and (body.get("spec") or {}).get("paused") is True)
 
 
 class Controller:
@@ -52,7 +58,10 @@ class Controller:
             "backfills", self._reconcile_backfill, workers=1, now=now
         )
         run_status = StatusWriter(kube, self.informer, "DagRun", on_run_changed=self._run_changed)
-        context = ReconcilerContext(kube, self.informer, self.snapshots, settings, now)
+        self.accounts = ServiceAccounts(kube, now)
+        context = ReconcilerContext(
+            kube, self.informer, self.snapshots, settings, now, self.accounts
+        )
         self.dags = DagReconciler(
             context,
             dag_status=StatusWriter(kube, self.informer, "DAG"),
@@ -109,6 +118,7 @@ class Controller:
             "run_queue": self.run_queue.tracked(),
             "backfill_queue": self.backfill_queue.tracked(),
             **self.backfills.sizes(),
+            "service_accounts": len(self.accounts),
         }
 
     # Watch events -------------------------------------------------------------------------
@@ -121,10 +131,15 @@ class Controller:
             self.dags.forget(key)
             self.dag_queue.forget(key)
             return
+        unpaused = _paused(self.informer.dag(key)) and not _paused(body)
         self.informer.put_dag(key, body)
         if not self.informer.is_own_write("DAG", key, body):
             self.dag_queue.add(key)
             self._wake_backfills(key, waiting_only=True)
+        if unpaused:  # the frozen runs go on where they stopped
+            for run in self.informer.runs.for_dag(*key):
+                if run.state is RunState.RUNNING:
+                    self.run_queue.add((key[0], run.name))
 
     def _run_changed(self, dag: NamespacedName) -> None:
         """A run's summary changed: its DAG's scheduler and its backfills have news."""
