@@ -174,3 +174,35 @@ def test_deleting_a_backfill_keeps_its_runs_and_leaves_no_cache_entry() -> None:
         await controller.stop()
 
     run_async(scenario)
+
+
+def test_cancel_fails_its_queued_runs_once_with_a_reason() -> None:
+    async def scenario() -> None:
+        world = World()
+        world.apply_dag(schedule="@daily", startDate="2025-01-01", paused=True)
+        apply_backfill(world, maxActiveRuns=2)
+        key = (NS, "bf")
+        await world.controller.backfills.reconcile(key)
+        queued, running = "etl-backfill-20251201-0000", "etl-backfill-20251202-0000"
+        for name, state in ((queued, "queued"), (running, "running")):
+            body = world.api.objects[run_path(name)]
+            body["status"] = {"state": state}
+            world.controller.informer.put_run((NS, name), world.api.put(run_path(name), body))
+        cancelled = world.api.objects[BACKFILL_PATH]
+        cancelled["spec"]["cancel"] = True
+        world.controller.informer.put_backfill(key, world.api.put(BACKFILL_PATH, cancelled))
+        await world.controller.backfills.reconcile(key)
+        assert backfill_status(world)["state"] == "Cancelled"
+        status = world.api.objects[run_path(queued)]["status"]
+        assert status["state"] == "failed"
+        assert status["conditions"][0]["reason"] == "BackfillCancelled"
+        assert world.state(running) == "running"  # it finishes
+        assert sorted(runs_of(world)) == [queued, running]  # nothing new
+        # A run of a cancelled backfill cleared afterwards is left to run.
+        cleared = world.api.objects[run_path(queued)]
+        cleared["status"] = {"state": "queued"}
+        world.controller.informer.put_run((NS, queued), world.api.put(run_path(queued), cleared))
+        await world.controller.backfills.reconcile(key)
+        assert world.state(queued) == "queued"
+
+    run_async(scenario)
