@@ -15,6 +15,12 @@ log = logging.getLogger(__name__)
 _PLURALS: dict[Kind, str] = {"DAG": "dags", "DagRun": "dagruns"}
 
 
+def replacing(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """A merge patch that turns status `old` into `new`: fields `new` lacks are removed (set
+    to null), where a plain merge patch would keep them."""
+    return {**dict.fromkeys(old), **new}
+
+
 class StatusWriter:
     def __init__(
         self,
