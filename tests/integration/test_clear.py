@@ -6,6 +6,7 @@ import subprocess
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from devcluster.binaries import binary_path
 from kubedag.core.dates import rfc3339
 from tests.integration.harness import (  # noqa: F401 - fixtures
     GROUP,
@@ -59,7 +60,7 @@ def test_clear_rerun_and_mark(
     """One controller for every scenario: each test's controller costs seconds to stop."""
     clear_a_failed_task_once(cluster, kubeconfig)
     mark_tasks_and_runs(cluster, kubeconfig)
-    clear_a_running_task(cluster)
+    clear_a_running_task(cluster, kubeconfig)
     clear_runs_of_a_dag_by_date(cluster, kubeconfig)
 
 
@@ -121,14 +122,21 @@ def mark_tasks_and_runs(cluster: Cluster, kubeconfig: str) -> None:
     wait_for(lambda: not cluster.pods(dagrun="marks-stop"), "the running pod stopped")
 
 
-def clear_a_running_task(cluster: Cluster) -> None:
+def clear_a_running_task(cluster: Cluster, kubeconfig: str) -> None:
     """Its pod is stopped, then the task runs again (rule 12)."""
     cluster.apply_dag("long", {"tasks": [task("a")]})
     cluster.create_run("long-run", {"dagName": "long"})
     first = cluster.wait_pod("long-run", "a")
     cluster.set_pod(first.metadata.name, "Running")
     cluster.wait_task_state("long-run", "a", "running")
-    patch_request(cluster, "long-run", id="restart", action="clear")
+    # The README's kubectl form that replaces the whole request.
+    value = '{"id": "restart", "action": "clear"}'
+    kubectl = [str(binary_path("kubectl")), "--kubeconfig", kubeconfig, "-n", cluster.ns]
+    subprocess.run(
+        [*kubectl, "patch", "dagrun", "long-run", "--type", "json",
+         "-p", f'[{{"op": "add", "path": "/spec/request", "value": {value}}}]'],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
     second = cluster.wait_pod("long-run", "a", try_number=2)
     assert [p.metadata.name for p in cluster.pods(dagrun="long-run")] == [second.metadata.name]
     cluster.finish_task("long-run", "a", try_number=2)
