@@ -176,9 +176,8 @@ class _Application:
         self.request = request
         self.now = now
         self.by = requested_by(request.id)
-        self.label = f"{_ACTION_WORDS[request.action]} request {request.id}" + (
-            f" (by {self.by})" if self.by else ""
-        )
+        self.ref = f"request {request.id}" + (f" (by {self.by})" if self.by else "")
+        self.label = f"{_ACTION_WORDS[request.action]} {self.ref}"
         self.status = run.status.model_copy(
             update={
                 "tasks": [r.model_copy() for r in run.status.tasks],
@@ -200,7 +199,10 @@ class _Application:
             graph, request.tasks, downstream=request.downstream, upstream=request.upstream
         )
         changed, pods = clear_tasks(
-            self.records, self.ordered(chosen), only_failed=request.only_failed, note=self.label
+            self.records,
+            self.ordered(chosen),
+            only_failed=request.only_failed,
+            note=f"cleared by {self.ref}",
         )
         if not changed:
             why = "no chosen task is failed" if request.only_failed else "no task to clear"
@@ -215,14 +217,17 @@ class _Application:
             graph, named, downstream=request.downstream, upstream=request.upstream
         )
         marked, pods = mark_tasks(
-            self.records, self.ordered(chosen), state, note=self.label, now=self.now
+            self.records, self.ordered(chosen), state, note=f"marked by {self.ref}", now=self.now
         )
         if not marked:
             return self.unchanged(f"every chosen task is {state} already")
         # Rule 16's second step: the named tasks' failed descendants run again.
         downstream = descendants(graph, named) - set(named)
         cleared, stopped = clear_tasks(
-            self.records, self.ordered(downstream), only_failed=True, note=self.label
+            self.records,
+            self.ordered(downstream),
+            only_failed=True,
+            note=f"cleared by {self.ref}, which marked {_names(named)} {state}",
         )
         requeued = bool(cleared) and self._requeue()
         detail = f"marked {_names(marked)} {state}"
@@ -233,7 +238,8 @@ class _Application:
     def mark_run(self, state: RunState) -> None:
         if self.status.state is state:
             return self.unchanged(f"the run is {state} already")
-        changed, pods = _mark_run(self.records, state, note=self.label, now=self.now)
+        note = f"run marked {state} by {self.ref}"
+        changed, pods = _mark_run(self.records, state, note=note, now=self.now)
         status = self.status
         status.state = state
         status.end_time = self.now
@@ -243,7 +249,7 @@ class _Application:
                 type="Succeeded",
                 status="True" if state is RunState.SUCCESS else "False",
                 reason="MarkedSuccess" if state is RunState.SUCCESS else "MarkedFailed",
-                message=f"marked {state} by {self.label}",
+                message=f"marked {state} by {self.ref}",
                 last_transition_time=self.now,
             ),
         )
@@ -292,7 +298,7 @@ class _Application:
                 type="Succeeded",
                 status="Unknown",
                 reason="Queued",
-                message=f"cleared by {self.label}: waiting for a free slot under maxActiveRuns",
+                message=f"cleared by {self.ref}: waiting for a free slot under maxActiveRuns",
                 last_transition_time=self.now,
             ),
         )
