@@ -84,24 +84,10 @@ def kubedag(local_cluster: Any, kubectl: Kubectl) -> Iterator[None]:
 
 @pytest.fixture
 def ns(kubedag: None, kubectl: Kubectl, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A namespace for DAGs, with the minimal task ServiceAccount the chart's tasks use."""
+    """A fresh namespace and nothing else: DAGs work in any namespace with no setup (task
+    pods run as the namespace's own default account, without an API token)."""
     name = "e2e-" + request.node.name.removeprefix("test_").replace("_", "-")[:40].rstrip("-")
     kubectl("create", "namespace", name)
-    kubectl(
-        "apply",
-        "-n",
-        name,
-        "-f",
-        "-",
-        stdin=yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "ServiceAccount",
-                "metadata": {"name": "kubedag-task"},
-                "automountServiceAccountToken": False,
-            }
-        ),
-    )
     yield name
     kubectl("delete", "namespace", name, "--wait=false")
 

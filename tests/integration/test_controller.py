@@ -401,3 +401,36 @@ def test_kubedag_trigger_creates_a_manual_run_with_conf(
     missing = subprocess.run([*command[:2], "nope", *command[3:]], capture_output=True, text=True,
                              check=False)  # fmt: skip
     assert missing.returncode == 1 and "DAG 'nope' not found" in missing.stderr
+
+
+def test_a_task_account_that_does_not_exist_is_a_dag_condition_not_failed_tries(
+    cluster: Cluster, controller: ControllerProcess
+) -> None:
+    cluster.apply_dag(
+        "loader", {"tasks": [task("a"), task("b", "a", serviceAccountName="loader", retries=3)]}
+    )
+
+    def not_ready() -> dict[str, Any] | None:
+        conditions = cluster.dag("loader").get("status", {}).get("conditions", [])
+        return next((c for c in conditions if c["status"] == "False"), None)
+
+    ready = wait_for(not_ready, "the DAG not Ready")
+    assert ready["reason"] == "ServiceAccountNotFound"
+    assert 'spec.tasks[1].serviceAccountName: serviceaccount "loader" not found' in ready["message"]
+    wait_for(lambda: "ServiceAccountNotFound" in cluster.event_reasons("loader"), "an event")
+    first = manual(cluster, "loader", "loader-1")
+    failed = cluster.wait_run_state(first, "failed")
+    assert "serviceaccount" in failed["status"]["conditions"][0]["message"]
+    assert cluster.pods() == []  # no try was spent
+
+    cluster.core.create_namespaced_service_account(
+        cluster.ns, {"metadata": {"name": "loader"}, "automountServiceAccountToken": False}
+    )
+    wait_for(lambda: not_ready() is None, "the DAG Ready once the account exists", timeout=30)
+    second = manual(cluster, "loader", "loader-2")
+    cluster.finish_task(second, "a")
+    pod = cluster.wait_pod(second, "b")
+    assert pod.spec.service_account_name == "loader"
+    first_pod = cluster.pods(dagrun=second, task="a")[0]
+    assert first_pod.spec.service_account_name == "default"
+    assert first_pod.spec.automount_service_account_token is False

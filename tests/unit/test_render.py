@@ -142,7 +142,6 @@ def test_task_pod_carries_labels_owner_env_and_rendered_args() -> None:
         launch(args=["--date={{ ds }}"], serviceAccountName=None),
         namespace="etl",
         owner=owner,
-        default_service_account="kubedag-task",
     )
     assert pod["metadata"]["name"] == "sales-20260101-0000-load-2"
     assert pod["metadata"]["labels"] == {
@@ -155,7 +154,9 @@ def test_task_pod_carries_labels_owner_env_and_rendered_args() -> None:
     assert pod["metadata"]["ownerReferences"] == [owner]
     assert pod["metadata"]["annotations"] == {"kubedag.io/logical-date": "2026-01-01T00:00:00Z"}
     assert pod["spec"]["restartPolicy"] == "Never"
-    assert pod["spec"]["serviceAccountName"] == "kubedag-task"
+    # The namespace's own default account, without an API token.
+    assert "serviceAccountName" not in pod["spec"]
+    assert pod["spec"]["automountServiceAccountToken"] is False
     container = pod["spec"]["containers"][0]
     assert (container["name"], container["image"]) == ("task", "busybox")
     assert container["args"] == ["--date=2026-01-01"] and "command" not in container

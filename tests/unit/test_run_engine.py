@@ -30,18 +30,11 @@ def created(decision: RunDecision) -> list[str]:
     return [launch.pod_name for launch in decision.pods_to_create]
 
 
-def manifests(
-    decision: RunDecision, run: DagRun, default_service_account: str | None = None
-) -> list[dict[str, Any]]:
+def manifests(decision: RunDecision, run: DagRun) -> list[dict[str, Any]]:
     """The pods the controller makes of the decision's launches (manifests.render)."""
     owner = render.owner_reference("DagRun", run.name, str(run.metadata["uid"]))
     return [
-        render.task_pod(
-            launch,
-            namespace=run.namespace,
-            owner=owner,
-            default_service_account=default_service_account,
-        )
+        render.task_pod(launch, namespace=run.namespace, owner=owner)
         for launch in decision.pods_to_create
     ]
 
@@ -364,15 +357,19 @@ def test_status_of_a_large_run_stays_compact(count: int) -> None:
     assert size < 512 * 1024, size
 
 
-def test_default_service_account_applies_only_where_the_task_sets_none() -> None:
+def test_a_task_without_an_account_runs_tokenless_as_the_namespace_default() -> None:
     snap = snapshot_of(task("a"), task("b", serviceAccountName="loader"))
     run = running_run(snap)
     decision = advance(run, snap, pods={}, now=T0, task_slots=16)
     accounts = {
-        m["metadata"]["labels"]["kubedag.io/task"]: m["spec"].get("serviceAccountName")
-        for m in manifests(decision, run, default_service_account="kubedag-task")
+        m["metadata"]["labels"]["kubedag.io/task"]: (
+            m["spec"].get("serviceAccountName"),
+            m["spec"].get("automountServiceAccountToken"),
+        )
+        for m in manifests(decision, run)
     }
-    assert accounts == {"a": "kubedag-task", "b": "loader"}
+    # A named account keeps its own token setting: the DAG asked for its rights.
+    assert accounts == {"a": (None, False), "b": ("loader", None)}
 
 
 @pytest.mark.parametrize(

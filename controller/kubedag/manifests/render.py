@@ -42,10 +42,13 @@ def task_pod(
     *,
     namespace: str,
     owner: dict[str, Any] | None,
-    default_service_account: str | None = None,
 ) -> dict[str, Any]:
     """The pod of one task try. `owner` is the DagRun's ownerReference (uid included), so
-    the garbage collector removes the pods with their run."""
+    the garbage collector removes the pods with their run.
+
+    A task that names no ServiceAccount runs as its namespace's `default` one, which every
+    namespace has, without an API token: any namespace works with no setup, and a task
+    cannot touch the cluster unless its DAG names an account for it."""
     task, ctx = launch.task, launch.context
     container: dict[str, Any] = {"name": CONTAINER_NAME, "image": task.image, "env": launch.env}
     if launch.command:
@@ -63,10 +66,12 @@ def task_pod(
         )
     )
     spec: dict[str, Any] = {"restartPolicy": "Never", "containers": [container]}
+    if task.service_account_name is None:
+        spec["automountServiceAccountToken"] = False
     spec.update(
         _present(
             {
-                "serviceAccountName": task.service_account_name or default_service_account,
+                "serviceAccountName": task.service_account_name,
                 "volumes": task.volumes,
                 "nodeSelector": task.node_selector,
                 "tolerations": task.tolerations,

@@ -12,6 +12,7 @@ from typing import Any
 
 from kubedag.core.pod_observation import observe_pod
 from kubedag.kube.client import Kube
+from kubedag.reconcilers.accounts import ServiceAccounts
 from kubedag.reconcilers.caches import NamespacedName, owner_run
 from kubedag.reconcilers.context import ReconcilerContext
 from kubedag.reconcilers.dags import DagReconciler
@@ -47,7 +48,10 @@ class Controller:
             gate=self._dags_first,
         )
         run_status = StatusWriter(kube, self.informer, "DagRun", on_run_changed=self.dag_queue.add)
-        context = ReconcilerContext(kube, self.informer, self.snapshots, settings, now)
+        self.accounts = ServiceAccounts(kube, now)
+        context = ReconcilerContext(
+            kube, self.informer, self.snapshots, settings, now, self.accounts
+        )
         self.dags = DagReconciler(
             context,
             dag_status=StatusWriter(kube, self.informer, "DAG"),
@@ -90,6 +94,7 @@ class Controller:
             "run_status_batches": len(self.runs.batches),
             "dag_queue": self.dag_queue.tracked(),
             "run_queue": self.run_queue.tracked(),
+            "service_accounts": len(self.accounts),
         }
 
     # Watch events -------------------------------------------------------------------------

@@ -17,18 +17,23 @@ from kubedag.core.dag_scheduler import (
     status_write_is_urgent,
 )
 from kubedag.core.dates import earliest
-from kubedag.core.validation import describe_validation_error
+from kubedag.core.validation import Problem, describe_validation_error
 from kubedag.kube.client import custom_path
 from kubedag.manifests import render
 from kubedag.models.common import find_condition
 from kubedag.models.dag import Dag, DagStatus
 from kubedag.models.dagrun import DagRun, RunState, RunType
+from kubedag.reconcilers.accounts import RECHECK_MISSING
 from kubedag.reconcilers.batching import WriteBatches
 from kubedag.reconcilers.caches import NamespacedName, summarize_run
 from kubedag.reconcilers.context import Reconciler, ReconcilerContext
 from kubedag.reconcilers.status import StatusWriter
 
 log = logging.getLogger(__name__)
+
+
+def _waits_for_account(problems: list[Problem]) -> bool:
+    return any(p.reason == "ServiceAccountNotFound" for p in problems)
 
 
 class DagReconciler(Reconciler):
@@ -61,7 +66,7 @@ class DagReconciler(Reconciler):
         except ValidationError as error:
             await self._report_invalid_spec(key, body, error, now)
             return None
-        problems = self.informer.problems(dag)
+        problems = await self.dag_problems(dag)
         runs = self.informer.runs.for_dag(namespace, name)
         decision = reconcile_dag(
             dag, runs, problems, now=now, catchup_default=self.settings.catchup_by_default
@@ -88,7 +93,8 @@ class DagReconciler(Reconciler):
             in_use.add(self.snapshots.current_name(dag))
         self.snapshots.keep_only(key, in_use)
         await self._write_status(key, body, dag.status, decision.status, now)
-        return earliest(decision.requeue_at, self.batches.when(key))
+        recheck = now + RECHECK_MISSING if _waits_for_account(problems) else None
+        return earliest(decision.requeue_at, self.batches.when(key), recheck)
 
     async def _write_status(
         self,

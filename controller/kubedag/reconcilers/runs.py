@@ -84,7 +84,7 @@ class RunReconciler(Reconciler):
             return None
         dag = Dag.model_validate(dag_body)
         body = await self._adopt(body, dag_body)
-        problems = self.informer.problems(dag)
+        problems = await self.dag_problems(dag)
         if problems:
             message = f"DAG {dag.name} is invalid: {problems[0].message}"
             await self._fail(run, body, "DagNotReady", message, now)
@@ -171,7 +171,7 @@ class RunReconciler(Reconciler):
         if request is not None:
             decision.pods_to_delete[:0] = request.pods_to_delete
             decision.events[:0] = request.events
-        again = await self.pods.carry_out(run, snapshot, decision, now, self.settings)
+        again = await self.pods.carry_out(run, snapshot, decision, now)
         wake = await self._write(run, body, decision, now, pinning=pinning)
         await post_run_events(self.kube, body, decision.events, now)
         still_waiting = any(r.state is TaskState.SCHEDULED for r in decision.status.tasks)
