@@ -269,7 +269,7 @@ async def _trigger(args: argparse.Namespace, conf: dict[str, Any] | None, logica
 
 # Clear and mark: a request on each run, then a wait for the controller to apply it --------
 
-REQUEST_POLL_SECONDS = 0.5
+REQUEST_POLL_SECONDS = 0.2
 
 
 def cmd_clear(args: argparse.Namespace) -> int:
@@ -332,7 +332,9 @@ async def _send_request(
                 )
             except ApiError as error:
                 if error.not_found:
-                    raise CliError(f"DagRun {name!r} not found in namespace {namespace}") from None
+                    hint = "" if dates else " (for the runs of a DAG, give --from and/or --to)"
+                    message = f"DagRun {name!r} not found in namespace {namespace}{hint}"
+                    raise CliError(message) from None
                 raise CliError(f"could not patch DagRun {name}: {error.message}") from None
             print(f"dagrun.kubedag.io/{name}: request {request.id} sent")
         if args.no_wait:

@@ -157,3 +157,12 @@ def test_crds_check(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert run(capsys, "crds", "--dir", str(tmp_path), "--check")[0] == 1
     assert run(capsys, "crds", "--dir", str(tmp_path))[0] == 0
     assert run(capsys, "crds", "--dir", str(tmp_path), "--check")[0] == 0
+
+
+def test_clear_and_mark_refuse_downstream_without_a_task(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for argv in (("clear", "r1", "--downstream"), ("mark", "r1", "success", "--upstream")):
+        code, _, err = run(capsys, *argv)
+        assert code == 1
+        assert "--downstream and --upstream need --task" in err
