@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from kubedag.core.clearing import REQUEST_CONDITION
+from kubedag.core.clearing import REQUEST_CONDITION, apply_request
 from kubedag.core.dag_scheduler import plan_schedule
 from kubedag.core.dates import parse_time, rfc3339
 from kubedag.core.naming import dagrun_name
@@ -28,7 +28,7 @@ from kubedag.core.schedule import (
     next_run,
     parse_timetable,
 )
-from kubedag.core.snapshot import build_snapshot
+from kubedag.core.snapshot import SNAPSHOT_KEY, Snapshot, build_snapshot
 from kubedag.core.task_launch import prepare_launch
 from kubedag.core.templating import RunContext, TemplateError
 from kubedag.core.validation import describe_validation_error, validate_dag
@@ -36,7 +36,7 @@ from kubedag.manifests import render
 from kubedag.manifests.crds import render_crds, write_crds
 from kubedag.manifests.documents import Loaded, dag_documents, parse_dag
 from kubedag.models.dag import Dag
-from kubedag.models.dagrun import RequestAction, RunRequest, RunType
+from kubedag.models.dagrun import DagRun, RequestAction, RunRequest, RunType
 from kubedag.reconcilers.settings import ControllerSettings
 
 
@@ -321,6 +321,11 @@ async def _send_request(
             if not runs:
                 print(f"no run of DAG {args.name} has a logical date in that range")
                 return 0
+        if args.dry_run:
+            for name in runs:
+                preview = await _preview(kube, namespace, name, request)
+                print(f"dagrun.kubedag.io/{name}: dry run: {preview}")
+            return 0
         patch = render.run_request_patch(request)
         for name in runs:
             try:
@@ -342,6 +347,24 @@ async def _send_request(
         return await _await_applied(kube, namespace, runs, request.id, args.timeout)
     finally:
         await kube.close()
+
+
+async def _preview(kube: Any, namespace: str, name: str, request: RunRequest) -> str:
+    """What the controller would make of `request` on the run, computed here by the same
+    code (Airflow's clear endpoints default to such a dry run)."""
+    from kubedag.kube.client import core_path, custom_path
+
+    body = await kube.get(custom_path("dagruns", namespace, name))
+    if body is None:
+        raise CliError(f"DagRun {name!r} not found in namespace {namespace}")
+    run = DagRun.model_validate(body)
+    run.spec.request = request
+    snapshot = None
+    if run.status.snapshot:
+        stored = await kube.get(core_path("configmaps", namespace, run.status.snapshot))
+        snapshot = Snapshot.decode(stored["binaryData"][SNAPSHOT_KEY]) if stored else None
+    outcome = apply_request(run, snapshot, datetime.now(UTC))
+    return outcome.events[0].message if outcome else "nothing to do"
 
 
 async def _runs_between(
@@ -605,6 +628,7 @@ def _request_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--downstream", action="store_true", help="also every downstream task")
     p.add_argument("--upstream", action="store_true", help="also every upstream task")
     p.add_argument("--no-wait", action="store_true", help="do not wait for the controller")
+    p.add_argument("--dry-run", action="store_true", help="only say what the request would do")
     p.add_argument("--timeout", type=float, default=30, help="seconds to wait (default 30)")
     p.add_argument("-n", "--namespace")
     p.add_argument("--kubeconfig")

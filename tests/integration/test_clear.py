@@ -156,10 +156,13 @@ def clear_runs_of_a_dag_by_date(cluster: Cluster, kubeconfig: str) -> None:
         cluster.finish_task(run, "a", exit_code=exit_code)
         cluster.wait_run_state(run, "failed" if exit_code else "success")
     # The first two days, failed tasks only: the first run again; the second had none.
-    result = kubedag(
-        kubeconfig, cluster, "clear", "daily", "--only-failed",
-        "--from", rfc3339(start), "--to", rfc3339(start + timedelta(days=1)),
-    )  # fmt: skip
+    window = ["--from", rfc3339(start), "--to", rfc3339(start + timedelta(days=1))]
+    preview = kubedag(kubeconfig, cluster, "clear", "daily", "--only-failed", *window, "--dry-run")
+    assert preview.returncode == 0, preview.stderr
+    assert f"{runs[0]}: dry run: clear request" in preview.stdout
+    assert "cleared a; the run is queued again" in preview.stdout
+    assert cluster.run_state(runs[0]) == "failed" and applied(cluster, runs[0]) == []
+    result = kubedag(kubeconfig, cluster, "clear", "daily", "--only-failed", *window)
     assert result.returncode == 0, result.stderr
     assert f"{runs[0]}: clear request" in result.stdout and "cleared a" in result.stdout
     assert f"{runs[1]}: clear request" in result.stdout and "changed nothing" in result.stdout
