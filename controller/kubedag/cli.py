@@ -1,12 +1,11 @@
 """The `kubedag` command: offline tools (validate, plan, render, crds) and cluster ones
-(trigger, clear, mark, run)."""
+(trigger, run)."""
 
 import argparse
 import asyncio
 import json
 import logging
 import os
-import secrets
 import socket
 import sys
 from collections.abc import Sequence
@@ -17,18 +16,21 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from kubedag.core.clearing import REQUEST_CONDITION, apply_request
+from kubedag.commands import clear, logs, pause
+from kubedag.commands.common import CliError
+from kubedag.commands.common import current_namespace as _current_namespace
 from kubedag.core.dag_scheduler import plan_schedule
 from kubedag.core.dates import parse_time, rfc3339
 from kubedag.core.naming import dagrun_name
 from kubedag.core.schedule import (
+    Backlog,
     DataInterval,
     ScheduleError,
     Window,
     next_run,
     parse_timetable,
 )
-from kubedag.core.snapshot import SNAPSHOT_KEY, Snapshot, build_snapshot
+from kubedag.core.snapshot import build_snapshot
 from kubedag.core.task_launch import prepare_launch
 from kubedag.core.templating import RunContext, TemplateError
 from kubedag.core.validation import describe_validation_error, validate_dag
@@ -36,12 +38,8 @@ from kubedag.manifests import render
 from kubedag.manifests.crds import render_crds, write_crds
 from kubedag.manifests.documents import Loaded, dag_documents, parse_dag
 from kubedag.models.dag import Dag
-from kubedag.models.dagrun import DagRun, RequestAction, RunRequest, RunType
+from kubedag.models.dagrun import RunType
 from kubedag.reconcilers.settings import ControllerSettings
-
-
-class CliError(Exception):
-    """A user error: printed without a traceback, exit code 1."""
 
 
 def _load_dags(paths: Sequence[str]) -> list[tuple[Loaded, Dag | list[str]]]:
@@ -117,6 +115,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         catchup_default=args.catchup_default == "true",
         last_interval=last,
         now=now,
+        limit=args.limit,
         upcoming=args.upcoming,
     )
     rows = [
@@ -151,7 +150,25 @@ def cmd_plan(args: argparse.Namespace) -> int:
             print("   ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
         if not rows:
             print("(no runs due)")
+    if plan.backlog is not None:
+        # JSON rows keep their shape; the summary of what is not listed goes to stderr.
+        print(_backlog_summary(plan.backlog), file=sys.stderr if args.output == "json" else None)
     return 0
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
+def _backlog_summary(backlog: Backlog) -> str:
+    count = f"about {backlog.count:,}" if backlog.estimated else f"{backlog.count:,}"
+    return (
+        f"... and {count} more due, from {rfc3339(backlog.oldest.logical_date)}"
+        " (raise --limit to list more; the controller creates them as maxActiveRuns leaves room)"
+    )
 
 
 def _parse_cli_time(text: str, flag: str) -> datetime:
@@ -267,169 +284,6 @@ async def _trigger(args: argparse.Namespace, conf: dict[str, Any] | None, logica
         await kube.close()
 
 
-# Clear and mark: a request on each run, then a wait for the controller to apply it --------
-
-REQUEST_POLL_SECONDS = 0.2
-
-
-def cmd_clear(args: argparse.Namespace) -> int:
-    by_dates = args.from_date is not None or args.to_date is not None
-    window = (
-        _parse_cli_time(args.from_date, "--from") if args.from_date else None,
-        _parse_cli_time(args.to_date, "--to") if args.to_date else None,
-    )
-    request = _request(args, RequestAction.CLEAR, only_failed=args.only_failed)
-    return asyncio.run(_send_request(args, request, dates=window if by_dates else None))
-
-
-def cmd_mark(args: argparse.Namespace) -> int:
-    action = RequestAction.MARK_SUCCESS if args.state == "success" else RequestAction.MARK_FAILED
-    return asyncio.run(_send_request(args, _request(args, action), dates=None))
-
-
-def _request(args: argparse.Namespace, action: RequestAction, **fields: Any) -> RunRequest:
-    if (args.downstream or args.upstream) and not args.task:
-        raise CliError("--downstream and --upstream need --task (without it: every task)")
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    return RunRequest(
-        id=f"{stamp}-{secrets.token_hex(3)}",
-        action=action,
-        tasks=args.task or None,
-        downstream=args.downstream,
-        upstream=args.upstream,
-        **fields,
-    )
-
-
-async def _send_request(
-    args: argparse.Namespace,
-    request: RunRequest,
-    dates: tuple[datetime | None, datetime | None] | None,
-) -> int:
-    """Put `request` on the run NAME, or with `dates` on every run of the DAG NAME whose
-    logical date lies in that window (both ends inclusive); then wait for each to be
-    applied."""
-    from kubedag.kube.client import MERGE_PATCH, ApiError, Kube, custom_path
-
-    kube = await Kube.connect(args.kubeconfig)
-    try:
-        namespace = args.namespace or _current_namespace(args.kubeconfig)
-        if dates is None:
-            runs = [args.name]
-        else:
-            runs = await _runs_between(kube, namespace, args.name, *dates)
-            if not runs:
-                print(f"no run of DAG {args.name} has a logical date in that range")
-                return 0
-        if args.dry_run:
-            for name in runs:
-                preview = await _preview(kube, namespace, name, request)
-                print(f"dagrun.kubedag.io/{name}: dry run: {preview}")
-            return 0
-        patch = render.run_request_patch(request)
-        for name in runs:
-            try:
-                await kube.request(
-                    "PATCH",
-                    custom_path("dagruns", namespace, name),
-                    patch,
-                    content_type=MERGE_PATCH,
-                )
-            except ApiError as error:
-                if error.not_found:
-                    hint = "" if dates else " (for the runs of a DAG, give --from and/or --to)"
-                    message = f"DagRun {name!r} not found in namespace {namespace}{hint}"
-                    raise CliError(message) from None
-                raise CliError(f"could not patch DagRun {name}: {error.message}") from None
-            print(f"dagrun.kubedag.io/{name}: request {request.id} sent")
-        if args.no_wait:
-            return 0
-        return await _await_applied(kube, namespace, runs, request.id, args.timeout)
-    finally:
-        await kube.close()
-
-
-async def _preview(kube: Any, namespace: str, name: str, request: RunRequest) -> str:
-    """What the controller would make of `request` on the run, computed here by the same
-    code (Airflow's clear endpoints default to such a dry run)."""
-    from kubedag.kube.client import core_path, custom_path
-
-    body = await kube.get(custom_path("dagruns", namespace, name))
-    if body is None:
-        raise CliError(f"DagRun {name!r} not found in namespace {namespace}")
-    run = DagRun.model_validate(body)
-    run.spec.request = request
-    snapshot = None
-    if run.status.snapshot:
-        stored = await kube.get(core_path("configmaps", namespace, run.status.snapshot))
-        snapshot = Snapshot.decode(stored["binaryData"][SNAPSHOT_KEY]) if stored else None
-    outcome = apply_request(run, snapshot, datetime.now(UTC))
-    return outcome.events[0].message if outcome else "nothing to do"
-
-
-async def _runs_between(
-    kube: Any, namespace: str, dag: str, start: datetime | None, end: datetime | None
-) -> list[str]:
-    from kubedag.kube.client import custom_path
-
-    if await kube.get(custom_path("dags", namespace, dag)) is None:
-        raise CliError(f"DAG {dag!r} not found in namespace {namespace}")
-    listed = await kube.request("GET", custom_path("dagruns", namespace))
-    names = []
-    for run in listed.get("items", []):
-        logical = (run.get("status") or {}).get("logicalDate") or run["spec"].get("logicalDate")
-        if run["spec"]["dagName"] != dag or not logical:
-            continue
-        moment = parse_time(logical)
-        if (start is None or moment >= start) and (end is None or moment <= end):
-            names.append(str(run["metadata"]["name"]))
-    return sorted(names)
-
-
-async def _await_applied(
-    kube: Any, namespace: str, runs: list[str], request_id: str, timeout: float
-) -> int:
-    """Print what the controller made of the request on each run; 1 if any refused it or
-    it was not applied in time."""
-    from kubedag.kube.client import custom_path
-
-    waiting, failed = list(runs), False
-    deadline = asyncio.get_running_loop().time() + timeout
-    while waiting:
-        for name in list(waiting):
-            body = await kube.get(custom_path("dagruns", namespace, name)) or {}
-            status = body.get("status") or {}
-            applied = next((r for r in status.get("requests", []) if r["id"] == request_id), None)
-            if applied is None:
-                continue
-            waiting.remove(name)
-            failed = failed or bool(applied.get("refused"))
-            condition = next(
-                (c for c in status.get("conditions", []) if c["type"] == REQUEST_CONDITION), None
-            )
-            detail = (condition or {}).get("message", "")
-            if request_id not in detail:  # a newer request's message: say what is recorded
-                detail = applied.get("refused") or f"changed {', '.join(applied['tasks'])}"
-            print(f"dagrun.kubedag.io/{name}: {detail}")
-        if waiting and asyncio.get_running_loop().time() >= deadline:
-            names = ", ".join(waiting)
-            print(f"not applied after {timeout:g}s (is the controller running?): {names}")
-            return 1
-        if waiting:
-            await asyncio.sleep(REQUEST_POLL_SECONDS)
-    return 1 if failed else 0
-
-
-def _current_namespace(kubeconfig: str | None) -> str:
-    from kubernetes import config as sync_config
-
-    try:
-        _, context = sync_config.list_kube_config_contexts(config_file=kubeconfig)
-        return str(context.get("context", {}).get("namespace") or "default")
-    except Exception:
-        return "default"
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=getattr(logging, args.log_level.upper()),
@@ -537,6 +391,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--upcoming", type=int, default=0, metavar="N", help="also list the next N runs not yet due"
     )
+    p.add_argument(
+        "--limit",
+        type=_positive,
+        default=100,
+        metavar="N",
+        help="list at most N due runs and summarise the rest (default 100)",
+    )
     p.add_argument("-o", "--output", choices=["table", "json"], default="table")
     p.add_argument(
         "--catchup-default",
@@ -559,6 +420,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true", help="exit 1 if the files are out of date")
     p.set_defaults(func=cmd_crds)
 
+    pause.add_parsers(sub)
+    logs.add_parser(sub)
+    clear.add_parsers(sub)
+
     p = sub.add_parser("trigger", help="create a manual DagRun in the cluster")
     p.add_argument("dag")
     p.add_argument("--conf", help="JSON object overriding the DAG's params")
@@ -566,33 +431,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", "--namespace")
     p.add_argument("--kubeconfig")
     p.set_defaults(func=cmd_trigger)
-
-    p = sub.add_parser(
-        "clear",
-        help="run tasks of a run again (or of every run of a DAG with --from/--to)",
-        description="Clear a DagRun's tasks (every task unless --task) so they run again with "
-        "a fresh budget of tries; a finished run is queued again. With --from and/or --to, "
-        "NAME is a DAG and every run of it whose logical date lies in that range (both ends "
-        "inclusive) is cleared.",
-    )
-    p.add_argument("name", metavar="NAME", help="a DagRun; a DAG with --from/--to")
-    _request_options(p)
-    p.add_argument("--only-failed", action="store_true", help="only failed/upstream_failed tasks")
-    p.add_argument("--from", dest="from_date", metavar="DATE", help="first logical date (a DAG)")
-    p.add_argument("--to", dest="to_date", metavar="DATE", help="last logical date (a DAG)")
-    p.set_defaults(func=cmd_clear)
-
-    p = sub.add_parser(
-        "mark",
-        help="mark tasks of a run (or the whole run) success or failed",
-        description="Mark the --task tasks success or failed (their failed downstream tasks "
-        "then run again), or without --task the whole run: running tasks get the state, "
-        "unfinished ones are skipped.",
-    )
-    p.add_argument("name", metavar="RUN")
-    p.add_argument("state", choices=["success", "failed"])
-    _request_options(p)
-    p.set_defaults(func=cmd_mark)
 
     p = sub.add_parser("run", help="run the controller against the current kubeconfig")
     p.add_argument(
@@ -621,17 +459,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_run)
     return parser
-
-
-def _request_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--task", action="append", metavar="T", help="a task (repeatable)")
-    p.add_argument("--downstream", action="store_true", help="also every downstream task")
-    p.add_argument("--upstream", action="store_true", help="also every upstream task")
-    p.add_argument("--no-wait", action="store_true", help="do not wait for the controller")
-    p.add_argument("--dry-run", action="store_true", help="only say what the request would do")
-    p.add_argument("--timeout", type=float, default=30, help="seconds to wait (default 30)")
-    p.add_argument("-n", "--namespace")
-    p.add_argument("--kubeconfig")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -228,12 +228,18 @@ def test_a_backfills_request_says_so() -> None:
     assert requested_by("backfill/march/0c1d-22") == "backfill/march"
     assert requested_by("backfill/march") is None
     assert requested_by("2026-11-29T12:00:00Z") is None
+    # Its merge patch sets the id and the action only: what an earlier request of a user left
+    # in spec.request (here tasks and onlyFailed) does not narrow the backfill's clear.
     run = run_with(
-        {"a": S.SUCCESS}, run_state=RunState.SUCCESS, request={"action": "clear"}
-    ).model_copy()
-    run.spec.request = RunRequest(id="backfill/march/0c1d-22", action=RequestAction.CLEAR)
+        {"a": S.SUCCESS, "b": S.SUCCESS},
+        run_state=RunState.SUCCESS,
+        request={"action": "clear", "tasks": ["b"], "onlyFailed": True},
+    )
+    run.spec.request = run.spec.request.model_copy(update={"id": "backfill/march/0c1d-22"})
     outcome = apply_request(run, CHAIN, T0)
     assert outcome is not None and outcome.status.requests[-1].by == "backfill/march"
+    assert outcome.status.requests[-1].tasks == ["a", "b"]
+    assert outcome.status.state is RunState.QUEUED
     assert "(by backfill/march)" in outcome.events[0].message
 
 

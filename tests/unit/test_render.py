@@ -201,3 +201,16 @@ def test_adoption_patch(
                 "ownerReferences": expected_refs,
             }
         }
+
+
+def test_status_patch_nulls_what_the_new_status_drops_at_every_level() -> None:
+    old = {"nextRunAfter": "t1", "backlog": {"due": 500, "estimated": True, "oldest": "t0"}}
+    assert render.status_patch(old, {"backlog": {"due": 3, "oldest": "t0"}}) == {
+        "nextRunAfter": None,
+        "backlog": {"due": 3, "estimated": None, "oldest": "t0"},
+    }
+    assert render.status_patch(old, {"nextRunAfter": "t2"}) == {
+        "nextRunAfter": "t2",
+        "backlog": None,
+    }
+    assert render.status_patch({}, {"a": [1]}) == {"a": [1]}

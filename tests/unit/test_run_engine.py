@@ -48,10 +48,17 @@ class Driver:
         self.slots = slots
         self.now = T0
 
-    def step(self, pods: PodMap | None = None, *, after: timedelta = timedelta(0)) -> RunDecision:
+    def step(
+        self, pods: PodMap | None = None, *, after: timedelta = timedelta(0), frozen: bool = False
+    ) -> RunDecision:
         self.now += after
         decision = advance(
-            self.run, self.snapshot, pods=pods or {}, now=self.now, task_slots=self.slots
+            self.run,
+            self.snapshot,
+            pods=pods or {},
+            now=self.now,
+            task_slots=self.slots,
+            frozen=frozen,
         )
         self.run = self.run.model_copy(update={"status": decision.status})
         return decision
@@ -455,3 +462,21 @@ def test_only_a_start_of_running_may_wait_for_the_next_write() -> None:
     assert not only_tasks_started(both.status, finished.status)
     assert not only_tasks_started(queued, queued.model_copy(update={"progress": "1/3"}))
     assert not only_tasks_started(queued, queued.model_copy(update={"tasks": queued.tasks[:2]}))
+
+
+def test_a_frozen_run_records_its_pods_but_starts_and_concludes_nothing() -> None:
+    d = Driver(snapshot_of(task("a"), task("b", "a", retries=1)))
+    d.step()
+    a = d.pod_of("a")
+    paused = d.step({a: pod(a, "Succeeded", 0)}, frozen=True)
+    assert states(paused) == {"a": "success", "b": "none"}  # recorded, as the pod finished
+    assert created(paused) == [] and paused.status.state is RunState.RUNNING
+    assert d.step(frozen=True).pods_to_create == []  # however often it is looked at
+
+    resumed = d.step()  # unpaused: exactly where it stopped
+    assert created(resumed) == ["etl-20260101-0000-b-1"]
+    b = d.pod_of("b")
+    d.step({b: pod(b, "Failed", 1)}, frozen=True)
+    frozen_retry = d.step(after=timedelta(hours=1), frozen=True)
+    assert states(frozen_retry)["b"] == "up_for_retry" and created(frozen_retry) == []
+    assert created(d.step()) == ["etl-20260101-0000-b-2"]

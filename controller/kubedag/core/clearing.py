@@ -359,6 +359,11 @@ def apply_request(run: DagRun, snapshot: Snapshot | None, now: datetime) -> Requ
     request = pending_request(run)
     if request is None:
         return None
+    if requested_by(request.id) is not None:
+        # A backfill's reprocessing clears the whole run (Airflow's rule 6). Its merge patch
+        # names only the id and the action: fields an earlier request left behind are not
+        # part of it.
+        request = RunRequest(id=request.id, action=RequestAction.CLEAR)
     work = _Application(run, request, now)
     if run.status.snapshot is None:
         whole_clear = request.action is RequestAction.CLEAR and request.tasks is None

@@ -221,3 +221,16 @@ def event(
         "reportingComponent": EVENT_REPORTER,
         "reportingInstance": reporting_instance[:128],
     }
+
+
+def status_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """The merge patch (RFC 7386) that turns status `old` into `new`: a merge patch keeps
+    fields it does not mention, so each field `new` drops is sent as null, in nested objects
+    too (lists are replaced whole)."""
+    patch: dict[str, Any] = dict(new)
+    for key, value in old.items():
+        if key not in new:
+            patch[key] = None
+        elif isinstance(value, dict) and isinstance(new[key], dict):
+            patch[key] = status_patch(value, new[key])
+    return patch

@@ -13,7 +13,7 @@ from kubedag.kube.client import Kube, core_path
 from kubedag.manifests import render
 from kubedag.models.dagrun import DagRun
 from kubedag.reconcilers.snapshots import SnapshotStore
-from kubedag.reconcilers.status import StatusWriter, replacing
+from kubedag.reconcilers.status import StatusWriter
 
 
 class RequestApplier:
@@ -40,9 +40,8 @@ class RequestApplier:
             return None
         for pod in outcome.pods_to_delete:
             await self.kube.delete(core_path("pods", run.namespace, pod))
-        # A run queued again loses its start and end times: a plain merge patch keeps them.
-        new_status = replacing(body.get("status") or {}, outcome.status.to_wire())
-        await self.status.write(run.key, new_status, body["metadata"]["resourceVersion"])
+        status = outcome.status.to_wire()
+        await self.status.write(run.key, status, body["metadata"]["resourceVersion"])
         await post_run_events(self.kube, body, outcome.events, now)
         return now if outcome.status.state is None else None
 
