@@ -18,6 +18,7 @@ from kubedag.manifests import render
 from kubedag.models.dagrun import DagRun, RequestAction, RunRequest
 
 POLL_SECONDS = 0.2
+PATCH_CONCURRENCY = 16
 Window = tuple[datetime | None, datetime | None]
 
 
@@ -114,23 +115,33 @@ async def _send(args: argparse.Namespace, request: RunRequest, window: Window | 
                 print(f"dagrun.kubedag.io/{name}: dry run: {preview}")
             return 0
         patch = render.run_request_patch(request)
-        for name in runs:
-            path = custom_path("dagruns", namespace, name)
-            try:
-                await kube.request("PATCH", path, patch, content_type=MERGE_PATCH)
-            except ApiError as error:
-                if not error.not_found:
-                    raise CliError(f"could not patch DagRun {name}: {error.message}") from None
-                hint = "" if window else " (for the runs of a DAG, give --from and/or --to)"
-                raise CliError(
-                    f"DagRun {name!r} not found in namespace {namespace}{hint}"
-                ) from None
+        limit = asyncio.Semaphore(PATCH_CONCURRENCY)
+
+        async def send(name: str) -> None:
+            async with limit:
+                await _patch(kube, namespace, name, patch, by_date=window is not None)
             print(f"dagrun.kubedag.io/{name}: request {request.id} sent")
+
+        await asyncio.gather(*(send(name) for name in runs))
         if args.no_wait:
             return 0
         return await _await_applied(kube, namespace, runs, request.id, args.timeout)
     finally:
         await kube.close()
+
+
+async def _patch(
+    kube: Kube, namespace: str, name: str, patch: dict[str, Any], *, by_date: bool
+) -> None:
+    try:
+        await kube.request(
+            "PATCH", custom_path("dagruns", namespace, name), patch, content_type=MERGE_PATCH
+        )
+    except ApiError as error:
+        if not error.not_found:
+            raise CliError(f"could not patch DagRun {name}: {error.message}") from None
+        hint = "" if by_date else " (for the runs of a DAG, give --from and/or --to)"
+        raise CliError(f"DagRun {name!r} not found in namespace {namespace}{hint}") from None
 
 
 async def _preview(kube: Kube, namespace: str, name: str, request: RunRequest) -> str:
@@ -173,10 +184,9 @@ async def _await_applied(
     waiting, refused = list(runs), False
     deadline = asyncio.get_running_loop().time() + timeout
     while waiting:
+        statuses = await _statuses(kube, namespace, waiting)
         for name in list(waiting):
-            status = (await kube.get(custom_path("dagruns", namespace, name)) or {}).get(
-                "status"
-            ) or {}
+            status = statuses.get(name) or {}
             applied = next((r for r in status.get("requests", []) if r["id"] == request_id), None)
             if applied is None:
                 continue
@@ -192,6 +202,17 @@ async def _await_applied(
             return 1
         await asyncio.sleep(POLL_SECONDS)
     return 1 if refused else 0
+
+
+async def _statuses(kube: Kube, namespace: str, names: list[str]) -> dict[str, Any]:
+    """The runs' statuses: a GET each for a few, one LIST of the namespace's runs for more."""
+    if len(names) <= 3:
+        bodies = [await kube.get(custom_path("dagruns", namespace, name)) for name in names]
+    else:
+        bodies = (await kube.request("GET", custom_path("dagruns", namespace))).get("items", [])
+    return {
+        body["metadata"]["name"]: body.get("status") or {} for body in bodies if body is not None
+    }
 
 
 def _outcome(status: dict[str, Any], applied: dict[str, Any], request_id: str) -> str:
