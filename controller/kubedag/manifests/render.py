@@ -21,7 +21,7 @@ from kubedag.core.naming import (
 from kubedag.core.schedule import DataInterval
 from kubedag.core.snapshot import SNAPSHOT_KEY, Snapshot
 from kubedag.core.task_launch import TaskLaunch
-from kubedag.models.dagrun import RunType
+from kubedag.models.dagrun import RunRequest, RunType
 
 CONTAINER_NAME = "task"
 EVENT_SOURCE = "kubedag-controller"
@@ -126,6 +126,13 @@ def dagrun(
     if conf is not None:
         spec["conf"] = conf
     return {"apiVersion": API_VERSION, "kind": "DagRun", "metadata": metadata, "spec": spec}
+
+
+def run_request_patch(request: RunRequest) -> dict[str, Any]:
+    """The merge patch that puts `request` on a DagRun. Every field is spelled out (`tasks:
+    null` for the whole run): a merge patch keeps the fields it leaves out, so a field of the
+    previous request would otherwise carry over into this one."""
+    return {"spec": {"request": request.model_dump(mode="json", by_alias=True)}}
 
 
 def snapshot_config_map(
