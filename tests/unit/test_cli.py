@@ -220,3 +220,12 @@ def test_plan_summarises_a_huge_backlog_instead_of_listing_it(
     assert len(lines) == 1 + 100 + 1  # header, the default limit of rows, the summary
     # Ten years and twelve hours of minutes, less the 100 listed: evenly spaced, so exact.
     assert lines[-1].startswith("... and about 5,259,500 more due, from 2016-11-29T01:40:00Z")
+
+
+def test_clear_and_mark_refuse_downstream_without_a_task(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for argv in (("clear", "r1", "--downstream"), ("mark", "r1", "success", "--upstream")):
+        code, _, err = run(capsys, *argv)
+        assert code == 1
+        assert "--downstream and --upstream need --task" in err

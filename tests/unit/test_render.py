@@ -10,7 +10,7 @@ from kubedag.core.snapshot import build_snapshot
 from kubedag.core.task_launch import prepare_launch
 from kubedag.core.templating import RunContext
 from kubedag.manifests import render
-from kubedag.models.dagrun import RunType
+from kubedag.models.dagrun import RequestAction, RunRequest, RunType
 from tests.unit.builders import dag_spec, task
 
 JAN1 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -125,7 +125,8 @@ def launch(**fields: Any) -> Any:
                     "backfill": "bf",
                     # replaces the conf: the old keys are removed
                     "conf": {"day": None, "full": True, "opts": {"b": None, "a": 1}},
-                    "request": {"id": "backfill/bf/u1", "action": "clear"},
+                    "request": {"id": "backfill/bf/u1", "action": "clear", "tasks": None,
+                                "downstream": False, "upstream": False, "onlyFailed": False},
                 },
             },
         ),
@@ -134,7 +135,9 @@ def launch(**fields: Any) -> Any:
             render.backfill_rerun_patch(backfill="bf", request_id="backfill/bf/u1", conf=None,
                                         old_conf={"day": 1}, resource_version=None),
             {"spec": {"runType": "backfill", "backfill": "bf",
-                      "request": {"id": "backfill/bf/u1", "action": "clear"}}},
+                      "request": {"id": "backfill/bf/u1", "action": "clear", "tasks": None,
+                                  "downstream": False, "upstream": False,
+                                  "onlyFailed": False}}},
         ),
         (
             "a Backfill as `kubedag backfill` creates it",
@@ -176,6 +179,21 @@ def launch(**fields: Any) -> Any:
                 "reportingComponent": "kubedag.io/controller",
                 "reportingInstance": "host-1",
             },
+        ),
+        (
+            "a clear request of the whole run: every field spelled out, so none carries over",
+            render.run_request_patch(RunRequest(id="r1", action=RequestAction.CLEAR)),
+            {"spec": {"request": {"id": "r1", "action": "clear", "tasks": None,
+                                  "downstream": False, "upstream": False,
+                                  "onlyFailed": False}}},
+        ),
+        (
+            "a mark request of one task and its downstream",
+            render.run_request_patch(RunRequest(id="r2", action=RequestAction.MARK_SUCCESS,
+                                                tasks=["load"], downstream=True)),
+            {"spec": {"request": {"id": "r2", "action": "markSuccess", "tasks": ["load"],
+                                  "downstream": True, "upstream": False,
+                                  "onlyFailed": False}}},
         ),
     ],
     ids=lambda value: value if isinstance(value, str) else "",

@@ -156,3 +156,25 @@ def topological_order(graph: TaskGraph) -> list[str]:
             if remaining[child] == 0:
                 ready.append(child)
     return order
+
+
+def descendants(graph: TaskGraph, names: Iterable[str]) -> set[str]:
+    """Every task downstream of `names`, transitively (not the tasks themselves, unless one
+    is downstream of another)."""
+    return _reachable(graph.downstream, names)
+
+
+def ancestors(graph: TaskGraph, names: Iterable[str]) -> set[str]:
+    """Every task upstream of `names`, transitively."""
+    return _reachable(graph.upstream, names)
+
+
+def _reachable(edges: Mapping[str, tuple[str, ...]], names: Iterable[str]) -> set[str]:
+    seen: set[str] = set()
+    stack = [child for name in names for child in edges[name]]
+    while stack:
+        name = stack.pop()
+        if name not in seen:
+            seen.add(name)
+            stack.extend(edges[name])
+    return seen

@@ -8,6 +8,13 @@ DEFAULT_RETRY_DELAY = timedelta(minutes=5)
 MAX_RETRY_DELAY = timedelta(hours=24)
 
 
+def may_retry(*, try_number: int, retries: int, cleared_try: int | None) -> bool:
+    """Whether failed try `try_number` is retried: the task has tries left of its budget of
+    1 + `retries`, counted from the try after its last clear (Airflow's
+    `retries and try_number <= max_tries`, with max_tries = try at clear + retries)."""
+    return retries > 0 and try_number - (cleared_try or 0) <= retries
+
+
 def retry_delay(
     *,
     base: timedelta,

@@ -15,7 +15,7 @@ from kubedag.core.dates import utc
 from kubedag.core.durations import format_duration
 from kubedag.core.graph import TaskGraph, build_graph, topological_order
 from kubedag.core.pod_observation import GONE, PodObservation
-from kubedag.core.retries import retry_delay
+from kubedag.core.retries import may_retry, retry_delay
 from kubedag.core.schedule import DataInterval, manual_interval, parse_timetable
 from kubedag.core.snapshot import ResolvedTask, Snapshot
 from kubedag.core.task_launch import TaskLaunch, prepare_launch
@@ -25,6 +25,8 @@ from kubedag.models.common import Condition, set_condition
 from kubedag.models.dagrun import DagRun, DagRunStatus, RunState, TaskRecord, TaskState
 
 SKIP_EXIT_CODE = 99
+# Tries whose executionTimeout runs: a restarting task's pod is being stopped already.
+_TIMED_STATES = (TaskState.QUEUED, TaskState.RUNNING)
 MESSAGE_LIMIT = 200
 # A task's start is written at most this long after its pod starts running; a task that ends
 # sooner is written once, finished.
@@ -105,6 +107,7 @@ def pin(
         progress=f"0/{len(snapshot.tasks)}",
         observed_generation=run.metadata.get("generation"),
         tasks=[TaskRecord(name=t.name) for t in snapshot.tasks],
+        requests=run.status.requests,
         conditions=[
             Condition(
                 type="Succeeded",
@@ -164,7 +167,7 @@ def next_pass_at(status: DagRunStatus, snapshot: Snapshot) -> datetime | None:
         if record.state is TaskState.UP_FOR_RETRY and record.retry_at:
             times.append(record.retry_at)
         limit = snapshot.task(record.name).execution_timeout_span
-        if record.state.has_pod and record.queued_at and limit is not None:
+        if record.state in _TIMED_STATES and record.queued_at and limit is not None:
             times.append(record.queued_at + limit)
     run_limit = snapshot.dagrun_timeout_span
     if run_limit is not None and status.start_time and not status.end_time:
@@ -209,7 +212,9 @@ class _Pass:
         record.finished = self.now
         record.exit_code = exit_code
         record.message = _short(message)
-        if record.try_number < task.retries + 1:
+        if may_retry(
+            try_number=record.try_number, retries=task.retries, cleared_try=record.cleared_try
+        ):
             delay = retry_delay(
                 base=task.retry_delay_span,
                 exponential=task.retry_exponential_backoff,
@@ -237,6 +242,9 @@ class _Pass:
     def observe(self, pods: Mapping[str, PodObservation]) -> None:
         for name in self.plan.order:
             record = self.records[name]
+            if record.state is TaskState.RESTARTING:
+                self._restart_when_stopped(record, pods, record.pod)
+                continue
             if not record.state.has_pod or record.pod is None:
                 continue
             task = self.snapshot.task(name)
@@ -252,6 +260,17 @@ class _Pass:
                 self.fail_try(
                     record, task, f"execution timeout of {task.execution_timeout} exceeded"
                 )
+
+    def _restart_when_stopped(
+        self, record: TaskRecord, pods: Mapping[str, PodObservation], pod_name: str | None
+    ) -> None:
+        """A task cleared while its pod ran gets its next try once that pod has stopped
+        (Airflow's `restarting`: one more try, whatever its budget says)."""
+        pod = pods.get(pod_name) if pod_name else PodObservation.gone("")
+        if pod is None or pod.active:
+            return
+        record.state = TaskState.NONE
+        record.message = f"try {record.try_number} stopped by a clear; the task runs again"
 
     def _apply_pod(self, record: TaskRecord, task: ResolvedTask, pod: PodObservation) -> None:
         if pod.phase == GONE:

@@ -21,7 +21,7 @@ from kubedag.core.naming import (
 from kubedag.core.schedule import DataInterval
 from kubedag.core.snapshot import SNAPSHOT_KEY, Snapshot
 from kubedag.core.task_launch import TaskLaunch
-from kubedag.models.dagrun import RunType
+from kubedag.models.dagrun import RunRequest, RunType
 
 CONTAINER_NAME = "task"
 EVENT_SOURCE = "kubedag-controller"
@@ -169,7 +169,16 @@ def backfill_rerun_patch(
     spec: dict[str, Any] = {
         "runType": RunType.BACKFILL.value,
         "backfill": backfill,
-        "request": {"id": request_id, "action": "clear"},
+        # Every field spelled out: a merge patch keeps those it leaves out, so the previous
+        # request's tasks or options would otherwise carry over.
+        "request": {
+            "id": request_id,
+            "action": "clear",
+            "tasks": None,
+            "downstream": False,
+            "upstream": False,
+            "onlyFailed": False,
+        },
     }
     if conf is not None:
         spec["conf"] = status_patch(old_conf or {}, conf)
@@ -208,6 +217,13 @@ def backfill(
     }
     spec.update({k: v for k, v in optional.items() if v is not None})
     return {"apiVersion": API_VERSION, "kind": "Backfill", "metadata": metadata, "spec": spec}
+
+
+def run_request_patch(request: RunRequest) -> dict[str, Any]:
+    """The merge patch that puts `request` on a DagRun. Every field is spelled out (`tasks:
+    null` for the whole run): a merge patch keeps the fields it leaves out, so a field of the
+    previous request would otherwise carry over into this one."""
+    return {"spec": {"request": request.model_dump(mode="json", by_alias=True)}}
 
 
 def snapshot_config_map(

@@ -39,6 +39,8 @@ class TaskState(StrEnum):
     UP_FOR_RETRY = "up_for_retry"
     UPSTREAM_FAILED = "upstream_failed"
     SKIPPED = "skipped"
+    RESTARTING = "restarting"
+    """Cleared while its pod ran: the pod is being stopped, then the task runs again."""
 
     @property
     def finished(self) -> bool:
@@ -46,8 +48,8 @@ class TaskState(StrEnum):
 
     @property
     def has_pod(self) -> bool:
-        """A pod of the current try exists or is being created."""
-        return self in (TaskState.QUEUED, TaskState.RUNNING)
+        """A pod of the current try exists (or is being created, or stopped)."""
+        return self in (TaskState.QUEUED, TaskState.RUNNING, TaskState.RESTARTING)
 
 
 FINISHED_TASK_STATES = frozenset(
@@ -150,6 +152,9 @@ class TaskRecord(KubeModel):
     retry_at: StatusTime | None = Field(default=None, alias="retryAt")
     exit_code: int | None = None
     message: str | None = None
+    cleared_try: int | None = None
+    """The try the task was cleared after: its budget of 1 + retries tries counts from the
+    next one (Airflow's max_tries = try_number + retries). Absent: never cleared."""
 
 
 class AppliedRequest(KubeModel):
@@ -162,6 +167,8 @@ class AppliedRequest(KubeModel):
     """The tasks whose state the request changed (after expansion and filters)."""
     by: str | None = None
     """Who asked: `backfill/NAME` for a backfill's reprocessing, else absent."""
+    refused: str | None = None
+    """Why the request was refused (nothing changed), e.g. a task the run does not have."""
 
 
 class DagRunStatus(KubeModel):

@@ -54,6 +54,15 @@ def owner_run(pod: dict[str, Any]) -> str | None:
     return None
 
 
+def request_pending(body: dict[str, Any]) -> bool:
+    """Whether the run's `spec.request` has not been applied (nor refused) yet."""
+    request = (body.get("spec") or {}).get("request") or {}
+    if not request.get("id"):
+        return False
+    applied = (body.get("status") or {}).get("requests") or []
+    return all(done.get("id") != request["id"] for done in applied)
+
+
 def summarize_run(body: dict[str, Any]) -> RunSummary:
     spec = body.get("spec") or {}
     status = body.get("status") or {}

@@ -18,6 +18,7 @@ from kubedag.reconcilers.caches import (
     NamespacedName,
     PodCache,
     RunCache,
+    request_pending,
     resource_version,
     summarize_run,
 )
@@ -39,7 +40,9 @@ class Informer:
         self.pods = PodCache()
         self.runs = RunCache()  # one summary per existing run, grouped by DAG
         self._dag_bodies = BodyCache()
-        self._run_bodies = BodyCache()  # unfinished runs only: finished ones are never worked on
+        # Unfinished runs, and finished ones with a request to apply: no other finished run is
+        # worked on.
+        self._run_bodies = BodyCache()
         self._dags: dict[NamespacedName, _DagEntry] = {}
         self._run_dag: dict[NamespacedName, str] = {}
         self._written: dict[tuple[Kind, str, str], str] = {}  # resourceVersions of own writes
@@ -84,7 +87,7 @@ class Informer:
         dag = str((body.get("spec") or {}).get("dagName", ""))
         self._run_dag[key] = dag
         state = (body.get("status") or {}).get("state")
-        if state and RunState(state).finished:
+        if state and RunState(state).finished and not request_pending(body):
             self._run_bodies.drop(key)
             self.wait_for_slots(key, label_value(dag), waiting=False)
         else:
@@ -94,6 +97,11 @@ class Informer:
 
     def run(self, key: NamespacedName) -> dict[str, Any] | None:
         return self._run_bodies.get(key)
+
+    def request_pending(self, key: NamespacedName) -> bool:
+        """A clear or mark request waits to be applied (also on a finished run)."""
+        body = self._run_bodies.get(key)
+        return body is not None and request_pending(body)
 
     def run_summary(self, key: NamespacedName) -> RunSummary | None:
         return self.runs.get(key[0], self._run_dag.get(key, ""), key[1])

@@ -1,15 +1,15 @@
 """The DagRun reconciler: a new run is pinned to its DAG's current version (and started in
 the same write when its DAG has room); a running run is advanced by `run_engine.advance`,
-its pods created and deleted, its status written. Each pass returns when to look again."""
+its pods created and deleted, its status written; a clear or mark request is applied once
+(`core.clearing`). Each pass returns when to look again."""
 
-import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from kubedag.core import run_engine
+from kubedag.core import clearing, run_engine
 from kubedag.core.dag_scheduler import RunSummary, starts_at_pin
 from kubedag.core.dates import earliest, parse_time
 from kubedag.core.naming import label_value
@@ -23,6 +23,7 @@ from kubedag.reconcilers.batching import WriteBatches
 from kubedag.reconcilers.caches import NamespacedName, resource_version, summarize_run
 from kubedag.reconcilers.context import Reconciler, ReconcilerContext
 from kubedag.reconcilers.pods import PodLauncher
+from kubedag.reconcilers.requests import RequestApplier, post_run_events
 from kubedag.reconcilers.status import StatusWriter
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ class RunReconciler(Reconciler):
         self.status = status
         self.wake_dag = wake_dag
         self.pods = PodLauncher(context.kube, context.informer)
+        self.requests = RequestApplier(context.kube, context.snapshots, status)
         # A task that just started is recorded a moment later, so a short task goes from
         # queued to finished in one write.
         self.batches: WriteBatches[NamespacedName] = WriteBatches(run_engine.STARTED_WRITE_DELAY)
@@ -50,8 +52,9 @@ class RunReconciler(Reconciler):
     async def reconcile(self, key: NamespacedName) -> datetime | None:
         """One pass; returns when to look again."""
         known = self.informer.run_summary(key)
-        if known is not None and known.state is not None and known.state.finished:
-            return None  # a finished run never changes again (e.g. a late pod event)
+        finished = known is not None and known.state is not None and known.state.finished
+        if finished and not self.informer.request_pending(key):
+            return None  # a finished run changes only by a request (not e.g. a late pod event)
         body = await self.run_body(key)
         if body is None:
             return None
@@ -59,14 +62,16 @@ class RunReconciler(Reconciler):
         now = self.now()
         try:
             if run.status.state is None:
-                return await self._pin(run, body, now)
+                again = await self._pin(run, body, now)
+                # A request waits for the pinned status, which the next pass reads.
+                return now if clearing.pending_request(run) else again
             if run.status.state is RunState.RUNNING:
                 return await self._advance(run, body, now)
+            return await self.requests.apply(run, body, now)
         except ApiError as error:
             if not error.conflict:
                 raise
             return now  # the copy was stale (dropped by the writer): look again at once
-        return None
 
     async def _pin(self, run: DagRun, body: dict[str, Any], now: datetime) -> datetime | None:
         """Bind a new run to the current version of its DAG (creating the snapshot), and start
@@ -111,7 +116,7 @@ class RunReconciler(Reconciler):
         await self.status.write(run.key, status.to_wire(), body["metadata"]["resourceVersion"])
         failed = find_condition(status.conditions, "Succeeded")
         event = run_engine.RunEvent("Warning", "RunFailed", failed.message if failed else message)
-        await self._post_events(body, [event], now)
+        await post_run_events(self.kube, body, [event], now)
 
     async def _pin_running(
         self,
@@ -160,10 +165,16 @@ class RunReconciler(Reconciler):
             )
             await self.status.write(key, status.to_wire(), body["metadata"]["resourceVersion"])
             return None
+        request = await self.requests.outcome(run, now)
+        if request is not None:
+            run = run.model_copy(update={"status": request.status})
         decision = await self._decide(run, snapshot, now)
+        if request is not None:
+            decision.pods_to_delete[:0] = request.pods_to_delete
+            decision.events[:0] = request.events
         again = await self.pods.carry_out(run, snapshot, decision, now)
         wake = await self._write(run, body, decision, now, pinning=pinning)
-        await self._post_events(body, decision.events, now)
+        await post_run_events(self.kube, body, decision.events, now)
         still_waiting = any(r.state is TaskState.SCHEDULED for r in decision.status.tasks)
         # A pod of this DAG finishing frees a slot and wakes the run.
         self.informer.wait_for_slots(key, label_value(run.spec.dag_name), still_waiting)
@@ -216,16 +227,3 @@ class RunReconciler(Reconciler):
             if decision.status.state is not run.status.state:
                 log.info("run %s/%s is %s", run.namespace, run.name, decision.status.state)
         return None
-
-    async def _post_events(
-        self, body: dict[str, Any], events: list[run_engine.RunEvent], now: datetime
-    ) -> None:
-        involved = render.involved_object("DagRun", body)
-        await asyncio.gather(
-            *(
-                self.kube.post_event(
-                    involved, type_=e.type, reason=e.reason, message=e.message, now=now
-                )
-                for e in events
-            )
-        )
