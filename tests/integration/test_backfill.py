@@ -1,7 +1,8 @@
 """Backfills against a real kube-apiserver and the controller as users run it: 30 daily
 dates with maxActiveRuns 3 against existing successful and failed runs, for each reprocess
-behaviour (no date missed or doubled, never more than 3 of its runs at once), a dry run, a
-refusal, cancel midway, and `kubedag backfill --wait`. A stand-in kubelet finishes pods."""
+behaviour (no date missed or doubled, never more than 3 of its runs at once, a re-run run
+cleared in place really runs again), a dry run, a refusal, cancel midway, and
+`kubedag backfill --wait`. A stand-in kubelet finishes pods."""
 
 import subprocess
 import threading
@@ -233,32 +234,32 @@ def test_backfill_30_days_for_each_reprocess_behaviour(
             "completed": [*EXISTING_SUCCESS, *EXISTING_FAILED],
         }
         for behaviour, reruns in expected_reruns.items():
+            name = f"bf-{behaviour}"
             status = wait_status(
-                cluster,
-                f"bf-{behaviour}",
-                "20 dates succeeded and the first re-runs requested",
-                lambda s: count(s, "succeeded") == 20 and count(s, "created") >= 20 + LIMIT,
+                cluster, name, "Completed", lambda s: s.get("state") == "Completed"
             )
-            patched = [
-                r
-                for r in cluster.runs(f"d-{behaviour}")
-                if r["spec"].get("request") and r["spec"]["runType"] == "backfill"
-            ]
+            assert count(status, "created") == count(status, "succeeded") == 20 + len(reruns)
+            assert count(status, "failed") == 0
             uid = cluster.custom.get_namespaced_custom_object(
-                GROUP, VERSION, cluster.ns, "backfills", f"bf-{behaviour}"
+                GROUP, VERSION, cluster.ns, "backfills", name
             )["metadata"]["uid"]
-            for run in patched:
-                assert run["spec"]["backfill"] == f"bf-{behaviour}"
-                request = run["spec"]["request"]
-                assert (request["id"], request["action"]) == (
-                    f"backfill/bf-{behaviour}/{uid}",
-                    "clear",
+            rerun = [r for r in cluster.runs(f"d-{behaviour}") if r["spec"].get("request")]
+            assert sorted(int(r["spec"]["logicalDate"][8:10]) for r in rerun) == reruns
+            for run in rerun:  # cleared in place and run again: a second try, now a success
+                assert (run["spec"]["runType"], run["spec"]["backfill"]) == ("backfill", name)
+                assert run["spec"]["request"]["id"] == f"backfill/{name}/{uid}"
+                assert run["spec"]["request"].get("tasks") is None  # the whole run
+                applied = run["status"]["requests"][-1]
+                assert (applied["id"], applied.get("by")) == (
+                    f"backfill/{name}/{uid}",
+                    f"backfill/{name}",
                 )
-                assert "tasks" not in request  # the whole run
-            patched_days = sorted(int(r["spec"]["logicalDate"][8:10]) for r in patched)
-            assert patched_days == reruns[: len(patched_days)] and len(patched_days) >= LIMIT
+                assert run["status"]["state"] == "success"
+                assert run["status"]["tasks"][0]["try"] == 2
             if behaviour == "failed":
                 assert status["skipped"][0]["dates"] == [rfc3339(day(d)) for d in EXISTING_SUCCESS]
+            else:
+                assert status.get("skipped", []) == []
 
         for behaviour in behaviours:
             dates = runs_by_date(cluster, f"d-{behaviour}")
@@ -268,7 +269,7 @@ def test_backfill_30_days_for_each_reprocess_behaviour(
                 if run["metadata"]["name"].startswith(f"d-{behaviour}-backfill-"):
                     assert run["metadata"]["ownerReferences"][0]["kind"] == "DAG"
         assert max(sampler.most.values()) <= LIMIT, sampler.most
-        assert sampler.most["bf-none"] == LIMIT  # the limit was used
+        assert sampler.most["bf-none"] == sampler.most["bf-completed"] == LIMIT  # it was used
         assert kubelet.error is None
 
 
