@@ -8,7 +8,7 @@ restart loses nothing, and run names derive from logical dates, so nothing is du
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from kubedag.core.dates import localize
 from kubedag.core.naming import dagrun_name
@@ -23,7 +23,7 @@ from kubedag.core.schedule import (
 )
 from kubedag.core.validation import Problem
 from kubedag.models.common import Condition, find_condition, set_condition
-from kubedag.models.dag import Dag, DagSpec, DagStatus
+from kubedag.models.dag import Dag, DagSpec, DagStatus, RunOutcome
 from kubedag.models.dagrun import RunState, RunType
 
 # A DAG's run counts and schedule times are written at most this long after they change,
@@ -33,6 +33,8 @@ STATUS_BATCH_DELAY = timedelta(seconds=1)
 # Runs created per pass: a three-year catchup is created over several passes, so status and
 # promotions keep flowing meanwhile.
 CREATE_BATCH = 200
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,8 @@ class RunSummary:
     interval: DataInterval | None
     state: RunState | None
     snapshot: str | None = None  # the pinned DAG version
+    finished_at: datetime | None = None  # status.endTime
+    backfill: str | None = None  # spec.backfill
 
 
 @dataclass
@@ -92,11 +96,35 @@ def plan_schedule(
     return SchedulePlan(due, later, wake)
 
 
-def newest_scheduled_interval(runs: Sequence[RunSummary]) -> DataInterval | None:
+def newest_scheduled_run(runs: Sequence[RunSummary]) -> RunSummary | None:
+    """The scheduled run of the newest interval: the scheduler's position (history cleanup
+    never deletes it)."""
     scheduled = [r for r in runs if r.run_type is RunType.SCHEDULED and r.interval is not None]
     if not scheduled:
         return None
-    return max(scheduled, key=lambda r: (r.interval.start, r.interval.end)).interval  # type: ignore[union-attr]
+    return max(scheduled, key=lambda r: (r.interval.start, r.interval.end, r.name))  # type: ignore[union-attr]
+
+
+def newest_scheduled_interval(runs: Sequence[RunSummary]) -> DataInterval | None:
+    newest = newest_scheduled_run(runs)
+    return newest.interval if newest else None
+
+
+def last_outcome(
+    runs: Sequence[RunSummary], state: RunState, remembered: RunOutcome | None
+) -> RunOutcome | None:
+    """The run that reached `state` most recently, among the runs and the one the DAG's
+    status remembers (history cleanup may have deleted it since)."""
+    candidates = [
+        RunOutcome(run=r.name, logical_date=r.logical_date, finished_at=r.finished_at)
+        for r in runs
+        if r.state is state and r.finished_at is not None
+    ]
+    if remembered is not None:
+        candidates.append(remembered)
+    if not candidates:
+        return None
+    return max(candidates, key=lambda o: (o.finished_at or EPOCH, o.logical_date or EPOCH, o.run))
 
 
 def runs_to_start(runs: Sequence[RunSummary], max_active_runs: int) -> list[str]:
@@ -193,6 +221,8 @@ def reconcile_dag(
             1 for r in runs if r.state in (None, RunState.QUEUED) and r.name not in started
         )
         + len(decision.runs_to_create),
+        last_successful_run=last_outcome(runs, RunState.SUCCESS, old.last_successful_run),
+        last_failed_run=last_outcome(runs, RunState.FAILED, old.last_failed_run),
     )
     decision.status = status
     decision.requeue_at = next_run_after

@@ -8,6 +8,7 @@ from kubedag.core.naming import LABEL_DAG, LABEL_DAGRUN, LABEL_TASK
 
 TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
 GONE = "Gone"
+SKIP_EXIT_CODE = 99  # a task that exits with it is skipped (it decided there is nothing to do)
 
 
 @dataclass(frozen=True)

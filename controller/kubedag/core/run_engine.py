@@ -14,17 +14,17 @@ from functools import lru_cache
 from kubedag.core.dates import utc
 from kubedag.core.durations import format_duration
 from kubedag.core.graph import TaskGraph, build_graph, topological_order
-from kubedag.core.pod_observation import GONE, PodObservation
+from kubedag.core.pod_observation import GONE, SKIP_EXIT_CODE, PodObservation
 from kubedag.core.retries import retry_delay
 from kubedag.core.schedule import DataInterval, manual_interval, parse_timetable
 from kubedag.core.snapshot import ResolvedTask, Snapshot
 from kubedag.core.task_launch import TaskLaunch, prepare_launch
 from kubedag.core.templating import RunContext, TemplateError
+from kubedag.core.tries import archive_try
 from kubedag.core.trigger_rules import Verdict, evaluate
 from kubedag.models.common import Condition, set_condition
 from kubedag.models.dagrun import DagRun, DagRunStatus, RunState, TaskRecord, TaskState
 
-SKIP_EXIT_CODE = 99
 MESSAGE_LIMIT = 200
 # A task's start is written at most this long after its pod starts running; a task that ends
 # sooner is written once, finished.
@@ -325,6 +325,7 @@ class _Pass:
                 break
             task = self.snapshot.task(name)
             try_number = record.try_number + 1
+            archive_try(record)
             try:
                 launch = prepare_launch(
                     task, task_context(self.run, self.status, self.snapshot, task, try_number)

@@ -136,6 +136,20 @@ class DagRunSpec(KubeModel):
     """The newest clear or mark request (see RunRequest)."""
 
 
+class TryRecord(KubeModel):
+    """The outcome of one earlier try of a task, kept when its pod is gone."""
+
+    model_config = ConfigDict(frozen=True)
+
+    try_number: int = Field(alias="try")
+    state: TaskState
+    """How the try ended: failed (then retried), or the state it had when it was cleared."""
+    exit_code: int | None = None
+    started: StatusTime | None = None
+    finished: StatusTime | None = None
+    pod: str | None = None
+
+
 class TaskRecord(KubeModel):
     """Compact per-task state; kept small so a 2,000-task run stays far below etcd's limit."""
 
@@ -150,6 +164,9 @@ class TaskRecord(KubeModel):
     retry_at: StatusTime | None = Field(default=None, alias="retryAt")
     exit_code: int | None = None
     message: str | None = None
+    tries: list[TryRecord] | None = None
+    """The earlier tries (the current one is the record itself), oldest first, at most
+    the newest 10; absent before a second try."""
 
 
 class AppliedRequest(KubeModel):

@@ -60,6 +60,7 @@ def summarize_run(body: dict[str, Any]) -> RunSummary:
     start = spec.get("dataIntervalStart")
     end = spec.get("dataIntervalEnd")
     logical = status.get("logicalDate") or spec.get("logicalDate")
+    finished = status.get("endTime")
     return RunSummary(
         name=str(body["metadata"]["name"]),
         run_type=RunType(spec.get("runType", RunType.MANUAL.value)),
@@ -67,6 +68,8 @@ def summarize_run(body: dict[str, Any]) -> RunSummary:
         interval=DataInterval(parse_time(start), parse_time(end)) if start and end else None,
         state=RunState(status["state"]) if status.get("state") else None,
         snapshot=status.get("snapshot"),
+        finished_at=parse_time(finished) if finished else None,
+        backfill=spec.get("backfill"),
     )
 
 
