@@ -8,15 +8,23 @@ from datetime import datetime
 from typing import Any, cast
 
 from kubedag import API_VERSION
+from kubedag.core.history import HistoryPolicy
 from kubedag.kube.client import Kube, core_path, custom_path
+from kubedag.models.dag import PodGC
 from kubedag.reconcilers.controller import Controller
 from kubedag.reconcilers.settings import ControllerSettings
 from tests.unit.api_double import ApiDouble
 from tests.unit.builders import T0, task
 
 NS = "etl"
+# Pods stay (podGC Never) unless a test's DAG says otherwise: these tests look at them.
 SETTINGS = ControllerSettings(
-    catchup_by_default=True, namespaces=(), task_service_account=None, run_workers=1, dag_workers=1
+    catchup_by_default=True,
+    namespaces=(),
+    task_service_account=None,
+    run_workers=1,
+    dag_workers=1,
+    history=HistoryPolicy(pod_gc=PodGC.NEVER),
 )
 
 

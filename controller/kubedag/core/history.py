@@ -106,6 +106,14 @@ def runs_to_delete(
     return Cleanup([r.name for r in ordered], wake)
 
 
+def deletes_pods(policy: PodGC, run_state: RunState | None) -> bool:
+    """Whether `pods_to_delete` may select anything for a run in this state (a cheap test
+    before gathering the run's pods)."""
+    if policy is PodGC.NEVER:
+        return False
+    return policy is PodGC.ON_TASK_SUCCESS or (run_state is not None and run_state.finished)
+
+
 def pods_to_delete(
     policy: PodGC,
     run_state: RunState | None,
@@ -115,9 +123,9 @@ def pods_to_delete(
     """The run's pods to delete under `policy`, given the run's recorded state and its tasks
     recorded as succeeded. Only outcomes already written may lose their pods: the caller
     passes the state it has written."""
-    if policy is PodGC.NEVER:
+    if not deletes_pods(policy, run_state):
         return []
-    pods = list(pods)
+    pods = [p for p in pods if not p.deleting]
     if run_state is RunState.SUCCESS or (
         run_state is RunState.FAILED and policy is PodGC.ON_RUN_COMPLETION
     ):
@@ -127,12 +135,17 @@ def pods_to_delete(
     return []
 
 
+def run_being_pinned(runs: Sequence[RunSummary]) -> bool:
+    """A run not finished and not yet pinned to a snapshot."""
+    return any(r.snapshot is None and not (r.state and r.state.finished) for r in runs)
+
+
 def snapshots_to_delete(
     stored: Iterable[str], runs: Sequence[RunSummary], current: str | None
 ) -> list[str]:
     """Snapshot ConfigMaps of the DAG that no run references and that are not its current
     version. None while a run is being pinned: it may be about to reference any of them."""
-    if any(r.snapshot is None and not (r.state and r.state.finished) for r in runs):
+    if run_being_pinned(runs):
         return []
     referenced = {r.snapshot for r in runs if r.snapshot} | ({current} if current else set())
     return sorted(set(stored) - referenced)

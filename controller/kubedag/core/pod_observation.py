@@ -22,6 +22,7 @@ class PodObservation:
     finished: datetime | None = None
     exit_code: int | None = None
     reason: str | None = None
+    deleting: bool = False  # deletion requested (deletionTimestamp set)
 
     @property
     def active(self) -> bool:
@@ -79,4 +80,5 @@ def observe_pod(pod: dict[str, Any]) -> PodObservation:
         finished=finished,
         exit_code=exit_code,
         reason=text,
+        deleting=bool(metadata.get("deletionTimestamp")),
     )

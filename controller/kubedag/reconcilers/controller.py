@@ -13,6 +13,7 @@ from typing import Any
 from kubedag.core.pod_observation import observe_pod
 from kubedag.kube.client import Kube
 from kubedag.reconcilers.caches import NamespacedName, owner_run
+from kubedag.reconcilers.cleanup import Cleaner
 from kubedag.reconcilers.context import ReconcilerContext
 from kubedag.reconcilers.dags import DagReconciler
 from kubedag.reconcilers.informer import Informer
@@ -48,16 +49,19 @@ class Controller:
         )
         run_status = StatusWriter(kube, self.informer, "DagRun", on_run_changed=self.dag_queue.add)
         context = ReconcilerContext(kube, self.informer, self.snapshots, settings, now)
+        self.cleaner = cleaner = Cleaner(kube, self.informer, self.snapshots, settings)
         self.dags = DagReconciler(
             context,
             dag_status=StatusWriter(kube, self.informer, "DAG"),
             run_status=run_status,
             wake_run=self.run_queue.add,
+            cleaner=cleaner,
         )
         self.runs = RunReconciler(
             context,
             status=run_status,
             wake_dag=self.dag_queue.add,
+            cleaner=cleaner,
         )
 
     async def _reconcile_dag(self, key: NamespacedName) -> datetime | None:
@@ -86,6 +90,7 @@ class Controller:
         return {
             **self.informer.sizes(),
             **self.snapshots.sizes(),
+            **self.cleaner.sizes(),
             "dag_status_batches": len(self.dags.batches),
             "run_status_batches": len(self.runs.batches),
             "dag_queue": self.dag_queue.tracked(),
@@ -109,7 +114,8 @@ class Controller:
     def on_run_event(self, event_type: str | None, body: dict[str, Any]) -> None:
         key = (body["metadata"]["namespace"], body["metadata"]["name"])
         if event_type == "DELETED":
-            dag = self.informer.forget_run(key)
+            # The informer forgets a run history cleanup deleted before the watch says so.
+            dag = self.informer.forget_run(key) or str(body["spec"]["dagName"])
             self.runs.forget(key)
             self.run_queue.forget(key)
             self.dag_queue.add((key[0], dag))

@@ -25,6 +25,7 @@ from kubedag.models.dag import Dag, DagStatus
 from kubedag.models.dagrun import DagRun, RunState, RunType
 from kubedag.reconcilers.batching import WriteBatches
 from kubedag.reconcilers.caches import NamespacedName, summarize_run
+from kubedag.reconcilers.cleanup import Cleaner
 from kubedag.reconcilers.context import Reconciler, ReconcilerContext
 from kubedag.reconcilers.status import StatusWriter
 
@@ -39,8 +40,10 @@ class DagReconciler(Reconciler):
         dag_status: StatusWriter,
         run_status: StatusWriter,
         wake_run: Callable[[NamespacedName], None],
+        cleaner: Cleaner,
     ) -> None:
         super().__init__(context)
+        self.cleaner = cleaner
         self.dag_status = dag_status
         self.run_status = run_status
         self.wake_run = wake_run
@@ -48,6 +51,7 @@ class DagReconciler(Reconciler):
 
     def forget(self, key: NamespacedName) -> None:
         self.batches.written(key)
+        self.cleaner.forget(key)
 
     async def reconcile(self, key: NamespacedName) -> datetime | None:
         """One pass; returns when to look again."""
@@ -83,12 +87,18 @@ class DagReconciler(Reconciler):
                 self.informer.runs.update(namespace, name, summarize_run(manifest))
         for run_name in decision.runs_to_start:
             await self._start_run((namespace, run_name), now)
+        # History cleanup after the status is computed: the last successful and failed runs
+        # are in it, whatever cleanup deletes.
+        clean_again = await self.cleaner.clean_runs(dag, runs, now)
+        runs = self.informer.runs.for_dag(namespace, name)
+        current = None if problems else self.snapshots.current_name(dag)
         in_use = {r.snapshot for r in runs if r.snapshot and not (r.state and r.state.finished)}
-        if not problems:
-            in_use.add(self.snapshots.current_name(dag))
+        if current:
+            in_use.add(current)
         self.snapshots.keep_only(key, in_use)
+        await self.cleaner.clean_snapshots(dag, runs, current)
         await self._write_status(key, body, dag.status, decision.status, now)
-        return earliest(decision.requeue_at, self.batches.when(key))
+        return earliest(decision.requeue_at, self.batches.when(key), clean_again)
 
     async def _write_status(
         self,

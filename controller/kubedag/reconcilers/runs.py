@@ -21,6 +21,7 @@ from kubedag.models.dag import Dag
 from kubedag.models.dagrun import DagRun, DagRunStatus, RunState, TaskState
 from kubedag.reconcilers.batching import WriteBatches
 from kubedag.reconcilers.caches import NamespacedName, resource_version, summarize_run
+from kubedag.reconcilers.cleanup import Cleaner
 from kubedag.reconcilers.context import Reconciler, ReconcilerContext
 from kubedag.reconcilers.pods import PodLauncher
 from kubedag.reconcilers.status import StatusWriter
@@ -35,8 +36,10 @@ class RunReconciler(Reconciler):
         *,
         status: StatusWriter,
         wake_dag: Callable[[NamespacedName], None],
+        cleaner: Cleaner,
     ) -> None:
         super().__init__(context)
+        self.cleaner = cleaner
         self.status = status
         self.wake_dag = wake_dag
         self.pods = PodLauncher(context.kube, context.informer)
@@ -51,7 +54,11 @@ class RunReconciler(Reconciler):
         """One pass; returns when to look again."""
         known = self.informer.run_summary(key)
         if known is not None and known.state is not None and known.state.finished:
-            return None  # a finished run never changes again (e.g. a late pod event)
+            # A finished run never changes again; a late pod event, or a restart, may find
+            # pods its DAG's podGC lets go.
+            dag = self.informer.run_dag(key)
+            await self.cleaner.collect_pods(key, dag, known.state, None)
+            return None
         body = await self.run_body(key)
         if body is None:
             return None
@@ -163,6 +170,9 @@ class RunReconciler(Reconciler):
         again = await self.pods.carry_out(run, snapshot, decision, now, self.settings)
         wake = await self._write(run, body, decision, now, pinning=pinning)
         await self._post_events(body, decision.events, now)
+        # Only outcomes written may lose their pods.
+        succeeded = {r.name for r in decision.status.tasks if r.state is TaskState.SUCCESS}
+        await self.cleaner.collect_pods(key, run.spec.dag_name, decision.status.state, succeeded)
         still_waiting = any(r.state is TaskState.SCHEDULED for r in decision.status.tasks)
         # A pod of this DAG finishing frees a slot and wakes the run.
         self.informer.wait_for_slots(key, label_value(run.spec.dag_name), still_waiting)
