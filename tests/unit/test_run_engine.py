@@ -170,6 +170,17 @@ def test_failed_try_is_retried_after_the_delay_then_fails_the_run() -> None:
     assert created(retry) == ["etl-20260101-0000-a-2"]
     assert retry.status.tasks[0].try_number == 2
     assert retry.status.tasks[0].exit_code is None
+    # The first try's outcome stays in the record, for when its pod is gone.
+    assert [t.to_wire() for t in retry.status.tasks[0].tries or []] == [
+        {
+            "try": 1,
+            "state": "failed",
+            "exitCode": 3,
+            "started": "2026-01-02T00:00:00Z",
+            "finished": "2026-01-02T00:00:00Z",
+            "pod": "etl-20260101-0000-a-1",
+        }
+    ]
 
     final = d.step({d.pod_of("a"): pod(d.pod_of("a"), "Failed", 1)})
     assert states(final) == {"a": "failed"}
@@ -362,6 +373,21 @@ def test_status_of_a_large_run_stays_compact(count: int) -> None:
     assert final.status.state is RunState.SUCCESS
     size = len(final.status.model_dump_json(by_alias=True, exclude_none=True))
     assert size < 512 * 1024, size
+
+
+def test_a_large_run_whose_every_task_was_retried_stays_below_etcd_s_limit() -> None:
+    count = 2000
+    names = [f"task-{i:04d}" for i in range(count)]
+    d = Driver(snapshot_of(*(task(n, retries=3, retryDelay="0s") for n in names)), slots=count)
+    d.step()
+    for _ in range(3):
+        d.step({d.pod_of(n): pod(d.pod_of(n), "Failed", 1) for n in names})
+        d.step()  # the retries start
+    final = d.step({d.pod_of(n): pod(d.pod_of(n), "Succeeded", 0) for n in names})
+    assert final.status.state is RunState.SUCCESS
+    assert all([t.try_number for t in r.tries or []] == [2, 3] for r in final.status.tasks)
+    size = len(final.status.model_dump_json(by_alias=True, exclude_none=True))
+    assert size < 1024 * 1024, size
 
 
 def test_default_service_account_applies_only_where_the_task_sets_none() -> None:

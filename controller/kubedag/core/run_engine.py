@@ -20,7 +20,7 @@ from kubedag.core.schedule import DataInterval, manual_interval, parse_timetable
 from kubedag.core.snapshot import ResolvedTask, Snapshot
 from kubedag.core.task_launch import TaskLaunch, prepare_launch
 from kubedag.core.templating import RunContext, TemplateError
-from kubedag.core.tries import archive_try
+from kubedag.core.tries import archive_try, earlier_tries_limit
 from kubedag.core.trigger_rules import Verdict, evaluate
 from kubedag.models.common import Condition, set_condition
 from kubedag.models.dagrun import DagRun, DagRunStatus, RunState, TaskRecord, TaskState
@@ -325,7 +325,7 @@ class _Pass:
                 break
             task = self.snapshot.task(name)
             try_number = record.try_number + 1
-            archive_try(record)
+            archive_try(record, keep=earlier_tries_limit(len(self.snapshot.tasks)))
             try:
                 launch = prepare_launch(
                     task, task_context(self.run, self.status, self.snapshot, task, try_number)

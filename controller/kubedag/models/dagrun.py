@@ -165,8 +165,8 @@ class TaskRecord(KubeModel):
     exit_code: int | None = None
     message: str | None = None
     tries: list[TryRecord] | None = None
-    """The earlier tries (the current one is the record itself), oldest first, at most
-    the newest 10; absent before a second try."""
+    """The earlier tries (the current one is the record itself), oldest first: the newest
+    10 (fewer in runs of over 400 tasks: 4,000 a run); absent before a second try."""
 
 
 class AppliedRequest(KubeModel):
