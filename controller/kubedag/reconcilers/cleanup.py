@@ -53,12 +53,13 @@ class Cleaner:
     # Runs ----------------------------------------------------------------------------------
 
     async def clean_runs(
-        self, dag: Dag, runs: Sequence[RunSummary], now: datetime
+        self, dag: Dag, runs: Sequence[RunSummary], now: datetime, keep: Collection[str] = ()
     ) -> datetime | None:
-        """Delete the runs past the DAG's history limits or TTL; returns when to look again."""
+        """Delete the runs past the DAG's history limits or TTL, except those in `keep` and
+        those of a Backfill in progress; returns when to look again."""
         namespace = dag.namespace
         backfills = self.informer.unfinished_backfills(namespace)
-        protected = {r.name for r in runs if r.backfill and r.backfill in backfills}
+        protected = {r.name for r in runs if r.backfill and r.backfill in backfills} | set(keep)
         policy = self.settings.history.for_dag(dag.spec)
         cleanup = history.runs_to_delete(runs, policy, protected=protected, now=now)
         semaphore = asyncio.Semaphore(DELETE_CONCURRENCY)

@@ -12,12 +12,13 @@ from pydantic import ValidationError
 from kubedag.core import run_engine
 from kubedag.core.dag_scheduler import (
     STATUS_BATCH_DELAY,
+    RunSummary,
     invalid_spec_status,
     reconcile_dag,
     status_write_is_urgent,
 )
 from kubedag.core.dates import earliest
-from kubedag.core.validation import describe_validation_error
+from kubedag.core.validation import Problem, describe_validation_error
 from kubedag.kube.client import custom_path
 from kubedag.manifests import render
 from kubedag.models.common import find_condition
@@ -87,18 +88,40 @@ class DagReconciler(Reconciler):
                 self.informer.runs.update(namespace, name, summarize_run(manifest))
         for run_name in decision.runs_to_start:
             await self._start_run((namespace, run_name), now)
-        # History cleanup after the status is computed: the last successful and failed runs
-        # are in it, whatever cleanup deletes.
-        clean_again = await self.cleaner.clean_runs(dag, runs, now)
-        runs = self.informer.runs.for_dag(namespace, name)
+        await self._write_status(key, body, dag.status, decision.status, now)
+        clean_again = await self._clean_up(dag, runs, decision.status, problems, now)
+        return earliest(decision.requeue_at, self.batches.when(key), clean_again)
+
+    async def _clean_up(
+        self,
+        dag: Dag,
+        runs: list[RunSummary],
+        status: DagStatus,
+        problems: list[Problem],
+        now: datetime,
+    ) -> datetime | None:
+        """History cleanup, and the snapshots no run needs any more; returns when to look
+        again. A run the new status names as the last success or failure stays until that
+        status is written (it may wait in a batch): the DAG remembers it, whatever happens."""
+        key = (dag.namespace, dag.name)
+        written = (self.informer.dag(key) or {}).get("status") or {}
+        pending = {
+            outcome.run
+            for field, outcome in (
+                ("lastSuccessfulRun", status.last_successful_run),
+                ("lastFailedRun", status.last_failed_run),
+            )
+            if outcome is not None and written.get(field) != outcome.to_wire()
+        }
+        clean_again = await self.cleaner.clean_runs(dag, runs, now, keep=pending)
+        runs = self.informer.runs.for_dag(*key)
         current = None if problems else self.snapshots.current_name(dag)
         in_use = {r.snapshot for r in runs if r.snapshot and not (r.state and r.state.finished)}
         if current:
             in_use.add(current)
         self.snapshots.keep_only(key, in_use)
         await self.cleaner.clean_snapshots(dag, runs, current)
-        await self._write_status(key, body, dag.status, decision.status, now)
-        return earliest(decision.requeue_at, self.batches.when(key), clean_again)
+        return clean_again
 
     async def _write_status(
         self,

@@ -64,6 +64,9 @@ class RunReconciler(Reconciler):
             return None
         run = DagRun.model_validate(body)
         now = self.now()
+        if run.status.state is not None and run.status.state.finished:
+            await self.cleaner.collect_pods(key, run.spec.dag_name, run.status.state, None)
+            return None
         try:
             if run.status.state is None:
                 return await self._pin(run, body, now)
