@@ -177,6 +177,7 @@ def test_catchup_runs_real_containers_with_their_logical_dates(ns: str, kubectl:
             "schedule": "@daily",
             "startDate": start,
             "maxActiveRuns": 2,
+            "podGC": "Never",  # the logs are read after the runs succeed
             "tasks": [
                 python_task(
                     "extract", "import os; print('extract', os.environ['KUBEDAG_LOGICAL_DATE'])"
@@ -231,7 +232,7 @@ def test_a_failing_container_is_retried_then_fails_the_run(ns: str, kubectl: Kub
 
 
 def test_deleting_a_dag_removes_its_runs_and_pods(ns: str, kubectl: Kubectl) -> None:
-    apply_dag(kubectl, ns, "doomed", {"tasks": [python_task("a", "print('hi')")]})
+    apply_dag(kubectl, ns, "doomed", {"tasks": [python_task("a", "print('hi')")], "podGC": "Never"})
     create_run(kubectl, ns, "doomed-run", "doomed")
     wait_run(kubectl, ns, "doomed-run", "success")
     assert kubectl("get", "pods", "-n", ns, "-o", "name").strip() == "pod/doomed-run-a-1"
