@@ -115,13 +115,19 @@ def last_outcome(
 ) -> RunOutcome | None:
     """The run that reached `state` most recently, among the runs and the one the DAG's
     status remembers (history cleanup may have deleted it since)."""
-    candidates = [
-        RunOutcome(run=r.name, logical_date=r.logical_date, finished_at=r.finished_at)
-        for r in runs
-        if r.state is state and r.finished_at is not None
-    ]
-    if remembered is not None:
-        candidates.append(remembered)
+    reached = [r for r in runs if r.state is state and r.finished_at is not None]
+    newest = (
+        max(reached, key=lambda r: (r.finished_at, r.logical_date or EPOCH, r.name))
+        if reached
+        else None
+    )
+    candidates = [remembered] if remembered is not None else []
+    if newest is not None:
+        candidates.append(
+            RunOutcome(
+                run=newest.name, logical_date=newest.logical_date, finished_at=newest.finished_at
+            )
+        )
     if not candidates:
         return None
     return max(candidates, key=lambda o: (o.finished_at or EPOCH, o.logical_date or EPOCH, o.run))
