@@ -76,9 +76,10 @@ def test_history_limits_pod_gc_ttl_and_snapshots(
     runs = wait_for(
         lambda: len(run_names(cluster, "daily")) == 4 and run_names(cluster, "daily"), "4 runs"
     )
-    # Oldest first: failed, succeeded, failed, succeeded.
+    # Oldest first, one after the other: failed, succeeded, failed, succeeded.
     for name, exit_code in zip(runs, (1, 0, 1, 0), strict=True):
         cluster.finish_task(name, "a", exit_code)
+        cluster.wait_run_state(name, "failed" if exit_code else "success")
     newest_failed, newest = runs[2], runs[3]
     # The newest run of each state stays; the older ones go, with their pods.
     wait_for(lambda: run_names(cluster, "daily") == [newest_failed, newest], "history limits")
