@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from kubedag.core.naming import pod_name
 from kubedag.core.pod_observation import PodObservation
 from kubedag.core.run_engine import (
     RunDecision,
@@ -15,8 +16,9 @@ from kubedag.core.run_engine import (
     run_dates,
 )
 from kubedag.core.snapshot import Snapshot
+from kubedag.core.tries import archive_try, earlier_tries_limit
 from kubedag.manifests import render
-from kubedag.models.dagrun import DagRun, RunState, TaskState
+from kubedag.models.dagrun import DagRun, RunState, TaskRecord, TaskState
 from tests.unit.builders import T0, pod, running_run, snapshot_of, task
 
 PodMap = Mapping[str, PodObservation]
@@ -376,17 +378,21 @@ def test_status_of_a_large_run_stays_compact(count: int) -> None:
 
 
 def test_a_large_run_whose_every_task_was_retried_stays_below_etcd_s_limit() -> None:
+    """Four tries of each of 2,000 tasks, with the times and pod names the engine records."""
     count = 2000
-    names = [f"task-{i:04d}" for i in range(count)]
-    d = Driver(snapshot_of(*(task(n, retries=3, retryDelay="0s") for n in names)), slots=count)
-    d.step()
-    for _ in range(3):
-        d.step({d.pod_of(n): pod(d.pod_of(n), "Failed", 1) for n in names})
-        d.step()  # the retries start
-    final = d.step({d.pod_of(n): pod(d.pod_of(n), "Succeeded", 0) for n in names})
-    assert final.status.state is RunState.SUCCESS
-    assert all([t.try_number for t in r.tries or []] == [2, 3] for r in final.status.tasks)
-    size = len(final.status.model_dump_json(by_alias=True, exclude_none=True))
+    d = Driver(snapshot_of(task("a")))
+    records = []
+    for i in range(count):
+        record = TaskRecord(name=f"task-{i:04d}")
+        for number in range(1, 5):
+            archive_try(record, keep=earlier_tries_limit(count))
+            record.try_number, record.state, record.exit_code = number, TaskState.FAILED, 1
+            record.pod = pod_name(d.run.name, record.name, number)
+            record.queued_at = record.started = record.finished = T0 + timedelta(seconds=i)
+        records.append(record)
+    status = d.run.status.model_copy(update={"tasks": records})
+    assert [t.try_number for t in records[0].tries or []] == [2, 3]
+    size = len(status.model_dump_json(by_alias=True, exclude_none=True))
     assert size < 1024 * 1024, size
 
 
