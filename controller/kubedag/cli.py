@@ -16,10 +16,14 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from kubedag.commands import logs, pause
+from kubedag.commands.common import CliError
+from kubedag.commands.common import current_namespace as _current_namespace
 from kubedag.core.dag_scheduler import plan_schedule
 from kubedag.core.dates import parse_time, rfc3339
 from kubedag.core.naming import dagrun_name
 from kubedag.core.schedule import (
+    Backlog,
     DataInterval,
     ScheduleError,
     Window,
@@ -36,10 +40,6 @@ from kubedag.manifests.documents import Loaded, dag_documents, parse_dag
 from kubedag.models.dag import Dag
 from kubedag.models.dagrun import RunType
 from kubedag.reconcilers.settings import ControllerSettings
-
-
-class CliError(Exception):
-    """A user error: printed without a traceback, exit code 1."""
 
 
 def _load_dags(paths: Sequence[str]) -> list[tuple[Loaded, Dag | list[str]]]:
@@ -115,6 +115,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         catchup_default=args.catchup_default == "true",
         last_interval=last,
         now=now,
+        limit=args.limit,
         upcoming=args.upcoming,
     )
     rows = [
@@ -149,7 +150,25 @@ def cmd_plan(args: argparse.Namespace) -> int:
             print("   ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
         if not rows:
             print("(no runs due)")
+    if plan.backlog is not None:
+        # JSON rows keep their shape; the summary of what is not listed goes to stderr.
+        print(_backlog_summary(plan.backlog), file=sys.stderr if args.output == "json" else None)
     return 0
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
+def _backlog_summary(backlog: Backlog) -> str:
+    count = f"about {backlog.count:,}" if backlog.estimated else f"{backlog.count:,}"
+    return (
+        f"... and {count} more due, from {rfc3339(backlog.oldest.logical_date)}"
+        " (raise --limit to list more; the controller creates them as maxActiveRuns leaves room)"
+    )
 
 
 def _parse_cli_time(text: str, flag: str) -> datetime:
@@ -265,16 +284,6 @@ async def _trigger(args: argparse.Namespace, conf: dict[str, Any] | None, logica
         await kube.close()
 
 
-def _current_namespace(kubeconfig: str | None) -> str:
-    from kubernetes import config as sync_config
-
-    try:
-        _, context = sync_config.list_kube_config_contexts(config_file=kubeconfig)
-        return str(context.get("context", {}).get("namespace") or "default")
-    except Exception:
-        return "default"
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=getattr(logging, args.log_level.upper()),
@@ -382,6 +391,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--upcoming", type=int, default=0, metavar="N", help="also list the next N runs not yet due"
     )
+    p.add_argument(
+        "--limit",
+        type=_positive,
+        default=100,
+        metavar="N",
+        help="list at most N due runs and summarise the rest (default 100)",
+    )
     p.add_argument("-o", "--output", choices=["table", "json"], default="table")
     p.add_argument(
         "--catchup-default",
@@ -403,6 +419,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dir", default="crds")
     p.add_argument("--check", action="store_true", help="exit 1 if the files are out of date")
     p.set_defaults(func=cmd_crds)
+
+    pause.add_parsers(sub)
+    logs.add_parser(sub)
 
     p = sub.add_parser("trigger", help="create a manual DagRun in the cluster")
     p.add_argument("dag")

@@ -28,6 +28,7 @@ def wait_for(check: Callable[[], T | None], what: str, timeout: float = 180) -> 
 
 class Kubectl:
     def __init__(self, binary: Path, kubeconfig: Path) -> None:
+        self.kubeconfig = kubeconfig
         self.base = [str(binary), "--kubeconfig", str(kubeconfig)]
 
     def __call__(self, *args: str, stdin: str | None = None, check: bool = True) -> str:
@@ -84,24 +85,10 @@ def kubedag(local_cluster: Any, kubectl: Kubectl) -> Iterator[None]:
 
 @pytest.fixture
 def ns(kubedag: None, kubectl: Kubectl, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A namespace for DAGs, with the minimal task ServiceAccount the chart's tasks use."""
+    """A fresh namespace and nothing else: DAGs work in any namespace with no setup (task
+    pods run as the namespace's own default account, without an API token)."""
     name = "e2e-" + request.node.name.removeprefix("test_").replace("_", "-")[:40].rstrip("-")
     kubectl("create", "namespace", name)
-    kubectl(
-        "apply",
-        "-n",
-        name,
-        "-f",
-        "-",
-        stdin=yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "ServiceAccount",
-                "metadata": {"name": "kubedag-task"},
-                "automountServiceAccountToken": False,
-            }
-        ),
-    )
     yield name
     kubectl("delete", "namespace", name, "--wait=false")
 
@@ -227,6 +214,29 @@ def test_a_failing_container_is_retried_then_fails_the_run(ns: str, kubectl: Kub
     assert (record["state"], record["try"], record["exitCode"]) == ("failed", 2, 3)
     assert kubectl("logs", "-n", ns, "flaky-now-boom-1").strip() == "try 1"
     assert kubectl("logs", "-n", ns, "flaky-now-boom-2").strip() == "try 2"
+    # No setup in the fresh namespace: its own default account, without a token.
+    pod = kubectl.json("get", "pod", "flaky-now-boom-1", "-n", ns)
+    assert pod["spec"]["serviceAccountName"] == "default"
+    assert pod["spec"]["automountServiceAccountToken"] is False
+
+    def kubedag_logs(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [str(REPO / ".venv/bin/kubedag"), "logs", "flaky-now", "-n", ns,
+                   "--kubeconfig", str(kubectl.kubeconfig), *args]  # fmt: skip
+        return subprocess.run(command, capture_output=True, text=True, check=False)
+
+    assert kubedag_logs("--task", "boom").stdout.strip() == "try 2"
+    assert kubedag_logs("--task", "boom", "--try", "1").stdout.strip() == "try 1"
+    assert kubedag_logs().stdout.splitlines() == [
+        "==> task boom try 2 (pod flaky-now-boom-2) <==",
+        "try 2",
+    ]
+    kubectl("delete", "pod", "flaky-now-boom-2", "-n", ns)
+    gone = kubedag_logs("--task", "boom", "-f")
+    assert gone.returncode == 1
+    assert gone.stderr.strip() == (
+        "pod flaky-now-boom-2 of task boom try 2 is gone; the run's status records:"
+        " state failed, " + record["message"]
+    )
     events = kubectl("get", "events", "-n", ns, "--field-selector", "involvedObject.name=flaky-now")
     assert "TaskRetry" in events and "TaskFailed" in events
 

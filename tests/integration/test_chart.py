@@ -75,7 +75,10 @@ def test_default_install_is_accepted_by_the_api_server(
     kinds = _kinds(rendered)
     assert ("ClusterRole", "kubedag", None) in kinds
     assert ("CustomResourceDefinition", "dags.kubedag.io", None) in kinds
-    assert ("ServiceAccount", "kubedag-task", "default") in kinds
+    # Task pods use each namespace's own default account: the chart creates none for them.
+    assert [k for k in kinds if k[0] == "ServiceAccount"] == [
+        ("ServiceAccount", "kubedag", "kubedag-system")
+    ]
     assert ("Deployment", "kubedag", "kubedag-system") in kinds
     output = run(
         tools["kubectl"],
@@ -173,4 +176,6 @@ def test_namespaced_install_grants_least_privilege(
     assert not can("patch", "dags.kubedag.io", "team-a")  # a DAG's spec is its owner's
     assert not can("list", "customresourcedefinitions", "team-a")
     assert not can("get", "secrets", "team-a")
-    assert not can("list", "pods", "team-a", who="team-a:kubedag-task")
+    assert can("get", "serviceaccounts", "team-a")  # a DAG's named task account exists?
+    assert not can("list", "serviceaccounts", "team-a")
+    assert not can("list", "pods", "team-a", who="team-a:default")

@@ -38,7 +38,7 @@ def midnight(days_ago: int) -> datetime:
     return today - timedelta(days=days_ago)
 
 
-def test_catchup_creates_a_run_per_missed_day_with_its_interval(
+def test_catchup_creates_a_run_per_missed_day_as_max_active_runs_leaves_room(
     cluster: Cluster, controller: ControllerProcess
 ) -> None:
     start = midnight(3)
@@ -48,10 +48,17 @@ def test_catchup_creates_a_run_per_missed_day_with_its_interval(
             "schedule": "@daily",
             "startDate": rfc3339(start),
             "tasks": [task("a")],
-            "maxActiveRuns": 1,
+            "maxActiveRuns": 2,
         },
     )
-    runs = wait_for(lambda: len(cluster.runs("daily")) == 3 and cluster.runs("daily"), "3 runs")
+    # As Airflow: a scheduled run is created only while queued + running < maxActiveRuns;
+    # the rest of the backlog is counted in the status.
+    runs = wait_for(lambda: len(cluster.runs("daily")) == 2 and cluster.runs("daily"), "2 runs")
+
+    def backlog() -> dict[str, Any] | None:
+        return cluster.dag("daily").get("status", {}).get("backlog")
+
+    assert wait_for(backlog, "the backlog in status") == {"due": 1, "oldest": rfc3339(midnight(1))}
     for i, run in enumerate(runs):
         day = start + timedelta(days=i)
         assert run["metadata"]["name"] == f"daily-{day:%Y%m%d}-0000"
@@ -59,19 +66,20 @@ def test_catchup_creates_a_run_per_missed_day_with_its_interval(
         assert run["spec"]["dataIntervalEnd"] == rfc3339(day + timedelta(days=1))
         assert run["spec"]["runType"] == "scheduled"
         assert run["metadata"]["ownerReferences"][0]["kind"] == "DAG"
-    status = wait_for(lambda: cluster.dag("daily").get("status", {}).get("nextRunAfter"), "status")
-    assert status == rfc3339(midnight(-1))
-    assert cluster.dag("daily")["status"]["lastScheduledRun"] == rfc3339(midnight(1))
     assert cluster.dag("daily")["status"]["conditions"][0]["status"] == "True"
 
-    # maxActiveRuns: 1 — the oldest runs first, the others wait queued.
-    first = runs[0]["metadata"]["name"]
+    first, second = (r["metadata"]["name"] for r in runs)
     cluster.wait_run_state(first, "running")
-    assert [cluster.run_state(r["metadata"]["name"]) for r in runs[1:]] == ["queued", "queued"]
+    cluster.wait_run_state(second, "running")
     cluster.finish_task(first, "a")
     cluster.wait_run_state(first, "success")
-    cluster.wait_run_state(runs[1]["metadata"]["name"], "running")
-    assert cluster.run_state(runs[2]["metadata"]["name"]) == "queued"
+    third = f"daily-{midnight(1):%Y%m%d}-0000"
+    cluster.wait_run_state(third, "running")
+    wait_for(lambda: backlog() is None, "the backlog worked off")
+    status = wait_for(lambda: cluster.dag("daily")["status"].get("nextRunAfter"), "status")
+    assert status == rfc3339(midnight(-1))
+    assert cluster.dag("daily")["status"]["lastScheduledRun"] == rfc3339(midnight(1))
+    assert cluster.dag("daily")["status"]["lastScheduledIntervalEnd"] == rfc3339(midnight(0))
 
 
 def test_scheduled_run_appears_once_its_interval_ends(
@@ -404,3 +412,73 @@ def test_kubedag_trigger_creates_a_manual_run_with_conf(
     missing = subprocess.run([*command[:2], "nope", *command[3:]], capture_output=True, text=True,
                              check=False)  # fmt: skip
     assert missing.returncode == 1 and "DAG 'nope' not found" in missing.stderr
+
+
+def test_a_task_account_that_does_not_exist_is_a_dag_condition_not_failed_tries(
+    cluster: Cluster, controller: ControllerProcess
+) -> None:
+    cluster.apply_dag(
+        "loader", {"tasks": [task("a"), task("b", "a", serviceAccountName="loader", retries=3)]}
+    )
+
+    def not_ready() -> dict[str, Any] | None:
+        conditions = cluster.dag("loader").get("status", {}).get("conditions", [])
+        return next((c for c in conditions if c["status"] == "False"), None)
+
+    ready = wait_for(not_ready, "the DAG not Ready")
+    assert ready["reason"] == "ServiceAccountNotFound"
+    assert 'spec.tasks[1].serviceAccountName: serviceaccount "loader" not found' in ready["message"]
+    wait_for(lambda: "ServiceAccountNotFound" in cluster.event_reasons("loader"), "an event")
+    first = manual(cluster, "loader", "loader-1")
+    failed = cluster.wait_run_state(first, "failed")
+    assert "serviceaccount" in failed["status"]["conditions"][0]["message"]
+    assert cluster.pods() == []  # no try was spent
+
+    cluster.core.create_namespaced_service_account(
+        cluster.ns, {"metadata": {"name": "loader"}, "automountServiceAccountToken": False}
+    )
+    wait_for(lambda: not_ready() is None, "the DAG Ready once the account exists", timeout=30)
+    second = manual(cluster, "loader", "loader-2")
+    cluster.finish_task(second, "a")
+    pod = cluster.wait_pod(second, "b")
+    assert pod.spec.service_account_name == "loader"
+    first_pod = cluster.pods(dagrun=second, task="a")[0]
+    assert first_pod.spec.service_account_name == "default"
+    assert first_pod.spec.automount_service_account_token is False
+
+
+def test_pause_freezes_a_running_run_and_unpause_completes_it(
+    cluster: Cluster, controller: ControllerProcess, kubeconfig: str
+) -> None:
+    cluster.apply_dag(
+        "frozen",
+        {"schedule": "@daily", "startDate": rfc3339(midnight(2)), "catchup": False,
+         "tasks": [task("a"), task("b", "a")]},
+    )  # fmt: skip
+    run = wait_for(lambda: cluster.runs("frozen") and cluster.runs("frozen")[0], "the run")
+    name = run["metadata"]["name"]
+    pod_a = cluster.wait_pod(name, "a")
+    kubedag = [str(REPO / ".venv/bin/kubedag"), "-n", cluster.ns, "--kubeconfig", kubeconfig]
+
+    def cli(verb: str) -> str:
+        result = subprocess.run([kubedag[0], verb, "frozen", *kubedag[1:]], capture_output=True,
+                                text=True, check=False)  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip()
+
+    assert cli("pause") == "dag.kubedag.io/frozen paused"
+    wait_for(lambda: cluster.dag("frozen")["spec"]["paused"] is True, "paused")
+    # The pod already running finishes and is recorded; nothing new starts.
+    cluster.set_pod(pod_a.metadata.name, "Succeeded", 0)
+    wait_for(lambda: cluster.task_states(name).get("a") == "success", "a recorded")
+    manual(cluster, "frozen", "frozen-manual")
+    wait_for(lambda: cluster.run_state("frozen-manual") == "queued", "the manual run queued")
+    controller.assert_alive()
+    assert cluster.pods(dagrun=name, task="b") == []
+    assert cluster.run_state(name) == "running"
+    assert cluster.run_state("frozen-manual") == "queued"
+
+    assert cli("unpause") == "dag.kubedag.io/frozen unpaused"
+    cluster.finish_task(name, "b")
+    cluster.wait_run_state(name, "success")
+    cluster.wait_run_state("frozen-manual", "running")

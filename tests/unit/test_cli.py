@@ -157,3 +157,29 @@ def test_crds_check(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert run(capsys, "crds", "--dir", str(tmp_path), "--check")[0] == 1
     assert run(capsys, "crds", "--dir", str(tmp_path))[0] == 0
     assert run(capsys, "crds", "--dir", str(tmp_path), "--check")[0] == 0
+
+
+def test_plan_summarises_a_huge_backlog_instead_of_listing_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    dag = tmp_path / "minutely.yaml"
+    dag.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "kubedag.io/v1alpha1",
+                "kind": "DAG",
+                "metadata": {"name": "minutely"},
+                "spec": {
+                    "schedule": "* * * * *",
+                    "startDate": "2016-11-29",
+                    "tasks": [{"name": "a", "image": "busybox"}],
+                },
+            }
+        )
+    )
+    code, out, _ = run(capsys, "plan", str(dag), "--now", "2026-11-29T12:00:00Z")
+    assert code == 0
+    lines = out.splitlines()
+    assert len(lines) == 1 + 100 + 1  # header, the default limit of rows, the summary
+    # Ten years and twelve hours of minutes, less the 100 listed: evenly spaced, so exact.
+    assert lines[-1].startswith("... and about 5,259,500 more due, from 2016-11-29T01:40:00Z")

@@ -133,6 +133,17 @@ def test_paused_dag_creates_nothing_and_does_not_wake() -> None:
     assert decision.status.next_run_after is None
 
 
+def test_a_paused_dag_starts_no_queued_run_not_even_at_pin() -> None:
+    runs = [scheduled(1, RunState.QUEUED), scheduled(2, None)]
+    decision = reconcile_dag(
+        make_dag(**DAILY, paused=True), runs, [], now=day(3), catchup_default=True
+    )
+    assert decision.runs_to_start == []
+    pinned = replace(runs[1], state=RunState.QUEUED)
+    assert not starts_at_pin(runs[:1], pinned, 16, paused=True)
+    assert starts_at_pin(runs[:1], pinned, 16)
+
+
 def test_invalid_dag_gets_no_runs_and_a_precise_ready_condition() -> None:
     problems = [Problem("InvalidGraph", "task 'b' depends on unknown task 'x'")]
     decision = reconcile_dag(make_dag(**DAILY), [], problems, now=day(5), catchup_default=True)
@@ -231,11 +242,73 @@ def test_existing_runs_are_not_created_again() -> None:
     assert names(decision.runs_to_create) == ["sales-20260102-0000"]
 
 
-def test_long_catchup_is_created_in_batches_and_wakes_at_once() -> None:
-    dag = make_dag(schedule="@daily", startDate="2023-01-01")
+def manual(d: int, state: RunState | None) -> RunSummary:
+    return RunSummary(f"sales-manual-{d}", RunType.MANUAL, day(d), None, state)
+
+
+def backfill(d: int, state: RunState | None) -> RunSummary:
+    return replace(scheduled(d, state), name=f"sales-backfill-{d}", run_type=RunType.BACKFILL)
+
+
+@pytest.mark.parametrize(
+    ("max_active_runs", "runs", "created"),
+    [
+        # Airflow: a scheduled run is created only while queued + running < max_active_runs.
+        (3, [], 3),
+        (3, [scheduled(1, RunState.RUNNING)], 2),
+        (3, [scheduled(1, RunState.QUEUED), scheduled(2, None)], 1),
+        (3, [scheduled(1, RunState.SUCCESS), scheduled(2, RunState.FAILED)], 3),
+        (2, [manual(1, RunState.RUNNING), manual(2, RunState.QUEUED)], 0),  # manual runs count
+        (2, [backfill(1, RunState.RUNNING), backfill(2, RunState.QUEUED)], 2),  # backfills not
+        (1000, [], CREATE_BATCH),  # and at most a batch per pass
+    ],
+)
+def test_scheduled_runs_are_created_only_as_max_active_runs_leaves_room(
+    max_active_runs: int, runs: list[RunSummary], created: int
+) -> None:
+    dag = make_dag(schedule="@daily", startDate="2023-01-01", maxActiveRuns=max_active_runs)
+    # Runs listed above are from December 2025; the DAG's own schedule runs from 2023.
+    runs = [replace(r, name=r.name + "-x", interval=None) if r.interval else r for r in runs]
+    decision = reconcile_dag(dag, runs, [], now=day(1), catchup_default=True)
+    assert len(decision.runs_to_create) == created
+
+
+def test_a_long_backlog_is_summarised_in_status_and_waits_for_room() -> None:
+    dag = make_dag(schedule="* * * * *", startDate="2016-01-01", maxActiveRuns=2)
+    decision = reconcile_dag(dag, [], [], now=day(1), catchup_default=True)
+    assert names(decision.runs_to_create) == ["sales-20160101-0000", "sales-20160101-0001"]
+    backlog = decision.status.backlog
+    assert backlog is not None and backlog.estimated
+    assert backlog.oldest == datetime(2016, 1, 1, 0, 2, tzinfo=UTC)
+    minutes = int((day(1) - datetime(2016, 1, 1, tzinfo=UTC)).total_seconds() // 60)
+    assert backlog.due == minutes - 2  # evenly spaced: the estimate is exact
+    assert decision.status.next_run_after == datetime(2016, 1, 1, 0, 3, tzinfo=UTC)
+    assert decision.requeue_at is None  # a run finishing makes room, and wakes the DAG
+
+
+def test_a_short_backlog_is_counted_exactly() -> None:
+    dag = make_dag(schedule="@daily", startDate="2025-12-20", maxActiveRuns=1)
+    decision = reconcile_dag(dag, [], [], now=day(1), catchup_default=True)
+    assert decision.status.backlog is not None
+    assert (decision.status.backlog.due, decision.status.backlog.estimated) == (11, None)
+
+
+def test_a_batch_limited_pass_comes_back_at_once() -> None:
+    dag = make_dag(schedule="@daily", startDate="2023-01-01", maxActiveRuns=1000)
     decision = reconcile_dag(dag, [], [], now=day(1), catchup_default=True)
     assert len(decision.runs_to_create) == CREATE_BATCH
     assert decision.requeue_at == day(1)
+
+
+def test_the_schedule_goes_on_from_the_status_when_the_newest_runs_are_deleted() -> None:
+    dag = make_dag(**DAILY)
+    first = reconcile_dag(dag, [], [], now=day(4), catchup_default=True)
+    assert names(first.runs_to_create) == [f"sales-2026010{d}-0000" for d in (1, 2, 3)]
+    assert first.status.last_scheduled_interval_end == day(4)
+    # Every run deleted (history cleanup, or by hand): nothing comes back.
+    later = dag.model_copy(update={"status": first.status})
+    again = reconcile_dag(later, [], [], now=day(5), catchup_default=True)
+    assert names(again.runs_to_create) == ["sales-20260104-0000"]
 
 
 def test_manual_only_dag_never_wakes() -> None:

@@ -1,6 +1,7 @@
 """The package's folders are its layers, and imports only go down them: the resources'
 models, the pure core, the rendering of manifests, the Kubernetes I/O layer, the
-reconcilers, the CLI. The pure layers never reach the network, the clock or the API."""
+reconcilers, the cluster commands, the CLI. The pure layers never reach the network, the
+clock or the API."""
 
 import ast
 from pathlib import Path
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "controller" / "kubedag"
-LAYERS = ["models", "core", "manifests", "kube", "reconcilers", "cli"]
+LAYERS = ["models", "core", "manifests", "kube", "reconcilers", "commands", "cli"]
 PURE = {"models", "core", "manifests"}
 # What a pure module may not import: clients, servers, sockets, processes, event loops.
 IO_MODULES = {

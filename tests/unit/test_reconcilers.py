@@ -11,6 +11,7 @@ from kubedag import API_VERSION
 from kubedag.core.history import HistoryPolicy
 from kubedag.kube.client import Kube, core_path, custom_path
 from kubedag.models.dag import PodGC
+from kubedag.reconcilers.accounts import RECHECK_MISSING
 from kubedag.reconcilers.controller import Controller
 from kubedag.reconcilers.settings import ControllerSettings
 from tests.unit.api_double import ApiDouble
@@ -21,7 +22,6 @@ NS = "etl"
 SETTINGS = ControllerSettings(
     catchup_by_default=True,
     namespaces=(),
-    task_service_account=None,
     run_workers=1,
     dag_workers=1,
     history=HistoryPolicy(pod_gc=PodGC.NEVER),
@@ -257,5 +257,33 @@ def test_a_dag_pass_creates_due_runs_and_says_when_to_look_again() -> None:
         assert again == datetime.fromisoformat("2026-01-04T00:00:00+00:00")
         status = world.api.objects[dag_path()]["status"]
         assert status["conditions"][0]["status"] == "True"
+
+    run_async(scenario)
+
+
+def test_a_named_account_that_does_not_exist_holds_the_dag_until_it_is_created() -> None:
+    async def scenario() -> None:
+        world = World()
+        world.now = datetime.fromisoformat("2026-01-03T12:00:00+00:00")
+        world.apply_dag(
+            task("a"), task("b", serviceAccountName="loader"), schedule="@daily",
+            startDate="2026-01-01",
+        )  # fmt: skip
+        again = await world.controller.dags.reconcile((NS, "etl"))
+        assert not [p for p in world.api.objects if "/dagruns/" in p]
+        ready = world.api.objects[dag_path()]["status"]["conditions"][0]
+        assert (ready["status"], ready["reason"]) == ("False", "ServiceAccountNotFound")
+        assert ready["message"].startswith(
+            'spec.tasks[1].serviceAccountName: serviceaccount "loader" not found in namespace etl'
+        )
+        assert [e["reason"] for e in world.api.events] == ["ServiceAccountNotFound"]
+        assert again == world.now + RECHECK_MISSING
+
+        world.api.put(core_path("serviceaccounts", NS, "loader"), {"metadata": {"name": "loader"}})
+        world.now = again
+        await world.controller.dags.reconcile((NS, "etl"))
+        assert len([p for p in world.api.objects if "/dagruns/" in p]) == 2
+        ready = world.api.objects[dag_path()]["status"]["conditions"][0]
+        assert ready["status"] == "True"
 
     run_async(scenario)

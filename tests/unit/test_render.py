@@ -127,7 +127,6 @@ def test_task_pod_carries_labels_owner_env_and_rendered_args() -> None:
         launch(args=["--date={{ ds }}"], serviceAccountName=None),
         namespace="etl",
         owner=owner,
-        default_service_account="kubedag-task",
     )
     assert pod["metadata"]["name"] == "sales-20260101-0000-load-2"
     assert pod["metadata"]["labels"] == {
@@ -140,7 +139,9 @@ def test_task_pod_carries_labels_owner_env_and_rendered_args() -> None:
     assert pod["metadata"]["ownerReferences"] == [owner]
     assert pod["metadata"]["annotations"] == {"kubedag.io/logical-date": "2026-01-01T00:00:00Z"}
     assert pod["spec"]["restartPolicy"] == "Never"
-    assert pod["spec"]["serviceAccountName"] == "kubedag-task"
+    # The namespace's own default account, without an API token.
+    assert "serviceAccountName" not in pod["spec"]
+    assert pod["spec"]["automountServiceAccountToken"] is False
     container = pod["spec"]["containers"][0]
     assert (container["name"], container["image"]) == ("task", "busybox")
     assert container["args"] == ["--date=2026-01-01"] and "command" not in container
@@ -185,3 +186,16 @@ def test_adoption_patch(
                 "ownerReferences": expected_refs,
             }
         }
+
+
+def test_status_patch_nulls_what_the_new_status_drops_at_every_level() -> None:
+    old = {"nextRunAfter": "t1", "backlog": {"due": 500, "estimated": True, "oldest": "t0"}}
+    assert render.status_patch(old, {"backlog": {"due": 3, "oldest": "t0"}}) == {
+        "nextRunAfter": None,
+        "backlog": {"due": 3, "estimated": None, "oldest": "t0"},
+    }
+    assert render.status_patch(old, {"nextRunAfter": "t2"}) == {
+        "nextRunAfter": "t2",
+        "backlog": None,
+    }
+    assert render.status_patch({}, {"a": [1]}) == {"a": [1]}

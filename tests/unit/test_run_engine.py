@@ -32,18 +32,11 @@ def created(decision: RunDecision) -> list[str]:
     return [launch.pod_name for launch in decision.pods_to_create]
 
 
-def manifests(
-    decision: RunDecision, run: DagRun, default_service_account: str | None = None
-) -> list[dict[str, Any]]:
+def manifests(decision: RunDecision, run: DagRun) -> list[dict[str, Any]]:
     """The pods the controller makes of the decision's launches (manifests.render)."""
     owner = render.owner_reference("DagRun", run.name, str(run.metadata["uid"]))
     return [
-        render.task_pod(
-            launch,
-            namespace=run.namespace,
-            owner=owner,
-            default_service_account=default_service_account,
-        )
+        render.task_pod(launch, namespace=run.namespace, owner=owner)
         for launch in decision.pods_to_create
     ]
 
@@ -57,10 +50,17 @@ class Driver:
         self.slots = slots
         self.now = T0
 
-    def step(self, pods: PodMap | None = None, *, after: timedelta = timedelta(0)) -> RunDecision:
+    def step(
+        self, pods: PodMap | None = None, *, after: timedelta = timedelta(0), frozen: bool = False
+    ) -> RunDecision:
         self.now += after
         decision = advance(
-            self.run, self.snapshot, pods=pods or {}, now=self.now, task_slots=self.slots
+            self.run,
+            self.snapshot,
+            pods=pods or {},
+            now=self.now,
+            task_slots=self.slots,
+            frozen=frozen,
         )
         self.run = self.run.model_copy(update={"status": decision.status})
         return decision
@@ -396,15 +396,19 @@ def test_a_large_run_whose_every_task_was_retried_stays_below_etcd_s_limit() -> 
     assert size < 1024 * 1024, size
 
 
-def test_default_service_account_applies_only_where_the_task_sets_none() -> None:
+def test_a_task_without_an_account_runs_tokenless_as_the_namespace_default() -> None:
     snap = snapshot_of(task("a"), task("b", serviceAccountName="loader"))
     run = running_run(snap)
     decision = advance(run, snap, pods={}, now=T0, task_slots=16)
     accounts = {
-        m["metadata"]["labels"]["kubedag.io/task"]: m["spec"].get("serviceAccountName")
-        for m in manifests(decision, run, default_service_account="kubedag-task")
+        m["metadata"]["labels"]["kubedag.io/task"]: (
+            m["spec"].get("serviceAccountName"),
+            m["spec"].get("automountServiceAccountToken"),
+        )
+        for m in manifests(decision, run)
     }
-    assert accounts == {"a": "kubedag-task", "b": "loader"}
+    # A named account keeps its own token setting: the DAG asked for its rights.
+    assert accounts == {"a": (None, False), "b": ("loader", None)}
 
 
 @pytest.mark.parametrize(
@@ -490,3 +494,21 @@ def test_only_a_start_of_running_may_wait_for_the_next_write() -> None:
     assert not only_tasks_started(both.status, finished.status)
     assert not only_tasks_started(queued, queued.model_copy(update={"progress": "1/3"}))
     assert not only_tasks_started(queued, queued.model_copy(update={"tasks": queued.tasks[:2]}))
+
+
+def test_a_frozen_run_records_its_pods_but_starts_and_concludes_nothing() -> None:
+    d = Driver(snapshot_of(task("a"), task("b", "a", retries=1)))
+    d.step()
+    a = d.pod_of("a")
+    paused = d.step({a: pod(a, "Succeeded", 0)}, frozen=True)
+    assert states(paused) == {"a": "success", "b": "none"}  # recorded, as the pod finished
+    assert created(paused) == [] and paused.status.state is RunState.RUNNING
+    assert d.step(frozen=True).pods_to_create == []  # however often it is looked at
+
+    resumed = d.step()  # unpaused: exactly where it stopped
+    assert created(resumed) == ["etl-20260101-0000-b-1"]
+    b = d.pod_of("b")
+    d.step({b: pod(b, "Failed", 1)}, frozen=True)
+    frozen_retry = d.step(after=timedelta(hours=1), frozen=True)
+    assert states(frozen_retry)["b"] == "up_for_retry" and created(frozen_retry) == []
+    assert created(d.step()) == ["etl-20260101-0000-b-2"]

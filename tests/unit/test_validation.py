@@ -4,7 +4,12 @@ from typing import Any
 
 import pytest
 
-from kubedag.core.validation import validate_dag
+from kubedag.core.validation import (
+    missing_account_problems,
+    named_service_accounts,
+    validate_dag,
+)
+from kubedag.models.dag import DagSpec
 from tests.unit.builders import dag_spec, task
 
 CASES: list[tuple[str, dict[str, Any], list[tuple[str, str]]]] = [
@@ -56,3 +61,29 @@ def test_env_in_defaults_is_validated_for_every_task() -> None:
         "task 'a' env X",
         "task 'b' env X",
     ]
+
+
+def test_named_accounts_come_from_tasks_then_defaults_each_with_its_first_field() -> None:
+    spec = DagSpec.model_validate(
+        {
+            "defaults": {"image": "busybox", "serviceAccountName": "etl"},
+            "tasks": [
+                {"name": "a"},
+                {"name": "b", "serviceAccountName": "loader"},
+                {"name": "c", "serviceAccountName": "loader"},
+            ],
+        }
+    )
+    named = named_service_accounts(spec)
+    assert named == {
+        "etl": "spec.defaults.serviceAccountName",
+        "loader": "spec.tasks[1].serviceAccountName",
+    }
+    problems = missing_account_problems("team-a", named, {"loader"})
+    assert [p.reason for p in problems] == ["ServiceAccountNotFound"]
+    assert problems[0].message.startswith(
+        'spec.tasks[1].serviceAccountName: serviceaccount "loader" not found in namespace team-a'
+    )
+    # Every task overriding the default account: the default is never used, never required.
+    overridden = spec.model_copy(update={"tasks": spec.tasks[1:]})
+    assert named_service_accounts(overridden) == {"loader": "spec.tasks[0].serviceAccountName"}

@@ -29,12 +29,3 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- default "default" .Values.serviceAccount.name -}}
 {{- end -}}
 {{- end -}}
-
-{{/* Namespaces that get the task ServiceAccount. */}}
-{{- define "kubedag.taskNamespaces" -}}
-{{- if .Values.watchNamespaces -}}
-{{- .Values.watchNamespaces | toJson -}}
-{{- else -}}
-{{- prepend .Values.taskServiceAccount.extraNamespaces .Release.Namespace | uniq | toJson -}}
-{{- end -}}
-{{- end -}}

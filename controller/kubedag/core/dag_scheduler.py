@@ -13,9 +13,11 @@ from datetime import UTC, datetime, timedelta
 from kubedag.core.dates import localize
 from kubedag.core.naming import dagrun_name
 from kubedag.core.schedule import (
+    Backlog,
     DataInterval,
     PlannedRun,
     Window,
+    backlog,
     due_runs,
     next_wakeup,
     parse_timetable,
@@ -23,16 +25,19 @@ from kubedag.core.schedule import (
 )
 from kubedag.core.validation import Problem
 from kubedag.models.common import Condition, find_condition, set_condition
-from kubedag.models.dag import Dag, DagSpec, DagStatus, RunOutcome
+from kubedag.models.dag import Dag, DagSpec, DagStatus, RunOutcome, ScheduleBacklog
 from kubedag.models.dagrun import RunState, RunType
 
 # A DAG's run counts and schedule times are written at most this long after they change,
 # so a burst of run state changes (or 500 DAGs' runs due at once) costs one status write.
 STATUS_BATCH_DELAY = timedelta(seconds=1)
 
-# Runs created per pass: a three-year catchup is created over several passes, so status and
-# promotions keep flowing meanwhile.
+# Runs created per pass at most: with a large maxActiveRuns, a three-year catchup is created
+# over several passes, so status and promotions keep flowing meanwhile.
 CREATE_BATCH = 200
+
+# Due runs counted one by one for the DAG's status; beyond this, estimated.
+BACKLOG_EXACT = 100
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -62,8 +67,12 @@ class DagDecision:
 @dataclass(frozen=True)
 class SchedulePlan:
     due: list[PlannedRun]
+    """The runs to create now, oldest first (at most the limit asked for)."""
     upcoming: list[PlannedRun]
     next_run_after: datetime | None
+    """When the first run not in `due` may be created; in the past while a backlog waits."""
+    backlog: Backlog | None = None
+    """Due runs beyond `due` (beyond the limit)."""
 
 
 def plan_schedule(
@@ -75,7 +84,10 @@ def plan_schedule(
     limit: int | None = None,
     upcoming: int = 0,
 ) -> SchedulePlan:
-    """The scheduled runs due at `now` after the run covering `last_interval`, oldest first.
+    """The scheduled runs due at `now` after the run covering `last_interval`, oldest first,
+    at most `limit` of them; what is due beyond that is summarised as a backlog (counted
+    without walking it), and then `upcoming` and the wake-up are left out: they lie past
+    the whole backlog.
 
     Shared by the controller and `kubedag plan`, so the CLI shows what the controller does.
     """
@@ -91,9 +103,12 @@ def plan_schedule(
     )
     due = due_runs(window, limit=limit)
     after_due = window.after(due[-1].interval if due else last_interval)
+    if limit is not None:
+        waiting = backlog(after_due, exact_up_to=BACKLOG_EXACT)
+        if waiting is not None:
+            return SchedulePlan(due, [], waiting.oldest.run_after, waiting)
     later = upcoming_runs(after_due, count=upcoming) if upcoming else []
-    wake = next_wakeup(after_due)
-    return SchedulePlan(due, later, wake)
+    return SchedulePlan(due, later, next_wakeup(after_due))
 
 
 def newest_scheduled_run(runs: Sequence[RunSummary]) -> RunSummary | None:
@@ -133,8 +148,40 @@ def last_outcome(
     return max(candidates, key=lambda o: (o.finished_at or EPOCH, o.logical_date or EPOCH, o.run))
 
 
-def runs_to_start(runs: Sequence[RunSummary], max_active_runs: int) -> list[str]:
-    """Queued runs to promote to running, oldest logical date first, within the limit."""
+def schedule_position(runs: Sequence[RunSummary], status: DagStatus | None) -> DataInterval | None:
+    """Where the schedule goes on from: the newest scheduled interval, of the runs or as the
+    status recorded it, whichever is later. The runs cover a status write not made yet; the
+    status covers runs deleted since (by hand or by history cleanup), which must not come
+    back, as in Airflow, where the DAG's next_dagrun column carries the position."""
+    from_runs = newest_scheduled_interval(runs)
+    if status is None or status.last_scheduled_run is None:
+        return from_runs
+    if status.last_scheduled_interval_end is None:
+        return from_runs
+    recorded = DataInterval(status.last_scheduled_run, status.last_scheduled_interval_end)
+    if from_runs is None:
+        return recorded
+    return max(from_runs, recorded, key=lambda i: (i.end, i.start))
+
+
+def room_for_scheduled_runs(runs: Sequence[RunSummary], max_active_runs: int) -> int:
+    """How many scheduled runs may be created now: Airflow creates one only while the DAG's
+    queued and running runs (backfill runs aside) are fewer than max_active_runs."""
+    active = sum(
+        1
+        for r in runs
+        if r.run_type is not RunType.BACKFILL and (r.state is None or not r.state.finished)
+    )
+    return max(0, max_active_runs - active)
+
+
+def runs_to_start(
+    runs: Sequence[RunSummary], max_active_runs: int, *, paused: bool = False
+) -> list[str]:
+    """Queued runs to promote to running, oldest logical date first, within the limit; none
+    while the DAG is paused (Airflow never starts queued runs of a paused DAG)."""
+    if paused:
+        return []
     running = sum(1 for r in runs if r.state is RunState.RUNNING)
     free = max(0, max_active_runs - running)
     queued = sorted(
@@ -144,7 +191,9 @@ def runs_to_start(runs: Sequence[RunSummary], max_active_runs: int) -> list[str]
     return [r.name for r in queued[:free]]
 
 
-def starts_at_pin(runs: Sequence[RunSummary], pinned: RunSummary, max_active_runs: int) -> bool:
+def starts_at_pin(
+    runs: Sequence[RunSummary], pinned: RunSummary, max_active_runs: int, *, paused: bool = False
+) -> bool:
     """Whether a run being pinned may go straight to running instead of waiting, queued, for
     the DAG's next pass: exactly when `runs_to_start` would promote it, with every run not
     yet pinned counted as queued, so an older one still starts first."""
@@ -153,7 +202,7 @@ def starts_at_pin(runs: Sequence[RunSummary], pinned: RunSummary, max_active_run
         for r in runs
         if r.name != pinned.name
     ]
-    return pinned.name in runs_to_start([*others, pinned], max_active_runs)
+    return pinned.name in runs_to_start([*others, pinned], max_active_runs, paused=paused)
 
 
 def status_write_is_urgent(old: DagStatus | None, new: DagStatus) -> bool:
@@ -195,15 +244,17 @@ def reconcile_dag(
     """One pass over a DAG: create due scheduled runs, promote queued runs, compute status."""
     spec = dag.spec
     decision = DagDecision()
-    last_interval = newest_scheduled_interval(runs)
+    last_interval = schedule_position(runs, dag.status)
     next_run_after = None
+    waiting: Backlog | None = None
+    room = room_for_scheduled_runs(runs, spec.max_active_runs)
     if not problems and not spec.paused:
         plan = plan_schedule(
             spec,
             catchup_default=catchup_default,
             last_interval=last_interval,
             now=now,
-            limit=CREATE_BATCH,
+            limit=min(CREATE_BATCH, room),
         )
         existing = {r.name for r in runs}
         for planned in plan.due:
@@ -211,9 +262,8 @@ def reconcile_dag(
                 decision.runs_to_create.append(planned)
             last_interval = planned.interval
         next_run_after = plan.next_run_after
-        if len(plan.due) >= CREATE_BATCH:
-            next_run_after = now  # more are due: come back at once
-    decision.runs_to_start = runs_to_start(runs, spec.max_active_runs)
+        waiting = plan.backlog
+    decision.runs_to_start = runs_to_start(runs, spec.max_active_runs, paused=spec.paused)
     started = set(decision.runs_to_start)
 
     old = dag.status or DagStatus()
@@ -221,7 +271,15 @@ def reconcile_dag(
         observed_generation=dag.generation,
         conditions=set_condition(old.conditions, ready_condition(problems, dag.generation, now)),
         last_scheduled_run=last_interval.start if last_interval else None,
+        last_scheduled_interval_end=last_interval.end if last_interval else None,
         next_run_after=next_run_after,
+        backlog=None
+        if waiting is None
+        else ScheduleBacklog(
+            due=waiting.count,
+            estimated=waiting.estimated or None,
+            oldest=waiting.oldest.logical_date,
+        ),
         active_runs=sum(1 for r in runs if r.state is RunState.RUNNING or r.name in started),
         queued_runs=sum(  # a run not pinned yet is queued too, as far as users can tell
             1 for r in runs if r.state in (None, RunState.QUEUED) and r.name not in started
@@ -231,7 +289,12 @@ def reconcile_dag(
         last_failed_run=last_outcome(runs, RunState.FAILED, old.last_failed_run),
     )
     decision.status = status
-    decision.requeue_at = next_run_after
+    if waiting is None:
+        decision.requeue_at = next_run_after
+    elif room > len(decision.runs_to_create):
+        decision.requeue_at = now  # only the batch size held the rest back
+    else:
+        decision.requeue_at = None  # a run finishing makes room, and wakes the DAG
     return decision
 
 

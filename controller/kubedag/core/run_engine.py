@@ -446,17 +446,22 @@ def advance(
     pods: Mapping[str, PodObservation],
     now: datetime,
     task_slots: int,
+    frozen: bool = False,
 ) -> RunDecision:
     """One pass over a running run: observe pods, release due retries, apply trigger rules,
     launch what may start (at most `task_slots` new pods), enforce timeouts, conclude.
 
     `pods` maps pod names to what is known of them; a pod absent from it is simply not
-    observed yet, one with phase GONE was confirmed deleted.
+    observed yet, one with phase GONE was confirmed deleted. A `frozen` run (its DAG is
+    paused) only records what its pods do: as Airflow's scheduler does not examine the runs
+    of a paused DAG, nothing starts, propagates or concludes until it is unpaused.
     """
     state = _Pass(run, snapshot, now, task_slots)
     if state.status.state is not RunState.RUNNING:
         return state.result()
     state.observe(pods)
+    if frozen:
+        return state.result()
     state.release_retries()
     for _ in range(len(snapshot.tasks) + 1):
         state.apply_trigger_rules()

@@ -1,6 +1,7 @@
 """Whole-DAG checks the CRD schema cannot make: the graph, the schedule and timezone, the
 templates. Each problem names the task or field and says what is wrong."""
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -96,3 +97,35 @@ def describe_validation_error(error: ValidationError) -> list[str]:
             where += f"[{part}]" if isinstance(part, int) else f".{part}" if where else str(part)
         messages.append(f"{where}: {item['msg']}")
     return messages
+
+
+def named_service_accounts(spec: DagSpec) -> dict[str, str]:
+    """Each ServiceAccount a task of the DAG runs as, with the first field that names it
+    (tasks that name none run as the namespace's `default` account, which always exists)."""
+    accounts: dict[str, str] = {}
+    default = spec.defaults.service_account_name if spec.defaults else None
+    for index, task in enumerate(spec.tasks):
+        if task.service_account_name:
+            accounts.setdefault(
+                task.service_account_name, f"spec.tasks[{index}].serviceAccountName"
+            )
+        elif default:
+            accounts.setdefault(default, "spec.defaults.serviceAccountName")
+    return accounts
+
+
+def missing_account_problems(
+    namespace: str, accounts: Mapping[str, str], missing: Collection[str]
+) -> list[Problem]:
+    """A problem per account the DAG names that its namespace lacks: the pods would be
+    refused, so the DAG is not Ready rather than failing every try."""
+    return [
+        Problem(
+            "ServiceAccountNotFound",
+            f'{field}: serviceaccount "{account}" not found in namespace {namespace};'
+            " create it, or leave serviceAccountName unset to run as the namespace's default"
+            " account without an API token",
+        )
+        for account, field in sorted(accounts.items(), key=lambda item: item[1])
+        if account in missing
+    ]

@@ -9,10 +9,12 @@ import json
 import logging
 import os
 import socket
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
+import aiohttp
 from kubernetes.aio import client as aio_client
 from kubernetes.aio import config as aio_config
 
@@ -173,6 +175,36 @@ class Kube:
             {"propagationPolicy": "Background"},
             query={"labelSelector": label_selector},
         )
+
+    async def pod_log(
+        self, namespace: str, name: str, *, container: str, follow: bool
+    ) -> AsyncIterator[bytes]:
+        """A pod container's log as it arrives (with `follow`, until the container ends)."""
+        path = core_path("pods", namespace, name) + "/log"
+        query = {"container": container, "follow": "true" if follow else "false"}
+        params = await self._api.param_serialize(
+            method="GET",
+            resource_path=f"{path}?{urlencode(query)}",
+            header_params={"Accept": "*/*"},
+            auth_settings=["BearerToken"],
+        )
+        self.requests += 1
+        # No overall timeout: a followed log stays open as long as the container runs.
+        unbounded = aiohttp.ClientTimeout(total=None, sock_connect=30)
+        response = await self._api.call_api(*params, _request_timeout=unbounded)
+        if response.status >= 400:
+            data = await response.read()
+            try:
+                payload = json.loads(data)
+            except ValueError:
+                payload = {}
+            raise ApiError(
+                response.status,
+                str(payload.get("reason") or response.reason),
+                str(payload.get("message") or data[:300]),
+            )
+        async for chunk in response.response.content.iter_any():
+            yield chunk
 
     async def patch_status(
         self, path: str, status: dict[str, Any], resource_version: str | None

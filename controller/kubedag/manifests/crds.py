@@ -128,6 +128,7 @@ def dag_crd() -> dict[str, Any]:
             {"name": "Paused", "type": "boolean", "jsonPath": ".spec.paused"},
             {"name": "Last Run", "type": "date", "jsonPath": ".status.lastScheduledRun"},
             {"name": "Next Run", "type": "string", "jsonPath": ".status.nextRunAfter"},
+            {"name": "Backlog", "type": "integer", "jsonPath": ".status.backlog.due"},
             {
                 "name": "Ready",
                 "type": "string",

@@ -42,10 +42,13 @@ def task_pod(
     *,
     namespace: str,
     owner: dict[str, Any] | None,
-    default_service_account: str | None = None,
 ) -> dict[str, Any]:
     """The pod of one task try. `owner` is the DagRun's ownerReference (uid included), so
-    the garbage collector removes the pods with their run."""
+    the garbage collector removes the pods with their run.
+
+    A task that names no ServiceAccount runs as its namespace's `default` one, which every
+    namespace has, without an API token: any namespace works with no setup, and a task
+    cannot touch the cluster unless its DAG names an account for it."""
     task, ctx = launch.task, launch.context
     container: dict[str, Any] = {"name": CONTAINER_NAME, "image": task.image, "env": launch.env}
     if launch.command:
@@ -63,10 +66,12 @@ def task_pod(
         )
     )
     spec: dict[str, Any] = {"restartPolicy": "Never", "containers": [container]}
+    if task.service_account_name is None:
+        spec["automountServiceAccountToken"] = False
     spec.update(
         _present(
             {
-                "serviceAccountName": task.service_account_name or default_service_account,
+                "serviceAccountName": task.service_account_name,
                 "volumes": task.volumes,
                 "nodeSelector": task.node_selector,
                 "tolerations": task.tolerations,
@@ -209,3 +214,16 @@ def event(
         "reportingComponent": EVENT_REPORTER,
         "reportingInstance": reporting_instance[:128],
     }
+
+
+def status_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """The merge patch (RFC 7386) that turns status `old` into `new`: a merge patch keeps
+    fields it does not mention, so each field `new` drops is sent as null, in nested objects
+    too (lists are replaced whole)."""
+    patch: dict[str, Any] = dict(new)
+    for key, value in old.items():
+        if key not in new:
+            patch[key] = None
+        elif isinstance(value, dict) and isinstance(new[key], dict):
+            patch[key] = status_patch(value, new[key])
+    return patch

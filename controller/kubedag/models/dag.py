@@ -172,9 +172,12 @@ class DagSpec(KubeModel):
     catchup: bool | None = None
     """Create a run for every missed interval; default from the controller (true)."""
     paused: bool = False
-    """Stop creating scheduled runs."""
+    """Freeze the DAG: no new scheduled runs, queued runs stay queued, running runs start no
+    new task (pods already running finish and are recorded). Backfill runs go on."""
     max_active_runs: int = Field(default=16, ge=1, le=10000)
-    """Runs of this DAG in state running at once; the rest wait queued, oldest first."""
+    """Runs of this DAG running at once (backfill runs aside); queued runs start oldest
+    first. A due scheduled run is created only while fewer runs than this are queued or
+    running, as in Airflow, so a long catchup never floods the cluster."""
     max_active_tasks: int = Field(default=DEFAULT_MAX_ACTIVE_TASKS, ge=1, le=10000)
     """Task pods of this DAG active at once, across its runs."""
     dagrun_timeout: Duration | None = None
@@ -213,6 +216,18 @@ class RunOutcome(KubeModel):
     finished_at: StatusTime | None = None
 
 
+class ScheduleBacklog(KubeModel):
+    """Scheduled runs that are due but not created yet: a run is created only when
+    maxActiveRuns leaves room for it, as Airflow does."""
+
+    due: int
+    """How many; exact up to 100, else estimated from the schedule (see `estimated`)."""
+    estimated: bool | None = None
+    """True when `due` is an estimate; absent when exact."""
+    oldest: StatusTime
+    """Logical date of the oldest of them, the next to be created."""
+
+
 class DagStatus(KubeModel):
     """Observed state of a DAG, written by the controller."""
 
@@ -220,6 +235,10 @@ class DagStatus(KubeModel):
     conditions: list[Condition] = Field(default_factory=list)
     last_scheduled_run: StatusTime | None = None
     """Logical date of the newest scheduled run."""
+    last_scheduled_interval_end: StatusTime | None = None
+    """End of the newest scheduled run's data interval: where the schedule goes on from,
+    kept here so that deleting runs (by hand or by history cleanup) never re-creates them."""
+    backlog: ScheduleBacklog | None = None
     next_run_after: StatusTime | None = None
     """When the next scheduled run is due to be created."""
     active_runs: int | None = None

@@ -6,7 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from kubedag.core.validation import Problem, missing_account_problems, named_service_accounts
 from kubedag.kube.client import Kube, custom_path
+from kubedag.models.dag import Dag
+from kubedag.reconcilers.accounts import ServiceAccounts
 from kubedag.reconcilers.caches import NamespacedName
 from kubedag.reconcilers.informer import Informer
 from kubedag.reconcilers.settings import ControllerSettings
@@ -20,6 +23,7 @@ class ReconcilerContext:
     snapshots: SnapshotStore
     settings: ControllerSettings
     now: Callable[[], datetime]
+    accounts: ServiceAccounts
 
 
 class Reconciler:
@@ -32,6 +36,17 @@ class Reconciler:
         self.snapshots = context.snapshots
         self.settings = context.settings
         self.now = context.now
+        self.accounts = context.accounts
+
+    async def dag_problems(self, dag: Dag) -> list[Problem]:
+        """What keeps the DAG from running: its spec's problems, else a ServiceAccount it
+        names that its namespace lacks."""
+        problems = self.informer.problems(dag)
+        if problems:
+            return problems
+        named = named_service_accounts(dag.spec)
+        missing = await self.accounts.missing(dag.namespace, named) if named else set()
+        return missing_account_problems(dag.namespace, named, missing)
 
     async def dag_body(self, key: NamespacedName) -> dict[str, Any] | None:
         body = self.informer.dag(key)

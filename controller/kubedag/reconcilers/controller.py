@@ -12,6 +12,8 @@ from typing import Any
 
 from kubedag.core.pod_observation import observe_pod
 from kubedag.kube.client import Kube
+from kubedag.models.dagrun import RunState
+from kubedag.reconcilers.accounts import ServiceAccounts
 from kubedag.reconcilers.caches import NamespacedName, owner_run
 from kubedag.reconcilers.cleanup import Cleaner
 from kubedag.reconcilers.context import ReconcilerContext
@@ -28,6 +30,10 @@ DAGS_FIRST_LIMIT = 2.0  # seconds a run pass waits at most for due DAG passes
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _paused(body: dict[str, Any] | None) -> bool:
+    return bool(body and (body.get("spec") or {}).get("paused") is True)
 
 
 class Controller:
@@ -48,7 +54,10 @@ class Controller:
             gate=self._dags_first,
         )
         run_status = StatusWriter(kube, self.informer, "DagRun", on_run_changed=self.dag_queue.add)
-        context = ReconcilerContext(kube, self.informer, self.snapshots, settings, now)
+        self.accounts = ServiceAccounts(kube, now)
+        context = ReconcilerContext(
+            kube, self.informer, self.snapshots, settings, now, self.accounts
+        )
         self.cleaner = cleaner = Cleaner(kube, self.informer, self.snapshots, settings)
         self.dags = DagReconciler(
             context,
@@ -95,6 +104,7 @@ class Controller:
             "run_status_batches": len(self.runs.batches),
             "dag_queue": self.dag_queue.tracked(),
             "run_queue": self.run_queue.tracked(),
+            "service_accounts": len(self.accounts),
         }
 
     # Watch events -------------------------------------------------------------------------
@@ -107,9 +117,14 @@ class Controller:
             self.dags.forget(key)
             self.dag_queue.forget(key)
             return
+        unpaused = _paused(self.informer.dag(key)) and not _paused(body)
         self.informer.put_dag(key, body)
         if not self.informer.is_own_write("DAG", key, body):
             self.dag_queue.add(key)
+        if unpaused:  # the frozen runs go on where they stopped
+            for run in self.informer.runs.for_dag(*key):
+                if run.state is RunState.RUNNING:
+                    self.run_queue.add((key[0], run.name))
 
     def on_run_event(self, event_type: str | None, body: dict[str, Any]) -> None:
         key = (body["metadata"]["namespace"], body["metadata"]["name"])

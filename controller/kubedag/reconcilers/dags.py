@@ -24,6 +24,7 @@ from kubedag.manifests import render
 from kubedag.models.common import find_condition
 from kubedag.models.dag import Dag, DagStatus
 from kubedag.models.dagrun import DagRun, RunState, RunType
+from kubedag.reconcilers.accounts import RECHECK_MISSING
 from kubedag.reconcilers.batching import WriteBatches
 from kubedag.reconcilers.caches import NamespacedName, summarize_run
 from kubedag.reconcilers.cleanup import Cleaner
@@ -31,6 +32,10 @@ from kubedag.reconcilers.context import Reconciler, ReconcilerContext
 from kubedag.reconcilers.status import StatusWriter
 
 log = logging.getLogger(__name__)
+
+
+def _waits_for_account(problems: list[Problem]) -> bool:
+    return any(p.reason == "ServiceAccountNotFound" for p in problems)
 
 
 class DagReconciler(Reconciler):
@@ -66,7 +71,7 @@ class DagReconciler(Reconciler):
         except ValidationError as error:
             await self._report_invalid_spec(key, body, error, now)
             return None
-        problems = self.informer.problems(dag)
+        problems = await self.dag_problems(dag)
         runs = self.informer.runs.for_dag(namespace, name)
         decision = reconcile_dag(
             dag, runs, problems, now=now, catchup_default=self.settings.catchup_by_default
@@ -90,7 +95,8 @@ class DagReconciler(Reconciler):
             await self._start_run((namespace, run_name), now)
         await self._write_status(key, body, dag.status, decision.status, now)
         clean_again = await self._clean_up(dag, runs, decision.status, problems, now)
-        return earliest(decision.requeue_at, self.batches.when(key), clean_again)
+        recheck = now + RECHECK_MISSING if _waits_for_account(problems) else None
+        return earliest(decision.requeue_at, self.batches.when(key), recheck, clean_again)
 
     async def _clean_up(
         self,

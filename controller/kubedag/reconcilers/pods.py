@@ -12,9 +12,16 @@ from kubedag.kube.client import ApiError, Kube, core_path
 from kubedag.manifests import render
 from kubedag.models.dagrun import DagRun
 from kubedag.reconcilers.informer import Informer
-from kubedag.reconcilers.settings import ControllerSettings
 
 POD_CREATE_CONCURRENCY = 16
+
+
+def _account_pending(error: ApiError) -> bool:
+    """The API refused the pod because its ServiceAccount does not exist (yet): in a new
+    namespace the `default` one appears a moment after the namespace. Not the task's fault:
+    the pass is retried with backoff instead of failing a try, and a DAG naming an account
+    that stays missing is reported on the DAG (ServiceAccountNotFound)."""
+    return error.status == 403 and "error looking up service account" in error.message
 
 
 class PodLauncher:
@@ -44,7 +51,6 @@ class PodLauncher:
         snapshot: Snapshot,
         decision: run_engine.RunDecision,
         now: datetime,
-        settings: ControllerSettings,
     ) -> bool:
         """Create and delete the decision's pods. Tries whose pod the API refused are
         recorded as failed in the decision; returns True if there were any (downstream tasks
@@ -52,12 +58,7 @@ class PodLauncher:
         uid = run.metadata.get("uid")
         owner = render.owner_reference("DagRun", run.name, str(uid)) if uid else None
         manifests = {
-            launch.task.name: render.task_pod(
-                launch,
-                namespace=run.namespace,
-                owner=owner,
-                default_service_account=settings.task_service_account,
-            )
+            launch.task.name: render.task_pod(launch, namespace=run.namespace, owner=owner)
             for launch in decision.pods_to_create
         }
         failures = await self._create(run.namespace, manifests)
@@ -77,7 +78,7 @@ class PodLauncher:
                 try:
                     created = await self.kube.create(core_path("pods", namespace), manifest)
                 except ApiError as error:
-                    if error.status >= 500 or error.status == 429:
+                    if error.status >= 500 or error.status == 429 or _account_pending(error):
                         raise
                     failures[task] = f"pod rejected: {error.message}"
                     return

@@ -18,7 +18,7 @@ from kubedag.kube.client import MERGE_PATCH, ApiError, custom_path
 from kubedag.manifests import render
 from kubedag.models.common import find_condition
 from kubedag.models.dag import Dag
-from kubedag.models.dagrun import DagRun, DagRunStatus, RunState, TaskState
+from kubedag.models.dagrun import DagRun, DagRunStatus, RunState, RunType, TaskState
 from kubedag.reconcilers.batching import WriteBatches
 from kubedag.reconcilers.caches import NamespacedName, resource_version, summarize_run
 from kubedag.reconcilers.cleanup import Cleaner
@@ -89,7 +89,7 @@ class RunReconciler(Reconciler):
             return None
         dag = Dag.model_validate(dag_body)
         body = await self._adopt(body, dag_body)
-        problems = self.informer.problems(dag)
+        problems = await self.dag_problems(dag)
         if problems:
             message = f"DAG {dag.name} is invalid: {problems[0].message}"
             await self._fail(run, body, "DagNotReady", message, now)
@@ -107,7 +107,8 @@ class RunReconciler(Reconciler):
             now=now,
         )
         queued = replace(summarize_run(body), state=RunState.QUEUED, logical_date=logical)
-        if starts_at_pin(self.informer.runs.for_dag(*dag_key), queued, dag.spec.max_active_runs):
+        siblings = self.informer.runs.for_dag(*dag_key)
+        if starts_at_pin(siblings, queued, dag.spec.max_active_runs, paused=dag.spec.paused):
             return await self._pin_running(run, body, run_engine.start(status, now), queued, now)
         # The writer wakes the DAG: the run is queued now, and counts.
         await self.status.write(run.key, status.to_wire(), body["metadata"]["resourceVersion"])
@@ -170,7 +171,7 @@ class RunReconciler(Reconciler):
             await self.status.write(key, status.to_wire(), body["metadata"]["resourceVersion"])
             return None
         decision = await self._decide(run, snapshot, now)
-        again = await self.pods.carry_out(run, snapshot, decision, now, self.settings)
+        again = await self.pods.carry_out(run, snapshot, decision, now)
         wake = await self._write(run, body, decision, now, pinning=pinning)
         await self._post_events(body, decision.events, now)
         # Only outcomes written may lose their pods.
@@ -188,7 +189,16 @@ class RunReconciler(Reconciler):
         limit = self.informer.max_active_tasks((run.namespace, dag))
         slots = limit - self.informer.pods.active_count(run.namespace, label_value(dag))
         pods = await self.pods.observe(run)
-        return run_engine.advance(run, snapshot, pods=pods, now=now, task_slots=slots)
+        return run_engine.advance(
+            run, snapshot, pods=pods, now=now, task_slots=slots, frozen=self._frozen(run)
+        )
+
+    def _frozen(self, run: DagRun) -> bool:
+        """A paused DAG freezes its runs, except backfill runs (asked for by hand)."""
+        if run.spec.run_type is RunType.BACKFILL:
+            return False
+        dag = self.informer.dag((run.namespace, run.spec.dag_name)) or {}
+        return (dag.get("spec") or {}).get("paused") is True
 
     async def _write(
         self,

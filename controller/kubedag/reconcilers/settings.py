@@ -55,10 +55,6 @@ class ControllerSettings:
         default_factory=lambda: tuple(_env_list("KUBEDAG_NAMESPACES"))
     )
     """Namespaces to watch; empty means all."""
-    task_service_account: str | None = field(
-        default_factory=lambda: os.environ.get("KUBEDAG_TASK_SERVICE_ACCOUNT") or None
-    )
-    """ServiceAccount of task pods whose task sets none (the chart's minimal one)."""
     run_workers: int = field(
         default_factory=lambda: int(os.environ.get("KUBEDAG_RUN_WORKERS", "8"))
     )

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kubedag.kube.client import ApiError, Kube, custom_path
+from kubedag.manifests import render
 from kubedag.reconcilers.caches import NamespacedName
 from kubedag.reconcilers.informer import Informer, Kind
 
@@ -40,9 +41,11 @@ class StatusWriter:
         """Merge-patch the status; with a resourceVersion a changed object fails the write
         with Conflict, and the stale copy is dropped so the next pass reads it afresh.
         `wake_dag=False`: the caller is the run's DAG pass, which has counted the change."""
+        current = self.informer.dag(key) if self.kind == "DAG" else self.informer.run(key)
+        patch = render.status_patch((current or {}).get("status") or {}, status)
         try:
             written = await self.kube.patch_status(
-                custom_path(_PLURALS[self.kind], *key), status, resource_version
+                custom_path(_PLURALS[self.kind], *key), patch, resource_version
             )
         except ApiError as error:
             if error.conflict:

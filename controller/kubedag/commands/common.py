@@ -1,0 +1,29 @@
+"""What the cluster subcommands share: the connection flags, the namespace, errors."""
+
+import argparse
+
+from kubedag.kube.client import Kube
+
+
+class CliError(Exception):
+    """A message for the user; the command exits 1 with it."""
+
+
+def add_connection_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-n", "--namespace", help="default: the kubeconfig context's")
+    parser.add_argument("--kubeconfig")
+
+
+def current_namespace(kubeconfig: str | None) -> str:
+    from kubernetes import config as sync_config
+
+    try:
+        _, context = sync_config.list_kube_config_contexts(config_file=kubeconfig)
+        return str(context.get("context", {}).get("namespace") or "default")
+    except Exception:
+        return "default"
+
+
+async def connect(args: argparse.Namespace) -> tuple[Kube, str]:
+    kube = await Kube.connect(args.kubeconfig)
+    return kube, args.namespace or current_namespace(args.kubeconfig)
