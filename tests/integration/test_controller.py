@@ -342,7 +342,7 @@ def test_dag_and_run_columns_for_kubectl_get(
 
     dags = table("dags")
     columns = [c["name"] for c in dags["columnDefinitions"]]
-    assert columns[:6] == ["Name", "Schedule", "Paused", "Last Run", "Next Run", "Ready"]
+    assert columns[:7] == ["Name", "Schedule", "Paused", "Last Run", "Next Run", "Backlog", "Ready"]
     assert dags["rows"][0]["cells"][:3] == ["cols", "@daily", False]
     runs = table("dagruns")
     columns = [c["name"] for c in runs["columnDefinitions"]]
