@@ -18,6 +18,7 @@ from kubedag.core.schedule import DataInterval
 from kubedag.core.tries import MAX_EARLIER_TRIES, archive_try, earlier_tries_limit
 from kubedag.models.dag import PodGC, RunOutcome
 from kubedag.models.dagrun import RunState, RunType, TaskRecord, TaskState
+from kubedag.reconcilers.settings import history_from_env
 from tests.unit.builders import dag_spec, task
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
@@ -259,3 +260,25 @@ def test_archiving_a_try_keeps_its_outcome_once_and_at_most_ten() -> None:
     archive_try(many, keep=2)
     assert [t.try_number for t in many.tries or []] == [14, 15]
     assert [earlier_tries_limit(n) for n in (1, 400, 401, 2000, 5000)] == [10, 10, 9, 2, 1]
+
+
+def test_the_controller_defaults_come_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("SUCCESSFUL_RUNS_HISTORY_LIMIT", "FAILED_RUNS_HISTORY_LIMIT"):
+        monkeypatch.delenv(f"KUBEDAG_{name}", raising=False)
+    monkeypatch.delenv("KUBEDAG_RUN_TTL_AFTER_FINISHED", raising=False)
+    monkeypatch.delenv("KUBEDAG_POD_GC", raising=False)
+    assert history_from_env() == HistoryPolicy()  # keep every run, OnRunSuccess
+    monkeypatch.setenv("KUBEDAG_SUCCESSFUL_RUNS_HISTORY_LIMIT", "100")
+    monkeypatch.setenv("KUBEDAG_FAILED_RUNS_HISTORY_LIMIT", "0")
+    monkeypatch.setenv("KUBEDAG_RUN_TTL_AFTER_FINISHED", "720h")
+    monkeypatch.setenv("KUBEDAG_POD_GC", "Never")
+    assert history_from_env() == HistoryPolicy(100, 0, timedelta(hours=720), PodGC.NEVER)
+    monkeypatch.setenv("KUBEDAG_POD_GC", "Sometimes")
+    with pytest.raises(ValueError, match="KUBEDAG_POD_GC='Sometimes': use one of OnRunSuccess"):
+        history_from_env()
+    monkeypatch.setenv("KUBEDAG_POD_GC", "")
+    monkeypatch.setenv("KUBEDAG_FAILED_RUNS_HISTORY_LIMIT", "-1")
+    with pytest.raises(ValueError, match="KUBEDAG_FAILED_RUNS_HISTORY_LIMIT='-1'"):
+        history_from_env()

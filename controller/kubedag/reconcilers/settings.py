@@ -37,10 +37,14 @@ def history_from_env() -> HistoryPolicy:
     if pod_gc not in set(PodGC):
         allowed = ", ".join(PodGC)
         raise ValueError(f"KUBEDAG_POD_GC={pod_gc!r}: use one of {allowed}")
+    try:
+        ttl_span = parse_duration(ttl) if ttl else None
+    except ValueError as error:
+        raise ValueError(f"KUBEDAG_RUN_TTL_AFTER_FINISHED: {error}") from error
     return HistoryPolicy(
         successful_limit=_env_limit("KUBEDAG_SUCCESSFUL_RUNS_HISTORY_LIMIT"),
         failed_limit=_env_limit("KUBEDAG_FAILED_RUNS_HISTORY_LIMIT"),
-        ttl=parse_duration(ttl) if ttl else None,
+        ttl=ttl_span,
         pod_gc=PodGC(pod_gc),
     )
 
