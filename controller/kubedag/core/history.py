@@ -4,9 +4,9 @@ delete under the DAG's podGC policy; which DAG-version snapshots nothing needs a
 (The DAG's last successful and failed runs, which outlive the runs, are in dag_scheduler.)
 
 The CronJob controller's cleanupFinishedJobs (successfulJobsHistoryLimit,
-failedJobsHistoryLimit), the Job TTL-after-finished controller and Argo's podGC, with two
-rules of kubedag's own: an unfinished run is never deleted, nor the newest scheduled run
-(the scheduler's position), nor a run of a Backfill still in progress (`protected`).
+failedJobsHistoryLimit), the Job TTL-after-finished controller and Argo's podGC, with rules
+of kubedag's own: an unfinished run is never deleted, nor the newest scheduled run (the
+scheduler's position), nor a run of a Backfill still in progress (`protected`).
 """
 
 from collections.abc import Collection, Iterable, Sequence
@@ -43,7 +43,6 @@ class HistoryPolicy:
 
     def for_dag(self, spec: DagSpec) -> "HistoryPolicy":
         """The DAG's settings, each falling back to this (the controller's) one."""
-
         ttl = spec.run_ttl_after_finished
         return HistoryPolicy(
             successful_limit=_pick(spec.successful_runs_history_limit, self.successful_limit),
