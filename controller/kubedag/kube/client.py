@@ -167,6 +167,21 @@ class Kube:
                 return False
             raise
 
+    async def list(self, path: str, *, label_selector: str) -> list[dict[str, Any]]:
+        """The items of a collection that carry the labels (one page: kubedag lists only
+        small sets, e.g. a DAG's snapshots)."""
+        listed = await self.request("GET", path, query={"labelSelector": label_selector})
+        return list(listed.get("items") or [])
+
+    async def delete_collection(self, path: str, *, label_selector: str) -> None:
+        """Delete every object of the collection that carries the labels, in one request."""
+        await self.request(
+            "DELETE",
+            path,
+            {"propagationPolicy": "Background"},
+            query={"labelSelector": label_selector},
+        )
+
     async def pod_log(
         self, namespace: str, name: str, *, container: str, follow: bool
     ) -> AsyncIterator[bytes]:

@@ -11,7 +11,7 @@ from kubedag.core.dag_scheduler import RunSummary
 from kubedag.core.naming import label_value
 from kubedag.core.pod_observation import PodObservation
 from kubedag.core.validation import Problem, validate_dag
-from kubedag.models.dag import DEFAULT_MAX_ACTIVE_TASKS, Dag
+from kubedag.models.dag import DEFAULT_MAX_ACTIVE_TASKS, Dag, PodGC
 from kubedag.models.dagrun import RunState
 from kubedag.reconcilers.caches import (
     BodyCache,
@@ -31,6 +31,7 @@ class _DagEntry:
     """Per-DAG facts derived from its body, kept for its current generation only."""
 
     max_active_tasks: int = DEFAULT_MAX_ACTIVE_TASKS
+    pod_gc: PodGC | None = None  # the DAG's own podGC, if it sets one
     validated: tuple[str, int] | None = None  # (uid, generation) the problems are for
     problems: list[Problem] = field(default_factory=list)
 
@@ -47,6 +48,7 @@ class Informer:
         self._run_dag: dict[NamespacedName, str] = {}
         self._written: dict[tuple[Kind, str, str], str] = {}  # resourceVersions of own writes
         self._waiting_for_slots: dict[NamespacedName, set[NamespacedName]] = {}
+        self._unfinished_backfills: set[NamespacedName] = set()
 
     # DAGs ----------------------------------------------------------------------------------
 
@@ -55,6 +57,8 @@ class Informer:
         spec = body.get("spec") or {}
         entry = self._dags.setdefault(key, _DagEntry())
         entry.max_active_tasks = int(spec.get("maxActiveTasks", DEFAULT_MAX_ACTIVE_TASKS))
+        pod_gc = spec.get("podGC")
+        entry.pod_gc = PodGC(pod_gc) if pod_gc in set(PodGC) else None
 
     def dag(self, key: NamespacedName) -> dict[str, Any] | None:
         return self._dag_bodies.get(key)
@@ -62,6 +66,10 @@ class Informer:
     def max_active_tasks(self, key: NamespacedName) -> int:
         entry = self._dags.get(key)
         return entry.max_active_tasks if entry else DEFAULT_MAX_ACTIVE_TASKS
+
+    def pod_gc(self, key: NamespacedName) -> PodGC | None:
+        entry = self._dags.get(key)
+        return entry.pod_gc if entry else None
 
     def problems(self, dag: Dag) -> list[Problem]:
         """The whole-DAG checks, computed once per DAG generation."""
@@ -100,6 +108,10 @@ class Informer:
         """A clear or mark request waits to be applied (also on a finished run)."""
         body = self._run_bodies.get(key)
         return body is not None and request_pending(body)
+
+    def run_dag(self, key: NamespacedName) -> str:
+        """The DAG of a run the informer knows ("" if none)."""
+        return self._run_dag.get(key, "")
 
     def run_summary(self, key: NamespacedName) -> RunSummary | None:
         return self.runs.get(key[0], self._run_dag.get(key, ""), key[1])
@@ -151,6 +163,18 @@ class Informer:
     def waiting_for_slots(self, namespace: str, dag_label: str) -> list[NamespacedName]:
         return list(self._waiting_for_slots.get((namespace, dag_label), ()))
 
+    # Backfills in progress: history cleanup keeps their runs -----------------------------
+
+    def backfill_progress(self, key: NamespacedName, unfinished: bool) -> None:
+        """Whether a Backfill is still in progress (its watch reports it; deleted: False)."""
+        if unfinished:
+            self._unfinished_backfills.add(key)
+        else:
+            self._unfinished_backfills.discard(key)
+
+    def unfinished_backfills(self, namespace: str) -> set[str]:
+        return {name for ns, name in self._unfinished_backfills if ns == namespace}
+
     def sizes(self) -> dict[str, int]:
         """Entries per cache, for the `kubedag_cache_entries` gauge."""
         return {
@@ -162,4 +186,5 @@ class Informer:
             "pods": len(self.pods),
             "written_versions": len(self._written),
             "waiting_for_slots": sum(len(w) for w in self._waiting_for_slots.values()),
+            "unfinished_backfills": len(self._unfinished_backfills),
         }
