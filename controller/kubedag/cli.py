@@ -297,7 +297,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         overrides["namespaces"] = tuple(args.namespace)
     if args.catchup_default is not None:
         overrides["catchup_by_default"] = args.catchup_default == "true"
-    return asyncio.run(_serve(args, ControllerSettings(**overrides)))
+    try:
+        settings = ControllerSettings(**overrides)
+    except ValueError as error:  # a bad KUBEDAG_* environment variable, named in the message
+        raise CliError(str(error)) from error
+    return asyncio.run(_serve(args, settings))
 
 
 async def _serve(args: argparse.Namespace, settings: ControllerSettings) -> int:

@@ -164,6 +164,7 @@ def test_catchup_runs_real_containers_with_their_logical_dates(ns: str, kubectl:
             "schedule": "@daily",
             "startDate": start,
             "maxActiveRuns": 2,
+            "podGC": "Never",  # the logs are read after the runs succeed
             "tasks": [
                 python_task(
                     "extract", "import os; print('extract', os.environ['KUBEDAG_LOGICAL_DATE'])"
@@ -211,6 +212,9 @@ def test_a_failing_container_is_retried_then_fails_the_run(ns: str, kubectl: Kub
     run = wait_run(kubectl, ns, "flaky-now", "failed")
     record = run["status"]["tasks"][0]
     assert (record["state"], record["try"], record["exitCode"]) == ("failed", 2, 3)
+    [first] = record["tries"]  # the earlier try's outcome, kept in the status
+    assert (first["try"], first["state"], first["exitCode"]) == (1, "failed", 3)
+    assert first["pod"] == "flaky-now-boom-1"
     assert kubectl("logs", "-n", ns, "flaky-now-boom-1").strip() == "try 1"
     assert kubectl("logs", "-n", ns, "flaky-now-boom-2").strip() == "try 2"
     # No setup in the fresh namespace: its own default account, without a token.
@@ -240,8 +244,36 @@ def test_a_failing_container_is_retried_then_fails_the_run(ns: str, kubectl: Kub
     assert "TaskRetry" in events and "TaskFailed" in events
 
 
+def test_history_keeps_the_newest_run_and_a_successful_run_loses_its_pods(
+    ns: str, kubectl: Kubectl
+) -> None:
+    apply_dag(
+        kubectl,
+        ns,
+        "kept",
+        {"successfulRunsHistoryLimit": 1, "tasks": [python_task("a", "print('hi')")]},
+    )
+    for name in ("kept-1", "kept-2"):
+        create_run(kubectl, ns, name, "kept")
+        wait_run(kubectl, ns, name, "success")
+    wait_for(
+        lambda: [r["metadata"]["name"] for r in runs(kubectl, ns, "kept")] == ["kept-2"],
+        "the older run deleted by its history limit",
+    )
+    # podGC OnRunSuccess (the chart's default): kept-2's pod goes too; its outcome stays.
+    pods = ("get", "pods", "-n", ns, "-l", "kubedag.io/dag=kept", "-o", "name")
+    wait_for(lambda: kubectl(*pods).strip() == "", "the pods deleted")
+    record = kubectl.json("get", "dagrun", "kept-2", "-n", ns)["status"]["tasks"][0]
+    assert (record["state"], record["exitCode"]) == ("success", 0)
+    wait_for(
+        lambda: (kubectl.json("get", "dag", "kept", "-n", ns)["status"].get("lastSuccessfulRun")
+                 or {}).get("run") == "kept-2",
+        "the DAG's last successful run",
+    )  # fmt: skip
+
+
 def test_deleting_a_dag_removes_its_runs_and_pods(ns: str, kubectl: Kubectl) -> None:
-    apply_dag(kubectl, ns, "doomed", {"tasks": [python_task("a", "print('hi')")]})
+    apply_dag(kubectl, ns, "doomed", {"tasks": [python_task("a", "print('hi')")], "podGC": "Never"})
     create_run(kubectl, ns, "doomed-run", "doomed")
     wait_run(kubectl, ns, "doomed-run", "success")
     assert kubectl("get", "pods", "-n", ns, "-o", "name").strip() == "pod/doomed-run-a-1"

@@ -168,6 +168,10 @@ def test_namespaced_install_grants_least_privilege(
     assert can("update", "leases.coordination.k8s.io", "kd-chart")
     assert not can("create", "pods", "team-c")  # not watched
     assert can("patch", "dagruns.kubedag.io", "team-a")  # adopting runs created by hand
+    # History cleanup: runs with their pods, and snapshots no run uses.
+    assert can("delete", "dagruns.kubedag.io", "team-a")
+    assert can("deletecollection", "pods", "team-a")
+    assert can("delete", "configmaps", "team-b")
     assert not can("delete", "dags.kubedag.io", "team-a")
     assert not can("patch", "dags.kubedag.io", "team-a")  # a DAG's spec is its owner's
     assert not can("list", "customresourcedefinitions", "team-a")

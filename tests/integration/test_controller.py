@@ -257,7 +257,10 @@ def test_invalid_dag_is_reported_and_does_not_stop_a_valid_one(
 def test_controller_restart_mid_run_loses_nothing_and_duplicates_nothing(
     cluster: Cluster, controller: ControllerProcess
 ) -> None:
-    cluster.apply_dag("restart", {"tasks": [task("a"), task("b", "a"), task("c", "a")]})
+    # podGC Never: the pods stay after the run succeeds, to count them.
+    cluster.apply_dag(
+        "restart", {"tasks": [task("a"), task("b", "a"), task("c", "a")], "podGC": "Never"}
+    )
     run = manual(cluster, "restart")
     pod_a = cluster.wait_pod(run, "a")
     cluster.set_pod(pod_a.metadata.name, "Running")

@@ -57,6 +57,23 @@ class ApiDouble:
         self.writes.append(("DELETE", path))
         return self.objects.pop(path, None) is not None
 
+    def _selected(self, collection: str, label_selector: str) -> list[str]:
+        wanted = dict(term.split("=", 1) for term in label_selector.split(","))
+        return [
+            path
+            for path, body in self.objects.items()
+            if path.rsplit("/", 1)[0] == collection
+            and all((body["metadata"].get("labels") or {}).get(k) == v for k, v in wanted.items())
+        ]
+
+    async def list(self, collection: str, *, label_selector: str) -> list[dict[str, Any]]:
+        return [copy.deepcopy(self.objects[p]) for p in self._selected(collection, label_selector)]
+
+    async def delete_collection(self, collection: str, *, label_selector: str) -> None:
+        self.writes.append(("DELETECOLLECTION", f"{collection}?{label_selector}"))
+        for path in self._selected(collection, label_selector):
+            del self.objects[path]
+
     async def patch_status(
         self, path: str, status: dict[str, Any], resource_version: str | None
     ) -> dict[str, Any]:

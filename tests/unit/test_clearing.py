@@ -139,6 +139,16 @@ def test_clearing_a_task_in_each_state(state: TaskState) -> None:
     assert outcome.status.requests[-1].tasks == (["a"] if changed else [])
 
 
+def test_a_cleared_try_keeps_its_outcome_among_the_earlier_tries() -> None:
+    run = run_with({"a": S.FAILED}, request={"action": "clear", "tasks": ["a"]})
+    outcome = apply_request(run, CHAIN, T0)
+    assert outcome is not None
+    record = outcome.status.tasks[0]
+    assert record.tries is not None
+    assert [(t.try_number, t.state) for t in record.tries] == [(1, S.FAILED)]
+    assert record.exit_code is None and record.state is S.NONE
+
+
 def test_only_failed_filters_after_the_expansion() -> None:
     states = {"a": S.SUCCESS, "b": S.FAILED, "c": S.UPSTREAM_FAILED, "d": S.SUCCESS, "e": S.FAILED}
     request = {"action": "clear", "tasks": ["a"], "downstream": True, "onlyFailed": True}

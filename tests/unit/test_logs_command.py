@@ -22,7 +22,8 @@ def run(*tasks: dict[str, Any]) -> DagRun:
 RUN = run(
     {"name": "extract", "state": "success", "try": 1, "pod": "etl-20260101-0000-extract-1"},
     {"name": "load", "state": "failed", "try": 3, "pod": "etl-20260101-0000-load-3",
-     "exitCode": 2, "message": "container exited with code 2"},
+     "exitCode": 2, "message": "container exited with code 2",
+     "tries": [{"try": 2, "state": "failed", "exitCode": 137, "pod": "etl-20260101-0000-load-2"}]},
     {"name": "report", "state": "none"},
 )  # fmt: skip
 
@@ -62,5 +63,13 @@ def test_a_gone_pod_is_explained_with_the_recorded_outcome() -> None:
         "pod etl-20260101-0000-load-3 of task load try 3 is gone; the run's status records:"
         " state failed, container exited with code 2"
     )
-    (earlier,) = log_targets(RUN, "load", 1)
-    assert gone_message(earlier).startswith("pod etl-20260101-0000-load-1 of task load try 1 is")
+    (earlier,) = log_targets(RUN, "load", 2)
+    assert gone_message(earlier) == (
+        "pod etl-20260101-0000-load-2 of task load try 2 is gone; the run's status records:"
+        " state failed, exit code 137"
+    )
+    (oldest,) = log_targets(RUN, "load", 1)  # beyond the earlier tries the status keeps
+    assert gone_message(oldest) == (
+        "pod etl-20260101-0000-load-1 of task load try 1 is gone;"
+        " the run's status no longer records this try"
+    )

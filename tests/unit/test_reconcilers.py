@@ -8,7 +8,9 @@ from datetime import datetime
 from typing import Any, cast
 
 from kubedag import API_VERSION
+from kubedag.core.history import HistoryPolicy
 from kubedag.kube.client import Kube, core_path, custom_path
+from kubedag.models.dag import PodGC
 from kubedag.reconcilers.accounts import RECHECK_MISSING
 from kubedag.reconcilers.controller import Controller
 from kubedag.reconcilers.settings import ControllerSettings
@@ -16,7 +18,14 @@ from tests.unit.api_double import ApiDouble
 from tests.unit.builders import T0, task
 
 NS = "etl"
-SETTINGS = ControllerSettings(catchup_by_default=True, namespaces=(), run_workers=1, dag_workers=1)
+# Pods stay (podGC Never) unless a test's DAG says otherwise: these tests look at them.
+SETTINGS = ControllerSettings(
+    catchup_by_default=True,
+    namespaces=(),
+    run_workers=1,
+    dag_workers=1,
+    history=HistoryPolicy(pod_gc=PodGC.NEVER),
+)
 
 
 def dag_path(name: str = "etl") -> str:

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from kubedag.core.naming import pod_name
 from kubedag.core.pod_observation import PodObservation
 from kubedag.core.run_engine import (
     RunDecision,
@@ -15,8 +16,9 @@ from kubedag.core.run_engine import (
     run_dates,
 )
 from kubedag.core.snapshot import Snapshot
+from kubedag.core.tries import archive_try, earlier_tries_limit
 from kubedag.manifests import render
-from kubedag.models.dagrun import DagRun, RunState, TaskState
+from kubedag.models.dagrun import DagRun, RunState, TaskRecord, TaskState
 from tests.unit.builders import T0, pod, running_run, snapshot_of, task
 
 PodMap = Mapping[str, PodObservation]
@@ -170,6 +172,17 @@ def test_failed_try_is_retried_after_the_delay_then_fails_the_run() -> None:
     assert created(retry) == ["etl-20260101-0000-a-2"]
     assert retry.status.tasks[0].try_number == 2
     assert retry.status.tasks[0].exit_code is None
+    # The first try's outcome stays in the record, for when its pod is gone.
+    assert [t.to_wire() for t in retry.status.tasks[0].tries or []] == [
+        {
+            "try": 1,
+            "state": "failed",
+            "exitCode": 3,
+            "started": "2026-01-02T00:00:00Z",
+            "finished": "2026-01-02T00:00:00Z",
+            "pod": "etl-20260101-0000-a-1",
+        }
+    ]
 
     final = d.step({d.pod_of("a"): pod(d.pod_of("a"), "Failed", 1)})
     assert states(final) == {"a": "failed"}
@@ -362,6 +375,25 @@ def test_status_of_a_large_run_stays_compact(count: int) -> None:
     assert final.status.state is RunState.SUCCESS
     size = len(final.status.model_dump_json(by_alias=True, exclude_none=True))
     assert size < 512 * 1024, size
+
+
+def test_a_large_run_whose_every_task_was_retried_stays_below_etcd_s_limit() -> None:
+    """Four tries of each of 2,000 tasks, with the times and pod names the engine records."""
+    count = 2000
+    d = Driver(snapshot_of(task("a")))
+    records = []
+    for i in range(count):
+        record = TaskRecord(name=f"task-{i:04d}")
+        for number in range(1, 5):
+            archive_try(record, keep=earlier_tries_limit(count))
+            record.try_number, record.state, record.exit_code = number, TaskState.FAILED, 1
+            record.pod = pod_name(d.run.name, record.name, number)
+            record.queued_at = record.started = record.finished = T0 + timedelta(seconds=i)
+        records.append(record)
+    status = d.run.status.model_copy(update={"tasks": records})
+    assert [t.try_number for t in records[0].tries or []] == [2, 3]
+    size = len(status.model_dump_json(by_alias=True, exclude_none=True))
+    assert size < 1024 * 1024, size
 
 
 def test_a_task_without_an_account_runs_tokenless_as_the_namespace_default() -> None:

@@ -49,7 +49,9 @@ def log_targets(run: DagRun, task: str | None, try_number: int | None) -> list[L
                 f" not {number}"
             )
         current = number == record.try_number
-        name = record.pod if current and record.pod else pod_name(run.name, record.name, number)
+        earlier = next((t for t in record.tries or [] if t.try_number == number), None)
+        name = record.pod if current and record.pod else None
+        name = name or (earlier.pod if earlier else None) or pod_name(run.name, record.name, number)
         targets.append(LogTarget(record.name, number, name, record, current))
     if not targets:
         raise CliError(f"no task of run {run.name} has started yet")
@@ -59,9 +61,13 @@ def log_targets(run: DagRun, task: str | None, try_number: int | None) -> list[L
 def gone_message(target: LogTarget) -> str:
     """What to say when the try's pod no longer exists (pod GC, history cleanup, by hand)."""
     text = f"pod {target.pod} of task {target.task} try {target.try_number} is gone"
-    if not target.current:
-        return text + "; the run's status records only the newest try's outcome"
     record = target.record
+    if not target.current:
+        earlier = next((t for t in record.tries or [] if t.try_number == target.try_number), None)
+        if earlier is None:  # older than the tries the status keeps
+            return text + "; the run's status no longer records this try"
+        detail = f", exit code {earlier.exit_code}" if earlier.exit_code is not None else ""
+        return f"{text}; the run's status records: state {earlier.state}{detail}"
     outcome = [f"state {record.state}"]
     if record.message:
         outcome.append(record.message)

@@ -19,6 +19,7 @@ from kubedag.core.durations import format_duration
 from kubedag.core.graph import TaskGraph, ancestors, descendants
 from kubedag.core.run_engine import MESSAGE_LIMIT, RunEvent, execution_plan
 from kubedag.core.snapshot import Snapshot
+from kubedag.core.tries import archive_try, earlier_tries_limit
 from kubedag.models.common import Condition, ConditionStatus, set_condition
 from kubedag.models.dagrun import (
     AppliedRequest,
@@ -101,6 +102,9 @@ def clear_tasks(
             record.message = f"{note}: stopping pod {record.pod}"
             changed.append(name)
             continue
+        if record.state.finished or record.state is TaskState.UP_FOR_RETRY:
+            # The try's outcome is kept before the record is reset for the next one.
+            archive_try(record, keep=earlier_tries_limit(len(records)))
         fresh = record.model_copy(
             update={
                 "state": TaskState.NONE,

@@ -8,7 +8,7 @@ restart loses nothing, and run names derive from logical dates, so nothing is du
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from kubedag.core.dates import localize
 from kubedag.core.naming import dagrun_name
@@ -25,7 +25,7 @@ from kubedag.core.schedule import (
 )
 from kubedag.core.validation import Problem
 from kubedag.models.common import Condition, find_condition, set_condition
-from kubedag.models.dag import Dag, DagSpec, DagStatus, ScheduleBacklog
+from kubedag.models.dag import Dag, DagSpec, DagStatus, RunOutcome, ScheduleBacklog
 from kubedag.models.dagrun import RunState, RunType
 
 # A DAG's run counts and schedule times are written at most this long after they change,
@@ -39,6 +39,8 @@ CREATE_BATCH = 200
 # Due runs counted one by one for the DAG's status; beyond this, estimated.
 BACKLOG_EXACT = 100
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
 
 @dataclass(frozen=True)
 class RunSummary:
@@ -50,7 +52,8 @@ class RunSummary:
     interval: DataInterval | None
     state: RunState | None
     snapshot: str | None = None  # the pinned DAG version
-    backfill: str | None = None  # the Backfill that created or last re-ran it
+    finished_at: datetime | None = None  # status.endTime
+    backfill: str | None = None  # spec.backfill
     created: datetime | None = None
     pending_request: str | None = None  # the id of a clear/mark request not applied yet
 
@@ -110,11 +113,41 @@ def plan_schedule(
     return SchedulePlan(due, later, next_wakeup(after_due))
 
 
-def newest_scheduled_interval(runs: Sequence[RunSummary]) -> DataInterval | None:
+def newest_scheduled_run(runs: Sequence[RunSummary]) -> RunSummary | None:
+    """The scheduled run of the newest interval: the scheduler's position (history cleanup
+    never deletes it)."""
     scheduled = [r for r in runs if r.run_type is RunType.SCHEDULED and r.interval is not None]
     if not scheduled:
         return None
-    return max(scheduled, key=lambda r: (r.interval.start, r.interval.end)).interval  # type: ignore[union-attr]
+    return max(scheduled, key=lambda r: (r.interval.start, r.interval.end, r.name))  # type: ignore[union-attr]
+
+
+def newest_scheduled_interval(runs: Sequence[RunSummary]) -> DataInterval | None:
+    newest = newest_scheduled_run(runs)
+    return newest.interval if newest else None
+
+
+def last_outcome(
+    runs: Sequence[RunSummary], state: RunState, remembered: RunOutcome | None
+) -> RunOutcome | None:
+    """The run that reached `state` most recently, among the runs and the one the DAG's
+    status remembers (history cleanup may have deleted it since)."""
+    reached = [r for r in runs if r.state is state and r.finished_at is not None]
+    newest = (
+        max(reached, key=lambda r: (r.finished_at, r.logical_date or EPOCH, r.name))
+        if reached
+        else None
+    )
+    candidates = [remembered] if remembered is not None else []
+    if newest is not None:
+        candidates.append(
+            RunOutcome(
+                run=newest.name, logical_date=newest.logical_date, finished_at=newest.finished_at
+            )
+        )
+    if not candidates:
+        return None
+    return max(candidates, key=lambda o: (o.finished_at or EPOCH, o.logical_date or EPOCH, o.run))
 
 
 def schedule_position(runs: Sequence[RunSummary], status: DagStatus | None) -> DataInterval | None:
@@ -265,6 +298,8 @@ def reconcile_dag(
             1 for r in runs if r.state in (None, RunState.QUEUED) and r.name not in started
         )
         + len(decision.runs_to_create),
+        last_successful_run=last_outcome(runs, RunState.SUCCESS, old.last_successful_run),
+        last_failed_run=last_outcome(runs, RunState.FAILED, old.last_failed_run),
     )
     decision.status = status
     if waiting is None:

@@ -8,6 +8,7 @@ from kubedag.core.naming import LABEL_DAG, LABEL_DAGRUN, LABEL_TASK
 
 TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
 GONE = "Gone"
+SKIP_EXIT_CODE = 99  # a task that exits with it is skipped (it decided there is nothing to do)
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class PodObservation:
     finished: datetime | None = None
     exit_code: int | None = None
     reason: str | None = None
+    deleting: bool = False  # deletion requested (deletionTimestamp set)
 
     @property
     def active(self) -> bool:
@@ -78,4 +80,5 @@ def observe_pod(pod: dict[str, Any]) -> PodObservation:
         finished=finished,
         exit_code=exit_code,
         reason=text,
+        deleting=bool(metadata.get("deletionTimestamp")),
     )

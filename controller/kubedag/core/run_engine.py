@@ -14,17 +14,17 @@ from functools import lru_cache
 from kubedag.core.dates import utc
 from kubedag.core.durations import format_duration
 from kubedag.core.graph import TaskGraph, build_graph, topological_order
-from kubedag.core.pod_observation import GONE, PodObservation
+from kubedag.core.pod_observation import GONE, SKIP_EXIT_CODE, PodObservation
 from kubedag.core.retries import may_retry, retry_delay
 from kubedag.core.schedule import DataInterval, manual_interval, parse_timetable
 from kubedag.core.snapshot import ResolvedTask, Snapshot
 from kubedag.core.task_launch import TaskLaunch, prepare_launch
 from kubedag.core.templating import RunContext, TemplateError
+from kubedag.core.tries import archive_try, earlier_tries_limit
 from kubedag.core.trigger_rules import Verdict, evaluate
 from kubedag.models.common import Condition, set_condition
 from kubedag.models.dagrun import DagRun, DagRunStatus, RunState, TaskRecord, TaskState
 
-SKIP_EXIT_CODE = 99
 # Tries whose executionTimeout runs: a restarting task's pod is being stopped already.
 _TIMED_STATES = (TaskState.QUEUED, TaskState.RUNNING)
 MESSAGE_LIMIT = 200
@@ -269,6 +269,8 @@ class _Pass:
         pod = pods.get(pod_name) if pod_name else PodObservation.gone("")
         if pod is None or pod.active:
             return
+        # The stopped try is kept with the state that says why it ended.
+        archive_try(record, TaskState.RESTARTING, keep=earlier_tries_limit(len(self.records)))
         record.state = TaskState.NONE
         record.message = f"try {record.try_number} stopped by a clear; the task runs again"
 
@@ -344,6 +346,7 @@ class _Pass:
                 break
             task = self.snapshot.task(name)
             try_number = record.try_number + 1
+            archive_try(record, keep=earlier_tries_limit(len(self.snapshot.tasks)))
             try:
                 launch = prepare_launch(
                     task, task_context(self.run, self.status, self.snapshot, task, try_number)

@@ -11,12 +11,11 @@ import os
 import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
-import aiohttp
-from kubernetes.aio import client as aio_client
-from kubernetes.aio import config as aio_config
+if TYPE_CHECKING:
+    from kubernetes.aio import client as aio_client
 
 from kubedag import GROUP, VERSION
 from kubedag.manifests import render
@@ -67,11 +66,16 @@ def core_path(plural: str, namespace: str, name: str | None = None) -> str:
     return path + (f"/{quote(name)}" if name else "")
 
 
-async def load_configuration(kubeconfig: str | None = None) -> aio_client.Configuration:
+async def load_configuration(kubeconfig: str | None = None) -> "aio_client.Configuration":
     """How kubedag logs in, for its own requests and for kopf's watches. In a pod: the
     ServiceAccount at KUBERNETES_SERVICE_HOST/PORT, as client-go's in-cluster config (no DNS
     lookup of kubernetes.default.svc); elsewhere: the kubeconfig (the given file, else
     $KUBECONFIG, else ~/.kube/config)."""
+    # The client library is imported on first use: it takes most of a second, which the
+    # offline CLI commands (validate, plan, render) should not pay.
+    from kubernetes.aio import client as aio_client
+    from kubernetes.aio import config as aio_config
+
     configuration = aio_client.Configuration()
     if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
         aio_config.load_incluster_config(client_configuration=configuration)
@@ -85,7 +89,7 @@ async def load_configuration(kubeconfig: str | None = None) -> aio_client.Config
 class Kube:
     """Authenticated JSON requests to the API server."""
 
-    def __init__(self, api_client: aio_client.ApiClient) -> None:
+    def __init__(self, api_client: "aio_client.ApiClient") -> None:
         self._api = api_client
         self.requests = 0
 
@@ -96,10 +100,12 @@ class Kube:
         if not any(os.environ.get(v) for v in _PROXY_VARIABLES):
             # aiohttp's trust_env re-reads ~/.netrc and the proxy variables on every request.
             configuration.client_session_kwargs = {"trust_env": False}
+        from kubernetes.aio import client as aio_client
+
         return cls(aio_client.ApiClient(configuration))
 
     @property
-    def api_client(self) -> aio_client.ApiClient:
+    def api_client(self) -> "aio_client.ApiClient":
         """For the kubernetes.aio APIs that take a client (leader election)."""
         return self._api
 
@@ -161,6 +167,21 @@ class Kube:
                 return False
             raise
 
+    async def list(self, path: str, *, label_selector: str) -> list[dict[str, Any]]:
+        """The items of a collection that carry the labels (one page: kubedag lists only
+        small sets, e.g. a DAG's snapshots)."""
+        listed = await self.request("GET", path, query={"labelSelector": label_selector})
+        return list(listed.get("items") or [])
+
+    async def delete_collection(self, path: str, *, label_selector: str) -> None:
+        """Delete every object of the collection that carries the labels, in one request."""
+        await self.request(
+            "DELETE",
+            path,
+            {"propagationPolicy": "Background"},
+            query={"labelSelector": label_selector},
+        )
+
     async def pod_log(
         self, namespace: str, name: str, *, container: str, follow: bool
     ) -> AsyncIterator[bytes]:
@@ -175,6 +196,8 @@ class Kube:
         )
         self.requests += 1
         # No overall timeout: a followed log stays open as long as the container runs.
+        import aiohttp
+
         unbounded = aiohttp.ClientTimeout(total=None, sock_connect=30)
         response = await self._api.call_api(*params, _request_timeout=unbounded)
         if response.status >= 400:

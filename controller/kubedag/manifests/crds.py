@@ -142,6 +142,18 @@ def dag_crd() -> dict[str, Any]:
                 "jsonPath": '.status.conditions[?(@.type=="Ready")].reason',
             },
             {"name": "Owner", "type": "string", "priority": 1, "jsonPath": ".spec.owner"},
+            {
+                "name": "Last Success",
+                "type": "date",
+                "priority": 1,
+                "jsonPath": ".status.lastSuccessfulRun.finishedAt",
+            },
+            {
+                "name": "Last Failure",
+                "type": "date",
+                "priority": 1,
+                "jsonPath": ".status.lastFailedRun.finishedAt",
+            },
             {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
         ],
     )

@@ -23,6 +23,21 @@ MAX_DEPENDENCIES = 256
 DEFAULT_MAX_ACTIVE_TASKS = 16  # task pods of one DAG active at once, across its runs
 
 
+class PodGC(StrEnum):
+    """When a run's task pods (and with them their logs) are deleted; the outcome of every
+    try stays in the run's status either way."""
+
+    ON_RUN_SUCCESS = "OnRunSuccess"
+    """Once the run succeeds; a failed run keeps its pods until history cleanup deletes it."""
+    ON_RUN_COMPLETION = "OnRunCompletion"
+    """Once the run finishes, successful or not."""
+    ON_TASK_SUCCESS = "OnTaskSuccess"
+    """The pods of a task once it succeeds (its failed tries' too), and all once the run
+    succeeds."""
+    NEVER = "Never"
+    """Only with the run (history cleanup, or deleting it or its DAG)."""
+
+
 class TriggerRule(StrEnum):
     """When a task runs, given its upstream tasks' states (Airflow's trigger rules)."""
 
@@ -180,6 +195,25 @@ class DagSpec(KubeModel):
     defaults: TaskDefaults | None = None
     """Values for every task that does not set them (Airflow's default_args)."""
     tasks: TaskList
+    successful_runs_history_limit: int | None = Field(default=None, ge=0)
+    """Successful runs kept, newest logical dates first; the older ones are deleted with
+    their pods. Default from the controller (the chart sets it)."""
+    failed_runs_history_limit: int | None = Field(default=None, ge=0)
+    """Failed runs kept, newest logical dates first. Default from the controller."""
+    run_ttl_after_finished: Duration | None = Field(default=None, alias="runTTLAfterFinished")
+    """A finished run is deleted, with its pods, this long after it finished. Default from
+    the controller."""
+    pod_gc: PodGC | None = Field(default=None, alias="podGC")
+    """When task pods are deleted: OnRunSuccess, OnRunCompletion, OnTaskSuccess or Never.
+    Default from the controller (OnRunSuccess)."""
+
+
+class RunOutcome(KubeModel):
+    """A run that finished, as the DAG's status remembers it (the run may be gone since)."""
+
+    run: str
+    logical_date: StatusTime | None = None
+    finished_at: StatusTime | None = None
 
 
 class ScheduleBacklog(KubeModel):
@@ -211,6 +245,10 @@ class DagStatus(KubeModel):
     """Runs in state running."""
     queued_runs: int | None = None
     """Runs waiting for a free slot under maxActiveRuns."""
+    last_successful_run: RunOutcome | None = None
+    """The run that succeeded most recently (kept when history cleanup deletes it)."""
+    last_failed_run: RunOutcome | None = None
+    """The run that failed most recently (kept when history cleanup deletes it)."""
 
 
 class Dag(KubeModel):

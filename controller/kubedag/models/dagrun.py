@@ -138,6 +138,20 @@ class DagRunSpec(KubeModel):
     """The newest clear or mark request (see RunRequest)."""
 
 
+class TryRecord(KubeModel):
+    """The outcome of one earlier try of a task, kept when its pod is gone."""
+
+    model_config = ConfigDict(frozen=True)
+
+    try_number: int = Field(alias="try")
+    state: TaskState
+    """How the try ended: failed (then retried), or the state it had when it was cleared."""
+    exit_code: int | None = None
+    started: StatusTime | None = None
+    finished: StatusTime | None = None
+    pod: str | None = None
+
+
 class TaskRecord(KubeModel):
     """Compact per-task state; kept small so a 2,000-task run stays far below etcd's limit."""
 
@@ -155,6 +169,9 @@ class TaskRecord(KubeModel):
     cleared_try: int | None = None
     """The try the task was cleared after: its budget of 1 + retries tries counts from the
     next one (Airflow's max_tries = try_number + retries). Absent: never cleared."""
+    tries: list[TryRecord] | None = None
+    """The earlier tries (the current one is the record itself), oldest first: the newest
+    10 (fewer in runs of over 400 tasks: 4,000 a run); absent before a second try."""
 
 
 class AppliedRequest(KubeModel):

@@ -17,9 +17,12 @@ class PodCache:
     def __init__(self) -> None:
         self._pods: dict[NamespacedName, PodObservation] = {}
         self._active_by_dag: dict[NamespacedName, set[str]] = defaultdict(set)
+        self._by_run: dict[NamespacedName, set[str]] = defaultdict(set)  # (ns, run label)
 
     def update(self, namespace: str, pod: PodObservation) -> None:
         self._pods[(namespace, pod.name)] = pod
+        if pod.run:
+            self._by_run[(namespace, pod.run)].add(pod.name)
         key = (namespace, pod.dag)
         if pod.active:
             self._active_by_dag[key].add(pod.name)
@@ -31,6 +34,11 @@ class PodCache:
     def remove(self, namespace: str, name: str) -> None:
         pod = self._pods.pop((namespace, name), None)
         if pod is not None:
+            of_run = self._by_run.get((namespace, pod.run))
+            if of_run is not None:
+                of_run.discard(name)
+                if not of_run:
+                    del self._by_run[(namespace, pod.run)]
             active = self._active_by_dag.get((namespace, pod.dag))
             if active is not None:
                 active.discard(name)
@@ -43,8 +51,13 @@ class PodCache:
     def active_count(self, namespace: str, dag_label: str) -> int:
         return len(self._active_by_dag.get((namespace, dag_label), ()))
 
+    def of_run(self, namespace: str, run_label: str) -> list[PodObservation]:
+        """Every pod of the run (all tries) the watch has delivered."""
+        names = self._by_run.get((namespace, run_label), ())
+        return [self._pods[(namespace, n)] for n in sorted(names)]
+
     def __len__(self) -> int:
-        return len(self._pods) + len(self._active_by_dag)
+        return len(self._pods) + len(self._active_by_dag) + len(self._by_run)
 
 
 def owner_run(pod: dict[str, Any]) -> str | None:
@@ -69,6 +82,7 @@ def summarize_run(body: dict[str, Any]) -> RunSummary:
     start = spec.get("dataIntervalStart")
     end = spec.get("dataIntervalEnd")
     logical = status.get("logicalDate") or spec.get("logicalDate")
+    finished = status.get("endTime")
     return RunSummary(
         name=str(body["metadata"]["name"]),
         run_type=RunType(spec.get("runType", RunType.MANUAL.value)),
@@ -76,6 +90,7 @@ def summarize_run(body: dict[str, Any]) -> RunSummary:
         interval=DataInterval(parse_time(start), parse_time(end)) if start and end else None,
         state=RunState(status["state"]) if status.get("state") else None,
         snapshot=status.get("snapshot"),
+        finished_at=parse_time(finished) if finished else None,
         backfill=spec.get("backfill"),
         created=parse_time(created)
         if (created := body["metadata"].get("creationTimestamp"))

@@ -16,6 +16,7 @@ from kubedag.models.dagrun import RunState
 from kubedag.reconcilers.accounts import ServiceAccounts
 from kubedag.reconcilers.backfills import BackfillReconciler
 from kubedag.reconcilers.caches import NamespacedName, owner_run
+from kubedag.reconcilers.cleanup import Cleaner
 from kubedag.reconcilers.context import ReconcilerContext
 from kubedag.reconcilers.dags import DagReconciler
 from kubedag.reconcilers.informer import Informer
@@ -62,16 +63,19 @@ class Controller:
         context = ReconcilerContext(
             kube, self.informer, self.snapshots, settings, now, self.accounts
         )
+        self.cleaner = cleaner = Cleaner(kube, self.informer, self.snapshots, settings)
         self.dags = DagReconciler(
             context,
             dag_status=StatusWriter(kube, self.informer, "DAG"),
             run_status=run_status,
             wake_run=self.run_queue.add,
+            cleaner=cleaner,
         )
         self.runs = RunReconciler(
             context,
             status=run_status,
             wake_dag=self.dag_queue.add,
+            cleaner=cleaner,
         )
 
         self.backfills = BackfillReconciler(
@@ -112,6 +116,7 @@ class Controller:
         return {
             **self.informer.sizes(),
             **self.snapshots.sizes(),
+            **self.cleaner.sizes(),
             "dag_status_batches": len(self.dags.batches),
             "run_status_batches": len(self.runs.batches),
             "dag_queue": self.dag_queue.tracked(),
@@ -167,7 +172,8 @@ class Controller:
     def on_run_event(self, event_type: str | None, body: dict[str, Any]) -> None:
         key = (body["metadata"]["namespace"], body["metadata"]["name"])
         if event_type == "DELETED":
-            dag = self.informer.forget_run(key)
+            # The informer forgets a run history cleanup deleted before the watch says so.
+            dag = self.informer.forget_run(key) or str(body["spec"]["dagName"])
             self.runs.forget(key)
             self.run_queue.forget(key)
             self._run_changed((key[0], dag))

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from kubedag.core import run_engine
 from kubedag.core.dag_scheduler import (
     STATUS_BATCH_DELAY,
+    RunSummary,
     invalid_spec_status,
     reconcile_dag,
     status_write_is_urgent,
@@ -26,6 +27,7 @@ from kubedag.models.dagrun import DagRun, RunState, RunType
 from kubedag.reconcilers.accounts import RECHECK_MISSING
 from kubedag.reconcilers.batching import WriteBatches
 from kubedag.reconcilers.caches import NamespacedName, summarize_run
+from kubedag.reconcilers.cleanup import Cleaner
 from kubedag.reconcilers.context import Reconciler, ReconcilerContext
 from kubedag.reconcilers.status import StatusWriter
 
@@ -44,8 +46,10 @@ class DagReconciler(Reconciler):
         dag_status: StatusWriter,
         run_status: StatusWriter,
         wake_run: Callable[[NamespacedName], None],
+        cleaner: Cleaner,
     ) -> None:
         super().__init__(context)
+        self.cleaner = cleaner
         self.dag_status = dag_status
         self.run_status = run_status
         self.wake_run = wake_run
@@ -53,6 +57,7 @@ class DagReconciler(Reconciler):
 
     def forget(self, key: NamespacedName) -> None:
         self.batches.written(key)
+        self.cleaner.forget(key)
 
     async def reconcile(self, key: NamespacedName) -> datetime | None:
         """One pass; returns when to look again."""
@@ -88,13 +93,41 @@ class DagReconciler(Reconciler):
                 self.informer.runs.update(namespace, name, summarize_run(manifest))
         for run_name in decision.runs_to_start:
             await self._start_run((namespace, run_name), now)
-        in_use = {r.snapshot for r in runs if r.snapshot and not (r.state and r.state.finished)}
-        if not problems:
-            in_use.add(self.snapshots.current_name(dag))
-        self.snapshots.keep_only(key, in_use)
         await self._write_status(key, body, dag.status, decision.status, now)
+        clean_again = await self._clean_up(dag, runs, decision.status, problems, now)
         recheck = now + RECHECK_MISSING if _waits_for_account(problems) else None
-        return earliest(decision.requeue_at, self.batches.when(key), recheck)
+        return earliest(decision.requeue_at, self.batches.when(key), recheck, clean_again)
+
+    async def _clean_up(
+        self,
+        dag: Dag,
+        runs: list[RunSummary],
+        status: DagStatus,
+        problems: list[Problem],
+        now: datetime,
+    ) -> datetime | None:
+        """History cleanup, and the snapshots no run needs any more; returns when to look
+        again. A run the new status names as the last success or failure stays until that
+        status is written (it may wait in a batch): the DAG remembers it, whatever happens."""
+        key = (dag.namespace, dag.name)
+        written = (self.informer.dag(key) or {}).get("status") or {}
+        pending = {
+            outcome.run
+            for field, outcome in (
+                ("lastSuccessfulRun", status.last_successful_run),
+                ("lastFailedRun", status.last_failed_run),
+            )
+            if outcome is not None and written.get(field) != outcome.to_wire()
+        }
+        clean_again = await self.cleaner.clean_runs(dag, runs, now, keep=pending)
+        runs = self.informer.runs.for_dag(*key)
+        current = None if problems else self.snapshots.current_name(dag)
+        in_use = {r.snapshot for r in runs if r.snapshot and not (r.state and r.state.finished)}
+        if current:
+            in_use.add(current)
+        self.snapshots.keep_only(key, in_use)
+        await self.cleaner.clean_snapshots(dag, runs, current)
+        return clean_again
 
     async def _write_status(
         self,

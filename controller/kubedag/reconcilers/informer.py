@@ -11,7 +11,7 @@ from kubedag.core.dag_scheduler import RunSummary
 from kubedag.core.naming import label_value
 from kubedag.core.pod_observation import PodObservation
 from kubedag.core.validation import Problem, validate_dag
-from kubedag.models.dag import DEFAULT_MAX_ACTIVE_TASKS, Dag
+from kubedag.models.dag import DEFAULT_MAX_ACTIVE_TASKS, Dag, PodGC
 from kubedag.models.dagrun import RunState
 from kubedag.reconcilers.caches import (
     BodyCache,
@@ -31,6 +31,7 @@ class _DagEntry:
     """Per-DAG facts derived from its body, kept for its current generation only."""
 
     max_active_tasks: int = DEFAULT_MAX_ACTIVE_TASKS
+    pod_gc: PodGC | None = None  # the DAG's own podGC, if it sets one
     validated: tuple[str, int] | None = None  # (uid, generation) the problems are for
     problems: list[Problem] = field(default_factory=list)
 
@@ -49,6 +50,7 @@ class Informer:
         self._waiting_for_slots: dict[NamespacedName, set[NamespacedName]] = {}
         self._backfills = BodyCache()
         self._backfills_by_dag: dict[NamespacedName, set[str]] = {}
+        self._unfinished_backfills: set[NamespacedName] = set()
 
     # DAGs ----------------------------------------------------------------------------------
 
@@ -57,6 +59,8 @@ class Informer:
         spec = body.get("spec") or {}
         entry = self._dags.setdefault(key, _DagEntry())
         entry.max_active_tasks = int(spec.get("maxActiveTasks", DEFAULT_MAX_ACTIVE_TASKS))
+        pod_gc = spec.get("podGC")
+        entry.pod_gc = PodGC(pod_gc) if pod_gc in set(PodGC) else None
 
     def dag(self, key: NamespacedName) -> dict[str, Any] | None:
         return self._dag_bodies.get(key)
@@ -64,6 +68,10 @@ class Informer:
     def max_active_tasks(self, key: NamespacedName) -> int:
         entry = self._dags.get(key)
         return entry.max_active_tasks if entry else DEFAULT_MAX_ACTIVE_TASKS
+
+    def pod_gc(self, key: NamespacedName) -> PodGC | None:
+        entry = self._dags.get(key)
+        return entry.pod_gc if entry else None
 
     def problems(self, dag: Dag) -> list[Problem]:
         """The whole-DAG checks, computed once per DAG generation."""
@@ -103,6 +111,10 @@ class Informer:
         body = self._run_bodies.get(key)
         return body is not None and request_pending(body)
 
+    def run_dag(self, key: NamespacedName) -> str:
+        """The DAG of a run the informer knows ("" if none)."""
+        return self._run_dag.get(key, "")
+
     def run_summary(self, key: NamespacedName) -> RunSummary | None:
         return self.runs.get(key[0], self._run_dag.get(key, ""), key[1])
 
@@ -125,6 +137,8 @@ class Informer:
 
     def put_backfill(self, key: NamespacedName, body: dict[str, Any]) -> None:
         self._backfills.put(key, body)
+        state = (body.get("status") or {}).get("state")
+        self.backfill_progress(key, state not in ("Completed", "Cancelled", "Refused"))
         dag = str((body.get("spec") or {}).get("dagName", ""))
         self._backfills_by_dag.setdefault((key[0], dag), set()).add(key[1])
 
@@ -139,6 +153,7 @@ class Informer:
         """Evict a deleted Backfill; returns its last body."""
         body = self._backfills.get(key)
         self._backfills.drop(key)
+        self.backfill_progress(key, False)
         self._written.pop(("Backfill", *key), None)
         if body is not None:
             dag = (key[0], str((body.get("spec") or {}).get("dagName", "")))
@@ -182,6 +197,18 @@ class Informer:
     def waiting_for_slots(self, namespace: str, dag_label: str) -> list[NamespacedName]:
         return list(self._waiting_for_slots.get((namespace, dag_label), ()))
 
+    # Backfills in progress: history cleanup keeps their runs -----------------------------
+
+    def backfill_progress(self, key: NamespacedName, unfinished: bool) -> None:
+        """Whether a Backfill is still in progress (its watch reports it; deleted: False)."""
+        if unfinished:
+            self._unfinished_backfills.add(key)
+        else:
+            self._unfinished_backfills.discard(key)
+
+    def unfinished_backfills(self, namespace: str) -> set[str]:
+        return {name for ns, name in self._unfinished_backfills if ns == namespace}
+
     def sizes(self) -> dict[str, int]:
         """Entries per cache, for the `kubedag_cache_entries` gauge."""
         return {
@@ -194,4 +221,5 @@ class Informer:
             "written_versions": len(self._written),
             "waiting_for_slots": sum(len(w) for w in self._waiting_for_slots.values()),
             "backfills": len(self._backfills),
+            "unfinished_backfills": len(self._unfinished_backfills),
         }

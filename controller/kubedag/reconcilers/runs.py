@@ -21,6 +21,7 @@ from kubedag.models.dag import Dag
 from kubedag.models.dagrun import DagRun, DagRunStatus, RunState, RunType, TaskState
 from kubedag.reconcilers.batching import WriteBatches
 from kubedag.reconcilers.caches import NamespacedName, resource_version, summarize_run
+from kubedag.reconcilers.cleanup import Cleaner
 from kubedag.reconcilers.context import Reconciler, ReconcilerContext
 from kubedag.reconcilers.pods import PodLauncher
 from kubedag.reconcilers.requests import RequestApplier, post_run_events
@@ -36,8 +37,10 @@ class RunReconciler(Reconciler):
         *,
         status: StatusWriter,
         wake_dag: Callable[[NamespacedName], None],
+        cleaner: Cleaner,
     ) -> None:
         super().__init__(context)
+        self.cleaner = cleaner
         self.status = status
         self.wake_dag = wake_dag
         self.pods = PodLauncher(context.kube, context.informer)
@@ -54,12 +57,21 @@ class RunReconciler(Reconciler):
         known = self.informer.run_summary(key)
         finished = known is not None and known.state is not None and known.state.finished
         if finished and not self.informer.request_pending(key):
-            return None  # a finished run changes only by a request (not e.g. a late pod event)
+            # A finished run changes only by a request (not by a late pod event); a late pod
+            # event, or a restart, may find pods its DAG's podGC lets go.
+            assert known is not None and known.state is not None
+            await self.cleaner.collect_pods(key, self.informer.run_dag(key), known.state, None)
+            return None
         body = await self.run_body(key)
         if body is None:
             return None
         run = DagRun.model_validate(body)
         now = self.now()
+        finished = run.status.state is not None and run.status.state.finished
+        if finished and clearing.pending_request(run) is None:
+            assert run.status.state is not None
+            await self.cleaner.collect_pods(key, run.spec.dag_name, run.status.state, None)
+            return None
         try:
             if run.status.state is None:
                 again = await self._pin(run, body, now)
@@ -175,6 +187,9 @@ class RunReconciler(Reconciler):
         again = await self.pods.carry_out(run, snapshot, decision, now)
         wake = await self._write(run, body, decision, now, pinning=pinning)
         await post_run_events(self.kube, body, decision.events, now)
+        # Only outcomes written may lose their pods.
+        succeeded = {r.name for r in decision.status.tasks if r.state is TaskState.SUCCESS}
+        await self.cleaner.collect_pods(key, run.spec.dag_name, decision.status.state, succeeded)
         still_waiting = any(r.state is TaskState.SCHEDULED for r in decision.status.tasks)
         # A pod of this DAG finishing frees a slot and wakes the run.
         self.informer.wait_for_slots(key, label_value(run.spec.dag_name), still_waiting)

@@ -4,6 +4,10 @@
 import os
 from dataclasses import dataclass, field
 
+from kubedag.core.durations import parse_duration
+from kubedag.core.history import HistoryPolicy
+from kubedag.models.dag import PodGC
+
 
 def _env_bool(name: str, default: bool) -> bool:
     value = os.environ.get(name)
@@ -14,6 +18,35 @@ def _env_bool(name: str, default: bool) -> bool:
 
 def _env_list(name: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
+
+
+def _env_limit(name: str) -> int | None:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return None
+    if not value.isdigit():
+        raise ValueError(f"{name}={value!r}: a whole number of runs (0 or more), or empty")
+    return int(value)
+
+
+def history_from_env() -> HistoryPolicy:
+    """The history defaults of DAGs that set none: unset keeps every run (the chart sets
+    limits), pods are deleted once their run succeeds."""
+    ttl = os.environ.get("KUBEDAG_RUN_TTL_AFTER_FINISHED", "").strip()
+    pod_gc = os.environ.get("KUBEDAG_POD_GC", "").strip() or PodGC.ON_RUN_SUCCESS.value
+    if pod_gc not in set(PodGC):
+        allowed = ", ".join(PodGC)
+        raise ValueError(f"KUBEDAG_POD_GC={pod_gc!r}: use one of {allowed}")
+    try:
+        ttl_span = parse_duration(ttl) if ttl else None
+    except ValueError as error:
+        raise ValueError(f"KUBEDAG_RUN_TTL_AFTER_FINISHED: {error}") from error
+    return HistoryPolicy(
+        successful_limit=_env_limit("KUBEDAG_SUCCESSFUL_RUNS_HISTORY_LIMIT"),
+        failed_limit=_env_limit("KUBEDAG_FAILED_RUNS_HISTORY_LIMIT"),
+        ttl=ttl_span,
+        pod_gc=PodGC(pod_gc),
+    )
 
 
 @dataclass(frozen=True)
@@ -32,3 +65,5 @@ class ControllerSettings:
     dag_workers: int = field(
         default_factory=lambda: int(os.environ.get("KUBEDAG_DAG_WORKERS", "16"))
     )
+    history: HistoryPolicy = field(default_factory=history_from_env)
+    """History limits, TTL and podGC of DAGs that set none (the chart's `history` values)."""

@@ -1,0 +1,160 @@
+"""History and cleanup, carried out: the runs the history limits and TTL select are deleted
+with their pods, task pods are deleted under the DAG's podGC policy, and snapshot ConfigMaps
+nothing needs any more are deleted. The decisions are core/history.py's.
+
+kubedag deletes a deleted run's pods itself rather than leaving them to the garbage
+collector: the pods' ownerReference would do it on a cluster with kube-controller-manager,
+but not on one without (the integration tests' bare API server), and deleting them first
+frees their nodes' resources at once."""
+
+import asyncio
+import logging
+from collections.abc import Collection, Sequence
+from datetime import datetime
+
+from kubedag.core import history
+from kubedag.core.dag_scheduler import RunSummary
+from kubedag.core.naming import LABEL_DAG, LABEL_DAGRUN, LABEL_MANAGED_BY, MANAGED_BY, label_value
+from kubedag.kube.client import Kube, core_path, custom_path
+from kubedag.models.dag import Dag
+from kubedag.models.dagrun import RunState
+from kubedag.reconcilers.caches import NamespacedName
+from kubedag.reconcilers.informer import Informer
+from kubedag.reconcilers.settings import ControllerSettings
+from kubedag.reconcilers.snapshots import SnapshotStore
+
+log = logging.getLogger(__name__)
+
+DELETE_CONCURRENCY = 8
+
+
+class Cleaner:
+    def __init__(
+        self,
+        kube: Kube,
+        informer: Informer,
+        snapshots: SnapshotStore,
+        settings: ControllerSettings,
+    ) -> None:
+        self.kube = kube
+        self.informer = informer
+        self.snapshots = snapshots
+        self.settings = settings
+        # The snapshots each DAG needed at its last pass: one dropping out is the moment to
+        # look for ConfigMaps to delete (a LIST only then, not on every pass).
+        self._needed: dict[NamespacedName, set[str]] = {}
+
+    def forget(self, dag: NamespacedName) -> None:
+        self._needed.pop(dag, None)
+
+    def sizes(self) -> dict[str, int]:
+        return {"snapshots_needed": len(self._needed)}
+
+    # Runs ----------------------------------------------------------------------------------
+
+    async def clean_runs(
+        self, dag: Dag, runs: Sequence[RunSummary], now: datetime, keep: Collection[str] = ()
+    ) -> datetime | None:
+        """Delete the runs past the DAG's history limits or TTL, except those in `keep` and
+        those of a Backfill in progress; returns when to look again."""
+        namespace = dag.namespace
+        backfills = self.informer.unfinished_backfills(namespace)
+        protected = {r.name for r in runs if r.backfill and r.backfill in backfills} | set(keep)
+        policy = self.settings.history.for_dag(dag.spec)
+        cleanup = history.runs_to_delete(runs, policy, protected=protected, now=now)
+        semaphore = asyncio.Semaphore(DELETE_CONCURRENCY)
+
+        async def delete(name: str) -> None:
+            async with semaphore:
+                await self.delete_run((namespace, name))
+
+        await asyncio.gather(*(delete(name) for name in cleanup.runs_to_delete))
+        if cleanup.runs_to_delete:
+            log.info(
+                "history of DAG %s/%s: deleted %d runs (%s)",
+                namespace,
+                dag.name,
+                len(cleanup.runs_to_delete),
+                ", ".join(cleanup.runs_to_delete[:5]),
+            )
+        return cleanup.look_again_at
+
+    async def delete_run(self, key: NamespacedName) -> None:
+        """Delete a run and its pods; the informer forgets it now, so the DAG's next pass
+        does not select it again before the watch reports the deletion."""
+        namespace, name = key
+        if self.informer.pods.of_run(namespace, label_value(name)):
+            await self.kube.delete_collection(
+                core_path("pods", namespace), label_selector=_run_pods(name)
+            )
+        await self.kube.delete(custom_path("dagruns", namespace, name))
+        self.informer.forget_run(key)
+
+    # Pods ----------------------------------------------------------------------------------
+
+    async def collect_pods(
+        self,
+        run: NamespacedName,
+        dag: str,
+        state: RunState | None,
+        succeeded_tasks: Collection[str] | None,
+    ) -> None:
+        """Delete the run's pods its DAG's podGC policy lets go, given the run's written
+        state. `succeeded_tasks`: the tasks recorded as succeeded; None for a finished run
+        whose records are not at hand (then: the tasks whose pod succeeded)."""
+        namespace, name = run
+        policy = self.informer.pod_gc((namespace, dag)) or self.settings.history.pod_gc
+        if not history.deletes_pods(policy, state):
+            return
+        pods = self.informer.pods.of_run(namespace, label_value(name))
+        if not pods:
+            return
+        if succeeded_tasks is None:
+            succeeded_tasks = {p.task for p in pods if p.phase == "Succeeded"}
+        doomed = history.pods_to_delete(policy, state, pods, succeeded_tasks)
+        if not doomed:
+            return
+        if len(doomed) == len(pods):
+            await self.kube.delete_collection(
+                core_path("pods", namespace), label_selector=_run_pods(name)
+            )
+        else:
+            for pod in doomed:
+                await self.kube.delete(core_path("pods", namespace, pod))
+        log.debug("podGC %s of run %s/%s: deleted %d pods", policy, namespace, name, len(doomed))
+
+    # Snapshots -----------------------------------------------------------------------------
+
+    async def clean_snapshots(
+        self, dag: Dag, runs: Sequence[RunSummary], current: str | None
+    ) -> None:
+        """Delete the DAG's snapshot ConfigMaps no run references and that are not its
+        current version, when one of them stops being needed. (One that stopped being needed
+        while the controller was down goes at the next such moment.)"""
+        key = (dag.namespace, dag.name)
+        needed = {r.snapshot for r in runs if r.snapshot} | ({current} if current else set())
+        before = self._needed.get(key)
+        if before is not None and not before <= needed and history.run_being_pinned(runs):
+            return  # the pin's write brings the DAG back here
+        self._needed[key] = needed
+        if before is None or before <= needed:
+            return
+        listed = await self.kube.list(
+            core_path("configmaps", dag.namespace),
+            label_selector=f"{LABEL_DAG}={label_value(dag.name)},{LABEL_MANAGED_BY}={MANAGED_BY}",
+        )
+        stored = [
+            item["metadata"]["name"]
+            for item in listed
+            if any(
+                ref.get("kind") == "DAG" and ref.get("name") == dag.name
+                for ref in item["metadata"].get("ownerReferences") or []
+            )
+        ]
+        for name in history.snapshots_to_delete(stored, runs, current):
+            await self.kube.delete(core_path("configmaps", dag.namespace, name))
+            log.info("deleted snapshot %s/%s: no run uses it", dag.namespace, name)
+
+
+def _run_pods(run: str) -> str:
+    return f"{LABEL_DAGRUN}={label_value(run)},{LABEL_MANAGED_BY}={MANAGED_BY}"

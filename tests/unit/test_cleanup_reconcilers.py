@@ -1,0 +1,110 @@
+"""History and cleanup carried out by the reconcilers, against the in-memory API double:
+runs past the history limit deleted with their pods, podGC, unused snapshots."""
+
+from datetime import datetime, timedelta
+
+from kubedag.kube.client import core_path, custom_path
+from tests.unit.builders import task
+from tests.unit.test_reconcilers import NS, World, dag_path, run_async
+
+JAN_4 = datetime.fromisoformat("2026-01-04T12:00:00+00:00")
+
+
+def names(world: World, plural: str) -> list[str]:
+    prefix = (custom_path(plural, NS) if plural == "dagruns" else core_path(plural, NS)) + "/"
+    return sorted(p.removeprefix(prefix) for p in world.api.objects if p.startswith(prefix))
+
+
+async def run_all(world: World) -> None:
+    """Deliver the runs the DAG created (the watch would), let them start, finish their pods."""
+    await world.settle()
+    for name in names(world, "dagruns"):
+        world.watch_run(name)
+    await world.settle()
+    for pod in world.pods():
+        world.finish_pod(pod)
+    await world.settle()
+
+
+def test_a_history_limit_deletes_the_oldest_runs_with_their_pods_and_keeps_the_newest() -> None:
+    async def scenario() -> None:
+        world = World()
+        world.now = JAN_4
+        world.controller.start()
+        world.apply_dag(schedule="@daily", startDate="2026-01-01", successfulRunsHistoryLimit=1)
+        await run_all(world)
+        assert names(world, "dagruns") == ["etl-20260103-0000"]
+        assert world.pods() == ["etl-20260103-0000-a-1"]  # podGC Never (the test's default)
+        selector = "kubedag.io/dagrun=etl-20260101-0000,app.kubernetes.io/managed-by=kubedag"
+        assert ("DELETECOLLECTION", f"{core_path('pods', NS)}?{selector}") in world.api.writes
+        # The scheduler's position is intact: nothing is created again.
+        await world.controller.dags.reconcile((NS, "etl"))
+        assert names(world, "dagruns") == ["etl-20260103-0000"]
+        # The DAG's status remembers the last success (its batched write falls due).
+        world.now += timedelta(seconds=2)
+        await world.controller.dags.reconcile((NS, "etl"))
+        status = world.api.objects[dag_path()]["status"]
+        assert status["lastSuccessfulRun"]["run"] == "etl-20260103-0000"
+        assert "lastFailedRun" not in status
+        await world.controller.stop()
+
+    run_async(scenario)
+
+
+def test_on_run_success_deletes_a_successful_run_s_pods_and_a_failed_run_keeps_its() -> None:
+    async def scenario() -> None:
+        world = World()
+        world.controller.start()
+        world.apply_dag(task("a"), podGC="OnRunSuccess")
+        world.create_run("good"), world.create_run("bad")
+        await world.settle()
+        assert world.pods() == ["bad-a-1", "good-a-1"]
+        world.finish_pod("good-a-1")
+        world.finish_pod("bad-a-1", "Failed")
+        await world.settle()
+        assert (world.state("good"), world.state("bad")) == ("success", "failed")
+        assert world.pods() == ["bad-a-1"]
+        # Its outcome stays in the run's status.
+        record = world.api.objects[custom_path("dagruns", NS, "good")]["status"]["tasks"][0]
+        assert (record["state"], record["exitCode"], record["pod"]) == ("success", 0, "good-a-1")
+        await world.controller.stop()
+
+    run_async(scenario)
+
+
+def test_on_task_success_deletes_a_task_s_pods_while_the_run_goes_on() -> None:
+    async def scenario() -> None:
+        world = World()
+        world.controller.start()
+        world.apply_dag(task("a"), task("b", "a"), podGC="OnTaskSuccess")
+        world.create_run("r1")
+        await world.settle()
+        world.finish_pod("r1-a-1")
+        await world.settle()
+        assert world.state("r1") == "running"
+        assert world.pods() == ["r1-b-1"]
+        await world.controller.stop()
+
+    run_async(scenario)
+
+
+def test_a_snapshot_no_run_uses_that_is_not_the_current_version_is_deleted() -> None:
+    async def scenario() -> None:
+        world = World()
+        controller = world.controller
+        world.apply_dag(task("a"))
+        await controller.dags.reconcile((NS, "etl"))
+        key = world.create_run("r1")
+        await controller.runs.reconcile(key)
+        [first] = names(world, "configmaps")
+        changed = world.api.objects[dag_path()]
+        changed["metadata"]["generation"] = 2
+        changed["spec"]["tasks"].append(task("b"))
+        controller.on_dag_event("MODIFIED", world.api.put(dag_path(), changed))
+        await controller.dags.reconcile((NS, "etl"))
+        assert names(world, "configmaps") == [first]  # r1 uses it
+        controller.on_run_event("DELETED", world.api.objects.pop(custom_path("dagruns", NS, "r1")))
+        await controller.dags.reconcile((NS, "etl"))
+        assert names(world, "configmaps") == []
+
+    run_async(scenario)
