@@ -73,14 +73,20 @@ def clear_a_failed_task_once(cluster: Cluster, kubeconfig: str) -> None:
     assert "cleared a, b; the run is queued again" in result.stdout
     request_id = applied(cluster, run)[0]["id"]
     assert f"request {request_id} sent" in result.stdout
+    cluster.wait_pod(run, "a", try_number=2)
+    assert [p.metadata.name for p in cluster.pods(dagrun=run, task="a")] == [
+        f"{run}-a-1",  # the failed try's pod stays, with its logs, beside the new try
+        f"{run}-a-2",
+    ]
     cluster.finish_task(run, "a", try_number=2)
     cluster.finish_task(run, "b")
     done = cluster.wait_run_state(run, "success")
     assert tries(cluster, run) == {"a": ("success", 2), "b": ("success", 1)}
-    assert [p.metadata.name for p in cluster.pods(dagrun=run, task="a")] == [
-        f"{run}-a-1",  # the failed try's pod stays, with its logs, until history cleanup
-        f"{run}-a-2",
-    ]
+    # The run succeeded: podGC OnRunSuccess (the default) lets its pods go, and the failed
+    # try's outcome stays in the run's status.
+    wait_for(lambda: not cluster.pods(dagrun=run), "the successful run's pods collected")
+    record_a = cluster.run(run)["status"]["tasks"][0]
+    assert [(t["try"], t["state"], t["exitCode"]) for t in record_a["tries"]] == [(1, "failed", 1)]
     assert done["status"]["requests"][0]["tasks"] == ["a", "b"]
     assert done["status"]["observedGeneration"] == done["metadata"]["generation"]
 
