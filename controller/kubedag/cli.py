@@ -17,7 +17,7 @@ import yaml
 from pydantic import ValidationError
 
 from kubedag.commands import backfill, clear, logs, pause
-from kubedag.commands.common import CliError
+from kubedag.commands.common import CliError, parse_conf
 from kubedag.commands.common import current_namespace as _current_namespace
 from kubedag.core.dag_scheduler import plan_schedule
 from kubedag.core.dates import parse_time, rfc3339
@@ -244,12 +244,7 @@ def cmd_crds(args: argparse.Namespace) -> int:
 
 
 def cmd_trigger(args: argparse.Namespace) -> int:
-    try:
-        conf = json.loads(args.conf) if args.conf else None
-    except json.JSONDecodeError as error:
-        raise CliError(f"--conf: not JSON: {error}") from None
-    if conf is not None and not isinstance(conf, dict):
-        raise CliError("--conf: must be a JSON object")
+    conf = parse_conf(args.conf)
     logical = _parse_cli_time(args.logical_date, "--logical-date")
     return asyncio.run(_trigger(args, conf, logical))
 

@@ -3,11 +3,10 @@ and with `--wait` show its progress until it ends."""
 
 import argparse
 import asyncio
-import json
 import sys
 from typing import Any
 
-from kubedag.commands.common import CliError, add_connection_flags, connect
+from kubedag.commands.common import CliError, add_connection_flags, connect, parse_conf
 from kubedag.core.dates import parse_time, rfc3339
 from kubedag.kube.client import ApiError, Kube, custom_path
 from kubedag.manifests import render
@@ -41,12 +40,7 @@ def add_parser(sub: Any) -> None:
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
-    try:
-        conf = json.loads(args.conf) if args.conf else None
-    except json.JSONDecodeError as error:
-        raise CliError(f"--conf: not JSON: {error}") from None
-    if conf is not None and not isinstance(conf, dict):
-        raise CliError("--conf: must be a JSON object")
+    conf = parse_conf(args.conf)
     for flag, value in (("--from", args.from_), ("--to", args.to)):
         try:
             parse_time(value)

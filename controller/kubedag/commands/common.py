@@ -1,6 +1,8 @@
 """What the cluster subcommands share: the connection flags, the namespace, errors."""
 
 import argparse
+import json
+from typing import Any
 
 from kubedag.kube.client import Kube
 
@@ -27,3 +29,14 @@ def current_namespace(kubeconfig: str | None) -> str:
 async def connect(args: argparse.Namespace) -> tuple[Kube, str]:
     kube = await Kube.connect(args.kubeconfig)
     return kube, args.namespace or current_namespace(args.kubeconfig)
+
+
+def parse_conf(text: str | None) -> dict[str, Any] | None:
+    """`--conf`: a JSON object, or None when not given."""
+    try:
+        conf = json.loads(text) if text else None
+    except json.JSONDecodeError as error:
+        raise CliError(f"--conf: not JSON: {error}") from None
+    if conf is not None and not isinstance(conf, dict):
+        raise CliError("--conf: must be a JSON object")
+    return conf

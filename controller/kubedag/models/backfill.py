@@ -6,7 +6,14 @@ from typing import Any
 
 from pydantic import ConfigDict, Field
 
-from kubedag.models.common import Condition, FreeForm, KubeModel, StatusTime, Timestamp
+from kubedag.models.common import (
+    Condition,
+    FreeForm,
+    KubeModel,
+    StatusTime,
+    Timestamp,
+    unchanged_rule,
+)
 
 MAX_LISTED_DATES = 100  # per class in the status: a year of minutes must still fit in etcd
 DEFAULT_MAX_ACTIVE_RUNS = 10  # Airflow's API default
@@ -35,15 +42,7 @@ class BackfillState(StrEnum):
 # What the backfill is (its DAG, range and how it treats existing runs) is fixed once
 # applied, as Airflow's backfill rows are; pausing, cancelling and the limit may change.
 _FIXED_FIELDS = ("from", "to", "reprocessBehavior", "runBackwards", "conf", "dryRun")
-_FIXED_RULE = " && ".join(
-    [
-        "self.dagName == oldSelf.dagName",
-        *(
-            f"has(self.{f}) == has(oldSelf.{f}) && (!has(self.{f}) || self.{f} == oldSelf.{f})"
-            for f in _FIXED_FIELDS
-        ),
-    ]
-)
+_FIXED_RULE = unchanged_rule("dagName", _FIXED_FIELDS)
 
 
 class BackfillSpec(KubeModel):

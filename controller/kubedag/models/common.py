@@ -79,3 +79,17 @@ def set_condition(conditions: list[Condition], new: Condition) -> list[Condition
 
 def find_condition(conditions: list[Condition], type_: str) -> Condition | None:
     return next((c for c in conditions if c.type == type_), None)
+
+
+def unchanged_rule(required: str, optional: tuple[str, ...]) -> str:
+    """A CEL transition rule: `required` and each of the `optional` fields keep their value
+    (an optional field may not be added or removed either)."""
+    return " && ".join(
+        [
+            f"self.{required} == oldSelf.{required}",
+            *(
+                f"has(self.{f}) == has(oldSelf.{f}) && (!has(self.{f}) || self.{f} == oldSelf.{f})"
+                for f in optional
+            ),
+        ]
+    )

@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field
 
-from kubedag.models.common import Condition, FreeForm, KubeModel, StatusTime
+from kubedag.models.common import Condition, FreeForm, KubeModel, StatusTime, unchanged_rule
 
 MAX_REQUEST_TASKS = 5000
 
@@ -89,16 +89,7 @@ class RunRequest(KubeModel):
 # A run's identity (DAG, dates) never changes; what a run is for may: a backfill reprocesses
 # a run in place (Airflow's rule 6: it becomes a backfill run and takes the backfill's conf),
 # and users clear or mark it with `request`.
-_IDENTITY_FIELDS = ("logicalDate", "dataIntervalStart", "dataIntervalEnd")
-_IDENTITY_RULE = " && ".join(
-    [
-        "self.dagName == oldSelf.dagName",
-        *(
-            f"has(self.{f}) == has(oldSelf.{f}) && (!has(self.{f}) || self.{f} == oldSelf.{f})"
-            for f in _IDENTITY_FIELDS
-        ),
-    ]
-)
+IDENTITY_RULE = unchanged_rule("dagName", ("logicalDate", "dataIntervalStart", "dataIntervalEnd"))
 
 
 class DagRunSpec(KubeModel):
@@ -108,7 +99,7 @@ class DagRunSpec(KubeModel):
         json_schema_extra={
             "x-kubernetes-validations": [
                 {
-                    "rule": _IDENTITY_RULE,
+                    "rule": IDENTITY_RULE,
                     "message": "a DagRun's dagName, logicalDate and data interval are immutable",
                 },
                 {
