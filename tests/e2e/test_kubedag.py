@@ -348,6 +348,7 @@ def test_a_backfill_runs_real_containers_for_past_dates(ns: str, kubectl: Kubect
             "schedule": "@daily",
             "startDate": "2100-01-01",
             "params": {"source": "live"},  # the backfill's conf overrides it
+            "podGC": "Never",  # the test reads the successful runs' logs
             "tasks": [python_task("load", "print('load {{ ds }} {{ params.source }}')")],
         },
     )
