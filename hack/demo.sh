@@ -27,9 +27,9 @@ $KUBECTL -n kubedag-system rollout restart deployment/kubedag
 $KUBECTL -n kubedag-system rollout status deployment/kubedag --timeout=180s
 $KUBECTL -n kubedag-system get pods -o wide
 
-step "kubectl apply -f examples/hello-dag.yaml (startDate set to two days ago: two runs of catchup)"
+step "kubectl apply -f examples/hello-dag.yaml (startDate two days ago: two runs of catchup; podGC Never, to show a log)"
 start=$(date -u -d '2 days ago' +%F)
-sed "s/^  startDate: .*/  startDate: \"$start\"/" examples/hello-dag.yaml | $KUBECTL apply -f -
+sed -e "s/^  startDate: .*/  startDate: \"$start\"\n  podGC: Never/" examples/hello-dag.yaml | $KUBECTL apply -f -
 
 step "Waiting for the runs to succeed"
 for _ in $(seq 1 150); do
@@ -44,8 +44,8 @@ $KUBECTL get dags
 $KUBECTL get dagruns
 run=$($KUBECTL get dagruns -l kubedag.io/dag=hello -o jsonpath='{.items[0].metadata.name}')
 echo
-echo "logs of ${run}'s report task:"
-$KUBECTL logs "$($KUBECTL get pods -l kubedag.io/dagrun="$run",kubedag.io/task=report -o name | head -1)"
+echo "kubedag logs $run --task report:"
+.venv/bin/kubedag logs "$run" --task report
 [[ $total -ge 2 && $done_ok -eq $total ]] || { echo "demo: runs did not all succeed" >&2; exit 1; }
 
 cat <<EOT
