@@ -2,7 +2,6 @@
 limit allows (Airflow 3's `airflow backfill create`)."""
 
 from enum import StrEnum
-from typing import Any
 
 from pydantic import ConfigDict, Field
 
@@ -10,6 +9,7 @@ from kubedag.models.common import (
     Condition,
     FreeForm,
     KubeModel,
+    KubeObject,
     StatusTime,
     Timestamp,
     unchanged_rule,
@@ -143,25 +143,6 @@ class BackfillStatus(KubeModel):
     completion_time: StatusTime | None = None
 
 
-class Backfill(KubeModel):
-    model_config = ConfigDict(extra="ignore")
-
-    metadata: dict[str, Any]
+class Backfill(KubeObject):
     spec: BackfillSpec
     status: BackfillStatus = Field(default_factory=BackfillStatus)
-
-    @property
-    def name(self) -> str:
-        return str(self.metadata["name"])
-
-    @property
-    def namespace(self) -> str:
-        return str(self.metadata.get("namespace", "default"))
-
-    @property
-    def generation(self) -> int:
-        return int(self.metadata.get("generation", 0))
-
-    @property
-    def uid(self) -> str:
-        return str(self.metadata.get("uid", ""))

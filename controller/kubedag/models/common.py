@@ -51,6 +51,30 @@ class KubeModel(BaseModel):
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
+class KubeObject(KubeModel):
+    """A whole resource as the controller reads it, metadata kept as a plain mapping."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    metadata: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return str(self.metadata["name"])
+
+    @property
+    def namespace(self) -> str:
+        return str(self.metadata.get("namespace", "default"))
+
+    @property
+    def generation(self) -> int:
+        return int(self.metadata.get("generation", 0))
+
+    @property
+    def uid(self) -> str:
+        return str(self.metadata.get("uid", ""))
+
+
 ConditionStatus = Literal["True", "False", "Unknown"]
 
 

@@ -1,7 +1,7 @@
 """The DAG resource: a pipeline's schedule, its tasks and their defaults."""
 
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field
 
@@ -11,6 +11,7 @@ from kubedag.models.common import (
     Duration,
     FreeForm,
     KubeModel,
+    KubeObject,
     StatusTime,
     Timestamp,
 )
@@ -251,23 +252,8 @@ class DagStatus(KubeModel):
     """The run that failed most recently (kept when history cleanup deletes it)."""
 
 
-class Dag(KubeModel):
-    """The whole object as the controller reads it (metadata kept as a plain mapping)."""
+class Dag(KubeObject):
+    """A DAG as the controller reads it."""
 
-    model_config = ConfigDict(extra="ignore")
-
-    metadata: dict[str, Any]
     spec: DagSpec
     status: DagStatus | None = None
-
-    @property
-    def name(self) -> str:
-        return str(self.metadata["name"])
-
-    @property
-    def namespace(self) -> str:
-        return str(self.metadata.get("namespace", "default"))
-
-    @property
-    def generation(self) -> int:
-        return int(self.metadata.get("generation", 0))

@@ -1,11 +1,18 @@
 """The DagRun resource: one run of a DAG for one data interval, and its tasks' states."""
 
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import ConfigDict, Field
 
-from kubedag.models.common import Condition, FreeForm, KubeModel, StatusTime, unchanged_rule
+from kubedag.models.common import (
+    Condition,
+    FreeForm,
+    KubeModel,
+    KubeObject,
+    StatusTime,
+    unchanged_rule,
+)
 
 MAX_REQUEST_TASKS = 5000
 
@@ -204,20 +211,9 @@ class DagRunStatus(KubeModel):
     """The newest applied clear and mark requests, oldest first (at most 20)."""
 
 
-class DagRun(KubeModel):
-    model_config = ConfigDict(extra="ignore")
-
-    metadata: dict[str, Any]
+class DagRun(KubeObject):
     spec: DagRunSpec
     status: DagRunStatus = Field(default_factory=DagRunStatus)
-
-    @property
-    def name(self) -> str:
-        return str(self.metadata["name"])
-
-    @property
-    def namespace(self) -> str:
-        return str(self.metadata.get("namespace", "default"))
 
     @property
     def key(self) -> tuple[str, str]:
