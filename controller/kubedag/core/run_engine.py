@@ -13,6 +13,7 @@ from functools import lru_cache
 
 from kubedag.core.dates import utc
 from kubedag.core.durations import format_duration
+from kubedag.core.earlier_runs import NO_EARLIER_RUNS, EarlierRuns
 from kubedag.core.graph import TaskGraph, build_graph, topological_order
 from kubedag.core.pod_observation import GONE, SKIP_EXIT_CODE, PodObservation
 from kubedag.core.retries import may_retry, retry_delay
@@ -141,7 +142,12 @@ def fail_run(status: DagRunStatus, *, reason: str, message: str, now: datetime) 
 
 
 def task_context(
-    run: DagRun, status: DagRunStatus, snapshot: Snapshot, task: ResolvedTask, try_number: int
+    run: DagRun,
+    status: DagRunStatus,
+    snapshot: Snapshot,
+    task: ResolvedTask,
+    try_number: int,
+    earlier: EarlierRuns = NO_EARLIER_RUNS,
 ) -> RunContext:
     """What templates of try `try_number` of `task` see (Airflow's template context)."""
     assert status.logical_date and status.data_interval_start and status.data_interval_end
@@ -156,6 +162,8 @@ def task_context(
         data_interval_end=status.data_interval_end,
         params=snapshot.params,
         conf=run.spec.conf or {},
+        outputs={r.name: r.outputs for r in status.tasks if r.outputs is not None},
+        previous_success=earlier.previous_success,
     )
 
 
@@ -184,8 +192,10 @@ class _Pass:
         snapshot: Snapshot,
         now: datetime,
         slots: int,
+        earlier: EarlierRuns = NO_EARLIER_RUNS,
     ) -> None:
         self.run = run
+        self.earlier = earlier
         self.snapshot = snapshot
         self.plan = execution_plan(snapshot)
         self.now = now
@@ -349,7 +359,10 @@ class _Pass:
             archive_try(record, keep=earlier_tries_limit(len(self.snapshot.tasks)))
             try:
                 launch = prepare_launch(
-                    task, task_context(self.run, self.status, self.snapshot, task, try_number)
+                    task,
+                    task_context(
+                        self.run, self.status, self.snapshot, task, try_number, self.earlier
+                    ),
                 )
             except TemplateError as error:
                 record.try_number = try_number
@@ -468,6 +481,7 @@ def advance(
     now: datetime,
     task_slots: int,
     frozen: bool = False,
+    earlier: EarlierRuns = NO_EARLIER_RUNS,
 ) -> RunDecision:
     """One pass over a running run: observe pods, release due retries, apply trigger rules,
     launch what may start (at most `task_slots` new pods), enforce timeouts, conclude.
@@ -476,8 +490,9 @@ def advance(
     observed yet, one with phase GONE was confirmed deleted. A `frozen` run (its DAG is
     paused) only records what its pods do: as Airflow's scheduler does not examine the runs
     of a paused DAG, nothing starts, propagates or concludes until it is unpaused.
+    `earlier` is what the run knows of the DAG's earlier runs (dependsOnPast, templates).
     """
-    state = _Pass(run, snapshot, now, task_slots)
+    state = _Pass(run, snapshot, now, task_slots, earlier)
     if state.status.state is not RunState.RUNNING:
         return state.result()
     state.observe(pods)

@@ -30,6 +30,15 @@ class ResolvedTask(TaskSpec):
     retry_delay: Duration = "5m"
     retry_exponential_backoff: bool = False
     depends_on: list[str] = Field(default_factory=list)
+    depends_on_past: bool = False
+    wait_for_downstream: bool = False
+    ignore_first_depends_on_past: bool = False
+    branch: bool = False
+    short_circuit: bool = False
+    ignore_downstream_trigger_rules: bool = True
+    setup: bool = False
+    teardown: bool = False
+    on_failure_fail_dagrun: bool = False
 
     # Durations parsed once per snapshot, not on every pass (not fields: never serialised).
     @cached_property
@@ -114,6 +123,8 @@ def resolve_task(task: TaskSpec, spec: DagSpec) -> ResolvedTask:
     if spec.defaults is not None:
         values.update(spec.defaults.model_dump(exclude_none=True))
     values.update(task.model_dump(exclude_none=True))
+    if task.wait_for_downstream:
+        values["depends_on_past"] = True  # as Airflow's BaseOperator forces it
     env = _merge_env(spec.defaults.env if spec.defaults else None, task.env)
     if env is not None:
         values["env"] = env

@@ -3,7 +3,7 @@ sandbox with strict undefined variables: no code execution, and an unknown varia
 error rather than an empty string."""
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from types import MappingProxyType
@@ -13,6 +13,7 @@ import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from kubedag.core.dates import utc
+from kubedag.core.earlier_runs import PastRun
 
 
 class TemplateError(ValueError):
@@ -72,6 +73,33 @@ class _Named:
 
 
 @dataclass(frozen=True)
+class _TaskInstance:
+    """Airflow's `ti` in templates: the try's identity and `xcom_pull` over upstream
+    outputs."""
+
+    dag_id: str
+    task_id: str
+    run_id: str
+    try_number: int
+    outputs: Mapping[str, Mapping[str, Any]]
+
+    def xcom_pull(self, task_ids: str | list[str] | None = None, key: str | None = None) -> Any:
+        """An upstream task's output object, or one key of it; a list of task names gives a
+        list. A task with no output (or without that key) gives None, as in Airflow."""
+        if task_ids is None:
+            raise TemplateError("xcom_pull needs task_ids: kubedag has no implicit XCom")
+        if isinstance(task_ids, str):
+            return self._pull(task_ids, key)
+        return [self._pull(name, key) for name in task_ids]
+
+    def _pull(self, task_id: str, key: str | None) -> Any:
+        output = self.outputs.get(task_id)
+        if output is None or key is None:
+            return output
+        return output.get(key)
+
+
+@dataclass(frozen=True)
 class RunContext:
     """What a template can see about the run and task it renders for."""
 
@@ -85,6 +113,10 @@ class RunContext:
     data_interval_end: datetime
     params: Mapping[str, Any]
     conf: Mapping[str, Any]
+    outputs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Outputs of the task's upstream tasks that have one, by task name."""
+    previous_success: PastRun | None = None
+    """The latest earlier successful run of the DAG (prev_*_success variables)."""
 
     def variables(self) -> dict[str, Any]:
         logical = _as_template_datetime(self.logical_date)
@@ -111,6 +143,10 @@ class RunContext:
                 "logical_date": logical,
             },
             "macros": MACROS,
+            "tasks": {name: {"outputs": output} for name, output in self.outputs.items()},
+            "ti": _TaskInstance(
+                self.dag_name, self.task_name, self.run_id, self.try_number, self.outputs
+            ),
         }
 
 

@@ -103,6 +103,14 @@ class TaskDefaults(KubeModel):
     """Upper bound of the wait between tries."""
     execution_timeout: Duration | None = None
     """A try that has not finished this long after its pod was created fails."""
+    depends_on_past: bool | None = None
+    """Run only if this task succeeded or was skipped in the previous run (the latest with an
+    earlier logical date); default false."""
+    wait_for_downstream: bool | None = None
+    """Also wait for this task's direct downstream tasks of the previous run to succeed or be
+    skipped; implies dependsOnPast."""
+    ignore_first_depends_on_past: bool | None = None
+    """dependsOnPast does not hold a task that has never run before in this DAG."""
 
 
 class TaskSpec(TaskDefaults):
@@ -114,7 +122,27 @@ class TaskSpec(TaskDefaults):
                 {
                     "rule": "!has(self.dependsOn) || !(self.name in self.dependsOn)",
                     "message": "a task cannot depend on itself",
-                }
+                },
+                {
+                    "rule": "!(has(self.branch) && self.branch"
+                    " && has(self.shortCircuit) && self.shortCircuit)",
+                    "message": "a task is a branch or a short-circuit, not both",
+                },
+                {
+                    "rule": "!(has(self.setup) && self.setup"
+                    " && has(self.teardown) && self.teardown)",
+                    "message": "a task is a setup or a teardown, not both",
+                },
+                {
+                    "rule": "!has(self.onFailureFailDagrun)"
+                    " || (has(self.teardown) && self.teardown)",
+                    "message": "onFailureFailDagrun applies to teardown tasks only",
+                },
+                {
+                    "rule": "!has(self.ignoreDownstreamTriggerRules)"
+                    " || (has(self.shortCircuit) && self.shortCircuit)",
+                    "message": "ignoreDownstreamTriggerRules applies to shortCircuit tasks only",
+                },
             ]
         }
     )
@@ -130,6 +158,21 @@ class TaskSpec(TaskDefaults):
         Field(max_length=MAX_DEPENDENCIES, json_schema_extra={"x-kubernetes-list-type": "set"}),
     ] = None
     """Names of the upstream tasks this task waits for."""
+    branch: bool | None = None
+    """A branch: its output's `branch` key names the direct downstream tasks to follow (a
+    name, a list of names, or null for none); the others are skipped."""
+    short_circuit: bool | None = None
+    """A short-circuit: a false `condition` in its output skips its downstream tasks."""
+    ignore_downstream_trigger_rules: bool | None = None
+    """For a short-circuit: true (default) skips every task downstream; false skips only the
+    direct downstream tasks and lets trigger rules decide the rest."""
+    setup: bool | None = None
+    """A setup task: creates a resource that a teardown downstream of it releases."""
+    teardown: bool | None = None
+    """A teardown task: runs when one of its setups (upstream setup tasks) succeeded, whatever
+    happened in between, and does not decide the run's state (see onFailureFailDagrun)."""
+    on_failure_fail_dagrun: bool | None = None
+    """For a teardown: a failed teardown fails the run."""
 
 
 TaskList = Annotated[

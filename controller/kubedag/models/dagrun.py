@@ -167,6 +167,11 @@ class TaskRecord(KubeModel):
     cleared_try: int | None = None
     """The try the task was cleared after: its budget of 1 + retries tries counts from the
     next one (Airflow's max_tries = try_number + retries). Absent: never cleared."""
+    outputs: FreeForm | None = None
+    """The task's output (the JSON object it wrote to its termination message), while the
+    run's outputs fit their budget on the DagRun; see `outputsIn` otherwise."""
+    outputs_in: str | None = None
+    """The ConfigMap that holds this task's output when the DagRun has no room for it."""
     tries: list[TryRecord] | None = None
     """The earlier tries (the current one is the record itself), oldest first: the newest
     10 (fewer in runs of over 400 tasks: 4,000 a run); absent before a second try."""
