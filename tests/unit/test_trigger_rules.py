@@ -1,8 +1,8 @@
-"""Trigger rules against Apache Airflow 2.x TriggerRuleDep semantics.
+"""Trigger rules against Apache Airflow 3 TriggerRuleDep semantics.
 
 Expectations come from Airflow, not from kubedag's code: airflow/ti_deps/deps/trigger_rule_dep.py
-(`_evaluate_direct_relatives`, scheduler path with flag_upstream_failed=True) and the "Trigger
-Rules" section of the Airflow DAG concepts docs. In Airflow a task with no upstream, or with the
+(`_evaluate_direct_relatives` and `_evaluate_setup_constraint`, scheduler path with
+flag_upstream_failed=True) and the "Trigger Rules" section of the Airflow DAG concepts docs. In Airflow a task with no upstream, or with the
 `always` rule, passes outright; otherwise the rule may first settle the task as skipped or
 upstream_failed from the *finished* upstream states (success, failed, upstream_failed, skipped),
 and then the rule is either met (run) or not (wait). Running, queued, scheduled, none and
@@ -47,45 +47,49 @@ RULES: tuple[TriggerRule, ...] = (
     TR.NONE_FAILED_MIN_ONE_SUCCESS,
     TR.NONE_SKIPPED,
     TR.ALWAYS,
+    TR.ALL_DONE_SETUP_SUCCESS,
+    TR.ALL_DONE_MIN_ONE_SUCCESS,
 )
 
-_CODES = {"run": RUN, "wait": WAIT, "skip": SKIP, "upf": UPF}
+_CODES = {"R": RUN, "W": WAIT, "S": SKIP, "U": UPF}
 
-# Upstream states, then the expected verdict per rule in RULES order:
+# Upstream states, then the expected verdict per rule in RULES order (R run, W wait, S skip,
+# U upstream_failed):
 #   all_success all_failed all_done all_skipped one_success one_failed one_done
 #   none_failed none_failed_min_one_success none_skipped always
+#   all_done_setup_success (no upstream setup here: as all_done) all_done_min_one_success
 # Hand-derived from Airflow's TriggerRuleDep (see the module docstring).
 TABLE: tuple[tuple[str, tuple[TaskState, ...], str], ...] = (
-    ("all-success", (S, S, S), "run  skip run  skip run  skip run  run  run  run  run"),
-    ("single-success", (S,), "run  skip run  skip run  skip run  run  run  run  run"),
-    ("success+skipped", (S, SK), "skip skip run  skip run  skip run  run  run  skip run"),
-    ("success+failed", (S, F), "upf  skip run  skip run  run  run  upf  upf  run  run"),
-    ("success+upstream_failed", (S, UF), "upf  skip run  skip run  run  run  upf  upf  run  run"),
-    ("success+running", (S, R), "wait skip wait skip run  wait run  wait wait wait run"),
-    ("success+queued", (S, Q), "wait skip wait skip run  wait run  wait wait wait run"),
-    ("success+scheduled", (S, SC), "wait skip wait skip run  wait run  wait wait wait run"),
-    ("success+none", (S, N), "wait skip wait skip run  wait run  wait wait wait run"),
-    ("success+up_for_retry", (S, UR), "wait skip wait skip run  wait run  wait wait wait run"),
-    ("all-skipped", (SK, SK), "skip skip run  run  skip skip skip run  skip skip run"),
-    ("single-skipped", (SK,), "skip skip run  run  skip skip skip run  skip skip run"),
-    ("all-failed", (F, F), "upf  run  run  skip upf  run  run  upf  upf  run  run"),
-    ("single-failed", (F,), "upf  run  run  skip upf  run  run  upf  upf  run  run"),
-    ("failed+upstream_failed", (F, UF), "upf  run  run  skip upf  run  run  upf  upf  run  run"),
-    ("all-upstream_failed", (UF, UF), "upf  run  run  skip upf  run  skip upf  upf  run  run"),
-    ("failed+skipped", (F, SK), "upf  skip run  skip upf  run  run  upf  upf  skip run"),
-    ("upstream_failed+skipped", (UF, SK), "upf  skip run  skip upf  run  skip upf  upf  skip run"),
-    ("failed+running", (F, R), "upf  wait wait skip wait run  run  upf  upf  wait run"),
-    ("upstream_failed+running", (UF, R), "upf  wait wait skip wait run  wait upf  upf  wait run"),
-    ("skipped+running", (SK, R), "skip skip wait wait wait wait wait wait wait skip run"),
-    ("skipped+up_for_retry", (SK, UR), "skip skip wait wait wait wait wait wait wait skip run"),
-    ("all-running", (R, R), "wait wait wait wait wait wait wait wait wait wait run"),
-    ("all-none", (N, N, N), "wait wait wait wait wait wait wait wait wait wait run"),
-    ("single-up_for_retry", (UR,), "wait wait wait wait wait wait wait wait wait wait run"),
-    ("mixed-queued+scheduled", (Q, SC), "wait wait wait wait wait wait wait wait wait wait run"),
-    ("success+failed+skipped", (S, F, SK), "upf  skip run  skip run  run  run  upf  upf  skip run"),
-    ("success+skip+running", (S, SK, R), "skip skip wait skip run  wait run  wait wait skip run"),
-    ("success+success+failed", (S, S, F), "upf  skip run  skip run  run  run  upf  upf  run  run"),
-    ("skip+skip+success", (SK, SK, S), "skip skip run  skip run  skip run  run  run  skip run"),
+    ("all-success", (S, S, S), "R S R S R S R R R R R R R"),
+    ("single-success", (S,), "R S R S R S R R R R R R R"),
+    ("success+skipped", (S, SK), "S S R S R S R R R S R R S"),
+    ("success+failed", (S, F), "U S R S R R R U U R R R R"),
+    ("success+upstream_failed", (S, UF), "U S R S R R R U U R R R R"),
+    ("success+running", (S, R), "W S W S R W R W W W R W W"),
+    ("success+queued", (S, Q), "W S W S R W R W W W R W W"),
+    ("success+scheduled", (S, SC), "W S W S R W R W W W R W W"),
+    ("success+none", (S, N), "W S W S R W R W W W R W W"),
+    ("success+up_for_retry", (S, UR), "W S W S R W R W W W R W W"),
+    ("all-skipped", (SK, SK), "S S R R S S S R S S R R S"),
+    ("single-skipped", (SK,), "S S R R S S S R S S R R S"),
+    ("all-failed", (F, F), "U R R S U R R U U R R R U"),
+    ("single-failed", (F,), "U R R S U R R U U R R R U"),
+    ("failed+upstream_failed", (F, UF), "U R R S U R R U U R R R U"),
+    ("all-upstream_failed", (UF, UF), "U R R S U R S U U R R R U"),
+    ("failed+skipped", (F, SK), "U S R S U R R U U S R R S"),
+    ("upstream_failed+skipped", (UF, SK), "U S R S U R S U U S R R S"),
+    ("failed+running", (F, R), "U W W S W R R U U W R W W"),
+    ("upstream_failed+running", (UF, R), "U W W S W R W U U W R W W"),
+    ("skipped+running", (SK, R), "S S W W W W W W W S R W S"),
+    ("skipped+up_for_retry", (SK, UR), "S S W W W W W W W S R W S"),
+    ("all-running", (R, R), "W W W W W W W W W W R W W"),
+    ("all-none", (N, N, N), "W W W W W W W W W W R W W"),
+    ("single-up_for_retry", (UR,), "W W W W W W W W W W R W W"),
+    ("mixed-queued+scheduled", (Q, SC), "W W W W W W W W W W R W W"),
+    ("success+failed+skipped", (S, F, SK), "U S R S R R R U U S R R S"),
+    ("success+skip+running", (S, SK, R), "S S W S R W R W W S R W S"),
+    ("success+success+failed", (S, S, F), "U S R S R R R U U R R R R"),
+    ("skip+skip+success", (SK, SK, S), "S S R S R S R R R S R R S"),
 )
 
 
@@ -122,7 +126,9 @@ def test_table_covers_every_rule() -> None:
 _FINISHED = {S, F, UF, SK}
 
 
-def _airflow_reference(rule: TriggerRule, states: Sequence[TaskState]) -> Verdict:
+def _airflow_reference(
+    rule: TriggerRule, states: Sequence[TaskState], setup_states: Sequence[TaskState] = ()
+) -> Verdict:
     upstream = len(states)
     if not upstream or rule is TR.ALWAYS:
         return RUN
@@ -132,6 +138,9 @@ def _airflow_reference(rule: TriggerRule, states: Sequence[TaskState]) -> Verdic
     upstream_failed = sum(1 for s in states if s is UF)
     done = sum(1 for s in states if s in _FINISHED)
     upstream_done = done >= upstream
+    upstream_setup = len(setup_states)
+    success_setup = sum(1 for s in setup_states if s is S)
+    skipped_setup = sum(1 for s in setup_states if s is SK)
 
     new_state: Verdict | None = None
     if rule is TR.ALL_SUCCESS:
@@ -164,8 +173,19 @@ def _airflow_reference(rule: TriggerRule, states: Sequence[TaskState]) -> Verdic
     elif rule is TR.NONE_SKIPPED:
         if skipped:
             new_state = SKIP
-    elif rule is TR.ALL_SKIPPED and (success or failed or upstream_failed):
-        new_state = SKIP
+    elif rule is TR.ALL_SKIPPED:
+        if success or failed or upstream_failed:
+            new_state = SKIP
+    elif rule is TR.ALL_DONE_MIN_ONE_SUCCESS:
+        if skipped > 0:
+            new_state = SKIP
+        elif success + failed + upstream_failed >= upstream - skipped and success == 0:
+            new_state = UPF
+    elif rule is TR.ALL_DONE_SETUP_SUCCESS:
+        if upstream_done and upstream_setup and skipped_setup >= upstream_setup:
+            new_state = SKIP
+        elif upstream_done and upstream_setup and success_setup == 0:
+            new_state = UPF
     if new_state is not None:
         return new_state
 
@@ -180,6 +200,10 @@ def _airflow_reference(rule: TriggerRule, states: Sequence[TaskState]) -> Verdic
         TR.NONE_FAILED_MIN_ONE_SUCCESS: upstream - success - skipped <= 0,
         TR.NONE_SKIPPED: upstream_done and skipped <= 0,
         TR.ALL_SKIPPED: upstream - skipped <= 0,
+        TR.ALL_DONE_SETUP_SUCCESS: upstream_done and not (upstream_setup and not success_setup),
+        TR.ALL_DONE_MIN_ONE_SUCCESS: (
+            skipped == 0 and success + failed + upstream_failed >= upstream and success > 0
+        ),
     }[rule]
     return RUN if met else WAIT
 
@@ -209,6 +233,77 @@ def test_every_upstream_combination_up_to_four(rule: TriggerRule) -> None:
         if (got := evaluate(rule, combo)) is not (want := _airflow_reference(rule, combo))
     ]
     assert mismatches == []
+
+
+def _setup_splits(max_size: int) -> list[tuple[tuple[TaskState, ...], tuple[TaskState, ...]]]:
+    """Every upstream combination up to `max_size`, with every choice of which are setups."""
+    splits = []
+    for combo in _all_upstream_multisets(max_size):
+        for mask in itertools.product((False, True), repeat=len(combo)):
+            setups = tuple(s for s, is_setup in zip(combo, mask, strict=True) if is_setup)
+            splits.append((combo, setups))
+    return splits
+
+
+def test_all_done_setup_success_against_the_reference_for_every_setup_split() -> None:
+    mismatches = [
+        (combo, setups)
+        for combo, setups in _setup_splits(3)
+        if evaluate(TR.ALL_DONE_SETUP_SUCCESS, combo, setup_states=setups)
+        is not _airflow_reference(TR.ALL_DONE_SETUP_SUCCESS, combo, setups)
+    ]
+    assert mismatches == []
+
+
+# A teardown (all_done_setup_success) after its setup and the work between them: upstream
+# states, which of them are setups' states, the verdict (Airflow's rule 27).
+SETUP_TABLE: tuple[tuple[str, tuple[TaskState, ...], tuple[TaskState, ...], Verdict], ...] = (
+    ("setup-ok-work-failed", (S, F), (S,), RUN),
+    ("setup-ok-work-upstream-failed", (S, UF), (S,), RUN),
+    ("setup-ok-work-skipped", (S, SK), (S,), RUN),
+    ("setup-failed", (F, UF), (F,), UPF),
+    ("setup-skipped", (SK, SK), (SK,), SKIP),
+    ("one-of-two-setups-ok", (S, F, UF), (S, F), RUN),
+    ("setups-skipped-and-failed", (SK, F, UF), (SK, F), UPF),
+    ("setup-ok-work-running", (S, R), (S,), WAIT),
+    ("setup-running", (R, N), (R,), WAIT),
+    ("no-setup-upstream", (F, SK), (), RUN),
+)
+
+
+@pytest.mark.parametrize(
+    ("upstream", "setups", "expected"),
+    [pytest.param(u, s, v, id=name) for name, u, s, v in SETUP_TABLE],
+)
+def test_teardown_rule_reads_its_setups(
+    upstream: tuple[TaskState, ...], setups: tuple[TaskState, ...], expected: Verdict
+) -> None:
+    verdict = evaluate(TR.ALL_DONE_SETUP_SUCCESS, upstream, setup_states=setups)
+    assert verdict is expected
+
+
+# Airflow's setup constraint: a work task under a setup it does not depend on directly.
+@pytest.mark.parametrize(
+    ("rule", "upstream", "indirect", "expected"),
+    [
+        pytest.param(TR.ALL_DONE, (UF,), (F,), UPF, id="failed-setup-fails-all_done"),
+        pytest.param(TR.ALL_DONE, (S,), (UF,), UPF, id="upstream-failed-setup"),
+        pytest.param(TR.ALL_DONE, (S,), (SK,), SKIP, id="skipped-setup-skips"),
+        pytest.param(TR.ALL_SUCCESS, (S,), (R,), WAIT, id="waits-for-the-setup"),
+        pytest.param(TR.ALL_SUCCESS, (SK,), (R,), SKIP, id="own-rule-still-settles"),
+        pytest.param(TR.ALL_DONE, (F,), (S,), RUN, id="setup-ok-rule-decides"),
+        pytest.param(TR.ALL_SUCCESS, (F,), (S,), UPF, id="setup-ok-rule-fails"),
+        pytest.param(TR.ONE_FAILED, (F, R), (S, S), RUN, id="every-setup-ok"),
+        pytest.param(TR.ALWAYS, (F,), (F,), RUN, id="always-ignores-setups"),
+    ],
+)
+def test_indirect_setups_constrain_a_task(
+    rule: TriggerRule,
+    upstream: tuple[TaskState, ...],
+    indirect: tuple[TaskState, ...],
+    expected: Verdict,
+) -> None:
+    assert evaluate(rule, upstream, indirect_setup_states=indirect) is expected
 
 
 @pytest.mark.parametrize(

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from kubedag.core.durations import format_duration
+from kubedag.core.execution_plan import execution_plan
 from kubedag.core.graph import TaskGraph, ancestors, descendants
-from kubedag.core.run_engine import MESSAGE_LIMIT, RunEvent, execution_plan
+from kubedag.core.run_engine import MESSAGE_LIMIT, RunEvent
 from kubedag.core.snapshot import Snapshot
 from kubedag.core.tries import archive_try, earlier_tries_limit
 from kubedag.models.common import Condition, ConditionStatus, set_condition

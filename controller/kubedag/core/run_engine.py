@@ -9,20 +9,21 @@ workflow/controller/dag package: the controller acts on its results.
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import lru_cache
 
 from kubedag.core.dates import utc
 from kubedag.core.durations import format_duration
 from kubedag.core.earlier_runs import NO_EARLIER_RUNS, EarlierRuns
-from kubedag.core.graph import TaskGraph, build_graph, topological_order
+from kubedag.core.execution_plan import ExecutionPlan, execution_plan
 from kubedag.core.pod_observation import GONE, SKIP_EXIT_CODE, PodObservation
+from kubedag.core.readiness import ReadinessCheck
 from kubedag.core.retries import may_retry, retry_delay
+from kubedag.core.run_outcome import run_outcome
 from kubedag.core.schedule import DataInterval, manual_interval, parse_timetable
+from kubedag.core.skips import branch_problem
 from kubedag.core.snapshot import ResolvedTask, Snapshot
 from kubedag.core.task_launch import TaskLaunch, prepare_launch
 from kubedag.core.templating import RunContext, TemplateError
 from kubedag.core.tries import archive_try, earlier_tries_limit
-from kubedag.core.trigger_rules import Verdict, evaluate
 from kubedag.models.common import Condition, set_condition
 from kubedag.models.dagrun import DagRun, DagRunStatus, RunState, TaskRecord, TaskState
 
@@ -48,27 +49,6 @@ class RunDecision:
     pods_to_delete: list[str] = field(default_factory=list)
     events: list[RunEvent] = field(default_factory=list)
     requeue_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class ExecutionPlan:
-    """The per-snapshot facts the engine needs every pass, computed once per snapshot."""
-
-    graph: TaskGraph
-    order: tuple[str, ...]
-    leaves: frozenset[str]
-
-
-@lru_cache(maxsize=256)
-def _plan_for(snapshot_json: str) -> ExecutionPlan:
-    snapshot = Snapshot.model_validate_json(snapshot_json)
-    graph = build_graph((t.name, t.depends_on) for t in snapshot.tasks)
-    return ExecutionPlan(graph, tuple(topological_order(graph)), frozenset(graph.leaves))
-
-
-def execution_plan(snapshot: Snapshot) -> ExecutionPlan:
-    # canonical_json is memoised on the snapshot and a str caches its hash: a cheap key.
-    return _plan_for(snapshot.canonical_json())
 
 
 def _short(text: str) -> str:
@@ -124,21 +104,25 @@ def pin(
 def fail_run(status: DagRunStatus, *, reason: str, message: str, now: datetime) -> DagRunStatus:
     """A run that cannot start (its DAG is gone or invalid) fails with the reason."""
     new = status.model_copy(deep=True)
-    new.state = RunState.FAILED
     new.start_time = new.start_time or now
-    new.end_time = now
     new.duration = format_duration(now - new.start_time)
-    new.conditions = set_condition(
-        new.conditions,
+    _end(new, RunState.FAILED, reason, message, now)
+    return new
+
+
+def _end(status: DagRunStatus, state: RunState, reason: str, message: str, now: datetime) -> None:
+    status.state = state
+    status.end_time = now
+    status.conditions = set_condition(
+        status.conditions,
         Condition(
             type="Succeeded",
-            status="False",
+            status="True" if state is RunState.SUCCESS else "False",
             reason=reason,
             message=_short(message),
             last_transition_time=now,
         ),
     )
-    return new
 
 
 def task_context(
@@ -197,7 +181,7 @@ class _Pass:
         self.run = run
         self.earlier = earlier
         self.snapshot = snapshot
-        self.plan = execution_plan(snapshot)
+        self.plan: ExecutionPlan = execution_plan(snapshot)
         self.now = now
         self.slots = slots
         # Records hold only immutable values: a shallow copy of each is a deep copy, at a
@@ -212,6 +196,7 @@ class _Pass:
         for task in snapshot.tasks:  # a run pinned before a task list grew: never, but be safe
             self.records.setdefault(task.name, TaskRecord(name=task.name))
         self.decision = RunDecision(status=self.status)
+        self.readiness = ReadinessCheck(self.plan, snapshot, self.records)
 
     def event(self, type_: str, reason: str, message: str) -> None:
         self.decision.events.append(RunEvent(type_, reason, _short(message)))
@@ -261,6 +246,8 @@ class _Pass:
             pod = pods.get(record.pod)
             if pod is not None:
                 self._apply_pod(record, task, pod)
+                if record.state is TaskState.SUCCESS and name in self.plan.deciders:
+                    self._decided(record, task)
             limit = task.execution_timeout_span
             timed_out = (
                 limit is not None and record.queued_at and self.now >= record.queued_at + limit
@@ -316,6 +303,18 @@ class _Pass:
         elif pod.phase == "Pending" and pod.reason and record.message != _short(pod.reason):
             record.message = _short(pod.reason)  # e.g. ImagePullBackOff: shows why it waits
 
+    def _decided(self, record: TaskRecord, task: ResolvedTask) -> None:
+        """A branch or short-circuit task just succeeded: a branch output naming no task of
+        the DAG fails the try (Airflow raises); else its record says what it decided."""
+        problem = task.branch and branch_problem(task.name, record.outputs, self.plan.graph)
+        if problem:
+            self.fail_try(record, task, problem, exit_code=0)
+            return
+        decision = self.readiness.decision(task.name)
+        record.message = _short(decision.summary)
+        skipped = ", ".join(sorted(decision.skipped)[:10]) or "nothing"
+        self.event("Normal", "Decided", f"task {task.name}: {decision.summary}; skips {skipped}")
+
     def release_retries(self) -> None:
         for record in self.records.values():
             if (
@@ -331,19 +330,11 @@ class _Pass:
             record = self.records[name]
             if record.state is not TaskState.NONE:
                 continue
-            task = self.snapshot.task(name)
-            upstream = (self.records[u].state for u in self.plan.graph.upstream[name])
-            verdict = evaluate(task.trigger_rule, upstream)
-            if verdict is Verdict.RUN:
-                record.state = TaskState.SCHEDULED
-            elif verdict is Verdict.SKIP:
-                record.state = TaskState.SKIPPED
-                record.finished = self.now
-                record.message = f"skipped by trigger rule {task.trigger_rule.value}"
-            elif verdict is Verdict.UPSTREAM_FAILED:
-                record.state = TaskState.UPSTREAM_FAILED
-                record.finished = self.now
-                record.message = f"upstream failed ({task.trigger_rule.value})"
+            ready = self.readiness.of(name)
+            if ready.state is not None:
+                record.state = ready.state
+                if ready.state.finished:
+                    record.finished, record.message = self.now, ready.message
 
     def launch(self) -> bool:
         """Create pods for scheduled tasks while slots last; True if a task ended instead."""
@@ -400,36 +391,12 @@ class _Pass:
     def conclude(self) -> None:
         if self.status.state is not RunState.RUNNING:
             return
-        if not all(r.state.finished for r in self.records.values()):
-            return
-        bad = [
-            n
-            for n in sorted(self.plan.leaves)
-            if self.records[n].state in (TaskState.FAILED, TaskState.UPSTREAM_FAILED)
-        ]
-        if bad:
-            first = self.records[bad[0]]
-            detail = f": {first.message}" if first.message else ""
-            self._finish(
-                RunState.FAILED, "TaskFailed", f"task {bad[0]} {first.state.value}{detail}"
-            )
-        else:
-            self._finish(RunState.SUCCESS, "Succeeded", "all leaf tasks succeeded or skipped")
+        outcome = run_outcome(self.plan.leaves, self.records)
+        if outcome is not None:
+            self._finish(outcome.state, outcome.reason, outcome.message)
 
     def _finish(self, state: RunState, reason: str, message: str) -> None:
-        self.status.state = state
-        self.status.end_time = self.now
-        succeeded = "True" if state is RunState.SUCCESS else "False"
-        self.status.conditions = set_condition(
-            self.status.conditions,
-            Condition(
-                type="Succeeded",
-                status=succeeded,
-                reason=reason,
-                message=_short(message),
-                last_transition_time=self.now,
-            ),
-        )
+        _end(self.status, state, reason, message, self.now)
         self.event(
             "Normal" if state is RunState.SUCCESS else "Warning",
             "RunSucceeded" if state is RunState.SUCCESS else "RunFailed",

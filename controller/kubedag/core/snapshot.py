@@ -125,6 +125,9 @@ def resolve_task(task: TaskSpec, spec: DagSpec) -> ResolvedTask:
     values.update(task.model_dump(exclude_none=True))
     if task.wait_for_downstream:
         values["depends_on_past"] = True  # as Airflow's BaseOperator forces it
+    if task.teardown and task.trigger_rule is None:
+        # Airflow's as_teardown() sets this rule over whatever default_args said.
+        values["trigger_rule"] = TriggerRule.ALL_DONE_SETUP_SUCCESS
     env = _merge_env(spec.defaults.env if spec.defaults else None, task.env)
     if env is not None:
         values["env"] = env

@@ -1,11 +1,14 @@
 """Airflow's trigger rules: whether a task may run, must wait, or is settled by its upstream.
 
-Mirrors Airflow 2's TriggerRuleDep: a rule first decides whether the upstream states already
-settle the task as skipped or upstream_failed, then whether the rule is met.
+Mirrors Airflow 3's TriggerRuleDep: a rule first decides whether the upstream states already
+settle the task as skipped or upstream_failed, then whether the rule is met. A task under
+setups it does not depend on directly (its "indirect" setups, see core/setup_teardown.py)
+also waits for them to succeed, and fails or skips with them, before its own rule counts.
 """
 
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass
 from enum import Enum
 
 from kubedag.models.dag import TriggerRule
@@ -19,107 +22,156 @@ class Verdict(Enum):
     UPSTREAM_FAILED = "upstream_failed"
 
 
-def evaluate(rule: TriggerRule, upstream_states: Iterable[TaskState]) -> Verdict:
-    """What the task should do now, given the current states of its upstream tasks."""
+_SETTLED = (Verdict.SKIP, Verdict.UPSTREAM_FAILED)
+
+
+@dataclass(frozen=True)
+class _Counts:
+    total: int
+    success: int
+    skipped: int
+    failed: int
+    upstream_failed: int
+    setups: int
+    """How many upstream tasks are setups (counted in the fields above too)."""
+    setup_success: int
+    setup_skipped: int
+
+    @property
+    def all_done(self) -> bool:
+        return self.success + self.skipped + self.failed + self.upstream_failed == self.total
+
+    @property
+    def any_failed(self) -> bool:
+        return bool(self.failed or self.upstream_failed)
+
+
+def evaluate(
+    rule: TriggerRule,
+    upstream_states: Iterable[TaskState],
+    *,
+    setup_states: Iterable[TaskState] = (),
+    indirect_setup_states: Iterable[TaskState] = (),
+) -> Verdict:
+    """What the task should do now, given the current states of its upstream tasks.
+
+    `setup_states` are the states of those upstream tasks that are setups (all_done_setup
+    _success reads them); `indirect_setup_states` those of the task's relevant setups that
+    are not among its upstream tasks (Airflow's setup constraint; empty for a teardown).
+    """
     states = list(upstream_states)
     if rule is TriggerRule.ALWAYS or not states:
         return Verdict.RUN
+    constraint = _setup_constraint(list(indirect_setup_states))
+    if constraint in _SETTLED:
+        return constraint
     count = Counter(states)
-    total = len(states)
-    success = count[TaskState.SUCCESS]
-    skipped = count[TaskState.SKIPPED]
-    failed = count[TaskState.FAILED]
-    upstream_failed = count[TaskState.UPSTREAM_FAILED]
-    done = success + skipped + failed + upstream_failed
-    all_done = done == total
-
-    settled = _settled(rule, total, success, skipped, failed, upstream_failed, all_done)
+    setups = Counter(setup_states)
+    counts = _Counts(
+        total=len(states),
+        success=count[TaskState.SUCCESS],
+        skipped=count[TaskState.SKIPPED],
+        failed=count[TaskState.FAILED],
+        upstream_failed=count[TaskState.UPSTREAM_FAILED],
+        setups=sum(setups.values()),
+        setup_success=setups[TaskState.SUCCESS],
+        setup_skipped=setups[TaskState.SKIPPED],
+    )
+    settled = _settled(rule, counts)
     if settled is not None:
         return settled
-    return (
-        Verdict.RUN
-        if _met(rule, total, success, skipped, failed, upstream_failed, all_done)
-        else Verdict.WAIT
-    )
+    if constraint is Verdict.WAIT or not _met(rule, counts):
+        return Verdict.WAIT
+    return Verdict.RUN
 
 
-def _settled(
-    rule: TriggerRule,
-    total: int,
-    success: int,
-    skipped: int,
-    failed: int,
-    upstream_failed: int,
-    all_done: bool,
-) -> Verdict | None:
+def _setup_constraint(states: list[TaskState]) -> Verdict:
+    """Airflow's `_evaluate_setup_constraint`: a failed indirect setup fails the task, a
+    skipped one skips it, and every one must have succeeded before it runs."""
+    if any(s in (TaskState.FAILED, TaskState.UPSTREAM_FAILED) for s in states):
+        return Verdict.UPSTREAM_FAILED
+    if TaskState.SKIPPED in states:
+        return Verdict.SKIP
+    if any(s is not TaskState.SUCCESS for s in states):
+        return Verdict.WAIT
+    return Verdict.RUN
+
+
+def _settled(rule: TriggerRule, c: _Counts) -> Verdict | None:
     """The state upstream already forces on the task, if any."""
-    any_failed = failed or upstream_failed
     match rule:
         case TriggerRule.ALL_SUCCESS:
-            if any_failed:
+            if c.any_failed:
                 return Verdict.UPSTREAM_FAILED
-            if skipped:
+            if c.skipped:
                 return Verdict.SKIP
         case TriggerRule.ALL_FAILED:
-            if success or skipped:
+            if c.success or c.skipped:
                 return Verdict.SKIP
         case TriggerRule.ALL_SKIPPED:
-            if success or any_failed:
+            if c.success or c.any_failed:
                 return Verdict.SKIP
         case TriggerRule.ONE_SUCCESS:
-            if all_done and skipped == total:
+            if c.all_done and c.skipped == c.total:
                 return Verdict.SKIP
-            if all_done and not success:
+            if c.all_done and not c.success:
                 return Verdict.UPSTREAM_FAILED
         case TriggerRule.ONE_FAILED:
-            if all_done and not any_failed:
+            if c.all_done and not c.any_failed:
                 return Verdict.SKIP
         case TriggerRule.ONE_DONE:
-            if all_done and not (failed or success):
+            if c.all_done and not (c.failed or c.success):
                 return Verdict.SKIP
         case TriggerRule.NONE_FAILED:
-            if any_failed:
+            if c.any_failed:
                 return Verdict.UPSTREAM_FAILED
         case TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS:
-            if any_failed:
+            if c.any_failed:
                 return Verdict.UPSTREAM_FAILED
-            if skipped == total:
+            if c.skipped == c.total:
                 return Verdict.SKIP
         case TriggerRule.NONE_SKIPPED:
-            if skipped:
+            if c.skipped:
                 return Verdict.SKIP
+        case TriggerRule.ALL_DONE_MIN_ONE_SUCCESS:
+            # Skipped upstream tasks are not "done" for this rule: one skips the task.
+            if c.skipped:
+                return Verdict.SKIP
+            if c.all_done and not c.success:
+                return Verdict.UPSTREAM_FAILED
+        case TriggerRule.ALL_DONE_SETUP_SUCCESS:
+            if c.all_done and c.setups and c.setup_skipped >= c.setups:
+                return Verdict.SKIP
+            if c.all_done and c.setups and not c.setup_success:
+                return Verdict.UPSTREAM_FAILED
         case TriggerRule.ALL_DONE | TriggerRule.ALWAYS:
             pass
     return None
 
 
-def _met(
-    rule: TriggerRule,
-    total: int,
-    success: int,
-    skipped: int,
-    failed: int,
-    upstream_failed: int,
-    all_done: bool,
-) -> bool:
+def _met(rule: TriggerRule, c: _Counts) -> bool:
     match rule:
         case TriggerRule.ALL_SUCCESS:
-            return success == total
+            return c.success == c.total
         case TriggerRule.ALL_FAILED:
-            return failed + upstream_failed == total
+            return c.failed + c.upstream_failed == c.total
         case TriggerRule.ALL_DONE:
-            return all_done
+            return c.all_done
         case TriggerRule.ALL_SKIPPED:
-            return skipped == total
+            return c.skipped == c.total
         case TriggerRule.ONE_SUCCESS:
-            return success > 0
+            return c.success > 0
         case TriggerRule.ONE_FAILED:
-            return failed + upstream_failed > 0
+            return c.any_failed
         case TriggerRule.ONE_DONE:
-            return success + failed > 0
+            return c.success + c.failed > 0
         case TriggerRule.NONE_FAILED | TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS:
-            return success + skipped == total
+            return c.success + c.skipped == c.total
         case TriggerRule.NONE_SKIPPED:
-            return all_done and skipped == 0
+            return c.all_done and c.skipped == 0
+        case TriggerRule.ALL_DONE_MIN_ONE_SUCCESS:
+            return c.all_done and c.skipped == 0 and c.success > 0
+        case TriggerRule.ALL_DONE_SETUP_SUCCESS:
+            return c.all_done and (not c.setups or c.setup_success > 0)
         case TriggerRule.ALWAYS:
             return True

@@ -45,6 +45,11 @@ class TriggerRule(StrEnum):
     ALL_SUCCESS = "all_success"
     ALL_FAILED = "all_failed"
     ALL_DONE = "all_done"
+    ALL_DONE_SETUP_SUCCESS = "all_done_setup_success"
+    """All upstream tasks are done and, if some are setups, one of those succeeded: the
+    default rule of a teardown task."""
+    ALL_DONE_MIN_ONE_SUCCESS = "all_done_min_one_success"
+    """No upstream task is skipped, all are done, and one succeeded (Airflow 3)."""
     ALL_SKIPPED = "all_skipped"
     ONE_SUCCESS = "one_success"
     ONE_FAILED = "one_failed"
@@ -92,7 +97,8 @@ class TaskDefaults(KubeModel):
     security_context: FreeForm | None = None
     """Pod-level security context (core/v1 PodSecurityContext)."""
     trigger_rule: TriggerRule | None = None
-    """When the task runs given its upstream states; default all_success."""
+    """When the task runs given its upstream states; default all_success (a teardown's:
+    all_done_setup_success, whatever the DAG's defaults say)."""
     retries: int | None = Field(default=None, ge=0, le=100)
     """How many times a failed try is retried; default 0."""
     retry_delay: Duration | None = None
