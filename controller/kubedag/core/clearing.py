@@ -5,10 +5,10 @@ downstream or upstream of them, and asks to clear them (run them again with a fr
 of tries) or to mark them success or failed. `apply_request` returns the run's new status,
 the pods to stop and the event to post; the run reconciler applies each request id once.
 
-Airflow's setup and teardown tasks do not exist in kubedag yet. When they come, rule 14
-(clearing a work task also clears its setups and their teardowns; upstream also takes an
-upstream setup's teardowns) belongs in `select_tasks`, and rule 17 (marking a run leaves
-teardowns alone and does not set the run's state while one is pending) in `_mark_run`.
+Setup and teardown tasks follow Airflow too: clearing a work task also clears its relevant
+setups and their teardowns (rule 14, `select_tasks`); marking with `downstream` leaves
+teardowns out (rule 16, `select_to_mark`); marking a run leaves teardowns alone and sets no
+run state while one has not finished (rule 17, `_mark_run`).
 """
 
 from collections.abc import Iterable, Sequence
@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from kubedag.core.durations import format_duration
-from kubedag.core.execution_plan import execution_plan
+from kubedag.core.execution_plan import ExecutionPlan, execution_plan
 from kubedag.core.graph import TaskGraph, ancestors, descendants
 from kubedag.core.run_engine import MESSAGE_LIMIT, RunEvent
+from kubedag.core.setup_teardown import NO_SETUP_TEARDOWN, SetupTeardown
 from kubedag.core.snapshot import Snapshot
 from kubedag.core.tries import archive_try, earlier_tries_limit
 from kubedag.models.common import Condition, ConditionStatus, set_condition
@@ -64,15 +65,54 @@ def requested_by(request_id: str) -> str | None:
 
 
 def select_tasks(
-    graph: TaskGraph, names: Sequence[str] | None, *, downstream: bool, upstream: bool
+    graph: TaskGraph,
+    names: Sequence[str] | None,
+    *,
+    downstream: bool,
+    upstream: bool,
+    roles: SetupTeardown = NO_SETUP_TEARDOWN,
 ) -> set[str]:
-    """The tasks a request chooses: the named ones (every task when None), with every
-    transitive descendant (`downstream`) and ancestor (`upstream`)."""
+    """The tasks a clear chooses (Airflow's partial_subset): the named ones (every task when
+    None), with every transitive descendant (`downstream`) and ancestor (`upstream`). A work
+    task also brings its relevant setups and their teardowns (rule 14), a descendant brought
+    in too; with `upstream`, every setup upstream brings its teardowns; a named setup brings
+    its teardowns."""
     if names is None:
         return set(graph.tasks)
+    named = set(names)
+    chosen = set(named)
+    if downstream:
+        below = descendants(graph, named)
+        chosen |= below
+        for name in below - named:
+            if roles.is_work(name):
+                chosen |= roles.setups_and_teardowns_of(name)
+    if upstream:
+        above = ancestors(graph, named)
+        chosen |= above
+        for setup in above & roles.setups:
+            chosen.update(roles.teardowns_of[setup])
+    for name in named:
+        if not upstream and roles.is_work(name):
+            chosen |= roles.setups_and_teardowns_of(name)
+        if not downstream and name in roles.setups:
+            chosen.update(roles.teardowns_of[name])
+    return chosen
+
+
+def select_to_mark(
+    graph: TaskGraph,
+    names: Sequence[str],
+    *,
+    downstream: bool,
+    upstream: bool,
+    roles: SetupTeardown = NO_SETUP_TEARDOWN,
+) -> set[str]:
+    """The tasks a mark sets (rule 16's first step): the named ones, their descendants but
+    teardowns (`downstream`), their ancestors (`upstream`)."""
     chosen = set(names)
     if downstream:
-        chosen |= descendants(graph, names)
+        chosen |= descendants(graph, names) - roles.teardowns
     if upstream:
         chosen |= ancestors(graph, names)
     return chosen
@@ -146,15 +186,21 @@ def mark_tasks(
 
 
 def _mark_run(
-    records: dict[str, TaskRecord], state: RunState, *, note: str, now: datetime
+    records: dict[str, TaskRecord],
+    state: RunState,
+    *,
+    teardowns: frozenset[str],
+    note: str,
+    now: datetime,
 ) -> tuple[list[str], list[str]]:
     """Rule 17 (Airflow 3.3): running tasks get the run's new state, tasks that have not
-    finished become skipped, finished tasks keep theirs (even failed under success)."""
+    finished become skipped, finished tasks keep theirs (even failed under success);
+    teardowns are left alone, to do their work."""
     target = TaskState.SUCCESS if state is RunState.SUCCESS else TaskState.FAILED
     changed: list[str] = []
     pods: list[str] = []
     for name, record in records.items():
-        if record.state.finished:
+        if record.state.finished or name in teardowns:
             continue
         new = target if record.state is TaskState.RUNNING else TaskState.SKIPPED
         _set_state(record, new, note=note, now=now, pods=pods)
@@ -198,10 +244,14 @@ class _Application:
         chosen = set(names)
         return [n for n in self.order if n in chosen]
 
-    def clear(self, graph: TaskGraph) -> None:
+    def clear(self, plan: ExecutionPlan) -> None:
         request = self.request
         chosen = select_tasks(
-            graph, request.tasks, downstream=request.downstream, upstream=request.upstream
+            plan.graph,
+            request.tasks,
+            downstream=request.downstream,
+            upstream=request.upstream,
+            roles=plan.setup_teardown,
         )
         changed, pods = clear_tasks(
             self.records,
@@ -215,19 +265,27 @@ class _Application:
         requeued = self._requeue()
         self.finish(changed, pods, f"cleared {_names(changed)}" + _requeued(requeued))
 
-    def mark_tasks(self, graph: TaskGraph, state: TaskState) -> None:
+    def mark_tasks(self, plan: ExecutionPlan, state: TaskState) -> None:
         request = self.request
         named = request.tasks or []
-        chosen = select_tasks(
-            graph, named, downstream=request.downstream, upstream=request.upstream
+        roles = plan.setup_teardown
+        chosen = select_to_mark(
+            plan.graph,
+            named,
+            downstream=request.downstream,
+            upstream=request.upstream,
+            roles=roles,
         )
         marked, pods = mark_tasks(
             self.records, self.ordered(chosen), state, note=f"marked by {self.ref}", now=self.now
         )
         if not marked:
             return self.unchanged(f"every chosen task is {state} already")
-        # Rule 16's second step: the named tasks' failed descendants run again.
-        downstream = descendants(graph, named) - set(named)
+        # Rule 16's second step: the named tasks' failed descendants run again (and their
+        # failed setups: Airflow clears the named tasks' partial_subset, downstream).
+        downstream = select_tasks(
+            plan.graph, named, downstream=True, upstream=False, roles=roles
+        ) - set(named)
         cleared, stopped = clear_tasks(
             self.records,
             self.ordered(downstream),
@@ -240,11 +298,18 @@ class _Application:
             detail += f"; cleared {_names(cleared)}"
         self.finish(self.ordered({*marked, *cleared}), pods + stopped, detail + _requeued(requeued))
 
-    def mark_run(self, state: RunState) -> None:
+    def mark_run(self, plan: ExecutionPlan, state: RunState) -> None:
         if self.status.state is state:
             return self.unchanged(f"the run is {state} already")
         note = f"run marked {state} by {self.ref}"
-        changed, pods = _mark_run(self.records, state, note=note, now=self.now)
+        teardowns = plan.setup_teardown.teardowns
+        changed, pods = _mark_run(self.records, state, teardowns=teardowns, note=note, now=self.now)
+        pending = [n for n in self.order if n in teardowns and not self.records[n].state.finished]
+        if pending:
+            # Rule 17: the run goes on until its teardowns are done; its leaves decide then.
+            detail = f"tasks changed: {_names(changed) or 'none'}; the run ends when teardown"
+            detail += f" {_names(pending)} has finished"
+            return self.finish(changed, pods, detail)
         status = self.status
         status.state = state
         status.end_time = self.now
@@ -390,16 +455,17 @@ def apply_request(run: DagRun, snapshot: Snapshot | None, now: datetime) -> Requ
             f"no task {missing} in this run; its tasks: {', '.join(work.order)}",
         )
         return work.outcome
-    graph = execution_plan(snapshot).graph
+    plan = execution_plan(snapshot)
     if request.action is RequestAction.CLEAR:
-        work.clear(graph)
+        work.clear(plan)
     elif request.tasks is None:
         work.mark_run(
-            RunState.SUCCESS if request.action is RequestAction.MARK_SUCCESS else RunState.FAILED
+            plan,
+            RunState.SUCCESS if request.action is RequestAction.MARK_SUCCESS else RunState.FAILED,
         )
     else:
         work.mark_tasks(
-            graph,
+            plan,
             TaskState.SUCCESS if request.action is RequestAction.MARK_SUCCESS else TaskState.FAILED,
         )
     return work.outcome

@@ -49,6 +49,9 @@ class SetupTeardown:
         return chosen
 
 
+NO_SETUP_TEARDOWN = SetupTeardown()
+
+
 def setup_teardown_facts(graph: TaskGraph, roles: Iterable[TaskRole]) -> SetupTeardown:
     by_name = {role.name: role for role in roles}
     setups = frozenset(n for n in graph.tasks if by_name[n].setup)

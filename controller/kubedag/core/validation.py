@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from kubedag.core.dates import localize
 from kubedag.core.graph import validate_graph
 from kubedag.core.schedule import ScheduleError, parse_timetable
+from kubedag.core.setup_teardown import setup_teardown_problems
 from kubedag.core.snapshot import resolve_task
 from kubedag.core.templating import RunContext, TemplateError, render
 from kubedag.models.dag import DagSpec
@@ -48,6 +49,7 @@ def validate_dag(name: str, spec: DagSpec) -> list[Problem]:
         Problem("InvalidGraph", message)
         for message in validate_graph((t.name, t.depends_on or []) for t in spec.tasks)
     )
+    problems.extend(Problem("InvalidSetup", message) for message in setup_teardown_problems(spec))
     problems.extend(_template_problems(name, spec))
     return problems
 
