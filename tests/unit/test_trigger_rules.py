@@ -2,11 +2,11 @@
 
 Expectations come from Airflow, not from kubedag's code: airflow/ti_deps/deps/trigger_rule_dep.py
 (`_evaluate_direct_relatives` and `_evaluate_setup_constraint`, scheduler path with
-flag_upstream_failed=True) and the "Trigger Rules" section of the Airflow DAG concepts docs. In Airflow a task with no upstream, or with the
-`always` rule, passes outright; otherwise the rule may first settle the task as skipped or
-upstream_failed from the *finished* upstream states (success, failed, upstream_failed, skipped),
-and then the rule is either met (run) or not (wait). Running, queued, scheduled, none and
-up_for_retry upstream tasks are not finished.
+flag_upstream_failed=True) and the "Trigger Rules" section of the Airflow DAG concepts docs. In
+Airflow a task with no upstream, or with the `always` rule, passes outright; otherwise the rule
+may first settle the task as skipped or upstream_failed from the *finished* upstream states
+(success, failed, upstream_failed, skipped), and then the rule is either met (run) or not
+(wait). Running, queued, scheduled, none and up_for_retry upstream tasks are not finished.
 """
 
 import itertools
