@@ -326,3 +326,17 @@ def test_marking_a_run_without_pending_teardowns_sets_its_state() -> None:
     marked = requested(finished, snapshot, action="markSuccess")
     assert marked.status.state is RunState.SUCCESS
     assert task_states(marked)["load"] == "failed"
+
+
+def test_marking_a_task_success_clears_its_failed_setup_too() -> None:
+    # Rule 16's second step clears the marked task's partial subset downstream, which holds
+    # its relevant setups and their teardowns: the failed setup runs again.
+    snapshot = PIPELINES["setup-and-teardown"]
+    failed = run_through(snapshot, exits={"scratch": 1})
+    marked = requested(failed, snapshot, action="markSuccess", tasks=["load"])
+    states = task_states(marked)
+    assert (states["load"], states["scratch"], states["cleanup"]) == ("success", "none", "none")
+    assert (states["extract"], states["transform"]) == ("upstream_failed", "upstream_failed")
+    again = run_through(snapshot, run=marked)
+    assert task_states(again)["cleanup"] == "success"
+    assert again.status.state is RunState.SUCCESS
