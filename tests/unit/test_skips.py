@@ -57,11 +57,9 @@ def test_a_branch_without_output_or_key_follows_none() -> None:
     assert _skipped_by_branch(None, outputs={}) == ["a", "b", "join"]
     plan = execution_plan(PICK)
     record = TaskRecord(name="pick", state=TaskState.SUCCESS, exit_code=0)
-    assert sorted(decide(plan.deciders["pick"], record, plan.graph).skipped) == [
-        "a",
-        "b",
-        "join",
-    ]
+    decision = decide(plan.deciders["pick"], record, plan.graph)
+    assert sorted(decision.skipped) == ["a", "b", "join"]
+    assert decision.summary == "followed none (its output has no 'branch')"
 
 
 @pytest.mark.parametrize(

@@ -148,4 +148,6 @@ def _branch_decision(one: Decider, outputs: Mapping[str, Any] | None, graph: Tas
     followed = set(chosen) | descendants(graph, chosen)
     skipped = frozenset(t for t in one.candidates if t not in followed)
     shown = ", ".join(sorted(chosen)) or "none"
+    if BRANCH_KEY not in (outputs or {}):
+        shown += f" (its output has no {BRANCH_KEY!r})"
     return Decision(skipped, f"skipped by branch {one.name}", f"followed {shown}")
