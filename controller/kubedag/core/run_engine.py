@@ -17,7 +17,7 @@ from kubedag.core.execution_plan import ExecutionPlan, execution_plan
 from kubedag.core.pod_observation import GONE, SKIP_EXIT_CODE, PodObservation
 from kubedag.core.readiness import ReadinessCheck
 from kubedag.core.retries import may_retry, retry_delay
-from kubedag.core.run_outcome import run_outcome
+from kubedag.core.run_outcome import run_outcome, skip_unfinished
 from kubedag.core.schedule import DataInterval, manual_interval, parse_timetable
 from kubedag.core.skips import branch_problem
 from kubedag.core.snapshot import ResolvedTask, Snapshot
@@ -378,14 +378,8 @@ class _Pass:
             return
         if self.now < self.status.start_time + limit:
             return
-        for record in self.records.values():
-            if record.state.finished:
-                continue
-            if record.state.has_pod and record.pod:
-                self.decision.pods_to_delete.append(record.pod)
-            record.state = TaskState.SKIPPED
-            record.finished = self.now
-            record.message = "skipped: dagrun timeout"
+        stopped = skip_unfinished(self.records.values(), self.now, "skipped: dagrun timeout")
+        self.decision.pods_to_delete.extend(stopped)
         self._finish(RunState.FAILED, "DagRunTimeout", f"run exceeded dagrunTimeout {timeout}")
 
     def conclude(self) -> None:

@@ -1,7 +1,8 @@
 """A run's outcome from its tasks' states (Airflow's DagRun.update_state, rule 26)."""
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 from kubedag.models.dagrun import RunState, TaskRecord, TaskState
 
@@ -27,3 +28,18 @@ def run_outcome(leaves: Collection[str], records: Mapping[str, TaskRecord]) -> O
     first = records[bad[0]]
     detail = f": {first.message}" if first.message else ""
     return Outcome(RunState.FAILED, "TaskFailed", f"task {bad[0]} {first.state.value}{detail}")
+
+
+def skip_unfinished(records: Iterable[TaskRecord], now: datetime, message: str) -> list[str]:
+    """Every task that has not finished becomes skipped, as when a run exceeds its
+    dagrunTimeout; returns the pods to stop."""
+    pods = []
+    for record in records:
+        if record.state.finished:
+            continue
+        if record.state.has_pod and record.pod:
+            pods.append(record.pod)
+        record.state = TaskState.SKIPPED
+        record.finished = now
+        record.message = message
+    return pods
