@@ -382,3 +382,63 @@ def test_a_backfill_runs_real_containers_for_past_dates(ns: str, kubectl: Kubect
         log = kubectl("logs", "-n", ns, f"{run['metadata']['name']}-load-1").strip()
         assert log == f"load {logical} archive"
     assert "Completed" in kubectl("get", "bf", "-n", ns)
+
+
+def test_clear_after_fixing_the_input_and_mark_success_unblock_downstream(
+    ns: str, kubectl: Kubectl
+) -> None:
+    # extract fails until its input (a ConfigMap it reads) is there, or when a run asks it to.
+    extract = (
+        "import os, sys; ok = os.environ.get('INPUT_OK') == 'yes' and not {{ params.fail }}; "
+        "print('extract try {{ try_number }}', 'ok' if ok else 'no input'); "
+        "sys.exit(0 if ok else 2)"
+    )
+    apply_dag(
+        kubectl,
+        ns,
+        "fixable",
+        {
+            "params": {"fail": False},
+            "podGC": "Never",  # the test reads the tries' logs
+            "tasks": [
+                python_task(
+                    "extract",
+                    extract,
+                    envFrom=[{"configMapRef": {"name": "inputs", "optional": True}}],
+                ),
+                python_task("load", "print('load')", "extract"),
+            ],
+        },
+    )
+
+    def cli(*args: str) -> str:
+        command = [str(REPO / ".venv/bin/kubedag"), *args, "-n", ns,
+                   "--kubeconfig", str(kubectl.kubeconfig)]  # fmt: skip
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def states(run: dict[str, Any]) -> dict[str, tuple[str, int]]:
+        return {t["name"]: (t["state"], t["try"]) for t in run["status"]["tasks"]}
+
+    create_run(kubectl, ns, "fixable-1", "fixable")
+    failed = wait_run(kubectl, ns, "fixable-1", "failed")
+    assert states(failed) == {"extract": ("failed", 1), "load": ("upstream_failed", 0)}
+    # Fix the input, then clear the failed task and what is downstream of it.
+    kubectl("create", "configmap", "inputs", "-n", ns, "--from-literal=INPUT_OK=yes")
+    cli("clear", "fixable-1", "--task", "extract", "--downstream")
+    fixed = wait_run(kubectl, ns, "fixable-1", "success")
+    assert states(fixed) == {"extract": ("success", 2), "load": ("success", 1)}
+    assert kubectl("logs", "-n", ns, "fixable-1-extract-1").strip() == "extract try 1 no input"
+    assert kubectl("logs", "-n", ns, "fixable-1-extract-2").strip() == "extract try 2 ok"
+
+    # A run whose extract fails on purpose: marking it success lets load run.
+    conf = {"apiVersion": "kubedag.io/v1alpha1", "kind": "DagRun",
+            "metadata": {"name": "fixable-2"},
+            "spec": {"dagName": "fixable", "conf": {"fail": True}}}  # fmt: skip
+    kubectl("create", "-n", ns, "-f", "-", stdin=yaml.safe_dump(conf))
+    assert states(wait_run(kubectl, ns, "fixable-2", "failed"))["load"] == ("upstream_failed", 0)
+    cli("mark", "fixable-2", "success", "--task", "extract")
+    marked = wait_run(kubectl, ns, "fixable-2", "success")
+    assert states(marked) == {"extract": ("success", 1), "load": ("success", 1)}
+    assert kubectl("logs", "-n", ns, "fixable-2-load-1").strip() == "load"
