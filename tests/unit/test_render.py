@@ -226,6 +226,9 @@ def test_task_pod_carries_labels_owner_env_and_rendered_args() -> None:
     container = pod["spec"]["containers"][0]
     assert (container["name"], container["image"]) == ("task", "busybox")
     assert container["args"] == ["--date=2026-01-01"] and "command" not in container
+    # The task's output is the file it writes, set explicitly (never the log's tail).
+    assert container["terminationMessagePath"] == "/dev/termination-log"
+    assert container["terminationMessagePolicy"] == "File"
     assert {e["name"]: e["value"] for e in container["env"]}["KUBEDAG_TRY_NUMBER"] == "2"
 
 

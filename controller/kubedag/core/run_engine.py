@@ -15,7 +15,8 @@ from kubedag.core.dates import utc
 from kubedag.core.durations import format_duration
 from kubedag.core.earlier_runs import NO_EARLIER_RUNS, EarlierRuns
 from kubedag.core.graph import TaskGraph, build_graph, topological_order
-from kubedag.core.pod_observation import GONE, SKIP_EXIT_CODE, PodObservation
+from kubedag.core.outputs import take_output
+from kubedag.core.pod_observation import GONE, SKIP_EXIT_CODE, TERMINAL_PHASES, PodObservation
 from kubedag.core.retries import may_retry, retry_delay
 from kubedag.core.schedule import DataInterval, manual_interval, parse_timetable
 from kubedag.core.snapshot import ResolvedTask, Snapshot
@@ -287,28 +288,34 @@ class _Pass:
     def _apply_pod(self, record: TaskRecord, task: ResolvedTask, pod: PodObservation) -> None:
         if pod.phase == GONE:
             self.fail_try(record, task, f"pod {pod.name} disappeared")
-        elif pod.phase == "Succeeded":
-            record.state = TaskState.SUCCESS
+        elif pod.phase in TERMINAL_PHASES:
             record.started = record.started or pod.started or record.queued_at
-            record.finished = pod.finished or self.now
-            record.exit_code = pod.exit_code if pod.exit_code is not None else 0
-            record.message = None
-        elif pod.phase == "Failed":
-            record.started = record.started or pod.started or record.queued_at
-            if pod.exit_code == SKIP_EXIT_CODE:
-                record.state = TaskState.SKIPPED
-                record.finished = pod.finished or self.now
-                record.exit_code = pod.exit_code
-                record.message = f"skipped: exit code {SKIP_EXIT_CODE}"
-                self.event("Normal", "TaskSkipped", f"task {task.name} skipped itself")
-            else:
+            output_error = take_output(record, pod.output)
+            if pod.phase == "Failed" and pod.exit_code != SKIP_EXIT_CODE:
                 reason = pod.reason or "failed"
                 if pod.exit_code is not None:
                     reason = f"exit code {pod.exit_code}" + (
                         f" ({pod.reason})" if pod.reason else ""
                     )
+                if output_error:
+                    reason = f"{reason}; {output_error}"
                 self.fail_try(record, task, reason, pod.exit_code)
                 record.finished = pod.finished or self.now
+            elif output_error:
+                # No exit code kept: 0 or 99 would archive the try as a success or a skip.
+                self.fail_try(record, task, f"{output_error} (exit code {pod.exit_code})")
+                record.finished = pod.finished or self.now
+            elif pod.phase == "Succeeded":
+                record.state = TaskState.SUCCESS
+                record.finished = pod.finished or self.now
+                record.exit_code = pod.exit_code if pod.exit_code is not None else 0
+                record.message = None
+            else:
+                record.state = TaskState.SKIPPED
+                record.finished = pod.finished or self.now
+                record.exit_code = pod.exit_code
+                record.message = f"skipped: exit code {SKIP_EXIT_CODE}"
+                self.event("Normal", "TaskSkipped", f"task {task.name} skipped itself")
         elif pod.phase == "Running" and record.state is TaskState.QUEUED:
             record.state = TaskState.RUNNING
             record.started = pod.started or self.now
@@ -378,6 +385,7 @@ class _Pass:
             record.pod = launch.pod_name
             record.queued_at = self.now
             record.started = record.finished = record.exit_code = record.message = None
+            record.outputs = record.outputs_in = None  # as Airflow clears a try's XComs
             self.decision.pods_to_create.append(launch)
         return settled
 

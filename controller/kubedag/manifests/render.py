@@ -24,6 +24,11 @@ from kubedag.core.task_launch import TaskLaunch
 from kubedag.models.dagrun import RunRequest, RunType
 
 CONTAINER_NAME = "task"
+# Where a task writes its output (core/outputs.py), read as written: never the log's tail.
+TERMINATION_MESSAGE = {
+    "terminationMessagePath": "/dev/termination-log",
+    "terminationMessagePolicy": "File",
+}
 EVENT_SOURCE = "kubedag-controller"
 EVENT_REPORTER = "kubedag.io/controller"
 
@@ -51,6 +56,7 @@ def task_pod(
     cannot touch the cluster unless its DAG names an account for it."""
     task, ctx = launch.task, launch.context
     container: dict[str, Any] = {"name": CONTAINER_NAME, "image": task.image, "env": launch.env}
+    container.update(TERMINATION_MESSAGE)
     if launch.command:
         container["command"] = launch.command
     if launch.args:
