@@ -251,6 +251,39 @@ def snapshot_config_map(
     }
 
 
+def outputs_config_map(
+    *,
+    namespace: str,
+    name: str,
+    dag_name: str,
+    run_name: str,
+    run_uid: str,
+    outputs: dict[str, str],
+) -> dict[str, Any]:
+    """A ConfigMap holding task outputs the run's DagRun has no room for (task -> output
+    as JSON), owned by the run, so it goes with it."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {
+                LABEL_DAG: label_value(dag_name),
+                LABEL_DAGRUN: label_value(run_name),
+                LABEL_MANAGED_BY: MANAGED_BY,
+            },
+            "ownerReferences": [owner_reference("DagRun", run_name, run_uid)],
+        },
+        "data": dict(outputs),
+    }
+
+
+def outputs_patch(outputs: dict[str, str]) -> dict[str, Any]:
+    """The merge patch that adds or replaces outputs in an existing outputs ConfigMap."""
+    return {"data": dict(outputs)}
+
+
 def adoption_patch(run: dict[str, Any], dag: dict[str, Any]) -> dict[str, Any] | None:
     """The merge patch that gives a run created by hand its DAG as owner and the DAG label,
     like scheduled runs (deleting the DAG then removes it, and `-l kubedag.io/dag=NAME` finds
