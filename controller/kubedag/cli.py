@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from kubedag.commands import backfill, clear, logs, pause
+from kubedag.commands import backfill, clear, logs, outputs, pause
 from kubedag.commands.common import CliError, parse_conf
 from kubedag.commands.common import current_namespace as _current_namespace
 from kubedag.core.dag_scheduler import plan_schedule
@@ -421,6 +421,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     pause.add_parsers(sub)
     logs.add_parser(sub)
+    outputs.add_parser(sub)
     clear.add_parsers(sub)
 
     p = sub.add_parser("trigger", help="create a manual DagRun in the cluster")
