@@ -45,7 +45,7 @@ def test_an_output_beyond_the_run_s_budget_goes_to_a_config_map_the_next_tasks_r
         await world.controller.runs.reconcile(key)
 
         config_map = world.api.objects[core_path("configmaps", NS, "r1-outputs-0")]
-        assert config_map["data"] == {"extract": '{"rows":42,"file":"s3://b/sales.csv"}'}
+        assert config_map["data"] == {"extract": '{"file":"s3://b/sales.csv","rows":42}'}
         assert config_map["metadata"]["ownerReferences"][0]["kind"] == "DagRun"
         record = world.api.objects[run_path("r1")]["status"]["tasks"][0]
         assert record["outputsIn"] == "r1-outputs-0" and "outputs" not in record

@@ -90,8 +90,11 @@ def take_output(record: TaskRecord, message: str | None) -> str | None:
 
 
 def encode_output(output: Mapping[str, Any]) -> str:
-    """An output as stored (compact JSON), also the measure of its size."""
-    return json.dumps(output, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    """An output as stored (compact JSON, keys sorted as the API server sorts them), also
+    the measure of its size."""
+    return json.dumps(
+        output, separators=(",", ":"), ensure_ascii=False, allow_nan=False, sort_keys=True
+    )
 
 
 def output_size(output: Mapping[str, Any]) -> int:
