@@ -163,7 +163,8 @@ def task_context(
     """What templates of try `try_number` of `task` see (Airflow's template context).
     `stored_outputs`: the outputs kept in the run's outputs ConfigMaps, by task."""
     assert status.logical_date and status.data_interval_start and status.data_interval_end
-    upstream = ancestors(execution_plan(snapshot).graph, [task.name])
+    has_outputs = any(r.outputs is not None or r.outputs_in for r in status.tasks)
+    upstream = ancestors(execution_plan(snapshot).graph, [task.name]) if has_outputs else set()
     return RunContext(
         dag_name=run.spec.dag_name,
         run_id=run.name,

@@ -1,7 +1,6 @@
 """Whole-DAG checks the CRD schema cannot make: the graph, the schedule and timezone, the
 templates. Each problem names the task or field and says what is wrong."""
 
-import difflib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -10,8 +9,8 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 
 from kubedag.core.dates import localize
-from kubedag.core.graph import ancestors, build_graph, validate_graph
-from kubedag.core.output_references import referenced_outputs
+from kubedag.core.graph import validate_graph
+from kubedag.core.output_references import UpstreamTasks, reads_outputs, unreachable_outputs
 from kubedag.core.schedule import ScheduleError, parse_timetable
 from kubedag.core.snapshot import resolve_task
 from kubedag.core.templating import RunContext, TemplateError, render
@@ -54,66 +53,15 @@ def validate_dag(name: str, spec: DagSpec) -> list[Problem]:
     return problems
 
 
-def _upstream_of_each(spec: DagSpec) -> dict[str, set[str]]:
-    """Each task's upstream tasks, transitively (unknown dependencies left out: the graph's
-    own problems report them)."""
-    names = {t.name for t in spec.tasks}
-    graph = build_graph((t.name, [d for d in t.depends_on or [] if d in names]) for t in spec.tasks)
-    return {name: ancestors(graph, [name]) for name in graph.tasks}
-
-
-def _output_problems(
-    task: str, where: str, text: str, upstream: set[str], names: list[str]
-) -> list[Problem]:
-    """A template that reads the output of a task not upstream of its own: that output does
-    not exist when the task starts (a stated difference from Airflow, whose xcom_pull would
-    return None or a stale value)."""
-    problems = []
-    for read in referenced_outputs(text):
-        if read in upstream:
-            continue
-        if read == task:
-            why = "its own (a task's output exists only once it has finished)"
-        elif read in names:
-            why = (
-                f"not upstream of {task!r}; add {read!r} to its dependsOn (or to the dependsOn "
-                "of a task it depends on)"
-            )
-        else:
-            close = difflib.get_close_matches(read, names, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            why = f"not a task of this DAG{hint}"
-        problems.append(
-            Problem(
-                "InvalidTemplate",
-                f"tasks[{task}].{where}: reads the output of task {read!r}, which is {why}",
-            )
-        )
-    return problems
-
-
 def _template_problems(dag_name: str, spec: DagSpec) -> list[Problem]:
     problems = []
-    upstream_of = _upstream_of_each(spec)
+    upstream_of = UpstreamTasks(spec)
     names = [t.name for t in spec.tasks]
     for task in spec.tasks:
         resolved = resolve_task(task, spec) if _has_image(task.image, spec) else None
         if resolved is None:
             problems.append(Problem("InvalidTask", f"task {task.name!r} has no image"))
             continue
-        variables = RunContext(
-            dag_name=dag_name,
-            run_id=f"{dag_name}-validate",
-            run_type="manual",
-            task_name=task.name,
-            try_number=1,
-            logical_date=_SAMPLE_DATE,
-            data_interval_start=_SAMPLE_DATE,
-            data_interval_end=_SAMPLE_DATE,
-            params=dict(spec.params or {}),
-            conf={},
-            unknown_outputs=upstream_of.get(task.name, set()),
-        ).variables()
         # (the field as render errors name it, its path, its text)
         fields: list[tuple[str, str, str]] = [
             *(
@@ -127,11 +75,25 @@ def _template_problems(dag_name: str, spec: DagSpec) -> list[Problem]:
                 if e.value is not None
             ),
         ]
-        upstream = upstream_of.get(task.name, set())
+        reading = any(reads_outputs(text) for _, _, text in fields)
+        upstream = upstream_of.of(task.name) if reading else set()
+        variables = RunContext(
+            dag_name=dag_name,
+            run_id=f"{dag_name}-validate",
+            run_type="manual",
+            task_name=task.name,
+            try_number=1,
+            logical_date=_SAMPLE_DATE,
+            data_interval_start=_SAMPLE_DATE,
+            data_interval_end=_SAMPLE_DATE,
+            params=dict(spec.params or {}),
+            conf={},
+            unknown_outputs=upstream,
+        ).variables()
         for where, path, text in fields:
-            reads = _output_problems(task.name, path, text, upstream, names)
+            reads = unreachable_outputs(task.name, path, text, upstream, names)
             if reads:
-                problems.extend(reads)
+                problems.extend(Problem("InvalidTemplate", message) for message in reads)
                 continue
             try:
                 render(text, variables)
