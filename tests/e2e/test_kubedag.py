@@ -382,3 +382,48 @@ def test_a_backfill_runs_real_containers_for_past_dates(ns: str, kubectl: Kubect
         log = kubectl("logs", "-n", ns, f"{run['metadata']['name']}-load-1").strip()
         assert log == f"load {logical} archive"
     assert "Completed" in kubectl("get", "bf", "-n", ns)
+
+
+def test_extract_passes_a_value_that_load_receives_in_its_args(ns: str, kubectl: Kubectl) -> None:
+    """Task outputs through a real kubelet: the termination message is the output."""
+    write = "open('/dev/termination-log', 'w').write(json.dumps({})); print('done')"
+    apply_dag(
+        kubectl,
+        ns,
+        "xcom",
+        {
+            "podGC": "Never",  # load's log is read after the run succeeds
+            "tasks": [
+                python_task(
+                    "extract",
+                    "import json; "
+                    + write.format("{'rows': 42, 'file': 's3://sales/{{ ds }}.csv'}"),
+                ),
+                python_task(
+                    "load",
+                    "import json, sys; print('loading', *sys.argv[1:]); "
+                    + write.format("{'loaded': int(sys.argv[1])}"),
+                    "extract",
+                    args=[
+                        "{{ tasks.extract.outputs.rows }}",
+                        "{{ ti.xcom_pull(task_ids='extract', key='file') }}",
+                    ],
+                ),
+            ],
+        },
+    )
+    create_run(kubectl, ns, "xcom-now", "xcom")
+    run = wait_run(kubectl, ns, "xcom-now", "success", "failed")
+    assert run["status"]["state"] == "success", run["status"]
+    day = run["status"]["logicalDate"][:10]
+    extracted = {"file": f"s3://sales/{day}.csv", "rows": 42}
+    assert [t.get("outputs") for t in run["status"]["tasks"]] == [extracted, {"loaded": 42}]
+    assert kubectl("logs", "-n", ns, "xcom-now-load-1").splitlines()[0] == (
+        f"loading 42 s3://sales/{day}.csv"
+    )
+    shown = kubectl("get", "dr", "xcom-now", "-n", ns, "-o", "jsonpath={.status.tasks[0].outputs}")
+    assert json.loads(shown) == extracted
+    command = [str(REPO / ".venv/bin/kubedag"), "outputs", "xcom-now", "-n", ns, "-o", "json",
+               "--kubeconfig", str(kubectl.kubeconfig)]  # fmt: skip
+    printed = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    assert json.loads(printed) == {"extract": extracted, "load": {"loaded": 42}}
