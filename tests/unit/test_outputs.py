@@ -186,7 +186,9 @@ def test_outputs_stay_on_the_run_within_its_budget_and_move_beyond(
     by_name = {r.name: r for r in records}
     for task_name, size in {**earlier, **fresh}.items():
         by_name[task_name].outputs = output_of(size)
-    written = place_outputs(RUN, records, list(fresh), keep)
+    for second, task_name in enumerate(fresh):  # they finished in the table's order
+        by_name[task_name].finished = T0 + timedelta(seconds=second)
+    written = place_outputs(RUN, records, sorted(fresh), keep)
     assert sorted(r.name for r in records if r.outputs is not None) == sorted(inline)
     assert {r.name: r.outputs_in for r in records if r.outputs_in} == moved
     # Each moved output is written, whole, to the ConfigMap its record names.

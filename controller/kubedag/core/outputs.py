@@ -5,9 +5,11 @@ pure functions."""
 
 import json
 from collections.abc import Collection, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from kubedag.core.naming import MAX_NAME, fit
+from kubedag.core.snapshot import Snapshot
 from kubedag.models.dagrun import TaskRecord
 
 TASK_OUTPUT_LIMIT = 4096
@@ -21,6 +23,7 @@ TASKS_PER_OUTPUTS_CONFIG_MAP = 64
 OUTPUTS_CONFIG_MAP_INFIX = "-outputs-"
 
 Output = dict[str, Any]
+_NEVER = datetime.max.replace(tzinfo=UTC)
 
 
 class OutputError(ValueError):
@@ -121,27 +124,29 @@ def inline_budget(run: str, task_count: int) -> int:
     return max(0, RUN_OUTPUTS_BUDGET - task_count * _reference_size(run, task_count))
 
 
+def deciding_tasks(snapshot: Snapshot) -> set[str]:
+    """Branch and short-circuit tasks: their outputs decide the run, so they stay on it."""
+    return {t.name for t in snapshot.tasks if t.branch or t.short_circuit}
+
+
 def place_outputs(
-    run: str,
-    records: Sequence[TaskRecord],
-    fresh: Sequence[str],
-    keep_on_run: Collection[str],
+    run: str, records: Sequence[TaskRecord], fresh: Collection[str], keep_on_run: Collection[str]
 ) -> dict[str, dict[str, str]]:
-    """Decide where the outputs of the tasks in `fresh` (just finished, in order of
-    finishing) are kept: on the DagRun while its outputs fit `inline_budget`, else in an
-    outputs ConfigMap, whose name goes to `outputsIn`. `records` are the run's, in the DAG's
-    order (which picks the ConfigMap); outputs of tasks in `keep_on_run` (branch and
-    short-circuit tasks, which decide the run) always stay on it. Returns the ConfigMaps'
-    new entries: name -> task -> encoded output."""
+    """Decide where the outputs of the tasks in `fresh` (just finished) are kept: on the
+    DagRun while its outputs fit `inline_budget`, in order of finishing, else in an outputs
+    ConfigMap, whose name goes to `outputsIn`. `records` are the run's, in the DAG's order
+    (which picks the ConfigMap); outputs of tasks in `keep_on_run` always stay on the run.
+    Returns the ConfigMaps' new entries: name -> task -> output."""
     waiting = set(fresh)
     used = sum(
         output_size(r.outputs) for r in records if r.outputs is not None and r.name not in waiting
     )
     index = {r.name: i for i, r in enumerate(records) if r.name in waiting}
     by_name = {r.name: r for r in records if r.name in waiting}
+    finishing = sorted(index, key=lambda name: (by_name[name].finished or _NEVER, index[name]))
     budget = inline_budget(run, len(records))
     moved: dict[str, dict[str, str]] = {}
-    for name in fresh:
+    for name in finishing:
         record = by_name[name]
         if record.outputs is None:
             continue

@@ -30,6 +30,13 @@ class PodObservation:
     deleting: bool = False  # deletion requested (deletionTimestamp set)
 
     @property
+    def failure(self) -> str:
+        """Why a failed pod failed, as a try's message: its exit code and reason."""
+        if self.exit_code is None:
+            return self.reason or "failed"
+        return f"exit code {self.exit_code}" + (f" ({self.reason})" if self.reason else "")
+
+    @property
     def active(self) -> bool:
         """Holds one of the DAG's task slots (maxActiveTasks)."""
         return self.phase not in TERMINAL_PHASES and self.phase != GONE

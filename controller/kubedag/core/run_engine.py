@@ -18,6 +18,7 @@ from kubedag.core.graph import TaskGraph, ancestors, build_graph, topological_or
 from kubedag.core.outputs import (
     NO_STORED_OUTPUTS,
     StoredOutputs,
+    deciding_tasks,
     place_outputs,
     take_output,
     upstream_outputs,
@@ -288,15 +289,11 @@ class _Pass:
                     record, task, f"execution timeout of {task.execution_timeout} exceeded"
                 )
         if self.fresh_outputs:
-            self._place_outputs()
-
-    def _place_outputs(self) -> None:
-        fresh = sorted(self.fresh_outputs, key=lambda n: self.records[n].finished or self.now)
-        deciders = {t.name for t in self.snapshot.tasks if t.branch or t.short_circuit}
-        records = [self.records[t.name] for t in self.snapshot.tasks]
-        moved = place_outputs(self.run.name, records, fresh, deciders)
-        self.decision.outputs_to_store = moved
-        self.stored_outputs = self.stored_outputs.adding(moved)
+            records = [self.records[t.name] for t in self.snapshot.tasks]
+            deciding = deciding_tasks(self.snapshot)
+            moved = place_outputs(self.run.name, records, self.fresh_outputs, deciding)
+            self.decision.outputs_to_store = moved
+            self.stored_outputs = self.stored_outputs.adding(moved)
 
     def _restart_when_stopped(
         self, record: TaskRecord, pods: Mapping[str, PodObservation], pod_name: str | None
@@ -320,30 +317,21 @@ class _Pass:
             if record.outputs is not None:
                 self.fresh_outputs.append(record.name)
             if pod.phase == "Failed" and pod.exit_code != SKIP_EXIT_CODE:
-                reason = pod.reason or "failed"
-                if pod.exit_code is not None:
-                    reason = f"exit code {pod.exit_code}" + (
-                        f" ({pod.reason})" if pod.reason else ""
-                    )
-                if output_error:
-                    reason = f"{reason}; {output_error}"
-                self.fail_try(record, task, reason, pod.exit_code)
-                record.finished = pod.finished or self.now
+                message = "; ".join(part for part in (pod.failure, output_error) if part)
+                self.fail_try(record, task, message, pod.exit_code)
             elif output_error:
                 # No exit code kept: 0 or 99 would archive the try as a success or a skip.
                 self.fail_try(record, task, f"{output_error} (exit code {pod.exit_code})")
-                record.finished = pod.finished or self.now
             elif pod.phase == "Succeeded":
                 record.state = TaskState.SUCCESS
-                record.finished = pod.finished or self.now
                 record.exit_code = pod.exit_code if pod.exit_code is not None else 0
                 record.message = None
             else:
                 record.state = TaskState.SKIPPED
-                record.finished = pod.finished or self.now
                 record.exit_code = pod.exit_code
                 record.message = f"skipped: exit code {SKIP_EXIT_CODE}"
                 self.event("Normal", "TaskSkipped", f"task {task.name} skipped itself")
+            record.finished = pod.finished or self.now
         elif pod.phase == "Running" and record.state is TaskState.QUEUED:
             record.state = TaskState.RUNNING
             record.started = pod.started or self.now
