@@ -370,6 +370,12 @@ def test_templates_read_upstream_outputs(template: str, expected: str) -> None:
         assert str(error) == expected
 
 
+def test_task_and_key_names_are_never_shadowed_by_methods() -> None:
+    variables = context({"update": {"task": "t1", "rows": 1}, "reader": {"x": 2}})
+    text = "{{ tasks.update.outputs.task }} {{ tasks.reader.outputs.x }} {{ tasks | list }}"
+    assert render(text, variables) == "t1 2 ['update', 'reader']"
+
+
 @pytest.mark.parametrize(
     ("template", "reads"),
     [

@@ -2,7 +2,7 @@
 sandbox with strict undefined variables: no code execution, and an unknown variable is an
 error rather than an empty string."""
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -77,15 +77,33 @@ class _Output(dict[str, Any]):
 
     def __init__(self, task: str, output: Mapping[str, Any]) -> None:
         super().__init__(output)
-        self.task = task
+        self._task = task  # private: a template reading `.task` gets the output's key
 
 
-class _UpstreamTasks(dict[str, Any]):
-    """`tasks` in templates: `tasks.<name>.outputs` of the upstream tasks with an output."""
+class _UpstreamTasks:
+    """`tasks` in templates: `tasks.<name>.outputs` of the upstream tasks with an output. Not
+    a dict, so a task named like a dict method (`get`, `update`) reads as the task."""
 
     def __init__(self, reader: str, outputs: Mapping[str, Any]) -> None:
-        super().__init__({name: {"outputs": output} for name, output in outputs.items()})
-        self.reader = reader
+        self._tasks = {name: {"outputs": output} for name, output in outputs.items()}
+        self._reader = reader
+
+    def __getattr__(self, name: str) -> dict[str, Any]:
+        if name.startswith("_") or name not in self._tasks:
+            raise AttributeError(name)
+        return self._tasks[name]
+
+    def __getitem__(self, name: str) -> dict[str, Any]:
+        return self._tasks[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._tasks)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tasks
+
+    def __len__(self) -> int:
+        return len(self._tasks)
 
 
 class _StrictUndefined(jinja2.StrictUndefined):
@@ -96,11 +114,11 @@ class _StrictUndefined(jinja2.StrictUndefined):
         holder, name = self._undefined_obj, self._undefined_name
         if isinstance(holder, _Output):
             keys = ", ".join(sorted(holder)) or "none"
-            return f"the output of task {holder.task!r} has no key {name!r} (its keys: {keys})"
+            return f"the output of task {holder._task!r} has no key {name!r} (its keys: {keys})"
         if isinstance(holder, _UpstreamTasks):
             return (
                 f"no output of task {name!r}: it wrote none, or it is not upstream of task "
-                f"{holder.reader!r}"
+                f"{holder._reader!r}"
             )
         return str(super()._undefined_message)
 
