@@ -442,3 +442,48 @@ def test_clear_after_fixing_the_input_and_mark_success_unblock_downstream(
     marked = wait_run(kubectl, ns, "fixable-2", "success")
     assert states(marked) == {"extract": ("success", 1), "load": ("success", 1)}
     assert kubectl("logs", "-n", ns, "fixable-2-load-1").strip() == "load"
+
+
+def test_extract_passes_a_value_that_load_receives_in_its_args(ns: str, kubectl: Kubectl) -> None:
+    """Task outputs through a real kubelet: the termination message is the output."""
+    write = "open('/dev/termination-log', 'w').write(json.dumps({})); print('done')"
+    apply_dag(
+        kubectl,
+        ns,
+        "xcom",
+        {
+            "podGC": "Never",  # load's log is read after the run succeeds
+            "tasks": [
+                python_task(
+                    "extract",
+                    "import json; "
+                    + write.format("{'rows': 42, 'file': 's3://sales/{{ ds }}.csv'}"),
+                ),
+                python_task(
+                    "load",
+                    "import json, sys; print('loading', *sys.argv[1:]); "
+                    + write.format("{'loaded': int(sys.argv[1])}"),
+                    "extract",
+                    args=[
+                        "{{ tasks.extract.outputs.rows }}",
+                        "{{ ti.xcom_pull(task_ids='extract', key='file') }}",
+                    ],
+                ),
+            ],
+        },
+    )
+    create_run(kubectl, ns, "xcom-now", "xcom")
+    run = wait_run(kubectl, ns, "xcom-now", "success", "failed")
+    assert run["status"]["state"] == "success", run["status"]
+    day = run["status"]["logicalDate"][:10]
+    extracted = {"file": f"s3://sales/{day}.csv", "rows": 42}
+    assert [t.get("outputs") for t in run["status"]["tasks"]] == [extracted, {"loaded": 42}]
+    assert kubectl("logs", "-n", ns, "xcom-now-load-1").splitlines()[0] == (
+        f"loading 42 s3://sales/{day}.csv"
+    )
+    shown = kubectl("get", "dr", "xcom-now", "-n", ns, "-o", "jsonpath={.status.tasks[0].outputs}")
+    assert json.loads(shown) == extracted
+    command = [str(REPO / ".venv/bin/kubedag"), "outputs", "xcom-now", "-n", ns, "-o", "json",
+               "--kubeconfig", str(kubectl.kubeconfig)]  # fmt: skip
+    printed = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    assert json.loads(printed) == {"extract": extracted, "load": {"loaded": 42}}
