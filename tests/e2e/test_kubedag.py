@@ -442,3 +442,97 @@ def test_clear_after_fixing_the_input_and_mark_success_unblock_downstream(
     marked = wait_run(kubectl, ns, "fixable-2", "success")
     assert states(marked) == {"extract": ("success", 1), "load": ("success", 1)}
     assert kubectl("logs", "-n", ns, "fixable-2-load-1").strip() == "load"
+
+
+def test_extract_passes_a_value_that_load_receives_in_its_args(ns: str, kubectl: Kubectl) -> None:
+    """Task outputs through a real kubelet: the termination message is the output."""
+    write = "open('/dev/termination-log', 'w').write(json.dumps({})); print('done')"
+    apply_dag(
+        kubectl,
+        ns,
+        "xcom",
+        {
+            "podGC": "Never",  # load's log is read after the run succeeds
+            "tasks": [
+                python_task(
+                    "extract",
+                    "import json; "
+                    + write.format("{'rows': 42, 'file': 's3://sales/{{ ds }}.csv'}"),
+                ),
+                python_task(
+                    "load",
+                    "import json, sys; print('loading', *sys.argv[1:]); "
+                    + write.format("{'loaded': int(sys.argv[1])}"),
+                    "extract",
+                    args=[
+                        "{{ tasks.extract.outputs.rows }}",
+                        "{{ ti.xcom_pull(task_ids='extract', key='file') }}",
+                    ],
+                ),
+            ],
+        },
+    )
+    create_run(kubectl, ns, "xcom-now", "xcom")
+    run = wait_run(kubectl, ns, "xcom-now", "success", "failed")
+    assert run["status"]["state"] == "success", run["status"]
+    day = run["status"]["logicalDate"][:10]
+    extracted = {"file": f"s3://sales/{day}.csv", "rows": 42}
+    assert [t.get("outputs") for t in run["status"]["tasks"]] == [extracted, {"loaded": 42}]
+    assert kubectl("logs", "-n", ns, "xcom-now-load-1").splitlines()[0] == (
+        f"loading 42 s3://sales/{day}.csv"
+    )
+    shown = kubectl("get", "dr", "xcom-now", "-n", ns, "-o", "jsonpath={.status.tasks[0].outputs}")
+    assert json.loads(shown) == extracted
+    command = [str(REPO / ".venv/bin/kubedag"), "outputs", "xcom-now", "-n", ns, "-o", "json",
+               "--kubeconfig", str(kubectl.kubeconfig)]  # fmt: skip
+    printed = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    assert json.loads(printed) == {"extract": extracted, "load": {"loaded": 42}}
+
+
+def test_a_branch_a_short_circuit_and_a_teardown_decide_a_real_run(
+    ns: str, kubectl: Kubectl
+) -> None:
+    def writes(**output: Any) -> str:
+        return f"open('/dev/termination-log', 'w').write({json.dumps(json.dumps(output))})"
+
+    apply_dag(
+        kubectl,
+        ns,
+        "flow",
+        {
+            "tasks": [
+                python_task("pick", writes(branch="left"), branch=True),
+                python_task("left", "print('left')", "pick"),
+                python_task("right", "print('right')", "pick"),
+                python_task(
+                    "join",
+                    "print('join')",
+                    "left",
+                    "right",
+                    triggerRule="none_failed_min_one_success",
+                ),
+                python_task("gate", writes(condition=False), shortCircuit=True),
+                python_task("gated", "print('gated')", "gate"),
+                python_task("load", "import sys; sys.exit(1)"),
+                python_task("cleanup", "print('cleanup')", "load", teardown=True),
+            ]
+        },
+    )
+    create_run(kubectl, ns, "flow-now", "flow")
+    run = wait_run(kubectl, ns, "flow-now", "success", "failed")
+    states = {t["name"]: t["state"] for t in run["status"]["tasks"]}
+    assert states == {
+        "pick": "success",
+        "left": "success",
+        "right": "skipped",
+        "join": "success",
+        "gate": "success",
+        "gated": "skipped",
+        "load": "failed",
+        "cleanup": "success",
+    }, run["status"]
+    # load is the only leaf that counts: the teardown ran and the run failed.
+    assert run["status"]["state"] == "failed"
+    pods = kubectl("get", "pods", "-n", ns, "-o", "name").split()
+    assert "pod/flow-now-right-1" not in pods and "pod/flow-now-gated-1" not in pods
+    assert kubectl("logs", "-n", ns, "flow-now-cleanup-1").strip() == "cleanup"

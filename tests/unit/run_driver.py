@@ -1,6 +1,7 @@
 """Drive a run through the engine to its end, each task's pod ending at once, as the
 controller would feed it: for tests of what a whole run decides."""
 
+import json
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -32,8 +33,9 @@ def run_through(
             if record.state in (TaskState.QUEUED, TaskState.RUNNING) and record.pod:
                 code = (exits or {}).get(record.name, 0)
                 phase = "Succeeded" if code == 0 else "Failed"
-                pods[record.pod] = pod(record.pod, phase, code)
-                record.outputs = (outputs or {}).get(record.name)
+                output = (outputs or {}).get(record.name)
+                message = None if output is None else json.dumps(output)
+                pods[record.pod] = pod(record.pod, phase, code, output=message)
         decision = advance(run, snapshot, pods=pods, now=now, task_slots=16)
         run = run.model_copy(update={"status": decision.status})
         if run.status.state is not RunState.RUNNING:

@@ -47,6 +47,13 @@ class Decision:
     summary: str
     """What the deciding task decided, for its own record."""
 
+    @property
+    def report(self) -> str:
+        """The summary and the tasks skipped (the first 10), for an event."""
+        skipped = ", ".join(sorted(self.skipped)[:10]) or "nothing"
+        more = len(self.skipped) - 10
+        return f"{self.summary}; skips {skipped}" + (f" and {more} more" if more > 0 else "")
+
 
 NO_DECISION = Decision(frozenset(), "", "")
 
