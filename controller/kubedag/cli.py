@@ -27,10 +27,12 @@ from kubedag.core.schedule import (
     DataInterval,
     ScheduleError,
     Window,
+    adjacent_logical_dates,
     next_run,
     parse_timetable,
 )
 from kubedag.core.snapshot import build_snapshot
+from kubedag.core.suggestions import did_you_mean
 from kubedag.core.task_launch import prepare_launch
 from kubedag.core.templating import RunContext, TemplateError
 from kubedag.core.validation import describe_validation_error, validate_dag
@@ -185,11 +187,18 @@ def cmd_render(args: argparse.Namespace) -> int:
     snapshot = build_snapshot(dag.spec)
     names = [t.name for t in snapshot.tasks]
     if args.task not in names:
-        raise CliError(f"DAG {dag.name} has no task {args.task!r}; tasks: {', '.join(names)}")
+        raise CliError(
+            f"DAG {dag.name} has no task {args.task!r}{did_you_mean(args.task, names)};"
+            f" tasks: {', '.join(names)}"
+        )
     logical = _parse_cli_time(args.logical_date, "--logical-date")
     interval = _interval_at(dag, logical)
     run_type = RunType.SCHEDULED if dag.spec.schedule else RunType.MANUAL
     conf = json.loads(args.conf) if args.conf else {}
+    timetable = parse_timetable(dag.spec.schedule, dag.spec.timezone) if dag.spec.schedule else None
+    adjacent = adjacent_logical_dates(
+        timetable, logical, interval.end, manual=run_type is RunType.MANUAL
+    )
     ctx = RunContext(
         dag_name=dag.name,
         run_id=dagrun_name(dag.name, run_type, logical),
@@ -201,6 +210,10 @@ def cmd_render(args: argparse.Namespace) -> int:
         data_interval_end=interval.end,
         params=snapshot.params,
         conf=conf,
+        prev_execution_date=adjacent.previous,
+        next_execution_date=adjacent.next,
+        schedule=dag.spec.schedule,
+        timezone=dag.spec.timezone,
     )
     try:
         launch = prepare_launch(snapshot.task(args.task), ctx)

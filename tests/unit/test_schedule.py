@@ -29,7 +29,7 @@ from kubedag.core.schedule import (
     parse_timetable,
     upcoming_runs,
 )
-from kubedag.models.cron import cron_expression_pattern
+from kubedag.models.cron import PRESET_NAMES, cron_expression_pattern, schedule_validations
 
 NEW_YORK = ZoneInfo("America/New_York")
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -582,6 +582,118 @@ CASES: list[Case] = [
         due=[run(utc(2026, 10, 30, 5, 30), utc(2026, 10, 31, 5, 30))],
         wakeup=utc(2026, 11, 1, 6, 30),
     ),
+    # DST with catchup=False on the day the clocks change (apache/airflow#70089): the run
+    # offered is the latest interval that has ended, never one that ends later. Released
+    # Airflow 2.10 and 3.x take the tick before a gap tick to be the gap tick itself, and
+    # the tick before 01:30 EDT on fall-back day to be 01:00 EST (later), so they offer the
+    # interval that starts at the latest tick, which has not ended.
+    Case(
+        name="no catchup, New York daily 02:00 on spring-forward day",
+        schedule="0 2 * * *",
+        timezone="America/New_York",
+        start_date=utc(2026, 1, 1),
+        # 03:30 EDT; today's "02:00" tick is 03:00 EDT (07:00 UTC), half an hour ago.
+        now=utc(2026, 3, 8, 7, 30),
+        catchup=False,
+        # Released Airflow: 8 Mar 07:00 -> 9 Mar 06:00 UTC, which ends tomorrow.
+        due=[run(utc(2026, 3, 7, 7), utc(2026, 3, 8, 7))],  # 02:00 EST -> 03:00 EDT
+        wakeup=utc(2026, 3, 9, 6),  # 02:00 EDT
+    ),
+    Case(
+        name="no catchup, New York daily 01:00 on fall-back day, first 01:xx hour",
+        schedule="0 1 * * *",
+        timezone="America/New_York",
+        start_date=utc(2026, 1, 1),
+        # 01:30 EDT; today's 01:00 tick is the second one, 01:00 EST (06:00 UTC), to come.
+        now=utc(2026, 11, 1, 5, 30),
+        catchup=False,
+        # Released Airflow: 31 Oct 05:00 -> 1 Nov 06:00 UTC, which ends in half an hour.
+        due=[run(utc(2026, 10, 30, 5), utc(2026, 10, 31, 5))],  # 01:00 EDT -> 01:00 EDT
+        wakeup=utc(2026, 11, 1, 6),  # 01:00 EST
+    ),
+    Case(
+        name="no catchup, Amsterdam daily 02:30 on spring-forward day",
+        schedule="30 2 * * *",
+        timezone="Europe/Amsterdam",
+        start_date=utc(2026, 1, 1),
+        # 03:45 CEST; today's "02:30" tick is 03:30 CEST (01:30 UTC).
+        now=utc(2026, 3, 29, 1, 45),
+        catchup=False,
+        due=[run(utc(2026, 3, 28, 1, 30), utc(2026, 3, 29, 1, 30))],  # 02:30 CET -> 03:30 CEST
+        wakeup=utc(2026, 3, 30, 0, 30),  # 02:30 CEST
+    ),
+    Case(
+        name="no catchup, Amsterdam daily 02:30 on fall-back day, first 02:xx hour",
+        schedule="30 2 * * *",
+        timezone="Europe/Amsterdam",
+        start_date=utc(2026, 1, 1),
+        # 02:45 CEST; today's 02:30 tick is the second one, 02:30 CET (01:30 UTC).
+        now=utc(2026, 10, 25, 0, 45),
+        catchup=False,
+        # Released Airflow: 24 Oct 00:30 -> 25 Oct 01:30 UTC, not ended.
+        due=[run(utc(2026, 10, 23, 0, 30), utc(2026, 10, 24, 0, 30))],  # CEST -> CEST
+        wakeup=utc(2026, 10, 25, 1, 30),
+    ),
+    Case(
+        name="no catchup, Amsterdam daily 02:30 on fall-back day, second 02:xx hour",
+        schedule="30 2 * * *",
+        timezone="Europe/Amsterdam",
+        start_date=utc(2026, 1, 1),
+        now=utc(2026, 10, 25, 1, 45),  # 02:45 CET: today's tick (02:30 CET) has passed
+        catchup=False,
+        due=[run(utc(2026, 10, 24, 0, 30), utc(2026, 10, 25, 1, 30))],  # 25 h
+        wakeup=utc(2026, 10, 26, 1, 30),
+    ),
+    Case(
+        name="no catchup, Amsterdam midnight on spring-forward day",
+        schedule="@daily",
+        timezone="Europe/Amsterdam",
+        start_date=utc(2026, 1, 1),
+        now=utc(2026, 3, 29, 1, 30),  # 03:30 CEST
+        catchup=False,
+        due=[run(utc(2026, 3, 27, 23), utc(2026, 3, 28, 23))],  # 00:00 CET -> 00:00 CET
+        wakeup=utc(2026, 3, 29, 22),  # 00:00 CEST: a 23-hour day
+    ),
+    Case(
+        name="no catchup, Amsterdam hourly on spring-forward day",
+        schedule="@hourly",
+        timezone="Europe/Amsterdam",
+        start_date=utc(2026, 1, 1),
+        now=utc(2026, 3, 29, 1, 30),  # 03:30 CEST, half an hour after the jump
+        catchup=False,
+        due=[run(utc(2026, 3, 29, 0), utc(2026, 3, 29, 1))],  # 01:00 CET -> 03:00 CEST
+        wakeup=utc(2026, 3, 29, 2),  # 04:00 CEST
+    ),
+    Case(
+        name="no catchup, Amsterdam hourly on fall-back day, second 02:xx hour",
+        schedule="@hourly",
+        timezone="Europe/Amsterdam",
+        start_date=utc(2026, 1, 1),
+        now=utc(2026, 10, 25, 1, 30),  # 02:30 CET
+        catchup=False,
+        due=[run(utc(2026, 10, 25, 0), utc(2026, 10, 25, 1))],  # 02:00 CEST -> 02:00 CET
+        wakeup=utc(2026, 10, 25, 2),  # 03:00 CET
+    ),
+    Case(
+        name="no catchup, New York hourly on spring-forward day",
+        schedule="@hourly",
+        timezone="America/New_York",
+        start_date=utc(2026, 1, 1),
+        now=utc(2026, 3, 8, 7, 30),  # 03:30 EDT
+        catchup=False,
+        due=[run(utc(2026, 3, 8, 6), utc(2026, 3, 8, 7))],  # 01:00 EST -> 03:00 EDT
+        wakeup=utc(2026, 3, 8, 8),
+    ),
+    Case(
+        name="no catchup, New York hourly on fall-back day, first 01:xx hour",
+        schedule="@hourly",
+        timezone="America/New_York",
+        start_date=utc(2026, 1, 1),
+        now=utc(2026, 11, 1, 5, 30),  # 01:30 EDT
+        catchup=False,
+        due=[run(utc(2026, 11, 1, 4), utc(2026, 11, 1, 5))],  # 00:00 EDT -> 01:00 EDT
+        wakeup=utc(2026, 11, 1, 6),  # 01:00 EST
+    ),
     # DST, hourly: stays one hour apart in UTC, no duplicates, no gaps.
     Case(
         name="New York hourly across spring forward: 01:00 EST then 03:00 EDT",
@@ -962,12 +1074,17 @@ def test_schedule(case: Case) -> None:
 
 
 def test_presets() -> None:
+    """Airflow 2.10's cron_presets, and croniter's @annually and @midnight, which Airflow
+    therefore accepts."""
     assert PRESETS == {
         "@hourly": "0 * * * *",
         "@daily": "0 0 * * *",
         "@weekly": "0 0 * * 0",
         "@monthly": "0 0 1 * *",
+        "@quarterly": "0 0 1 */3 *",
         "@yearly": "0 0 1 1 *",
+        "@annually": "0 0 1 1 *",
+        "@midnight": "0 0 * * *",
     }
 
 
@@ -1068,17 +1185,36 @@ ERROR_CASES = [
     ),
     ErrorCase(" 0 0 * * *", "invalid cron expression ' 0 0 * * *': leading or trailing whitespace"),
     ErrorCase(
-        "@quarterly",
-        "unknown schedule preset '@quarterly': "
-        "expected one of @once, @hourly, @daily, @weekly, @monthly, @yearly",
+        "@quaterly",
+        "unknown schedule preset '@quaterly' (did you mean '@quarterly'?): expected one of"
+        " @once, @hourly, @daily, @weekly, @monthly, @quarterly, @yearly, @annually,"
+        " @midnight, or a cron expression of 5 fields",
     ),
     ErrorCase(
         "@DAILY",
-        "unknown schedule preset '@DAILY': "
-        "expected one of @once, @hourly, @daily, @weekly, @monthly, @yearly",
+        "unknown schedule preset '@DAILY' (did you mean '@daily'?): expected one of"
+        " @once, @hourly, @daily, @weekly, @monthly, @quarterly, @yearly, @annually,"
+        " @midnight, or a cron expression of 5 fields",
+    ),
+    ErrorCase(
+        "@fortnightly",
+        "unknown schedule preset '@fortnightly': expected one of"
+        " @once, @hourly, @daily, @weekly, @monthly, @quarterly, @yearly, @annually,"
+        " @midnight, or a cron expression of 5 fields",
+    ),
+    ErrorCase(
+        "@continuous",
+        "@continuous (Airflow's ContinuousTimetable: a new run as soon as the previous one"
+        " ends) is not supported: kubedag creates runs for schedule ticks; use a frequent cron"
+        " such as '*/5 * * * *' with maxActiveRuns: 1, or trigger runs",
     ),
     ErrorCase("@daily", f"unknown timezone 'Mars/Olympus': {_ZONE_HINT}", "Mars/Olympus"),
-    ErrorCase("@daily", f"unknown timezone 'utc': {_ZONE_HINT}", "utc"),
+    ErrorCase(
+        "@daily",
+        f"unknown timezone 'America/NewYork' (did you mean 'America/New_York'?): {_ZONE_HINT}",
+        "America/NewYork",
+    ),
+    ErrorCase("@daily", f"unknown timezone 'utc' (did you mean 'UTC'?): {_ZONE_HINT}", "utc"),
     ErrorCase("@daily", f"unknown timezone '': {_ZONE_HINT}", ""),
     ErrorCase("@daily", f"unknown timezone '../etc/passwd': {_ZONE_HINT}", "../etc/passwd"),
     ErrorCase("@once", f"unknown timezone 'localtime': {_ZONE_HINT}", "localtime"),
@@ -1148,8 +1284,11 @@ PATTERN_CASES: list[tuple[str, bool]] = [
     ("* * *", False),
     ("banana", False),
     ("", False),
-    ("@quarterly", False),
-    ("@annually", False),
+    ("@quarterly", True),
+    ("@annually", True),
+    ("@midnight", True),
+    ("@continuous", False),
+    ("@quaterly", False),
     ("@DAILY", False),
     ("@once ", False),
     ("0 24 * * *", False),
@@ -1207,3 +1346,40 @@ def test_pattern_is_portable() -> None:
         assert construct not in pattern
     assert pattern.startswith("^")
     assert pattern.endswith("$")
+
+
+def _cel_rules_accept(expression: str) -> bool:
+    """The CRD's schedule rules evaluated as CEL would (Kubernetes' strings library: replace,
+    split on one literal, trim; RE2 `matches` searches), the regexes read back from the rules
+    themselves so that their escaping is checked too."""
+    rules = [rule["rule"] for rule in schedule_validations()]
+    fields = [f for f in expression.replace("\t", " ").split(" ") if f != ""]
+    regexes = [
+        re.search(r'\.matches\("(.*)"\)$', rule).group(1).replace("\\\\", "\\")
+        for rule in rules
+        if ".matches(" in rule
+    ]
+    if expression != expression.strip():
+        return False
+    if expression.startswith("@"):
+        return expression in PRESET_NAMES
+    return len(fields) == 5 and all(
+        re.search(regex, field) for regex, field in zip(regexes, fields, strict=True)
+    )
+
+
+@pytest.mark.parametrize(
+    ("expression", "accepted"), PATTERN_CASES, ids=[repr(e) for e, _ in PATTERN_CASES]
+)
+def test_cel_rules_agree_with_the_pattern(expression: str, accepted: bool) -> None:
+    assert _cel_rules_accept(expression) is accepted
+
+
+def test_cel_messages_name_the_field_never_a_regex() -> None:
+    messages = [
+        str(rule.get("messageExpression", rule.get("message"))) for rule in schedule_validations()
+    ]
+    for name in ("minute", "hour", "day-of-month", "month", "day-of-week"):
+        assert any(f"the {name} field" in message for message in messages)
+    for message in messages:
+        assert "(?:" not in message and "[0-9]" not in message

@@ -4,18 +4,29 @@ templates. Each problem names the task or field and says what is wrong."""
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
 from kubedag.core.dates import localize
+from kubedag.core.earlier_runs import PastRun
 from kubedag.core.graph import validate_graph
-from kubedag.core.schedule import ScheduleError, parse_timetable
+from kubedag.core.schedule import ScheduleError, parse_timetable, parse_timezone
 from kubedag.core.snapshot import resolve_task
 from kubedag.core.templating import RunContext, TemplateError, render
 from kubedag.models.dag import DagSpec
+from kubedag.models.dagrun import RunState, RunType
 
 _SAMPLE_DATE = datetime(2000, 1, 1, tzinfo=UTC)
+_SAMPLE_PREVIOUS_SUCCESS = PastRun(
+    name="validate-previous",
+    run_type=RunType.SCHEDULED,
+    logical_date=_SAMPLE_DATE,
+    state=RunState.SUCCESS,
+    data_interval_start=_SAMPLE_DATE,
+    data_interval_end=_SAMPLE_DATE,
+    start_time=_SAMPLE_DATE,
+    end_time=_SAMPLE_DATE,
+)
 
 
 @dataclass(frozen=True)
@@ -27,16 +38,16 @@ class Problem:
 def validate_dag(name: str, spec: DagSpec) -> list[Problem]:
     problems: list[Problem] = []
     try:
-        ZoneInfo(spec.timezone)
+        parse_timezone(spec.timezone)
         timezone_ok = True
-    except (ValueError, KeyError):  # ZoneInfoNotFoundError is a KeyError
-        problems.append(Problem("InvalidTimezone", f"unknown timezone {spec.timezone!r}"))
+    except ScheduleError as error:
+        problems.append(Problem("InvalidTimezone", f"spec.timezone: {error}"))
         timezone_ok = False
     if spec.schedule is not None and timezone_ok:
         try:
             parse_timetable(spec.schedule, spec.timezone)
         except ScheduleError as error:
-            problems.append(Problem("InvalidSchedule", str(error)))
+            problems.append(Problem("InvalidSchedule", f"spec.schedule: {error}"))
     if spec.schedule is not None and spec.start_date is None:
         problems.append(Problem("InvalidSchedule", "startDate is required when schedule is set"))
     if spec.start_date and spec.end_date and timezone_ok:
@@ -70,6 +81,14 @@ def _template_problems(dag_name: str, spec: DagSpec) -> list[Problem]:
             data_interval_end=_SAMPLE_DATE,
             params=dict(spec.params or {}),
             conf={},
+            # Every date present, so that a template using one is checked, not refused for
+            # the None a first run would see.
+            previous_success=_SAMPLE_PREVIOUS_SUCCESS,
+            prev_execution_date=_SAMPLE_DATE,
+            next_execution_date=_SAMPLE_DATE,
+            schedule=spec.schedule,
+            timezone=spec.timezone,
+            run_start_date=_SAMPLE_DATE,
         ).variables()
         fields: list[tuple[str, str]] = [
             *((f"command[{i}]", item) for i, item in enumerate(resolved.command or [])),
