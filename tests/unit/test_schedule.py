@@ -23,7 +23,9 @@ from kubedag.core.schedule import (
     PlannedRun,
     ScheduleError,
     Window,
+    adjacent_logical_dates,
     due_runs,
+    manual_interval,
     next_run,
     next_wakeup,
     parse_timetable,
@@ -1383,3 +1385,141 @@ def test_cel_messages_name_the_field_never_a_regex() -> None:
         assert any(f"the {name} field" in message for message in messages)
     for message in messages:
         assert "(?:" not in message and "[0-9]" not in message
+
+
+# --------------------------------------------------------------------------------------
+# Airflow 2's prev_execution_date / next_execution_date (the prev_ds and next_ds template
+# variables): TaskInstance.get_template_context in Airflow 2.10 gives a manual run
+# (external_trigger) its own logical date for both; otherwise prev is the timetable's
+# _get_prev(logical_date) (None unless the timetable is a cron data-interval one) and next
+# is next_dagrun_info(this run's interval, restricted=False): the interval's end aligned
+# back to a tick (None for @once, whose next_dagrun_info after a run is None).
+
+
+@dataclass(frozen=True)
+class AdjacentCase:
+    name: str
+    schedule: str | None
+    logical_date: datetime
+    interval_end: datetime
+    previous: datetime | None
+    next: datetime | None
+    timezone: str = "UTC"
+    manual: bool = False
+
+
+ADJACENT_CASES = [
+    AdjacentCase(
+        "daily: the day before and the day after",
+        "@daily",
+        utc(2026, 1, 1),
+        utc(2026, 1, 2),
+        previous=utc(2025, 12, 31),
+        next=utc(2026, 1, 2),
+    ),
+    AdjacentCase(
+        # The templates reference's own example: ds 2018-01-08, @weekly, prev_ds 2018-01-01.
+        "weekly on Sundays",
+        "@weekly",
+        utc(2026, 1, 4),  # a Sunday
+        utc(2026, 1, 11),
+        previous=utc(2025, 12, 28),
+        next=utc(2026, 1, 11),
+    ),
+    AdjacentCase(
+        "quarterly",
+        "@quarterly",
+        utc(2026, 4, 1),
+        utc(2026, 7, 1),
+        previous=utc(2026, 1, 1),
+        next=utc(2026, 7, 1),
+    ),
+    AdjacentCase(
+        "manual run: its own logical date for both",
+        "@daily",
+        utc(2026, 1, 5, 10, 17),
+        utc(2026, 1, 5, 10, 17),
+        previous=utc(2026, 1, 5, 10, 17),
+        next=utc(2026, 1, 5, 10, 17),
+        manual=True,
+    ),
+    AdjacentCase(
+        "manual run of a DAG without schedule",
+        None,
+        utc(2026, 1, 5, 10, 17),
+        utc(2026, 1, 5, 10, 17),
+        previous=utc(2026, 1, 5, 10, 17),
+        next=utc(2026, 1, 5, 10, 17),
+        manual=True,
+    ),
+    AdjacentCase(
+        "@once: none",
+        "@once",
+        utc(2026, 1, 1),
+        utc(2026, 1, 1),
+        previous=None,
+        next=None,
+    ),
+    AdjacentCase(
+        "interval ending off the schedule (schedule edited): next aligned back to a tick",
+        "@daily",
+        utc(2026, 1, 1),
+        utc(2026, 1, 2, 12),
+        previous=utc(2025, 12, 31),
+        next=utc(2026, 1, 2),
+    ),
+    AdjacentCase(
+        "hourly New York on spring-forward day: 01:00 EST before 03:00 EDT",
+        "@hourly",
+        utc(2026, 3, 8, 7),  # 03:00 EDT
+        utc(2026, 3, 8, 8),
+        previous=utc(2026, 3, 8, 6),  # 01:00 EST
+        next=utc(2026, 3, 8, 8),
+        timezone="America/New_York",
+    ),
+    AdjacentCase(
+        # The "02:00" tick of 8 March is 03:00 EDT (07:00 UTC); the tick before it is
+        # 7 March 02:00 EST. Released Airflow gives the logical date itself (prev_ds = ds).
+        "daily 02:00 New York, the run of spring-forward day",
+        "0 2 * * *",
+        utc(2026, 3, 8, 7),
+        utc(2026, 3, 9, 6),
+        previous=utc(2026, 3, 7, 7),
+        next=utc(2026, 3, 9, 6),
+        timezone="America/New_York",
+    ),
+    AdjacentCase(
+        "daily 02:00 New York, the run after spring-forward day",
+        "0 2 * * *",
+        utc(2026, 3, 9, 6),  # 02:00 EDT
+        utc(2026, 3, 10, 6),
+        previous=utc(2026, 3, 8, 7),
+        next=utc(2026, 3, 10, 6),
+        timezone="America/New_York",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", ADJACENT_CASES, ids=[case.name for case in ADJACENT_CASES])
+def test_adjacent_logical_dates(case: AdjacentCase) -> None:
+    tt = parse_timetable(case.schedule, case.timezone) if case.schedule else None
+    got = adjacent_logical_dates(tt, case.logical_date, case.interval_end, manual=case.manual)
+    assert (got.previous, got.next) == (case.previous, case.next)
+
+
+def test_manual_interval_on_spring_forward_day_is_a_whole_day() -> None:
+    """apache/airflow#70089's example: a manual run at 07:30 UTC on spring-forward day of a
+    daily 02:00 New York DAG got the zero-length interval 07:00 -> 07:00."""
+    tt = parse_timetable("0 2 * * *", "America/New_York")
+    assert manual_interval(tt, utc(2026, 3, 8, 7, 30)) == DataInterval(
+        utc(2026, 3, 7, 7), utc(2026, 3, 8, 7)
+    )
+
+
+def test_manual_interval_on_fall_back_day_has_ended() -> None:
+    """The other side of #70089: at 01:30 EDT the previous 01:00 tick is 01:00 EDT, not the
+    later 01:00 EST, so the interval ends before the run."""
+    tt = parse_timetable("0 1 * * *", "America/New_York")
+    assert manual_interval(tt, utc(2026, 11, 1, 5, 30)) == DataInterval(
+        utc(2026, 10, 30, 5), utc(2026, 10, 31, 5)
+    )

@@ -3,8 +3,10 @@
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from kubedag.core.validation import (
+    describe_validation_error,
     missing_account_problems,
     named_service_accounts,
     validate_dag,
@@ -174,3 +176,34 @@ def test_named_accounts_come_from_tasks_then_defaults_each_with_its_first_field(
     # Every task overriding the default account: the default is never used, never required.
     overridden = spec.model_copy(update={"tasks": spec.tasks[1:]})
     assert named_service_accounts(overridden) == {"loader": "spec.tasks[0].serviceAccountName"}
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        pytest.param(
+            {"tasks": [task("a", triggerRule="one_sucess")]},
+            "tasks[0].triggerRule: unsupported value 'one_sucess' (did you mean 'one_success'?):"
+            " expected one of 'all_success', 'all_failed', 'all_done', 'all_skipped',"
+            " 'one_success', 'one_failed', 'one_done', 'none_failed',"
+            " 'none_failed_min_one_success', 'none_skipped' or 'always'",
+            id="trigger-rule",
+        ),
+        pytest.param(
+            {"tasks": [task("a", imagePullPolicy="always")]},
+            "tasks[0].imagePullPolicy: unsupported value 'always' (did you mean 'Always'?):"
+            " expected one of 'Always', 'IfNotPresent' or 'Never'",
+            id="literal",
+        ),
+        pytest.param(
+            {"tasks": [task("a")], "podGC": "sometimes"},
+            "podGC: unsupported value 'sometimes': expected one of 'OnRunSuccess',"
+            " 'OnRunCompletion', 'OnTaskSuccess' or 'Never'",
+            id="no-close-value",
+        ),
+    ],
+)
+def test_enum_refusals_name_field_value_and_suggest(fields: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError) as raised:
+        DagSpec.model_validate(fields)
+    assert describe_validation_error(raised.value) == [message]

@@ -1,6 +1,7 @@
 """Whole-DAG checks the CRD schema cannot make: the graph, the schedule and timezone, the
 templates. Each problem names the task or field and says what is wrong."""
 
+import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -12,6 +13,7 @@ from kubedag.core.earlier_runs import PastRun
 from kubedag.core.graph import validate_graph
 from kubedag.core.schedule import ScheduleError, parse_timetable, parse_timezone
 from kubedag.core.snapshot import resolve_task
+from kubedag.core.suggestions import did_you_mean
 from kubedag.core.templating import RunContext, TemplateError, render
 from kubedag.models.dag import DagSpec
 from kubedag.models.dagrun import RunState, RunType
@@ -114,7 +116,13 @@ def describe_validation_error(error: ValidationError) -> list[str]:
         where = ""
         for part in item["loc"]:
             where += f"[{part}]" if isinstance(part, int) else f".{part}" if where else str(part)
-        messages.append(f"{where}: {item['msg']}")
+        message = item["msg"]
+        if item["type"] in ("enum", "literal_error"):
+            expected = str(item["ctx"]["expected"])
+            value = str(item["input"])
+            suggestion = did_you_mean(value, re.findall(r"'([^']*)'", expected))
+            message = f"unsupported value {value!r}{suggestion}: expected one of {expected}"
+        messages.append(f"{where}: {message}")
     return messages
 
 
