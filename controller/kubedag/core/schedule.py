@@ -37,6 +37,12 @@ made aware again. How that is done depends on the schedule:
   - a time that occurs twice (fall back, e.g. 01:30 on 1 November 2026 in
     America/New_York) takes its *second* occurrence, 01:30 EST (06:30 UTC).
 
+The tick before an instant is always strictly earlier, and the tick after it strictly
+later, as Airflow main has it since apache/airflow#70089 (released Airflow 2.10 and 3.3
+lack it): the rules above can otherwise place the "previous" tick at the instant itself
+(a gap tick) or after it (a repeated hour's second occurrence), which offers a
+catchup=False DAG an interval that has not ended and a manual run a zero-length one.
+
 Deliberate departures from Airflow, only reachable around DST transitions, where Airflow
 itself misbehaves:
 
