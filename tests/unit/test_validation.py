@@ -39,7 +39,9 @@ CASES: list[tuple[str, dict[str, Any], list[tuple[str, str]]]] = [
     ("schedule-without-start", {"schedule": "@daily"},
      [("InvalidSchedule", "startDate is required when schedule is set")]),
     ("end-before-start", {"schedule": "@daily", "startDate": "2026-02-01", "endDate": "2026-01-01"},
-     [("InvalidSchedule", "endDate is before startDate")]),
+     [("InvalidSchedule", "spec.endDate 2026-01-01T00:00:00Z is before spec.startDate "
+                          "2026-02-01T00:00:00Z: the end date must be at or after the start "
+                          "date")]),
     ("impossible-date", {"schedule": "0 0 31 2 *", "startDate": "2026-01-01"},
      [("InvalidSchedule", "spec.schedule: invalid cron expression '0 0 31 2 *': no date "
                           "matches both its "

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
-from kubedag.core.dates import localize
+from kubedag.core.dates import localize, rfc3339
 from kubedag.core.earlier_runs import PastRun
 from kubedag.core.graph import validate_graph
 from kubedag.core.schedule import ScheduleError, parse_timetable, parse_timezone
@@ -56,7 +56,13 @@ def validate_dag(name: str, spec: DagSpec) -> list[Problem]:
         start = localize(spec.start_date, spec.timezone)
         end = localize(spec.end_date, spec.timezone)
         if end < start:
-            problems.append(Problem("InvalidSchedule", "endDate is before startDate"))
+            problems.append(
+                Problem(
+                    "InvalidSchedule",
+                    f"spec.endDate {rfc3339(end)} is before spec.startDate {rfc3339(start)}:"
+                    " the end date must be at or after the start date",
+                )
+            )
     problems.extend(
         Problem("InvalidGraph", message)
         for message in validate_graph((t.name, t.depends_on or []) for t in spec.tasks)
