@@ -115,12 +115,12 @@ class _TaskInstance:
     task_id: str
     run_id: str
     try_number: int
-    logical_date: datetime
     outputs: Mapping[str, Mapping[str, Any]]
+    logical_date: datetime | None = None
     map_index: int = -1  # kubedag has no mapped tasks
 
     @property
-    def execution_date(self) -> datetime:
+    def execution_date(self) -> datetime | None:
         return self.logical_date
 
     def xcom_pull(self, task_ids: str | list[str] | None = None, key: str | None = None) -> Any:
@@ -180,7 +180,7 @@ class RunContext:
         next_date = _optional_datetime(self.next_execution_date)
         success = self.previous_success
         ti = _TaskInstance(
-            self.dag_name, self.task_name, self.run_id, self.try_number, logical, self.outputs
+            self.dag_name, self.task_name, self.run_id, self.try_number, self.outputs, logical
         )
         return {
             "ds": ds,
