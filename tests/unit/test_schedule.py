@@ -120,6 +120,45 @@ CASES: list[Case] = [
         wakeup=utc(2026, 1, 4),
     ),
     Case(
+        name="@midnight: croniter's alias of @daily",
+        schedule="@midnight",
+        start_date=utc(2026, 1, 1),
+        now=utc(2026, 1, 3, 12),
+        due=daily(utc(2026, 1, 1), 2),
+        wakeup=utc(2026, 1, 4),
+    ),
+    Case(
+        # Airflow's cron_presets: "0 0 1 */3 *", the first of January, April, July, October.
+        name="@quarterly: starts aligned to the next quarter",
+        schedule="@quarterly",
+        start_date=utc(2026, 2, 10),
+        now=utc(2026, 10, 2),
+        due=[run(utc(2026, 4, 1), utc(2026, 7, 1)), run(utc(2026, 7, 1), utc(2026, 10, 1))],
+        upcoming=[run(utc(2026, 10, 1), utc(2027, 1, 1)), run(utc(2027, 1, 1), utc(2027, 4, 1))],
+        upcoming_count=2,
+        wakeup=utc(2027, 1, 1),
+    ),
+    Case(
+        name="@quarterly in Amsterdam: quarters start at local midnight",
+        schedule="@quarterly",
+        timezone="Europe/Amsterdam",
+        start_date=datetime(2026, 1, 1, tzinfo=ZoneInfo("Europe/Amsterdam")),
+        now=utc(2026, 7, 2),
+        due=[
+            run(utc(2025, 12, 31, 23), utc(2026, 3, 31, 22)),  # 00:00 CET -> 00:00 CEST
+            run(utc(2026, 3, 31, 22), utc(2026, 6, 30, 22)),
+        ],
+        wakeup=utc(2026, 9, 30, 22),
+    ),
+    Case(
+        name="@annually: croniter's alias of @yearly",
+        schedule="@annually",
+        start_date=utc(2025, 1, 1),
+        now=utc(2026, 6, 1),
+        due=[run(utc(2025, 1, 1), utc(2026, 1, 1))],
+        wakeup=utc(2027, 1, 1),
+    ),
+    Case(
         # 2026-01-01 is a Thursday; @weekly is Sunday midnight, the first Sunday is 4 Jan.
         name="@weekly: aligned to Sunday",
         schedule="@weekly",
