@@ -405,7 +405,7 @@ SCHEDULE_REFUSALS = [
     ("0 0 32 * *", "the day-of-month field '32' is not valid: it takes 1-31"),
     ("0 0 1 jna *", "the month field 'jna' is not valid: it takes 1-12 or jan-dec"),
     ("0 0 * * 8", "the day-of-week field '8' is not valid: it takes 0-7 or sun-sat"),
-    ("0 0 * *", "schedule '0 0 * *' has 4 fields: a cron expression has 5 (minute hour"),
+    ("0 0 * *", "schedule '0 0 * *' does not have 5 fields: a cron expression is minute hour"),
     ("@quaterly", "unknown schedule preset '@quaterly': expected one of @once, @hourly"),
     ("@continuous", "@continuous (Airflow's ContinuousTimetable"),
     (" 0 0 * * *", "schedule must not start or end with whitespace"),
