@@ -7,7 +7,7 @@ what needs Airflow's database or configuration (`var`, `conn`, `conf`, dataset e
 filters are Airflow's (`ds`, `ds_nodash`, `ts`, `ts_nodash`, `ts_nodash_with_tz`)."""
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -106,6 +106,82 @@ class _Task:
         return self.task_id
 
 
+class _Output(dict[str, Any]):
+    """One task's output as templates see it: reading a key it lacks names the task."""
+
+    def __init__(self, task: str, output: Mapping[str, Any]) -> None:
+        super().__init__(output)
+        self._task = task  # private: a template reading `.task` gets the output's key
+
+
+class _UpstreamTasks:
+    """`tasks` in templates: `tasks.<name>.outputs` of the upstream tasks with an output. Not
+    a dict, so a task named like a dict method (`get`, `update`) reads as the task."""
+
+    def __init__(self, reader: str, outputs: Mapping[str, Any]) -> None:
+        self._tasks = {name: {"outputs": output} for name, output in outputs.items()}
+        self._reader = reader
+
+    def __getattr__(self, name: str) -> dict[str, Any]:
+        if name.startswith("_") or name not in self._tasks:
+            raise AttributeError(name)
+        return self._tasks[name]
+
+    def __getitem__(self, name: str) -> dict[str, Any]:
+        return self._tasks[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._tasks)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tasks
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+
+class _StrictUndefined(jinja2.StrictUndefined):
+    """Jinja's strict undefined, with messages that name the task for missing outputs."""
+
+    @property
+    def _undefined_message(self) -> str:
+        holder, name = self._undefined_obj, self._undefined_name
+        if isinstance(holder, _Output):
+            keys = ", ".join(sorted(holder)) or "none"
+            return f"the output of task {holder._task!r} has no key {name!r} (its keys: {keys})"
+        if isinstance(holder, _UpstreamTasks):
+            return (
+                f"no output of task {name!r}: it wrote none, or it is not upstream of task "
+                f"{holder._reader!r}"
+            )
+        return str(super()._undefined_message)
+
+
+class _AnyOutput(jinja2.ChainableUndefined):
+    """An upstream output at validation time, when none exists yet: any key of it, and any
+    operation on that, reads as an empty stand-in."""
+
+    __slots__ = ()
+
+    def _same(self, *_: Any, **__: Any) -> "_AnyOutput":
+        return self
+
+    def _false(self, *_: Any) -> bool:
+        return False
+
+    # Jinja's Undefined types these as raising; here they answer.
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _same  # type: ignore[assignment]
+    __truediv__ = __rtruediv__ = __floordiv__ = __rfloordiv__ = _same  # type: ignore[assignment]
+    __mod__ = __rmod__ = __pos__ = __neg__ = __call__ = __getitem__ = _same  # type: ignore[assignment]
+    __lt__ = __le__ = __gt__ = __ge__ = _false  # type: ignore[assignment]
+
+    def __int__(self) -> int:  # type: ignore[override]
+        return 0
+
+    def __float__(self) -> float:  # type: ignore[override]
+        return 0.0
+
+
 @dataclass(frozen=True)
 class _TaskInstance:
     """Airflow's `ti` (and `task_instance`) in templates: the try's identity and
@@ -115,7 +191,7 @@ class _TaskInstance:
     task_id: str
     run_id: str
     try_number: int
-    outputs: Mapping[str, Mapping[str, Any]]
+    outputs: Mapping[str, Any]
     logical_date: datetime | None = None
     map_index: int = -1  # kubedag has no mapped tasks
 
@@ -157,6 +233,9 @@ class RunContext:
     """Outputs of the task's upstream tasks that have one, by task name."""
     previous_success: PastRun | None = None
     """The latest earlier successful run of the DAG (prev_*_success variables)."""
+    unknown_outputs: Collection[str] = ()
+    """At validation: the upstream tasks, whose outputs do not exist yet (any key reads as a
+    stand-in)."""
     prev_execution_date: datetime | None = None
     """Airflow 2's prev_execution_date: the schedule's tick before the logical date (a
     manual run's own logical date); None without a cron schedule. See
@@ -179,8 +258,10 @@ class RunContext:
         prev_date = _optional_datetime(self.prev_execution_date)
         next_date = _optional_datetime(self.next_execution_date)
         success = self.previous_success
+        outputs: dict[str, Any] = {name: _AnyOutput() for name in self.unknown_outputs}
+        outputs.update((name, _Output(name, output)) for name, output in self.outputs.items())
         ti = _TaskInstance(
-            self.dag_name, self.task_name, self.run_id, self.try_number, self.outputs, logical
+            self.dag_name, self.task_name, self.run_id, self.try_number, outputs, logical
         )
         return {
             "ds": ds,
@@ -233,7 +314,7 @@ class RunContext:
                 "external_trigger": self.run_type == "manual",
             },
             "macros": MACROS,
-            "tasks": {name: {"outputs": output} for name, output in self.outputs.items()},
+            "tasks": _UpstreamTasks(self.task_name, outputs),
             "ti": ti,
             "task_instance": ti,
             "test_mode": False,
@@ -271,7 +352,7 @@ def _explain_undefined(message: str, variables: Mapping[str, Any]) -> str:
 
 # Airflow's template environment, sandboxed and strict: its defaults otherwise (a trailing
 # newline is dropped, as Airflow drops it).
-_ENVIRONMENT = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+_ENVIRONMENT = ImmutableSandboxedEnvironment(undefined=_StrictUndefined, autoescape=False)
 _ENVIRONMENT.filters.update(FILTERS)
 
 
@@ -282,6 +363,14 @@ def _compile(text: str) -> jinja2.Template:
 
 def is_template(text: str) -> bool:
     return "{{" in text or "{%" in text or "{#" in text
+
+
+def parse_template(text: str) -> jinja2.nodes.Template:
+    """A template's syntax tree (for checks that read it without rendering it)."""
+    try:
+        return _ENVIRONMENT.parse(text)
+    except jinja2.TemplateSyntaxError as error:
+        raise TemplateError(f"syntax error: {error.message} (line {error.lineno})") from None
 
 
 def render(text: str, variables: Mapping[str, Any]) -> str:

@@ -23,6 +23,7 @@ from kubedag.reconcilers.batching import WriteBatches
 from kubedag.reconcilers.caches import NamespacedName, resource_version, summarize_run
 from kubedag.reconcilers.cleanup import Cleaner
 from kubedag.reconcilers.context import Reconciler, ReconcilerContext
+from kubedag.reconcilers.outputs import OutputStore
 from kubedag.reconcilers.pods import PodLauncher
 from kubedag.reconcilers.requests import RequestApplier, post_run_events
 from kubedag.reconcilers.status import StatusWriter
@@ -44,6 +45,7 @@ class RunReconciler(Reconciler):
         self.status = status
         self.wake_dag = wake_dag
         self.pods = PodLauncher(context.kube, context.informer)
+        self.outputs = OutputStore(context.kube)
         self.requests = RequestApplier(context.kube, context.snapshots, status)
         # A task that just started is recorded a moment later, so a short task goes from
         # queued to finished in one write.
@@ -51,6 +53,7 @@ class RunReconciler(Reconciler):
 
     def forget(self, key: NamespacedName) -> None:
         self.batches.written(key)
+        self.outputs.forget(key)
 
     async def reconcile(self, key: NamespacedName) -> datetime | None:
         """One pass; returns when to look again."""
@@ -181,12 +184,16 @@ class RunReconciler(Reconciler):
         if request is not None:
             run = run.model_copy(update={"status": request.status})
         decision = await self._decide(run, snapshot, now)
+        # Before the status that points at them: a reader never misses an output.
+        await self.outputs.store(run, decision.outputs_to_store)
         if request is not None:
             decision.pods_to_delete[:0] = request.pods_to_delete
             decision.events[:0] = request.events
         again = await self.pods.carry_out(run, snapshot, decision, now)
         wake = await self._write(run, body, decision, now, pinning=pinning)
         await post_run_events(self.kube, body, decision.events, now)
+        if decision.status.end_time:
+            self.outputs.forget(key)  # a finished run launches nothing: no template reads them
         # Only outcomes written may lose their pods.
         succeeded = {r.name for r in decision.status.tasks if r.state is TaskState.SUCCESS}
         await self.cleaner.collect_pods(key, run.spec.dag_name, decision.status.state, succeeded)
@@ -203,7 +210,13 @@ class RunReconciler(Reconciler):
         slots = limit - self.informer.pods.active_count(run.namespace, label_value(dag))
         pods = await self.pods.observe(run)
         return run_engine.advance(
-            run, snapshot, pods=pods, now=now, task_slots=slots, frozen=self._frozen(run)
+            run,
+            snapshot,
+            pods=pods,
+            now=now,
+            task_slots=slots,
+            frozen=self._frozen(run),
+            stored_outputs=await self.outputs.load(run),
         )
 
     def _frozen(self, run: DagRun) -> bool:
