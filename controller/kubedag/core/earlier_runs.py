@@ -18,6 +18,8 @@ class PastRun:
     data_interval_start: datetime | None = None
     data_interval_end: datetime | None = None
     start_time: datetime | None = None
+    end_time: datetime | None = None
+    """When it finished (the prev_end_date_success template variable)."""
     tasks: Mapping[str, TaskState] = field(default_factory=dict)
     """Its tasks' recorded states (empty when the reader needs none)."""
 

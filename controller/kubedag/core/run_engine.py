@@ -25,14 +25,19 @@ from kubedag.core.outputs import (
 )
 from kubedag.core.pod_observation import GONE, SKIP_EXIT_CODE, TERMINAL_PHASES, PodObservation
 from kubedag.core.retries import may_retry, retry_delay
-from kubedag.core.schedule import DataInterval, manual_interval, parse_timetable
+from kubedag.core.schedule import (
+    DataInterval,
+    adjacent_logical_dates,
+    manual_interval,
+    parse_timetable,
+)
 from kubedag.core.snapshot import ResolvedTask, Snapshot
 from kubedag.core.task_launch import TaskLaunch, prepare_launch
 from kubedag.core.templating import RunContext, TemplateError
 from kubedag.core.tries import archive_try, earlier_tries_limit
 from kubedag.core.trigger_rules import Verdict, evaluate
 from kubedag.models.common import Condition, set_condition
-from kubedag.models.dagrun import DagRun, DagRunStatus, RunState, TaskRecord, TaskState
+from kubedag.models.dagrun import DagRun, DagRunStatus, RunState, RunType, TaskRecord, TaskState
 
 # Tries whose executionTimeout runs: a restarting task's pod is being stopped already.
 _TIMED_STATES = (TaskState.QUEUED, TaskState.RUNNING)
@@ -166,6 +171,12 @@ def task_context(
     assert status.logical_date and status.data_interval_start and status.data_interval_end
     has_outputs = any(r.outputs is not None or r.outputs_in for r in status.tasks)
     upstream = ancestors(execution_plan(snapshot).graph, [task.name]) if has_outputs else set()
+    adjacent = adjacent_logical_dates(
+        parse_timetable(snapshot.schedule, snapshot.timezone) if snapshot.schedule else None,
+        status.logical_date,
+        status.data_interval_end,
+        manual=run.spec.run_type is RunType.MANUAL,
+    )
     return RunContext(
         dag_name=run.spec.dag_name,
         run_id=run.name,
@@ -179,6 +190,11 @@ def task_context(
         conf=run.spec.conf or {},
         outputs=upstream_outputs(status.tasks, upstream, stored_outputs),
         previous_success=earlier.previous_success,
+        prev_execution_date=adjacent.previous,
+        next_execution_date=adjacent.next,
+        schedule=snapshot.schedule,
+        timezone=snapshot.timezone,
+        run_start_date=status.start_time,
     )
 
 
