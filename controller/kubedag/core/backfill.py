@@ -8,8 +8,9 @@ Dates are decided in the backfill's order, one after the other: `status.nextDate
 the decided ones, so a date's decision is taken once, when its turn comes, and never
 revisited (a run that was in flight then stays skipped when it finishes later).
 
-kubedag has no depends_on_past yet, so Airflow's refusal of `runBackwards` with a
-depends_on_past task (InvalidBackfillDirection) cannot arise.
+A backfill's first date is exempt from dependsOnPast (`first_date`, Airflow's
+`sort_ordinal == 1`), so `runBackwards` with a dependsOnPast task is refused
+(InvalidBackfillDirection), as in Airflow.
 """
 
 from collections.abc import Iterable, Sequence
@@ -19,6 +20,7 @@ from datetime import datetime
 from kubedag.core.dag_scheduler import RunSummary
 from kubedag.core.dates import localize, parse_time
 from kubedag.core.naming import fit
+from kubedag.core.past import tasks_depending_on_past
 from kubedag.core.schedule import PlannedRun, ScheduleError, parse_timetable, runs_between
 from kubedag.core.validation import Problem
 from kubedag.models.backfill import (
@@ -92,6 +94,14 @@ def accept(
         parse_timetable(dag.schedule, dag.timezone)
     except ScheduleError as error:
         return _problem("InvalidSchedule", f"DAG {spec.dag_name}: {error}")
+    if spec.run_backwards:
+        reading = tasks_depending_on_past(dag)
+        if reading:
+            return _problem(
+                "InvalidBackfillDirection",
+                f"DAG {spec.dag_name} has tasks which depend on past runs ({', '.join(reading)}):"
+                " runBackwards is not allowed for it; backfill forwards (runBackwards: false)",
+            )
     stamp = backfill.metadata.get("creationTimestamp")
     created = parse_time(stamp) if stamp else now
     if not spec.dry_run:
@@ -122,6 +132,20 @@ def planned_dates(backfill: Backfill, plan: BackfillPlan) -> list[PlannedRun]:
     first, last = localize(spec.from_, plan.timezone), localize(spec.to, plan.timezone)
     dates = list(runs_between(timetable, first, last, ended_before=plan.cutoff))
     return dates[::-1] if spec.run_backwards else dates
+
+
+def first_date(backfill: Backfill, plan: BackfillPlan) -> datetime | None:
+    """The logical date of the backfill's first run in its order, without listing the rest:
+    dependsOnPast does not hold that run (Airflow's `sort_ordinal == 1`), even when the date
+    was skipped (then no run of this backfill is exempt, as in Airflow)."""
+    if backfill.spec.run_backwards:
+        dates = planned_dates(backfill, plan)
+        return dates[0].logical_date if dates else None
+    spec = backfill.spec
+    timetable = parse_timetable(plan.schedule, plan.timezone)
+    first, last = localize(spec.from_, plan.timezone), localize(spec.to, plan.timezone)
+    run = next(iter(runs_between(timetable, first, last, ended_before=plan.cutoff)), None)
+    return run.logical_date if run else None
 
 
 @dataclass
