@@ -26,8 +26,8 @@ from datetime import datetime
 
 from kubedag.core.dag_scheduler import RunSummary
 from kubedag.core.earlier_runs import EarlierRuns, PastRun
-from kubedag.core.snapshot import ResolvedTask, Snapshot, resolve_task
-from kubedag.models.dag import DagSpec
+from kubedag.core.snapshot import ResolvedTask, Snapshot
+from kubedag.models.dag import DagSpec, TaskSpec
 from kubedag.models.dagrun import RunState, RunType, TaskRecord, TaskState
 
 PAST_MET = frozenset({TaskState.SUCCESS, TaskState.SKIPPED})
@@ -91,27 +91,38 @@ def past_run(summary: RunSummary, tasks: Mapping[str, TaskState] | None = None) 
     )
 
 
-def downstream_of(snapshot: Snapshot, name: str) -> list[str]:
-    """The direct downstream tasks of `name`, in declaration order."""
-    return [t.name for t in snapshot.tasks if name in t.depends_on]
-
-
 def tasks_depending_on_past(spec: DagSpec) -> list[str]:
     """The DAG's dependsOnPast tasks (set on the task or by its defaults; waitForDownstream
-    implies it)."""
-    return [t.name for t in spec.tasks if resolve_task(t, spec).depends_on_past]
+    implies it), read from the spec without resolving every task."""
+    return [t.name for t in spec.tasks if _flag(spec, t, "depends_on_past", "wait_for_downstream")]
 
 
-def tasks_read_from_past(snapshot: Snapshot) -> frozenset[str]:
-    """The tasks whose records in the previous run this snapshot's tasks read: its
-    dependsOnPast tasks, and the direct downstream tasks of its waitForDownstream ones."""
-    names: set[str] = set()
-    for task in snapshot.tasks:
-        if task.depends_on_past:
-            names.add(task.name)
-        if task.wait_for_downstream:
-            names.update(downstream_of(snapshot, task.name))
-    return frozenset(names)
+def tasks_read_from_past(spec_or_snapshot: DagSpec | Snapshot) -> frozenset[str]:
+    """The tasks whose records in the previous run the tasks read: the dependsOnPast tasks,
+    and the direct downstream tasks of the waitForDownstream ones."""
+    if isinstance(spec_or_snapshot, Snapshot):
+        resolved = spec_or_snapshot.tasks
+        reading = {t.name for t in resolved if t.depends_on_past}
+        waiting = {t.name for t in resolved if t.wait_for_downstream}
+        edges = [(t.name, t.depends_on) for t in resolved]
+    else:
+        spec = spec_or_snapshot
+        reading = set(tasks_depending_on_past(spec))
+        waiting = {t.name for t in spec.tasks if _flag(spec, t, "wait_for_downstream")}
+        edges = [(t.name, t.depends_on or []) for t in spec.tasks]
+    below = {name for name, upstream in edges if waiting.intersection(upstream)}
+    return frozenset(reading | below)
+
+
+def _flag(spec: DagSpec, task: TaskSpec, *fields: str) -> bool:
+    """Whether any of the boolean task fields is true, on the task or else by the defaults."""
+    for name in fields:
+        own = getattr(task, name)
+        if own is None and spec.defaults is not None:
+            own = getattr(spec.defaults, name)
+        if own:
+            return True
+    return False
 
 
 def past_blocker(task: ResolvedTask, downstream: Sequence[str], earlier: EarlierRuns) -> str | None:
