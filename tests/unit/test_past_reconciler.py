@@ -6,7 +6,7 @@ from typing import Any
 
 from kubedag import API_VERSION
 from tests.unit.builders import task
-from tests.unit.test_reconcilers import NS, World, run_async, run_path
+from tests.unit.test_reconcilers import NS, World, dag_path, run_async, run_path
 
 
 def manual_run(name: str, logical_date: str) -> dict[str, Any]:
@@ -57,6 +57,42 @@ def test_day_two_waits_for_day_one_and_goes_on_once_day_one_is_marked_success() 
         await world.settle()
         assert world.state("day2") == "success"
         assert controller.informer.sizes()["held_for_past"] == 0
+        await controller.stop()
+
+    run_async(scenario)
+
+
+def test_a_task_added_to_the_dag_is_held_unless_it_ignores_its_first_run() -> None:
+    """The previous run is of the DAG's first version (read with a GET, its body no longer
+    cached): it lacks the new tasks, which hold unless ignoreFirstDependsOnPast."""
+
+    async def scenario() -> None:
+        world = World()
+        controller = world.controller
+        controller.start()
+        world.apply_dag(task("a", dependsOnPast=True), catchup=False)
+        day1 = manual_run("day1", "2026-01-01T00:00:00Z")
+        controller.on_run_event("ADDED", world.api.put(run_path("day1"), day1))
+        await world.settle()
+        world.finish_pod("day1-a-1")
+        await world.settle()
+        assert world.state("day1") == "success"
+
+        changed = world.api.objects[dag_path()]
+        changed["metadata"]["generation"] = 2
+        changed["spec"]["tasks"] += [
+            task("b", dependsOnPast=True, ignoreFirstDependsOnPast=True),
+            task("c", dependsOnPast=True),
+        ]
+        controller.on_dag_event("MODIFIED", world.api.put(dag_path(), changed))
+        day2 = manual_run("day2", "2026-01-02T00:00:00Z")
+        controller.on_run_event("ADDED", world.api.put(run_path("day2"), day2))
+        await world.settle()
+        assert world.pods() == ["day1-a-1", "day2-a-1", "day2-b-1"]
+        assert record(world, "day2", "c")["message"] == (
+            "waiting for task c of run day1, which does not have it (dependsOnPast; with"
+            " ignoreFirstDependsOnPast a task that never ran may start)"
+        )
         await controller.stop()
 
     run_async(scenario)

@@ -23,6 +23,7 @@ run still to be decided.
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
+from functools import lru_cache
 
 from kubedag.core.dag_scheduler import RunSummary
 from kubedag.core.earlier_runs import EarlierRuns, PastRun
@@ -95,6 +96,18 @@ def tasks_depending_on_past(spec: DagSpec) -> list[str]:
     """The DAG's dependsOnPast tasks (set on the task or by its defaults; waitForDownstream
     implies it), read from the spec without resolving every task."""
     return [t.name for t in spec.tasks if _flag(spec, t, "depends_on_past", "wait_for_downstream")]
+
+
+def depends_on_past_names(snapshot: Snapshot) -> frozenset[str]:
+    """The snapshot's dependsOnPast tasks, computed once per DAG version (a run pass asks
+    every time)."""
+    return _depends_on_past_names(snapshot.canonical_json())
+
+
+@lru_cache(maxsize=256)
+def _depends_on_past_names(snapshot_json: str) -> frozenset[str]:
+    snapshot = Snapshot.model_validate_json(snapshot_json)
+    return frozenset(t.name for t in snapshot.tasks if t.depends_on_past)
 
 
 def tasks_read_from_past(spec_or_snapshot: DagSpec | Snapshot) -> frozenset[str]:

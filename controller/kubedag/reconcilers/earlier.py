@@ -53,12 +53,15 @@ class EarlierRunsReader:
             previous=past.past_run(previous) if previous else None,
             previous_success=past.past_run(success) if success else None,
         )
+        holding = past.depends_on_past_names(snapshot)
+        if not holding or previous is None:
+            return earlier
         waiting = [
             snapshot.task(r.name)
             for r in run.status.tasks
-            if r.state in _TO_SCHEDULE and snapshot.task(r.name).depends_on_past
+            if r.state in _TO_SCHEDULE and r.name in holding
         ]
-        if not waiting or previous is None:
+        if not waiting:
             return earlier
         if self._first_of_backfill(run, logical):
             return EarlierRuns(earlier.previous, earlier.previous_success, first_of_backfill=True)
