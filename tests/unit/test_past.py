@@ -420,15 +420,43 @@ def backfill(**spec: Any) -> Backfill:
     )
 
 
+NOW = datetime(2026, 2, 1, tzinfo=UTC)
+
+
 def test_a_backfill_s_first_date_is_its_first_tick_in_order() -> None:
     spec = dag_spec(task("a", dependsOnPast=True), schedule="@daily", startDate="2025-01-01")
-    plan = accept(backfill(), spec, [], now=datetime(2026, 2, 1, tzinfo=UTC))
+    plan = accept(backfill(reprocessBehavior="failed"), spec, [], now=NOW)
     assert not isinstance(plan, Problem)
     assert first_date(backfill(), plan) == day(3)  # 06:00 aligned up to the next midnight
-    refused = accept(backfill(runBackwards=True), spec, [], now=datetime(2026, 2, 1, tzinfo=UTC))
-    assert isinstance(refused, Problem) and refused.reason == "InvalidBackfillDirection"
-    assert "(a)" in refused.message
     plain = dag_spec(task("a"), schedule="@daily", startDate="2025-01-01")
-    backwards = accept(backfill(runBackwards=True), plain, [], now=datetime(2026, 2, 1, tzinfo=UTC))
+    backwards = accept(backfill(runBackwards=True), plain, [], now=NOW)
     assert not isinstance(backwards, Problem)
     assert first_date(backfill(runBackwards=True), backwards) == day(4)
+
+
+@pytest.mark.parametrize(
+    ("spec", "reason", "message"),
+    [
+        (
+            {"runBackwards": True, "reprocessBehavior": "failed"},
+            "InvalidBackfillDirection",
+            "runBackwards: true, but DAG etl has tasks with dependsOnPast (a): its dates must"
+            " run forwards (runBackwards: false)",
+        ),
+        (
+            {},
+            "InvalidReprocessBehavior",
+            "reprocessBehavior: none, but DAG etl has tasks with dependsOnPast (a): set"
+            " reprocessBehavior to failed or completed",
+        ),
+    ],
+)
+def test_a_backfill_of_a_dag_with_depends_on_past_is_refused_as_airflow_does(
+    spec: dict[str, Any], reason: str, message: str
+) -> None:
+    dag = dag_spec(
+        task("a", dependsOnPast=True), task("b"), schedule="@daily", startDate="2025-01-01"
+    )
+    refused = accept(backfill(**spec), dag, [], now=NOW)
+    assert isinstance(refused, Problem)
+    assert (refused.reason, refused.message) == (reason, message)

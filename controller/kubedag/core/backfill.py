@@ -27,6 +27,7 @@ from kubedag.models.backfill import (
     MAX_LISTED_DATES,
     Backfill,
     BackfillPlan,
+    BackfillSpec,
     BackfillState,
     BackfillStatus,
     DateList,
@@ -83,6 +84,9 @@ def accept(
             f"from and to ({first.isoformat()}, {last.isoformat()}) both lie in the future:"
             " only intervals that have ended can be backfilled",
         )
+    problem = _depends_on_past_problem(spec, dag)
+    if problem is not None:
+        return problem
     if dag.schedule is None or dag.schedule == "@once":
         what = "no schedule" if dag.schedule is None else "the schedule @once"
         return _problem(
@@ -94,14 +98,6 @@ def accept(
         parse_timetable(dag.schedule, dag.timezone)
     except ScheduleError as error:
         return _problem("InvalidSchedule", f"DAG {spec.dag_name}: {error}")
-    if spec.run_backwards:
-        reading = tasks_depending_on_past(dag)
-        if reading:
-            return _problem(
-                "InvalidBackfillDirection",
-                f"DAG {spec.dag_name} has tasks which depend on past runs ({', '.join(reading)}):"
-                " runBackwards is not allowed for it; backfill forwards (runBackwards: false)",
-            )
     stamp = backfill.metadata.get("creationTimestamp")
     created = parse_time(stamp) if stamp else now
     if not spec.dry_run:
@@ -123,6 +119,28 @@ def accept(
             f" {first.isoformat()} and {last.isoformat()} and has ended",
         )
     return plan
+
+
+def _depends_on_past_problem(spec: BackfillSpec, dag: DagSpec) -> Problem | None:
+    """Airflow's refusals for a DAG with dependsOnPast tasks: its dates must run forwards
+    (only the first date is exempt), and a finished date must be re-run, not left as is."""
+    reading = tasks_depending_on_past(dag)
+    if not reading:
+        return None
+    tasks = ", ".join(reading[:5]) + (", ..." if len(reading) > 5 else "")
+    if spec.run_backwards:
+        return _problem(
+            "InvalidBackfillDirection",
+            f"runBackwards: true, but DAG {spec.dag_name} has tasks with dependsOnPast ({tasks}):"
+            " its dates must run forwards (runBackwards: false)",
+        )
+    if spec.reprocess_behavior is ReprocessBehavior.NONE:
+        return _problem(
+            "InvalidReprocessBehavior",
+            f"reprocessBehavior: none, but DAG {spec.dag_name} has tasks with dependsOnPast"
+            f" ({tasks}): set reprocessBehavior to failed or completed",
+        )
+    return None
 
 
 def planned_dates(backfill: Backfill, plan: BackfillPlan) -> list[PlannedRun]:
