@@ -18,6 +18,7 @@ from kubedag.core.schedule import DataInterval
 from kubedag.core.validation import Problem
 from kubedag.models.backfill import Backfill
 from kubedag.models.dagrun import RunState, RunType, TaskState
+from kubedag.reconcilers.caches import summarize_run
 from tests.unit.builders import T0, dag_spec, pod, running_run, snapshot_of, task
 
 S, F, R, Q = RunState.SUCCESS, RunState.FAILED, RunState.RUNNING, RunState.QUEUED
@@ -460,3 +461,29 @@ def test_a_backfill_of_a_dag_with_depends_on_past_is_refused_as_airflow_does(
     refused = accept(backfill(**spec), dag, [], now=NOW)
     assert isinstance(refused, Problem)
     assert (refused.reason, refused.message) == (reason, message)
+
+
+def test_a_run_summary_carries_what_later_runs_read() -> None:
+    body = {
+        "metadata": {"name": "etl-manual-1", "creationTimestamp": "2026-01-02T00:00:00Z"},
+        "spec": {"dagName": "etl", "runType": "manual"},
+        "status": {
+            "state": "failed",
+            "logicalDate": "2026-01-02T00:00:00Z",
+            "dataIntervalStart": "2026-01-01T00:00:00Z",
+            "dataIntervalEnd": "2026-01-02T00:00:00Z",
+            "startTime": "2026-01-02T00:00:05Z",
+            "tasks": [
+                {"name": "extract", "state": "success"},
+                {"name": "load", "state": "failed"},
+                {"name": "report", "state": "upstream_failed"},
+                {"name": "audit", "state": "skipped"},
+            ],
+        },
+    }
+    summary = summarize_run(body)
+    assert summary.interval == DataInterval(day(0), day(1))  # a manual run's, from its status
+    assert summary.started == datetime(2026, 1, 2, 0, 0, 5, tzinfo=UTC)
+    assert summary.unsuccessful == (("load", T.FAILED), ("report", T.UPSTREAM_FAILED))
+    body["status"]["state"] = "running"  # an unfinished run's body is cached: no copy here
+    assert summarize_run(body).unsuccessful == ()
