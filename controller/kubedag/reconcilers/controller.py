@@ -147,6 +147,8 @@ class Controller:
         if not self.informer.is_own_write("DAG", key, body):
             self.dag_queue.add(key)
             self._wake_backfills(key, waiting_only=True)
+            for held in self.informer.held_in_dag(*key):  # its catchup decides the previous run
+                self.run_queue.add(held)
         if unpaused:  # the frozen runs go on where they stopped
             for run in self.informer.runs.for_dag(*key):
                 if run.state is RunState.RUNNING:
@@ -182,6 +184,11 @@ class Controller:
         self.informer.put_backfill(key, body)
         if not self.informer.is_own_write("Backfill", key, body):
             self.backfill_queue.add(key)
+        # Its first date is exempt from dependsOnPast: a run held before the watch delivered
+        # the Backfill (after a restart) looks again.
+        dag = str((body.get("spec") or {}).get("dagName", ""))
+        for held in self.informer.held_in_dag(key[0], dag):
+            self.run_queue.add(held)
 
     def on_run_event(self, event_type: str | None, body: dict[str, Any]) -> None:
         key = (body["metadata"]["namespace"], body["metadata"]["name"])

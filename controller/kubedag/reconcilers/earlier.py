@@ -129,7 +129,10 @@ class EarlierRunsReader:
 
 
 def _states_in(body: dict[str, Any], read: frozenset[str]) -> dict[str, TaskState]:
-    records = (body.get("status") or {}).get("tasks") or []
+    status = body.get("status") or {}
+    if not status.get("state"):  # not pinned yet: every task is still to run (Airflow: None)
+        return dict.fromkeys(read, TaskState.NONE)
+    records = status.get("tasks") or []
     return {
         str(r["name"]): TaskState(r.get("state", TaskState.NONE.value))
         for r in records
