@@ -2,6 +2,7 @@
 reads its previous run from the controller's caches, waits with the reason in its record,
 and is woken when the previous run changes (a failure, then a mark)."""
 
+from datetime import timedelta
 from typing import Any
 
 from kubedag import API_VERSION
@@ -29,7 +30,7 @@ def test_day_two_waits_for_day_one_and_goes_on_once_day_one_is_marked_success() 
         controller = world.controller
         controller.start()
         # Without catchup, manual runs count as previous runs (rule 22).
-        world.apply_dag(task("load", dependsOnPast=True), catchup=False)
+        world.apply_dag(task("load", dependsOnPast=True), catchup=False, failedRunsHistoryLimit=0)
         for name, date in (("day1", "2026-01-01T00:00:00Z"), ("day2", "2026-01-02T00:00:00Z")):
             controller.on_run_event("ADDED", world.api.put(run_path(name), manual_run(name, date)))
         await world.settle()
@@ -46,6 +47,13 @@ def test_day_two_waits_for_day_one_and_goes_on_once_day_one_is_marked_success() 
             "waiting for task load of run day1 (failed) (dependsOnPast)"
         )
         assert world.pods() == ["day1-load-1"]
+
+        # History cleanup keeps day 1, whose failure day 2 reads (failedRunsHistoryLimit 0).
+        for _ in range(2):  # the second pass, once the DAG's status is written
+            await controller.dags.reconcile((NS, "etl"))
+            world.now += timedelta(seconds=2)
+        assert world.api.objects[dag_path()]["status"]["lastFailedRun"]["run"] == "day1"
+        assert run_path("day1") in world.api.objects
 
         marked = world.api.objects[run_path("day1")]
         marked["spec"]["request"] = {"id": "fix-1", "action": "markSuccess", "tasks": ["load"]}
