@@ -261,14 +261,18 @@ def run(args: argparse.Namespace) -> int:
     )
     if errors:
         document["errors"] = errors
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
     if session.profiles:
-        document["profiles"] = session.profiles
+        # Beside the results: the work folder is removed after a run without errors.
+        document["profiles"] = {
+            name: str(_keep_profile(Path(path), out / f"{stem}-{name}.speedscope.json"))
+            for name, path in session.profiles.items()
+        }
     problems = validate_document(document)
     if problems:
         errors["document"] = "; ".join(problems)
         document["errors"] = errors
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
     json_path = write_json(document, out / f"{stem}.json")
     plot_files = write_plots(document, out, stem)
     markdown = render_markdown(document, plot_files)
@@ -280,6 +284,14 @@ def run(args: argparse.Namespace) -> int:
     for name, message in errors.items():
         print(f"error: {name}: {message}", file=sys.stderr)
     return 1 if errors else 0
+
+
+def _keep_profile(recorded: Path, kept: Path) -> Path | str:
+    """Copy a profile out of the work folder; a profile py-spy did not write stays named."""
+    if not recorded.exists():
+        return f"{recorded} (not written)"
+    shutil.copyfile(recorded, kept)
+    return kept
 
 
 def main(argv: Sequence[str] | None = None) -> int:

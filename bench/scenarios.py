@@ -392,6 +392,43 @@ def _most_at_once(spans: list[tuple[float, float]]) -> int:
     return most
 
 
+def _run_phases(runs: list[Any], pods: list[Any], limit: int) -> dict[str, float]:
+    """Median milliseconds of each step of a one-task run, by the harness's clock: where a
+    run's time goes beyond its task's own. `slot_refill` is from a run's end to the creation
+    of the run that takes its place (the k-th run created after the first `limit`)."""
+    first_pod: dict[str, Any] = {}
+    for pod in sorted(pods, key=lambda p: p.added):
+        first_pod.setdefault(pod.run, pod)
+    steps: dict[str, list[float]] = {
+        "run_created_to_running": [],
+        "run_running_to_pod_created": [],
+        "pod_created_to_bound": [],
+        "pod_bound_to_running": [],
+        "pod_running_to_finished": [],
+        "pod_finished_to_run_finished": [],
+    }
+    for run in runs:
+        pod = first_pod.get(run.name)
+        marks = [
+            run.added,
+            run.running,
+            pod and pod.added,
+            pod and pod.bound,
+            pod and pod.running,
+            pod and pod.finished,
+            run.finished,
+        ]
+        for name, (start, end) in zip(steps, pairwise(marks), strict=True):
+            if start is not None and end is not None:
+                steps[name].append((end - start) * 1000)
+    created = sorted(r.added for r in runs)
+    ended = sorted(r.finished for r in runs if r.finished is not None)
+    steps["slot_refill"] = [
+        (created[k] - ended[k - limit]) * 1000 for k in range(limit, len(created))
+    ]
+    return {f"{name}_p50_ms": percentile(values, 50) for name, values in steps.items()}
+
+
 def backfill(session: Session, scale: Scale) -> ScenarioResult:
     """A Backfill of a daily DAG over years of past dates with its own maxActiveRuns: every
     date exactly once, never more of its runs at once than its limit, runs per minute."""
@@ -459,7 +496,9 @@ def backfill(session: Session, scale: Scale) -> ScenarioResult:
             "time_to_complete_all_s": to_complete,
             "runs_completed_per_min": completed / to_complete * 60 if done else math.nan,
         }
+        pods = [p for p in run.recorder.pods.values() if p.dag == "backfilled"]
         details = {
+            **_run_phases(runs, pods, limit),
             "backfill_state": status.get("state"),
             "backfill_progress": status.get("progress"),
             "backfill_succeeded": (status.get("succeeded") or {}).get("count"),

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from kubedag.commands import backfill, clear, logs, pause
+from kubedag.commands import backfill, clear, logs, outputs, pause
 from kubedag.commands.common import CliError, parse_conf
 from kubedag.commands.common import current_namespace as _current_namespace
 from kubedag.core.dag_scheduler import plan_schedule
@@ -190,6 +190,9 @@ def cmd_render(args: argparse.Namespace) -> int:
     interval = _interval_at(dag, logical)
     run_type = RunType.SCHEDULED if dag.spec.schedule else RunType.MANUAL
     conf = json.loads(args.conf) if args.conf else {}
+    outputs = json.loads(args.outputs) if args.outputs else {}
+    if not isinstance(outputs, dict) or not all(isinstance(o, dict) for o in outputs.values()):
+        raise CliError('--outputs: a JSON object of task to output, e.g. {"extract": {"rows": 1}}')
     ctx = RunContext(
         dag_name=dag.name,
         run_id=dagrun_name(dag.name, run_type, logical),
@@ -201,6 +204,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         data_interval_end=interval.end,
         params=snapshot.params,
         conf=conf,
+        outputs=outputs,
     )
     try:
         launch = prepare_launch(snapshot.task(args.task), ctx)
@@ -412,6 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--logical-date", required=True)
     p.add_argument("--try", dest="try_number", type=int, default=1)
     p.add_argument("--conf", help="JSON object overriding params")
+    p.add_argument("--outputs", help="upstream tasks' outputs, a JSON object of task to output")
     p.set_defaults(func=cmd_render)
 
     p = sub.add_parser("crds", help="write the CRD manifests generated from the models")
@@ -421,6 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     pause.add_parsers(sub)
     logs.add_parser(sub)
+    outputs.add_parser(sub)
     clear.add_parsers(sub)
 
     p = sub.add_parser("trigger", help="create a manual DagRun in the cluster")

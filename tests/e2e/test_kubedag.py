@@ -382,3 +382,108 @@ def test_a_backfill_runs_real_containers_for_past_dates(ns: str, kubectl: Kubect
         log = kubectl("logs", "-n", ns, f"{run['metadata']['name']}-load-1").strip()
         assert log == f"load {logical} archive"
     assert "Completed" in kubectl("get", "bf", "-n", ns)
+
+
+def test_clear_after_fixing_the_input_and_mark_success_unblock_downstream(
+    ns: str, kubectl: Kubectl
+) -> None:
+    # extract fails until its input (a ConfigMap it reads) is there, or when a run asks it to.
+    extract = (
+        "import os, sys; ok = os.environ.get('INPUT_OK') == 'yes' and not {{ params.fail }}; "
+        "print('extract try {{ try_number }}', 'ok' if ok else 'no input'); "
+        "sys.exit(0 if ok else 2)"
+    )
+    apply_dag(
+        kubectl,
+        ns,
+        "fixable",
+        {
+            "params": {"fail": False},
+            "podGC": "Never",  # the test reads the tries' logs
+            "tasks": [
+                python_task(
+                    "extract",
+                    extract,
+                    envFrom=[{"configMapRef": {"name": "inputs", "optional": True}}],
+                ),
+                python_task("load", "print('load')", "extract"),
+            ],
+        },
+    )
+
+    def cli(*args: str) -> str:
+        command = [str(REPO / ".venv/bin/kubedag"), *args, "-n", ns,
+                   "--kubeconfig", str(kubectl.kubeconfig)]  # fmt: skip
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def states(run: dict[str, Any]) -> dict[str, tuple[str, int]]:
+        return {t["name"]: (t["state"], t["try"]) for t in run["status"]["tasks"]}
+
+    create_run(kubectl, ns, "fixable-1", "fixable")
+    failed = wait_run(kubectl, ns, "fixable-1", "failed")
+    assert states(failed) == {"extract": ("failed", 1), "load": ("upstream_failed", 0)}
+    # Fix the input, then clear the failed task and what is downstream of it.
+    kubectl("create", "configmap", "inputs", "-n", ns, "--from-literal=INPUT_OK=yes")
+    cli("clear", "fixable-1", "--task", "extract", "--downstream")
+    fixed = wait_run(kubectl, ns, "fixable-1", "success")
+    assert states(fixed) == {"extract": ("success", 2), "load": ("success", 1)}
+    assert kubectl("logs", "-n", ns, "fixable-1-extract-1").strip() == "extract try 1 no input"
+    assert kubectl("logs", "-n", ns, "fixable-1-extract-2").strip() == "extract try 2 ok"
+
+    # A run whose extract fails on purpose: marking it success lets load run.
+    conf = {"apiVersion": "kubedag.io/v1alpha1", "kind": "DagRun",
+            "metadata": {"name": "fixable-2"},
+            "spec": {"dagName": "fixable", "conf": {"fail": True}}}  # fmt: skip
+    kubectl("create", "-n", ns, "-f", "-", stdin=yaml.safe_dump(conf))
+    assert states(wait_run(kubectl, ns, "fixable-2", "failed"))["load"] == ("upstream_failed", 0)
+    cli("mark", "fixable-2", "success", "--task", "extract")
+    marked = wait_run(kubectl, ns, "fixable-2", "success")
+    assert states(marked) == {"extract": ("success", 1), "load": ("success", 1)}
+    assert kubectl("logs", "-n", ns, "fixable-2-load-1").strip() == "load"
+
+
+def test_extract_passes_a_value_that_load_receives_in_its_args(ns: str, kubectl: Kubectl) -> None:
+    """Task outputs through a real kubelet: the termination message is the output."""
+    write = "open('/dev/termination-log', 'w').write(json.dumps({})); print('done')"
+    apply_dag(
+        kubectl,
+        ns,
+        "xcom",
+        {
+            "podGC": "Never",  # load's log is read after the run succeeds
+            "tasks": [
+                python_task(
+                    "extract",
+                    "import json; "
+                    + write.format("{'rows': 42, 'file': 's3://sales/{{ ds }}.csv'}"),
+                ),
+                python_task(
+                    "load",
+                    "import json, sys; print('loading', *sys.argv[1:]); "
+                    + write.format("{'loaded': int(sys.argv[1])}"),
+                    "extract",
+                    args=[
+                        "{{ tasks.extract.outputs.rows }}",
+                        "{{ ti.xcom_pull(task_ids='extract', key='file') }}",
+                    ],
+                ),
+            ],
+        },
+    )
+    create_run(kubectl, ns, "xcom-now", "xcom")
+    run = wait_run(kubectl, ns, "xcom-now", "success", "failed")
+    assert run["status"]["state"] == "success", run["status"]
+    day = run["status"]["logicalDate"][:10]
+    extracted = {"file": f"s3://sales/{day}.csv", "rows": 42}
+    assert [t.get("outputs") for t in run["status"]["tasks"]] == [extracted, {"loaded": 42}]
+    assert kubectl("logs", "-n", ns, "xcom-now-load-1").splitlines()[0] == (
+        f"loading 42 s3://sales/{day}.csv"
+    )
+    shown = kubectl("get", "dr", "xcom-now", "-n", ns, "-o", "jsonpath={.status.tasks[0].outputs}")
+    assert json.loads(shown) == extracted
+    command = [str(REPO / ".venv/bin/kubedag"), "outputs", "xcom-now", "-n", ns, "-o", "json",
+               "--kubeconfig", str(kubectl.kubeconfig)]  # fmt: skip
+    printed = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    assert json.loads(printed) == {"extract": extracted, "load": {"loaded": 42}}

@@ -172,6 +172,7 @@ def test_namespaced_install_grants_least_privilege(
     assert can("delete", "dagruns.kubedag.io", "team-a")
     assert can("deletecollection", "pods", "team-a")
     assert can("delete", "configmaps", "team-b")
+    assert can("patch", "configmaps", "team-a")  # outputs the DagRun has no room for
     assert not can("delete", "dags.kubedag.io", "team-a")
     assert not can("patch", "dags.kubedag.io", "team-a")  # a DAG's spec is its owner's
     assert not can("list", "customresourcedefinitions", "team-a")

@@ -468,3 +468,25 @@ def test_smoke_scale_is_small() -> None:
         5000,
     )
     assert smoke.soak_cycles >= 2 and smoke.soak_dags * smoke.soak_runs <= 200
+
+
+def test_run_phases_split_a_one_task_run_and_the_slot_refill() -> None:
+    from types import SimpleNamespace
+
+    from bench.scenarios import _run_phases
+
+    runs = [
+        SimpleNamespace(name="a", added=0.0, running=0.1, finished=2.0),
+        SimpleNamespace(name="b", added=2.25, running=2.3, finished=4.0),
+    ]
+    pods = [
+        SimpleNamespace(run="a", added=0.2, bound=0.3, running=0.5, finished=1.5),
+        SimpleNamespace(run="b", added=2.4, bound=2.5, running=2.7, finished=3.5),
+    ]
+    phases = _run_phases(runs, pods, limit=1)
+    assert phases["run_created_to_running_p50_ms"] == pytest.approx(75)
+    assert phases["pod_created_to_bound_p50_ms"] == pytest.approx(100)
+    assert phases["pod_running_to_finished_p50_ms"] == pytest.approx(900)
+    assert phases["pod_finished_to_run_finished_p50_ms"] == pytest.approx(500)
+    # b took the slot a freed: created 250 ms after a finished.
+    assert phases["slot_refill_p50_ms"] == pytest.approx(250)

@@ -147,6 +147,29 @@ def test_render_prints_the_pod_of_a_task_try(capsys: pytest.CaptureFixture[str])
     assert env["KUBEDAG_DATA_INTERVAL_END"] == "2026-11-21T00:00:00Z"
 
 
+def test_render_with_upstream_outputs(capsys: pytest.CaptureFixture[str]) -> None:
+    example = str(REPO / "examples/outputs-dag.yaml")
+    assert run(capsys, "validate", example)[0] == 0
+    outputs = '{"extract": {"rows": 42, "file": "s3://sales/2026-01-01.csv"}}'
+    code, out, _ = run(
+        capsys, "render", example, "--task", "load", "--logical-date", "2026-01-01",
+        "--outputs", outputs,
+    )  # fmt: skip
+    assert code == 0
+    assert yaml.safe_load(out)["spec"]["containers"][0]["args"] == [
+        "42",
+        "s3://sales/2026-01-01.csv",
+    ]
+    code, _, err = run(capsys, "render", example, "--task", "load", "--logical-date", "2026-01-01")
+    assert code == 1
+    assert "no output of task 'extract': it wrote none, or it is not upstream" in err
+    code, _, err = run(
+        capsys, "render", example, "--task", "load", "--logical-date", "2026-01-01",
+        "--outputs", "[1]",
+    )  # fmt: skip
+    assert code == 1 and "--outputs: a JSON object of task to output" in err
+
+
 def test_render_unknown_task(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "render", HELLO, "--task", "nope", "--logical-date", "2026-11-20")
     assert code == 1 and "no task 'nope'" in err and "extract" in err

@@ -181,6 +181,30 @@ def launch(**fields: Any) -> Any:
             },
         ),
         (
+            "outputs the DagRun has no room for: owned by the run, labelled with it and its DAG",
+            render.outputs_config_map(namespace="etl", name="sales-20260101-0000-outputs-0",
+                                      dag_name="sales", run_name="sales-20260101-0000",
+                                      run_uid="run-uid", outputs={"extract": '{"rows":42}'}),
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {
+                    "name": "sales-20260101-0000-outputs-0",
+                    "namespace": "etl",
+                    "labels": {**DAG_LABELS, "kubedag.io/dagrun": "sales-20260101-0000"},
+                    "ownerReferences": [{"apiVersion": "kubedag.io/v1alpha1", "kind": "DagRun",
+                                         "name": "sales-20260101-0000", "uid": "run-uid",
+                                         "controller": True}],
+                },
+                "data": {"extract": '{"rows":42}'},
+            },
+        ),
+        (
+            "more outputs for an outputs ConfigMap that exists: a merge patch of its data",
+            render.outputs_patch({"load": '{"n":1}'}),
+            {"data": {"load": '{"n":1}'}},
+        ),
+        (
             "a clear request of the whole run: every field spelled out, so none carries over",
             render.run_request_patch(RunRequest(id="r1", action=RequestAction.CLEAR)),
             {"spec": {"request": {"id": "r1", "action": "clear", "tasks": None,
@@ -226,6 +250,9 @@ def test_task_pod_carries_labels_owner_env_and_rendered_args() -> None:
     container = pod["spec"]["containers"][0]
     assert (container["name"], container["image"]) == ("task", "busybox")
     assert container["args"] == ["--date=2026-01-01"] and "command" not in container
+    # The task's output is the file it writes, set explicitly (never the log's tail).
+    assert container["terminationMessagePath"] == "/dev/termination-log"
+    assert container["terminationMessagePolicy"] == "File"
     assert {e["name"]: e["value"] for e in container["env"]}["KUBEDAG_TRY_NUMBER"] == "2"
 
 

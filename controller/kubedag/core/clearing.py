@@ -114,6 +114,8 @@ def clear_tasks(
                 "finished": None,
                 "retry_at": None,
                 "exit_code": None,
+                "outputs": None,
+                "outputs_in": None,
             }
         )
         if fresh != record:  # e.g. a task that never ran is left as it is

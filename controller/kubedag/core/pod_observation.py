@@ -9,6 +9,8 @@ from kubedag.core.naming import LABEL_DAG, LABEL_DAGRUN, LABEL_TASK
 TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
 GONE = "Gone"
 SKIP_EXIT_CODE = 99  # a task that exits with it is skipped (it decided there is nothing to do)
+# Terminated containers that never ran: their message is the runtime's error, not the task's.
+_NEVER_RAN = frozenset({"StartError", "ContainerCannotRun"})
 
 
 @dataclass(frozen=True)
@@ -22,7 +24,17 @@ class PodObservation:
     finished: datetime | None = None
     exit_code: int | None = None
     reason: str | None = None
+    output: str | None = None
+    """The terminated container's termination message as the task wrote it (its output,
+    see core/outputs.py); never part of `reason`."""
     deleting: bool = False  # deletion requested (deletionTimestamp set)
+
+    @property
+    def failure(self) -> str:
+        """Why a failed pod failed, as a try's message: its exit code and reason."""
+        if self.exit_code is None:
+            return self.reason or "failed"
+        return f"exit code {self.exit_code}" + (f" ({self.reason})" if self.reason else "")
 
     @property
     def active(self) -> bool:
@@ -50,6 +62,7 @@ def observe_pod(pod: dict[str, Any]) -> PodObservation:
     phase = status.get("phase") or "Pending"
     started = finished = None
     exit_code = None
+    output = None
     reason = status.get("reason")
     message = status.get("message")
     for container in status.get("containerStatuses") or []:
@@ -62,7 +75,10 @@ def observe_pod(pod: dict[str, Any]) -> PodObservation:
             finished = _time(term.get("finishedAt"))
             exit_code = term.get("exitCode")
             reason = reason or term.get("reason")
-            message = message or term.get("message")
+            if term.get("reason") in _NEVER_RAN:
+                message = message or term.get("message")
+            else:
+                output = term.get("message")
         elif "waiting" in state and phase == "Pending":
             waiting = state["waiting"]
             reason = reason or waiting.get("reason")
@@ -80,5 +96,6 @@ def observe_pod(pod: dict[str, Any]) -> PodObservation:
         finished=finished,
         exit_code=exit_code,
         reason=text,
+        output=output,
         deleting=bool(metadata.get("deletionTimestamp")),
     )

@@ -14,9 +14,17 @@ from functools import lru_cache
 from kubedag.core.dates import utc
 from kubedag.core.durations import format_duration
 from kubedag.core.earlier_runs import NO_EARLIER_RUNS, EarlierRuns
-from kubedag.core.graph import TaskGraph, build_graph, topological_order
+from kubedag.core.graph import TaskGraph, ancestors, build_graph, topological_order
+from kubedag.core.outputs import (
+    NO_STORED_OUTPUTS,
+    StoredOutputs,
+    deciding_tasks,
+    place_outputs,
+    take_output,
+    upstream_outputs,
+)
 from kubedag.core.past import PAST_MESSAGE_PREFIX, past_blocker
-from kubedag.core.pod_observation import GONE, SKIP_EXIT_CODE, PodObservation
+from kubedag.core.pod_observation import GONE, SKIP_EXIT_CODE, TERMINAL_PHASES, PodObservation
 from kubedag.core.retries import may_retry, retry_delay
 from kubedag.core.schedule import DataInterval, manual_interval, parse_timetable
 from kubedag.core.snapshot import ResolvedTask, Snapshot
@@ -49,6 +57,9 @@ class RunDecision:
     pods_to_delete: list[str] = field(default_factory=list)
     events: list[RunEvent] = field(default_factory=list)
     requeue_at: datetime | None = None
+    outputs_to_store: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Outputs the DagRun has no room for: ConfigMap -> task -> output (written before the
+    status that points at them)."""
 
 
 @dataclass(frozen=True)
@@ -149,9 +160,13 @@ def task_context(
     task: ResolvedTask,
     try_number: int,
     earlier: EarlierRuns = NO_EARLIER_RUNS,
+    stored_outputs: StoredOutputs = NO_STORED_OUTPUTS,
 ) -> RunContext:
-    """What templates of try `try_number` of `task` see (Airflow's template context)."""
+    """What templates of try `try_number` of `task` see (Airflow's template context).
+    `stored_outputs`: the outputs kept in the run's outputs ConfigMaps, by task."""
     assert status.logical_date and status.data_interval_start and status.data_interval_end
+    has_outputs = any(r.outputs is not None or r.outputs_in for r in status.tasks)
+    upstream = ancestors(execution_plan(snapshot).graph, [task.name]) if has_outputs else set()
     return RunContext(
         dag_name=run.spec.dag_name,
         run_id=run.name,
@@ -163,7 +178,7 @@ def task_context(
         data_interval_end=status.data_interval_end,
         params=snapshot.params,
         conf=run.spec.conf or {},
-        outputs={r.name: r.outputs for r in status.tasks if r.outputs is not None},
+        outputs=upstream_outputs(status.tasks, upstream, stored_outputs),
         previous_success=earlier.previous_success,
     )
 
@@ -194,9 +209,11 @@ class _Pass:
         now: datetime,
         slots: int,
         earlier: EarlierRuns = NO_EARLIER_RUNS,
+        stored_outputs: StoredOutputs = NO_STORED_OUTPUTS,
     ) -> None:
         self.run = run
         self.earlier = earlier
+        self.stored_outputs = stored_outputs
         self.snapshot = snapshot
         self.plan = execution_plan(snapshot)
         self.now = now
@@ -213,6 +230,7 @@ class _Pass:
         for task in snapshot.tasks:  # a run pinned before a task list grew: never, but be safe
             self.records.setdefault(task.name, TaskRecord(name=task.name))
         self.decision = RunDecision(status=self.status)
+        self.fresh_outputs: list[str] = []  # tasks whose try ended with an output, this pass
 
     def event(self, type_: str, reason: str, message: str) -> None:
         self.decision.events.append(RunEvent(type_, reason, _short(message)))
@@ -271,6 +289,12 @@ class _Pass:
                 self.fail_try(
                     record, task, f"execution timeout of {task.execution_timeout} exceeded"
                 )
+        if self.fresh_outputs:
+            records = [self.records[t.name] for t in self.snapshot.tasks]
+            deciding = deciding_tasks(self.snapshot)
+            moved = place_outputs(self.run.name, records, self.fresh_outputs, deciding)
+            self.decision.outputs_to_store = moved
+            self.stored_outputs = self.stored_outputs.adding(moved)
 
     def _restart_when_stopped(
         self, record: TaskRecord, pods: Mapping[str, PodObservation], pod_name: str | None
@@ -288,28 +312,27 @@ class _Pass:
     def _apply_pod(self, record: TaskRecord, task: ResolvedTask, pod: PodObservation) -> None:
         if pod.phase == GONE:
             self.fail_try(record, task, f"pod {pod.name} disappeared")
-        elif pod.phase == "Succeeded":
-            record.state = TaskState.SUCCESS
+        elif pod.phase in TERMINAL_PHASES:
             record.started = record.started or pod.started or record.queued_at
-            record.finished = pod.finished or self.now
-            record.exit_code = pod.exit_code if pod.exit_code is not None else 0
-            record.message = None
-        elif pod.phase == "Failed":
-            record.started = record.started or pod.started or record.queued_at
-            if pod.exit_code == SKIP_EXIT_CODE:
+            output_error = take_output(record, pod.output)
+            if record.outputs is not None:
+                self.fresh_outputs.append(record.name)
+            if pod.phase == "Failed" and pod.exit_code != SKIP_EXIT_CODE:
+                message = "; ".join(part for part in (pod.failure, output_error) if part)
+                self.fail_try(record, task, message, pod.exit_code)
+            elif output_error:
+                # No exit code kept: 0 or 99 would archive the try as a success or a skip.
+                self.fail_try(record, task, f"{output_error} (exit code {pod.exit_code})")
+            elif pod.phase == "Succeeded":
+                record.state = TaskState.SUCCESS
+                record.exit_code = pod.exit_code if pod.exit_code is not None else 0
+                record.message = None
+            else:
                 record.state = TaskState.SKIPPED
-                record.finished = pod.finished or self.now
                 record.exit_code = pod.exit_code
                 record.message = f"skipped: exit code {SKIP_EXIT_CODE}"
                 self.event("Normal", "TaskSkipped", f"task {task.name} skipped itself")
-            else:
-                reason = pod.reason or "failed"
-                if pod.exit_code is not None:
-                    reason = f"exit code {pod.exit_code}" + (
-                        f" ({pod.reason})" if pod.reason else ""
-                    )
-                self.fail_try(record, task, reason, pod.exit_code)
-                record.finished = pod.finished or self.now
+            record.finished = pod.finished or self.now
         elif pod.phase == "Running" and record.state is TaskState.QUEUED:
             record.state = TaskState.RUNNING
             record.started = pod.started or self.now
@@ -375,7 +398,13 @@ class _Pass:
                 launch = prepare_launch(
                     task,
                     task_context(
-                        self.run, self.status, self.snapshot, task, try_number, self.earlier
+                        self.run,
+                        self.status,
+                        self.snapshot,
+                        task,
+                        try_number,
+                        self.earlier,
+                        self.stored_outputs,
                     ),
                 )
             except TemplateError as error:
@@ -392,6 +421,7 @@ class _Pass:
             record.pod = launch.pod_name
             record.queued_at = self.now
             record.started = record.finished = record.exit_code = record.message = None
+            record.outputs = record.outputs_in = None  # as Airflow clears a try's XComs
             self.decision.pods_to_create.append(launch)
         return settled
 
@@ -496,6 +526,7 @@ def advance(
     task_slots: int,
     frozen: bool = False,
     earlier: EarlierRuns = NO_EARLIER_RUNS,
+    stored_outputs: StoredOutputs = NO_STORED_OUTPUTS,
 ) -> RunDecision:
     """One pass over a running run: observe pods, release due retries, apply trigger rules,
     launch what may start (at most `task_slots` new pods), enforce timeouts, conclude.
@@ -504,9 +535,10 @@ def advance(
     observed yet, one with phase GONE was confirmed deleted. A `frozen` run (its DAG is
     paused) only records what its pods do: as Airflow's scheduler does not examine the runs
     of a paused DAG, nothing starts, propagates or concludes until it is unpaused.
-    `earlier` is what the run knows of the DAG's earlier runs (dependsOnPast, templates).
+    `earlier` is what the run knows of the DAG's earlier runs (dependsOnPast, templates);
+    `stored_outputs` the outputs kept in the run's outputs ConfigMaps (templates).
     """
-    state = _Pass(run, snapshot, now, task_slots, earlier)
+    state = _Pass(run, snapshot, now, task_slots, earlier, stored_outputs)
     if state.status.state is not RunState.RUNNING:
         return state.result()
     state.observe(pods)

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from kubedag.core.dates import localize
 from kubedag.core.graph import validate_graph
+from kubedag.core.output_references import UpstreamTasks, reads_outputs, unreachable_outputs
 from kubedag.core.schedule import ScheduleError, parse_timetable
 from kubedag.core.snapshot import resolve_task
 from kubedag.core.templating import RunContext, TemplateError, render
@@ -54,11 +55,28 @@ def validate_dag(name: str, spec: DagSpec) -> list[Problem]:
 
 def _template_problems(dag_name: str, spec: DagSpec) -> list[Problem]:
     problems = []
+    upstream_of = UpstreamTasks(spec)
+    names = [t.name for t in spec.tasks]
     for task in spec.tasks:
         resolved = resolve_task(task, spec) if _has_image(task.image, spec) else None
         if resolved is None:
             problems.append(Problem("InvalidTask", f"task {task.name!r} has no image"))
             continue
+        # (the field as render errors name it, its path, its text)
+        fields: list[tuple[str, str, str]] = [
+            *(
+                (f"command[{i}]", f"command[{i}]", item)
+                for i, item in enumerate(resolved.command or [])
+            ),
+            *((f"args[{i}]", f"args[{i}]", item) for i, item in enumerate(resolved.args or [])),
+            *(
+                (f"env {e.name}", f"env[{e.name}]", e.value)
+                for e in resolved.env or []
+                if e.value is not None
+            ),
+        ]
+        reading = any(reads_outputs(text) for _, _, text in fields)
+        upstream = upstream_of.of(task.name) if reading else set()
         variables = RunContext(
             dag_name=dag_name,
             run_id=f"{dag_name}-validate",
@@ -70,13 +88,13 @@ def _template_problems(dag_name: str, spec: DagSpec) -> list[Problem]:
             data_interval_end=_SAMPLE_DATE,
             params=dict(spec.params or {}),
             conf={},
+            unknown_outputs=upstream,
         ).variables()
-        fields: list[tuple[str, str]] = [
-            *((f"command[{i}]", item) for i, item in enumerate(resolved.command or [])),
-            *((f"args[{i}]", item) for i, item in enumerate(resolved.args or [])),
-            *((f"env {e.name}", e.value) for e in resolved.env or [] if e.value is not None),
-        ]
-        for where, text in fields:
+        for where, path, text in fields:
+            reads = unreachable_outputs(task.name, path, text, upstream, names)
+            if reads:
+                problems.extend(Problem("InvalidTemplate", message) for message in reads)
+                continue
             try:
                 render(text, variables)
             except TemplateError as error:

@@ -24,6 +24,11 @@ from kubedag.core.task_launch import TaskLaunch
 from kubedag.models.dagrun import RunRequest, RunType
 
 CONTAINER_NAME = "task"
+# Where a task writes its output (core/outputs.py), read as written: never the log's tail.
+TERMINATION_MESSAGE = {
+    "terminationMessagePath": "/dev/termination-log",
+    "terminationMessagePolicy": "File",
+}
 EVENT_SOURCE = "kubedag-controller"
 EVENT_REPORTER = "kubedag.io/controller"
 
@@ -51,6 +56,7 @@ def task_pod(
     cannot touch the cluster unless its DAG names an account for it."""
     task, ctx = launch.task, launch.context
     container: dict[str, Any] = {"name": CONTAINER_NAME, "image": task.image, "env": launch.env}
+    container.update(TERMINATION_MESSAGE)
     if launch.command:
         container["command"] = launch.command
     if launch.args:
@@ -243,6 +249,39 @@ def snapshot_config_map(
         "immutable": True,
         "binaryData": {SNAPSHOT_KEY: snapshot.encode()},
     }
+
+
+def outputs_config_map(
+    *,
+    namespace: str,
+    name: str,
+    dag_name: str,
+    run_name: str,
+    run_uid: str,
+    outputs: dict[str, str],
+) -> dict[str, Any]:
+    """A ConfigMap holding task outputs the run's DagRun has no room for (task -> output
+    as JSON), owned by the run, so it goes with it."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {
+                LABEL_DAG: label_value(dag_name),
+                LABEL_DAGRUN: label_value(run_name),
+                LABEL_MANAGED_BY: MANAGED_BY,
+            },
+            "ownerReferences": [owner_reference("DagRun", run_name, run_uid)],
+        },
+        "data": dict(outputs),
+    }
+
+
+def outputs_patch(outputs: dict[str, str]) -> dict[str, Any]:
+    """The merge patch that adds or replaces outputs in an existing outputs ConfigMap."""
+    return {"data": dict(outputs)}
 
 
 def adoption_patch(run: dict[str, Any], dag: dict[str, Any]) -> dict[str, Any] | None:

@@ -125,6 +125,7 @@ class Controller:
             **self.cleaner.sizes(),
             "dag_status_batches": len(self.dags.batches),
             "run_status_batches": len(self.runs.batches),
+            "run_outputs": len(self.runs.outputs),
             "dag_queue": self.dag_queue.tracked(),
             "run_queue": self.run_queue.tracked(),
             "backfill_queue": self.backfill_queue.tracked(),

@@ -24,6 +24,7 @@ from kubedag.reconcilers.caches import NamespacedName, resource_version, summari
 from kubedag.reconcilers.cleanup import Cleaner
 from kubedag.reconcilers.context import Reconciler, ReconcilerContext
 from kubedag.reconcilers.earlier import EarlierRunsReader
+from kubedag.reconcilers.outputs import OutputStore
 from kubedag.reconcilers.pods import PodLauncher
 from kubedag.reconcilers.requests import RequestApplier, post_run_events
 from kubedag.reconcilers.status import StatusWriter
@@ -48,6 +49,7 @@ class RunReconciler(Reconciler):
         self.earlier = EarlierRunsReader(
             context.kube, context.informer, context.snapshots, context.settings.catchup_by_default
         )
+        self.outputs = OutputStore(context.kube)
         self.requests = RequestApplier(context.kube, context.snapshots, status)
         # A task that just started is recorded a moment later, so a short task goes from
         # queued to finished in one write.
@@ -55,6 +57,7 @@ class RunReconciler(Reconciler):
 
     def forget(self, key: NamespacedName) -> None:
         self.batches.written(key)
+        self.outputs.forget(key)
 
     async def reconcile(self, key: NamespacedName) -> datetime | None:
         """One pass; returns when to look again."""
@@ -185,12 +188,16 @@ class RunReconciler(Reconciler):
         if request is not None:
             run = run.model_copy(update={"status": request.status})
         decision = await self._decide(run, snapshot, now)
+        # Before the status that points at them: a reader never misses an output.
+        await self.outputs.store(run, decision.outputs_to_store)
         if request is not None:
             decision.pods_to_delete[:0] = request.pods_to_delete
             decision.events[:0] = request.events
         again = await self.pods.carry_out(run, snapshot, decision, now)
         wake = await self._write(run, body, decision, now, pinning=pinning)
         await post_run_events(self.kube, body, decision.events, now)
+        if decision.status.end_time:
+            self.outputs.forget(key)  # a finished run launches nothing: no template reads them
         # Only outcomes written may lose their pods.
         succeeded = {r.name for r in decision.status.tasks if r.state is TaskState.SUCCESS}
         await self.cleaner.collect_pods(key, run.spec.dag_name, decision.status.state, succeeded)
@@ -215,6 +222,7 @@ class RunReconciler(Reconciler):
             task_slots=slots,
             frozen=self._frozen(run),
             earlier=earlier,
+            stored_outputs=await self.outputs.load(run),
         )
         # A run held by dependsOnPast is woken when its previous run changes (or any run of
         # its DAG comes or goes, which may change which run is the previous one).
