@@ -23,6 +23,7 @@ from kubedag.core.outputs import (
     take_output,
     upstream_outputs,
 )
+from kubedag.core.past import PAST_MESSAGE_PREFIX, past_blocker
 from kubedag.core.pod_observation import GONE, SKIP_EXIT_CODE, TERMINAL_PHASES, PodObservation
 from kubedag.core.retries import may_retry, retry_delay
 from kubedag.core.schedule import (
@@ -373,6 +374,8 @@ class _Pass:
             task = self.snapshot.task(name)
             upstream = (self.records[u].state for u in self.plan.graph.upstream[name])
             verdict = evaluate(task.trigger_rule, upstream)
+            if verdict is Verdict.RUN and self._held_by_past(record, task):
+                continue
             if verdict is Verdict.RUN:
                 record.state = TaskState.SCHEDULED
             elif verdict is Verdict.SKIP:
@@ -383,6 +386,17 @@ class _Pass:
                 record.state = TaskState.UPSTREAM_FAILED
                 record.finished = self.now
                 record.message = f"upstream failed ({task.trigger_rule.value})"
+
+    def _held_by_past(self, record: TaskRecord, task: ResolvedTask) -> bool:
+        """dependsOnPast (rules 22-24): a held task stays `none`, its record saying why; the
+        run is not concluded meanwhile (rule 25: it waits, it is not deadlocked)."""
+        blocker = past_blocker(task, self.plan.graph.downstream[task.name], self.earlier)
+        if blocker is None:
+            if record.message and record.message.startswith(PAST_MESSAGE_PREFIX):
+                record.message = None
+            return False
+        record.message = _short(blocker)
+        return True
 
     def launch(self) -> bool:
         """Create pods for scheduled tasks while slots last; True if a task ended instead."""
