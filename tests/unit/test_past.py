@@ -487,3 +487,18 @@ def test_a_run_summary_carries_what_later_runs_read() -> None:
     assert summary.unsuccessful == (("load", T.FAILED), ("report", T.UPSTREAM_FAILED))
     body["status"]["state"] = "running"  # an unfinished run's body is cached: no copy here
     assert summarize_run(body).unsuccessful == ()
+
+
+def test_a_past_run_carries_the_times_the_prev_success_variables_read() -> None:
+    start, end = datetime(2026, 1, 2, 0, 5, tzinfo=UTC), datetime(2026, 1, 2, 0, 9, tzinfo=UTC)
+    summary = RunSummary(
+        name="day1",
+        run_type=RunType.SCHEDULED,
+        logical_date=datetime(2026, 1, 1, tzinfo=UTC),
+        interval=None,
+        state=RunState.SUCCESS,
+        finished_at=end,
+        started=start,
+    )
+    run = past.past_run(summary)
+    assert (run.start_time, run.end_time) == (start, end)

@@ -88,6 +88,7 @@ def past_run(summary: RunSummary, tasks: Mapping[str, TaskState] | None = None) 
         data_interval_start=interval.start if interval else None,
         data_interval_end=interval.end if interval else None,
         start_time=summary.started,
+        end_time=summary.finished_at,
         tasks=dict(tasks or {}),
     )
 
