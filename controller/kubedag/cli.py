@@ -27,10 +27,12 @@ from kubedag.core.schedule import (
     DataInterval,
     ScheduleError,
     Window,
+    adjacent_logical_dates,
     next_run,
     parse_timetable,
 )
 from kubedag.core.snapshot import build_snapshot
+from kubedag.core.suggestions import did_you_mean
 from kubedag.core.task_launch import prepare_launch
 from kubedag.core.templating import RunContext, TemplateError
 from kubedag.core.validation import describe_validation_error, validate_dag
@@ -185,7 +187,10 @@ def cmd_render(args: argparse.Namespace) -> int:
     snapshot = build_snapshot(dag.spec)
     names = [t.name for t in snapshot.tasks]
     if args.task not in names:
-        raise CliError(f"DAG {dag.name} has no task {args.task!r}; tasks: {', '.join(names)}")
+        raise CliError(
+            f"DAG {dag.name} has no task {args.task!r}{did_you_mean(args.task, names)};"
+            f" tasks: {', '.join(names)}"
+        )
     logical = _parse_cli_time(args.logical_date, "--logical-date")
     interval = _interval_at(dag, logical)
     run_type = RunType.SCHEDULED if dag.spec.schedule else RunType.MANUAL
@@ -193,6 +198,10 @@ def cmd_render(args: argparse.Namespace) -> int:
     outputs = json.loads(args.outputs) if args.outputs else {}
     if not isinstance(outputs, dict) or not all(isinstance(o, dict) for o in outputs.values()):
         raise CliError('--outputs: a JSON object of task to output, e.g. {"extract": {"rows": 1}}')
+    timetable = parse_timetable(dag.spec.schedule, dag.spec.timezone) if dag.spec.schedule else None
+    adjacent = adjacent_logical_dates(
+        timetable, logical, interval.end, manual=run_type is RunType.MANUAL
+    )
     ctx = RunContext(
         dag_name=dag.name,
         run_id=dagrun_name(dag.name, run_type, logical),
@@ -205,6 +214,10 @@ def cmd_render(args: argparse.Namespace) -> int:
         params=snapshot.params,
         conf=conf,
         outputs=outputs,
+        prev_execution_date=adjacent.previous,
+        next_execution_date=adjacent.next,
+        schedule=dag.spec.schedule,
+        timezone=dag.spec.timezone,
     )
     try:
         launch = prepare_launch(snapshot.task(args.task), ctx)

@@ -8,6 +8,7 @@ from typing import Any
 
 from devcluster.binaries import binary_path
 from kubedag.core.dates import rfc3339
+from tests.integration.depends_on_past import day_two_waits_for_day_one_until_it_is_cleared
 from tests.integration.harness import (  # noqa: F401 - fixtures
     GROUP,
     REPO,
@@ -62,6 +63,7 @@ def test_clear_rerun_and_mark(
     mark_tasks_and_runs(cluster, kubeconfig)
     clear_a_running_task(cluster, kubeconfig)
     clear_runs_of_a_dag_by_date(cluster, kubeconfig)
+    day_two_waits_for_day_one_until_it_is_cleared(cluster)
 
 
 def clear_a_failed_task_once(cluster: Cluster, kubeconfig: str) -> None:

@@ -367,7 +367,7 @@ def test_dag_and_run_columns_for_kubectl_get(
     [
         (
             {"schedule": "61 * * * *", "startDate": "2026-01-01", "tasks": [task("a")]},
-            "spec.schedule",
+            "spec.schedule: Invalid value",
         ),
         ({"tasks": [task("a", triggerRule="sometimes")]}, "triggerRule"),
         ({"tasks": [{"name": "a"}]}, "every task needs an image"),
@@ -395,6 +395,38 @@ def test_invalid_dags_are_refused_at_apply_time(
         cluster.apply_dag("bad", spec)
     assert refused.value.status == 422
     assert message in refused.value.body
+
+
+# What the API server answers for a bad schedule: the field, the value, what it takes (the
+# CRD's CEL rules), never the grammar's regular expression.
+SCHEDULE_REFUSALS = [
+    ("61 * * * *", "schedule '61 * * * *': the minute field '61' is not valid: it takes 0-59"),
+    ("0 24 * * *", "the hour field '24' is not valid: it takes 0-23"),
+    ("0 0 32 * *", "the day-of-month field '32' is not valid: it takes 1-31"),
+    ("0 0 1 jna *", "the month field 'jna' is not valid: it takes 1-12 or jan-dec"),
+    ("0 0 * * 8", "the day-of-week field '8' is not valid: it takes 0-7 or sun-sat"),
+    ("0 0 * *", "schedule '0 0 * *' does not have 5 fields: a cron expression is minute hour"),
+    ("@quaterly", "unknown schedule preset '@quaterly': expected one of @once, @hourly"),
+    ("@continuous", "@continuous (Airflow's ContinuousTimetable"),
+    (" 0 0 * * *", "schedule must not start or end with whitespace"),
+]
+
+
+def test_a_bad_schedule_is_refused_naming_the_cron_field(cluster: Cluster, crds: None) -> None:
+    for schedule, message in SCHEDULE_REFUSALS:
+        spec = {"schedule": schedule, "startDate": "2026-01-01", "tasks": [task("a")]}
+        with pytest.raises(ApiException) as refused:
+            cluster.apply_dag("bad", spec)
+        assert refused.value.status == 422
+        details = json.loads(refused.value.body)["details"]["causes"]
+        messages = [cause["message"] for cause in details]
+        assert len(messages) == 1 and message in messages[0], (schedule, messages)
+        assert details[0]["field"] == "spec.schedule"
+        assert "(?:" not in refused.value.body
+    for name, schedule in (("q", "@quarterly"), ("tabs", "*/15\t9-17 * * mon-fri")):
+        cluster.apply_dag(
+            name, {"schedule": schedule, "startDate": "2026-01-01", "tasks": [task("a")]}
+        )
 
 
 def test_kubedag_trigger_creates_a_manual_run_with_conf(

@@ -11,6 +11,7 @@ from kubedag.cli import main
 REPO = Path(__file__).resolve().parents[2]
 HELLO = str(REPO / "examples/hello-dag.yaml")
 BROKEN = str(REPO / "examples/invalid-dag.yaml")
+TEMPLATES = str(REPO / "examples/templates-dag.yaml")
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -173,6 +174,28 @@ def test_render_with_upstream_outputs(capsys: pytest.CaptureFixture[str]) -> Non
 def test_render_unknown_task(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "render", HELLO, "--task", "nope", "--logical-date", "2026-11-20")
     assert code == 1 and "no task 'nope'" in err and "extract" in err
+    code, _, err = run(capsys, "render", HELLO, "--task", "extrct", "--logical-date", "2026-11-20")
+    assert code == 1 and "no task 'extrct' (did you mean 'extract'?)" in err
+
+
+def test_render_fills_airflow_2_variables_from_the_schedule(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The README's example: daily at 02:00 Amsterdam, the run of 28 March 2026 (02:00 CET =
+    01:00 UTC); the next tick, 29 March "02:00", falls in the spring-forward gap and is
+    03:00 CEST, again 01:00 UTC."""
+    code, out, _ = run(
+        capsys, "render", TEMPLATES, "--task", "load", "--logical-date", "2026-03-28T01:00:00Z"
+    )
+    assert code == 0
+    assert yaml.safe_load(out)["spec"]["containers"][0]["args"] == [
+        "sales for 2026-03-28 (execution_date 2026-03-28T01:00:00+00:00)",
+        "previous tick 2026-03-27, next tick 2026-03-29 = 2026-03-29",
+        "window 2026-03-28T01:00:00+00:00 to 2026-03-29T01:00:00+00:00",
+        "last success covered None",
+        "try 1, yesterday 20260327",
+        "a week back 2026-03-21",
+    ]
 
 
 def test_crds_check(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -46,6 +46,12 @@ def test_targets(task: str | None, try_number: int | None, expected: list[Any]) 
     ("task", "try_number", "error"),
     [
         ("nope", None, "run etl-20260101-0000 has no task 'nope' (tasks: extract, load, report)"),
+        (
+            "lod",
+            None,
+            "run etl-20260101-0000 has no task 'lod' (did you mean 'load'?)"
+            " (tasks: extract, load, report)",
+        ),
         ("report", None, "task report of run etl-20260101-0000 has not started (state none)"),
         ("load", 4, "task load of run etl-20260101-0000 has tries 1 to 3, not 4"),
         (None, 2, "--try needs --task"),

@@ -140,6 +140,20 @@ def test_conf_overrides_params_in_templates() -> None:
     assert manifests(d.step(), d.run)[0]["spec"]["containers"][0]["args"] == ["refunds"]
 
 
+def test_airflow_2_dates_in_templates_follow_the_pinned_schedule() -> None:
+    """A scheduled run of 1 January of a daily DAG: prev_ds is 31 December, next_ds
+    2 January, execution_date the logical date, dag_run.start_date when the run started."""
+    args = ["{{ prev_ds }}", "{{ next_ds }}", "{{ execution_date }}", "{{ dag_run.start_date }}"]
+    snap = snapshot_of(task("a", args=args), schedule="@daily", startDate="2025-01-01")
+    driver = Driver(snap)
+    assert manifests(driver.step(), driver.run)[0]["spec"]["containers"][0]["args"] == [
+        "2025-12-31",
+        "2026-01-02",
+        "2026-01-01T00:00:00+00:00",
+        "2026-01-02T00:00:00+00:00",
+    ]
+
+
 def test_task_slots_bound_new_pods_and_declaration_order_wins() -> None:
     d = Driver(snapshot_of(task("a"), task("b"), task("c")), slots=2)
     decision = d.step()

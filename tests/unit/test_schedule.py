@@ -23,13 +23,15 @@ from kubedag.core.schedule import (
     PlannedRun,
     ScheduleError,
     Window,
+    adjacent_logical_dates,
     due_runs,
+    manual_interval,
     next_run,
     next_wakeup,
     parse_timetable,
     upcoming_runs,
 )
-from kubedag.models.cron import cron_expression_pattern
+from kubedag.models.cron import PRESET_NAMES, cron_expression_pattern, schedule_validations
 
 NEW_YORK = ZoneInfo("America/New_York")
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -116,6 +118,45 @@ CASES: list[Case] = [
         due=daily(utc(2026, 1, 1), 2),
         upcoming=daily(utc(2026, 1, 3), 3),
         wakeup=utc(2026, 1, 4),
+    ),
+    Case(
+        name="@midnight: croniter's alias of @daily",
+        schedule="@midnight",
+        start_date=utc(2026, 1, 1),
+        now=utc(2026, 1, 3, 12),
+        due=daily(utc(2026, 1, 1), 2),
+        wakeup=utc(2026, 1, 4),
+    ),
+    Case(
+        # Airflow's cron_presets: "0 0 1 */3 *", the first of January, April, July, October.
+        name="@quarterly: starts aligned to the next quarter",
+        schedule="@quarterly",
+        start_date=utc(2026, 2, 10),
+        now=utc(2026, 10, 2),
+        due=[run(utc(2026, 4, 1), utc(2026, 7, 1)), run(utc(2026, 7, 1), utc(2026, 10, 1))],
+        upcoming=[run(utc(2026, 10, 1), utc(2027, 1, 1)), run(utc(2027, 1, 1), utc(2027, 4, 1))],
+        upcoming_count=2,
+        wakeup=utc(2027, 1, 1),
+    ),
+    Case(
+        name="@quarterly in Amsterdam: quarters start at local midnight",
+        schedule="@quarterly",
+        timezone="Europe/Amsterdam",
+        start_date=datetime(2026, 1, 1, tzinfo=ZoneInfo("Europe/Amsterdam")),
+        now=utc(2026, 7, 2),
+        due=[
+            run(utc(2025, 12, 31, 23), utc(2026, 3, 31, 22)),  # 00:00 CET -> 00:00 CEST
+            run(utc(2026, 3, 31, 22), utc(2026, 6, 30, 22)),
+        ],
+        wakeup=utc(2026, 9, 30, 22),
+    ),
+    Case(
+        name="@annually: croniter's alias of @yearly",
+        schedule="@annually",
+        start_date=utc(2025, 1, 1),
+        now=utc(2026, 6, 1),
+        due=[run(utc(2025, 1, 1), utc(2026, 1, 1))],
+        wakeup=utc(2027, 1, 1),
     ),
     Case(
         # 2026-01-01 is a Thursday; @weekly is Sunday midnight, the first Sunday is 4 Jan.
@@ -582,6 +623,118 @@ CASES: list[Case] = [
         due=[run(utc(2026, 10, 30, 5, 30), utc(2026, 10, 31, 5, 30))],
         wakeup=utc(2026, 11, 1, 6, 30),
     ),
+    # DST with catchup=False on the day the clocks change (apache/airflow#70089): the run
+    # offered is the latest interval that has ended, never one that ends later. Released
+    # Airflow 2.10 and 3.x take the tick before a gap tick to be the gap tick itself, and
+    # the tick before 01:30 EDT on fall-back day to be 01:00 EST (later), so they offer the
+    # interval that starts at the latest tick, which has not ended.
+    Case(
+        name="no catchup, New York daily 02:00 on spring-forward day",
+        schedule="0 2 * * *",
+        timezone="America/New_York",
+        start_date=utc(2026, 1, 1),
+        # 03:30 EDT; today's "02:00" tick is 03:00 EDT (07:00 UTC), half an hour ago.
+        now=utc(2026, 3, 8, 7, 30),
+        catchup=False,
+        # Released Airflow: 8 Mar 07:00 -> 9 Mar 06:00 UTC, which ends tomorrow.
+        due=[run(utc(2026, 3, 7, 7), utc(2026, 3, 8, 7))],  # 02:00 EST -> 03:00 EDT
+        wakeup=utc(2026, 3, 9, 6),  # 02:00 EDT
+    ),
+    Case(
+        name="no catchup, New York daily 01:00 on fall-back day, first 01:xx hour",
+        schedule="0 1 * * *",
+        timezone="America/New_York",
+        start_date=utc(2026, 1, 1),
+        # 01:30 EDT; today's 01:00 tick is the second one, 01:00 EST (06:00 UTC), to come.
+        now=utc(2026, 11, 1, 5, 30),
+        catchup=False,
+        # Released Airflow: 31 Oct 05:00 -> 1 Nov 06:00 UTC, which ends in half an hour.
+        due=[run(utc(2026, 10, 30, 5), utc(2026, 10, 31, 5))],  # 01:00 EDT -> 01:00 EDT
+        wakeup=utc(2026, 11, 1, 6),  # 01:00 EST
+    ),
+    Case(
+        name="no catchup, Amsterdam daily 02:30 on spring-forward day",
+        schedule="30 2 * * *",
+        timezone="Europe/Amsterdam",
+        start_date=utc(2026, 1, 1),
+        # 03:45 CEST; today's "02:30" tick is 03:30 CEST (01:30 UTC).
+        now=utc(2026, 3, 29, 1, 45),
+        catchup=False,
+        due=[run(utc(2026, 3, 28, 1, 30), utc(2026, 3, 29, 1, 30))],  # 02:30 CET -> 03:30 CEST
+        wakeup=utc(2026, 3, 30, 0, 30),  # 02:30 CEST
+    ),
+    Case(
+        name="no catchup, Amsterdam daily 02:30 on fall-back day, first 02:xx hour",
+        schedule="30 2 * * *",
+        timezone="Europe/Amsterdam",
+        start_date=utc(2026, 1, 1),
+        # 02:45 CEST; today's 02:30 tick is the second one, 02:30 CET (01:30 UTC).
+        now=utc(2026, 10, 25, 0, 45),
+        catchup=False,
+        # Released Airflow: 24 Oct 00:30 -> 25 Oct 01:30 UTC, not ended.
+        due=[run(utc(2026, 10, 23, 0, 30), utc(2026, 10, 24, 0, 30))],  # CEST -> CEST
+        wakeup=utc(2026, 10, 25, 1, 30),
+    ),
+    Case(
+        name="no catchup, Amsterdam daily 02:30 on fall-back day, second 02:xx hour",
+        schedule="30 2 * * *",
+        timezone="Europe/Amsterdam",
+        start_date=utc(2026, 1, 1),
+        now=utc(2026, 10, 25, 1, 45),  # 02:45 CET: today's tick (02:30 CET) has passed
+        catchup=False,
+        due=[run(utc(2026, 10, 24, 0, 30), utc(2026, 10, 25, 1, 30))],  # 25 h
+        wakeup=utc(2026, 10, 26, 1, 30),
+    ),
+    Case(
+        name="no catchup, Amsterdam midnight on spring-forward day",
+        schedule="@daily",
+        timezone="Europe/Amsterdam",
+        start_date=utc(2026, 1, 1),
+        now=utc(2026, 3, 29, 1, 30),  # 03:30 CEST
+        catchup=False,
+        due=[run(utc(2026, 3, 27, 23), utc(2026, 3, 28, 23))],  # 00:00 CET -> 00:00 CET
+        wakeup=utc(2026, 3, 29, 22),  # 00:00 CEST: a 23-hour day
+    ),
+    Case(
+        name="no catchup, Amsterdam hourly on spring-forward day",
+        schedule="@hourly",
+        timezone="Europe/Amsterdam",
+        start_date=utc(2026, 1, 1),
+        now=utc(2026, 3, 29, 1, 30),  # 03:30 CEST, half an hour after the jump
+        catchup=False,
+        due=[run(utc(2026, 3, 29, 0), utc(2026, 3, 29, 1))],  # 01:00 CET -> 03:00 CEST
+        wakeup=utc(2026, 3, 29, 2),  # 04:00 CEST
+    ),
+    Case(
+        name="no catchup, Amsterdam hourly on fall-back day, second 02:xx hour",
+        schedule="@hourly",
+        timezone="Europe/Amsterdam",
+        start_date=utc(2026, 1, 1),
+        now=utc(2026, 10, 25, 1, 30),  # 02:30 CET
+        catchup=False,
+        due=[run(utc(2026, 10, 25, 0), utc(2026, 10, 25, 1))],  # 02:00 CEST -> 02:00 CET
+        wakeup=utc(2026, 10, 25, 2),  # 03:00 CET
+    ),
+    Case(
+        name="no catchup, New York hourly on spring-forward day",
+        schedule="@hourly",
+        timezone="America/New_York",
+        start_date=utc(2026, 1, 1),
+        now=utc(2026, 3, 8, 7, 30),  # 03:30 EDT
+        catchup=False,
+        due=[run(utc(2026, 3, 8, 6), utc(2026, 3, 8, 7))],  # 01:00 EST -> 03:00 EDT
+        wakeup=utc(2026, 3, 8, 8),
+    ),
+    Case(
+        name="no catchup, New York hourly on fall-back day, first 01:xx hour",
+        schedule="@hourly",
+        timezone="America/New_York",
+        start_date=utc(2026, 1, 1),
+        now=utc(2026, 11, 1, 5, 30),  # 01:30 EDT
+        catchup=False,
+        due=[run(utc(2026, 11, 1, 4), utc(2026, 11, 1, 5))],  # 00:00 EDT -> 01:00 EDT
+        wakeup=utc(2026, 11, 1, 6),  # 01:00 EST
+    ),
     # DST, hourly: stays one hour apart in UTC, no duplicates, no gaps.
     Case(
         name="New York hourly across spring forward: 01:00 EST then 03:00 EDT",
@@ -962,12 +1115,17 @@ def test_schedule(case: Case) -> None:
 
 
 def test_presets() -> None:
+    """Airflow 2.10's cron_presets, and croniter's @annually and @midnight, which Airflow
+    therefore accepts."""
     assert PRESETS == {
         "@hourly": "0 * * * *",
         "@daily": "0 0 * * *",
         "@weekly": "0 0 * * 0",
         "@monthly": "0 0 1 * *",
+        "@quarterly": "0 0 1 */3 *",
         "@yearly": "0 0 1 1 *",
+        "@annually": "0 0 1 1 *",
+        "@midnight": "0 0 * * *",
     }
 
 
@@ -1068,17 +1226,36 @@ ERROR_CASES = [
     ),
     ErrorCase(" 0 0 * * *", "invalid cron expression ' 0 0 * * *': leading or trailing whitespace"),
     ErrorCase(
-        "@quarterly",
-        "unknown schedule preset '@quarterly': "
-        "expected one of @once, @hourly, @daily, @weekly, @monthly, @yearly",
+        "@quaterly",
+        "unknown schedule preset '@quaterly' (did you mean '@quarterly'?): expected one of"
+        " @once, @hourly, @daily, @weekly, @monthly, @quarterly, @yearly, @annually,"
+        " @midnight, or a cron expression of 5 fields",
     ),
     ErrorCase(
         "@DAILY",
-        "unknown schedule preset '@DAILY': "
-        "expected one of @once, @hourly, @daily, @weekly, @monthly, @yearly",
+        "unknown schedule preset '@DAILY' (did you mean '@daily'?): expected one of"
+        " @once, @hourly, @daily, @weekly, @monthly, @quarterly, @yearly, @annually,"
+        " @midnight, or a cron expression of 5 fields",
+    ),
+    ErrorCase(
+        "@fortnightly",
+        "unknown schedule preset '@fortnightly': expected one of"
+        " @once, @hourly, @daily, @weekly, @monthly, @quarterly, @yearly, @annually,"
+        " @midnight, or a cron expression of 5 fields",
+    ),
+    ErrorCase(
+        "@continuous",
+        "@continuous (Airflow's ContinuousTimetable: a new run as soon as the previous one"
+        " ends) is not supported: kubedag creates runs for schedule ticks; use a frequent cron"
+        " such as '*/5 * * * *' with maxActiveRuns: 1, or trigger runs",
     ),
     ErrorCase("@daily", f"unknown timezone 'Mars/Olympus': {_ZONE_HINT}", "Mars/Olympus"),
-    ErrorCase("@daily", f"unknown timezone 'utc': {_ZONE_HINT}", "utc"),
+    ErrorCase(
+        "@daily",
+        f"unknown timezone 'America/NewYork' (did you mean 'America/New_York'?): {_ZONE_HINT}",
+        "America/NewYork",
+    ),
+    ErrorCase("@daily", f"unknown timezone 'utc' (did you mean 'UTC'?): {_ZONE_HINT}", "utc"),
     ErrorCase("@daily", f"unknown timezone '': {_ZONE_HINT}", ""),
     ErrorCase("@daily", f"unknown timezone '../etc/passwd': {_ZONE_HINT}", "../etc/passwd"),
     ErrorCase("@once", f"unknown timezone 'localtime': {_ZONE_HINT}", "localtime"),
@@ -1148,8 +1325,11 @@ PATTERN_CASES: list[tuple[str, bool]] = [
     ("* * *", False),
     ("banana", False),
     ("", False),
-    ("@quarterly", False),
-    ("@annually", False),
+    ("@quarterly", True),
+    ("@annually", True),
+    ("@midnight", True),
+    ("@continuous", False),
+    ("@quaterly", False),
     ("@DAILY", False),
     ("@once ", False),
     ("0 24 * * *", False),
@@ -1207,3 +1387,178 @@ def test_pattern_is_portable() -> None:
         assert construct not in pattern
     assert pattern.startswith("^")
     assert pattern.endswith("$")
+
+
+def _cel_rules_accept(expression: str) -> bool:
+    """The CRD's schedule rules evaluated as CEL would (Kubernetes' strings library: replace,
+    split on one literal, trim; RE2 `matches` searches), the regexes read back from the rules
+    themselves so that their escaping is checked too."""
+    rules = [rule["rule"] for rule in schedule_validations()]
+    fields = [f for f in expression.replace("\t", " ").split(" ") if f != ""]
+    regexes = [
+        re.search(r'\.matches\("(.*)"\)$', rule).group(1).replace("\\\\", "\\")
+        for rule in rules
+        if ".matches(" in rule
+    ]
+    if expression != expression.strip():
+        return False
+    if expression.startswith("@"):
+        return expression in PRESET_NAMES
+    return len(fields) == 5 and all(
+        re.search(regex, field) for regex, field in zip(regexes, fields, strict=True)
+    )
+
+
+@pytest.mark.parametrize(
+    ("expression", "accepted"), PATTERN_CASES, ids=[repr(e) for e, _ in PATTERN_CASES]
+)
+def test_cel_rules_agree_with_the_pattern(expression: str, accepted: bool) -> None:
+    assert _cel_rules_accept(expression) is accepted
+
+
+def test_cel_messages_name_the_field_never_a_regex() -> None:
+    messages = [
+        str(rule.get("messageExpression", rule.get("message"))) for rule in schedule_validations()
+    ]
+    for name in ("minute", "hour", "day-of-month", "month", "day-of-week"):
+        assert any(f"the {name} field" in message for message in messages)
+    for message in messages:
+        assert "(?:" not in message and "[0-9]" not in message
+
+
+# --------------------------------------------------------------------------------------
+# Airflow 2's prev_execution_date / next_execution_date (the prev_ds and next_ds template
+# variables): TaskInstance.get_template_context in Airflow 2.10 gives a manual run
+# (external_trigger) its own logical date for both; otherwise prev is the timetable's
+# _get_prev(logical_date) (None unless the timetable is a cron data-interval one) and next
+# is next_dagrun_info(this run's interval, restricted=False): the interval's end aligned
+# back to a tick (None for @once, whose next_dagrun_info after a run is None).
+
+
+@dataclass(frozen=True)
+class AdjacentCase:
+    name: str
+    schedule: str | None
+    logical_date: datetime
+    interval_end: datetime
+    previous: datetime | None
+    next: datetime | None
+    timezone: str = "UTC"
+    manual: bool = False
+
+
+ADJACENT_CASES = [
+    AdjacentCase(
+        "daily: the day before and the day after",
+        "@daily",
+        utc(2026, 1, 1),
+        utc(2026, 1, 2),
+        previous=utc(2025, 12, 31),
+        next=utc(2026, 1, 2),
+    ),
+    AdjacentCase(
+        # The templates reference's own example: ds 2018-01-08, @weekly, prev_ds 2018-01-01.
+        "weekly on Sundays",
+        "@weekly",
+        utc(2026, 1, 4),  # a Sunday
+        utc(2026, 1, 11),
+        previous=utc(2025, 12, 28),
+        next=utc(2026, 1, 11),
+    ),
+    AdjacentCase(
+        "quarterly",
+        "@quarterly",
+        utc(2026, 4, 1),
+        utc(2026, 7, 1),
+        previous=utc(2026, 1, 1),
+        next=utc(2026, 7, 1),
+    ),
+    AdjacentCase(
+        "manual run: its own logical date for both",
+        "@daily",
+        utc(2026, 1, 5, 10, 17),
+        utc(2026, 1, 5, 10, 17),
+        previous=utc(2026, 1, 5, 10, 17),
+        next=utc(2026, 1, 5, 10, 17),
+        manual=True,
+    ),
+    AdjacentCase(
+        "manual run of a DAG without schedule",
+        None,
+        utc(2026, 1, 5, 10, 17),
+        utc(2026, 1, 5, 10, 17),
+        previous=utc(2026, 1, 5, 10, 17),
+        next=utc(2026, 1, 5, 10, 17),
+        manual=True,
+    ),
+    AdjacentCase(
+        "@once: none",
+        "@once",
+        utc(2026, 1, 1),
+        utc(2026, 1, 1),
+        previous=None,
+        next=None,
+    ),
+    AdjacentCase(
+        "interval ending off the schedule (schedule edited): next aligned back to a tick",
+        "@daily",
+        utc(2026, 1, 1),
+        utc(2026, 1, 2, 12),
+        previous=utc(2025, 12, 31),
+        next=utc(2026, 1, 2),
+    ),
+    AdjacentCase(
+        "hourly New York on spring-forward day: 01:00 EST before 03:00 EDT",
+        "@hourly",
+        utc(2026, 3, 8, 7),  # 03:00 EDT
+        utc(2026, 3, 8, 8),
+        previous=utc(2026, 3, 8, 6),  # 01:00 EST
+        next=utc(2026, 3, 8, 8),
+        timezone="America/New_York",
+    ),
+    AdjacentCase(
+        # The "02:00" tick of 8 March is 03:00 EDT (07:00 UTC); the tick before it is
+        # 7 March 02:00 EST. Released Airflow gives the logical date itself (prev_ds = ds).
+        "daily 02:00 New York, the run of spring-forward day",
+        "0 2 * * *",
+        utc(2026, 3, 8, 7),
+        utc(2026, 3, 9, 6),
+        previous=utc(2026, 3, 7, 7),
+        next=utc(2026, 3, 9, 6),
+        timezone="America/New_York",
+    ),
+    AdjacentCase(
+        "daily 02:00 New York, the run after spring-forward day",
+        "0 2 * * *",
+        utc(2026, 3, 9, 6),  # 02:00 EDT
+        utc(2026, 3, 10, 6),
+        previous=utc(2026, 3, 8, 7),
+        next=utc(2026, 3, 10, 6),
+        timezone="America/New_York",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", ADJACENT_CASES, ids=[case.name for case in ADJACENT_CASES])
+def test_adjacent_logical_dates(case: AdjacentCase) -> None:
+    tt = parse_timetable(case.schedule, case.timezone) if case.schedule else None
+    got = adjacent_logical_dates(tt, case.logical_date, case.interval_end, manual=case.manual)
+    assert (got.previous, got.next) == (case.previous, case.next)
+
+
+def test_manual_interval_on_spring_forward_day_is_a_whole_day() -> None:
+    """apache/airflow#70089's example: a manual run at 07:30 UTC on spring-forward day of a
+    daily 02:00 New York DAG got the zero-length interval 07:00 -> 07:00."""
+    tt = parse_timetable("0 2 * * *", "America/New_York")
+    assert manual_interval(tt, utc(2026, 3, 8, 7, 30)) == DataInterval(
+        utc(2026, 3, 7, 7), utc(2026, 3, 8, 7)
+    )
+
+
+def test_manual_interval_on_fall_back_day_has_ended() -> None:
+    """The other side of #70089: at 01:30 EDT the previous 01:00 tick is 01:00 EDT, not the
+    later 01:00 EST, so the interval ends before the run."""
+    tt = parse_timetable("0 1 * * *", "America/New_York")
+    assert manual_interval(tt, utc(2026, 11, 1, 5, 30)) == DataInterval(
+        utc(2026, 10, 30, 5), utc(2026, 10, 31, 5)
+    )

@@ -195,7 +195,7 @@ def test_non_utc_data_interval_renders_in_utc() -> None:
     ("template", "name"),
     [
         pytest.param("{{ no_such_variable }}", "no_such_variable", id="top-level"),
-        pytest.param("echo {{ yesterday_ds }}", "yesterday_ds", id="inside-text"),
+        pytest.param("echo {{ not_a_variable }}", "not_a_variable", id="inside-text"),
         pytest.param("{{ params.not_a_param }}", "not_a_param", id="missing-param"),
         pytest.param("{{ dag_run.conf.absent }}", "absent", id="missing-conf-key"),
         pytest.param("{{ macros.no_macro('x') }}", "no_macro", id="missing-macro"),

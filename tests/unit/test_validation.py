@@ -3,8 +3,10 @@
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from kubedag.core.validation import (
+    describe_validation_error,
     missing_account_problems,
     named_service_accounts,
     validate_dag,
@@ -15,13 +17,34 @@ from tests.unit.builders import dag_spec, task
 CASES: list[tuple[str, dict[str, Any], list[tuple[str, str]]]] = [
     ("valid", {"schedule": "@daily", "startDate": "2026-01-01"}, []),
     ("unknown-timezone", {"timezone": "Nowhere/City"},
-     [("InvalidTimezone", "unknown timezone 'Nowhere/City'")]),
+     [("InvalidTimezone", "spec.timezone: unknown timezone 'Nowhere/City': expected an IANA "
+                          "time zone name such as 'UTC' or 'Europe/Berlin'")]),
+    ("misspelt-timezone", {"timezone": "Europe/Amsterdm"},
+     [("InvalidTimezone", "spec.timezone: unknown timezone 'Europe/Amsterdm' (did you mean "
+                          "'Europe/Amsterdam'?): expected an IANA time zone name such as 'UTC' "
+                          "or 'Europe/Berlin'")]),
+    ("misspelt-preset", {"schedule": "@quaterly", "startDate": "2026-01-01"},
+     [("InvalidSchedule", "spec.schedule: unknown schedule preset '@quaterly' (did you mean "
+                          "'@quarterly'?): expected one of @once, @hourly, @daily, @weekly, "
+                          "@monthly, @quarterly, @yearly, @annually, @midnight, or a cron "
+                          "expression of 5 fields")]),
+    ("continuous", {"schedule": "@continuous", "startDate": "2026-01-01"},
+     [("InvalidSchedule", "spec.schedule: @continuous (Airflow's ContinuousTimetable: a new run "
+                          "as soon as the previous one ends) is not supported: kubedag creates "
+                          "runs for schedule ticks; use a frequent cron such as '*/5 * * * *' "
+                          "with maxActiveRuns: 1, or trigger runs")]),
+    ("bad-cron-field", {"schedule": "0 24 * * *", "startDate": "2026-01-01"},
+     [("InvalidSchedule", "spec.schedule: invalid cron expression '0 24 * * *': hour 24 out of "
+                          "range 0-23")]),
     ("schedule-without-start", {"schedule": "@daily"},
      [("InvalidSchedule", "startDate is required when schedule is set")]),
     ("end-before-start", {"schedule": "@daily", "startDate": "2026-02-01", "endDate": "2026-01-01"},
-     [("InvalidSchedule", "endDate is before startDate")]),
+     [("InvalidSchedule", "spec.endDate 2026-01-01T00:00:00Z is before spec.startDate "
+                          "2026-02-01T00:00:00Z: the end date must be at or after the start "
+                          "date")]),
     ("impossible-date", {"schedule": "0 0 31 2 *", "startDate": "2026-01-01"},
-     [("InvalidSchedule", "invalid cron expression '0 0 31 2 *': no date matches both its "
+     [("InvalidSchedule", "spec.schedule: invalid cron expression '0 0 31 2 *': no date "
+                          "matches both its "
                           "day-of-month and month fields")]),
 ]  # fmt: skip
 
@@ -40,6 +63,74 @@ def test_graph_problems_name_the_tasks() -> None:
         ("InvalidGraph", "task 'c' depends on unknown task 'zzz'"),
         ("InvalidGraph", "dependency cycle: 'a' -> 'b' -> 'a'"),
     ]
+
+
+def test_unknown_dependency_suggests_a_close_task_name() -> None:
+    problems = validate_dag("d", dag_spec(task("extract"), task("transform", "extrat")))
+    assert [p.message for p in problems] == [
+        "task 'transform' depends on unknown task 'extrat' (did you mean 'extract'?)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        pytest.param(
+            "{{ execution_dat }}",
+            "task 'a' command[0]: 'execution_dat' is undefined (did you mean 'execution_date'?)",
+            id="misspelt-variable",
+        ),
+        pytest.param(
+            "{{ next_ds_nodsh }}",
+            "task 'a' command[0]: 'next_ds_nodsh' is undefined (did you mean 'next_ds_nodash'?)",
+            id="misspelt-deprecated-variable",
+        ),
+        pytest.param(
+            "{{ conf.table }}",
+            "task 'a' command[0]: 'conf' is undefined: kubedag does not offer conf (Airflow's"
+            " configuration; a run's conf is {{ dag_run.conf }})",
+            id="airflow-conf",
+        ),
+        pytest.param(
+            "{{ var.value.bucket }}",
+            "task 'a' command[0]: 'var' is undefined: kubedag does not offer var (Airflow"
+            " Variables live in its database; use env with valueFrom (a ConfigMap or Secret))",
+            id="airflow-variables",
+        ),
+        pytest.param(
+            "{{ macros.ds_ad(ds, 1) }}",
+            "task 'a' command[0]: macros.ds_ad is not a macro (did you mean 'ds_add'?): kubedag"
+            " offers macros.ds_add, macros.ds_format, macros.datetime, macros.timedelta",
+            id="misspelt-macro",
+        ),
+        pytest.param(
+            "{{ macros.uuid.uuid4() }}",
+            "task 'a' command[0]: macros.uuid is not offered by kubedag: it would render"
+            " differently each time; use {{ run_id }} or `uuidgen` in the container",
+            id="refused-macro",
+        ),
+        pytest.param("{{ tomorow_ds }}", "(did you mean 'tomorrow_ds'?)", id="tomorrow"),
+        pytest.param("{{ banana }}", "task 'a' command[0]: 'banana' is undefined", id="no-match"),
+    ],
+)
+def test_template_refusals_suggest_a_close_name(template: str, message: str) -> None:
+    problems = validate_dag("d", dag_spec(task("a", command=[template])))
+    assert [p.reason for p in problems] == ["InvalidTemplate"]
+    assert problems[0].message.endswith(message)
+
+
+def test_every_template_variable_validates() -> None:
+    """A DAG may use every variable, including the dates a first run sees as None."""
+    spec = dag_spec(
+        task(
+            "a",
+            args=[
+                "{{ prev_start_date_success.isoformat() }} {{ next_execution_date.year }}",
+                "{{ prev_data_interval_end_success | ds }} {{ prev_ds_nodash[:4] }}",
+            ],
+        )
+    )
+    assert validate_dag("d", spec) == []
 
 
 def test_template_problems_name_task_and_field() -> None:
@@ -87,3 +178,35 @@ def test_named_accounts_come_from_tasks_then_defaults_each_with_its_first_field(
     # Every task overriding the default account: the default is never used, never required.
     overridden = spec.model_copy(update={"tasks": spec.tasks[1:]})
     assert named_service_accounts(overridden) == {"loader": "spec.tasks[0].serviceAccountName"}
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        pytest.param(
+            {"tasks": [task("a", triggerRule="one_sucess")]},
+            "tasks[0].triggerRule: unsupported value 'one_sucess' (did you mean 'one_success'?):"
+            " expected one of 'all_success', 'all_failed', 'all_done', 'all_done_setup_success',"
+            " 'all_done_min_one_success', 'all_skipped', 'one_success', 'one_failed', 'one_done',"
+            " 'none_failed',"
+            " 'none_failed_min_one_success', 'none_skipped' or 'always'",
+            id="trigger-rule",
+        ),
+        pytest.param(
+            {"tasks": [task("a", imagePullPolicy="always")]},
+            "tasks[0].imagePullPolicy: unsupported value 'always' (did you mean 'Always'?):"
+            " expected one of 'Always', 'IfNotPresent' or 'Never'",
+            id="literal",
+        ),
+        pytest.param(
+            {"tasks": [task("a")], "podGC": "sometimes"},
+            "podGC: unsupported value 'sometimes': expected one of 'OnRunSuccess',"
+            " 'OnRunCompletion', 'OnTaskSuccess' or 'Never'",
+            id="no-close-value",
+        ),
+    ],
+)
+def test_enum_refusals_name_field_value_and_suggest(fields: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError) as raised:
+        DagSpec.model_validate(fields)
+    assert describe_validation_error(raised.value) == [message]

@@ -9,6 +9,7 @@ from typing import Any
 
 from kubedag.commands.common import CliError, add_connection_flags, connect
 from kubedag.core.naming import pod_name
+from kubedag.core.suggestions import did_you_mean
 from kubedag.kube.client import ApiError, Kube, custom_path
 from kubedag.manifests.render import CONTAINER_NAME
 from kubedag.models.dagrun import DagRun, TaskRecord
@@ -30,7 +31,9 @@ def log_targets(run: DagRun, task: str | None, try_number: int | None) -> list[L
     records = {r.name: r for r in run.status.tasks}
     if task is not None and task not in records:
         known = ", ".join(records) or "none"
-        raise CliError(f"run {run.name} has no task {task!r} (tasks: {known})")
+        raise CliError(
+            f"run {run.name} has no task {task!r}{did_you_mean(task, records)} (tasks: {known})"
+        )
     if task is None and try_number is not None:
         raise CliError("--try needs --task")
     chosen = [records[task]] if task is not None else list(records.values())

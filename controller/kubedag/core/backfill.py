@@ -8,8 +8,9 @@ Dates are decided in the backfill's order, one after the other: `status.nextDate
 the decided ones, so a date's decision is taken once, when its turn comes, and never
 revisited (a run that was in flight then stays skipped when it finishes later).
 
-kubedag has no depends_on_past yet, so Airflow's refusal of `runBackwards` with a
-depends_on_past task (InvalidBackfillDirection) cannot arise.
+A backfill's first date is exempt from dependsOnPast (`first_date`, Airflow's
+`sort_ordinal == 1`), so `runBackwards` with a dependsOnPast task is refused
+(InvalidBackfillDirection), as in Airflow.
 """
 
 from collections.abc import Iterable, Sequence
@@ -19,12 +20,14 @@ from datetime import datetime
 from kubedag.core.dag_scheduler import RunSummary
 from kubedag.core.dates import localize, parse_time
 from kubedag.core.naming import fit
+from kubedag.core.past import tasks_depending_on_past
 from kubedag.core.schedule import PlannedRun, ScheduleError, parse_timetable, runs_between
 from kubedag.core.validation import Problem
 from kubedag.models.backfill import (
     MAX_LISTED_DATES,
     Backfill,
     BackfillPlan,
+    BackfillSpec,
     BackfillState,
     BackfillStatus,
     DateList,
@@ -81,6 +84,9 @@ def accept(
             f"from and to ({first.isoformat()}, {last.isoformat()}) both lie in the future:"
             " only intervals that have ended can be backfilled",
         )
+    problem = _depends_on_past_problem(spec, dag)
+    if problem is not None:
+        return problem
     if dag.schedule is None or dag.schedule == "@once":
         what = "no schedule" if dag.schedule is None else "the schedule @once"
         return _problem(
@@ -115,6 +121,28 @@ def accept(
     return plan
 
 
+def _depends_on_past_problem(spec: BackfillSpec, dag: DagSpec) -> Problem | None:
+    """Airflow's refusals for a DAG with dependsOnPast tasks: its dates must run forwards
+    (only the first date is exempt), and a finished date must be re-run, not left as is."""
+    reading = tasks_depending_on_past(dag)
+    if not reading:
+        return None
+    tasks = ", ".join(reading[:5]) + (", ..." if len(reading) > 5 else "")
+    if spec.run_backwards:
+        return _problem(
+            "InvalidBackfillDirection",
+            f"runBackwards: true, but DAG {spec.dag_name} has tasks with dependsOnPast ({tasks}):"
+            " its dates must run forwards (runBackwards: false)",
+        )
+    if spec.reprocess_behavior is ReprocessBehavior.NONE:
+        return _problem(
+            "InvalidReprocessBehavior",
+            f"reprocessBehavior: none, but DAG {spec.dag_name} has tasks with dependsOnPast"
+            f" ({tasks}): set reprocessBehavior to failed or completed",
+        )
+    return None
+
+
 def planned_dates(backfill: Backfill, plan: BackfillPlan) -> list[PlannedRun]:
     """Every date the backfill covers, in its order (newest first with runBackwards)."""
     spec = backfill.spec
@@ -122,6 +150,20 @@ def planned_dates(backfill: Backfill, plan: BackfillPlan) -> list[PlannedRun]:
     first, last = localize(spec.from_, plan.timezone), localize(spec.to, plan.timezone)
     dates = list(runs_between(timetable, first, last, ended_before=plan.cutoff))
     return dates[::-1] if spec.run_backwards else dates
+
+
+def first_date(backfill: Backfill, plan: BackfillPlan) -> datetime | None:
+    """The logical date of the backfill's first run in its order, without listing the rest:
+    dependsOnPast does not hold that run (Airflow's `sort_ordinal == 1`), even when the date
+    was skipped (then no run of this backfill is exempt, as in Airflow)."""
+    if backfill.spec.run_backwards:
+        dates = planned_dates(backfill, plan)
+        return dates[0].logical_date if dates else None
+    spec = backfill.spec
+    timetable = parse_timetable(plan.schedule, plan.timezone)
+    first, last = localize(spec.from_, plan.timezone), localize(spec.to, plan.timezone)
+    run = next(iter(runs_between(timetable, first, last, ended_before=plan.cutoff)), None)
+    return run.logical_date if run else None
 
 
 @dataclass

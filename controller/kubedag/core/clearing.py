@@ -21,6 +21,7 @@ from kubedag.core.graph import TaskGraph, ancestors, descendants
 from kubedag.core.run_engine import MESSAGE_LIMIT, RunEvent
 from kubedag.core.setup_teardown import NO_SETUP_TEARDOWN, SetupTeardown
 from kubedag.core.snapshot import Snapshot
+from kubedag.core.suggestions import did_you_mean
 from kubedag.core.tries import archive_try, earlier_tries_limit
 from kubedag.models.common import Condition, ConditionStatus, set_condition
 from kubedag.models.dagrun import (
@@ -451,7 +452,7 @@ def apply_request(run: DagRun, snapshot: Snapshot | None, now: datetime) -> Requ
         return work.outcome
     unknown = [t for t in request.tasks or [] if t not in work.records]
     if unknown:
-        missing = ", ".join(repr(t) for t in unknown)
+        missing = ", ".join(repr(t) + did_you_mean(t, work.order) for t in unknown)
         work.refuse(
             "UnknownTask",
             f"no task {missing} in this run; its tasks: {', '.join(work.order)}",

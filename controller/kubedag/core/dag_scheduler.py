@@ -26,7 +26,7 @@ from kubedag.core.schedule import (
 from kubedag.core.validation import Problem
 from kubedag.models.common import Condition, find_condition, set_condition
 from kubedag.models.dag import Dag, DagSpec, DagStatus, RunOutcome, ScheduleBacklog
-from kubedag.models.dagrun import RunState, RunType
+from kubedag.models.dagrun import RunState, RunType, TaskState
 
 # A DAG's run counts and schedule times are written at most this long after they change,
 # so a burst of run state changes (or 500 DAGs' runs due at once) costs one status write.
@@ -56,6 +56,10 @@ class RunSummary:
     backfill: str | None = None  # spec.backfill
     created: datetime | None = None
     pending_request: str | None = None  # the id of a clear/mark request not applied yet
+    started: datetime | None = None  # status.startTime
+    unsuccessful: tuple[tuple[str, TaskState], ...] = ()
+    """A finished run's tasks that did not succeed or skip, with their states (what a later
+    run's dependsOnPast reads; empty for an unfinished run, whose body is cached)."""
 
 
 @dataclass

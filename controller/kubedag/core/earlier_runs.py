@@ -18,6 +18,8 @@ class PastRun:
     data_interval_start: datetime | None = None
     data_interval_end: datetime | None = None
     start_time: datetime | None = None
+    end_time: datetime | None = None
+    """When it finished (the prev_end_date_success template variable)."""
     tasks: Mapping[str, TaskState] = field(default_factory=dict)
     """Its tasks' recorded states (empty when the reader needs none)."""
 
@@ -28,6 +30,11 @@ class EarlierRuns:
     """The previous run as rule 22 defines it; None when there is none."""
     previous_success: PastRun | None = None
     """The latest successful run with an earlier logical date."""
+    first_of_backfill: bool = False
+    """The run is its Backfill's first date (rule 24: dependsOnPast does not hold it)."""
+    tasks_run_before: frozenset[str] = frozenset()
+    """Tasks that any earlier run of the DAG has (ignoreFirstDependsOnPast reads it; filled
+    only when the previous run lacks a dependsOnPast task)."""
 
 
 NO_EARLIER_RUNS = EarlierRuns()

@@ -4,6 +4,8 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from kubedag.core.suggestions import did_you_mean
+
 
 @dataclass(frozen=True)
 class TaskGraph:
@@ -54,7 +56,9 @@ def validate_graph(edges: Iterable[tuple[str, Iterable[str]]]) -> list[str]:
             if dep == name:
                 problems.append(f"task {name!r} depends on itself")
             elif dep not in upstream:
-                problems.append(f"task {name!r} depends on unknown task {dep!r}")
+                problems.append(
+                    f"task {name!r} depends on unknown task {dep!r}{did_you_mean(dep, upstream)}"
+                )
     known = {n: [d for d in deps if d in upstream and d != n] for n, deps in upstream.items()}
     problems.extend(
         "dependency cycle: " + " -> ".join(repr(t) for t in cycle) for cycle in find_cycles(known)

@@ -22,18 +22,24 @@ from kubedag.core.outputs import (
     take_output,
     upstream_outputs,
 )
+from kubedag.core.past import waits_for_past
 from kubedag.core.pod_observation import GONE, SKIP_EXIT_CODE, TERMINAL_PHASES, PodObservation
 from kubedag.core.readiness import WAIT, ReadinessCheck
 from kubedag.core.retries import may_retry, retry_delay
 from kubedag.core.run_outcome import run_outcome, skip_unfinished
-from kubedag.core.schedule import DataInterval, manual_interval, parse_timetable
+from kubedag.core.schedule import (
+    DataInterval,
+    adjacent_logical_dates,
+    manual_interval,
+    parse_timetable,
+)
 from kubedag.core.skips import branch_problem
 from kubedag.core.snapshot import ResolvedTask, Snapshot
 from kubedag.core.task_launch import TaskLaunch, prepare_launch
 from kubedag.core.templating import RunContext, TemplateError
 from kubedag.core.tries import archive_try, earlier_tries_limit
 from kubedag.models.common import Condition, set_condition
-from kubedag.models.dagrun import DagRun, DagRunStatus, RunState, TaskRecord, TaskState
+from kubedag.models.dagrun import DagRun, DagRunStatus, RunState, RunType, TaskRecord, TaskState
 
 # Tries whose executionTimeout runs: a restarting task's pod is being stopped already.
 _TIMED_STATES = (TaskState.QUEUED, TaskState.RUNNING)
@@ -150,6 +156,12 @@ def task_context(
     assert status.logical_date and status.data_interval_start and status.data_interval_end
     has_outputs = any(r.outputs is not None or r.outputs_in for r in status.tasks)
     upstream = ancestors(execution_plan(snapshot).graph, [task.name]) if has_outputs else set()
+    adjacent = adjacent_logical_dates(
+        parse_timetable(snapshot.schedule, snapshot.timezone) if snapshot.schedule else None,
+        status.logical_date,
+        status.data_interval_end,
+        manual=run.spec.run_type is RunType.MANUAL,
+    )
     return RunContext(
         dag_name=run.spec.dag_name,
         run_id=run.name,
@@ -163,6 +175,11 @@ def task_context(
         conf=run.spec.conf or {},
         outputs=upstream_outputs(status.tasks, upstream, stored_outputs),
         previous_success=earlier.previous_success,
+        prev_execution_date=adjacent.previous,
+        next_execution_date=adjacent.next,
+        schedule=snapshot.schedule,
+        timezone=snapshot.timezone,
+        run_start_date=status.start_time,
     )
 
 
@@ -213,7 +230,7 @@ class _Pass:
         for task in snapshot.tasks:  # a run pinned before a task list grew: never, but be safe
             self.records.setdefault(task.name, TaskRecord(name=task.name))
         self.decision = RunDecision(status=self.status)
-        self.readiness = ReadinessCheck(self.plan, snapshot, self.records)
+        self.readiness = ReadinessCheck(self.plan, snapshot, self.records, earlier)
         self.fresh_outputs: list[str] = []  # tasks whose try ended with an output, this pass
 
     def event(self, type_: str, reason: str, message: str) -> None:
@@ -344,10 +361,14 @@ class _Pass:
         for name in self.plan.order:
             record = self.records[name]
             ready = self.readiness.of(name) if record.state is TaskState.NONE else WAIT
+            if ready.state is TaskState.SCHEDULED and waits_for_past(record):
+                record.message = None  # no longer held by dependsOnPast
             if ready.state is not None:
                 record.state = ready.state
                 if ready.state.finished:
-                    record.finished, record.message = self.now, ready.message
+                    record.finished = self.now
+            if ready.message is not None:
+                record.message = _short(ready.message)
 
     def launch(self) -> bool:
         """Create pods for scheduled tasks while slots last; True if a task ended instead."""
@@ -362,18 +383,7 @@ class _Pass:
             try_number = record.try_number + 1
             archive_try(record, keep=earlier_tries_limit(len(self.snapshot.tasks)))
             try:
-                launch = prepare_launch(
-                    task,
-                    task_context(
-                        self.run,
-                        self.status,
-                        self.snapshot,
-                        task,
-                        try_number,
-                        self.earlier,
-                        self.stored_outputs,
-                    ),
-                )
+                launch = prepare_launch(task, self._context(task, try_number))
             except TemplateError as error:
                 record.try_number = try_number
                 record.state = TaskState.FAILED
@@ -391,6 +401,10 @@ class _Pass:
             record.outputs = record.outputs_in = None  # as Airflow clears a try's XComs
             self.decision.pods_to_create.append(launch)
         return settled
+
+    def _context(self, task: ResolvedTask, try_number: int) -> RunContext:
+        earlier, stored = self.earlier, self.stored_outputs
+        return task_context(self.run, self.status, self.snapshot, task, try_number, earlier, stored)
 
     def enforce_run_timeout(self) -> None:
         timeout, limit = self.snapshot.dagrun_timeout, self.snapshot.dagrun_timeout_span

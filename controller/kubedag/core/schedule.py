@@ -37,6 +37,12 @@ made aware again. How that is done depends on the schedule:
   - a time that occurs twice (fall back, e.g. 01:30 on 1 November 2026 in
     America/New_York) takes its *second* occurrence, 01:30 EST (06:30 UTC).
 
+The tick before an instant is always strictly earlier, and the tick after it strictly
+later, as Airflow main has it since apache/airflow#70089 (released Airflow 2.10 and 3.3
+lack it): the rules above can otherwise place the "previous" tick at the instant itself
+(a gap tick) or after it (a repeated hour's second occurrence), which offers a
+catchup=False DAG an interval that has not ended and a manual run a zero-length one.
+
 Deliberate departures from Airflow, only reachable around DST transitions, where Airflow
 itself misbehaves:
 
@@ -61,10 +67,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from croniter import CroniterBadCronError, CroniterBadDateError, croniter
 
+from kubedag.core.suggestions import did_you_mean
 from kubedag.models.cron import (
     FIELD_REGEXES,
     FIELDS,
@@ -72,6 +79,7 @@ from kubedag.models.cron import (
     PRESET_NAMES,
     PRESETS,
     SEPARATOR,
+    UNSUPPORTED_PRESETS,
     CronField,
 )
 
@@ -134,26 +142,38 @@ def parse_timetable(schedule: str, timezone: str = "UTC") -> Timetable:
     """
     if schedule == ONCE:
         expression = ONCE
+    elif schedule in UNSUPPORTED_PRESETS:
+        raise ScheduleError(UNSUPPORTED_PRESETS[schedule])
     elif schedule.startswith("@"):
         if schedule not in PRESETS:
             known = ", ".join(PRESET_NAMES)
-            raise ScheduleError(f"unknown schedule preset {schedule!r}: expected one of {known}")
+            raise ScheduleError(
+                f"unknown schedule preset {schedule!r}{did_you_mean(schedule, PRESET_NAMES)}:"
+                f" expected one of {known}, or a cron expression of 5 fields"
+            )
         expression = PRESETS[schedule]
     else:
         _validate_cron(schedule)
         expression = schedule
-    return Timetable(schedule=schedule, expression=expression, timezone=_parse_timezone(timezone))
+    return Timetable(schedule=schedule, expression=expression, timezone=parse_timezone(timezone))
 
 
-def _parse_timezone(name: str) -> ZoneInfo:
+def parse_timezone(name: str) -> ZoneInfo:
     """IANA names only: "localtime" would make the schedule depend on the controller host."""
-    hint = "expected an IANA time zone name such as 'UTC' or 'Europe/Berlin'"
-    if name == "localtime":
-        raise ScheduleError(f"unknown timezone {name!r}: {hint}")
     try:
-        return ZoneInfo(name)
+        if name != "localtime":
+            return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise ScheduleError(f"unknown timezone {name!r}: {hint}") from None
+        pass
+    hint = "expected an IANA time zone name such as 'UTC' or 'Europe/Berlin'"
+    suggestion = did_you_mean(name, _zone_names()) if name else ""
+    raise ScheduleError(f"unknown timezone {name!r}{suggestion}: {hint}")
+
+
+@lru_cache(maxsize=1)
+def _zone_names() -> frozenset[str]:
+    """The IANA zones, for suggestions only (listing them reads the whole zone database)."""
+    return frozenset(available_timezones() - {"localtime"})
 
 
 def _validate_cron(expression: str) -> None:
@@ -276,11 +296,22 @@ def _cron_step(expression: str, timezone: ZoneInfo, instant: datetime, forward: 
         scheduled = cron.get_prev(datetime, start_time=wall)
     # Airflow's _covers_every_hour: croniter normalises an hour field covering all hours
     # ("0-23", "*/1") to "*". Such schedules are spaced in real time, not wall time.
-    if cron.expanded[1] != ["*"]:
-        return _from_wall_clock(scheduled, timezone)
-    # Move the instant by the wall-clock distance. Added in UTC, as pendulum adds a plain
-    # timedelta as elapsed seconds, so every-hour schedules ignore DST.
-    return instant + (scheduled - wall)
+    if cron.expanded[1] == ["*"]:
+        # Move the instant by the wall-clock distance. Added in UTC, as pendulum adds a
+        # plain timedelta as elapsed seconds, so every-hour schedules ignore DST.
+        return instant + (scheduled - wall)
+    tick = _from_wall_clock(scheduled, timezone)
+    # Airflow main (apache/airflow#70089): a wall time in a spring-forward gap is moved
+    # onto the instant after the gap, and a repeated one onto its second occurrence, so
+    # the tick croniter found may not lie on the asked side of the instant (the previous
+    # tick of 03:00 EDT is "02:00", i.e. 03:00 EDT itself; the previous tick of 01:30 EDT
+    # on fall-back day is 01:00 EST, half an hour later). Step on until it does, or a
+    # catchup=False DAG is offered an interval that has not ended and a manual run a
+    # zero-length one.
+    while (tick <= instant) if forward else (tick >= instant):
+        scheduled = cron.get_next(datetime) if forward else cron.get_prev(datetime)
+        tick = _from_wall_clock(scheduled, timezone)
+    return tick
 
 
 class _Ticks:
@@ -538,3 +569,28 @@ def manual_interval(tt: Timetable, run_after: datetime) -> DataInterval:
     ticks = _Ticks(tt)
     end = ticks.align_to_prev(moment)
     return DataInterval(ticks.prev(end), end)
+
+
+@dataclass(frozen=True)
+class AdjacentDates:
+    """Airflow 2's prev_execution_date and next_execution_date of a run."""
+
+    previous: datetime | None
+    next: datetime | None
+
+
+def adjacent_logical_dates(
+    tt: Timetable | None, logical_date: datetime, interval_end: datetime, *, manual: bool
+) -> AdjacentDates:
+    """As Airflow 2.10's template context computes them: a manual run's are its own logical
+    date; otherwise the schedule's tick before the logical date, and the logical date of the
+    run after this one (next_dagrun_info from this run's interval, unrestricted: the
+    interval's end aligned to a tick). Without a cron schedule (none, or @once) both are
+    None."""
+    if manual:
+        return AdjacentDates(logical_date, logical_date)
+    if tt is None or tt.is_once:
+        return AdjacentDates(None, None)
+    ticks = _Ticks(tt)
+    previous = ticks.prev(_to_utc(logical_date, "logical_date"))
+    return AdjacentDates(previous, ticks.align_to_prev(_to_utc(interval_end, "interval_end")))

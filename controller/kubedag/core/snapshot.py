@@ -123,7 +123,7 @@ def resolve_task(task: TaskSpec, spec: DagSpec) -> ResolvedTask:
     if spec.defaults is not None:
         values.update(spec.defaults.model_dump(exclude_none=True))
     values.update(task.model_dump(exclude_none=True))
-    if task.wait_for_downstream:
+    if values.get("wait_for_downstream"):  # own or from defaults
         values["depends_on_past"] = True  # as Airflow's BaseOperator forces it
     if task.teardown and task.trigger_rule is None:
         # Airflow's as_teardown() sets this rule over whatever default_args said.

@@ -1,12 +1,16 @@
 """Airflow-style templates in task commands, args and env values, rendered by Jinja2's
 sandbox with strict undefined variables: no code execution, and an unknown variable is an
-error rather than an empty string."""
+error rather than an empty string.
 
+The variables are Airflow 2.10's template context (TaskInstance.get_template_context), less
+what needs Airflow's database or configuration (`var`, `conn`, `conf`, dataset events); the
+filters are Airflow's (`ds`, `ds_nodash`, `ts`, `ts_nodash`, `ts_nodash_with_tz`)."""
+
+import re
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from types import MappingProxyType
 from typing import Any
 
 import jinja2
@@ -14,6 +18,8 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from kubedag.core.dates import utc
 from kubedag.core.earlier_runs import PastRun
+from kubedag.core.macros import MACROS, MacroError
+from kubedag.core.suggestions import did_you_mean
 
 
 class TemplateError(ValueError):
@@ -41,35 +47,63 @@ def _as_template_datetime(value: datetime) -> TemplateDateTime:
     )
 
 
-def ds_add(ds: str, days: int) -> str:
-    """Airflow's macros.ds_add: add (or subtract) days to a YYYY-MM-DD date; adding zero
-    days returns the input untouched, as Airflow's does."""
-    if not days:
-        return str(ds)
-    return (datetime.strptime(str(ds), "%Y-%m-%d") + timedelta(days=days)).strftime("%Y-%m-%d")
+def _optional_datetime(value: datetime | None) -> TemplateDateTime | None:
+    return None if value is None else _as_template_datetime(value)
 
 
-def ds_format(ds: str, input_format: str, output_format: str) -> str:
-    """Airflow's macros.ds_format: reformat a date string."""
-    return datetime.strptime(str(ds), input_format).strftime(output_format)
+# Airflow's template filters (airflow/templates.py), None passing through as there.
+def _ds(value: datetime | None) -> str | None:
+    return None if value is None else value.strftime("%Y-%m-%d")
 
 
-MACROS = MappingProxyType(
-    {"ds_add": ds_add, "ds_format": ds_format, "datetime": datetime, "timedelta": timedelta}
-)
+def _ds_nodash(value: datetime | None) -> str | None:
+    return None if value is None else value.strftime("%Y%m%d")
+
+
+def _ts(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _ts_nodash(value: datetime | None) -> str | None:
+    return None if value is None else value.strftime("%Y%m%dT%H%M%S")
+
+
+def _ts_nodash_with_tz(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat().replace("-", "").replace(":", "")
+
+
+FILTERS = {
+    "ds": _ds,
+    "ds_nodash": _ds_nodash,
+    "ts": _ts,
+    "ts_nodash": _ts_nodash,
+    "ts_nodash_with_tz": _ts_nodash_with_tz,
+}
 
 
 @dataclass(frozen=True)
-class _Named:
-    name: str
+class _Dag:
+    """Airflow's `dag` in templates, as far as a DAG resource has it."""
+
+    dag_id: str
+    schedule: str | None
+    timezone: str
 
     @property
-    def dag_id(self) -> str:  # Airflow's spelling, so copied templates keep working
-        return self.name
+    def name(self) -> str:
+        return self.dag_id
+
+
+@dataclass(frozen=True)
+class _Task:
+    """Airflow's `task` in templates: its identity."""
+
+    task_id: str
+    dag_id: str
 
     @property
-    def task_id(self) -> str:
-        return self.name
+    def name(self) -> str:
+        return self.task_id
 
 
 class _Output(dict[str, Any]):
@@ -150,14 +184,20 @@ class _AnyOutput(jinja2.ChainableUndefined):
 
 @dataclass(frozen=True)
 class _TaskInstance:
-    """Airflow's `ti` in templates: the try's identity and `xcom_pull` over upstream
-    outputs."""
+    """Airflow's `ti` (and `task_instance`) in templates: the try's identity and
+    `xcom_pull` over upstream outputs."""
 
     dag_id: str
     task_id: str
     run_id: str
     try_number: int
     outputs: Mapping[str, Any]
+    logical_date: datetime | None = None
+    map_index: int = -1  # kubedag has no mapped tasks
+
+    @property
+    def execution_date(self) -> datetime | None:
+        return self.logical_date
 
     def xcom_pull(self, task_ids: str | list[str] | None = None, key: str | None = None) -> Any:
         """An upstream task's output object, or one key of it; a list of task names gives a
@@ -196,44 +236,124 @@ class RunContext:
     unknown_outputs: Collection[str] = ()
     """At validation: the upstream tasks, whose outputs do not exist yet (any key reads as a
     stand-in)."""
+    prev_execution_date: datetime | None = None
+    """Airflow 2's prev_execution_date: the schedule's tick before the logical date (a
+    manual run's own logical date); None without a cron schedule. See
+    schedule.adjacent_logical_dates."""
+    next_execution_date: datetime | None = None
+    """Airflow 2's next_execution_date: the logical date of the scheduled run after this
+    one (a manual run's own logical date); None without a cron schedule."""
+    schedule: str | None = None
+    timezone: str = "UTC"
+    run_start_date: datetime | None = None
+    """When the run started (dag_run.start_date)."""
 
     def variables(self) -> dict[str, Any]:
         logical = _as_template_datetime(self.logical_date)
+        ds = logical.strftime("%Y-%m-%d")
+        ds_nodash = ds.replace("-", "")
+        ts = logical.isoformat()
+        yesterday = (logical - timedelta(days=1)).strftime("%Y-%m-%d")
+        tomorrow = (logical + timedelta(days=1)).strftime("%Y-%m-%d")
+        prev_date = _optional_datetime(self.prev_execution_date)
+        next_date = _optional_datetime(self.next_execution_date)
+        success = self.previous_success
         outputs: dict[str, Any] = {name: _AnyOutput() for name in self.unknown_outputs}
         outputs.update((name, _Output(name, output)) for name, output in self.outputs.items())
+        ti = _TaskInstance(
+            self.dag_name, self.task_name, self.run_id, self.try_number, outputs, logical
+        )
         return {
-            "ds": logical.strftime("%Y-%m-%d"),
-            "ds_nodash": logical.strftime("%Y%m%d"),
-            "ts": logical.isoformat(),
+            "ds": ds,
+            "ds_nodash": ds_nodash,
+            "ts": ts,
             "ts_nodash": logical.strftime("%Y%m%dT%H%M%S"),
-            "ts_nodash_with_tz": logical.strftime("%Y%m%dT%H%M%S%z"),
+            "ts_nodash_with_tz": ts.replace("-", "").replace(":", ""),
             "logical_date": logical,
+            "execution_date": logical,
             "data_interval_start": _as_template_datetime(self.data_interval_start),
             "data_interval_end": _as_template_datetime(self.data_interval_end),
+            "prev_execution_date": prev_date,
+            "prev_ds": _ds(prev_date),
+            "prev_ds_nodash": _ds_nodash(prev_date),
+            "next_execution_date": next_date,
+            "next_ds": _ds(next_date),
+            "next_ds_nodash": _ds_nodash(next_date),
+            "yesterday_ds": yesterday,
+            "yesterday_ds_nodash": yesterday.replace("-", ""),
+            "tomorrow_ds": tomorrow,
+            "tomorrow_ds_nodash": tomorrow.replace("-", ""),
+            "prev_data_interval_start_success": _optional_datetime(
+                success.data_interval_start if success else None
+            ),
+            "prev_data_interval_end_success": _optional_datetime(
+                success.data_interval_end if success else None
+            ),
+            "prev_start_date_success": _optional_datetime(success.start_time if success else None),
+            "prev_end_date_success": _optional_datetime(success.end_time if success else None),
+            "prev_execution_date_success": _optional_datetime(
+                success.logical_date if success else None
+            ),
             "run_id": self.run_id,
-            "dag": _Named(self.dag_name),
-            "task": _Named(self.task_name),
-            "task_instance_key_str": f"{self.dag_name}__{self.task_name}__{logical:%Y%m%d}",
+            "dag": _Dag(self.dag_name, self.schedule, self.timezone),
+            "task": _Task(self.task_name, self.dag_name),
+            "task_instance_key_str": f"{self.dag_name}__{self.task_name}__{ds_nodash}",
             "try_number": self.try_number,
             # Airflow's dag_run_conf_overrides_params: a run's conf wins over DAG params.
             "params": {**self.params, **self.conf},
             "dag_run": {
+                "dag_id": self.dag_name,
                 "run_id": self.run_id,
                 "run_type": self.run_type,
                 "conf": dict(self.conf),
                 "logical_date": logical,
+                "execution_date": logical,
+                "data_interval_start": _as_template_datetime(self.data_interval_start),
+                "data_interval_end": _as_template_datetime(self.data_interval_end),
+                "start_date": _optional_datetime(self.run_start_date),
+                "external_trigger": self.run_type == "manual",
             },
             "macros": MACROS,
             "tasks": _UpstreamTasks(self.task_name, outputs),
-            "ti": _TaskInstance(
-                self.dag_name, self.task_name, self.run_id, self.try_number, outputs
-            ),
+            "ti": ti,
+            "task_instance": ti,
+            "test_mode": False,
+            "expanded_ti_count": None,
         }
+
+
+# Airflow context names kubedag does not offer, with why (an unknown name gets this as its
+# message rather than a bare "undefined").
+_NOT_OFFERED = {
+    "conf": "Airflow's configuration; a run's conf is {{ dag_run.conf }}",
+    "var": "Airflow Variables live in its database; use env with valueFrom (a ConfigMap or Secret)",
+    "conn": "Airflow Connections live in its database; use env with valueFrom (a Secret)",
+    "inlets": "kubedag tasks declare no inlets; the DAG's lineage is spec.inputs",
+    "outlets": "kubedag tasks declare no outlets; the DAG's lineage is spec.outputs",
+    "triggering_dataset_events": "kubedag has no dataset-triggered runs",
+    "outlet_events": "kubedag has no datasets",
+    "inlet_events": "kubedag has no datasets",
+}
+_UNDEFINED_NAME = re.compile(r"^'([^']+)' is undefined$")
+# Names a template can see besides the context (Jinja's globals).
+_JINJA_GLOBALS = ("range", "dict", "lipsum", "cycler", "joiner", "namespace")
+
+
+def _explain_undefined(message: str, variables: Mapping[str, Any]) -> str:
+    match = _UNDEFINED_NAME.match(message)
+    if match is None:
+        return message
+    name = match.group(1)
+    if name in _NOT_OFFERED:
+        return f"{message}: kubedag does not offer {name} ({_NOT_OFFERED[name]})"
+    suggestion = did_you_mean(name, [*variables, *_JINJA_GLOBALS])
+    return f"{message}{suggestion}" if suggestion else message
 
 
 # Airflow's template environment, sandboxed and strict: its defaults otherwise (a trailing
 # newline is dropped, as Airflow drops it).
 _ENVIRONMENT = ImmutableSandboxedEnvironment(undefined=_StrictUndefined, autoescape=False)
+_ENVIRONMENT.filters.update(FILTERS)
 
 
 @lru_cache(maxsize=4096)
@@ -262,8 +382,10 @@ def render(text: str, variables: Mapping[str, Any]) -> str:
     except jinja2.TemplateSyntaxError as error:
         raise TemplateError(f"syntax error: {error.message} (line {error.lineno})") from None
     except jinja2.UndefinedError as error:
-        raise TemplateError(str(error.message)) from None
+        raise TemplateError(_explain_undefined(str(error.message), variables)) from None
     except jinja2.exceptions.SecurityError as error:
         raise TemplateError(f"not allowed: {error}") from None
+    except (TemplateError, MacroError) as error:
+        raise TemplateError(str(error)) from None
     except Exception as error:
         raise TemplateError(f"{type(error).__name__}: {error}") from None

@@ -1,23 +1,36 @@
 """Whole-DAG checks the CRD schema cannot make: the graph, the schedule and timezone, the
 templates. Each problem names the task or field and says what is wrong."""
 
+import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
-from kubedag.core.dates import localize
+from kubedag.core.dates import localize, rfc3339
+from kubedag.core.earlier_runs import PastRun
 from kubedag.core.graph import validate_graph
 from kubedag.core.output_references import UpstreamTasks, reads_outputs, unreachable_outputs
-from kubedag.core.schedule import ScheduleError, parse_timetable
+from kubedag.core.schedule import ScheduleError, parse_timetable, parse_timezone
 from kubedag.core.setup_teardown import setup_teardown_problems
 from kubedag.core.snapshot import resolve_task
+from kubedag.core.suggestions import did_you_mean
 from kubedag.core.templating import RunContext, TemplateError, render
 from kubedag.models.dag import DagSpec
+from kubedag.models.dagrun import RunState, RunType
 
 _SAMPLE_DATE = datetime(2000, 1, 1, tzinfo=UTC)
+_SAMPLE_PREVIOUS_SUCCESS = PastRun(
+    name="validate-previous",
+    run_type=RunType.SCHEDULED,
+    logical_date=_SAMPLE_DATE,
+    state=RunState.SUCCESS,
+    data_interval_start=_SAMPLE_DATE,
+    data_interval_end=_SAMPLE_DATE,
+    start_time=_SAMPLE_DATE,
+    end_time=_SAMPLE_DATE,
+)
 
 
 @dataclass(frozen=True)
@@ -29,23 +42,29 @@ class Problem:
 def validate_dag(name: str, spec: DagSpec) -> list[Problem]:
     problems: list[Problem] = []
     try:
-        ZoneInfo(spec.timezone)
+        parse_timezone(spec.timezone)
         timezone_ok = True
-    except (ValueError, KeyError):  # ZoneInfoNotFoundError is a KeyError
-        problems.append(Problem("InvalidTimezone", f"unknown timezone {spec.timezone!r}"))
+    except ScheduleError as error:
+        problems.append(Problem("InvalidTimezone", f"spec.timezone: {error}"))
         timezone_ok = False
     if spec.schedule is not None and timezone_ok:
         try:
             parse_timetable(spec.schedule, spec.timezone)
         except ScheduleError as error:
-            problems.append(Problem("InvalidSchedule", str(error)))
+            problems.append(Problem("InvalidSchedule", f"spec.schedule: {error}"))
     if spec.schedule is not None and spec.start_date is None:
         problems.append(Problem("InvalidSchedule", "startDate is required when schedule is set"))
     if spec.start_date and spec.end_date and timezone_ok:
         start = localize(spec.start_date, spec.timezone)
         end = localize(spec.end_date, spec.timezone)
         if end < start:
-            problems.append(Problem("InvalidSchedule", "endDate is before startDate"))
+            problems.append(
+                Problem(
+                    "InvalidSchedule",
+                    f"spec.endDate {rfc3339(end)} is before spec.startDate {rfc3339(start)}:"
+                    " the end date must be at or after the start date",
+                )
+            )
     problems.extend(
         Problem("InvalidGraph", message)
         for message in validate_graph((t.name, t.depends_on or []) for t in spec.tasks)
@@ -91,6 +110,14 @@ def _template_problems(dag_name: str, spec: DagSpec) -> list[Problem]:
             params=dict(spec.params or {}),
             conf={},
             unknown_outputs=upstream,
+            # Every date present, so that a template using one is checked, not refused for
+            # the None a first run would see.
+            previous_success=_SAMPLE_PREVIOUS_SUCCESS,
+            prev_execution_date=_SAMPLE_DATE,
+            next_execution_date=_SAMPLE_DATE,
+            schedule=spec.schedule,
+            timezone=spec.timezone,
+            run_start_date=_SAMPLE_DATE,
         ).variables()
         for where, path, text in fields:
             reads = unreachable_outputs(task.name, path, text, upstream, names)
@@ -115,7 +142,13 @@ def describe_validation_error(error: ValidationError) -> list[str]:
         where = ""
         for part in item["loc"]:
             where += f"[{part}]" if isinstance(part, int) else f".{part}" if where else str(part)
-        messages.append(f"{where}: {item['msg']}")
+        message = item["msg"]
+        if item["type"] in ("enum", "literal_error"):
+            expected = str(item["ctx"]["expected"])
+            value = str(item["input"])
+            suggestion = did_you_mean(value, re.findall(r"'([^']*)'", expected))
+            message = f"unsupported value {value!r}{suggestion}: expected one of {expected}"
+        messages.append(f"{where}: {message}")
     return messages
 
 

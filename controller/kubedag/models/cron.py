@@ -1,20 +1,33 @@
-"""The schedule grammar: cron fields, presets and the one regex the CRD schema and the
-scheduler both accept, so the API server and the controller agree on what is valid."""
+"""The schedule grammar: cron fields, presets, and the rules the CRD schema and the
+scheduler both apply, so the API server and the controller agree on what is valid."""
 
 import re
 from dataclasses import dataclass
 from typing import Final
 
+from pydantic import JsonValue
+
 ONCE: Final = "@once"
 
+# Airflow 2.10's cron_presets (airflow/utils/dates.py), plus the two aliases croniter itself
+# expands, which Airflow therefore accepts as well.
 PRESETS: dict[str, str] = {
     "@hourly": "0 * * * *",
     "@daily": "0 0 * * *",
     "@weekly": "0 0 * * 0",
     "@monthly": "0 0 1 * *",
+    "@quarterly": "0 0 1 */3 *",
     "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@midnight": "0 0 * * *",
 }
 
+# Airflow presets kubedag refuses, with the reason the refusal gives.
+UNSUPPORTED_PRESETS: dict[str, str] = {
+    "@continuous": "@continuous (Airflow's ContinuousTimetable: a new run as soon as the"
+    " previous one ends) is not supported: kubedag creates runs for schedule ticks; use a"
+    " frequent cron such as '*/5 * * * *' with maxActiveRuns: 1, or trigger runs",
+}
 
 # --------------------------------------------------------------------------------------
 # Cron grammar: one regex per field, shared by the CRD's OpenAPI pattern and by
@@ -31,6 +44,14 @@ class CronField:
     number: str  # low..high, one- or two-digit, a single leading zero allowed ("05")
     step: str  # 1..high, same digit rules
     names: tuple[str, ...] = ()  # three-letter names, case-insensitive
+
+    @property
+    def allowed(self) -> str:
+        """What the field takes, for messages."""
+        values = f"{self.low}-{self.high}"
+        if self.names:
+            values += f" or {self.names[0]}-{self.names[-1]}"
+        return values
 
     def item_pattern(self) -> str:
         """``*``, ``N`` or ``N-M``, optionally ``/STEP``; N and M may be names."""
@@ -79,12 +100,75 @@ PRESET_NAMES: Final = (ONCE, *PRESETS)
 
 
 def cron_expression_pattern() -> str:
-    """The schedule grammar as one anchored regex, for the CRD's OpenAPI ``pattern``.
+    """The schedule grammar as one anchored regex: what the CRD's rules
+    (``schedule_validations``, built from the same field regexes) accept together.
 
-    Written for ECMA-262 and RE2 alike (no lookarounds, backreferences or inline flags),
-    so the API server rejects a typo at ``kubectl apply`` time. It cannot know that
-    ``0 0 31 2 *`` never fires; ``parse_timetable`` also rejects that.
+    Written for ECMA-262 and RE2 alike (no lookarounds, backreferences or inline flags). It
+    cannot know that ``0 0 31 2 *`` never fires; ``parse_timetable`` also rejects that.
     """
     presets = "|".join(name.removeprefix("@") for name in PRESET_NAMES)
     cron = SEPARATOR.join(f"(?:{field.pattern()})" for field in FIELDS)
     return f"^(?:@(?:{presets})|{cron})$"
+
+
+# --------------------------------------------------------------------------------------
+# The CRD's validation rules for `schedule`: CEL with a message per cron field, so a typo
+# is refused at `kubectl apply` with the field, the value and what it takes, never with
+# the grammar's regex (a bare OpenAPI `pattern` would print it).
+
+MAX_SCHEDULE_LENGTH: Final = 256
+_CRON_FORMS = "a value, *, a range a-b, a step */n or a-b/n, or a comma-separated list of these"
+# Fields are separated by spaces or tabs, as in crontab(5); CEL splits on one literal.
+_CEL_FIELDS: Final = "self.replace('\\t', ' ').split(' ').filter(f, f != '')"
+
+
+def _cel_string(text: str) -> str:
+    """A CEL string literal."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _quoted(expression: str) -> str:
+    """A CEL expression for the string value of `expression` in single quotes."""
+    return f'"\'" + {expression} + "\'"'
+
+
+def schedule_validations() -> list[JsonValue]:
+    """x-kubernetes-validations for the schedule field. They accept exactly what
+    `cron_expression_pattern` matches, plus the presets kubedag refuses with their own
+    reason; each field's regex is anchored, as CEL's RE2 `matches` searches."""
+    is_preset = "self.startsWith('@')"
+    accepted = [*PRESET_NAMES, *UNSUPPORTED_PRESETS]
+    fields = " ".join(field.name for field in FIELDS)
+    rules: list[JsonValue] = [
+        {
+            "rule": "self == self.trim()",
+            "message": "schedule must not start or end with whitespace",
+        },
+        {
+            "rule": f"!{is_preset} || self in [{', '.join(map(_cel_string, accepted))}]",
+            "messageExpression": f"'unknown schedule preset ' + {_quoted('self')}"
+            f" + ': expected one of {', '.join(PRESET_NAMES)}, or a cron expression of 5"
+            f" fields ({fields})'",
+        },
+        {
+            "rule": f"{is_preset} || {_CEL_FIELDS}.size() == 5",
+            # No string() of the count: the API server estimates a conversion's cost as
+            # unbounded and refuses the CRD.
+            "messageExpression": f"'schedule ' + {_quoted('self')} + ' does not have 5 fields:"
+            f" a cron expression is {fields}, or use a preset such as @daily'",
+        },
+    ]
+    for name, reason in UNSUPPORTED_PRESETS.items():
+        rules.append({"rule": f"self != {_cel_string(name)}", "message": reason})
+    for index, field in enumerate(FIELDS):
+        value = f"{_CEL_FIELDS}[{index}]"
+        regex = _cel_string(f"^(?:{field.pattern()})$")
+        rules.append(
+            {
+                "rule": f"{is_preset} || {_CEL_FIELDS}.size() != 5 || {value}.matches({regex})",
+                "messageExpression": f"'schedule ' + {_quoted('self')} + ': the {field.name}"
+                f" field ' + {_quoted(value)} + ' is not valid: it takes {field.allowed},"
+                f" as {_CRON_FORMS}'",
+            }
+        )
+    return rules

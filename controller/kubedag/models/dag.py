@@ -15,7 +15,7 @@ from kubedag.models.common import (
     StatusTime,
     Timestamp,
 )
-from kubedag.models.cron import cron_expression_pattern
+from kubedag.models.cron import MAX_SCHEDULE_LENGTH, schedule_validations
 
 MAX_TASKS = 5000
 MAX_DEPENDENCIES = 256
@@ -210,8 +210,13 @@ class DagSpec(KubeModel):
         }
     )
 
-    schedule: str | None = Field(default=None, pattern=cron_expression_pattern())
-    """A 5-field cron expression or @once, @hourly, @daily, @weekly, @monthly, @yearly;
+    schedule: str | None = Field(
+        default=None,
+        max_length=MAX_SCHEDULE_LENGTH,
+        json_schema_extra={"x-kubernetes-validations": schedule_validations()},
+    )
+    """A 5-field cron expression (minute hour day-of-month month day-of-week) or a preset:
+    @once, @hourly, @daily, @weekly, @monthly, @quarterly, @yearly, @annually, @midnight;
     absent for a DAG that only runs when triggered."""
     timezone: str = "UTC"
     """IANA timezone the schedule is evaluated in (daylight-saving aware)."""

@@ -8,7 +8,7 @@ from kubedag.core.dag_scheduler import RunSummary
 from kubedag.core.dates import parse_time
 from kubedag.core.pod_observation import PodObservation
 from kubedag.core.schedule import DataInterval
-from kubedag.models.dagrun import RunState, RunType
+from kubedag.models.dagrun import RunState, RunType, TaskState
 
 NamespacedName = tuple[str, str]
 
@@ -79,16 +79,19 @@ def request_pending(body: dict[str, Any]) -> bool:
 def summarize_run(body: dict[str, Any]) -> RunSummary:
     spec = body.get("spec") or {}
     status = body.get("status") or {}
-    start = spec.get("dataIntervalStart")
-    end = spec.get("dataIntervalEnd")
+    # A manual run without a data interval in its spec gets one in its status when pinned.
+    start = spec.get("dataIntervalStart") or status.get("dataIntervalStart")
+    end = spec.get("dataIntervalEnd") or status.get("dataIntervalEnd")
     logical = status.get("logicalDate") or spec.get("logicalDate")
     finished = status.get("endTime")
+    state = RunState(status["state"]) if status.get("state") else None
+    started = status.get("startTime")
     return RunSummary(
         name=str(body["metadata"]["name"]),
         run_type=RunType(spec.get("runType", RunType.MANUAL.value)),
         logical_date=parse_time(logical) if logical else None,
         interval=DataInterval(parse_time(start), parse_time(end)) if start and end else None,
-        state=RunState(status["state"]) if status.get("state") else None,
+        state=state,
         snapshot=status.get("snapshot"),
         finished_at=parse_time(finished) if finished else None,
         backfill=spec.get("backfill"),
@@ -96,6 +99,16 @@ def summarize_run(body: dict[str, Any]) -> RunSummary:
         if (created := body["metadata"].get("creationTimestamp"))
         else None,
         pending_request=_pending_request(spec, status),
+        started=parse_time(started) if started else None,
+        unsuccessful=_unsuccessful(status) if state is not None and state.finished else (),
+    )
+
+
+def _unsuccessful(status: dict[str, Any]) -> tuple[tuple[str, TaskState], ...]:
+    return tuple(
+        (str(record["name"]), TaskState(record["state"]))
+        for record in status.get("tasks") or []
+        if record.get("state", "none") not in ("success", "skipped")
     )
 
 

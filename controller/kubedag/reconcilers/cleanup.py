@@ -12,7 +12,7 @@ import logging
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from kubedag.core import history
+from kubedag.core import history, past
 from kubedag.core.dag_scheduler import RunSummary
 from kubedag.core.naming import LABEL_DAG, LABEL_DAGRUN, LABEL_MANAGED_BY, MANAGED_BY, label_value
 from kubedag.kube.client import Kube, core_path, custom_path
@@ -60,6 +60,7 @@ class Cleaner:
         namespace = dag.namespace
         backfills = self.informer.unfinished_backfills(namespace)
         protected = {r.name for r in runs if r.backfill and r.backfill in backfills} | set(keep)
+        protected |= self._kept_for_past(dag, runs)
         policy = self.settings.history.for_dag(dag.spec)
         cleanup = history.runs_to_delete(runs, policy, protected=protected, now=now)
         semaphore = asyncio.Semaphore(DELETE_CONCURRENCY)
@@ -78,6 +79,15 @@ class Cleaner:
                 ", ".join(cleanup.runs_to_delete[:5]),
             )
         return cleanup.look_again_at
+
+    def _kept_for_past(self, dag: Dag, runs: Sequence[RunSummary]) -> set[str]:
+        """The runs dependsOnPast still reads (`core.past.runs_kept_for_past`), for the
+        tasks the DAG's current version reads from the past."""
+        read = past.tasks_read_from_past(dag.spec)
+        catchup = dag.spec.catchup
+        if catchup is None:
+            catchup = self.settings.catchup_by_default
+        return past.runs_kept_for_past(runs, read=read, catchup=catchup)
 
     async def delete_run(self, key: NamespacedName) -> None:
         """Delete a run and its pods; the informer forgets it now, so the DAG's next pass

@@ -58,7 +58,13 @@ class Controller:
         self.backfill_queue: WorkQueue[NamespacedName] = WorkQueue(
             "backfills", self._reconcile_backfill, workers=1, now=now
         )
-        run_status = StatusWriter(kube, self.informer, "DagRun", on_run_changed=self._run_changed)
+        run_status = StatusWriter(
+            kube,
+            self.informer,
+            "DagRun",
+            on_run_changed=self._run_changed,
+            on_run_written=self._wake_held_by,
+        )
         self.accounts = ServiceAccounts(kube, now)
         context = ReconcilerContext(
             kube, self.informer, self.snapshots, settings, now, self.accounts
@@ -142,15 +148,25 @@ class Controller:
         if not self.informer.is_own_write("DAG", key, body):
             self.dag_queue.add(key)
             self._wake_backfills(key, waiting_only=True)
+            for held in self.informer.held_in_dag(*key):  # its catchup decides the previous run
+                self.run_queue.add(held)
         if unpaused:  # the frozen runs go on where they stopped
             for run in self.informer.runs.for_dag(*key):
                 if run.state is RunState.RUNNING:
                     self.run_queue.add((key[0], run.name))
 
     def _run_changed(self, dag: NamespacedName) -> None:
-        """A run's summary changed: its DAG's scheduler and its backfills have news."""
+        """A run's summary changed: its DAG's scheduler and its backfills have news, and so
+        have its runs held by dependsOnPast (a run came or went, or finished)."""
         self.dag_queue.add(dag)
         self._wake_backfills(dag)
+        for held in self.informer.held_in_dag(*dag):
+            self.run_queue.add(held)
+
+    def _wake_held_by(self, run: NamespacedName) -> None:
+        """The runs that dependsOnPast holds on `run` look again (e.g. it was cleared)."""
+        for held in self.informer.held_by(run):
+            self.run_queue.add(held)
 
     def _wake_backfills(self, dag: NamespacedName, waiting_only: bool = False) -> None:
         for body in self.informer.backfills_of(*dag):
@@ -169,6 +185,11 @@ class Controller:
         self.informer.put_backfill(key, body)
         if not self.informer.is_own_write("Backfill", key, body):
             self.backfill_queue.add(key)
+        # Its first date is exempt from dependsOnPast: a run held before the watch delivered
+        # the Backfill (after a restart) looks again.
+        dag = str((body.get("spec") or {}).get("dagName", ""))
+        for held in self.informer.held_in_dag(key[0], dag):
+            self.run_queue.add(held)
 
     def on_run_event(self, event_type: str | None, body: dict[str, Any]) -> None:
         key = (body["metadata"]["namespace"], body["metadata"]["name"])
@@ -181,6 +202,7 @@ class Controller:
             return
         if self.informer.put_run(key, body):
             self._run_changed((key[0], str((body.get("spec") or {}).get("dagName", ""))))
+        self._wake_held_by(key)
         if not self.informer.is_own_write("DagRun", key, body):
             self.run_queue.add(key)
 

@@ -51,6 +51,8 @@ class Informer:
         self._backfills = BodyCache()
         self._backfills_by_dag: dict[NamespacedName, set[str]] = {}
         self._unfinished_backfills: set[NamespacedName] = set()
+        # Runs held by dependsOnPast: run -> (its DAG, the previous run it waits on).
+        self._held_for_past: dict[NamespacedName, tuple[str, str]] = {}
 
     # DAGs ----------------------------------------------------------------------------------
 
@@ -98,6 +100,7 @@ class Informer:
         if state and RunState(state).finished and not request_pending(body):
             self._run_bodies.drop(key)
             self.wait_for_slots(key, label_value(dag), waiting=False)
+            self._held_for_past.pop(key, None)
         else:
             self._run_bodies.put(key, body)
         summary = summarize_run(body)
@@ -131,6 +134,7 @@ class Informer:
         self._run_bodies.drop(key)
         self._written.pop(("DagRun", *key), None)
         self.wait_for_slots(key, label_value(dag), waiting=False)
+        self._held_for_past.pop(key, None)
         return dag
 
     # Backfills -----------------------------------------------------------------------------
@@ -197,6 +201,30 @@ class Informer:
     def waiting_for_slots(self, namespace: str, dag_label: str) -> list[NamespacedName]:
         return list(self._waiting_for_slots.get((namespace, dag_label), ()))
 
+    # Runs held by dependsOnPast ----------------------------------------------------------
+
+    def hold_for_past(self, run: NamespacedName, dag: str, previous: str | None) -> None:
+        """Record that `run` waits on its previous run (None: it waits on nothing)."""
+        if previous is None:
+            self._held_for_past.pop(run, None)
+        else:
+            self._held_for_past[run] = (dag, previous)
+
+    def held_by(self, run: NamespacedName) -> list[NamespacedName]:
+        """The runs waiting on `run` (it is their previous run)."""
+        return [
+            held
+            for held, (_, previous) in self._held_for_past.items()
+            if held[0] == run[0] and previous == run[1]
+        ]
+
+    def held_in_dag(self, namespace: str, dag: str) -> list[NamespacedName]:
+        return [
+            held
+            for held, (of_dag, _) in self._held_for_past.items()
+            if held[0] == namespace and of_dag == dag
+        ]
+
     # Backfills in progress: history cleanup keeps their runs -----------------------------
 
     def backfill_progress(self, key: NamespacedName, unfinished: bool) -> None:
@@ -222,4 +250,5 @@ class Informer:
             "waiting_for_slots": sum(len(w) for w in self._waiting_for_slots.values()),
             "backfills": len(self._backfills),
             "unfinished_backfills": len(self._unfinished_backfills),
+            "held_for_past": len(self._held_for_past),
         }

@@ -9,7 +9,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from kubedag.core import clearing, run_engine
+from kubedag.core import clearing, past, run_engine
 from kubedag.core.dag_scheduler import RunSummary, starts_at_pin
 from kubedag.core.dates import earliest, parse_time
 from kubedag.core.naming import label_value
@@ -23,6 +23,7 @@ from kubedag.reconcilers.batching import WriteBatches
 from kubedag.reconcilers.caches import NamespacedName, resource_version, summarize_run
 from kubedag.reconcilers.cleanup import Cleaner
 from kubedag.reconcilers.context import Reconciler, ReconcilerContext
+from kubedag.reconcilers.earlier import EarlierRunsReader
 from kubedag.reconcilers.outputs import OutputStore
 from kubedag.reconcilers.pods import PodLauncher
 from kubedag.reconcilers.requests import RequestApplier, post_run_events
@@ -45,6 +46,9 @@ class RunReconciler(Reconciler):
         self.status = status
         self.wake_dag = wake_dag
         self.pods = PodLauncher(context.kube, context.informer)
+        self.earlier = EarlierRunsReader(
+            context.kube, context.informer, context.snapshots, context.settings.catchup_by_default
+        )
         self.outputs = OutputStore(context.kube)
         self.requests = RequestApplier(context.kube, context.snapshots, status)
         # A task that just started is recorded a moment later, so a short task goes from
@@ -209,15 +213,23 @@ class RunReconciler(Reconciler):
         limit = self.informer.max_active_tasks((run.namespace, dag))
         slots = limit - self.informer.pods.active_count(run.namespace, label_value(dag))
         pods = await self.pods.observe(run)
-        return run_engine.advance(
+        earlier = await self.earlier.read(run, snapshot)
+        decision = run_engine.advance(
             run,
             snapshot,
             pods=pods,
             now=now,
             task_slots=slots,
             frozen=self._frozen(run),
+            earlier=earlier,
             stored_outputs=await self.outputs.load(run),
         )
+        # A run held by dependsOnPast is woken when its previous run changes (or any run of
+        # its DAG comes or goes, which may change which run is the previous one).
+        previous = earlier.previous
+        held = previous is not None and past.held_by_past(decision.status.tasks)
+        self.informer.hold_for_past(run.key, dag, previous.name if held and previous else None)
+        return decision
 
     def _frozen(self, run: DagRun) -> bool:
         """A paused DAG freezes its runs, except backfill runs (asked for by hand)."""

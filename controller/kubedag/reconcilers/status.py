@@ -23,12 +23,15 @@ class StatusWriter:
         informer: Informer,
         kind: Kind,
         on_run_changed: Callable[[NamespacedName], None] | None = None,
+        on_run_written: Callable[[NamespacedName], None] | None = None,
     ) -> None:
-        """`on_run_changed(dag_key)`: a run's summary changed, so its DAG has news."""
+        """`on_run_changed(dag_key)`: a run's summary changed, so its DAG has news.
+        `on_run_written(run_key)`: any status write of a run (runs waiting on it have news)."""
         self.kube = kube
         self.informer = informer
         self.kind = kind
         self.on_run_changed = on_run_changed
+        self.on_run_written = on_run_written
 
     async def write(
         self,
@@ -60,7 +63,10 @@ class StatusWriter:
             self.informer.put_dag(key, written)
         elif self.kind == "Backfill":
             self.informer.put_backfill(key, written)
-        elif self.informer.put_run(key, written) and wake_dag and self.on_run_changed:
-            dag = str(written["spec"]["dagName"])
-            self.on_run_changed((key[0], dag))
+        else:
+            if self.informer.put_run(key, written) and wake_dag and self.on_run_changed:
+                dag = str(written["spec"]["dagName"])
+                self.on_run_changed((key[0], dag))
+            if self.on_run_written:
+                self.on_run_written(key)
         return written
