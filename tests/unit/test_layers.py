@@ -88,3 +88,21 @@ def test_the_check_sees_an_upward_and_an_io_import(tmp_path: Path) -> None:
     found = imports(module)
     assert "kubedag.reconcilers.informer" in found and layer_of(found[0]) == "reconcilers"
     assert [n for n in found if n.split(".")[0] in IO_MODULES] == ["kubernetes"]
+
+
+MAX_CLASS_LINES = 250
+
+
+@pytest.mark.parametrize(
+    "path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE))
+)
+def test_no_class_is_over_250_lines(path: Path) -> None:
+    """Small classes, as the house rule says: one that grows past this splits its concerns."""
+    too_long = [
+        f"{node.name}: {node.end_lineno - node.lineno + 1} lines"
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ClassDef)
+        and node.end_lineno is not None
+        and node.end_lineno - node.lineno + 1 > MAX_CLASS_LINES
+    ]
+    assert not too_long
