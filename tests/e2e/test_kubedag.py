@@ -536,3 +536,58 @@ def test_a_branch_a_short_circuit_and_a_teardown_decide_a_real_run(
     pods = kubectl("get", "pods", "-n", ns, "-o", "name").split()
     assert "pod/flow-now-right-1" not in pods and "pod/flow-now-gated-1" not in pods
     assert kubectl("logs", "-n", ns, "flow-now-cleanup-1").strip() == "cleanup"
+
+
+def test_depends_on_past_holds_the_next_day_until_the_failed_one_is_cleared(
+    ns: str, kubectl: Kubectl
+) -> None:
+    start = (datetime.now(UTC) - timedelta(days=2)).strftime("%Y-%m-%d")
+    # load fails on the first day until its input is there.
+    load = (
+        "import os, sys; ok = '{{ ds }}' != '"
+        + start
+        + "' or os.environ.get('INPUT_OK') == 'yes'; "
+        "print('load {{ ds }}', 'ok' if ok else 'no input'); sys.exit(0 if ok else 2)"
+    )
+    apply_dag(
+        kubectl,
+        ns,
+        "daily",
+        {
+            "schedule": "@daily",
+            "startDate": start,
+            "tasks": [
+                python_task(
+                    "load",
+                    load,
+                    dependsOnPast=True,
+                    envFrom=[{"configMapRef": {"name": "inputs", "optional": True}}],
+                )
+            ],
+        },
+    )
+    found = wait_for(
+        lambda: len(runs(kubectl, ns, "daily")) == 2 and runs(kubectl, ns, "daily"),
+        "two scheduled runs",
+    )
+    day1, day2 = (r["metadata"]["name"] for r in found)
+    assert wait_run(kubectl, ns, day1, "failed")["status"]["tasks"][0]["state"] == "failed"
+
+    def held() -> dict[str, Any] | None:
+        run: dict[str, Any] = kubectl.json("get", "dagrun", day2, "-n", ns)
+        record = run["status"]["tasks"][0]
+        return record if "dependsOnPast" in (record.get("message") or "") else None
+
+    record = wait_for(held, f"{day2}'s load held by {day1}")
+    assert (record["state"], record["try"]) == ("none", 0), record
+    assert day1 in record["message"], record
+    assert kubectl.json("get", "dagrun", day2, "-n", ns)["status"]["state"] == "running"
+    pods = ("get", "pods", "-n", ns, "-l", f"kubedag.io/dagrun={day2}", "-o", "name")
+    assert kubectl(*pods).strip() == ""
+    # Fix the input and clear the failed day: then the next day runs.
+    kubectl("create", "configmap", "inputs", "-n", ns, "--from-literal=INPUT_OK=yes")
+    command = [str(REPO / ".venv/bin/kubedag"), "clear", day1, "--task", "load", "-n", ns,
+               "--kubeconfig", str(kubectl.kubeconfig)]  # fmt: skip
+    subprocess.run(command, check=True, capture_output=True)
+    assert wait_run(kubectl, ns, day1, "success")["status"]["tasks"][0]["try"] == 2
+    assert wait_run(kubectl, ns, day2, "success")["status"]["tasks"][0]["try"] == 1
