@@ -4,7 +4,8 @@ import argparse
 import json
 from typing import Any
 
-from kubedag.kube.client import Kube
+from kubedag.kube.client import Kube, custom_path
+from kubedag.models.dagrun import DagRun
 
 
 class CliError(Exception):
@@ -29,6 +30,14 @@ def current_namespace(kubeconfig: str | None) -> str:
 async def connect(args: argparse.Namespace) -> tuple[Kube, str]:
     kube = await Kube.connect(args.kubeconfig)
     return kube, args.namespace or current_namespace(args.kubeconfig)
+
+
+async def read_run(kube: Kube, namespace: str, name: str) -> DagRun:
+    """The DagRun `name`, or a CliError saying it is not there."""
+    body = await kube.get(custom_path("dagruns", namespace, name))
+    if body is None:
+        raise CliError(f"DagRun {name!r} not found in namespace {namespace}")
+    return DagRun.model_validate(body)
 
 
 def parse_conf(text: str | None) -> dict[str, Any] | None:

@@ -7,10 +7,10 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from kubedag.commands.common import CliError, add_connection_flags, connect
+from kubedag.commands.common import CliError, add_connection_flags, connect, read_run
 from kubedag.core.naming import pod_name
 from kubedag.core.suggestions import did_you_mean
-from kubedag.kube.client import ApiError, Kube, custom_path
+from kubedag.kube.client import ApiError, Kube
 from kubedag.manifests.render import CONTAINER_NAME
 from kubedag.models.dagrun import DagRun, TaskRecord
 
@@ -92,10 +92,8 @@ def add_parser(sub: Any) -> None:
 async def _logs(args: argparse.Namespace) -> int:
     kube, namespace = await connect(args)
     try:
-        body = await kube.get(custom_path("dagruns", namespace, args.run))
-        if body is None:
-            raise CliError(f"DagRun {args.run!r} not found in namespace {namespace}")
-        targets = log_targets(DagRun.model_validate(body), args.task, args.try_number)
+        run = await read_run(kube, namespace, args.run)
+        targets = log_targets(run, args.task, args.try_number)
         if args.follow and len(targets) > 1:
             raise CliError("--follow needs --task (one log at a time)")
         missing = 0

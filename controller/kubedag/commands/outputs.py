@@ -8,8 +8,8 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from kubedag.commands.common import CliError, add_connection_flags, connect
-from kubedag.kube.client import core_path, custom_path
+from kubedag.commands.common import CliError, add_connection_flags, connect, read_run
+from kubedag.kube.client import core_path
 from kubedag.models.dagrun import DagRun, TaskRecord
 
 
@@ -82,10 +82,7 @@ def add_parser(sub: Any) -> None:
 async def _outputs(args: argparse.Namespace) -> int:
     kube, namespace = await connect(args)
     try:
-        body = await kube.get(custom_path("dagruns", namespace, args.run))
-        if body is None:
-            raise CliError(f"DagRun {args.run!r} not found in namespace {namespace}")
-        records = chosen_records(DagRun.model_validate(body), args.task)
+        records = chosen_records(await read_run(kube, namespace, args.run), args.task)
         config_maps: dict[str, Mapping[str, str] | None] = {}
         for name in config_maps_to_read(records):
             stored = await kube.get(core_path("configmaps", namespace, name))
