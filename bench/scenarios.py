@@ -344,8 +344,7 @@ def catchup(session: Session, scale: Scale) -> ScenarioResult:
 
         def all_done(recorder: Recorder) -> bool:
             run.check_alive()
-            runs = scheduled(recorder)
-            return len(runs) >= expected and all(x.finished is not None for x in runs)
+            return recorder.finished_count["catchup"] >= expected
 
         run.recorder.wait_for(all_done, scale.timeout_s)
         run.end()
@@ -474,8 +473,7 @@ def backfill(session: Session, scale: Scale) -> ScenarioResult:
 
         def all_done(recorder: Recorder) -> bool:
             run.check_alive()
-            runs = runs_of(recorder)
-            return len(runs) >= len(expected) and all(x.finished is not None for x in runs)
+            return recorder.finished_count["backfilled"] >= len(expected)
 
         run.recorder.wait_for(all_done, scale.timeout_s)
         run.end()
