@@ -175,3 +175,52 @@ def test_a_gated_queue_takes_its_keys_only_after_the_gate_opens() -> None:
         return log
 
     assert asyncio.run(scenario()) == ["gate opens", "run-a", "run-a"]
+
+
+def test_add_soon_passes_a_lone_change_at_once_and_a_burst_once_per_interval() -> None:
+    async def scenario() -> tuple[list[float], int, int]:
+        passes: list[float] = []
+        loop = asyncio.get_running_loop()
+
+        async def process(key: str) -> None:
+            passes.append(loop.time())
+
+        queue: WorkQueue[str] = WorkQueue("t", process, workers=1, now=now)
+        queue.start()
+        began = loop.time()
+        queue.add_soon("dag", 0.2)  # a lone change: processed at once
+        await until(lambda: len(passes) == 1)
+        for _ in range(50):  # a burst within the interval: one more pass, at its end
+            queue.add_soon("dag", 0.2)
+            await asyncio.sleep(0.001)
+        await until(lambda: len(passes) == 2)
+        await asyncio.sleep(0.3)
+        tracked_before_forget = queue.tracked()
+        queue.forget("dag")
+        tracked_after = queue.tracked()
+        await queue.stop()
+        return [p - began for p in passes], tracked_before_forget, tracked_after
+
+    passes, tracked, forgotten = asyncio.run(scenario())
+    assert len(passes) == 2
+    assert passes[0] < 0.1
+    assert passes[1] >= 0.19  # the burst waited for the interval's end, as one pass
+    assert (tracked, forgotten) == (1, 0)  # the key's last news is evicted with it
+
+
+def test_add_soon_is_not_held_back_by_a_later_wake_up() -> None:
+    async def scenario() -> list[str]:
+        seen: list[str] = []
+
+        async def process(key: str) -> None:
+            seen.append(key)
+
+        queue: WorkQueue[str] = WorkQueue("t", process, workers=1, now=now)
+        queue.start()
+        queue.add_after("dag", now() + timedelta(hours=1))  # its next schedule tick
+        queue.add_soon("dag", 0.2)
+        await until(lambda: seen == ["dag"])
+        await queue.stop()
+        return seen
+
+    assert asyncio.run(scenario()) == ["dag"]

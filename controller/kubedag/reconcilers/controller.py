@@ -42,6 +42,7 @@ class Controller:
         self, kube: Kube, settings: ControllerSettings, now: Callable[[], datetime] = utcnow
     ) -> None:
         self.kube = kube
+        self.run_news_within = settings.run_news_within
         self.informer = Informer()
         self.snapshots = SnapshotStore(kube)
         self.dag_queue: WorkQueue[NamespacedName] = WorkQueue(
@@ -158,8 +159,8 @@ class Controller:
     def _run_changed(self, dag: NamespacedName) -> None:
         """A run's summary changed: its DAG's scheduler and its backfills have news, and so
         have its runs held by dependsOnPast (a run came or went, or finished)."""
-        self.dag_queue.add(dag)
-        self._wake_backfills(dag)
+        self.dag_queue.add_soon(dag, self.run_news_within)
+        self._wake_backfills(dag, within=self.run_news_within)
         for held in self.informer.held_in_dag(*dag):
             self.run_queue.add(held)
 
@@ -168,12 +169,18 @@ class Controller:
         for held in self.informer.held_by(run):
             self.run_queue.add(held)
 
-    def _wake_backfills(self, dag: NamespacedName, waiting_only: bool = False) -> None:
+    def _wake_backfills(
+        self, dag: NamespacedName, waiting_only: bool = False, within: float = 0.0
+    ) -> None:
         for body in self.informer.backfills_of(*dag):
             state = (body.get("status") or {}).get("state")
             if state in ("Completed", "Refused") or (waiting_only and state):
                 continue
-            self.backfill_queue.add((dag[0], body["metadata"]["name"]))
+            key = (dag[0], body["metadata"]["name"])
+            if within:
+                self.backfill_queue.add_soon(key, within)
+            else:
+                self.backfill_queue.add(key)
 
     def on_backfill_event(self, event_type: str | None, body: dict[str, Any]) -> None:
         key = (body["metadata"]["namespace"], body["metadata"]["name"])

@@ -65,5 +65,12 @@ class ControllerSettings:
     dag_workers: int = field(
         default_factory=lambda: int(os.environ.get("KUBEDAG_DAG_WORKERS", "16"))
     )
+    run_news_within: float = field(
+        default_factory=lambda: float(os.environ.get("KUBEDAG_RUN_NEWS_WITHIN", "0.1"))
+    )
+    """Seconds news of a run (created, started, finished) may wait before its DAG's and its
+    backfills' passes see it: each such pass reads every run of the DAG, so when runs change
+    many times a second, one pass per interval does the work of many (docs/performance.md).
+    A lone change is passed on at once."""
     history: HistoryPolicy = field(default_factory=history_from_env)
     """History limits, TTL and podGC of DAGs that set none (the chart's `history` values)."""

@@ -6,7 +6,7 @@ requeue-after), which `add_after` turns into a wake-up at that time instead of p
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Hashable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
 Key = TypeVar("Key", bound=Hashable)
@@ -35,6 +35,7 @@ class WorkQueue(Generic[Key]):
         self._dirty: set[Key] = set()
         self._timers: dict[Key, tuple[datetime, asyncio.TimerHandle]] = {}
         self._failures: dict[Key, int] = {}
+        self._last_soon: dict[Key, datetime] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._gate = gate
         self._drained = asyncio.Event()
@@ -73,6 +74,26 @@ class WorkQueue(Generic[Key]):
         handle = loop.call_later(delay, self._fire, key)
         self._timers[key] = (when, handle)
 
+    def add_soon(self, key: Key, within: float) -> None:
+        """Process `key` now, or, if news came less than `within` seconds ago, once that
+        interval ends: news that arrives many times a second (every run of a busy DAG
+        changing) then costs one pass per interval, not one per change, and a lone change
+        waits for nothing."""
+        if key in self:
+            return
+        now, interval = self._now(), timedelta(seconds=within)
+        last = self._last_soon.get(key)
+        if last is None or now - last >= interval:
+            self._last_soon[key] = now
+            self.add(key)
+        else:
+            due = last + interval
+            pending = self._timers.get(key)
+            if pending is not None and pending[0] <= due:
+                return  # the pass at the interval's end is set already
+            self._last_soon[key] = due
+            self.add_after(key, due)
+
     def _fire(self, key: Key) -> None:
         self._timers.pop(key, None)
         self.add(key)
@@ -82,6 +103,7 @@ class WorkQueue(Generic[Key]):
         if pending is not None:
             pending[1].cancel()
         self._failures.pop(key, None)
+        self._last_soon.pop(key, None)
 
     async def drained(self, limit: float) -> None:
         """Wait until no key waits for a worker (keys being processed do not count), or at
@@ -103,7 +125,7 @@ class WorkQueue(Generic[Key]):
     def tracked(self) -> int:
         """Keys with a pending wake-up or a failure count: per-object state that `forget`
         clears when the object is deleted."""
-        return len(self._timers) + len(self._failures)
+        return len(self._timers) + len(self._failures) + len(self._last_soon)
 
     async def _worker(self) -> None:
         while True:
