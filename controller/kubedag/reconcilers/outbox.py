@@ -94,7 +94,9 @@ class OutboxKeeper:
         return outbox.decide(run.uid, created_at(body), run.status, new, snapshot, now)
 
     def send(self, run: DagRun, status: DagRunStatus, snapshot: Snapshot) -> None:
-        """Hand the pending notifications of a status that is stored to the sender."""
+        """Hand the pending notifications of a status that is stored to the sender (and
+        forget the outcomes it records)."""
+        self.sender.acknowledge(run.key, [n.to_wire() for n in status.notifications])
         entries = outbox.pending(status)
         if entries:
             self.sender.offer(run.key, run_facts(run, status), entries, notifier_lookup(snapshot))
