@@ -158,7 +158,9 @@ class RunReconciler(Reconciler):
             self.informer.runs.update(namespace, dag, summarize_run(body), version)
             raise
         finally:
-            self.wake_dag((namespace, dag))
+            # The slot was taken outside the DAG's pass; a backfill's runs take none of it.
+            if run.spec.run_type is not RunType.BACKFILL:
+                self.wake_dag((namespace, dag))
 
     async def _adopt(self, body: dict[str, Any], dag_body: dict[str, Any]) -> dict[str, Any]:
         patch = render.adoption_patch(body, dag_body)
