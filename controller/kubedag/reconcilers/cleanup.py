@@ -93,10 +93,12 @@ class Cleaner:
         """Delete a run and its pods; the informer forgets it now, so the DAG's next pass
         does not select it again before the watch reports the deletion."""
         namespace, name = key
-        if self.informer.pods.of_run(namespace, label_value(name)):
+        pods = self.informer.pods.of_run(namespace, label_value(name))
+        if pods:
             await self.kube.delete_collection(
                 core_path("pods", namespace), label_selector=_run_pods(name)
             )
+            self._forget_pods(namespace, [p.name for p in pods])
         await self.kube.delete(custom_path("dagruns", namespace, name))
         self.informer.forget_run(key)
 
@@ -131,7 +133,14 @@ class Cleaner:
         else:
             for pod in doomed:
                 await self.kube.delete(core_path("pods", namespace, pod))
+        self._forget_pods(namespace, doomed)
         log.debug("podGC %s of run %s/%s: deleted %d pods", policy, namespace, name, len(doomed))
+
+    def _forget_pods(self, namespace: str, names: Collection[str]) -> None:
+        """Deleted pods leave the cache now (write-through): a pass before the watch reports
+        the deletion would otherwise delete them again."""
+        for pod in names:
+            self.informer.forget_pod(namespace, pod)
 
     # Snapshots -----------------------------------------------------------------------------
 

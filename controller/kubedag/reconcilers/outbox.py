@@ -10,7 +10,7 @@ from kubedag.core import outbox
 from kubedag.core.dates import parse_time
 from kubedag.core.deadlines import check_deadlines
 from kubedag.core.notifications import run_notifiers, task_notifiers
-from kubedag.core.run_engine import RunEvent
+from kubedag.core.run_engine import RunDecision, RunEvent
 from kubedag.core.snapshot import Snapshot
 from kubedag.manifests.notifications import RunFacts
 from kubedag.models.dagrun import DagRun, DagRunStatus, RunState
@@ -83,6 +83,12 @@ class OutboxKeeper:
         ]
         return run.model_copy(update={"status": status}), events
 
+    def begin(self, run: DagRun, snapshot: Snapshot) -> tuple[DagRun, list[RunEvent]]:
+        """A running run's pass begins: its stored pending notifications go (again, after a
+        restart), and the outcomes of sending are recorded (`settled`)."""
+        self.send(run, run.status, snapshot)
+        return self.settled(run)
+
     def decide(
         self,
         run: DagRun,
@@ -92,6 +98,22 @@ class OutboxKeeper:
         now: datetime,
     ) -> outbox.OutboxDecision:
         return outbox.decide(run.uid, created_at(body), run.status, new, snapshot, now)
+
+    def note(
+        self,
+        run: DagRun,
+        body: dict[str, Any],
+        snapshot: Snapshot,
+        decision: RunDecision,
+        settled_events: list[RunEvent],
+        now: datetime,
+    ) -> datetime | None:
+        """Add to the engine's decision what its change notifies and the deadlines missed
+        (with the events of notifications given up); returns the next deadline."""
+        noted = self.decide(run, body, snapshot, decision.status, now)
+        decision.status = noted.status
+        decision.events.extend([*settled_events, *noted.events])
+        return noted.next_deadline
 
     def send(self, run: DagRun, status: DagRunStatus, snapshot: Snapshot) -> None:
         """Hand the pending notifications of a status that is stored to the sender (and

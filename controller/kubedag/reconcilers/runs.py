@@ -167,7 +167,9 @@ class RunReconciler(Reconciler):
             self.informer.runs.update(namespace, dag, summarize_run(body), version)
             raise
         finally:
-            self.wake_dag((namespace, dag))
+            # The slot was taken outside the DAG's pass; a backfill's runs take none of it.
+            if run.spec.run_type is not RunType.BACKFILL:
+                self.wake_dag((namespace, dag))
 
     async def _adopt(self, body: dict[str, Any], dag_body: dict[str, Any]) -> dict[str, Any]:
         patch = render.adoption_patch(body, dag_body)
@@ -193,11 +195,10 @@ class RunReconciler(Reconciler):
             )
             await self.status.write(key, status.to_wire(), body["metadata"]["resourceVersion"])
             return None
-        run, settled_events = self.outbox.settled(run)
+        run, settled_events = self.outbox.begin(run, snapshot)
         request = await self.requests.outcome(run, now)
         if request is not None:
             run = run.model_copy(update={"status": request.status})
-        self.outbox.send(run, run.status, snapshot)  # stored: sent after a restart too
         decision = await self._decide(run, snapshot, now)
         # Before the status that points at them: a reader never misses an output.
         await self.outputs.store(run, decision.outputs_to_store)
@@ -205,9 +206,7 @@ class RunReconciler(Reconciler):
             decision.pods_to_delete[:0] = request.pods_to_delete
             decision.events[:0] = request.events
         again = await self.pods.carry_out(run, snapshot, decision, now)
-        noted = self.outbox.decide(run, body, snapshot, decision.status, now)
-        decision.status = noted.status
-        decision.events.extend([*settled_events, *noted.events])
+        deadline = self.outbox.note(run, body, snapshot, decision, settled_events, now)
         wake = await self._write(run, body, decision, now, pinning=pinning)
         if wake is None:  # written: its pending notifications are recorded, and may go
             self.outbox.send(run, decision.status, snapshot)
@@ -220,7 +219,7 @@ class RunReconciler(Reconciler):
         still_waiting = any(r.state is TaskState.SCHEDULED for r in decision.status.tasks)
         # A pod of this DAG finishing frees a slot and wakes the run.
         self.informer.wait_for_slots(key, label_value(run.spec.dag_name), still_waiting)
-        return now if again else earliest(decision.requeue_at, wake, noted.next_deadline)
+        return now if again else earliest(decision.requeue_at, wake, deadline)
 
     async def _decide(
         self, run: DagRun, snapshot: Snapshot, now: datetime
