@@ -128,6 +128,9 @@ class OutboxKeeper:
         run missed, and send what is pending; returns its next deadline."""
         if not run.status.snapshot:
             return None  # never pinned: nothing was decided for it
+        waiting = outbox.pending(run.status) or self.sender.outcomes(run.key)
+        if run.status.state is not RunState.QUEUED and not waiting:
+            return None
         snapshot = await self.snapshots.load(
             (run.namespace, run.spec.dag_name), run.status.snapshot
         )
