@@ -3,19 +3,25 @@ which changes notify, their ids, de-duplication in the outbox, deadlines, and th
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from kubedag.core import outbox
 from kubedag.core.deadlines import check_deadlines
 from kubedag.core.notifications import event_id, transition_notifications
 from kubedag.core.run_engine import advance
+from kubedag.core.snapshot import build_snapshot
+from kubedag.core.validation import validate_dag
 from kubedag.manifests.notifications import RunFacts, slack_payload, webhook_payload
+from kubedag.models.dag import DagSpec
 from kubedag.models.dagrun import DagRunStatus, RunState, TaskRecord, TaskState
 from kubedag.models.notifications import DeadlineMiss, Notification, NotificationEvent
 from tests.unit.builders import T0, pod, running_run, snapshot_of, task
 
+REPO = Path(__file__).resolve().parents[2]
 HOOK = {"secretKeyRef": {"name": "hooks", "key": "url"}}
 SLACK = {"type": "slack", "secretKeyRef": {"name": "hooks", "key": "slack"}}
 NOTIFIED = {"onFailure": [HOOK], "onRetry": [HOOK], "onSuccess": [HOOK]}
@@ -402,3 +408,18 @@ def test_the_slack_message_reads_as_a_sentence() -> None:
     assert slack_payload(FACTS, missed)["text"].startswith(
         ":alarm_clock: Run of DAG *etl* missed its deadline 2026-01-02T00:00:00Z"
     )
+
+
+def test_the_documented_example_is_a_valid_dag_whose_notifiers_name_its_secret() -> None:
+    documents = list(yaml.safe_load_all((REPO / "examples/notifications-dag.yaml").read_text()))
+    secret, dag = documents
+    spec = DagSpec.model_validate(dag["spec"])
+    assert validate_dag("etl", spec) == []
+    snapshot = build_snapshot(spec)
+    assert snapshot.notifies and snapshot.task("load").deadline is not None
+    named = {
+        n.secret_key_ref.key
+        for t in snapshot.tasks
+        for n in [*(t.on_failure or []), *(t.on_retry or []), *(t.on_success or [])]
+    }
+    assert named <= set(secret["stringData"])
