@@ -108,7 +108,8 @@ class World:
         try:
             for _ in range(1000):
                 await asyncio.sleep(0)
-                if not len(self.controller.run_queue) and not len(self.controller.dag_queue):
+                queues = len(self.controller.run_queue) or len(self.controller.dag_queue)
+                if not queues and not self.api.background:
                     break
         finally:
             self.controller.runs.reconcile = reconcile  # type: ignore[method-assign]
@@ -242,7 +243,7 @@ def test_a_run_of_a_dag_that_does_not_exist_fails_with_a_reason_and_an_event() -
         assert world.state("r1") == "failed"
         conditions = world.api.objects[run_path("r1")]["status"]["conditions"]
         assert conditions[0]["reason"] == "DagNotFound"
-        assert [e["reason"] for e in world.api.events] == ["RunFailed"]
+        assert [e["reason"] for e in await world.api.posted_events()] == ["RunFailed"]
 
     run_async(scenario)
 
@@ -277,7 +278,7 @@ def test_a_named_account_that_does_not_exist_holds_the_dag_until_it_is_created()
         assert ready["message"].startswith(
             'spec.tasks[1].serviceAccountName: serviceaccount "loader" not found in namespace etl'
         )
-        assert [e["reason"] for e in world.api.events] == ["ServiceAccountNotFound"]
+        assert [e["reason"] for e in await world.api.posted_events()] == ["ServiceAccountNotFound"]
         assert again == world.now + RECHECK_MISSING
 
         world.api.put(core_path("serviceaccounts", NS, "loader"), {"metadata": {"name": "loader"}})
