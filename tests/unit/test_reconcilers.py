@@ -146,6 +146,23 @@ def test_the_echo_of_an_own_status_write_is_not_worked_on_again() -> None:
     run_async(scenario)
 
 
+def test_a_watch_event_older_than_the_cached_run_is_not_worked_on() -> None:
+    async def scenario() -> None:
+        world = World()
+        world.controller.start()
+        world.apply_dag()
+        created = world.api.put(run_path("r1"), run_manifest("r1"))
+        key = world.create_run("r1")  # as a response would bring it: the pass pins it
+        assert await world.settle() == [key]
+        assert world.state("r1") == "running"
+        # The watch delivers the creation only now, older than the pinned run.
+        world.controller.on_run_event("ADDED", created)
+        assert await world.settle() == []
+        await world.controller.stop()
+
+    run_async(scenario)
+
+
 def test_a_conflict_drops_the_stale_copy_and_the_next_pass_reads_it_afresh() -> None:
     async def scenario() -> None:
         world = World()
