@@ -6,8 +6,8 @@ kube-scheduler binds pods (``pods/binding``) and posts ``events.k8s.io`` events;
 patches ``pods/status`` and ``nodes``, and deletes once more every pod the controller
 deleted (its pod-delete stage sees the pod's last state, with a deletionTimestamp, and gets
 a 404: such DELETEs are counted apart, as verb ``DELETE(404)``); the harness creates DAGs
-and manual DagRuns (it reports how many) and opens its own watches. Lists and watches are long-lived streams
-shared by every client and are counted apart, never per task try.
+and manual DagRuns (it reports how many) and opens its own watches. Lists and watches are
+long-lived streams shared by every client and are counted apart, never per task try.
 """
 
 from __future__ import annotations

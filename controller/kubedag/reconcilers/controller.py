@@ -220,11 +220,14 @@ class Controller:
             self.run_queue.forget(key)
             self._run_changed((key[0], dag), RunChange(before, None))
             return
+        stale = self.informer.has_newer_run(key, body)
         change = self.informer.put_run(key, body)
         if change is not None:
             self._run_changed((key[0], str((body.get("spec") or {}).get("dagName", ""))), change)
         self._wake_held_by(key)
-        if not self.informer.is_own_write("DagRun", key, body):
+        # An echo of our own write, or an event older than what a response gave us (a run
+        # created and pinned before the watch delivered its creation), has no news.
+        if not stale and not self.informer.is_own_write("DagRun", key, body):
             self.run_queue.add(key)
 
     def on_pod_event(self, event_type: str | None, body: dict[str, Any]) -> None:

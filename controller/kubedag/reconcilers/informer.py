@@ -111,6 +111,14 @@ class Informer:
         after = self.runs.get(key[0], dag, key[1])  # a stale body changes nothing
         return None if before == after else RunChange(before, after)
 
+    def has_newer_run(self, key: NamespacedName, body: dict[str, Any]) -> bool:
+        """Whether the cached body of the run is newer than `body`."""
+        cached = self._run_bodies.get(key)
+        if cached is None:
+            return False
+        old, new = resource_version(cached), resource_version(body)
+        return old is not None and new is not None and old > new
+
     def run(self, key: NamespacedName) -> dict[str, Any] | None:
         return self._run_bodies.get(key)
 

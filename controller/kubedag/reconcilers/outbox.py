@@ -148,7 +148,7 @@ class OutboxKeeper:
             written = await self.status.write(
                 run.key, status.to_wire(), body["metadata"]["resourceVersion"]
             )
-            await post_run_events(self.status.kube, written, events, now)
+            post_run_events(self.status.kube, written, events, now)
         self.send(run, status, snapshot)
         return wake
 

@@ -144,7 +144,7 @@ class RunReconciler(Reconciler):
         await self.status.write(run.key, status.to_wire(), body["metadata"]["resourceVersion"])
         failed = find_condition(status.conditions, "Succeeded")
         event = run_engine.RunEvent("Warning", "RunFailed", failed.message if failed else message)
-        await post_run_events(self.kube, body, [event], now)
+        post_run_events(self.kube, body, [event], now)
 
     async def _pin_running(
         self,
@@ -210,12 +210,15 @@ class RunReconciler(Reconciler):
         wake = await self._write(run, body, decision, now, pinning=pinning)
         if wake is None:  # written: its pending notifications are recorded, and may go
             self.outbox.send(run, decision.status, snapshot)
-        await post_run_events(self.kube, body, decision.events, now)
+        post_run_events(self.kube, body, decision.events, now)
         if decision.status.end_time:
             self.outputs.forget(key)  # a finished run launches nothing: no template reads them
-        # Only outcomes written may lose their pods.
+        # Only outcomes written may lose their pods; the pass need not wait for it.
         succeeded = {r.name for r in decision.status.tasks if r.state is TaskState.SUCCESS}
-        await self.cleaner.collect_pods(key, run.spec.dag_name, decision.status.state, succeeded)
+        self.kube.in_background(
+            self.cleaner.collect_pods(key, run.spec.dag_name, decision.status.state, succeeded),
+            f"podGC of run {key[0]}/{key[1]}",
+        )
         still_waiting = any(r.state is TaskState.SCHEDULED for r in decision.status.tasks)
         # A pod of this DAG finishing frees a slot and wakes the run.
         self.informer.wait_for_slots(key, label_value(run.spec.dag_name), still_waiting)
