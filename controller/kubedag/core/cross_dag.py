@@ -32,6 +32,8 @@ OUTPUT_RUN_ID = "trigger_run_id"
 OUTPUT_DAG_ID = "trigger_dag_id"
 OUTPUT_NAMESPACE = "trigger_namespace"
 OUTPUT_LOGICAL_DATE = "trigger_logical_date_iso"
+# On a run a trigger task created: `namespace/run/task/try` of that task's try.
+ANNOTATION_TRIGGERED_BY = "kubedag.io/triggered-by"
 TRIGGER_DEFAULT_ALLOWED = (RunState.SUCCESS,)
 TRIGGER_DEFAULT_FAILED = (RunState.FAILED,)
 SENSOR_DEFAULT_ALLOWED = (TaskState.SUCCESS,)

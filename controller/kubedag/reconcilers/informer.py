@@ -22,6 +22,7 @@ from kubedag.reconcilers.caches import (
     resource_version,
     summarize_run,
 )
+from kubedag.reconcilers.cross_dag_index import CrossDagIndex
 
 Kind = Literal["DAG", "DagRun", "Backfill"]
 
@@ -53,6 +54,7 @@ class Informer:
         self._unfinished_backfills: set[NamespacedName] = set()
         # Runs held by dependsOnPast: run -> (its DAG, the previous run it waits on).
         self._held_for_past: dict[NamespacedName, tuple[str, str]] = {}
+        self.cross_dag = CrossDagIndex()
 
     # DAGs ----------------------------------------------------------------------------------
 
@@ -63,6 +65,7 @@ class Informer:
         entry.max_active_tasks = int(spec.get("maxActiveTasks", DEFAULT_MAX_ACTIVE_TASKS))
         pod_gc = spec.get("podGC")
         entry.pod_gc = PodGC(pod_gc) if pod_gc in set(PodGC) else None
+        self.cross_dag.note_dag(key, body)
 
     def dag(self, key: NamespacedName) -> dict[str, Any] | None:
         return self._dag_bodies.get(key)
@@ -88,6 +91,7 @@ class Informer:
         self._dag_bodies.drop(key)
         self._dags.pop(key, None)
         self._written.pop(("DAG", *key), None)
+        self.cross_dag.forget_dag(key)
 
     # Runs ----------------------------------------------------------------------------------
 
@@ -96,11 +100,13 @@ class Informer:
         scheduler then has news)."""
         dag = str((body.get("spec") or {}).get("dagName", ""))
         self._run_dag[key] = dag
+        self.cross_dag.note_run(key, body)
         state = (body.get("status") or {}).get("state")
         if state and RunState(state).finished and not request_pending(body):
             self._run_bodies.drop(key)
             self.wait_for_slots(key, label_value(dag), waiting=False)
             self._held_for_past.pop(key, None)
+            self.cross_dag.wait_on(key, set())
         else:
             self._run_bodies.put(key, body)
         summary = summarize_run(body)
@@ -135,6 +141,7 @@ class Informer:
         self._written.pop(("DagRun", *key), None)
         self.wait_for_slots(key, label_value(dag), waiting=False)
         self._held_for_past.pop(key, None)
+        self.cross_dag.forget_run(key)
         return dag
 
     # Backfills -----------------------------------------------------------------------------
@@ -251,4 +258,5 @@ class Informer:
             "backfills": len(self._backfills),
             "unfinished_backfills": len(self._unfinished_backfills),
             "held_for_past": len(self._held_for_past),
+            **self.cross_dag.sizes(),
         }

@@ -23,6 +23,7 @@ from kubedag.reconcilers.batching import WriteBatches
 from kubedag.reconcilers.caches import NamespacedName, resource_version, summarize_run
 from kubedag.reconcilers.cleanup import Cleaner
 from kubedag.reconcilers.context import Reconciler, ReconcilerContext
+from kubedag.reconcilers.cross_dag import CrossDagLinks
 from kubedag.reconcilers.earlier import EarlierRunsReader
 from kubedag.reconcilers.outputs import OutputStore
 from kubedag.reconcilers.pods import PodLauncher
@@ -50,7 +51,10 @@ class RunReconciler(Reconciler):
             context.kube, context.informer, context.snapshots, context.settings.catchup_by_default
         )
         self.outputs = OutputStore(context.kube)
-        self.requests = RequestApplier(context.kube, context.snapshots, status)
+        self.cross_dag = CrossDagLinks(context.kube, context.informer)
+        self.requests = RequestApplier(
+            context.kube, context.snapshots, status, applied=self.cross_dag.clear_dependents
+        )
         # A task that just started is recorded a moment later, so a short task goes from
         # queued to finished in one write.
         self.batches: WriteBatches[NamespacedName] = WriteBatches(run_engine.STARTED_WRITE_DELAY)
@@ -188,6 +192,8 @@ class RunReconciler(Reconciler):
         if request is not None:
             run = run.model_copy(update={"status": request.status})
         decision = await self._decide(run, snapshot, now)
+        if not await self.cross_dag.carry_out(run, decision.cross_dag):
+            return now  # a run it was to trigger exists: decide again with it in view
         # Before the status that points at them: a reader never misses an output.
         await self.outputs.store(run, decision.outputs_to_store)
         if request is not None:
@@ -196,6 +202,8 @@ class RunReconciler(Reconciler):
         again = await self.pods.carry_out(run, snapshot, decision, now)
         wake = await self._write(run, body, decision, now, pinning=pinning)
         await post_run_events(self.kube, body, decision.events, now)
+        if request is not None:
+            await self.cross_dag.clear_dependents(run, decision.status)
         if decision.status.end_time:
             self.outputs.forget(key)  # a finished run launches nothing: no template reads them
         # Only outcomes written may lose their pods.
@@ -223,7 +231,9 @@ class RunReconciler(Reconciler):
             frozen=self._frozen(run),
             earlier=earlier,
             stored_outputs=await self.outputs.load(run),
+            cross_dag=await self.cross_dag.view(run, snapshot),
         )
+        self.cross_dag.wait(run, snapshot, decision.status)
         # A run held by dependsOnPast is woken when its previous run changes (or any run of
         # its DAG comes or goes, which may change which run is the previous one).
         previous = earlier.previous
