@@ -2,8 +2,8 @@
 their templates, and a DAG that would trigger or wait for its own run. Each message names
 the task, the field and the value."""
 
-from collections.abc import Mapping
-from datetime import datetime
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from kubedag.core.dates import parse_time
@@ -28,11 +28,18 @@ def _render_strings(value: Any, where: str, variables: Mapping[str, Any]) -> lis
     return []
 
 
+# A sample run's logical date whose day differs from the other dates of the sample context:
+# a logicalDate template that renders it follows the run's own logical date.
+_OWN_DATE = datetime(2000, 1, 2, tzinfo=UTC)
+
+
 def cross_dag_problems(
-    dag_name: str, task: TaskSpec, variables: Mapping[str, Any], logical_date: datetime
+    dag_name: str, task: TaskSpec, variables_at: Callable[[datetime], Mapping[str, Any]]
 ) -> list[tuple[str, str]]:
-    """(reason, message) for each problem; `variables` are a sample run's at `logical_date`."""
+    """(reason, message) for each problem; `variables_at(date)`: a sample run's template
+    variables at that logical date."""
     problems: list[tuple[str, str]] = []
+    variables = variables_at(_OWN_DATE)
     trigger, sensor = task.trigger_dag_run, task.external_task_sensor
     if trigger is not None:
         where = f"task {task.name!r} triggerDagRun"
@@ -57,11 +64,7 @@ def cross_dag_problems(
                     )
                 )
                 rendered = None
-            if (
-                trigger.dag_name == dag_name
-                and trigger.namespace is None
-                and rendered == logical_date
-            ):
+            if trigger.dag_name == dag_name and trigger.namespace is None and rendered == _OWN_DATE:
                 problems.append(
                     (
                         "InvalidTask",

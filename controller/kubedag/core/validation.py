@@ -5,6 +5,7 @@ import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from pydantic import ValidationError
@@ -82,10 +83,12 @@ def _template_problems(dag_name: str, spec: DagSpec) -> list[Problem]:
     names = [t.name for t in spec.tasks]
     for task in spec.tasks:
         if task.in_controller:
-            variables = _sample_variables(dag_name, spec, task.name, upstream_of.of(task.name))
+            upstream = upstream_of.of(task.name)
             problems.extend(
                 Problem(reason, message)
-                for reason, message in cross_dag_problems(dag_name, task, variables, _SAMPLE_DATE)
+                for reason, message in cross_dag_problems(
+                    dag_name, task, partial(_sample_variables, dag_name, spec, task.name, upstream)
+                )
             )
             continue
         resolved = resolve_task(task, spec) if _has_image(task.image, spec) else None
@@ -121,17 +124,18 @@ def _template_problems(dag_name: str, spec: DagSpec) -> list[Problem]:
 
 
 def _sample_variables(
-    dag_name: str, spec: DagSpec, task: str, upstream: set[str]
+    dag_name: str, spec: DagSpec, task: str, upstream: set[str], logical: datetime = _SAMPLE_DATE
 ) -> dict[str, Any]:
+    """A sample run's template variables at `logical` (the other dates stay the sample's)."""
     return RunContext(
         dag_name=dag_name,
         run_id=f"{dag_name}-validate",
         run_type="manual",
         task_name=task,
         try_number=1,
-        logical_date=_SAMPLE_DATE,
-        data_interval_start=_SAMPLE_DATE,
-        data_interval_end=_SAMPLE_DATE,
+        logical_date=logical,
+        data_interval_start=logical,
+        data_interval_end=logical,
         params=dict(spec.params or {}),
         conf={},
         unknown_outputs=upstream,
