@@ -6,6 +6,8 @@ DAG that never runs times out."""
 from typing import Any
 
 from tests.integration.harness import (  # noqa: F401 - fixtures
+    GROUP,
+    VERSION,
     Cluster,
     ControllerProcess,
     cluster,
@@ -72,4 +74,15 @@ def test_trigger_and_wait_and_sensors(cluster: Cluster, controller: ControllerPr
     assert cluster.wait_run_state("reports-day", "failed")["status"]["tasks"][1]["state"] == (
         "failed"
     )
+
+    # Clearing A's run with `recursive` clears the sensor waiting on it: it waits again.
+    request = {"id": "again", "action": "clear", "tasks": ["load"], "recursive": True}
+    cluster.custom.patch_namespaced_custom_object(
+        GROUP, VERSION, cluster.ns, "dagruns", "etl-a-day", {"spec": {"request": request}}
+    )
+    cluster.wait_task_state("reports-day", "wait-a", "deferred", timeout=20)
+    assert record(cluster, "reports-day", "wait-a")["message"].startswith(
+        f"waiting for DAG etl-a run of {DAY}: run etl-a-day is "
+    )
+    assert record(cluster, "reports-day", "wait-ghost")["state"] == "failed"  # not asked
     controller.assert_alive()
