@@ -170,7 +170,11 @@ class RunReconciler(Reconciler):
             return body
         metadata = body["metadata"]
         path = custom_path("dagruns", metadata["namespace"], metadata["name"])
-        return await self.kube.request("PATCH", path, patch, content_type=MERGE_PATCH)
+        adopted = await self.kube.request("PATCH", path, patch, content_type=MERGE_PATCH)
+        # A pass that ends before its status write (e.g. to decide again) starts the next
+        # one from the adopted body, whose resourceVersion the API server now has.
+        self.informer.put_run((metadata["namespace"], metadata["name"]), adopted)
+        return adopted
 
     async def _advance(
         self, run: DagRun, body: dict[str, Any], now: datetime, *, pinning: bool = False
