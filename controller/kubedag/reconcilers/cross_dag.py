@@ -12,7 +12,6 @@ from typing import Any
 from kubedag.core.cross_dag import (
     ANNOTATION_TRIGGERED_BY,
     NO_VIEW,
-    CrossDagActions,
     CrossDagView,
     NamespacedName,
     ObservedRun,
@@ -24,6 +23,7 @@ from kubedag.core.cross_dag import (
     waits_on,
 )
 from kubedag.core.dag_scheduler import RunSummary
+from kubedag.core.run_engine import RunDecision
 from kubedag.core.schedule import DataInterval
 from kubedag.core.snapshot import Snapshot
 from kubedag.kube.client import MERGE_PATCH, ApiError, Kube, custom_path
@@ -142,10 +142,12 @@ class CrossDagLinks:
 
     # What a pass decided ----------------------------------------------------------------
 
-    async def carry_out(self, run: DagRun, actions: CrossDagActions) -> bool:
-        """Create and clear the runs the engine decided on; False when a run to create
-        exists already, not created by this task's try: the pass is to be made again,
-        with that run in view."""
+    async def carry_out(self, run: DagRun, snapshot: Snapshot, decision: RunDecision) -> bool:
+        """Create and clear the runs the engine decided on, and record what the run's
+        deferred tasks wait on; False when a run to create exists already, not created by
+        this task's try: the pass is to be made again, with that run in view."""
+        self.wait(run, snapshot, decision.status)
+        actions = decision.cross_dag
         for trigger in actions.runs_to_trigger:
             dag = self.informer.dag((trigger.namespace, trigger.dag)) or {}
             manifest = render.triggered_dagrun(

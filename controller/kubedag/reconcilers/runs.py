@@ -139,7 +139,7 @@ class RunReconciler(Reconciler):
         await self.status.write(run.key, status.to_wire(), body["metadata"]["resourceVersion"])
         failed = find_condition(status.conditions, "Succeeded")
         event = run_engine.RunEvent("Warning", "RunFailed", failed.message if failed else message)
-        await post_run_events(self.kube, body, [event], now)
+        post_run_events(self.kube, body, [event], now)
 
     async def _pin_running(
         self,
@@ -162,7 +162,9 @@ class RunReconciler(Reconciler):
             self.informer.runs.update(namespace, dag, summarize_run(body), version)
             raise
         finally:
-            self.wake_dag((namespace, dag))
+            # The slot was taken outside the DAG's pass; a backfill's runs take none of it.
+            if run.spec.run_type is not RunType.BACKFILL:
+                self.wake_dag((namespace, dag))
 
     async def _adopt(self, body: dict[str, Any], dag_body: dict[str, Any]) -> dict[str, Any]:
         patch = render.adoption_patch(body, dag_body)
@@ -171,10 +173,8 @@ class RunReconciler(Reconciler):
         metadata = body["metadata"]
         path = custom_path("dagruns", metadata["namespace"], metadata["name"])
         adopted = await self.kube.request("PATCH", path, patch, content_type=MERGE_PATCH)
-        # A pass that ends before its status write (e.g. to decide again) starts the next
-        # one from the adopted body, whose resourceVersion the API server now has.
         self.informer.put_run((metadata["namespace"], metadata["name"]), adopted)
-        return adopted
+        return adopted  # cached too: the pass may end before its status write
 
     async def _advance(
         self, run: DagRun, body: dict[str, Any], now: datetime, *, pinning: bool = False
@@ -196,7 +196,7 @@ class RunReconciler(Reconciler):
         if request is not None:
             run = run.model_copy(update={"status": request.status})
         decision = await self._decide(run, snapshot, now)
-        if not await self.cross_dag.carry_out(run, decision.cross_dag):
+        if not await self.cross_dag.carry_out(run, snapshot, decision):
             return now  # a run it was to trigger exists: decide again with it in view
         # Before the status that points at them: a reader never misses an output.
         await self.outputs.store(run, decision.outputs_to_store)
@@ -205,14 +205,17 @@ class RunReconciler(Reconciler):
             decision.events[:0] = request.events
         again = await self.pods.carry_out(run, snapshot, decision, now)
         wake = await self._write(run, body, decision, now, pinning=pinning)
-        await post_run_events(self.kube, body, decision.events, now)
+        post_run_events(self.kube, body, decision.events, now)
         if request is not None:
             await self.cross_dag.clear_dependents(run, decision.status)
         if decision.status.end_time:
             self.outputs.forget(key)  # a finished run launches nothing: no template reads them
-        # Only outcomes written may lose their pods.
+        # Only outcomes written may lose their pods; the pass need not wait for it.
         succeeded = {r.name for r in decision.status.tasks if r.state is TaskState.SUCCESS}
-        await self.cleaner.collect_pods(key, run.spec.dag_name, decision.status.state, succeeded)
+        self.kube.in_background(
+            self.cleaner.collect_pods(key, run.spec.dag_name, decision.status.state, succeeded),
+            f"podGC of run {key[0]}/{key[1]}",
+        )
         still_waiting = any(r.state is TaskState.SCHEDULED for r in decision.status.tasks)
         # A pod of this DAG finishing frees a slot and wakes the run.
         self.informer.wait_for_slots(key, label_value(run.spec.dag_name), still_waiting)
@@ -237,7 +240,6 @@ class RunReconciler(Reconciler):
             stored_outputs=await self.outputs.load(run),
             cross_dag=await self.cross_dag.view(run, snapshot),
         )
-        self.cross_dag.wait(run, snapshot, decision.status)
         # A run held by dependsOnPast is woken when its previous run changes (or any run of
         # its DAG comes or goes, which may change which run is the previous one).
         previous = earlier.previous
