@@ -169,9 +169,12 @@ class Controller:
         """A run's summary changed: its DAG's scheduler and its backfills have news, and so
         have its runs held by dependsOnPast (a run came or went, or finished). News that
         cannot start or create a run reaches the DAG with its status batch."""
-        if moves_the_schedule(change):
+        # A DAG the informer does not know is deleted (its runs go after it) or not listed
+        # yet (its own event queues it): waking it would leave a queue entry behind.
+        known = self.informer.dag(dag) is not None
+        if known and moves_the_schedule(change):
             self.dag_queue.add_soon(dag, self.run_news_within)
-        else:
+        elif known:
             self.dag_queue.add_after(dag, self.now() + STATUS_BATCH_DELAY)
         self._wake_backfills(dag, within=self.run_news_within)
         for held in self.informer.held_in_dag(*dag):
