@@ -252,6 +252,26 @@ def test_deleting_the_dag_its_runs_and_pods_leaves_no_cache_entry() -> None:
     run_async(scenario)
 
 
+def test_runs_deleted_after_their_dag_leave_no_queue_entry_behind() -> None:
+    async def scenario() -> None:
+        world = World()
+        controller = world.controller
+        controller.start()
+        world.apply_dag()
+        world.create_run("r1")
+        await world.settle()
+        world.finish_pod("r1-a-1")
+        await world.settle()
+        assert world.state("r1") == "success"
+        controller.on_dag_event("DELETED", world.api.objects.pop(dag_path()))
+        controller.on_run_event("DELETED", world.api.objects.pop(run_path("r1")))
+        await world.settle()
+        assert controller.dag_queue.tracked() == 0
+        await controller.stop()
+
+    run_async(scenario)
+
+
 def test_a_run_of_a_dag_that_does_not_exist_fails_with_a_reason_and_an_event() -> None:
     async def scenario() -> None:
         world = World()
