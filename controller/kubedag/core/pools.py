@@ -14,8 +14,10 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from kubedag.models.pool import DEFAULT_POOL, UNLIMITED
+from kubedag.models.common import Condition, set_condition
+from kubedag.models.pool import DEFAULT_POOL, UNLIMITED, Pool, PoolStatus
 
 NO_LIMIT: int | None = None
 
@@ -70,16 +72,17 @@ class SlotUsage:
 
     def remove(self, claim: SlotClaim) -> None:
         self.add(claim, -1)
-        for counter, key in (
-            (self.pools, (claim.namespace, claim.pool)),
-            (self.dags, (claim.namespace, claim.dag)),
-            (self.tasks, (claim.namespace, claim.dag, claim.task)),
-        ):
-            if counter[key] <= 0:
-                del counter[key]
+        _drop_zero(self.pools, (claim.namespace, claim.pool))
+        _drop_zero(self.dags, (claim.namespace, claim.dag))
+        _drop_zero(self.tasks, (claim.namespace, claim.dag, claim.task))
 
     def copy(self) -> "SlotUsage":
         return SlotUsage(Counter(self.pools), Counter(self.dags), Counter(self.tasks), self.total)
+
+
+def _drop_zero(counter: "Counter[Any]", key: Any) -> None:
+    if counter[key] <= 0:
+        del counter[key]
 
 
 @dataclass(frozen=True)
@@ -187,3 +190,28 @@ def admit_in_order(
         else:
             waiting[candidate] = reason
     return admitted, waiting
+
+
+def pool_status(
+    pool: Pool, *, used: int, running: int, scheduled: int, now: datetime
+) -> PoolStatus:
+    """A Pool's status from the slots its pods hold and its waiting tasks ask for."""
+    old = pool.status or PoolStatus()
+    ready = Condition(
+        type="Ready",
+        status="True",
+        reason="Counted",
+        message="the controller counts the slots of this pool's task pods",
+        last_transition_time=now,
+        observed_generation=pool.generation,
+    )
+    limited = pool.spec.slots != UNLIMITED
+    return PoolStatus(
+        observed_generation=pool.generation,
+        conditions=set_condition(old.conditions, ready),
+        used_slots=used,
+        running_slots=running,
+        queued_slots=used - running,
+        scheduled_slots=scheduled,
+        open_slots=max(0, pool.spec.slots - used) if limited else None,
+    )

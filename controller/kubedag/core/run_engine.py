@@ -23,9 +23,9 @@ from kubedag.core.outputs import (
     upstream_outputs,
 )
 from kubedag.core.past import waits_for_past
+from kubedag.core.pod_observation import GONE, SKIP_EXIT_CODE, TERMINAL_PHASES, PodObservation
 from kubedag.core.pools import Arbiter, Candidate, SlotClaim, counting_gate
 from kubedag.core.priority import in_priority_order, task_candidate
-from kubedag.core.pod_observation import GONE, SKIP_EXIT_CODE, TERMINAL_PHASES, PodObservation
 from kubedag.core.readiness import WAIT, ReadinessCheck
 from kubedag.core.retries import may_retry, retry_delay
 from kubedag.core.run_outcome import run_outcome, skip_unfinished

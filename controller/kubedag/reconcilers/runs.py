@@ -12,7 +12,6 @@ from typing import Any
 from kubedag.core import clearing, past, run_engine
 from kubedag.core.dag_scheduler import RunSummary, starts_at_pin
 from kubedag.core.dates import earliest, parse_time
-from kubedag.core.naming import label_value
 from kubedag.core.snapshot import Snapshot
 from kubedag.kube.client import MERGE_PATCH, ApiError, custom_path
 from kubedag.manifests import render
@@ -40,8 +39,11 @@ class RunReconciler(Reconciler):
         status: StatusWriter,
         wake_dag: Callable[[NamespacedName], None],
         cleaner: Cleaner,
+        wake_run: Callable[[NamespacedName], None] = lambda _: None,
     ) -> None:
+        """`wake_run`: a run whose waiting task now has the slots it waits for."""
         super().__init__(context)
+        self.wake_run = wake_run
         self.cleaner = cleaner
         self.status = status
         self.wake_dag = wake_dag
@@ -193,7 +195,11 @@ class RunReconciler(Reconciler):
         if request is not None:
             decision.pods_to_delete[:0] = request.pods_to_delete
             decision.events[:0] = request.events
-        again = await self.pods.carry_out(run, snapshot, decision, now)
+        try:
+            again = await self.pods.carry_out(run, snapshot, decision, now)
+        finally:
+            # Created pods hold their slots themselves now; refused ones hold none.
+            self.informer.slots.unreserve_run(key)
         wake = await self._write(run, body, decision, now, pinning=pinning)
         await post_run_events(self.kube, body, decision.events, now)
         if decision.status.end_time:
@@ -201,29 +207,35 @@ class RunReconciler(Reconciler):
         # Only outcomes written may lose their pods.
         succeeded = {r.name for r in decision.status.tasks if r.state is TaskState.SUCCESS}
         await self.cleaner.collect_pods(key, run.spec.dag_name, decision.status.state, succeeded)
-        still_waiting = any(r.state is TaskState.SCHEDULED for r in decision.status.tasks)
-        # A pod of this DAG finishing frees a slot and wakes the run.
-        self.informer.wait_for_slots(key, label_value(run.spec.dag_name), still_waiting)
         return now if again else earliest(decision.requeue_at, wake)
 
     async def _decide(
         self, run: DagRun, snapshot: Snapshot, now: datetime
     ) -> run_engine.RunDecision:
         dag = run.spec.dag_name
-        limit = self.informer.max_active_tasks((run.namespace, dag))
-        slots = limit - self.informer.pods.active_count(run.namespace, label_value(dag))
         pods = await self.pods.observe(run)
         earlier = await self.earlier.read(run, snapshot)
+        stored_outputs = await self.outputs.load(run)
+        # No await from here to the reservation: the slots this pass counts free are taken
+        # before any other pass runs (see reconcilers/slots.py).
+        slots = self.informer.slots
+        slots.unreserve_run(run.key)  # a failed earlier pass's, if any
+        arbiter = slots.arbiter(run.key)
         decision = run_engine.advance(
             run,
             snapshot,
             pods=pods,
             now=now,
-            task_slots=slots,
             frozen=self._frozen(run),
             earlier=earlier,
-            stored_outputs=await self.outputs.load(run),
+            stored_outputs=stored_outputs,
+            gate=arbiter,
         )
+        slots.reserve(run.key, decision.claims)
+        # A frozen or finished run competes for nothing; the others wait in rank order.
+        slots.set_waiting(run.key, [] if decision.status.end_time else decision.waiting)
+        for winner in arbiter.winners():
+            self.wake_run((winner.claim.namespace, winner.run))
         # A run held by dependsOnPast is woken when its previous run changes (or any run of
         # its DAG comes or goes, which may change which run is the previous one).
         previous = earlier.previous

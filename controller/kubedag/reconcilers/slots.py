@@ -157,6 +157,9 @@ class SlotBook:
             if self.on_pool_change is not None:
                 self.on_pool_change((run[0], pool))
 
+    def waiting_runs(self) -> set[NamespacedName]:
+        return {run for runs in self._waiting.values() for run in runs}
+
     def others(self, run: NamespacedName) -> Iterable[Candidate]:
         """The candidates the run's tasks compete with: other runs' in its namespace, or in
         every namespace under a controller-wide parallelism."""
