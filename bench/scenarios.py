@@ -50,6 +50,9 @@ class Scale:
     """Manual runs per soak cycle, spread evenly over the DAGs and their versions."""
     timeout_s: float
     """Upper bound on waiting for any one scenario's runs to finish."""
+    pool_runs: int = 500
+    """Runs of a one-task DAG competing for one pool (the pool scenario)."""
+    pool_slots: int = 10
 
 
 SCALES = {
@@ -94,6 +97,7 @@ SCALES = {
         soak_versions=4,
         soak_runs=20,
         timeout_s=180,
+        pool_runs=30,
     ),
 }
 
@@ -613,6 +617,78 @@ def api_cost(session: Session, scale: Scale) -> ScenarioResult:
         return result
 
 
+# -- 7. pool ----------------------------------------------------------------------------------
+
+
+def pool(session: Session, scale: Scale) -> ScenarioResult:
+    """R runs of a one-task DAG whose task takes a slot of one Pool of S slots: the most pods
+    of the pool the harness's watch saw at once (never more than S), and how soon a freed
+    slot is taken again (a pod finished to the next pod of the pool created)."""
+    runs, slots = scale.pool_runs, scale.pool_slots
+    with session.scenario("pool") as run:
+        run.api.create(
+            custom_path("pools", run.namespace),
+            {
+                "apiVersion": "kubedag.io/v1alpha1",
+                "kind": "Pool",
+                "metadata": {"name": "shared"},
+                "spec": {"slots": slots},
+            },
+        )
+        dag = run.apply_dag(
+            "pooled",
+            dag_spec([task("only", pool="shared")], maxActiveRuns=10000, maxActiveTasks=10000),
+        )
+        run.begin()
+        base = datetime(2001, 1, 1, tzinfo=UTC)
+        names = [f"pooled-manual-{i:05d}" for i in range(runs)]
+        for i, name in enumerate(names):
+            run.create_run(dag, name, base + timedelta(minutes=i))
+        finished = run.wait_runs_finished(names, scale.timeout_s)
+        run.end()
+        pods = run.pods("pooled")
+        reuse = slot_reuse_ms(pods, slots)
+        metrics = {
+            "runs": runs,
+            "pool_slots": slots,
+            "runs_completed": sum(1 for n in names if run.recorder.runs[n].state == "success"),
+            "max_pool_pods_at_once": most_at_once(pods),
+            **summarize(reuse, "slot_reuse"),
+        }
+        details = {"finished_in_time": finished}
+        return _finish(
+            run,
+            "pool",
+            {"runs": runs, "pool_slots": slots},
+            metrics,
+            details,
+            {"slot_reuse_ms": reuse},
+        )
+
+
+def most_at_once(pods: list[Any]) -> int:
+    """The most pods active (seen created, not yet seen finished) at one time; a finish and
+    a creation seen at the same moment count the finish first."""
+    changes = sorted(
+        [(p.added, 1) for p in pods] + [(p.finished, -1) for p in pods if p.finished is not None]
+    )
+    most = active = 0
+    for _, change in changes:
+        active += change
+        most = max(most, active)
+    return most
+
+
+def slot_reuse_ms(pods: list[Any], slots: int) -> list[float]:
+    """While tasks wait for the pool, the k-th pod to finish frees the slot the
+    (slots + k)-th pod takes: the time between the two, for each such pair."""
+    created = sorted(p.added for p in pods)
+    finished = sorted(p.finished for p in pods if p.finished is not None)
+    return [
+        _ms(created[slots + k] - done) for k, done in enumerate(finished[: len(created) - slots])
+    ]
+
+
 SCENARIO_FUNCTIONS: dict[str, Callable[[Session, Scale], ScenarioResult]] = {
     "chain": chain,
     "fanout": fanout,
@@ -621,6 +697,7 @@ SCENARIO_FUNCTIONS: dict[str, Callable[[Session, Scale], ScenarioResult]] = {
     "backfill": backfill,
     "single_task": single_task,
     "api_cost": api_cost,
+    "pool": pool,
     "soak": soak,
 }
 
