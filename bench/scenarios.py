@@ -4,6 +4,7 @@ finding, not a failure."""
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
 import math
@@ -647,7 +648,7 @@ def pool(session: Session, scale: Scale) -> ScenarioResult:
         finished = run.wait_runs_finished(names, scale.timeout_s)
         run.end()
         pods = run.pods("pooled")
-        reuse = slot_reuse_ms(pods, slots)
+        reuse = slot_reuse_ms(pods, [run.recorder.runs[n].added for n in names])
         metrics = {
             "runs": runs,
             "pool_slots": slots,
@@ -662,7 +663,13 @@ def pool(session: Session, scale: Scale) -> ScenarioResult:
             {"runs": runs, "pool_slots": slots},
             metrics,
             details,
-            {"slot_reuse_ms": reuse},
+            {
+                "slot_reuse_ms": reuse,
+                "pod_created_s": [p.added - run.window.started for p in pods],
+                "pod_finished_s": [
+                    p.finished - run.window.started for p in pods if p.finished is not None
+                ],
+            },
         )
 
 
@@ -679,14 +686,24 @@ def most_at_once(pods: list[Any]) -> int:
     return most
 
 
-def slot_reuse_ms(pods: list[Any], slots: int) -> list[float]:
-    """While tasks wait for the pool, the k-th pod to finish frees the slot the
-    (slots + k)-th pod takes: the time between the two, for each such pair."""
+def slot_reuse_ms(pods: list[Any], runs_added: list[float]) -> list[float]:
+    """For each pod that finished while another run's task waited (its run created, its pod
+    not yet), the time to the next pod of the pool created after it."""
     created = sorted(p.added for p in pods)
     finished = sorted(p.finished for p in pods if p.finished is not None)
-    return [
-        _ms(created[slots + k] - done) for k, done in enumerate(finished[: len(created) - slots])
-    ]
+    added = sorted(runs_added)
+    latencies: list[float] = []
+    j = 0
+    for done in finished:
+        waiting = bisect.bisect_right(added, done) - bisect.bisect_right(created, done)
+        if waiting <= 0:
+            continue
+        j = max(j, bisect.bisect_right(created, done))
+        if j == len(created):
+            break
+        latencies.append(_ms(created[j] - done))
+        j += 1
+    return latencies
 
 
 SCENARIO_FUNCTIONS: dict[str, Callable[[Session, Scale], ScenarioResult]] = {

@@ -166,6 +166,7 @@ class Controller:
         self.informer.put_dag(key, body)
         if not self.informer.is_own_write("DAG", key, body):
             self.dag_queue.add(key)
+            self._wake_slot_winners()  # its maxActiveTasks may have grown
             self._wake_backfills(key, waiting_only=True)
             for held in self.informer.held_in_dag(*key):  # its catchup decides the previous run
                 self.run_queue.add(held)
