@@ -3,9 +3,11 @@
 The counter has no user label, so the controller's share is attributed by request kind:
 in the bench control plane each (verb, resource, subresource) below has exactly one client.
 kube-scheduler binds pods (``pods/binding``) and posts ``events.k8s.io`` events; kwok
-patches ``pods/status`` and ``nodes``; the harness creates DAGs and manual DagRuns (it
-reports how many) and opens its own watches. Lists and watches are long-lived streams
-shared by every client and are counted apart, never per task try.
+patches ``pods/status`` and ``nodes``, and deletes once more every pod the controller
+deleted (its pod-delete stage sees the pod's last state, with a deletionTimestamp, and gets
+a 404: such DELETEs are counted apart, as verb ``DELETE(404)``); the harness creates DAGs
+and manual DagRuns (it reports how many) and opens its own watches. Lists and watches are
+long-lived streams shared by every client and are counted apart, never per task try.
 """
 
 from __future__ import annotations
@@ -59,8 +61,11 @@ def parse_request_totals(text: str) -> Counter[RequestKey]:
         if match is None:
             continue
         labels = {m["key"]: m["value"] for m in _LABEL.finditer(match["labels"] or "")}
+        verb = labels.get("verb", "")
+        if (verb, labels.get("resource"), labels.get("code")) == ("DELETE", "pods", "404"):
+            verb = "DELETE(404)"
         key = (
-            labels.get("verb", ""),
+            verb,
             labels.get("group", ""),
             labels.get("resource", ""),
             labels.get("subresource", ""),

@@ -179,6 +179,22 @@ class BenchCluster:
                 process.stop()
         self.control_plane.stop()
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time so far of each process of the cluster (kube-apiserver, etcd,
+        kube-scheduler, kwok): with the controller's and the harness's, where a scenario's
+        CPU goes on a machine all of them share."""
+        processes = (
+            self.control_plane.apiserver,
+            self.control_plane.etcd,
+            self.scheduler,
+            self.kwok,
+        )
+        return {
+            p.name: proc_cpu_seconds(p.pid)
+            for p in processes
+            if p is not None and p.pid is not None and p.running
+        }
+
     def check_alive(self) -> None:
         for process in (self.kwok, self.scheduler, self.control_plane.apiserver):
             if process is not None and not process.running:

@@ -66,6 +66,8 @@ class Window:
     cpu_end: float = 0.0
     harness_cpu_start: float = 0.0
     harness_cpu_end: float = 0.0
+    cluster_cpu_start: dict[str, float] = field(default_factory=dict)
+    cluster_cpu_end: dict[str, float] = field(default_factory=dict)
     peak_rss_mib: float = 0.0
     requests: Any = field(default_factory=dict)
 
@@ -163,6 +165,7 @@ class ScenarioRun:
         self._metrics_before = apimetrics.parse_request_totals(self.api.metrics())
         self.window.cpu_start = self.controller.cpu_seconds()
         self.window.harness_cpu_start = _own_cpu_seconds()
+        self.window.cluster_cpu_start = self.session.cluster.cpu_seconds()
         self.window.started = time.time()
 
     def end(self, settle: float = SETTLE_SECONDS) -> None:
@@ -170,6 +173,7 @@ class ScenarioRun:
         self.window.ended = time.time()
         self.window.cpu_end = self.controller.cpu_seconds()
         self.window.harness_cpu_end = _own_cpu_seconds()
+        self.window.cluster_cpu_end = self.session.cluster.cpu_seconds()
         self.window.peak_rss_mib = self.controller.peak_rss_mib()
         after = apimetrics.parse_request_totals(self.api.metrics())
         self.window.requests = apimetrics.delta(self._metrics_before, after)
@@ -207,6 +211,10 @@ class ScenarioRun:
             # The harness shares the machine: its watches and waits are CPU the system under
             # test does not get.
             "harness_cpu_s": round(self.window.harness_cpu_end - self.window.harness_cpu_start, 2),
+            "cluster_cpu_s": {
+                name: round(end - self.window.cluster_cpu_start.get(name, 0.0), 2)
+                for name, end in self.window.cluster_cpu_end.items()
+            },
             "api_streams": attributed.streams,
             "requests": attributed.by_kind,
             "watch_errors": self.recorder.errors,

@@ -2,7 +2,9 @@
 path, increasing resourceVersions, AlreadyExists on a repeated create, Conflict on a stale
 resourceVersion, and merge patches. The real-apiserver tests are in tests/integration."""
 
+import asyncio
 import copy
+from collections.abc import Coroutine
 from typing import Any
 
 from kubedag.kube.client import ApiError
@@ -25,6 +27,7 @@ class ApiDouble:
     def __init__(self) -> None:
         self.objects: dict[str, dict[str, Any]] = {}
         self.events: list[dict[str, Any]] = []
+        self.background: set[asyncio.Task[Any]] = set()
         self.writes: list[tuple[str, str]] = []  # (verb, path)
         self._version = 100
 
@@ -102,6 +105,17 @@ class ApiDouble:
 
     async def post_event(self, involved: dict[str, Any], **fields: Any) -> None:
         self.events.append({"involved": involved, **fields})
+
+    async def posted_events(self) -> "list[dict[str, Any]]":
+        """The events posted, once the posts started in the background are done."""
+        await asyncio.gather(*self.background)
+        return self.events
+
+    def in_background(self, requests: Coroutine[Any, Any, Any], what: str) -> None:
+        """As the real client, minus the logging: a task the event loop runs soon."""
+        task = asyncio.get_running_loop().create_task(requests, name=what)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
 
     async def close(self) -> None:
         return None

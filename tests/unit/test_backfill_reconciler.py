@@ -38,9 +38,8 @@ async def settle(world: World) -> None:
     controller = world.controller
     for _ in range(2000):
         await asyncio.sleep(0)
-        if not (len(controller.run_queue) or len(controller.dag_queue)) and not len(
-            controller.backfill_queue
-        ):
+        queues = len(controller.run_queue) or len(controller.dag_queue)
+        if not queues and not len(controller.backfill_queue) and not world.api.background:
             return
 
 
@@ -135,7 +134,7 @@ def test_a_refused_backfill_says_why_in_a_condition_and_an_event() -> None:
         assert status["state"] == "Refused"
         (accepted,) = status["conditions"]
         assert (accepted["status"], accepted["reason"]) == ("False", "NonPeriodicSchedule")
-        assert [e["reason"] for e in world.api.events] == ["NonPeriodicSchedule"]
+        assert [e["reason"] for e in await world.api.posted_events()] == ["NonPeriodicSchedule"]
         assert runs_of(world) == {}
 
     run_async(scenario)

@@ -122,6 +122,8 @@ METRICS_AFTER = "\n".join(
         _sample("GET", "", "pods", "", 404, 1),
         _sample("WATCH", "", "pods", "", 200, 2),
         _sample("GET", "", "nodes", "", 200, 9),
+        _sample("DELETE", "", "pods", "", 200, 3),
+        _sample("DELETE", "", "pods", "", 404, 3),
     ]
 )
 
@@ -140,8 +142,10 @@ def test_attribution_counts_only_the_controllers_requests() -> None:
     assert window[("POST", "", "pods", "")] == 4
     counted = apimetrics.attribute(window, harness_dagrun_creates=1)
     # 4 pods + 8 status patches (conflicts are requests too) + 3 runs - 1 by the harness
-    # + 4 core events; not kwok's pod status, the scheduler's bindings and events, or DAGs.
-    assert counted.writes == 4 + 8 + 3 - 1 + 4
+    # + 4 core events + 3 pod deletes; not kwok's pod status and its second delete of each
+    # deleted pod (a 404), the scheduler's bindings and events, or DAGs.
+    assert counted.writes == 4 + 8 + 3 - 1 + 4 + 3
+    assert counted.by_kind["DELETE(404) core/pods"] == 3
     assert counted.reads == 6 + 1  # GET nodes is kwok's
     assert counted.streams == 2
     assert counted.by_kind["POST core/pods/binding"] == 4

@@ -1,7 +1,12 @@
 """The controller's in-memory views: the newest body of each object wins. No cluster."""
 
+from datetime import UTC, datetime
 from typing import Any
 
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kubedag.core import past
 from kubedag.core.dag_scheduler import RunSummary
 from kubedag.models.dagrun import RunState, RunType
 from kubedag.reconcilers.caches import BodyCache, RunCache
@@ -79,3 +84,32 @@ def test_unversioned_summaries_replace_each_other_and_remove_forgets() -> None:
     runs.remove("etl", "sales", "r")
     assert runs.get("etl", "sales", "r") is None
     assert runs.update("etl", "sales", summary(None), 1) is None  # a new run of that name
+
+
+_DATES = [datetime(2026, 1, day, tzinfo=UTC) for day in range(1, 6)]
+_OPERATIONS = st.lists(
+    st.tuples(
+        st.sampled_from(["update", "remove"]),
+        st.sampled_from(["a", "b", "c", "d"]),
+        st.sampled_from([None, *_DATES]),
+        st.sampled_from([None, *range(1, 6)]),
+    ),
+    max_size=30,
+)
+
+
+@given(operations=_OPERATIONS, before=st.sampled_from(_DATES))
+def test_newest_before_lists_what_a_walk_of_every_run_would(
+    operations: list[tuple[str, str, datetime | None, int | None]], before: datetime
+) -> None:
+    runs = RunCache()
+    for operation, name, date, version in operations:
+        if operation == "remove":
+            runs.remove("etl", "sales", name)
+        else:
+            dated = RunSummary(name, RunType.MANUAL, date, None, RunState.RUNNING)
+            runs.update("etl", "sales", dated, version)
+    walked = past.newest_first_before(runs.for_dag("etl", "sales"), before)
+    assert list(runs.newest_before("etl", "sales", before)) == walked
+    if not runs.for_dag("etl", "sales"):
+        assert len(runs) == 0  # the index forgets a DAG with its last run

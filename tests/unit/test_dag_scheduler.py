@@ -8,7 +8,9 @@ import pytest
 
 from kubedag.core.dag_scheduler import (
     CREATE_BATCH,
+    RunChange,
     RunSummary,
+    moves_the_schedule,
     reconcile_dag,
     runs_to_start,
     starts_at_pin,
@@ -405,3 +407,34 @@ def test_a_paused_dag_keeps_its_queued_runs_queued() -> None:
         make_dag(**DAILY, paused=True), runs, [], now=day(9), catchup_default=True
     )
     assert decision.runs_to_start == ["sales-backfill-20260102-0000"]
+
+
+def _summary(run_type: RunType, state: RunState | None) -> RunSummary:
+    return RunSummary("r", run_type, datetime(2026, 1, 1, tzinfo=UTC), None, state)
+
+
+SCHEDULED, BACKFILL = RunType.SCHEDULED, RunType.BACKFILL
+# (run type, state before or "absent", state after or "deleted", the DAG's pass comes soon)
+NEWS_CASES = [
+    (SCHEDULED, "absent", None, True),  # created: counts under maxActiveRuns
+    (SCHEDULED, None, RunState.RUNNING, True),
+    (SCHEDULED, RunState.RUNNING, RunState.SUCCESS, True),  # frees a slot
+    (SCHEDULED, RunState.SUCCESS, "deleted", True),
+    (RunType.MANUAL, RunState.QUEUED, RunState.RUNNING, True),
+    (BACKFILL, "absent", None, False),  # the backfill created it and starts it itself
+    (BACKFILL, None, RunState.RUNNING, False),
+    (BACKFILL, RunState.RUNNING, RunState.SUCCESS, False),  # counts and history only
+    (BACKFILL, RunState.SUCCESS, "deleted", False),
+    (BACKFILL, RunState.FAILED, RunState.QUEUED, True),  # cleared: the DAG's pass starts it
+]
+
+
+@pytest.mark.parametrize(("run_type", "before", "after", "soon"), NEWS_CASES)
+def test_which_run_news_moves_the_schedule(
+    run_type: RunType, before: RunState | str | None, after: RunState | str | None, soon: bool
+) -> None:
+    change = RunChange(
+        None if before == "absent" else _summary(run_type, before),  # type: ignore[arg-type]
+        None if after == "deleted" else _summary(run_type, after),  # type: ignore[arg-type]
+    )
+    assert moves_the_schedule(change) is soon

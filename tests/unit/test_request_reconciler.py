@@ -21,8 +21,8 @@ def tasks(world: World, run: str) -> dict[str, tuple[str, int]]:
     return {t["name"]: (t["state"], t["try"]) for t in status["tasks"]}
 
 
-def event_reasons(world: World) -> list[str]:
-    return [e["reason"] for e in world.api.events]
+async def event_reasons(world: World) -> list[str]:
+    return [e["reason"] for e in await world.api.posted_events()]
 
 
 async def failed_run(world: World) -> None:
@@ -58,7 +58,7 @@ def test_a_clear_requeues_a_failed_run_which_runs_the_cleared_tasks_again() -> N
         await world.settle()
         assert world.state("r1") == "success"
         assert tasks(world, "r1") == {"a": ("success", 2), "b": ("success", 1)}
-        assert event_reasons(world).count("Cleared") == 1
+        assert (await event_reasons(world)).count("Cleared") == 1
 
         # The same request again (a re-sent patch, a controller restart): nothing happens.
         world.watch_run("r1")
@@ -66,7 +66,7 @@ def test_a_clear_requeues_a_failed_run_which_runs_the_cleared_tasks_again() -> N
         world.controller.on_run_event("MODIFIED", world.api.put(run_path("r1"), body))
         await world.settle()
         assert world.state("r1") == "success"
-        assert event_reasons(world).count("Cleared") == 1
+        assert (await event_reasons(world)).count("Cleared") == 1
         assert len(world.api.objects[run_path("r1")]["status"]["requests"]) == 1
         await world.controller.stop()
 
@@ -83,7 +83,7 @@ def test_a_request_naming_an_unknown_task_is_refused_with_an_event() -> None:
         assert tasks(world, "r1") == {"a": ("failed", 1), "b": ("upstream_failed", 0)}
         status = world.api.objects[run_path("r1")]["status"]
         assert "no task 'lod' in this run; its tasks: a, b" in status["requests"][0]["refused"]
-        refused = world.api.events[-1]
+        refused = (await world.api.posted_events())[-1]
         assert (refused["type_"], refused["reason"]) == ("Warning", "RequestRefused")
         await world.controller.stop()
 

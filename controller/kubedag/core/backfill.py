@@ -215,30 +215,34 @@ def _is_mine(run: RunSummary, name: str) -> bool:
 
 
 class _Tally:
-    """The dates of each class, counted, with the first MAX_LISTED_DATES kept."""
+    """The dates of each class, counted, with the first MAX_LISTED_DATES kept. Plain
+    counters and lists while a pass adds a date per class (a model's attribute assignment
+    costs several times as much), models at the end."""
 
     def __init__(self) -> None:
-        self.lists: dict[str, DateList] = {}
+        self.counts: dict[str, int] = {}
+        self.dates: dict[str, list[datetime]] = {}
 
     def add(self, what: str, date: datetime) -> None:
-        entry = self.lists.setdefault(what, DateList())
-        entry.count += 1
-        if len(entry.dates) < MAX_LISTED_DATES:
-            entry.dates.append(date)
+        count = self.counts.get(what, 0)
+        self.counts[what] = count + 1
+        if count < MAX_LISTED_DATES:
+            self.dates.setdefault(what, []).append(date)
 
     def get(self, what: str) -> DateList | None:
-        return self.lists.get(what)
+        if what not in self.counts:
+            return None
+        return DateList(count=self.counts[what], dates=self.dates[what])
 
     def count(self, what: str) -> int:
-        entry = self.lists.get(what)
-        return entry.count if entry else 0
+        return self.counts.get(what, 0)
 
 
 def _skipped(tally: _Tally) -> list[SkippedDates]:
     return [
-        SkippedDates(reason=reason, count=tally.lists[key].count, dates=tally.lists[key].dates)
+        SkippedDates(reason=reason, count=tally.counts[key], dates=tally.dates[key])
         for reason in (ALREADY_EXISTS, IN_FLIGHT, RUN_DELETED)
-        if (key := f"skipped:{reason}") in tally.lists
+        if (key := f"skipped:{reason}") in tally.counts
     ]
 
 

@@ -62,6 +62,32 @@ class RunSummary:
     run's dependsOnPast reads; empty for an unfinished run, whose body is cached)."""
 
 
+@dataclass(frozen=True)
+class RunChange:
+    """A run's summary before and after a change (None: the run did not exist, or was
+    deleted)."""
+
+    before: RunSummary | None
+    after: RunSummary | None
+
+
+def moves_the_schedule(change: RunChange) -> bool:
+    """Whether a run's change may let its DAG's pass create or start a run, so the pass
+    should come soon. Other changes reach only the DAG's status (run counts, last outcome)
+    and history cleanup, which may wait for the status batch (STATUS_BATCH_DELAY).
+
+    Every change of a scheduled or manual run counts (it takes or frees a slot under
+    maxActiveRuns, or it was deleted). A backfill run's counts only when the run becomes
+    queued (cleared: the DAG's pass starts it): a backfill creates and starts its runs
+    within its own limit."""
+    run = change.after or change.before
+    if run is None:
+        return False
+    if run.run_type is not RunType.BACKFILL:
+        return True
+    return change.after is not None and change.after.state is RunState.QUEUED
+
+
 @dataclass
 class DagDecision:
     runs_to_create: list[PlannedRun] = field(default_factory=list)  # manifests.render.dagrun

@@ -47,28 +47,30 @@ def previous_run(
     runs: Iterable[RunSummary], logical_date: datetime, *, catchup: bool
 ) -> RunSummary | None:
     """The latest run with an earlier logical date (manual runs left out with catchup)."""
-    earlier = [
-        r
-        for r in runs
-        if counts_as_previous(r, catchup=catchup)
-        and r.logical_date is not None
-        and r.logical_date < logical_date
-    ]
-    return max(earlier, key=_by_date, default=None)
+    return previous_among(newest_first_before(runs, logical_date), catchup=catchup)
+
+
+def previous_among(newest_first: Iterable[RunSummary], *, catchup: bool) -> RunSummary | None:
+    """`previous_run`, given the runs before the logical date, newest first."""
+    return next((r for r in newest_first if counts_as_previous(r, catchup=catchup)), None)
 
 
 def previous_success(runs: Iterable[RunSummary], logical_date: datetime) -> RunSummary | None:
     """The latest successful run with an earlier logical date, of any type and whatever the
     catchup (Airflow 2.10's `get_previous_dagrun(state=SUCCESS)` behind the
     `prev_*_success` template variables)."""
-    successes = [
-        r
-        for r in runs
-        if r.state is RunState.SUCCESS
-        and r.logical_date is not None
-        and r.logical_date < logical_date
-    ]
-    return max(successes, key=_by_date, default=None)
+    return previous_success_among(newest_first_before(runs, logical_date))
+
+
+def previous_success_among(newest_first: Iterable[RunSummary]) -> RunSummary | None:
+    """`previous_success`, given the runs before the logical date, newest first."""
+    return next((r for r in newest_first if r.state is RunState.SUCCESS), None)
+
+
+def newest_first_before(runs: Iterable[RunSummary], logical_date: datetime) -> list[RunSummary]:
+    """The runs with a logical date before `logical_date`, newest first (then by name)."""
+    earlier = [r for r in runs if r.logical_date is not None and r.logical_date < logical_date]
+    return sorted(earlier, key=_by_date, reverse=True)
 
 
 def _by_date(run: RunSummary) -> tuple[datetime, str]:

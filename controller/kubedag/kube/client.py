@@ -5,11 +5,12 @@ kubernetes.aio's ApiClient (for its kubeconfig/in-cluster auth) but skip its typ
 the controller only needs JSON, and decoding into models costs more than the request.
 """
 
+import asyncio
 import json
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
@@ -92,6 +93,21 @@ class Kube:
     def __init__(self, api_client: "aio_client.ApiClient") -> None:
         self._api = api_client
         self.requests = 0
+        self._background: set[asyncio.Task[Any]] = set()
+
+    def in_background(self, requests: Coroutine[Any, Any, Any], what: str) -> None:
+        """Requests whose outcome a pass does not need (best-effort Events, the deletion of
+        a finished run's pods): started now, awaited by no one, so the pass that causes
+        them ends one round trip sooner each. A failure is logged; what it should have
+        done is done again by the next pass that finds it undone."""
+        task = asyncio.get_running_loop().create_task(requests, name=what)
+        self._background.add(task)
+        task.add_done_callback(self._background_done)
+
+    def _background_done(self, task: "asyncio.Task[Any]") -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("%s failed: %s", task.get_name(), task.exception())
 
     @classmethod
     async def connect(cls, kubeconfig: str | None = None) -> "Kube":
@@ -110,6 +126,7 @@ class Kube:
         return self._api
 
     async def close(self) -> None:
+        await asyncio.gather(*self._background, return_exceptions=True)
         await self._api.close()
 
     async def request(

@@ -203,6 +203,7 @@ class BackfillReconciler(Reconciler):
         created = await self.kube.create(custom_path("dagruns", namespace), manifest)
         if created:
             self.informer.put_run(run_key, created)
+            self.wake_run(run_key)  # pinned from the response, not after the watch's echo
         else:  # AlreadyExists: the watch brings its body; count it now
             self.informer.runs.update(namespace, backfill.spec.dag_name, summarize_run(manifest))
 

@@ -1,7 +1,10 @@
 """In-memory views of the pods and DagRuns the controller watches, fed by watch events and
 by the controller's own writes (write-through), so decisions never wait for the echo."""
 
+import bisect
 from collections import defaultdict
+from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 from kubedag.core.dag_scheduler import RunSummary
@@ -116,6 +119,9 @@ class RunCache:
         self._by_dag: dict[NamespacedName, dict[str, tuple[int | None, RunSummary]]] = defaultdict(
             dict
         )
+        # Each DAG's dated runs as (logical date, name), sorted: a run's previous run is
+        # found by bisection, not by a walk of every run of its DAG.
+        self._dated: dict[NamespacedName, list[tuple[datetime, str]]] = {}
 
     def update(
         self, namespace: str, dag: str, summary: RunSummary, version: int | None = None
@@ -126,14 +132,40 @@ class RunCache:
         if known is not None and known[0] is not None and (version is None or version < known[0]):
             return known[1]
         runs[summary.name] = (version, summary)
+        before = known[1].logical_date if known is not None else None
+        if before != summary.logical_date:
+            self._undate((namespace, dag), before, summary.name)
+            if summary.logical_date is not None:
+                dated = self._dated.setdefault((namespace, dag), [])
+                bisect.insort(dated, (summary.logical_date, summary.name))
         return known[1] if known is not None else None
 
     def remove(self, namespace: str, dag: str, name: str) -> None:
         runs = self._by_dag.get((namespace, dag))
         if runs is not None:
-            runs.pop(name, None)
+            known = runs.pop(name, None)
+            if known is not None:
+                self._undate((namespace, dag), known[1].logical_date, name)
             if not runs:
                 del self._by_dag[(namespace, dag)]
+
+    def _undate(self, dag: NamespacedName, date: datetime | None, name: str) -> None:
+        dated = self._dated.get(dag)
+        if date is None or dated is None:
+            return
+        index = bisect.bisect_left(dated, (date, name))
+        if index < len(dated) and dated[index] == (date, name):
+            del dated[index]
+        if not dated:
+            del self._dated[dag]
+
+    def newest_before(self, namespace: str, dag: str, date: datetime) -> Iterator[RunSummary]:
+        """The DAG's runs with a logical date before `date`, newest first (by logical date,
+        then name)."""
+        dated = self._dated.get((namespace, dag), [])
+        runs = self._by_dag.get((namespace, dag), {})
+        for index in range(bisect.bisect_left(dated, (date,)) - 1, -1, -1):
+            yield runs[dated[index][1]][1]
 
     def get(self, namespace: str, dag: str, name: str) -> RunSummary | None:
         known = self._by_dag.get((namespace, dag), {}).get(name)
@@ -143,7 +175,7 @@ class RunCache:
         return [summary for _, summary in self._by_dag.get((namespace, dag), {}).values()]
 
     def __len__(self) -> int:
-        return sum(len(runs) for runs in self._by_dag.values())
+        return sum(len(runs) for runs in self._by_dag.values()) + len(self._dated)
 
 
 def resource_version(body: dict[str, Any]) -> int | None:

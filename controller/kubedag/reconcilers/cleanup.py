@@ -93,10 +93,12 @@ class Cleaner:
         """Delete a run and its pods; the informer forgets it now, so the DAG's next pass
         does not select it again before the watch reports the deletion."""
         namespace, name = key
-        if self.informer.pods.of_run(namespace, label_value(name)):
+        pods = self.informer.pods.of_run(namespace, label_value(name))
+        if pods:
             await self.kube.delete_collection(
                 core_path("pods", namespace), label_selector=_run_pods(name)
             )
+            self._forget_pods(namespace, [p.name for p in pods])
         await self.kube.delete(custom_path("dagruns", namespace, name))
         self.informer.forget_run(key)
 
@@ -124,6 +126,8 @@ class Cleaner:
         doomed = history.pods_to_delete(policy, state, pods, succeeded_tasks)
         if not doomed:
             return
+        # Forgotten first: a collection running meanwhile (from another pass) skips them.
+        self._forget_pods(namespace, doomed)
         if len(doomed) == len(pods):
             await self.kube.delete_collection(
                 core_path("pods", namespace), label_selector=_run_pods(name)
@@ -132,6 +136,13 @@ class Cleaner:
             for pod in doomed:
                 await self.kube.delete(core_path("pods", namespace, pod))
         log.debug("podGC %s of run %s/%s: deleted %d pods", policy, namespace, name, len(doomed))
+
+    def _forget_pods(self, namespace: str, names: Collection[str]) -> None:
+        """Deleted pods leave the cache at once (write-through): a pass before the watch
+        reports the deletion would otherwise delete them again. (If the deletion fails, the
+        pod's next watch event brings it back.)"""
+        for pod in names:
+            self.informer.forget_pod(namespace, pod)
 
     # Snapshots -----------------------------------------------------------------------------
 

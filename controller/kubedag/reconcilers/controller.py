@@ -10,12 +10,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from kubedag.core.dag_scheduler import STATUS_BATCH_DELAY, RunChange, moves_the_schedule
 from kubedag.core.pod_observation import observe_pod
 from kubedag.kube.client import Kube
 from kubedag.models.dagrun import RunState
 from kubedag.reconcilers.accounts import ServiceAccounts
 from kubedag.reconcilers.backfills import BackfillReconciler
-from kubedag.reconcilers.caches import NamespacedName, owner_run
+from kubedag.reconcilers.caches import NamespacedName, owner_run, summarize_run
 from kubedag.reconcilers.cleanup import Cleaner
 from kubedag.reconcilers.context import ReconcilerContext
 from kubedag.reconcilers.dags import DagReconciler
@@ -45,6 +46,7 @@ class Controller:
         self, kube: Kube, settings: ControllerSettings, now: Callable[[], datetime] = utcnow
     ) -> None:
         self.kube = kube
+        self.now = now
         self.run_news_within = settings.run_news_within
         self.informer = Informer(SlotBook(settings.default_pool_slots, settings.parallelism))
         self.snapshots = SnapshotStore(kube)
@@ -175,10 +177,14 @@ class Controller:
                 if run.state is RunState.RUNNING:
                     self.run_queue.add((key[0], run.name))
 
-    def _run_changed(self, dag: NamespacedName) -> None:
+    def _run_changed(self, dag: NamespacedName, change: RunChange) -> None:
         """A run's summary changed: its DAG's scheduler and its backfills have news, and so
-        have its runs held by dependsOnPast (a run came or went, or finished)."""
-        self.dag_queue.add_soon(dag, self.run_news_within)
+        have its runs held by dependsOnPast (a run came or went, or finished). News that
+        cannot start or create a run reaches the DAG with its status batch."""
+        if moves_the_schedule(change):
+            self.dag_queue.add_soon(dag, self.run_news_within)
+        else:
+            self.dag_queue.add_after(dag, self.now() + STATUS_BATCH_DELAY)
         self._wake_backfills(dag, within=self.run_news_within)
         for held in self.informer.held_in_dag(*dag):
             self.run_queue.add(held)
@@ -221,15 +227,21 @@ class Controller:
         key = (body["metadata"]["namespace"], body["metadata"]["name"])
         if event_type == "DELETED":
             # The informer forgets a run history cleanup deleted before the watch says so.
-            dag = self.informer.forget_run(key) or str(body["spec"]["dagName"])
+            dag = self.informer.run_dag(key) or str(body["spec"]["dagName"])
+            before = self.informer.runs.get(key[0], dag, key[1]) or summarize_run(body)
+            self.informer.forget_run(key)
             self.runs.forget(key)
             self.run_queue.forget(key)
-            self._run_changed((key[0], dag))
+            self._run_changed((key[0], dag), RunChange(before, None))
             return
-        if self.informer.put_run(key, body):
-            self._run_changed((key[0], str((body.get("spec") or {}).get("dagName", ""))))
+        stale = self.informer.has_newer_run(key, body)
+        change = self.informer.put_run(key, body)
+        if change is not None:
+            self._run_changed((key[0], str((body.get("spec") or {}).get("dagName", ""))), change)
         self._wake_held_by(key)
-        if not self.informer.is_own_write("DagRun", key, body):
+        # An echo of our own write, or an event older than what a response gave us (a run
+        # created and pinned before the watch delivered its creation), has no news.
+        if not stale and not self.informer.is_own_write("DagRun", key, body):
             self.run_queue.add(key)
 
     def on_pod_event(self, event_type: str | None, body: dict[str, Any]) -> None:

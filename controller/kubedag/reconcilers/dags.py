@@ -87,7 +87,9 @@ class DagReconciler(Reconciler):
             )
             created = await self.kube.create(custom_path("dagruns", namespace), manifest)
             if created:
-                self.informer.put_run((namespace, manifest["metadata"]["name"]), created)
+                run_key = (namespace, manifest["metadata"]["name"])
+                self.informer.put_run(run_key, created)
+                self.wake_run(run_key)  # pinned from the response, not after the watch's echo
                 log.info("created scheduled run %s/%s", namespace, manifest["metadata"]["name"])
             else:  # AlreadyExists: the watch brings its body; the scheduler must count it now
                 self.informer.runs.update(namespace, name, summarize_run(manifest))

@@ -46,9 +46,12 @@ class EarlierRunsReader:
         if logical is None:
             return EarlierRuns()
         namespace, dag = run.namespace, run.spec.dag_name
-        runs = [r for r in self.informer.runs.for_dag(namespace, dag) if r.name != run.name]
-        success = past.previous_success(runs, logical)
-        previous = past.previous_run(runs, logical, catchup=self.catchup(namespace, dag))
+        dag_key = (namespace, dag)
+        success = past.previous_success_among(self.informer.runs.newest_before(*dag_key, logical))
+        previous = past.previous_among(
+            self.informer.runs.newest_before(*dag_key, logical),
+            catchup=self.catchup(namespace, dag),
+        )
         earlier = EarlierRuns(
             previous=past.past_run(previous) if previous else None,
             previous_success=past.past_run(success) if success else None,
@@ -69,6 +72,7 @@ class EarlierRunsReader:
         states = await self._task_states(namespace, previous, read, snapshot, run)
         before: frozenset[str] = frozenset()
         if any(t.ignore_first_depends_on_past and t.name not in states for t in waiting):
+            runs = self.informer.runs.for_dag(namespace, dag)
             before = await self._tasks_run_before(namespace, dag, runs, logical)
         return EarlierRuns(
             previous=past.past_run(previous, states),

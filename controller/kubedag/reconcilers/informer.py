@@ -7,7 +7,7 @@ holds entries only for objects that exist."""
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from kubedag.core.dag_scheduler import RunSummary
+from kubedag.core.dag_scheduler import RunChange, RunSummary
 from kubedag.core.naming import label_value
 from kubedag.core.pod_observation import PodObservation
 from kubedag.core.validation import Problem, validate_dag
@@ -89,9 +89,9 @@ class Informer:
 
     # Runs ----------------------------------------------------------------------------------
 
-    def put_run(self, key: NamespacedName, body: dict[str, Any]) -> bool:
-        """Store a run's newest body and summary; True if its summary changed (its DAG's
-        scheduler then has news)."""
+    def put_run(self, key: NamespacedName, body: dict[str, Any]) -> RunChange | None:
+        """Store a run's newest body and summary; the change if its summary changed (its
+        DAG's scheduler then has news)."""
         dag = str((body.get("spec") or {}).get("dagName", ""))
         self._run_dag[key] = dag
         state = (body.get("status") or {}).get("state")
@@ -102,7 +102,17 @@ class Informer:
         else:
             self._run_bodies.put(key, body)
         summary = summarize_run(body)
-        return self.runs.update(key[0], dag, summary, resource_version(body)) != summary
+        before = self.runs.update(key[0], dag, summary, resource_version(body))
+        after = self.runs.get(key[0], dag, key[1])  # a stale body changes nothing
+        return None if before == after else RunChange(before, after)
+
+    def has_newer_run(self, key: NamespacedName, body: dict[str, Any]) -> bool:
+        """Whether the cached body of the run is newer than `body`."""
+        cached = self._run_bodies.get(key)
+        if cached is None:
+            return False
+        old, new = resource_version(cached), resource_version(body)
+        return old is not None and new is not None and old > new
 
     def run(self, key: NamespacedName) -> dict[str, Any] | None:
         return self._run_bodies.get(key)

@@ -42,14 +42,24 @@ class RequestApplier:
             await self.kube.delete(core_path("pods", run.namespace, pod))
         status = outcome.status.to_wire()
         await self.status.write(run.key, status, body["metadata"]["resourceVersion"])
-        await post_run_events(self.kube, body, outcome.events, now)
+        post_run_events(self.kube, body, outcome.events, now)
         return now if outcome.status.state is None else None
 
 
-async def post_run_events(
+def post_run_events(
     kube: Kube, body: dict[str, Any], events: list[RunEvent], now: datetime
 ) -> None:
+    """Post the run's events in the background: they are best effort, and a pass need not
+    wait for them."""
+    if not events:
+        return
     involved = render.involved_object("DagRun", body)
+    kube.in_background(_post_all(kube, involved, events, now), f"events of {involved['name']}")
+
+
+async def _post_all(
+    kube: Kube, involved: dict[str, Any], events: list[RunEvent], now: datetime
+) -> None:
     await asyncio.gather(
         *(
             kube.post_event(involved, type_=e.type, reason=e.reason, message=e.message, now=now)

@@ -137,7 +137,7 @@ class RunReconciler(Reconciler):
         await self.status.write(run.key, status.to_wire(), body["metadata"]["resourceVersion"])
         failed = find_condition(status.conditions, "Succeeded")
         event = run_engine.RunEvent("Warning", "RunFailed", failed.message if failed else message)
-        await post_run_events(self.kube, body, [event], now)
+        post_run_events(self.kube, body, [event], now)
 
     async def _pin_running(
         self,
@@ -160,7 +160,9 @@ class RunReconciler(Reconciler):
             self.informer.runs.update(namespace, dag, summarize_run(body), version)
             raise
         finally:
-            self.wake_dag((namespace, dag))
+            # The slot was taken outside the DAG's pass; a backfill's runs take none of it.
+            if run.spec.run_type is not RunType.BACKFILL:
+                self.wake_dag((namespace, dag))
 
     async def _adopt(self, body: dict[str, Any], dag_body: dict[str, Any]) -> dict[str, Any]:
         patch = render.adoption_patch(body, dag_body)
@@ -201,12 +203,15 @@ class RunReconciler(Reconciler):
             # Created pods hold their slots themselves now; refused ones hold none.
             self.informer.slots.unreserve_run(key)
         wake = await self._write(run, body, decision, now, pinning=pinning)
-        await post_run_events(self.kube, body, decision.events, now)
+        post_run_events(self.kube, body, decision.events, now)
         if decision.status.end_time:
             self.outputs.forget(key)  # a finished run launches nothing: no template reads them
-        # Only outcomes written may lose their pods.
+        # Only outcomes written may lose their pods; the pass need not wait for it.
         succeeded = {r.name for r in decision.status.tasks if r.state is TaskState.SUCCESS}
-        await self.cleaner.collect_pods(key, run.spec.dag_name, decision.status.state, succeeded)
+        self.kube.in_background(
+            self.cleaner.collect_pods(key, run.spec.dag_name, decision.status.state, succeeded),
+            f"podGC of run {key[0]}/{key[1]}",
+        )
         return now if again else earliest(decision.requeue_at, wake)
 
     async def _decide(

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from kubedag.core.dag_scheduler import RunChange
 from kubedag.kube.client import ApiError, Kube, custom_path
 from kubedag.manifests import render
 from kubedag.reconcilers.caches import NamespacedName
@@ -22,10 +23,10 @@ class StatusWriter:
         kube: Kube,
         informer: Informer,
         kind: Kind,
-        on_run_changed: Callable[[NamespacedName], None] | None = None,
+        on_run_changed: Callable[[NamespacedName, RunChange], None] | None = None,
         on_run_written: Callable[[NamespacedName], None] | None = None,
     ) -> None:
-        """`on_run_changed(dag_key)`: a run's summary changed, so its DAG has news.
+        """`on_run_changed(dag_key, change)`: a run's summary changed, so its DAG has news.
         `on_run_written(run_key)`: any status write of a run (runs waiting on it have news)."""
         self.kube = kube
         self.informer = informer
@@ -64,9 +65,10 @@ class StatusWriter:
         elif self.kind == "Backfill":
             self.informer.put_backfill(key, written)
         else:
-            if self.informer.put_run(key, written) and wake_dag and self.on_run_changed:
+            change = self.informer.put_run(key, written)
+            if change is not None and wake_dag and self.on_run_changed:
                 dag = str(written["spec"]["dagName"])
-                self.on_run_changed((key[0], dag))
+                self.on_run_changed((key[0], dag), change)
             if self.on_run_written:
                 self.on_run_written(key)
         return written
