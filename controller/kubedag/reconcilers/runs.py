@@ -223,9 +223,7 @@ class RunReconciler(Reconciler):
         stored_outputs = await self.outputs.load(run)
         # No await from here to the reservation: the slots this pass counts free are taken
         # before any other pass runs (see reconcilers/slots.py).
-        slots = self.informer.slots
-        slots.unreserve_run(run.key)  # a failed earlier pass's, if any
-        arbiter = slots.arbiter(run.key)
+        arbiter = self.informer.slots.arbiter(run.key)
         decision = run_engine.advance(
             run,
             snapshot,
@@ -236,11 +234,8 @@ class RunReconciler(Reconciler):
             stored_outputs=stored_outputs,
             gate=arbiter,
         )
-        slots.reserve(run.key, decision.claims)
-        # A frozen or finished run competes for nothing; the others wait in rank order.
-        slots.set_waiting(run.key, [] if decision.status.end_time else decision.waiting)
-        for winner in arbiter.winners():
-            self.wake_run((winner.claim.namespace, winner.run))
+        for winner in self.informer.slots.decided(run.key, decision, arbiter):
+            self.wake_run(winner)
         # A run held by dependsOnPast is woken when its previous run changes (or any run of
         # its DAG comes or goes, which may change which run is the previous one).
         previous = earlier.previous

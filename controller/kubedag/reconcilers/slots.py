@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from kubedag.core.pod_observation import PodObservation
 from kubedag.core.pools import Arbiter, Candidate, PoolKey, SlotClaim, SlotLimits, SlotUsage
+from kubedag.core.run_engine import RunDecision
 from kubedag.models.dag import DEFAULT_MAX_ACTIVE_TASKS
 from kubedag.models.pool import DEFAULT_POOL, UNLIMITED
 from kubedag.reconcilers.caches import NamespacedName
@@ -170,7 +171,19 @@ class SlotBook:
                     yield from candidates
 
     def arbiter(self, run: NamespacedName) -> Arbiter:
+        """The arbiter of a run pass (which then decides with no await until `decided`)."""
+        self.unreserve_run(run)  # a failed earlier pass's, if any
         return Arbiter(self.usage, self.limits(), self.others(run))
+
+    def decided(
+        self, run: NamespacedName, decision: RunDecision, arbiter: Arbiter
+    ) -> set[NamespacedName]:
+        """Take the slots of the pods the pass launches and record the tasks it left
+        waiting (none for a finished or frozen run); returns the other runs to wake: those
+        with a waiting task that fits."""
+        self.reserve(run, decision.claims)
+        self.set_waiting(run, [] if decision.status.end_time else decision.waiting)
+        return {(c.claim.namespace, c.run) for c in arbiter.winners()}
 
     def winners(self) -> set[NamespacedName]:
         """Runs with a waiting task that fits now (after slots were freed)."""
