@@ -25,6 +25,7 @@ SCENARIOS = (
     "backfill",
     "single_task",
     "api_cost",
+    "pool",
     "soak",
 )
 """Every scenario, in the order they run."""
@@ -104,6 +105,16 @@ SCENARIO_METRICS: dict[str, tuple[str, ...]] = {
         "run_latency_p99_ms",
     ),
     "api_cost": ("runs", "tasks_per_run", "api_streams"),
+    "pool": (
+        "runs",
+        "pool_slots",
+        "runs_completed",
+        "max_pool_pods_at_once",
+        "slot_reuse_p50_ms",
+        "slot_reuse_p95_ms",
+        "slot_reuse_p99_ms",
+        "slot_reuse_max_ms",
+    ),
     "soak": (
         "cycles",
         "dags_per_cycle",
@@ -177,6 +188,14 @@ TARGETS = (
         "3-year daily backfill (maxActiveRuns 32) >= 1,000 runs per minute",
     ),
     Target("api_cost", "api_writes_per_try", "<=", 4, "API writes per task try <= 4"),
+    Target("pool", "max_pool_pods_at_once", "<=", 10, "a pool of 10 slots never exceeded"),
+    Target(
+        "pool",
+        "slot_reuse_p99_ms",
+        "<=",
+        100,
+        "a freed pool slot taken again within 100 ms (p99)",
+    ),
     Target(
         "soak",
         "cache_entries_max",

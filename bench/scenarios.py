@@ -4,6 +4,7 @@ finding, not a failure."""
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
 import math
@@ -50,6 +51,9 @@ class Scale:
     """Manual runs per soak cycle, spread evenly over the DAGs and their versions."""
     timeout_s: float
     """Upper bound on waiting for any one scenario's runs to finish."""
+    pool_runs: int = 500
+    """Runs of a one-task DAG competing for one pool (the pool scenario)."""
+    pool_slots: int = 10
 
 
 SCALES = {
@@ -94,6 +98,7 @@ SCALES = {
         soak_versions=4,
         soak_runs=20,
         timeout_s=180,
+        pool_runs=30,
     ),
 }
 
@@ -614,6 +619,94 @@ def api_cost(session: Session, scale: Scale) -> ScenarioResult:
         return result
 
 
+# -- 7. pool ----------------------------------------------------------------------------------
+
+
+def pool(session: Session, scale: Scale) -> ScenarioResult:
+    """R runs of a one-task DAG whose task takes a slot of one Pool of S slots: the most pods
+    of the pool the harness's watch saw at once (never more than S), and how soon a freed
+    slot is taken again (a pod finished to the next pod of the pool created)."""
+    runs, slots = scale.pool_runs, scale.pool_slots
+    with session.scenario("pool") as run:
+        run.api.create(
+            custom_path("pools", run.namespace),
+            {
+                "apiVersion": "kubedag.io/v1alpha1",
+                "kind": "Pool",
+                "metadata": {"name": "shared"},
+                "spec": {"slots": slots},
+            },
+        )
+        dag = run.apply_dag(
+            "pooled",
+            dag_spec([task("only", pool="shared")], maxActiveRuns=10000, maxActiveTasks=10000),
+        )
+        run.begin()
+        base = datetime(2001, 1, 1, tzinfo=UTC)
+        names = [f"pooled-manual-{i:05d}" for i in range(runs)]
+        for i, name in enumerate(names):
+            run.create_run(dag, name, base + timedelta(minutes=i))
+        finished = run.wait_runs_finished(names, scale.timeout_s)
+        run.end()
+        pods = run.pods("pooled")
+        reuse = slot_reuse_ms(pods, [run.recorder.runs[n].added for n in names])
+        metrics = {
+            "runs": runs,
+            "pool_slots": slots,
+            "runs_completed": sum(1 for n in names if run.recorder.runs[n].state == "success"),
+            "max_pool_pods_at_once": most_at_once(pods),
+            **summarize(reuse, "slot_reuse"),
+        }
+        details = {"finished_in_time": finished}
+        return _finish(
+            run,
+            "pool",
+            {"runs": runs, "pool_slots": slots},
+            metrics,
+            details,
+            {
+                "slot_reuse_ms": reuse,
+                "pod_created_s": [p.added - run.window.started for p in pods],
+                "pod_finished_s": [
+                    p.finished - run.window.started for p in pods if p.finished is not None
+                ],
+            },
+        )
+
+
+def most_at_once(pods: list[Any]) -> int:
+    """The most pods active (seen created, not yet seen finished) at one time; a finish and
+    a creation seen at the same moment count the finish first."""
+    changes = sorted(
+        [(p.added, 1) for p in pods] + [(p.finished, -1) for p in pods if p.finished is not None]
+    )
+    most = active = 0
+    for _, change in changes:
+        active += change
+        most = max(most, active)
+    return most
+
+
+def slot_reuse_ms(pods: list[Any], runs_added: list[float]) -> list[float]:
+    """For each pod that finished while another run's task waited (its run created, its pod
+    not yet), the time to the next pod of the pool created after it."""
+    created = sorted(p.added for p in pods)
+    finished = sorted(p.finished for p in pods if p.finished is not None)
+    added = sorted(runs_added)
+    latencies: list[float] = []
+    j = 0
+    for done in finished:
+        waiting = bisect.bisect_right(added, done) - bisect.bisect_right(created, done)
+        if waiting <= 0:
+            continue
+        j = max(j, bisect.bisect_right(created, done))
+        if j == len(created):
+            break
+        latencies.append(_ms(created[j] - done))
+        j += 1
+    return latencies
+
+
 SCENARIO_FUNCTIONS: dict[str, Callable[[Session, Scale], ScenarioResult]] = {
     "chain": chain,
     "fanout": fanout,
@@ -622,6 +715,7 @@ SCENARIO_FUNCTIONS: dict[str, Callable[[Session, Scale], ScenarioResult]] = {
     "backfill": backfill,
     "single_task": single_task,
     "api_cost": api_cost,
+    "pool": pool,
     "soak": soak,
 }
 

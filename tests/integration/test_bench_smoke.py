@@ -56,6 +56,9 @@ def test_every_scenario_runs_and_reports_every_figure(tmp_path: Path) -> None:
     assert 0 < backfill["max_runs_at_once"] <= 4  # the smoke scale's maxActiveRuns
     assert document["scenarios"]["backfill"]["details"]["backfill_state"] == "Completed"
     assert m["single_task"]["runs_completed"] == m["single_task"]["runs_created"] > 0
+    pool = m["pool"]
+    assert pool["runs_completed"] == pool["runs"]
+    assert 0 < pool["max_pool_pods_at_once"] <= pool["pool_slots"]
     # Every api_cost run retries its flaky task once: one more try than tasks.
     api = m["api_cost"]
     assert api["task_tries"] == api["runs"] * (api["tasks_per_run"] + 1)

@@ -34,9 +34,10 @@ from bench.results import (
     render_markdown,
     validate_document,
 )
-from bench.scenarios import SCALES, SCENARIO_FUNCTIONS
+from bench.scenarios import SCALES, SCENARIO_FUNCTIONS, most_at_once, slot_reuse_ms
 from bench.soak import split_evenly
 from bench.stats import percentile, rate_per_second, summarize
+from bench.watch import PodRecord
 
 # -- statistics ---------------------------------------------------------------------------------
 
@@ -494,3 +495,18 @@ def test_run_phases_split_a_one_task_run_and_the_slot_refill() -> None:
     assert phases["pod_finished_to_run_finished_p50_ms"] == pytest.approx(500)
     # b took the slot a freed: created 250 ms after a finished.
     assert phases["slot_refill_p50_ms"] == pytest.approx(250)
+
+
+def test_pool_figures_from_the_watch() -> None:
+    """The most pods at once (a finish seen with a creation counts first), and slot reuse:
+    from a pod finishing while a run's task waits to the next pod created."""
+    pods = [
+        PodRecord("p1", "d", "r1", "t", 1, added=0.0, finished=1.0),
+        PodRecord("p2", "d", "r2", "t", 1, added=0.0, finished=1.5),
+        PodRecord("p3", "d", "r3", "t", 1, added=1.01, finished=2.0),
+        PodRecord("p4", "d", "r4", "t", 1, added=1.6, finished=3.0),
+        PodRecord("p5", "d", "r5", "t", 1, added=5.0, finished=6.0),
+    ]
+    assert most_at_once(pods) == 2
+    # r5 is created at 4, after the last finish that left a task waiting
+    assert [round(x) for x in slot_reuse_ms(pods, [0, 0, 0, 0, 4])] == [10, 100]

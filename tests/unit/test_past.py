@@ -395,7 +395,11 @@ def test_a_released_task_waiting_for_a_slot_no_longer_says_it_waits() -> None:
     cleared = EarlierRuns(previous=PastRun("p", SCHEDULED, day(-1), S, tasks={"load": T.SUCCESS}))
     released = advance(run, snapshot, pods={}, now=T0, task_slots=0, earlier=cleared)
     load = {r.name: r for r in released.status.tasks}["load"]
-    assert (load.state, load.message) == (T.SCHEDULED, None)
+    # It says what it waits for now: a slot, no longer the past.
+    assert (load.state, load.message) == (
+        T.SCHEDULED,
+        "waiting for a free task slot of the DAG (maxActiveTasks 0)",
+    )
 
 
 def test_a_held_task_is_still_skipped_or_upstream_failed_by_its_trigger_rule() -> None:

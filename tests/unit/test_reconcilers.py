@@ -207,11 +207,11 @@ def test_a_pod_that_frees_a_task_slot_wakes_the_run_waiting_for_it() -> None:
         first, second = world.create_run("r1"), world.create_run("r2")
         assert sorted(await world.settle()) == [first, second]
         assert world.pods() == ["r1-a-1"]  # r2 waits for the DAG's only slot
-        assert world.controller.informer.waiting_for_slots(NS, "etl") == [second]
+        assert world.controller.informer.slots.waiting_runs() == {second}
         world.finish_pod("r1-a-1")
         assert sorted(await world.settle()) == [first, second]  # its owner, and the waiting run
         assert world.pods() == ["r1-a-1", "r2-a-1"]
-        assert world.controller.informer.waiting_for_slots(NS, "etl") == []
+        assert world.controller.informer.slots.waiting_runs() == set()
         await world.controller.stop()
 
     run_async(scenario)

@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 
+from kubedag.core.naming import label_value
 from kubedag.core.schedule import DataInterval
 from kubedag.core.snapshot import build_snapshot
 from kubedag.core.task_launch import prepare_launch
@@ -249,6 +250,20 @@ def test_rendered_objects(name: str, manifest: dict[str, Any], expected: dict[st
     assert manifest == expected
 
 
+def test_task_pod_names_its_pool_and_slots() -> None:
+    """The slot accounting reads a pod's pool and slots from its labels; a long pool name
+    is shortened as every label value is."""
+    pod = render.task_pod(launch(pool="warehouse", poolSlots=3), namespace="etl", owner=None)
+    labels = pod["metadata"]["labels"]
+    assert (labels["kubedag.io/pool"], labels["kubedag.io/pool-slots"]) == ("warehouse", "3")
+    long_name = "a." + "b" * 80
+    labels = render.task_pod(launch(pool=long_name), namespace="etl", owner=None)["metadata"][
+        "labels"
+    ]
+    assert labels["kubedag.io/pool"] == label_value(long_name)
+    assert len(labels["kubedag.io/pool"]) == 63
+
+
 def test_task_pod_carries_labels_owner_env_and_rendered_args() -> None:
     owner = render.owner_reference("DagRun", "sales-20260101-0000", "run-uid")
     pod = render.task_pod(
@@ -263,6 +278,8 @@ def test_task_pod_carries_labels_owner_env_and_rendered_args() -> None:
         "kubedag.io/task": "load",
         "kubedag.io/try": "2",
         "app.kubernetes.io/managed-by": "kubedag",
+        "kubedag.io/pool": "default-pool",
+        "kubedag.io/pool-slots": "1",
     }
     assert pod["metadata"]["ownerReferences"] == [owner]
     assert pod["metadata"]["annotations"] == {"kubedag.io/logical-date": "2026-01-01T00:00:00Z"}

@@ -122,6 +122,8 @@ def test_pod_manifest_carries_labels_owner_env_and_rendered_args() -> None:
         "kubedag.io/task": "a",
         "kubedag.io/try": "1",
         "app.kubernetes.io/managed-by": "kubedag",
+        "kubedag.io/pool": "default-pool",
+        "kubedag.io/pool-slots": "1",
     }
     assert manifest["metadata"]["ownerReferences"][0]["uid"] == "run-uid"
     assert manifest["spec"]["restartPolicy"] == "Never"

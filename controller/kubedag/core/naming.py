@@ -14,6 +14,8 @@ LABEL_DAG = "kubedag.io/dag"
 LABEL_DAGRUN = "kubedag.io/dagrun"
 LABEL_TASK = "kubedag.io/task"
 LABEL_TRY = "kubedag.io/try"
+LABEL_POOL = "kubedag.io/pool"  # the Pool whose slots the pod holds (its label value)
+LABEL_POOL_SLOTS = "kubedag.io/pool-slots"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGED_BY = "kubedag"  # the value of LABEL_MANAGED_BY on every object kubedag creates
 

@@ -4,7 +4,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from kubedag.core.naming import LABEL_DAG, LABEL_DAGRUN, LABEL_TASK
+from kubedag.core.naming import (
+    LABEL_DAG,
+    LABEL_DAGRUN,
+    LABEL_POOL,
+    LABEL_POOL_SLOTS,
+    LABEL_TASK,
+)
 
 TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
 GONE = "Gone"
@@ -28,6 +34,8 @@ class PodObservation:
     """The terminated container's termination message as the task wrote it (its output,
     see core/outputs.py); never part of `reason`."""
     deleting: bool = False  # deletion requested (deletionTimestamp set)
+    pool: str = ""  # the pool label ("" for a pod from before pools: the default pool)
+    pool_slots: int = 1
 
     @property
     def failure(self) -> str:
@@ -98,4 +106,13 @@ def observe_pod(pod: dict[str, Any]) -> PodObservation:
         reason=text,
         output=output,
         deleting=bool(metadata.get("deletionTimestamp")),
+        pool=str(labels.get(LABEL_POOL, "")),
+        pool_slots=_slots(labels.get(LABEL_POOL_SLOTS)),
     )
+
+
+def _slots(value: Any) -> int:
+    try:
+        return max(1, int(value))
+    except (TypeError, ValueError):
+        return 1

@@ -6,7 +6,7 @@ create and delete, events, when to look again). It performs no I/O, like Argo's
 workflow/controller/dag package: the controller acts on its results.
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -26,6 +26,8 @@ from kubedag.core.outputs import (
 )
 from kubedag.core.past import waits_for_past
 from kubedag.core.pod_observation import GONE, SKIP_EXIT_CODE, TERMINAL_PHASES, PodObservation
+from kubedag.core.pools import Arbiter, Candidate, SlotClaim, counting_gate
+from kubedag.core.priority import in_priority_order, task_candidate
 from kubedag.core.readiness import WAIT, ReadinessCheck
 from kubedag.core.retries import may_retry, retry_delay
 from kubedag.core.run_outcome import run_outcome, skip_unfinished
@@ -70,6 +72,10 @@ class RunDecision:
     status that points at them)."""
     cross_dag: CrossDagActions = field(default_factory=CrossDagActions)
     """Runs of other DAGs to create or clear (triggerDagRun), before the status is written."""
+    claims: dict[str, SlotClaim] = field(default_factory=dict)
+    """Pod -> the slots it takes, for each pod to create."""
+    waiting: list[Candidate] = field(default_factory=list)
+    """Scheduled tasks that wait for slots (the arbiter ranks them against other runs')."""
 
 
 def _short(text: str) -> str:
@@ -205,6 +211,32 @@ def next_pass_at(status: DagRunStatus, snapshot: Snapshot) -> datetime | None:
     return min(times) if times else None
 
 
+def _candidate(
+    run: DagRun, status: DagRunStatus, snapshot: Snapshot, task: ResolvedTask
+) -> Candidate:
+    assert status.logical_date is not None
+    return task_candidate(
+        snapshot,
+        task,
+        namespace=run.namespace,
+        dag=run.spec.dag_name,
+        run=run.name,
+        logical_date=status.logical_date,
+    )
+
+
+def _scheduled_pod_tasks(
+    order: Sequence[str], records: Mapping[str, TaskRecord], snapshot: Snapshot
+) -> list[str]:
+    """The scheduled tasks that run as pods: those run in the controller (CrossDagStep)
+    hold no slot and never wait for one."""
+    return [
+        name
+        for name in order
+        if records[name].state is TaskState.SCHEDULED and not snapshot.task(name).in_controller
+    ]
+
+
 class _Pass:
     """State of one engine pass; methods mutate the copied records only."""
 
@@ -213,7 +245,7 @@ class _Pass:
         run: DagRun,
         snapshot: Snapshot,
         now: datetime,
-        slots: int,
+        gate: Arbiter,
         earlier: EarlierRuns = NO_EARLIER_RUNS,
         stored_outputs: StoredOutputs = NO_STORED_OUTPUTS,
     ) -> None:
@@ -223,7 +255,7 @@ class _Pass:
         self.snapshot = snapshot
         self.plan: ExecutionPlan = execution_plan(snapshot)
         self.now = now
-        self.slots = slots
+        self.gate = gate
         # Records hold only immutable values: a shallow copy of each is a deep copy, at a
         # fraction of copy.deepcopy's cost for thousands of records.
         self.status = run.status.model_copy(
@@ -377,20 +409,24 @@ class _Pass:
                 record.message = _short(ready.message)
 
     def launch(self) -> bool:
-        """Create pods for scheduled tasks while slots last; True if a task ended instead."""
+        """Create pods for the scheduled tasks the gate admits, highest priority first (the
+        others keep waiting, with the gate's reason); True if a task ended instead."""
         settled = False
-        for name in self.plan.order:
-            record = self.records[name]
-            if record.state is not TaskState.SCHEDULED:
+        scheduled = _scheduled_pod_tasks(self.plan.order, self.records, self.snapshot)
+        for name in in_priority_order(self.snapshot, scheduled):
+            record, task = self.records[name], self.snapshot.task(name)
+            candidate = _candidate(self.run, self.status, self.snapshot, task)
+            waits = self.gate.admit(candidate)
+            if waits is not None:
+                record.message = _short(waits)
+                self.decision.waiting.append(candidate)
                 continue
-            if self.slots <= 0:
-                break
-            task = self.snapshot.task(name)
             try_number = record.try_number + 1
             archive_try(record, keep=earlier_tries_limit(len(self.snapshot.tasks)))
             try:
                 launch = prepare_launch(task, self._context(task, try_number))
             except TemplateError as error:
+                self.gate.release(candidate)
                 record.try_number = try_number
                 record.state = TaskState.FAILED
                 record.finished = self.now
@@ -398,7 +434,6 @@ class _Pass:
                 self.event("Warning", "TaskFailed", f"task {name}: template error: {error}")
                 settled = True
                 continue
-            self.slots -= 1
             record.try_number = try_number
             record.state = TaskState.QUEUED
             record.pod = launch.pod_name
@@ -406,6 +441,7 @@ class _Pass:
             record.started = record.finished = record.exit_code = record.message = None
             record.outputs = record.outputs_in = None  # as Airflow clears a try's XComs
             self.decision.pods_to_create.append(launch)
+            self.decision.claims[launch.pod_name] = candidate.claim
         return settled
 
     def _context(self, task: ResolvedTask, try_number: int) -> RunContext:
@@ -459,7 +495,7 @@ def launch_failed(
     now: datetime,
 ) -> None:
     """Record tries whose pod the API refused (e.g. an invalid volume) as failed tries."""
-    state = _Pass(run, snapshot, now, 0)
+    state = _Pass(run, snapshot, now, counting_gate(0))
     state.status = decision.status
     state.records = {r.name: r for r in decision.status.tasks}
     state.decision = decision
@@ -480,11 +516,12 @@ def advance(
     *,
     pods: Mapping[str, PodObservation],
     now: datetime,
-    task_slots: int,
+    task_slots: int | None = None,
     frozen: bool = False,
     earlier: EarlierRuns = NO_EARLIER_RUNS,
     stored_outputs: StoredOutputs = NO_STORED_OUTPUTS,
     cross_dag: CrossDagView = NO_VIEW,
+    gate: Arbiter | None = None,
 ) -> RunDecision:
     """One pass over a running run: observe pods, release due retries, apply trigger rules,
     launch what may start (at most `task_slots` new pods), enforce timeouts, conclude.
@@ -496,8 +533,12 @@ def advance(
     `earlier` is what the run knows of the DAG's earlier runs (dependsOnPast, templates);
     `stored_outputs` the outputs kept in the run's outputs ConfigMaps (templates);
     `cross_dag` what the run's triggerDagRun and externalTaskSensor tasks look at.
+    `gate` decides which scheduled tasks start (pools, limits, other runs' tasks); without
+    one, at most `task_slots` (default: no limit) start.
     """
-    state = _Pass(run, snapshot, now, task_slots, earlier, stored_outputs)
+    if gate is None:
+        gate = counting_gate(task_slots if task_slots is not None else len(snapshot.tasks))
+    state = _Pass(run, snapshot, now, gate, earlier, stored_outputs)
     if state.status.state is not RunState.RUNNING:
         return state.result()
     state.observe(pods)

@@ -15,6 +15,7 @@ from kubedag import GROUP, VERSION
 from kubedag.models.backfill import BackfillSpec, BackfillStatus
 from kubedag.models.dag import DagSpec, DagStatus
 from kubedag.models.dagrun import DagRunSpec, DagRunStatus
+from kubedag.models.pool import PoolSpec, PoolStatus
 
 _DROPPED_KEYS = {"title"}
 
@@ -214,10 +215,43 @@ def backfill_crd() -> dict[str, Any]:
     )
 
 
+def pool_crd() -> dict[str, Any]:
+    return _crd(
+        kind="Pool",
+        plural="pools",
+        short_names=["pl"],
+        spec_model=PoolSpec,
+        status_model=PoolStatus,
+        description="Slots that task pods of any DAG in the namespace share (Airflow's pools):"
+        " a task names its pool and the slots it takes.",
+        columns=[
+            {"name": "Slots", "type": "integer", "jsonPath": ".spec.slots"},
+            {"name": "Used", "type": "integer", "jsonPath": ".status.usedSlots"},
+            {"name": "Queued", "type": "integer", "jsonPath": ".status.queuedSlots"},
+            {"name": "Scheduled", "type": "integer", "jsonPath": ".status.scheduledSlots"},
+            {"name": "Open", "type": "integer", "jsonPath": ".status.openSlots"},
+            {
+                "name": "Running",
+                "type": "integer",
+                "priority": 1,
+                "jsonPath": ".status.runningSlots",
+            },
+            {
+                "name": "Description",
+                "type": "string",
+                "priority": 1,
+                "jsonPath": ".spec.description",
+            },
+            {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        ],
+    )
+
+
 CRD_FILES = {
     "kubedag.io_dags.yaml": dag_crd,
     "kubedag.io_dagruns.yaml": dagrun_crd,
     "kubedag.io_backfills.yaml": backfill_crd,
+    "kubedag.io_pools.yaml": pool_crd,
 }
 
 

@@ -12,6 +12,8 @@ from kubedag.core.naming import (
     LABEL_DAG,
     LABEL_DAGRUN,
     LABEL_MANAGED_BY,
+    LABEL_POOL,
+    LABEL_POOL_SLOTS,
     LABEL_TASK,
     LABEL_TRY,
     MANAGED_BY,
@@ -23,6 +25,7 @@ from kubedag.core.schedule import DataInterval
 from kubedag.core.snapshot import SNAPSHOT_KEY, Snapshot
 from kubedag.core.task_launch import TaskLaunch
 from kubedag.models.dagrun import RunRequest, RunType
+from kubedag.models.pool import DEFAULT_POOL
 
 CONTAINER_NAME = "task"
 # Where a task writes its output (core/outputs.py), read as written: never the log's tail.
@@ -95,6 +98,8 @@ def task_pod(
             LABEL_TASK: ctx.task_name,
             LABEL_TRY: str(ctx.try_number),
             LABEL_MANAGED_BY: MANAGED_BY,
+            LABEL_POOL: label_value(task.pool or DEFAULT_POOL),
+            LABEL_POOL_SLOTS: str(task.pool_slots or 1),
         },
         "annotations": {"kubedag.io/logical-date": rfc3339(ctx.logical_date)},
     }

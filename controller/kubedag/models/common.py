@@ -11,6 +11,7 @@ DURATION_PATTERN = r"^(0|([0-9]+(\.[0-9]+)?(ms|s|m|h))+)$"
 
 
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 
 # startDate/endDate accept a date ("2026-01-01") or an RFC 3339 time; a value without an offset
 # is read in the DAG's timezone, as Airflow reads a naive start_date.

@@ -7,6 +7,7 @@ from pydantic import ConfigDict, Field
 
 from kubedag.models.common import (
     DNS_LABEL_PATTERN,
+    DNS_SUBDOMAIN_PATTERN,
     Condition,
     Duration,
     FreeForm,
@@ -24,6 +25,9 @@ from kubedag.models.cross_dag import (
 from kubedag.models.notifications import Deadline, Notifiers
 
 MAX_TASKS = 5000
+MAX_POOL_SLOTS = 1_000_000
+# Airflow stores priority weights as 32-bit integers and clamps their sums to that range.
+MIN_PRIORITY, MAX_PRIORITY = -(2**31), 2**31 - 1
 MAX_DEPENDENCIES = 256
 
 
@@ -64,6 +68,19 @@ class TriggerRule(StrEnum):
     NONE_FAILED_MIN_ONE_SUCCESS = "none_failed_min_one_success"
     NONE_SKIPPED = "none_skipped"
     ALWAYS = "always"
+
+
+class WeightRule(StrEnum):
+    """How a task's effective priority weight is computed (Airflow's weight_rule)."""
+
+    DOWNSTREAM = "downstream"
+    """Its own weight plus the weights of every task downstream of it (the default): the
+    tasks that unblock the most work go first."""
+    UPSTREAM = "upstream"
+    """Its own weight plus the weights of every task upstream of it: runs further along
+    finish first."""
+    ABSOLUTE = "absolute"
+    """Its own weight only."""
 
 
 class EnvVar(KubeModel):
@@ -134,6 +151,19 @@ class TaskDefaults(KubeModel):
     """The task has finished by then, or its deadline is missed (Airflow 2's task SLA)."""
     on_deadline_miss: Notifiers | None = None
     """Notified once when the task misses its deadline."""
+    # Pools and priorities (Airflow's pool, pool_slots, priority_weight, weight_rule).
+    pool: str | None = Field(default=None, max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)
+    """The Pool (in the DAG's namespace) whose slots a try's pod holds while it is queued or
+    running; default `default-pool`. A task whose pool does not exist waits, scheduled."""
+    pool_slots: int | None = Field(default=None, ge=1, le=MAX_POOL_SLOTS)
+    """Slots of its pool one try holds; default 1."""
+    priority_weight: int | None = Field(default=None, ge=MIN_PRIORITY, le=MAX_PRIORITY)
+    """Rank among tasks waiting for a slot (higher first; with weightRule); default 1."""
+    weight_rule: WeightRule | None = None
+    """downstream (default), upstream or absolute: see WeightRule."""
+    max_active_tis_per_dag: int | None = Field(default=None, ge=1, le=MAX_POOL_SLOTS)
+    """Tries of this task running or queued at once, across the DAG's runs; default no
+    limit."""
 
 
 class TaskSpec(TaskDefaults):

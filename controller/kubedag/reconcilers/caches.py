@@ -19,20 +19,12 @@ NamespacedName = tuple[str, str]
 class PodCache:
     def __init__(self) -> None:
         self._pods: dict[NamespacedName, PodObservation] = {}
-        self._active_by_dag: dict[NamespacedName, set[str]] = defaultdict(set)
         self._by_run: dict[NamespacedName, set[str]] = defaultdict(set)  # (ns, run label)
 
     def update(self, namespace: str, pod: PodObservation) -> None:
         self._pods[(namespace, pod.name)] = pod
         if pod.run:
             self._by_run[(namespace, pod.run)].add(pod.name)
-        key = (namespace, pod.dag)
-        if pod.active:
-            self._active_by_dag[key].add(pod.name)
-        elif key in self._active_by_dag:
-            self._active_by_dag[key].discard(pod.name)
-            if not self._active_by_dag[key]:
-                del self._active_by_dag[key]
 
     def remove(self, namespace: str, name: str) -> None:
         pod = self._pods.pop((namespace, name), None)
@@ -42,17 +34,9 @@ class PodCache:
                 of_run.discard(name)
                 if not of_run:
                     del self._by_run[(namespace, pod.run)]
-            active = self._active_by_dag.get((namespace, pod.dag))
-            if active is not None:
-                active.discard(name)
-                if not active:
-                    del self._active_by_dag[(namespace, pod.dag)]
 
     def get(self, namespace: str, name: str) -> PodObservation | None:
         return self._pods.get((namespace, name))
-
-    def active_count(self, namespace: str, dag_label: str) -> int:
-        return len(self._active_by_dag.get((namespace, dag_label), ()))
 
     def of_run(self, namespace: str, run_label: str) -> list[PodObservation]:
         """Every pod of the run (all tries) the watch has delivered."""
@@ -60,7 +44,7 @@ class PodCache:
         return [self._pods[(namespace, n)] for n in sorted(names)]
 
     def __len__(self) -> int:
-        return len(self._pods) + len(self._active_by_dag) + len(self._by_run)
+        return len(self._pods) + len(self._by_run)
 
 
 def owner_run(pod: dict[str, Any]) -> str | None:

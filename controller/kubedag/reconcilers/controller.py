@@ -22,13 +22,16 @@ from kubedag.reconcilers.context import ReconcilerContext
 from kubedag.reconcilers.dags import DagReconciler
 from kubedag.reconcilers.informer import Informer
 from kubedag.reconcilers.notifier import NotificationSender
+from kubedag.reconcilers.pools import PoolReconciler
 from kubedag.reconcilers.runs import RunReconciler
 from kubedag.reconcilers.settings import ControllerSettings
+from kubedag.reconcilers.slots import SlotBook
 from kubedag.reconcilers.snapshots import SnapshotStore
 from kubedag.reconcilers.status import StatusWriter
 from kubedag.reconcilers.workqueue import WorkQueue
 
 DAGS_FIRST_LIMIT = 2.0  # seconds a run pass waits at most for due DAG passes
+POOL_STATUS_WITHIN = 1.0  # seconds a burst of a pool's slot changes waits for its status
 
 
 def utcnow() -> datetime:
@@ -46,7 +49,7 @@ class Controller:
         self.kube = kube
         self.now = now
         self.run_news_within = settings.run_news_within
-        self.informer = Informer()
+        self.informer = Informer(SlotBook(settings.default_pool_slots, settings.parallelism))
         self.snapshots = SnapshotStore(kube)
         self.dag_queue: WorkQueue[NamespacedName] = WorkQueue(
             "dags", self._reconcile_dag, workers=settings.dag_workers, now=now
@@ -88,7 +91,13 @@ class Controller:
             wake_dag=self.dag_queue.add,
             cleaner=cleaner,
             sender=self.sender,
+            wake_run=self.run_queue.add,
         )
+        self.pools = PoolReconciler(kube, self.informer.slots, now)
+        self.pool_queue: WorkQueue[NamespacedName] = WorkQueue(
+            "pools", self.pools.reconcile, workers=1, now=now
+        )
+        self.informer.slots.on_pool_change = self._pool_changed
 
         self.backfills = BackfillReconciler(
             context,
@@ -112,7 +121,13 @@ class Controller:
         also busy with the new runs' pods and statuses."""
         await self.dag_queue.drained(DAGS_FIRST_LIMIT)
 
+    def _pool_changed(self, key: NamespacedName) -> None:
+        """A pool's use changed: its status is written at most once a second."""
+        if self.pools.known(key):
+            self.pool_queue.add_soon(key, POOL_STATUS_WITHIN)
+
     def start(self) -> None:
+        self.pool_queue.start()
         self.dag_queue.start()
         self.run_queue.start()
         self.backfill_queue.start()
@@ -122,6 +137,7 @@ class Controller:
         await self.run_queue.stop()
         await self.backfill_queue.stop()
         await self.sender.stop()
+        await self.pool_queue.stop()
 
     def cache_sizes(self) -> dict[str, int]:
         """Entries of every per-object cache (the `kubedag_cache_entries` gauge): after all
@@ -136,6 +152,8 @@ class Controller:
             "dag_queue": self.dag_queue.tracked(),
             "run_queue": self.run_queue.tracked(),
             "backfill_queue": self.backfill_queue.tracked(),
+            "pool_queue": self.pool_queue.tracked(),
+            "pool_bodies": len(self.pools),
             **self.backfills.sizes(),
             "service_accounts": len(self.accounts),
             **self.sender.sizes(),
@@ -157,6 +175,7 @@ class Controller:
         if not self.informer.is_own_write("DAG", key, body):
             self.dag_queue.add(key)
             self._wake_waiting_on(key)  # e.g. its externalNamespaces changed
+            self._wake_slot_winners()  # its maxActiveTasks may have grown
             self._wake_backfills(key, waiting_only=True)
             for held in self.informer.held_in_dag(*key):  # its catchup decides the previous run
                 self.run_queue.add(held)
@@ -247,12 +266,28 @@ class Controller:
         namespace = body["metadata"]["namespace"]
         pod = observe_pod(body)
         if event_type == "DELETED":
-            self.informer.forget_pod(namespace, pod.name)
+            freed = self.informer.forget_pod(namespace, pod.name)
         else:
-            self.informer.put_pod(namespace, pod)
+            freed = self.informer.put_pod(namespace, pod)
         run = owner_run(body)
         if run:
             self.run_queue.add((namespace, run))
-        if event_type == "DELETED" or not pod.active:
-            for waiting in self.informer.waiting_for_slots(namespace, pod.dag):
-                self.run_queue.add(waiting)
+        if freed:  # the slots go to the first waiting tasks in rank order, whatever their run
+            self._wake_slot_winners()
+
+    def _wake_slot_winners(self) -> None:
+        for winner in self.informer.slots.winners():
+            self.run_queue.add(winner)
+
+    def on_pool_event(self, event_type: str | None, body: dict[str, Any]) -> None:
+        key = (body["metadata"]["namespace"], body["metadata"]["name"])
+        if event_type == "DELETED":
+            self.informer.slots.forget_pool(key)
+            self.pools.forget(key)
+            self.pool_queue.forget(key)
+            return
+        self.informer.slots.put_pool(key, int((body.get("spec") or {}).get("slots", 0)))
+        self.pools.put(key, body)
+        if not self.pools.is_own_write(key, body):
+            self.pool_queue.add(key)
+        self._wake_slot_winners()  # a pool created or grown

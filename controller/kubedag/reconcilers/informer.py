@@ -24,6 +24,7 @@ from kubedag.reconcilers.caches import (
     summarize_run,
 )
 from kubedag.reconcilers.cross_dag_index import CrossDagIndex
+from kubedag.reconcilers.slots import SlotBook
 
 Kind = Literal["DAG", "DagRun", "Backfill"]
 
@@ -32,14 +33,14 @@ Kind = Literal["DAG", "DagRun", "Backfill"]
 class _DagEntry:
     """Per-DAG facts derived from its body, kept for its current generation only."""
 
-    max_active_tasks: int = DEFAULT_MAX_ACTIVE_TASKS
     pod_gc: PodGC | None = None  # the DAG's own podGC, if it sets one
     validated: tuple[str, int] | None = None  # (uid, generation) the problems are for
     problems: list[Problem] = field(default_factory=list)
 
 
 class Informer:
-    def __init__(self) -> None:
+    def __init__(self, slots: SlotBook | None = None) -> None:
+        self.slots = slots or SlotBook(default_pool_slots=None, parallelism=None)
         self.pods = PodCache()
         self.runs = RunCache()  # one summary per existing run, grouped by DAG
         self._dag_bodies = BodyCache()
@@ -49,7 +50,6 @@ class Informer:
         self._dags: dict[NamespacedName, _DagEntry] = {}
         self._run_dag: dict[NamespacedName, str] = {}
         self._written: dict[tuple[Kind, str, str], str] = {}  # resourceVersions of own writes
-        self._waiting_for_slots: dict[NamespacedName, set[NamespacedName]] = {}
         self._backfills = BodyCache()
         self._backfills_by_dag: dict[NamespacedName, set[str]] = {}
         self._unfinished_backfills: set[NamespacedName] = set()
@@ -63,17 +63,14 @@ class Informer:
         self._dag_bodies.put(key, body)
         spec = body.get("spec") or {}
         entry = self._dags.setdefault(key, _DagEntry())
-        entry.max_active_tasks = int(spec.get("maxActiveTasks", DEFAULT_MAX_ACTIVE_TASKS))
+        limit = int(spec.get("maxActiveTasks", DEFAULT_MAX_ACTIVE_TASKS))
+        self.slots.put_dag_limit(key[0], label_value(key[1]), limit)
         pod_gc = spec.get("podGC")
         entry.pod_gc = PodGC(pod_gc) if pod_gc in set(PodGC) else None
         self.cross_dag.note_dag(key, body)
 
     def dag(self, key: NamespacedName) -> dict[str, Any] | None:
         return self._dag_bodies.get(key)
-
-    def max_active_tasks(self, key: NamespacedName) -> int:
-        entry = self._dags.get(key)
-        return entry.max_active_tasks if entry else DEFAULT_MAX_ACTIVE_TASKS
 
     def pod_gc(self, key: NamespacedName) -> PodGC | None:
         entry = self._dags.get(key)
@@ -91,6 +88,7 @@ class Informer:
     def forget_dag(self, key: NamespacedName) -> None:
         self._dag_bodies.drop(key)
         self._dags.pop(key, None)
+        self.slots.put_dag_limit(key[0], label_value(key[1]), None)
         self._written.pop(("DAG", *key), None)
         self.cross_dag.forget_dag(key)
 
@@ -107,7 +105,7 @@ class Informer:
         waits = request_pending(body) or outbox.has_pending(status)
         if state and RunState(state).finished and not waits:
             self._run_bodies.drop(key)
-            self.wait_for_slots(key, label_value(dag), waiting=False)
+            self.slots.set_waiting(key, [])
             self._held_for_past.pop(key, None)
             self.cross_dag.wait_on(key, set())
         else:
@@ -157,7 +155,8 @@ class Informer:
         self.runs.remove(key[0], dag, key[1])
         self._run_bodies.drop(key)
         self._written.pop(("DagRun", *key), None)
-        self.wait_for_slots(key, label_value(dag), waiting=False)
+        self.slots.set_waiting(key, [])
+        self.slots.unreserve_run(key)
         self._held_for_past.pop(key, None)
         self.cross_dag.forget_run(key)
         return dag
@@ -194,11 +193,15 @@ class Informer:
 
     # Pods ----------------------------------------------------------------------------------
 
-    def put_pod(self, namespace: str, pod: PodObservation) -> None:
+    def put_pod(self, namespace: str, pod: PodObservation) -> bool:
+        """Store what is known of a pod; True if it freed slots (it stopped)."""
         self.pods.update(namespace, pod)
+        return self.slots.pod_seen(namespace, pod)
 
-    def forget_pod(self, namespace: str, name: str) -> None:
+    def forget_pod(self, namespace: str, name: str) -> bool:
+        """Evict a deleted pod; True if it freed slots."""
         self.pods.remove(namespace, name)
+        return self.slots.pod_gone(namespace, name)
 
     # Echoes of the controller's own writes -------------------------------------------------
 
@@ -211,20 +214,6 @@ class Informer:
         """The echo of our own status write carries nothing new: skip a needless pass."""
         version = body["metadata"].get("resourceVersion")
         return version is not None and self._written.get((kind, *key)) == version
-
-    # Runs waiting for a free task slot of their DAG ----------------------------------------
-
-    def wait_for_slots(self, run: NamespacedName, dag_label: str, waiting: bool) -> None:
-        key = (run[0], dag_label)
-        if waiting:
-            self._waiting_for_slots.setdefault(key, set()).add(run)
-        elif run in self._waiting_for_slots.get(key, ()):
-            self._waiting_for_slots[key].discard(run)
-            if not self._waiting_for_slots[key]:
-                del self._waiting_for_slots[key]
-
-    def waiting_for_slots(self, namespace: str, dag_label: str) -> list[NamespacedName]:
-        return list(self._waiting_for_slots.get((namespace, dag_label), ()))
 
     # Runs held by dependsOnPast ----------------------------------------------------------
 
@@ -272,7 +261,7 @@ class Informer:
             "run_dags": len(self._run_dag),
             "pods": len(self.pods),
             "written_versions": len(self._written),
-            "waiting_for_slots": sum(len(w) for w in self._waiting_for_slots.values()),
+            **self.slots.sizes(),
             "backfills": len(self._backfills),
             "unfinished_backfills": len(self._unfinished_backfills),
             "held_for_past": len(self._held_for_past),

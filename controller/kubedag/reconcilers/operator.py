@@ -94,6 +94,10 @@ def build_registry(
     async def backfill_event(type: str | None, body: kopf.Body, **_: Any) -> None:
         controller().on_backfill_event(type, _plain(body))
 
+    @kopf.on.event(GROUP, VERSION, "pools", registry=registry)
+    async def pool_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+        controller().on_pool_event(type, _plain(body))
+
     @kopf.on.event("", "v1", "pods", labels={LABEL_MANAGED_BY: "kubedag"}, registry=registry)
     async def pod_event(type: str | None, body: kopf.Body, **_: Any) -> None:
         controller().on_pod_event(type, _plain(body))

@@ -12,7 +12,6 @@ from typing import Any
 from kubedag.core import clearing, past, run_engine
 from kubedag.core.dag_scheduler import RunSummary, starts_at_pin
 from kubedag.core.dates import earliest, parse_time
-from kubedag.core.naming import label_value
 from kubedag.core.snapshot import Snapshot
 from kubedag.kube.client import MERGE_PATCH, ApiError, Kube, custom_path
 from kubedag.manifests import render
@@ -45,8 +44,11 @@ class RunReconciler(Reconciler):
         wake_dag: Callable[[NamespacedName], None],
         cleaner: Cleaner,
         sender: NotificationSender,
+        wake_run: Callable[[NamespacedName], None] = lambda _: None,
     ) -> None:
+        """`wake_run`: a run whose waiting task now has the slots it waits for."""
         super().__init__(context)
+        self.wake_run = wake_run
         self.cleaner = cleaner
         self.status = status
         self.wake_dag = wake_dag
@@ -113,14 +115,14 @@ class RunReconciler(Reconciler):
         dag_body = await self.dag_body(dag_key)
         if dag_body is None:
             message = f"DAG {run.spec.dag_name!r} not found in namespace {run.namespace}"
-            await self._fail(run, body, "DagNotFound", message, now)
+            await fail_unpinned(self.kube, self.status, body, "DagNotFound", message, now)
             return None
         dag = Dag.model_validate(dag_body)
         body = await adopt(self.kube, self.informer, body, dag_body)
         problems = await self.dag_problems(dag)
         if problems:
             message = f"DAG {dag.name} is invalid: {problems[0].message}"
-            await self._fail(run, body, "DagNotReady", message, now)
+            await fail_unpinned(self.kube, self.status, body, "DagNotReady", message, now)
             return None
         snapshot = self.snapshots.current(dag)
         pinned_name = await self.snapshots.ensure_stored(dag, snapshot)
@@ -141,15 +143,6 @@ class RunReconciler(Reconciler):
         # The writer wakes the DAG: the run is queued now, and counts.
         await self.status.write(run.key, status.to_wire(), body["metadata"]["resourceVersion"])
         return pin_wake(run, body, status, snapshot, now)
-
-    async def _fail(
-        self, run: DagRun, body: dict[str, Any], reason: str, message: str, now: datetime
-    ) -> None:
-        status = run_engine.fail_run(run.status, reason=reason, message=message, now=now)
-        await self.status.write(run.key, status.to_wire(), body["metadata"]["resourceVersion"])
-        failed = find_condition(status.conditions, "Succeeded")
-        event = run_engine.RunEvent("Warning", "RunFailed", failed.message if failed else message)
-        post_run_events(self.kube, body, [event], now)
 
     async def _pin_running(
         self,
@@ -197,14 +190,18 @@ class RunReconciler(Reconciler):
         if request is not None:
             run = run.model_copy(update={"status": request.status})
         decision = await self._decide(run, snapshot, now)
-        if not await self.cross_dag.carry_out(run, snapshot, decision):
-            return now  # a run it was to trigger exists: decide again with it in view
-        # Before the status that points at them: a reader never misses an output.
-        await self.outputs.store(run, decision.outputs_to_store)
-        if request is not None:
-            decision.pods_to_delete[:0] = request.pods_to_delete
-            decision.events[:0] = request.events
-        again = await self.pods.carry_out(run, snapshot, decision, now)
+        try:
+            if not await self.cross_dag.carry_out(run, snapshot, decision):
+                return now  # a run it was to trigger exists: decide again with it in view
+            # Before the status that points at them: a reader never misses an output.
+            await self.outputs.store(run, decision.outputs_to_store)
+            if request is not None:
+                decision.pods_to_delete[:0] = request.pods_to_delete
+                decision.events[:0] = request.events
+            again = await self.pods.carry_out(run, snapshot, decision, now)
+        finally:
+            # Created pods hold their slots themselves now; refused or unmade ones hold none.
+            self.informer.slots.unreserve_run(key)
         deadline = self.outbox.note(run, body, snapshot, decision, settled_events, now)
         wake = await self._write(run, body, decision, now, pinning=pinning)
         if wake is None:  # written: its pending notifications are recorded, and may go
@@ -220,30 +217,32 @@ class RunReconciler(Reconciler):
             self.cleaner.collect_pods(key, run.spec.dag_name, decision.status.state, succeeded),
             f"podGC of run {key[0]}/{key[1]}",
         )
-        still_waiting = any(r.state is TaskState.SCHEDULED for r in decision.status.tasks)
-        # A pod of this DAG finishing frees a slot and wakes the run.
-        self.informer.wait_for_slots(key, label_value(run.spec.dag_name), still_waiting)
         return now if again else earliest(decision.requeue_at, wake, deadline)
 
     async def _decide(
         self, run: DagRun, snapshot: Snapshot, now: datetime
     ) -> run_engine.RunDecision:
         dag = run.spec.dag_name
-        limit = self.informer.max_active_tasks((run.namespace, dag))
-        slots = limit - self.informer.pods.active_count(run.namespace, label_value(dag))
         pods = await self.pods.observe(run)
         earlier = await self.earlier.read(run, snapshot)
+        stored_outputs = await self.outputs.load(run)
+        cross_dag = await self.cross_dag.view(run, snapshot)
+        # No await from here to the reservation: the slots this pass counts free are taken
+        # before any other pass runs (see reconcilers/slots.py).
+        arbiter = self.informer.slots.arbiter(run.key)
         decision = run_engine.advance(
             run,
             snapshot,
             pods=pods,
             now=now,
-            task_slots=slots,
             frozen=frozen(self.informer, run),
             earlier=earlier,
-            stored_outputs=await self.outputs.load(run),
-            cross_dag=await self.cross_dag.view(run, snapshot),
+            stored_outputs=stored_outputs,
+            cross_dag=cross_dag,
+            gate=arbiter,
         )
+        for winner in self.informer.slots.decided(run.key, decision, arbiter):
+            self.wake_run(winner)
         # A run held by dependsOnPast is woken when its previous run changes (or any run of
         # its DAG comes or goes, which may change which run is the previous one).
         previous = earlier.previous
@@ -280,6 +279,18 @@ class RunReconciler(Reconciler):
             if decision.status.state is not run.status.state:
                 log.info("run %s/%s is %s", run.namespace, run.name, decision.status.state)
         return None
+
+
+async def fail_unpinned(
+    kube: Kube, writer: StatusWriter, body: dict[str, Any], reason: str, message: str, now: datetime
+) -> None:
+    """A new run that cannot be pinned (its DAG is missing or invalid) fails, with an Event."""
+    run = DagRun.model_validate(body)
+    status = run_engine.fail_run(run.status, reason=reason, message=message, now=now)
+    await writer.write(run.key, status.to_wire(), body["metadata"]["resourceVersion"])
+    failed = find_condition(status.conditions, "Succeeded")
+    event = run_engine.RunEvent("Warning", "RunFailed", failed.message if failed else message)
+    post_run_events(kube, body, [event], now)
 
 
 async def adopt(

@@ -29,6 +29,16 @@ def _env_limit(name: str) -> int | None:
     return int(value)
 
 
+def _env_slots(name: str) -> int | None:
+    """A number of slots: unset, empty or -1 means no limit."""
+    value = os.environ.get(name, "").strip()
+    if value in ("", "-1"):
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{name}={value!r}: a whole number of slots (1 or more), or -1 for none")
+    return int(value)
+
+
 def history_from_env() -> HistoryPolicy:
     """The history defaults of DAGs that set none: unset keeps every run (the chart sets
     limits), pods are deleted once their run succeeds."""
@@ -91,3 +101,10 @@ class ControllerSettings:
         default_factory=lambda: int(os.environ.get("KUBEDAG_NOTIFY_CONCURRENCY", "16"))
     )
     """Notifications being sent at once (the rest wait their turn, not the runs)."""
+    default_pool_slots: int | None = field(
+        default_factory=lambda: _env_slots("KUBEDAG_DEFAULT_POOL_SLOTS")
+    )
+    """Slots of each namespace's `default-pool` where no Pool of that name sizes it; None:
+    no limit (the chart sets Airflow's 128)."""
+    parallelism: int | None = field(default_factory=lambda: _env_slots("KUBEDAG_PARALLELISM"))
+    """Task pods queued or running at once, across every namespace; None: no limit."""
