@@ -44,7 +44,7 @@ from bench.results import (
     write_json,
 )
 from bench.scenarios import SCALES, SCENARIO_FUNCTIONS, scale_parameters
-from bench.session import Session
+from bench.session import BLACKHOLE_URL, Session, SilentEndpoint
 from devcluster.versions import REPO_ROOT, pinned_versions
 
 log = logging.getLogger("bench")
@@ -86,6 +86,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "(e.g. a patched copy of controller/, to measure a change before and after)",
     )
     parser.add_argument("--workdir", type=Path, help="keep logs and the control plane's files here")
+    parser.add_argument(
+        "--notify-blackhole",
+        action="store_true",
+        help="chain: every task notifies (onSuccess, onFailure, onRetry) a webhook at "
+        f"{BLACKHOLE_URL} (in 198.18.0.0/15, blackholed on the bench machine), to show that "
+        "sending stays off the scheduling path",
+    )
+    parser.add_argument(
+        "--notify-silent",
+        action="store_true",
+        help="the same with a local port that accepts connections and never answers (every "
+        "attempt waits for its whole timeout)",
+    )
     parser.add_argument(
         "--compare",
         nargs=2,
@@ -227,8 +240,13 @@ def run(args: argparse.Namespace) -> int:
     errors: dict[str, str] = {}
     cluster = BenchCluster(workdir, settings)
     session = Session(
-        cluster, workdir, profiler=args.profile, controller_pythonpath=args.controller_pythonpath
+        cluster,
+        workdir,
+        profiler=args.profile,
+        controller_pythonpath=args.controller_pythonpath,
     )
+    silent = SilentEndpoint() if args.notify_silent else None
+    session.notify_url = silent.url if silent else BLACKHOLE_URL if args.notify_blackhole else None
     try:
         cluster.start()
         for name in names:
@@ -242,6 +260,8 @@ def run(args: argparse.Namespace) -> int:
             log.info("scenario %s took %.1fs", name, time.monotonic() - began)
     finally:
         cluster.stop()
+        if silent is not None:
+            silent.close()
     env["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     command = "python -m bench " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "python -m bench"
     document = build_document(
@@ -254,6 +274,7 @@ def run(args: argparse.Namespace) -> int:
             **{k: v for k, v in vars(settings).items()},
             "profiled": bool(args.profile),
             "controller_pythonpath": str(args.controller_pythonpath or ""),
+            "notify_url": session.notify_url or "",
             "controller_env": {k: v for k, v in os.environ.items() if k.startswith("KUBEDAG_")},
             "scale": scale_parameters(scale),
         },

@@ -125,10 +125,10 @@ def chain(session: Session, scale: Scale) -> ScenarioResult:
     n = scale.chain_tasks
     names = [f"t{i:03d}" for i in range(n)]
     with session.scenario("chain") as run:
-        dag = run.apply_dag(
-            "chain",
-            dag_spec([task(t, [names[i - 1]] if i else []) for i, t in enumerate(names)]),
-        )
+        spec = dag_spec([task(t, [names[i - 1]] if i else []) for i, t in enumerate(names)])
+        if session.notify_url:
+            spec = run.notifying(spec, session.notify_url)
+        dag = run.apply_dag("chain", spec)
         run.begin()
         run_name = "chain-manual-1"
         run.create_run(dag, run_name, datetime(2001, 1, 1, tzinfo=UTC))
@@ -160,6 +160,7 @@ def chain(session: Session, scale: Scale) -> ScenarioResult:
             "run_state": record.state,
             "finished_in_time": finished,
             "pod_start_p50_ms": percentile(starts, 50),
+            "notify_url": session.notify_url or "",
         }
         return _finish(
             run,

@@ -8,6 +8,7 @@ import math
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 import uuid
@@ -45,6 +46,27 @@ def task(name: str, depends_on: Sequence[str] = (), **extra: Any) -> dict[str, A
     if depends_on:
         body["dependsOn"] = list(depends_on)
     return body
+
+
+# 198.18.0.0/15 is blackholed on the bench machine: a connection there never completes.
+BLACKHOLE_URL = "http://198.18.0.1:9/hook"
+
+
+class SilentEndpoint:
+    """A local port that accepts connections (the kernel does, up to its backlog) and never
+    answers: a webhook whose every request waits for the sender's timeout."""
+
+    def __init__(self) -> None:
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.listen(4096)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.socket.getsockname()[1]}/hook"
+
+    def close(self) -> None:
+        self.socket.close()
 
 
 def dag_spec(tasks: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
@@ -103,6 +125,20 @@ class ScenarioRun:
             "spec": spec,
         }
         return self.api.create(custom_path("dags", self.namespace), body)
+
+    def notifying(self, spec: dict[str, Any], url: str) -> dict[str, Any]:
+        """`spec` with every task notifying `url` on success, failure and retry (the URL in
+        a Secret of the scenario's namespace, as users keep it)."""
+        secret = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "bench-notify"},
+            "stringData": {"url": url},
+        }
+        self.api.create(f"/api/v1/namespaces/{self.namespace}/secrets", secret)
+        hook = [{"secretKeyRef": {"name": "bench-notify", "key": "url"}}]
+        defaults = {**spec["defaults"], "onSuccess": hook, "onFailure": hook, "onRetry": hook}
+        return {**spec, "defaults": defaults}
 
     def patch_dag(self, name: str, spec: dict[str, Any]) -> dict[str, Any]:
         return self.api.request(
@@ -237,6 +273,8 @@ class Session:
         controller_pythonpath: Path | None = None,
     ) -> None:
         self.cluster = cluster
+        self.notify_url: str | None = None
+        """The chain's tasks notify this webhook (--notify-blackhole, --notify-silent)."""
         self.workdir = workdir
         self.profiler = profiler
         self.controller_pythonpath = controller_pythonpath

@@ -176,7 +176,10 @@ def test_namespaced_install_grants_least_privilege(
     assert not can("delete", "dags.kubedag.io", "team-a")
     assert not can("patch", "dags.kubedag.io", "team-a")  # a DAG's spec is its owner's
     assert not can("list", "customresourcedefinitions", "team-a")
-    assert not can("get", "secrets", "team-a")
+    # Notifier URLs: a Secret read by name, never listed or watched; a task's log tail.
+    assert can("get", "secrets", "team-a") and can("get", "pods/log", "team-a")
+    assert not can("list", "secrets", "team-a") and not can("watch", "secrets", "team-a")
+    assert not can("get", "secrets", "team-c")  # not watched
     assert can("get", "serviceaccounts", "team-a")  # a DAG's named task account exists?
     assert not can("list", "serviceaccounts", "team-a")
     assert not can("list", "pods", "team-a", who="team-a:default")

@@ -17,6 +17,7 @@ from pydantic import Field, PrivateAttr
 from kubedag.core.durations import parse_duration
 from kubedag.models.common import Duration, FreeForm, KubeModel
 from kubedag.models.dag import DagSpec, EnvVar, TaskSpec, TriggerRule
+from kubedag.models.notifications import Deadline, Notifiers
 
 SNAPSHOT_KEY = "snapshot.json.gz"
 
@@ -53,6 +54,10 @@ class ResolvedTask(TaskSpec):
     def execution_timeout_span(self) -> timedelta | None:
         return parse_duration(self.execution_timeout) if self.execution_timeout else None
 
+    @cached_property
+    def deadline_span(self) -> timedelta | None:
+        return parse_duration(self.deadline.after) if self.deadline else None
+
 
 class Snapshot(KubeModel):
     """What a run needs of its DAG version."""
@@ -62,12 +67,30 @@ class Snapshot(KubeModel):
     dagrun_timeout: Duration | None = None
     params: FreeForm = Field(default_factory=dict)
     tasks: list[ResolvedTask]
+    on_run_failure: Notifiers | None = None
+    on_run_success: Notifiers | None = None
+    deadline: Deadline | None = None
+    on_deadline_miss: Notifiers | None = None
     _by_name: dict[str, ResolvedTask] | None = PrivateAttr(default=None)
     _memo: dict[str, Any] = PrivateAttr(default_factory=dict)
 
     @cached_property
     def dagrun_timeout_span(self) -> timedelta | None:
         return parse_duration(self.dagrun_timeout) if self.dagrun_timeout else None
+
+    @cached_property
+    def notifies(self) -> bool:
+        """Whether any task or the run has a notifier or a deadline: a DAG without any
+        skips the notification checks on every pass."""
+        own = (self.on_run_failure, self.on_run_success, self.deadline, self.on_deadline_miss)
+        return any(own) or any(
+            t.on_failure or t.on_retry or t.on_success or t.deadline or t.on_deadline_miss
+            for t in self.tasks
+        )
+
+    @cached_property
+    def deadline_span(self) -> timedelta | None:
+        return parse_duration(self.deadline.after) if self.deadline else None
 
     def task(self, name: str) -> ResolvedTask:
         if self._by_name is None:
@@ -141,4 +164,8 @@ def build_snapshot(spec: DagSpec) -> Snapshot:
         dagrun_timeout=spec.dagrun_timeout,
         params=dict(spec.params or {}),
         tasks=[resolve_task(task, spec) for task in spec.tasks],
+        on_run_failure=spec.on_run_failure,
+        on_run_success=spec.on_run_success,
+        deadline=spec.deadline,
+        on_deadline_miss=spec.on_deadline_miss,
     )

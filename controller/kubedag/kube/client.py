@@ -231,6 +231,25 @@ class Kube:
         async for chunk in response.response.content.iter_any():
             yield chunk
 
+    async def pod_log_tail(self, namespace: str, name: str, *, container: str, lines: int) -> str:
+        """The last `lines` lines of a pod container's log (for a notification)."""
+        path = core_path("pods", namespace, name) + "/log"
+        query = {"container": container, "tailLines": str(lines), "limitBytes": "65536"}
+        params = await self._api.param_serialize(
+            method="GET",
+            resource_path=f"{path}?{urlencode(query)}",
+            header_params={"Accept": "*/*"},
+            auth_settings=["BearerToken"],
+        )
+        self.requests += 1
+        response = await self._api.call_api(*params)
+        data: bytes = await response.read()
+        if response.status >= 400:
+            raise ApiError(
+                response.status, str(response.reason), data[:300].decode(errors="replace")
+            )
+        return data.decode(errors="replace")
+
     async def patch_status(
         self, path: str, status: dict[str, Any], resource_version: str | None
     ) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from kubedag.models.common import (
     Timestamp,
 )
 from kubedag.models.cron import MAX_SCHEDULE_LENGTH, schedule_validations
+from kubedag.models.notifications import Deadline, Notifiers
 
 MAX_TASKS = 5000
 MAX_DEPENDENCIES = 256
@@ -117,6 +118,17 @@ class TaskDefaults(KubeModel):
     skipped; implies dependsOnPast."""
     ignore_first_depends_on_past: bool | None = None
     """dependsOnPast does not hold a task that has never run before in this DAG."""
+    # Notifications (Airflow's on_*_callback with notifiers) and the task's deadline.
+    on_failure: Notifiers | None = None
+    """Notified when a try fails and no retry is left (Airflow's on_failure_callback)."""
+    on_retry: Notifiers | None = None
+    """Notified when a try fails and the task will be retried (on_retry_callback)."""
+    on_success: Notifiers | None = None
+    """Notified when the task succeeds (on_success_callback)."""
+    deadline: Deadline | None = None
+    """The task has finished by then, or its deadline is missed (Airflow 2's task SLA)."""
+    on_deadline_miss: Notifiers | None = None
+    """Notified once when the task misses its deadline."""
 
 
 class TaskSpec(TaskDefaults):
@@ -261,6 +273,17 @@ class DagSpec(KubeModel):
     pod_gc: PodGC | None = Field(default=None, alias="podGC")
     """When task pods are deleted: OnRunSuccess, OnRunCompletion, OnTaskSuccess or Never.
     Default from the controller (OnRunSuccess)."""
+    # Notifications of the run (Airflow's DAG-level on_failure/on_success_callback) and its
+    # deadline (Airflow 3.1's deadline alert).
+    on_run_failure: Notifiers | None = None
+    """Notified when a run fails."""
+    on_run_success: Notifiers | None = None
+    """Notified when a run succeeds."""
+    deadline: Deadline | None = None
+    """The run has finished by then, or its deadline is missed."""
+    on_deadline_miss: Notifiers | None = None
+    """Notified once when a run misses its deadline (the tasks' misses go to the tasks'
+    onDeadlineMiss, usually set in defaults)."""
 
 
 class RunOutcome(KubeModel):

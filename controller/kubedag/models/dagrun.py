@@ -13,6 +13,7 @@ from kubedag.models.common import (
     StatusTime,
     unchanged_rule,
 )
+from kubedag.models.notifications import DeadlineMiss, Notification
 
 MAX_REQUEST_TASKS = 5000
 
@@ -214,6 +215,14 @@ class DagRunStatus(KubeModel):
         default_factory=list, json_schema_extra={"x-kubernetes-list-type": "atomic"}
     )
     """The newest applied clear and mark requests, oldest first (at most 20)."""
+    notifications: list[Notification] = Field(
+        default_factory=list, json_schema_extra={"x-kubernetes-list-type": "atomic"}
+    )
+    """The run's notifications, oldest first: every pending one, and the newest delivered."""
+    deadline_misses: list[DeadlineMiss] = Field(
+        default_factory=list, json_schema_extra={"x-kubernetes-list-type": "atomic"}
+    )
+    """The deadlines the run and its tasks missed, each once."""
 
 
 class DagRun(KubeObject):

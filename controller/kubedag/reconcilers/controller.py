@@ -21,6 +21,7 @@ from kubedag.reconcilers.cleanup import Cleaner
 from kubedag.reconcilers.context import ReconcilerContext
 from kubedag.reconcilers.dags import DagReconciler
 from kubedag.reconcilers.informer import Informer
+from kubedag.reconcilers.notifier import NotificationSender
 from kubedag.reconcilers.runs import RunReconciler
 from kubedag.reconcilers.settings import ControllerSettings
 from kubedag.reconcilers.snapshots import SnapshotStore
@@ -80,11 +81,13 @@ class Controller:
             wake_run=self.run_queue.add,
             cleaner=cleaner,
         )
+        self.sender = NotificationSender(kube, settings, self.run_queue.add, now)
         self.runs = RunReconciler(
             context,
             status=run_status,
             wake_dag=self.dag_queue.add,
             cleaner=cleaner,
+            sender=self.sender,
         )
 
         self.backfills = BackfillReconciler(
@@ -118,6 +121,7 @@ class Controller:
         await self.dag_queue.stop()
         await self.run_queue.stop()
         await self.backfill_queue.stop()
+        await self.sender.stop()
 
     def cache_sizes(self) -> dict[str, int]:
         """Entries of every per-object cache (the `kubedag_cache_entries` gauge): after all
@@ -134,6 +138,7 @@ class Controller:
             "backfill_queue": self.backfill_queue.tracked(),
             **self.backfills.sizes(),
             "service_accounts": len(self.accounts),
+            **self.sender.sizes(),
         }
 
     # Watch events -------------------------------------------------------------------------

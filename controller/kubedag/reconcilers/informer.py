@@ -7,6 +7,7 @@ holds entries only for objects that exist."""
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from kubedag.core import outbox
 from kubedag.core.dag_scheduler import RunChange, RunSummary
 from kubedag.core.naming import label_value
 from kubedag.core.pod_observation import PodObservation
@@ -41,8 +42,8 @@ class Informer:
         self.pods = PodCache()
         self.runs = RunCache()  # one summary per existing run, grouped by DAG
         self._dag_bodies = BodyCache()
-        # Unfinished runs, and finished ones with a request to apply: no other finished run is
-        # worked on.
+        # Unfinished runs, and finished ones with a request to apply or a notification to send:
+        # no other finished run is worked on.
         self._run_bodies = BodyCache()
         self._dags: dict[NamespacedName, _DagEntry] = {}
         self._run_dag: dict[NamespacedName, str] = {}
@@ -96,8 +97,10 @@ class Informer:
         DAG's scheduler then has news)."""
         dag = str((body.get("spec") or {}).get("dagName", ""))
         self._run_dag[key] = dag
-        state = (body.get("status") or {}).get("state")
-        if state and RunState(state).finished and not request_pending(body):
+        status = body.get("status") or {}
+        state = status.get("state")
+        waits = request_pending(body) or outbox.has_pending(status)
+        if state and RunState(state).finished and not waits:
             self._run_bodies.drop(key)
             self.wait_for_slots(key, label_value(dag), waiting=False)
             self._held_for_past.pop(key, None)
@@ -123,6 +126,11 @@ class Informer:
         """A clear or mark request waits to be applied (also on a finished run)."""
         body = self._run_bodies.get(key)
         return body is not None and request_pending(body)
+
+    def outbox_waits(self, key: NamespacedName) -> bool:
+        """A notification of the run waits to be sent (also on a finished run)."""
+        body = self._run_bodies.get(key)
+        return body is not None and outbox.has_pending(body.get("status") or {})
 
     def run_dag(self, key: NamespacedName) -> str:
         """The DAG of a run the informer knows ("" if none)."""

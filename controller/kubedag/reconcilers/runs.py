@@ -24,6 +24,8 @@ from kubedag.reconcilers.caches import NamespacedName, resource_version, summari
 from kubedag.reconcilers.cleanup import Cleaner
 from kubedag.reconcilers.context import Reconciler, ReconcilerContext
 from kubedag.reconcilers.earlier import EarlierRunsReader
+from kubedag.reconcilers.notifier import NotificationSender
+from kubedag.reconcilers.outbox import OutboxKeeper, pin_wake
 from kubedag.reconcilers.outputs import OutputStore
 from kubedag.reconcilers.pods import PodLauncher
 from kubedag.reconcilers.requests import RequestApplier, post_run_events
@@ -40,6 +42,7 @@ class RunReconciler(Reconciler):
         status: StatusWriter,
         wake_dag: Callable[[NamespacedName], None],
         cleaner: Cleaner,
+        sender: NotificationSender,
     ) -> None:
         super().__init__(context)
         self.cleaner = cleaner
@@ -51,6 +54,7 @@ class RunReconciler(Reconciler):
         )
         self.outputs = OutputStore(context.kube)
         self.requests = RequestApplier(context.kube, context.snapshots, status)
+        self.outbox = OutboxKeeper(sender, context.snapshots, status)
         # A task that just started is recorded a moment later, so a short task goes from
         # queued to finished in one write.
         self.batches: WriteBatches[NamespacedName] = WriteBatches(run_engine.STARTED_WRITE_DELAY)
@@ -58,12 +62,14 @@ class RunReconciler(Reconciler):
     def forget(self, key: NamespacedName) -> None:
         self.batches.written(key)
         self.outputs.forget(key)
+        self.outbox.forget(key)
 
     async def reconcile(self, key: NamespacedName) -> datetime | None:
         """One pass; returns when to look again."""
         known = self.informer.run_summary(key)
         finished = known is not None and known.state is not None and known.state.finished
-        if finished and not self.informer.request_pending(key):
+        idle = not self.informer.request_pending(key) and not self.informer.outbox_waits(key)
+        if finished and idle:
             # A finished run changes only by a request (not by a late pod event); a late pod
             # event, or a restart, may find pods its DAG's podGC lets go.
             assert known is not None and known.state is not None
@@ -77,6 +83,7 @@ class RunReconciler(Reconciler):
         finished = run.status.state is not None and run.status.state.finished
         if finished and clearing.pending_request(run) is None:
             assert run.status.state is not None
+            await self.outbox.idle_pass(run, body, now)
             await self.cleaner.collect_pods(key, run.spec.dag_name, run.status.state, None)
             return None
         try:
@@ -86,6 +93,8 @@ class RunReconciler(Reconciler):
                 return now if clearing.pending_request(run) else again
             if run.status.state is RunState.RUNNING:
                 return await self._advance(run, body, now)
+            if clearing.pending_request(run) is None:
+                return await self.outbox.idle_pass(run, body, now)
             return await self.requests.apply(run, body, now)
         except ApiError as error:
             if not error.conflict:
@@ -126,7 +135,7 @@ class RunReconciler(Reconciler):
             return await self._pin_running(run, body, run_engine.start(status, now), queued, now)
         # The writer wakes the DAG: the run is queued now, and counts.
         await self.status.write(run.key, status.to_wire(), body["metadata"]["resourceVersion"])
-        return None
+        return pin_wake(run, body, status, snapshot, now)
 
     async def _fail(
         self, run: DagRun, body: dict[str, Any], reason: str, message: str, now: datetime
@@ -186,6 +195,7 @@ class RunReconciler(Reconciler):
             )
             await self.status.write(key, status.to_wire(), body["metadata"]["resourceVersion"])
             return None
+        run, settled_events = self.outbox.begin(run, snapshot)
         request = await self.requests.outcome(run, now)
         if request is not None:
             run = run.model_copy(update={"status": request.status})
@@ -196,7 +206,10 @@ class RunReconciler(Reconciler):
             decision.pods_to_delete[:0] = request.pods_to_delete
             decision.events[:0] = request.events
         again = await self.pods.carry_out(run, snapshot, decision, now)
+        deadline = self.outbox.note(run, body, snapshot, decision, settled_events, now)
         wake = await self._write(run, body, decision, now, pinning=pinning)
+        if wake is None:  # written: its pending notifications are recorded, and may go
+            self.outbox.send(run, decision.status, snapshot)
         post_run_events(self.kube, body, decision.events, now)
         if decision.status.end_time:
             self.outputs.forget(key)  # a finished run launches nothing: no template reads them
@@ -209,7 +222,7 @@ class RunReconciler(Reconciler):
         still_waiting = any(r.state is TaskState.SCHEDULED for r in decision.status.tasks)
         # A pod of this DAG finishing frees a slot and wakes the run.
         self.informer.wait_for_slots(key, label_value(run.spec.dag_name), still_waiting)
-        return now if again else earliest(decision.requeue_at, wake)
+        return now if again else earliest(decision.requeue_at, wake, deadline)
 
     async def _decide(
         self, run: DagRun, snapshot: Snapshot, now: datetime

@@ -74,3 +74,20 @@ class ControllerSettings:
     A lone change is passed on at once."""
     history: HistoryPolicy = field(default_factory=history_from_env)
     """History limits, TTL and podGC of DAGs that set none (the chart's `history` values)."""
+    notify_timeout: float = field(
+        default_factory=lambda: float(os.environ.get("KUBEDAG_NOTIFY_TIMEOUT", "10"))
+    )
+    """Seconds one attempt to send a notification may take (connect, send, answer)."""
+    notify_attempts: int = field(
+        default_factory=lambda: int(os.environ.get("KUBEDAG_NOTIFY_ATTEMPTS", "10"))
+    )
+    """Attempts per notification before it is given up (recorded as failed, with an Event)."""
+    notify_backoff: float = field(
+        default_factory=lambda: float(os.environ.get("KUBEDAG_NOTIFY_BACKOFF", "2"))
+    )
+    """Seconds before the second attempt; doubled after each failed one, at most 5 minutes
+    (10 attempts: about 17 minutes)."""
+    notify_concurrency: int = field(
+        default_factory=lambda: int(os.environ.get("KUBEDAG_NOTIFY_CONCURRENCY", "16"))
+    )
+    """Notifications being sent at once (the rest wait their turn, not the runs)."""
