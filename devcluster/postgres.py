@@ -124,6 +124,8 @@ class Postgres:
                 f"--reuid={owner.pw_uid}",
                 f"--regid={owner.pw_gid}",
                 "--clear-groups",
+                # The uid change clears ManagedProcess's death signal: set it again.
+                "--pdeathsig=SIGKILL",
             ]
         data = self.rundir / "data"
         password_file = self.rundir / "password"
