@@ -64,7 +64,7 @@ class _Checker:
                 c=sql.Identifier(request.interval_column)
             )
 
-    def one(self, query: sql.Composable) -> tuple[Any, ...]:
+    def one(self, query: sql.Composed) -> tuple[Any, ...]:
         row = self.conn.execute(query, self.params or None).fetchone()
         assert row is not None
         return tuple(row)

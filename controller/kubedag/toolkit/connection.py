@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 
 from kubedag.toolkit.errors import ToolkitError
 
@@ -91,9 +92,11 @@ def connect(connection: Connection, application: str) -> Iterator[psycopg.Connec
     """An autocommit connection (transactions are explicit), in UTC, closed afterwards."""
     try:
         conn = psycopg.connect(
-            **connection.params,
-            application_name=f"kubedag-task {application}"[:63],
-            connect_timeout=30,
+            make_conninfo(
+                **connection.params,
+                application_name=f"kubedag-task {application}"[:63],
+                connect_timeout=30,
+            ),
             autocommit=True,
         )
     except psycopg.Error as error:
