@@ -10,6 +10,7 @@ from typing import IO, Any, Literal
 
 import psycopg
 from psycopg import sql
+from psycopg.copy import LibpqWriter
 
 from kubedag.toolkit.errors import ToolkitError
 from kubedag.toolkit.sources import (
@@ -52,18 +53,21 @@ class Feed:
         """Sends every row into `table` (its `columns`); the number of rows copied."""
         target = sql.SQL("{} ({})").format(table, column_list(self.columns))
         with conn.cursor() as cursor:
+            # Written as sent: psycopg's default writer queues chunks in a thread, which holds
+            # much of a file in memory whenever the source is faster than the server.
+            writer = LibpqWriter(cursor)
             if self.stream is not None:
                 statement = sql.SQL("COPY {} FROM STDIN (FORMAT csv, DELIMITER {})").format(
                     target, sql.Literal(self.spec.delimiter)
                 )
-                with cursor.copy(statement) as copy:
+                with cursor.copy(statement, writer=writer) as copy:
                     for chunk in chunks(self.stream):
                         copy.write(chunk)
             else:
                 assert self.records is not None
                 statement = sql.SQL("COPY {} FROM STDIN").format(target)
                 wanted = set(self.columns)
-                with cursor.copy(statement) as copy:
+                with cursor.copy(statement, writer=writer) as copy:
                     for record in self.records:
                         self.ignored_keys.update(record.keys() - wanted)
                         copy.write_row([json_cell(record.get(c)) for c in self.columns])
