@@ -191,6 +191,11 @@ def cmd_render(args: argparse.Namespace) -> int:
             f"DAG {dag.name} has no task {args.task!r}{did_you_mean(args.task, names)};"
             f" tasks: {', '.join(names)}"
         )
+    if snapshot.task(args.task).in_controller:
+        raise CliError(
+            f"task {args.task} runs in the controller (triggerDagRun or externalTaskSensor):"
+            " it has no pod"
+        )
     logical = _parse_cli_time(args.logical_date, "--logical-date")
     interval = _interval_at(dag, logical)
     run_type = RunType.SCHEDULED if dag.spec.schedule else RunType.MANUAL

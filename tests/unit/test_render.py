@@ -88,6 +88,27 @@ def launch(**fields: Any) -> Any:
             },
         ),
         (
+            "a run a triggerDagRun task creates: manual, annotated with the try that made it",
+            render.triggered_dagrun(namespace="etl", dag_name="sales", dag_uid="dag-uid",
+                                    logical_date=JAN1, conf={"day": "2026-01-01"},
+                                    triggered_by="team/etl-20260101-0000/trigger/1"),
+            {
+                "apiVersion": "kubedag.io/v1alpha1",
+                "kind": "DagRun",
+                "metadata": {
+                    "name": "sales-manual-20260101-0000",
+                    "namespace": "etl",
+                    "labels": DAG_LABELS,
+                    "ownerReferences": OWNED_BY_DAG,
+                    "annotations": {
+                        "kubedag.io/triggered-by": "team/etl-20260101-0000/trigger/1"
+                    },
+                },
+                "spec": {"dagName": "sales", "runType": "manual",
+                         "logicalDate": "2026-01-01T00:00:00Z", "conf": {"day": "2026-01-01"}},
+            },
+        ),
+        (
             "backfill run: its name, backfill and conf, owned by the DAG (never the Backfill)",
             render.backfill_run(namespace="etl", dag_name="sales", dag_uid="dag-uid",
                                 backfill="bf", interval=DataInterval(JAN1, JAN2),
@@ -209,7 +230,8 @@ def launch(**fields: Any) -> Any:
             render.run_request_patch(RunRequest(id="r1", action=RequestAction.CLEAR)),
             {"spec": {"request": {"id": "r1", "action": "clear", "tasks": None,
                                   "downstream": False, "upstream": False,
-                                  "onlyFailed": False}}},
+                                  "onlyFailed": False, "recursive": False,
+                                  "recursionDepth": None}}},
         ),
         (
             "a mark request of one task and its downstream",
@@ -217,7 +239,8 @@ def launch(**fields: Any) -> Any:
                                                 tasks=["load"], downstream=True)),
             {"spec": {"request": {"id": "r2", "action": "markSuccess", "tasks": ["load"],
                                   "downstream": True, "upstream": False,
-                                  "onlyFailed": False}}},
+                                  "onlyFailed": False, "recursive": False,
+                                  "recursionDepth": None}}},
         ),
     ],
     ids=lambda value: value if isinstance(value, str) else "",

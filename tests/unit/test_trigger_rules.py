@@ -226,7 +226,7 @@ def test_reference_model_agrees_with_hand_table() -> None:
 @pytest.mark.parametrize("rule", list(TriggerRule), ids=lambda r: r.value)
 def test_every_upstream_combination_up_to_four(rule: TriggerRule) -> None:
     combos = _all_upstream_multisets(4)
-    assert len(combos) == 10 + 55 + 220 + 715  # 10 task states, restarting included
+    assert len(combos) == 11 + 66 + 286 + 1001  # 11 task states, restarting and deferred included
     mismatches = [
         (combo, got, want)
         for combo in combos

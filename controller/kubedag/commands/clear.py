@@ -36,6 +36,12 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--only-failed", action="store_true", help="only failed/upstream_failed tasks")
     p.add_argument("--from", dest="from_date", metavar="DATE", help="first logical date (a DAG)")
     p.add_argument("--to", dest="to_date", metavar="DATE", help="last logical date (a DAG)")
+    p.add_argument(
+        "--recursive",
+        action="store_true",
+        help="also clear, in other DAGs' runs, the externalTaskSensor tasks waiting on the"
+        " cleared tasks, with their downstream tasks (Airflow's ExternalTaskMarker)",
+    )
     p.set_defaults(func=cmd_clear)
 
     p = sub.add_parser(
@@ -65,7 +71,9 @@ def cmd_clear(args: argparse.Namespace) -> int:
     window: Window | None = None
     if args.from_date is not None or args.to_date is not None:
         window = (_date(args.from_date, "--from"), _date(args.to_date, "--to"))
-    request = _request(args, RequestAction.CLEAR, only_failed=args.only_failed)
+    request = _request(
+        args, RequestAction.CLEAR, only_failed=args.only_failed, recursive=args.recursive
+    )
     return asyncio.run(_send(args, request, window))
 
 

@@ -205,7 +205,9 @@ def _mark_run(
     for name, record in records.items():
         if record.state.finished or name in teardowns:
             continue
-        new = target if record.state is TaskState.RUNNING else TaskState.SKIPPED
+        # Airflow's running states: a deferred task is running too.
+        running = record.state in (TaskState.RUNNING, TaskState.DEFERRED)
+        new = target if running else TaskState.SKIPPED
         _set_state(record, new, note=note, now=now, pods=pods)
         changed.append(name)
     return changed, pods

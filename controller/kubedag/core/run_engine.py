@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from kubedag.core.cross_dag import NO_VIEW, CrossDagActions, CrossDagView, next_wakeup
+from kubedag.core.cross_dag_step import CrossDagStep
 from kubedag.core.dates import utc
 from kubedag.core.durations import format_duration
 from kubedag.core.earlier_runs import NO_EARLIER_RUNS, EarlierRuns
@@ -66,6 +68,8 @@ class RunDecision:
     outputs_to_store: dict[str, dict[str, str]] = field(default_factory=dict)
     """Outputs the DagRun has no room for: ConfigMap -> task -> output (written before the
     status that points at them)."""
+    cross_dag: CrossDagActions = field(default_factory=CrossDagActions)
+    """Runs of other DAGs to create or clear (triggerDagRun), before the status is written."""
 
 
 def _short(text: str) -> str:
@@ -196,6 +200,8 @@ def next_pass_at(status: DagRunStatus, snapshot: Snapshot) -> datetime | None:
     run_limit = snapshot.dagrun_timeout_span
     if run_limit is not None and status.start_time and not status.end_time:
         times.append(status.start_time + run_limit)
+    if (sensor_timeout := next_wakeup(snapshot, status.tasks)) is not None:
+        times.append(sensor_timeout)
     return min(times) if times else None
 
 
@@ -478,6 +484,7 @@ def advance(
     frozen: bool = False,
     earlier: EarlierRuns = NO_EARLIER_RUNS,
     stored_outputs: StoredOutputs = NO_STORED_OUTPUTS,
+    cross_dag: CrossDagView = NO_VIEW,
 ) -> RunDecision:
     """One pass over a running run: observe pods, release due retries, apply trigger rules,
     launch what may start (at most `task_slots` new pods), enforce timeouts, conclude.
@@ -487,7 +494,8 @@ def advance(
     paused) only records what its pods do: as Airflow's scheduler does not examine the runs
     of a paused DAG, nothing starts, propagates or concludes until it is unpaused.
     `earlier` is what the run knows of the DAG's earlier runs (dependsOnPast, templates);
-    `stored_outputs` the outputs kept in the run's outputs ConfigMaps (templates).
+    `stored_outputs` the outputs kept in the run's outputs ConfigMaps (templates);
+    `cross_dag` what the run's triggerDagRun and externalTaskSensor tasks look at.
     """
     state = _Pass(run, snapshot, now, task_slots, earlier, stored_outputs)
     if state.status.state is not RunState.RUNNING:
@@ -496,9 +504,12 @@ def advance(
     if frozen:
         return state.result()
     state.release_retries()
+    # Tasks that run in the controller hold no task slot: they go before the pods.
+    in_controller = CrossDagStep(state, cross_dag, state.decision.cross_dag, state._context)
     for _ in range(len(snapshot.tasks) + 1):
         state.apply_trigger_rules()
-        if not state.launch():
+        ended = in_controller.step()
+        if not state.launch() and not ended:
             break
     state.enforce_run_timeout()
     state.conclude()

@@ -25,7 +25,7 @@ SNAPSHOT_KEY = "snapshot.json.gz"
 class ResolvedTask(TaskSpec):
     """A task with the DAG's defaults applied and built-in defaults filled in."""
 
-    image: str
+    image: str = ""  # empty for a task that runs in the controller (no pod)
     trigger_rule: TriggerRule = TriggerRule.ALL_SUCCESS
     retries: int = 0
     retry_delay: Duration = "5m"

@@ -5,9 +5,12 @@ import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
+from typing import Any
 
 from pydantic import ValidationError
 
+from kubedag.core.cross_dag_validation import cross_dag_problems
 from kubedag.core.dates import localize, rfc3339
 from kubedag.core.earlier_runs import PastRun
 from kubedag.core.graph import validate_graph
@@ -75,10 +78,19 @@ def validate_dag(name: str, spec: DagSpec) -> list[Problem]:
 
 
 def _template_problems(dag_name: str, spec: DagSpec) -> list[Problem]:
-    problems = []
+    problems: list[Problem] = []
     upstream_of = UpstreamTasks(spec)
     names = [t.name for t in spec.tasks]
     for task in spec.tasks:
+        if task.in_controller:
+            upstream = upstream_of.of(task.name)
+            problems.extend(
+                Problem(reason, message)
+                for reason, message in cross_dag_problems(
+                    dag_name, task, partial(_sample_variables, dag_name, spec, task.name, upstream)
+                )
+            )
+            continue
         resolved = resolve_task(task, spec) if _has_image(task.image, spec) else None
         if resolved is None:
             problems.append(Problem("InvalidTask", f"task {task.name!r} has no image"))
@@ -98,27 +110,7 @@ def _template_problems(dag_name: str, spec: DagSpec) -> list[Problem]:
         ]
         reading = any(reads_outputs(text) for _, _, text in fields)
         upstream = upstream_of.of(task.name) if reading else set()
-        variables = RunContext(
-            dag_name=dag_name,
-            run_id=f"{dag_name}-validate",
-            run_type="manual",
-            task_name=task.name,
-            try_number=1,
-            logical_date=_SAMPLE_DATE,
-            data_interval_start=_SAMPLE_DATE,
-            data_interval_end=_SAMPLE_DATE,
-            params=dict(spec.params or {}),
-            conf={},
-            unknown_outputs=upstream,
-            # Every date present, so that a template using one is checked, not refused for
-            # the None a first run would see.
-            previous_success=_SAMPLE_PREVIOUS_SUCCESS,
-            prev_execution_date=_SAMPLE_DATE,
-            next_execution_date=_SAMPLE_DATE,
-            schedule=spec.schedule,
-            timezone=spec.timezone,
-            run_start_date=_SAMPLE_DATE,
-        ).variables()
+        variables = _sample_variables(dag_name, spec, task.name, upstream)
         for where, path, text in fields:
             reads = unreachable_outputs(task.name, path, text, upstream, names)
             if reads:
@@ -129,6 +121,33 @@ def _template_problems(dag_name: str, spec: DagSpec) -> list[Problem]:
             except TemplateError as error:
                 problems.append(Problem("InvalidTemplate", f"task {task.name!r} {where}: {error}"))
     return problems
+
+
+def _sample_variables(
+    dag_name: str, spec: DagSpec, task: str, upstream: set[str], logical: datetime = _SAMPLE_DATE
+) -> dict[str, Any]:
+    """A sample run's template variables at `logical` (the other dates stay the sample's)."""
+    return RunContext(
+        dag_name=dag_name,
+        run_id=f"{dag_name}-validate",
+        run_type="manual",
+        task_name=task,
+        try_number=1,
+        logical_date=logical,
+        data_interval_start=logical,
+        data_interval_end=logical,
+        params=dict(spec.params or {}),
+        conf={},
+        unknown_outputs=upstream,
+        # Every date present, so that a template using one is checked, not refused for
+        # the None a first run would see.
+        previous_success=_SAMPLE_PREVIOUS_SUCCESS,
+        prev_execution_date=_SAMPLE_DATE,
+        next_execution_date=_SAMPLE_DATE,
+        schedule=spec.schedule,
+        timezone=spec.timezone,
+        run_start_date=_SAMPLE_DATE,
+    ).variables()
 
 
 def _has_image(image: str | None, spec: DagSpec) -> bool:

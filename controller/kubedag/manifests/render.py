@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from kubedag import API_VERSION
+from kubedag.core.cross_dag import ANNOTATION_TRIGGERED_BY
 from kubedag.core.dates import rfc3339
 from kubedag.core.naming import (
     LABEL_DAG,
@@ -136,6 +137,30 @@ def dagrun(
     if backfill is not None:
         spec["backfill"] = backfill
     return {"apiVersion": API_VERSION, "kind": "DagRun", "metadata": metadata, "spec": spec}
+
+
+def triggered_dagrun(
+    *,
+    namespace: str,
+    dag_name: str,
+    dag_uid: str | None,
+    logical_date: datetime,
+    conf: dict[str, Any] | None,
+    triggered_by: str,
+) -> dict[str, Any]:
+    """A manual run that a triggerDagRun task creates (named by its logical date, as
+    Airflow's `manual__<date>` run id), annotated with the task try that created it: that
+    try, run again after a restart, finds it rather than triggering a second run."""
+    manifest = dagrun(
+        namespace=namespace,
+        dag_name=dag_name,
+        dag_uid=dag_uid,
+        run_type=RunType.MANUAL,
+        logical_date=logical_date,
+        conf=conf,
+    )
+    manifest["metadata"]["annotations"] = {ANNOTATION_TRIGGERED_BY: triggered_by}
+    return manifest
 
 
 def backfill_run(

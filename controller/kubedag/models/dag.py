@@ -16,6 +16,11 @@ from kubedag.models.common import (
     Timestamp,
 )
 from kubedag.models.cron import MAX_SCHEDULE_LENGTH, schedule_validations
+from kubedag.models.cross_dag import (
+    NAMESPACE_ENTRY_PATTERN,
+    ExternalTaskSensorSpec,
+    TriggerDagRunSpec,
+)
 from kubedag.models.notifications import Deadline, Notifiers
 
 MAX_TASKS = 5000
@@ -161,6 +166,18 @@ class TaskSpec(TaskDefaults):
                     " || (has(self.shortCircuit) && self.shortCircuit)",
                     "message": "ignoreDownstreamTriggerRules applies to shortCircuit tasks only",
                 },
+                {
+                    "rule": "!(has(self.triggerDagRun) && has(self.externalTaskSensor))",
+                    "message": "a task is a triggerDagRun or an externalTaskSensor, not both",
+                },
+                {
+                    "rule": "!(has(self.triggerDagRun) || has(self.externalTaskSensor))"
+                    " || !(has(self.command) || has(self.args) || has(self.branch)"
+                    " || has(self.shortCircuit) || has(self.setup) || has(self.teardown))",
+                    "message": "a triggerDagRun or externalTaskSensor task runs in the controller:"
+                    " it has no command or args and is not a branch, short-circuit, setup or"
+                    " teardown",
+                },
             ]
         }
     )
@@ -191,6 +208,17 @@ class TaskSpec(TaskDefaults):
     happened in between, and does not decide the run's state (see onFailureFailDagrun)."""
     on_failure_fail_dagrun: bool | None = None
     """For a teardown: a failed teardown fails the run."""
+    trigger_dag_run: TriggerDagRunSpec | None = None
+    """Trigger a run of another DAG instead of running a pod (Airflow's
+    TriggerDagRunOperator); the task needs no image."""
+    external_task_sensor: ExternalTaskSensorSpec | None = None
+    """Wait for another DAG's run or task instead of running a pod (Airflow's
+    ExternalTaskSensor); the task needs no image."""
+
+    @property
+    def in_controller(self) -> bool:
+        """Runs in the controller, without a pod."""
+        return self.trigger_dag_run is not None or self.external_task_sensor is not None
 
 
 TaskList = Annotated[
@@ -214,9 +242,11 @@ class DagSpec(KubeModel):
                     "message": "startDate is required when schedule is set",
                 },
                 {
-                    "rule": "self.tasks.all(t, has(t.image) || (has(self.defaults)"
-                    " && has(self.defaults.image)))",
-                    "message": "every task needs an image, in the task or in defaults",
+                    "rule": "self.tasks.all(t, has(t.image) || has(t.triggerDagRun)"
+                    " || has(t.externalTaskSensor)"
+                    " || (has(self.defaults) && has(self.defaults.image)))",
+                    "message": "every task needs an image, in the task or in defaults"
+                    " (triggerDagRun and externalTaskSensor tasks excepted)",
                 },
             ]
         }
@@ -284,6 +314,13 @@ class DagSpec(KubeModel):
     on_deadline_miss: Notifiers | None = None
     """Notified once when a run misses its deadline (the tasks' misses go to the tasks'
     onDeadlineMiss, usually set in defaults)."""
+    external_namespaces: Annotated[
+        list[Annotated[str, Field(max_length=63, pattern=NAMESPACE_ENTRY_PATTERN)]] | None,
+        Field(max_length=256, json_schema_extra={"x-kubernetes-list-type": "set"}),
+    ] = None
+    """Namespaces whose DAGs may trigger this DAG (triggerDagRun) or wait for it
+    (externalTaskSensor); "*" for any. DAGs of its own namespace always may, others never
+    unless listed here."""
 
 
 class RunOutcome(KubeModel):

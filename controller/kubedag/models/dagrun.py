@@ -49,6 +49,9 @@ class TaskState(StrEnum):
     SKIPPED = "skipped"
     RESTARTING = "restarting"
     """Cleared while its pod ran: the pod is being stopped, then the task runs again."""
+    DEFERRED = "deferred"
+    """A triggerDagRun or externalTaskSensor task waiting for another DAG's run, without a
+    pod: the controller looks again when that DAG's runs change."""
 
     @property
     def finished(self) -> bool:
@@ -92,6 +95,12 @@ class RunRequest(KubeModel):
     """Also every task upstream of the named ones (transitively)."""
     only_failed: bool = False
     """Clear only tasks that are failed or upstream_failed (after the expansion above)."""
+    recursive: bool = False
+    """Clear: also clear, in other DAGs' runs, the externalTaskSensor tasks that wait for
+    the cleared tasks of this run, with their downstream tasks, and so on from those runs
+    (Airflow's ExternalTaskMarker with recursion)."""
+    recursion_depth: int | None = Field(default=None, ge=0, le=10)
+    """How many DAGs further `recursive` goes; default 10 (Airflow's recursion_depth)."""
 
 
 # A run's identity (DAG, dates) never changes; what a run is for may: a backfill reprocesses

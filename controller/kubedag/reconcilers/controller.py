@@ -147,6 +147,7 @@ class Controller:
         key = (body["metadata"]["namespace"], body["metadata"]["name"])
         if event_type == "DELETED":
             self.informer.forget_dag(key)
+            self._wake_waiting_on(key)
             self.snapshots.forget(key)
             self.dags.forget(key)
             self.dag_queue.forget(key)
@@ -155,6 +156,7 @@ class Controller:
         self.informer.put_dag(key, body)
         if not self.informer.is_own_write("DAG", key, body):
             self.dag_queue.add(key)
+            self._wake_waiting_on(key)  # e.g. its externalNamespaces changed
             self._wake_backfills(key, waiting_only=True)
             for held in self.informer.held_in_dag(*key):  # its catchup decides the previous run
                 self.run_queue.add(held)
@@ -174,11 +176,19 @@ class Controller:
         self._wake_backfills(dag, within=self.run_news_within)
         for held in self.informer.held_in_dag(*dag):
             self.run_queue.add(held)
+        self._wake_waiting_on(dag)
 
     def _wake_held_by(self, run: NamespacedName) -> None:
-        """The runs that dependsOnPast holds on `run` look again (e.g. it was cleared)."""
+        """The runs that dependsOnPast holds on `run` look again (e.g. it was cleared), and
+        so do those whose deferred tasks wait on its DAG's runs."""
         for held in self.informer.held_by(run):
             self.run_queue.add(held)
+        self._wake_waiting_on((run[0], self.informer.run_dag(run)))
+
+    def _wake_waiting_on(self, dag: NamespacedName) -> None:
+        """Runs whose deferred tasks (triggerDagRun, externalTaskSensor) wait on `dag`."""
+        for waiting in self.informer.cross_dag.waiting_on(dag):
+            self.run_queue.add(waiting)
 
     def _wake_backfills(
         self, dag: NamespacedName, waiting_only: bool = False, within: float = 0.0

@@ -23,6 +23,7 @@ from kubedag.reconcilers.caches import (
     resource_version,
     summarize_run,
 )
+from kubedag.reconcilers.cross_dag_index import CrossDagIndex
 
 Kind = Literal["DAG", "DagRun", "Backfill"]
 
@@ -54,6 +55,7 @@ class Informer:
         self._unfinished_backfills: set[NamespacedName] = set()
         # Runs held by dependsOnPast: run -> (its DAG, the previous run it waits on).
         self._held_for_past: dict[NamespacedName, tuple[str, str]] = {}
+        self.cross_dag = CrossDagIndex()
 
     # DAGs ----------------------------------------------------------------------------------
 
@@ -64,6 +66,7 @@ class Informer:
         entry.max_active_tasks = int(spec.get("maxActiveTasks", DEFAULT_MAX_ACTIVE_TASKS))
         pod_gc = spec.get("podGC")
         entry.pod_gc = PodGC(pod_gc) if pod_gc in set(PodGC) else None
+        self.cross_dag.note_dag(key, body)
 
     def dag(self, key: NamespacedName) -> dict[str, Any] | None:
         return self._dag_bodies.get(key)
@@ -89,6 +92,7 @@ class Informer:
         self._dag_bodies.drop(key)
         self._dags.pop(key, None)
         self._written.pop(("DAG", *key), None)
+        self.cross_dag.forget_dag(key)
 
     # Runs ----------------------------------------------------------------------------------
 
@@ -97,6 +101,7 @@ class Informer:
         DAG's scheduler then has news)."""
         dag = str((body.get("spec") or {}).get("dagName", ""))
         self._run_dag[key] = dag
+        self.cross_dag.note_run(key, body)
         status = body.get("status") or {}
         state = status.get("state")
         waits = request_pending(body) or outbox.has_pending(status)
@@ -104,6 +109,7 @@ class Informer:
             self._run_bodies.drop(key)
             self.wait_for_slots(key, label_value(dag), waiting=False)
             self._held_for_past.pop(key, None)
+            self.cross_dag.wait_on(key, set())
         else:
             self._run_bodies.put(key, body)
         summary = summarize_run(body)
@@ -153,6 +159,7 @@ class Informer:
         self._written.pop(("DagRun", *key), None)
         self.wait_for_slots(key, label_value(dag), waiting=False)
         self._held_for_past.pop(key, None)
+        self.cross_dag.forget_run(key)
         return dag
 
     # Backfills -----------------------------------------------------------------------------
@@ -269,4 +276,5 @@ class Informer:
             "backfills": len(self._backfills),
             "unfinished_backfills": len(self._unfinished_backfills),
             "held_for_past": len(self._held_for_past),
+            **self.cross_dag.sizes(),
         }

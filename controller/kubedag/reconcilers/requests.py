@@ -4,6 +4,7 @@ and post the event. A running run's request is applied within its engine pass (r
 both go out in one status write."""
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -11,16 +12,24 @@ from kubedag.core import clearing
 from kubedag.core.run_engine import RunEvent
 from kubedag.kube.client import Kube, core_path
 from kubedag.manifests import render
-from kubedag.models.dagrun import DagRun
+from kubedag.models.dagrun import DagRun, DagRunStatus
 from kubedag.reconcilers.snapshots import SnapshotStore
 from kubedag.reconcilers.status import StatusWriter
 
 
 class RequestApplier:
-    def __init__(self, kube: Kube, snapshots: SnapshotStore, status: StatusWriter) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        snapshots: SnapshotStore,
+        status: StatusWriter,
+        applied: Callable[[DagRun, DagRunStatus], Awaitable[None]] | None = None,
+    ) -> None:
+        """`applied(run, status)`: after a request's outcome is written."""
         self.kube = kube
         self.snapshots = snapshots
         self.status = status
+        self.applied = applied
 
     async def outcome(self, run: DagRun, now: datetime) -> clearing.RequestOutcome | None:
         """The run's pending request applied to its status; None if there is none."""
@@ -43,6 +52,8 @@ class RequestApplier:
         status = outcome.status.to_wire()
         await self.status.write(run.key, status, body["metadata"]["resourceVersion"])
         post_run_events(self.kube, body, outcome.events, now)
+        if self.applied is not None:
+            await self.applied(run, outcome.status)
         return now if outcome.status.state is None else None
 
 

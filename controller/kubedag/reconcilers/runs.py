@@ -14,7 +14,7 @@ from kubedag.core.dag_scheduler import RunSummary, starts_at_pin
 from kubedag.core.dates import earliest, parse_time
 from kubedag.core.naming import label_value
 from kubedag.core.snapshot import Snapshot
-from kubedag.kube.client import MERGE_PATCH, ApiError, custom_path
+from kubedag.kube.client import MERGE_PATCH, ApiError, Kube, custom_path
 from kubedag.manifests import render
 from kubedag.models.common import find_condition
 from kubedag.models.dag import Dag
@@ -23,7 +23,9 @@ from kubedag.reconcilers.batching import WriteBatches
 from kubedag.reconcilers.caches import NamespacedName, resource_version, summarize_run
 from kubedag.reconcilers.cleanup import Cleaner
 from kubedag.reconcilers.context import Reconciler, ReconcilerContext
+from kubedag.reconcilers.cross_dag import CrossDagLinks
 from kubedag.reconcilers.earlier import EarlierRunsReader
+from kubedag.reconcilers.informer import Informer
 from kubedag.reconcilers.notifier import NotificationSender
 from kubedag.reconcilers.outbox import OutboxKeeper, pin_wake
 from kubedag.reconcilers.outputs import OutputStore
@@ -53,7 +55,10 @@ class RunReconciler(Reconciler):
             context.kube, context.informer, context.snapshots, context.settings.catchup_by_default
         )
         self.outputs = OutputStore(context.kube)
-        self.requests = RequestApplier(context.kube, context.snapshots, status)
+        self.cross_dag = CrossDagLinks(context.kube, context.informer)
+        self.requests = RequestApplier(
+            context.kube, context.snapshots, status, applied=self.cross_dag.clear_dependents
+        )
         self.outbox = OutboxKeeper(sender, context.snapshots, status)
         # A task that just started is recorded a moment later, so a short task goes from
         # queued to finished in one write.
@@ -111,7 +116,7 @@ class RunReconciler(Reconciler):
             await self._fail(run, body, "DagNotFound", message, now)
             return None
         dag = Dag.model_validate(dag_body)
-        body = await self._adopt(body, dag_body)
+        body = await adopt(self.kube, self.informer, body, dag_body)
         problems = await self.dag_problems(dag)
         if problems:
             message = f"DAG {dag.name} is invalid: {problems[0].message}"
@@ -171,14 +176,6 @@ class RunReconciler(Reconciler):
             if run.spec.run_type is not RunType.BACKFILL:
                 self.wake_dag((namespace, dag))
 
-    async def _adopt(self, body: dict[str, Any], dag_body: dict[str, Any]) -> dict[str, Any]:
-        patch = render.adoption_patch(body, dag_body)
-        if patch is None:
-            return body
-        metadata = body["metadata"]
-        path = custom_path("dagruns", metadata["namespace"], metadata["name"])
-        return await self.kube.request("PATCH", path, patch, content_type=MERGE_PATCH)
-
     async def _advance(
         self, run: DagRun, body: dict[str, Any], now: datetime, *, pinning: bool = False
     ) -> datetime | None:
@@ -200,6 +197,8 @@ class RunReconciler(Reconciler):
         if request is not None:
             run = run.model_copy(update={"status": request.status})
         decision = await self._decide(run, snapshot, now)
+        if not await self.cross_dag.carry_out(run, snapshot, decision):
+            return now  # a run it was to trigger exists: decide again with it in view
         # Before the status that points at them: a reader never misses an output.
         await self.outputs.store(run, decision.outputs_to_store)
         if request is not None:
@@ -211,6 +210,8 @@ class RunReconciler(Reconciler):
         if wake is None:  # written: its pending notifications are recorded, and may go
             self.outbox.send(run, decision.status, snapshot)
         post_run_events(self.kube, body, decision.events, now)
+        if request is not None:
+            await self.cross_dag.clear_dependents(run, decision.status)
         if decision.status.end_time:
             self.outputs.forget(key)  # a finished run launches nothing: no template reads them
         # Only outcomes written may lose their pods; the pass need not wait for it.
@@ -238,9 +239,10 @@ class RunReconciler(Reconciler):
             pods=pods,
             now=now,
             task_slots=slots,
-            frozen=self._frozen(run),
+            frozen=frozen(self.informer, run),
             earlier=earlier,
             stored_outputs=await self.outputs.load(run),
+            cross_dag=await self.cross_dag.view(run, snapshot),
         )
         # A run held by dependsOnPast is woken when its previous run changes (or any run of
         # its DAG comes or goes, which may change which run is the previous one).
@@ -248,13 +250,6 @@ class RunReconciler(Reconciler):
         held = previous is not None and past.held_by_past(decision.status.tasks)
         self.informer.hold_for_past(run.key, dag, previous.name if held and previous else None)
         return decision
-
-    def _frozen(self, run: DagRun) -> bool:
-        """A paused DAG freezes its runs, except backfill runs (asked for by hand)."""
-        if run.spec.run_type is RunType.BACKFILL:
-            return False
-        dag = self.informer.dag((run.namespace, run.spec.dag_name)) or {}
-        return (dag.get("spec") or {}).get("paused") is True
 
     async def _write(
         self,
@@ -285,3 +280,25 @@ class RunReconciler(Reconciler):
             if decision.status.state is not run.status.state:
                 log.info("run %s/%s is %s", run.namespace, run.name, decision.status.state)
         return None
+
+
+async def adopt(
+    kube: Kube, informer: Informer, body: dict[str, Any], dag_body: dict[str, Any]
+) -> dict[str, Any]:
+    """The run owned by its DAG (a run created by hand has no ownerReference yet)."""
+    patch = render.adoption_patch(body, dag_body)
+    if patch is None:
+        return body
+    metadata = body["metadata"]
+    path = custom_path("dagruns", metadata["namespace"], metadata["name"])
+    adopted = await kube.request("PATCH", path, patch, content_type=MERGE_PATCH)
+    informer.put_run((metadata["namespace"], metadata["name"]), adopted)
+    return adopted  # cached too: the pass may end before its status write
+
+
+def frozen(informer: Informer, run: DagRun) -> bool:
+    """A paused DAG freezes its runs, except backfill runs (asked for by hand)."""
+    if run.spec.run_type is RunType.BACKFILL:
+        return False
+    dag = informer.dag((run.namespace, run.spec.dag_name)) or {}
+    return (dag.get("spec") or {}).get("paused") is True
