@@ -16,9 +16,11 @@ $(STAMP): requirements.lock pyproject.toml
 
 venv: $(STAMP)
 
-## Build the pinned upstream binaries the tests need (cached in ~/.cache/kubedag).
+## Build the pinned upstream binaries the tests need (cached in ~/.cache/kubedag), and unpack
+## Debian's PostgreSQL server for the task toolkit's tests.
 binaries:
 	hack/build-go-binaries.sh kube-apiserver kubectl etcd helm
+	hack/fetch-postgresql.sh
 
 lint: venv
 	$(BIN)/ruff check controller devcluster tests task-images bench

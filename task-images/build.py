@@ -30,7 +30,7 @@ IMAGES: dict[str, DockerfileImage] = {
     "python-task": DockerfileImage(
         reference=f"kubedag/python-task:{VERSION}",
         dockerfile=REPO / "task-images/python-task/Dockerfile",
-        context=REPO / "task-images/python-task",
+        context=REPO,
     ),
     "controller": DockerfileImage(
         reference=f"kubedag/controller:{VERSION}",

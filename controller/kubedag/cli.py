@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from kubedag.commands import backfill, clear, logs, outputs, pause
+from kubedag.commands import backfill, clear, connection, logs, outputs, pause
 from kubedag.commands.common import CliError, parse_conf
 from kubedag.commands.common import current_namespace as _current_namespace
 from kubedag.core.dag_scheduler import plan_schedule
@@ -456,6 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_trigger)
 
     backfill.add_parser(sub)
+    connection.add_parser(sub)
 
     p = sub.add_parser("run", help="run the controller against the current kubeconfig")
     p.add_argument(

@@ -52,5 +52,5 @@ def test_python_task_image_leaves_the_command_to_the_task() -> None:
 def test_both_images_share_the_base_and_python_layers() -> None:
     task_layers = _archive("python-task")[1]["rootfs"]["diff_ids"]
     controller_layers = _archive("controller")[1]["rootfs"]["diff_ids"]
-    assert len(task_layers) == 2
-    assert controller_layers[:2] == task_layers
+    assert len(task_layers) == 3  # the base, python3, the toolkit
+    assert controller_layers[:2] == task_layers[:2]

@@ -121,7 +121,10 @@ def test_bud_command_builds_the_dockerfile_offline_in_the_project_storage(cache:
     assert f"--ignorefile={ignore_file}" in argv
     assert "--volume=/a:/b:ro" in argv
     assert argv[-1] == str(REPO), "the controller is built from the repository root"
-    assert not [a for a in images.bud_command(PYTHON_TASK) if a.startswith("--ignorefile")]
+    task = images.bud_command(PYTHON_TASK)
+    task_ignore = REPO / "task-images/python-task/Dockerfile.dockerignore"
+    assert f"--ignorefile={task_ignore}" in task
+    assert task[-1] == str(REPO), "python-task (with the toolkit) too"
 
 
 def test_mmdebstrap_makes_a_minbase_bookworm_without_docs_or_apt_caches(tmp_path: Path) -> None:

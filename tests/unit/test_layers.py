@@ -11,6 +11,9 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "controller" / "kubedag"
 LAYERS = ["models", "core", "manifests", "kube", "reconcilers", "commands", "cli"]
 PURE = {"models", "core", "manifests"}
+# The task toolkit runs in task pods, not in the controller: it imports no other layer and no
+# layer imports it, so the python-task image carries it without the controller's dependencies.
+SEPARATE = {"toolkit"}
 # What a pure module may not import: clients, servers, sockets, processes, event loops.
 IO_MODULES = {
     "aiohttp",
@@ -55,14 +58,14 @@ def module_layer(path: Path) -> str | None:
 
 
 def test_every_module_sits_in_a_layer() -> None:
-    outside = [p for p in MODULES if module_layer(p) not in (*LAYERS, None)]
+    outside = [p for p in MODULES if module_layer(p) not in (*LAYERS, *SEPARATE, None)]
     assert outside == []
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_imports_only_go_down_the_layers(path: Path) -> None:
     own = module_layer(path)
-    if own is None:
+    if own is None or own in SEPARATE:
         return
     upward = [
         name
@@ -70,6 +73,19 @@ def test_imports_only_go_down_the_layers(path: Path) -> None:
         if (target := layer_of(name)) in LAYERS and LAYERS.index(target) > LAYERS.index(own)
     ]
     assert upward == [], f"{path.name} ({own}) imports from a higher layer"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_the_toolkit_stands_apart(path: Path) -> None:
+    own = module_layer(path)
+    crossing = [
+        name
+        for name in imports(path)
+        if (target := layer_of(name)) is not None
+        and target != own
+        and (own in SEPARATE or target in SEPARATE)
+    ]
+    assert crossing == [], f"{path.name} ({own}) crosses the toolkit's boundary"
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 calls, table-tested in tests/unit/test_render.py. The reconcilers, the CLI and leader
 election only call these."""
 
+import base64
 from datetime import datetime
 from typing import Any
 
@@ -394,3 +395,31 @@ def status_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
         elif isinstance(value, dict) and isinstance(new[key], dict):
             patch[key] = status_patch(value, new[key])
     return patch
+
+
+CONNECTION_KEYS = ("host", "port", "dbname", "user", "password", "options", "sslmode")
+"""A connection Secret's keys, in this order; the task toolkit reads them from the environment
+under the prefix KUBEDAG_CONN_<NAME>_ (docs: README "Task toolkit")."""
+LABEL_CONNECTION = "kubedag.io/connection"
+
+
+def connection_secret(name: str, namespace: str, values: dict[str, str]) -> dict[str, Any]:
+    """A warehouse connection as an Opaque Secret (`kubedag connection create`)."""
+    unknown = sorted(set(values) - set(CONNECTION_KEYS))
+    if unknown:
+        raise ValueError(f"unknown connection keys {unknown}; allowed: {list(CONNECTION_KEYS)}")
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {LABEL_CONNECTION: "postgresql", LABEL_MANAGED_BY: MANAGED_BY},
+        },
+        "type": "Opaque",
+        "data": {
+            key: base64.b64encode(values[key].encode()).decode()
+            for key in CONNECTION_KEYS
+            if key in values
+        },
+    }
