@@ -41,7 +41,7 @@ class Reconciler:
     async def dag_problems(self, dag: Dag) -> list[Problem]:
         """What keeps the DAG from running: its spec's problems, else a ServiceAccount it
         names that its namespace lacks."""
-        problems = self.informer.problems(dag)
+        problems = await self.informer.problems(dag)
         if problems:
             return problems
         named = named_service_accounts(dag.spec)
