@@ -138,6 +138,7 @@ def test_pod_labels_and_annotations_are_added_never_over_kubedags() -> None:
         ({"labels": {"app.kubernetes.io/managed-by": "me"}}, "kubedag's own"),
         ({"annotations": {"kubedag.io/logical-date": "x"}}, "kubedag's own"),
         ({"labels": {"team": "not a label value"}}, "pattern"),
+        ({"labels": {"bad key!": "x"}}, "not valid label or annotation keys"),
         ({"securityContext": {"runAsUser": -1}}, "greater than or equal"),
         ({"containerSecurityContext": {"privilegd": True}}, "Extra inputs"),
         ({"containerSecurityContext": {"seccompProfile": {"type": "Off"}}}, "pattern"),
@@ -157,6 +158,8 @@ def test_crd_refuses_kubedag_keys_with_cel() -> None:
     text = str(dag_crd())
     assert "self.all(k, !k.startsWith('kubedag.io/')" in text
     assert "c.name != 'task'" in text
+    # Structural schemas allow no key patterns (the API server refuses the CRD).
+    assert "patternProperties" not in text and "propertyNames" not in text
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, ConfigDict, Field
+from pydantic import AfterValidator, ConfigDict, Field, WithJsonSchema
 
 from kubedag.models.common import (
     DNS_LABEL_PATTERN,
@@ -117,14 +117,28 @@ EnvList = Annotated[
 ]
 
 
+InitContainer = Annotated[
+    dict[str, Any],
+    WithJsonSchema(
+        {
+            "type": "object",
+            "required": ["name", "image"],
+            "properties": {
+                "name": {"type": "string", "maxLength": 63},
+                "image": {"type": "string", "minLength": 1},
+            },
+            "x-kubernetes-preserve-unknown-fields": True,
+        }
+    ),
+]
 InitContainers = Annotated[
-    list[FreeForm],
+    list[InitContainer],
     Field(
         max_length=16,
         json_schema_extra={
             "x-kubernetes-validations": [
                 {
-                    "rule": "self.all(c, has(c.name) && has(c.image) && c.name != 'task')",
+                    "rule": "self.all(c, c.name != 'task')",
                     "message": "every init container has a name (not `task`, the task's own"
                     " container) and an image",
                 }

@@ -2,6 +2,7 @@
 PodSecurityContext and SecurityContext, the fields kubedag checks typed, the rest free-form)
 and the pod labels and annotations a task adds, which never touch kubedag's own."""
 
+import re
 from typing import Annotated
 
 from pydantic import AfterValidator, ConfigDict, Field
@@ -20,11 +21,19 @@ MAX_POD_METADATA_ENTRIES = 64
 
 
 def _not_kubedag_keys(values: dict[str, str]) -> dict[str, str]:
+    """Keys are checked here and kubedag's own also by the CRD's CEL rule (structural schemas
+    allow no key pattern; the API server checks the keys again when it creates the pod)."""
     own = sorted(
         k for k in values if k.startswith(OWN_PREFIX) or k == "app.kubernetes.io/managed-by"
     )
     if own:
         raise ValueError(f"keys {own} are kubedag's own; choose keys outside {OWN_PREFIX}")
+    bad = sorted(k for k in values if len(k) > 316 or not re.match(QUALIFIED_NAME_PATTERN, k))
+    if bad:
+        raise ValueError(
+            f"keys {bad} are not valid label or annotation keys (an optional DNS subdomain"
+            " prefix and `/`, then a name of at most 63 alphanumerics, `-`, `_` or `.`)"
+        )
     return values
 
 
@@ -43,18 +52,12 @@ def _metadata_rules(what: str) -> dict[str, object]:
 
 
 PodLabels = Annotated[
-    dict[
-        Annotated[str, Field(max_length=316, pattern=QUALIFIED_NAME_PATTERN)],
-        Annotated[str, Field(max_length=63, pattern=LABEL_VALUE_PATTERN)],
-    ],
+    dict[str, Annotated[str, Field(max_length=63, pattern=LABEL_VALUE_PATTERN)]],
     Field(json_schema_extra=_metadata_rules("labels")),
     AfterValidator(_not_kubedag_keys),
 ]
 PodAnnotations = Annotated[
-    dict[
-        Annotated[str, Field(max_length=316, pattern=QUALIFIED_NAME_PATTERN)],
-        Annotated[str, Field(max_length=65536)],
-    ],
+    dict[str, Annotated[str, Field(max_length=65536)]],
     Field(json_schema_extra=_metadata_rules("annotations")),
     AfterValidator(_not_kubedag_keys),
 ]
