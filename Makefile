@@ -23,8 +23,8 @@ binaries:
 	hack/fetch-postgresql.sh
 
 lint: venv
-	$(BIN)/ruff check controller devcluster tests task-images bench
-	$(BIN)/ruff format --check controller devcluster tests task-images bench
+	$(BIN)/ruff check controller devcluster tests task-images bench examples
+	$(BIN)/ruff format --check controller devcluster tests task-images bench examples
 	$(BIN)/mypy
 	$(BIN)/kubedag crds --check
 	$(BIN)/kubedag crds --check --dir charts/kubedag/files/crds
