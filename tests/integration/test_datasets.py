@@ -3,11 +3,13 @@ DAG scheduled on two datasets starts once both were updated by successful runs, 
 before, and its run names the runs that triggered it; a task's outlets update a dataset
 when the task succeeds."""
 
+import subprocess
 import time
 from typing import Any
 
 from tests.integration.harness import (  # noqa: F401 - fixtures
     GROUP,
+    REPO,
     VERSION,
     Cluster,
     ControllerProcess,
@@ -67,4 +69,39 @@ def test_a_consumer_starts_once_after_all_its_datasets_were_updated(
     assert (event["source"], event["task"]) == ("task", "load")
     consumed = {c["dataset"]: c["consumed"] for c in cluster.dag("summary")["status"]["datasets"]}
     assert consumed == {NAMES: 1, EVENTS: 1}
+
+    # Updates made outside kubedag: `kubedag datasets touch`, both datasets, one run.
+    for uri in (NAMES, EVENTS):
+        touch = [
+            str(REPO / ".venv/bin/kubedag"),
+            "datasets",
+            "touch",
+            uri,
+            "--note",
+            "fixed by hand",
+        ]
+        subprocess.run(
+            [*touch, "-n", cluster.ns, "--kubeconfig", controller.kubeconfig],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+    wait_for(lambda: len(triggered(cluster)) == 2, "a second run after both were touched")
+    second = [r for r in triggered(cluster) if r["metadata"]["name"] != runs[0]["metadata"]["name"]]
+    events = second[0]["spec"]["triggeredBy"]["events"]
+    assert [(e["dataset"], e.get("run")) for e in events] == [(NAMES, None), (EVENTS, None)]
+    listing = subprocess.run(
+        [
+            str(REPO / ".venv/bin/kubedag"),
+            "datasets",
+            "-n",
+            cluster.ns,
+            "--kubeconfig",
+            controller.kubeconfig,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert "events/load" in listing and "summary (scheduled)" in listing
     controller.assert_alive()
