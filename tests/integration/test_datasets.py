@@ -3,6 +3,7 @@ DAG scheduled on two datasets starts once both were updated by successful runs, 
 before, and its run names the runs that triggered it; a task's outlets update a dataset
 when the task succeeds."""
 
+import json
 import subprocess
 import time
 from typing import Any
@@ -41,7 +42,16 @@ def test_a_consumer_starts_once_after_all_its_datasets_were_updated(
         "events",
         {"tasks": [{"name": "load", "image": "busybox", "outlets": [EVENTS]}]},
     )
-    cluster.apply_dag("summary", {"scheduleOn": {"datasets": [NAMES, EVENTS]}, "tasks": one_task})
+    cluster.apply_dag(
+        "summary",
+        {
+            "scheduleOn": {"datasets": [NAMES, EVENTS]},
+            "owner": "analytics",
+            "description": "daily totals",
+            "tags": ["finance"],
+            "tasks": one_task,
+        },
+    )
 
     cluster.create_run("names-1", {"dagName": "names"})
     cluster.finish_task("names-1", "load")
@@ -104,4 +114,30 @@ def test_a_consumer_starts_once_after_all_its_datasets_were_updated(
         text=True,
     ).stdout
     assert "events/load" in listing and "summary (scheduled)" in listing
+    tagged = cluster.custom.list_namespaced_custom_object(
+        GROUP, VERSION, cluster.ns, "dags", label_selector="kubedag.io/tag-finance"
+    )
+    assert [d["metadata"]["name"] for d in tagged["items"]] == ["summary"]
+    assert wide_row(cluster, "summary") == {
+        "On Datasets": f'["{NAMES}","{EVENTS}"]',
+        "Owner": "analytics",
+        "Description": "daily totals",
+    }
     controller.assert_alive()
+
+
+def wide_row(cluster: Cluster, dag: str) -> dict[str, str]:
+    """The DAG's `kubectl get dags -o wide` cells (the API server's Table) of the columns
+    this part added."""
+    params = cluster.api_client.param_serialize(
+        method="GET",
+        resource_path=f"/apis/{GROUP}/{VERSION}/namespaces/{cluster.ns}/dags/{dag}",
+        header_params={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"},
+        auth_settings=["BearerToken"],
+    )
+    response = cluster.api_client.call_api(*params)
+    response.read()
+    table = json.loads(response.data)
+    names = [c["name"] for c in table["columnDefinitions"]]
+    cells = dict(zip(names, table["rows"][0]["cells"], strict=True))
+    return {k: cells[k] for k in ("On Datasets", "Owner", "Description")}

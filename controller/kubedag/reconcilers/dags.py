@@ -30,6 +30,7 @@ from kubedag.reconcilers.caches import NamespacedName, summarize_run
 from kubedag.reconcilers.cleanup import Cleaner
 from kubedag.reconcilers.context import Reconciler, ReconcilerContext
 from kubedag.reconcilers.status import StatusWriter
+from kubedag.reconcilers.tags import label_tags
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,7 @@ class DagReconciler(Reconciler):
             else:  # AlreadyExists: the watch brings its body; the scheduler must count it now
                 self.informer.runs.update(namespace, name, summarize_run(manifest))
         decision.status = await self._run_on_datasets(dag, problems, decision.status)
+        decision.status = await label_tags(self.kube, dag, body, decision.status, now)
         for run_name in decision.runs_to_start:
             await self._start_run((namespace, run_name), now)
         await self._write_status(key, body, dag.status, decision.status, now)
