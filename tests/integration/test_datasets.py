@@ -82,38 +82,24 @@ def test_a_consumer_starts_once_after_all_its_datasets_were_updated(
 
     # Updates made outside kubedag: `kubedag datasets touch`, both datasets, one run.
     for uri in (NAMES, EVENTS):
-        touch = [
-            str(REPO / ".venv/bin/kubedag"),
-            "datasets",
-            "touch",
-            uri,
-            "--note",
-            "fixed by hand",
-        ]
-        subprocess.run(
-            [*touch, "-n", cluster.ns, "--kubeconfig", controller.kubeconfig],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
+        kubedag(controller, "datasets", "touch", uri, "--note", "fixed by hand", "-n", cluster.ns)
     wait_for(lambda: len(triggered(cluster)) == 2, "a second run after both were touched")
     second = [r for r in triggered(cluster) if r["metadata"]["name"] != runs[0]["metadata"]["name"]]
     events = second[0]["spec"]["triggeredBy"]["events"]
     assert [(e["dataset"], e.get("run")) for e in events] == [(NAMES, None), (EVENTS, None)]
-    listing = subprocess.run(
-        [
-            str(REPO / ".venv/bin/kubedag"),
-            "datasets",
-            "-n",
-            cluster.ns,
-            "--kubeconfig",
-            controller.kubeconfig,
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
+    listing = kubedag(controller, "datasets", "-n", cluster.ns)
     assert "events/load" in listing and "summary (scheduled)" in listing
+    graph = json.loads(kubedag(controller, "lineage", "-o", "json", "-n", cluster.ns))
+    assert {
+        (e["from"], e["kind"]) for e in graph["edges"] if e["to"] == f"{cluster.ns}/summary"
+    } == {
+        (NAMES, "triggers"),
+        (EVENTS, "triggers"),
+    }
+    stale = kubedag(controller, "stale", "--days", "1")  # every namespace the admin may read
+    rows = {tuple(line.split()[:2]): line for line in stale.splitlines()}
+    assert "never succeeded" in rows[(cluster.ns, "summary")]
+    assert (cluster.ns, "events") not in rows  # succeeded a moment ago
     tagged = cluster.custom.list_namespaced_custom_object(
         GROUP, VERSION, cluster.ns, "dags", label_selector="kubedag.io/tag-finance"
     )
@@ -124,6 +110,12 @@ def test_a_consumer_starts_once_after_all_its_datasets_were_updated(
         "Description": "daily totals",
     }
     controller.assert_alive()
+
+
+def kubedag(controller: ControllerProcess, *args: str) -> str:
+    """The CLI, as a user runs it; its output."""
+    command = [str(REPO / ".venv/bin/kubedag"), *args, "--kubeconfig", controller.kubeconfig]
+    return subprocess.run(command, check=True, capture_output=True, text=True).stdout
 
 
 def wide_row(cluster: Cluster, dag: str) -> dict[str, str]:
