@@ -117,6 +117,11 @@ def _parse_interval(text: str) -> DataInterval:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     dag = _single_dag(args.file)
+    if dag.spec.schedule_on is not None:
+        raise CliError(
+            f"DAG {dag.name} runs on datasets (scheduleOn), not on a schedule: see"
+            " `kubedag datasets` for what it waits for"
+        )
     if dag.spec.schedule is None:
         raise CliError(f"DAG {dag.name} has no schedule: it only runs when triggered")
     now = _parse_cli_time(args.now, "--now")
