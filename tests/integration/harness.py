@@ -258,6 +258,16 @@ class Cluster:
     def event_reasons(self, name: str) -> list[str]:
         return [e.reason for e in self.events(name)]
 
+    def wait_event_reasons(self, name: str, *expected: str) -> list[str]:
+        """The reasons of `name`'s events once all of `expected` are among them: the
+        controller posts a pass's events after its status write, in the background."""
+
+        def all_there() -> list[str] | None:
+            reasons = self.event_reasons(name)
+            return reasons if set(expected) <= set(reasons) else None
+
+        return wait_for(all_there, f"events {', '.join(expected)} of {name}")
+
 
 @pytest.fixture
 def cluster(api_client: client.ApiClient, namespace: str) -> Cluster:

@@ -133,8 +133,7 @@ def test_chain_runs_in_order_and_records_pods(
         "b": f"{run}-b-1",
         "c": f"{run}-c-1",
     }
-    reasons = cluster.event_reasons(run)
-    assert "RunSucceeded" in reasons
+    reasons = cluster.wait_event_reasons(run, "RunSucceeded")
     assert "TaskStarted" not in reasons  # the pods' own events say when each task started
 
 
@@ -149,8 +148,7 @@ def test_failed_task_is_retried_then_fails_the_run(
     record = failed["status"]["tasks"][0]
     assert (record["state"], record["try"], record["exitCode"]) == ("failed", 2, 3)
     assert len(cluster.pods(dagrun=run)) == 2
-    reasons = cluster.event_reasons(run)
-    assert "TaskRetry" in reasons and "TaskFailed" in reasons and "RunFailed" in reasons
+    cluster.wait_event_reasons(run, "TaskRetry", "TaskFailed", "RunFailed")
     condition = failed["status"]["conditions"][0]
     assert condition["type"] == "Succeeded" and condition["status"] == "False"
 

@@ -146,7 +146,7 @@ def test_a_failure_is_notified_once_across_a_controller_kill_and_a_deadline_miss
     assert {key for key, _ in receiver.events("deadlineMiss")} == {missed[0][0]}
     status = cluster.run("late-run")["status"]
     assert len(status["deadlineMisses"]) == 1 and "task" not in status["deadlineMisses"][0]
-    assert cluster.event_reasons("late-run").count("DeadlineMissed") == 1
+    assert cluster.wait_event_reasons("late-run", "DeadlineMissed").count("DeadlineMissed") == 1
 
     shown = json.dumps([cluster.run("fails-run"), cluster.run("late-run")])
     shown += " ".join(str(e.message) for e in cluster.core.list_namespaced_event(cluster.ns).items)
