@@ -1,6 +1,7 @@
-"""The example pipelines (examples/name-gender-etl.yaml, events-incremental.yaml) against the
-example warehouse (examples/warehouse/: PostgreSQL in a pod on a provisioned volume, the sample
-server), as a user runs them: `kubectl apply -k`, then the DAGs, on the local cluster.
+"""The example pipelines (examples/name-gender-etl.yaml, events-incremental.yaml,
+daily-summary.yaml) against the example warehouse (examples/warehouse/: PostgreSQL in a pod on
+a provisioned volume, the sample server), as a user runs them: `kubectl apply -k`, then the
+DAGs, on the local cluster.
 
 One warehouse serves the whole module (it takes a few seconds to start); the tests run in file
 order, each leaving the tables as a finished pipeline does. Tables are read with psql inside the
@@ -117,6 +118,9 @@ def expected_names() -> list[list[str]]:
 
 
 def test_name_gender_loads_the_csv_and_its_checks_pass(warehouse: str, kubectl: Kubectl) -> None:
+    # The summary first: it runs once both of its input tables have been updated after it was
+    # made (test_the_summary_runs_once_both_inputs_were_updated), not on this load alone.
+    kubectl("apply", "-n", warehouse, "-f", str(EXAMPLES / "daily-summary.yaml"))
     apply(kubectl, warehouse, example_dag("name-gender-etl.yaml"))
     (run,) = finished_runs(kubectl, warehouse, "name-gender-etl", 1)
     assert run["status"]["state"] == "success", run["status"]
@@ -130,6 +134,7 @@ def test_name_gender_loads_the_csv_and_its_checks_pass(warehouse: str, kubectl: 
     for check in ("check-input", "check"):
         outputs = task(run, check)["outputs"]
         assert outputs["passed"] is True and outputs["failed"] == [], outputs
+    assert dag_runs(kubectl, warehouse, "daily-summary") == [], "one input is not enough"
 
 
 def test_a_duplicate_key_in_the_source_fails_the_input_check_and_the_run(
@@ -157,6 +162,12 @@ def test_a_duplicate_key_in_the_source_fails_the_input_check_and_the_run(
     assert checksum(kubectl, warehouse, "raw_data.name_gender") == before, "never loaded"
 
 
+def catchup_days() -> list[dt.date]:
+    """The dates events-incremental catches up when it starts three days ago."""
+    today = dt.datetime.now(dt.UTC).date()
+    return [today - dt.timedelta(days=n) for n in (3, 2, 1)]
+
+
 def expected_events(days: list[dt.date]) -> list[list[str]]:
     rows = []
     for day in days:
@@ -168,8 +179,7 @@ def expected_events(days: list[dt.date]) -> list[list[str]]:
 def test_the_incremental_dag_catches_up_each_date_with_that_dates_rows(
     warehouse: str, kubectl: Kubectl
 ) -> None:
-    today = dt.datetime.now(dt.UTC).date()
-    days = [today - dt.timedelta(days=n) for n in (3, 2, 1)]
+    days = catchup_days()
     apply(kubectl, warehouse, example_dag("events-incremental.yaml", startDate=str(days[0])))
 
     found = finished_runs(kubectl, warehouse, "events-incremental", len(days))
@@ -184,6 +194,33 @@ def test_the_incremental_dag_catches_up_each_date_with_that_dates_rows(
     assert psql(kubectl, warehouse, query) == expected_events(days)
     for run, day in zip(found, days, strict=True):
         assert task(run, "load")["outputs"]["rows"] == len(expected_events([day]))
+
+
+def test_the_summary_runs_once_both_inputs_were_updated(warehouse: str, kubectl: Kubectl) -> None:
+    (summary,) = finished_runs(kubectl, warehouse, "daily-summary", 1)
+    assert summary["status"]["state"] == "success", summary["status"]
+    assert summary["spec"]["runType"] == "dataset_triggered"
+    triggers = summary["spec"]["triggeredBy"]["events"]
+    assert {e["dag"] for e in triggers} == {"name-gender-etl", "events-incremental"}
+    (names_run,) = dag_runs(kubectl, warehouse, "name-gender-etl")
+    first_events = min(
+        r["status"]["endTime"] for r in dag_runs(kubectl, warehouse, "events-incremental")
+    )
+    inputs_done = [names_run["status"]["endTime"], first_events]
+    assert summary["metadata"]["creationTimestamp"] >= max(inputs_done), "not before both"
+    assert task(summary, "check")["outputs"]["passed"] is True
+
+    genders = [g for _, g in expected_names()]
+    events: dict[tuple[str, str], int] = {}
+    for _, day, kind in expected_events(catchup_days()):
+        events[(day, kind)] = events.get((day, kind), 0) + 1
+    query = "SELECT day, kind, events, female_names, male_names FROM mart.daily_summary"
+    rows = psql(kubectl, warehouse, query)
+    assert rows
+    for day, kind, count, female, male in rows:
+        # It ran once the first day's load had committed: the days it saw came whole.
+        assert int(count) == events[(day, kind)], (day, kind)
+        assert (int(female), int(male)) == (genders.count("f"), genders.count("m"))
 
 
 def test_rerunning_a_date_leaves_the_same_table(warehouse: str, kubectl: Kubectl) -> None:
