@@ -63,8 +63,8 @@ if [[ -n $summary ]]; then
   echo "daily-summary's run $summary was triggered by:"
   k get dagrun "$summary" -o jsonpath='{range .spec.triggeredBy.events[*]}  {.dataset} <- {.dag}/{.run}{"\n"}{end}'
   echo
-  echo "kubedag logs $summary --task check -n $NAMESPACE:"
-  .venv/bin/kubedag logs "$summary" --task check -n "$NAMESPACE" || true
+  echo "kubedag outputs $summary -n $NAMESPACE (its check's results; the pods are gone):"
+  .venv/bin/kubedag outputs "$summary" --task check -n "$NAMESPACE" || true
 fi
 [[ $finished == true ]] || { echo "demo-warehouse: the runs did not all succeed" >&2; exit 1; }
 
