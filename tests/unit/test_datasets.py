@@ -150,6 +150,21 @@ CASES = [
         consumed_after={EVENTS: 3},
     ),
     Case(
+        "a Dataset deleted and made again: its restarted count is news",
+        {NAMES: NAMES_1, EVENTS: EVENTS_1},
+        consumed=pos(7, 1),
+        consumed_after={NAMES: 0, EVENTS: 1},
+        waiting_for=[EVENTS],
+    ),
+    Case(
+        "a Dataset not seen yet (after a restart) keeps the position",
+        {NAMES: None, EVENTS: EVENTS_1},
+        consumed=pos(7, 0),
+        due=False,
+        consumed_after={NAMES: 7, EVENTS: 0},
+        waiting_for=[NAMES],
+    ),
+    Case(
         "a dataset dropped from scheduleOn is forgotten",
         {EVENTS: EVENTS_1},
         datasets=[EVENTS],

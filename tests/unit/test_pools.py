@@ -19,11 +19,12 @@ from kubedag.core.pools import (
     why_waiting,
 )
 from kubedag.core.priority import effective_weights, in_priority_order
-from kubedag.core.run_engine import advance
+from kubedag.core.run_engine import RunDecision, advance
 from kubedag.models.dag import MAX_PRIORITY
-from kubedag.models.dagrun import TaskState
+from kubedag.models.dagrun import DagRunStatus, TaskState
 from kubedag.models.pool import UNLIMITED
 from kubedag.reconcilers.settings import ControllerSettings
+from kubedag.reconcilers.slots import SlotBook
 from tests.unit.builders import T0, running_run, snapshot_of, task
 
 # a -> b -> d, a -> c -> d, e alone
@@ -366,3 +367,19 @@ def test_tasks_run_in_the_controller_take_no_slot_and_never_wait_for_one() -> No
     assert [c.claim.task for c in decision.waiting] == ["pod"]
     assert decision.claims == {}
     assert decision.pods_to_create == []
+
+
+def test_a_pass_that_offered_no_candidate_wakes_no_one_unless_its_waiting_tasks_left() -> None:
+    """Winners are looked for when a pass's own candidates changed the ranking: a pass that
+    offered none and had none waiting changed nothing (most passes, so none pays for
+    ranking every waiting task); one whose waiting tasks left frees their turn."""
+    book = SlotBook(default_pool_slots=None, parallelism=None)
+    book.put_pool(("ns", "p"), 1)
+    book.set_waiting(("ns", "r1"), [cand("r1")])  # fits: its wake-up was sent when it freed
+    idle = RunDecision(status=DagRunStatus())
+    assert book.decided(("ns", "r2"), idle, book.arbiter(("ns", "r2"))) == set()
+    book.set_waiting(("ns", "r3"), [cand("r3", priority=5)])
+    assert book.decided(("ns", "r3"), idle, book.arbiter(("ns", "r3"))) == {("ns", "r1")}
+    offered = book.arbiter(("ns", "r2"))
+    assert offered.admit(cand("r2", day=2)) == "waiting for a free slot of pool 'p'"
+    assert book.decided(("ns", "r2"), idle, offered) == {("ns", "r1")}

@@ -224,3 +224,35 @@ def test_add_soon_is_not_held_back_by_a_later_wake_up() -> None:
         return seen
 
     assert asyncio.run(scenario()) == ["dag"]
+
+
+def test_an_urgent_key_goes_before_the_waiting_ones_and_runs_once() -> None:
+    """A run woken for a freed slot passes the runs waiting for a worker; a waiting key made
+    urgent moves up and is still processed once; an urgent add during its pass re-runs it
+    urgently."""
+
+    async def scenario() -> list[str]:
+        runs: list[str] = []
+        release = asyncio.Event()
+
+        async def process(key: str) -> None:
+            runs.append(key)
+            if key == "busy":
+                await release.wait()
+
+        queue: WorkQueue[str] = WorkQueue("t", process, workers=1, now=now)
+        queue.start()
+        queue.add("busy")
+        await until(lambda: runs == ["busy"])
+        for key in ("a", "b", "c"):
+            queue.add(key)
+        queue.add("winner", urgent=True)
+        queue.add("c", urgent=True)  # waiting already: promoted
+        queue.add("busy", urgent=True)  # being processed: once more, urgently
+        release.set()
+        await until(lambda: len(runs) == 6)
+        await asyncio.sleep(0.05)  # room for a wrong extra pass of "c" to show up
+        await queue.stop()
+        return runs
+
+    assert asyncio.run(scenario()) == ["busy", "winner", "c", "busy", "a", "b"]

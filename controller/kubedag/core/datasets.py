@@ -166,6 +166,9 @@ def dataset_trigger(
     run's data interval, an external update's time), and its logical date is the newest
     triggering update's time, as Airflow's DatasetTriggeredTimetable makes them."""
     position = {c.dataset: c.consumed for c in consumed or []}
+    for uri, status in statuses.items():
+        if status is not None and status.sequence < position.get(uri, 0):
+            position[uri] = 0  # the Dataset was deleted and made again: its count restarted
     marks = {
         uri: position[uri] if uri in position else _starting_point(statuses.get(uri), dag_created)
         for uri in datasets

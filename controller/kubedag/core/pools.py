@@ -137,9 +137,16 @@ class Arbiter:
     def __init__(self, usage: SlotUsage, limits: SlotLimits, others: Iterable[Candidate]) -> None:
         self.usage = usage.copy()
         self.limits = limits
-        self._others = sorted(others, key=lambda c: c.rank)
+        self._unsorted: Iterable[Candidate] | None = others
+        self._others: list[Candidate] = []
         self._next = 0
         self._winners: list[Candidate] = []
+
+    @property
+    def consulted(self) -> bool:
+        """Whether anything was asked of it: a pass that offered no candidate of its own
+        changed no one's chances, and need not look for winners."""
+        return self._unsorted is None
 
     def admit(self, candidate: Candidate) -> str | None:
         """None if the candidate starts now (its slots are taken), else why it waits."""
@@ -159,6 +166,9 @@ class Arbiter:
         return list(self._winners)
 
     def _admit_others(self, until: tuple[int, datetime, str, str, int] | None) -> None:
+        if self._unsorted is not None:  # ranked on first use: most passes offer no candidate
+            self._others = sorted(self._unsorted, key=lambda c: c.rank)
+            self._unsorted = None
         while self._next < len(self._others):
             other = self._others[self._next]
             if until is not None and other.rank >= until:

@@ -8,6 +8,7 @@ concurrent pod events, and each pass writes the status at most once.
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from kubedag.core.dag_scheduler import STATUS_BATCH_DELAY, RunChange, moves_the_schedule
@@ -92,7 +93,7 @@ class Controller:
             wake_dag=self.dag_queue.add,
             cleaner=cleaner,
             sender=self.sender,
-            wake_run=self.run_queue.add,
+            wake_slot_winner=partial(self.run_queue.add, urgent=True),
         )
         self.pools = PoolReconciler(kube, self.informer.slots, now)
         self.pool_queue: WorkQueue[NamespacedName] = WorkQueue(
@@ -278,7 +279,7 @@ class Controller:
 
     def _wake_slot_winners(self) -> None:
         for winner in self.informer.slots.winners():
-            self.run_queue.add(winner)
+            self.run_queue.add(winner, urgent=True)  # a freed slot idles until its pass runs
 
     def on_pool_event(self, event_type: str | None, body: dict[str, Any]) -> None:
         key = (body["metadata"]["namespace"], body["metadata"]["name"])

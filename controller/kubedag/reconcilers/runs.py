@@ -44,11 +44,11 @@ class RunReconciler(Reconciler):
         wake_dag: Callable[[NamespacedName], None],
         cleaner: Cleaner,
         sender: NotificationSender,
-        wake_run: Callable[[NamespacedName], None] = lambda _: None,
+        wake_slot_winner: Callable[[NamespacedName], None] = lambda _: None,
     ) -> None:
-        """`wake_run`: a run whose waiting task now has the slots it waits for."""
+        """`wake_slot_winner`: a run whose waiting task now has the slots it waits for."""
         super().__init__(context)
-        self.wake_run = wake_run
+        self.wake_slot_winner = wake_slot_winner
         self.cleaner = cleaner
         self.status = status
         self.wake_dag = wake_dag
@@ -244,7 +244,7 @@ class RunReconciler(Reconciler):
             gate=arbiter,
         )
         for winner in self.informer.slots.decided(run.key, decision, arbiter):
-            self.wake_run(winner)
+            self.wake_slot_winner(winner)
         # A run held by dependsOnPast is woken when its previous run changes (or any run of
         # its DAG comes or goes, which may change which run is the previous one).
         previous = earlier.previous

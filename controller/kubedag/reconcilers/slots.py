@@ -182,7 +182,10 @@ class SlotBook:
         waiting (none for a finished or frozen run); returns the other runs to wake: those
         with a waiting task that fits."""
         self.reserve(run, decision.claims)
+        waited = run in self._waiting.get(run[0], {})
         self.set_waiting(run, [] if decision.status.end_time else decision.waiting)
+        if not arbiter.consulted and not waited:
+            return set()  # the slots and the ranking are as the last pass left them
         return {(c.claim.namespace, c.run) for c in arbiter.winners()}
 
     def winners(self) -> set[NamespacedName]:

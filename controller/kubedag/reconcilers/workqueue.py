@@ -1,9 +1,11 @@
 """A keyed work queue in the manner of client-go's: a key is never processed by two workers
 at once, adds while it is processed make it run once more afterwards, failures back off, and
 a pass returns when to look at its key again (as the CronJob controller's sync returns its
-requeue-after), which `add_after` turns into a wake-up at that time instead of polling."""
+requeue-after), which `add_after` turns into a wake-up at that time instead of polling.
+An `urgent` add goes before every key that waits (a run woken to take a freed slot)."""
 
 import asyncio
+import itertools
 import logging
 from collections.abc import Awaitable, Callable, Hashable
 from datetime import datetime, timedelta
@@ -29,8 +31,13 @@ class WorkQueue(Generic[Key]):
         self._now = now
         self._workers = workers
         self._max_backoff = max_backoff
-        self._queue: asyncio.Queue[Key] = asyncio.Queue()
+        # (0 urgent or 1, arrival, key): FIFO within each lane. A key promoted to urgent is
+        # in it twice; the second time it comes out it is no longer queued and is skipped.
+        self._queue: asyncio.PriorityQueue[tuple[int, int, Key]] = asyncio.PriorityQueue()
+        self._arrivals = itertools.count()
         self._queued: set[Key] = set()
+        self._urgent: set[Key] = set()
+        self._dirty_urgent: set[Key] = set()
         self._active: set[Key] = set()
         self._dirty: set[Key] = set()
         self._timers: dict[Key, tuple[datetime, asyncio.TimerHandle]] = {}
@@ -54,13 +61,22 @@ class WorkQueue(Generic[Key]):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    def add(self, key: Key) -> None:
+    def add(self, key: Key, *, urgent: bool = False) -> None:
         if key in self._active:
             self._dirty.add(key)
+            if urgent:
+                self._dirty_urgent.add(key)
         elif key not in self._queued:
             self._queued.add(key)
             self._drained.clear()
-            self._queue.put_nowait(key)
+            self._put(key, urgent)
+        elif urgent and key not in self._urgent:
+            self._put(key, urgent)
+
+    def _put(self, key: Key, urgent: bool) -> None:
+        if urgent:
+            self._urgent.add(key)
+        self._queue.put_nowait((0 if urgent else 1, next(self._arrivals), key))
 
     def add_after(self, key: Key, when: datetime) -> None:
         """Process `key` at `when`; an earlier pending wake-up wins over a later one."""
@@ -129,8 +145,11 @@ class WorkQueue(Generic[Key]):
 
     async def _worker(self) -> None:
         while True:
-            key = await self._queue.get()
+            _, _, key = await self._queue.get()
+            if key not in self._queued:
+                continue  # the later of a promoted key's two entries
             self._queued.discard(key)
+            self._urgent.discard(key)
             if not self._queued:
                 self._drained.set()
             self._active.add(key)
@@ -153,4 +172,5 @@ class WorkQueue(Generic[Key]):
                 self._active.discard(key)
                 if key in self._dirty:
                     self._dirty.discard(key)
-                    self.add(key)
+                    self.add(key, urgent=key in self._dirty_urgent)
+                self._dirty_urgent.discard(key)
