@@ -16,7 +16,16 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from kubedag.commands import backfill, build, clear, connection, logs, outputs, pause
+from kubedag.commands import (
+    backfill,
+    build,
+    clear,
+    connection,
+    import_airflow,
+    logs,
+    outputs,
+    pause,
+)
 from kubedag.commands.common import CliError, parse_conf
 from kubedag.commands.common import current_namespace as _current_namespace
 from kubedag.core.dag_scheduler import plan_schedule
@@ -458,6 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_parser(sub)
     connection.add_parser(sub)
     build.add_parser(sub)
+    import_airflow.add_parser(sub)
 
     p = sub.add_parser("run", help="run the controller against the current kubeconfig")
     p.add_argument(
