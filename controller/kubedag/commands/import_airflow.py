@@ -8,6 +8,7 @@ from typing import Any
 from kubedag.commands.common import CliError
 from kubedag.sdk.airflow_import import import_airflow
 from kubedag.sdk.dag import dump_yaml
+from kubedag.sdk.to_python import python_source
 
 
 def add_parser(sub: Any) -> None:
@@ -17,6 +18,11 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("-o", "--output", metavar="DIR", help="write DIR/<dag>.yaml instead of printing")
+    p.add_argument(
+        "--python",
+        action="store_true",
+        help="print kubedag.sdk Python (for `kubedag build`) instead of YAML manifests",
+    )
     p.set_defaults(func=cmd_import_airflow)
 
 
@@ -35,13 +41,20 @@ def cmd_import_airflow(args: argparse.Namespace) -> int:
         for note in result.notes:
             print(f"{path}:{note.line}: {note.message}", file=sys.stderr)
         header = f"# Converted by kubedag import-airflow from {path}\n"
-        documents += [(m["metadata"]["name"], header + dump_yaml(m)) for m in result.manifests]
+        if args.python:
+            name = path.stem.replace("-", "_") + ".py"
+            documents.append((name, python_source(result.manifests, header + "\n")))
+        else:
+            documents += [
+                (f"{m['metadata']['name']}.yaml", header + dump_yaml(m)) for m in result.manifests
+            ]
     if args.output:
         out = Path(args.output)
         out.mkdir(parents=True, exist_ok=True)
         for name, text in documents:
-            (out / f"{name}.yaml").write_text(text)
-            print(f"wrote {out / f'{name}.yaml'}", file=sys.stderr)
+            (out / name).write_text(text)
+            print(f"wrote {out / name}", file=sys.stderr)
     else:
-        print("---\n".join(text for _, text in documents), end="")
+        separator = "\n\n" if args.python else "---\n"
+        print(separator.join(text for _, text in documents), end="")
     return 0
