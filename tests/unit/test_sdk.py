@@ -1,6 +1,7 @@
 """The Python SDK: DAGs and tasks into manifests the controller accepts, round trips with the
 YAML examples, and `kubedag build`."""
 
+import re
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import yaml
 from kubedag.cli import main
 from kubedag.sdk import DAG, BashTask, SdkError, Task, TriggerRule, chain
 from kubedag.sdk.build import build
+from kubedag.sdk.dag import collect_dags
 from kubedag.sdk.from_manifest import dag_from_manifest
 from kubedag.sdk.values import go_duration
 
@@ -318,3 +320,28 @@ def test_build_names_the_file_and_line_of_a_failure_and_writes_nothing(tmp_path:
     assert f"{broken}:1: SyntaxError" in errors
     assert f"{twice}:3: DAG 'good' is also made at" in errors
     assert main(["build", str(dags), "-o", str(out)]) == 1
+
+
+def readme_pairs() -> list[tuple[int, str, str]]:
+    """(line, YAML, Python) for each README DAG shown in both forms: a ```yaml block followed
+    by a ```python block, directly or inside a <details>."""
+    readme = (ROOT / "README.md").read_text()
+    pattern = re.compile(
+        r"```yaml\n((?:(?!```).)*)```\n\s*(?:<details><summary>[^\n]*</summary>\s*)?"
+        r"```python\n((?:(?!```).)*)```",
+        re.S,
+    )
+    return [
+        (readme[: m.start()].count("\n") + 1, m.group(1), m.group(2))
+        for m in pattern.finditer(readme)
+    ]
+
+
+def test_the_readme_shows_dags_in_yaml_and_python_that_agree() -> None:
+    pairs = readme_pairs()
+    assert len(pairs) >= 7
+    for line, yaml_text, python_text in pairs:
+        expected = [d for d in yaml.safe_load_all(yaml_text) if d and d.get("kind") == "DAG"]
+        made = collect_dags()
+        exec(compile(python_text, f"README.md:{line}", "exec"), {})
+        assert [dag.to_manifest() for dag in made] == expected, f"README.md line {line}"

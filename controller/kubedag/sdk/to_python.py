@@ -23,13 +23,21 @@ def variable(task_name: str) -> str:
     return f"task_{name}" if keyword.iskeyword(name) or name[:1].isdigit() else name
 
 
+def _string(value: str) -> str:
+    """The most readable Python literal of a string: scripts as triple-quoted blocks (raw
+    when they hold backslashes), double quotes unless the text holds some."""
+    if "\n" in value and '"""' not in value and not value.endswith(("\\", '"')):
+        return ('r"""' if "\\" in value else '"""\\\n') + value + '"""'
+    if '"' in value and "'" not in value and value.isprintable() and not value.endswith("\\"):
+        return ("r'" if "\\" in value else "'") + value + "'"
+    return json.dumps(value, ensure_ascii=False)  # a JSON string is a Python literal
+
+
 def literal(value: Any, depth: int) -> str:
     """A Python literal of a JSON value; scripts as triple-quoted strings."""
     pad = _INDENT * (depth + 1)
     if isinstance(value, str):
-        if "\n" in value and '"""' not in value and "\\" not in value and not value.endswith('"'):
-            return '"""\\\n' + value + '"""'
-        return json.dumps(value, ensure_ascii=False)  # a JSON string is a Python literal
+        return _string(value)
     if isinstance(value, dict):
         if not value:
             return "{}"
@@ -66,7 +74,8 @@ def dag_source(manifest: dict[str, Any], used: set[str]) -> str:
         default_args = {names.get(k, k): v for k, v in defaults.items()}
         lines.append(f"{_INDENT}default_args={literal(default_args, 1)},")
     lines.append("):")
-    edges = []
+    edges: list[str] = []
+    followers: dict[str, list[str]] = {}  # tasks with one upstream task, by it
     task_names = _python_names(TaskSpec)
     for task in tasks:
         body = dict(task)
@@ -88,10 +97,13 @@ def dag_source(manifest: dict[str, Any], used: set[str]) -> str:
         lines += _keywords(body, task_names, 2)
         lines.append(f"{_INDENT})")
         if len(upstream) == 1:
-            edges.append(f"{_INDENT}{variable(upstream[0])} >> {variable(name)}")
+            followers.setdefault(upstream[0], []).append(name)
         elif upstream:
             sources = ", ".join(variable(u) for u in upstream)
             edges.append(f"{_INDENT}[{sources}] >> {variable(name)}")
+    for up, downs in reversed(followers.items()):
+        targets = variable(downs[0]) if len(downs) == 1 else f"[{', '.join(map(variable, downs))}]"
+        edges.insert(0, f"{_INDENT}{variable(up)} >> {targets}")
     return "\n".join(lines + edges) + "\n"
 
 
