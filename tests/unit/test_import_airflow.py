@@ -196,6 +196,7 @@ def test_a_classic_file_with_what_cannot_be_converted_reported() -> None:
     assert "29: task 'crunch': do_xcom_push" in text
     assert "34: not converted: task 'notify' (SlackAPIPostOperator)" in text
     assert "43: not converted: TaskFlow function 'summarise' (@task)" in text
+    assert "catchup not set: Airflow 3 defaults to false" in text
     assert "invalid: task 'secret' command[2]" in text and "var" in text
 
 

@@ -14,6 +14,7 @@ import yaml
 
 from kubedag.cli import main
 from kubedag.sdk import DAG, SdkError, Task, output, task
+from kubedag.sdk.build import build
 from kubedag.sdk.python_task import PYTHON_TASK_IMAGE
 
 
@@ -151,3 +152,16 @@ def test_the_rendered_entrypoint_runs_the_function_and_writes_its_output(
     process, _ = run_container(rendered_pod(manifest, "wrong", {}, capsys), tmp_path)
     assert process.returncode == 1
     assert "wrong returned a list: a task function returns a dict" in process.stderr
+
+
+def test_the_readme_taskflow_example_builds(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    blocks = [b.split("```")[0] for b in readme.split("```python\n")[1:] if "@task\n" in b]
+    assert blocks, "the README shows a @task example"
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    for number, block in enumerate(blocks):
+        (dags / f"readme_{number}.py").write_text(block)
+    result = build(dags, tmp_path / "manifests")
+    assert result.errors == [] and result.written
+    assert main(["validate", *(str(p) for p in result.written)]) == 0

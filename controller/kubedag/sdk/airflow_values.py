@@ -160,5 +160,14 @@ def dag_fields(keywords: dict[str, ast.expr], evaluator: Evaluator) -> tuple[dic
             notes += _dag_field(key, node, evaluator, spec)
     if default_args is not None:
         notes += _default_args(default_args, evaluator, spec)
+    if "catchup" not in keywords and "schedule" in spec:
+        line = min((node.lineno for node in keywords.values()), default=0)
+        notes.append(
+            (
+                line,
+                "catchup not set: Airflow 3 defaults to false (Airflow 2 to true), kubedag to the"
+                " controller's catchupByDefault (true); set catchup to say which",
+            )
+        )
     spec["defaults"] = {"image": "kubedag/python-task:0.1.0", **spec.get("defaults", {})}
     return spec, notes
