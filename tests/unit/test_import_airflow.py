@@ -1,5 +1,5 @@
-"""`kubedag import-airflow` on Airflow's own example DAGs (tests/unit/fixtures/airflow, copied
-from apache/airflow) and on the cases they do not show. The files are never run."""
+"""`kubedag import-airflow` on Airflow's own example DAGs (from the pinned Airflow wheels, see
+tests/unit/airflow_examples.py) and on the cases they do not show. The files are never run."""
 
 from pathlib import Path
 from typing import Any
@@ -9,12 +9,11 @@ import yaml
 
 from kubedag.cli import main
 from kubedag.sdk.airflow_import import ImportResult, import_airflow
-
-FIXTURES = Path(__file__).parent / "fixtures" / "airflow"
+from tests.unit.airflow_examples import airflow_examples
 
 
 def converted(name: str) -> ImportResult:
-    return import_airflow((FIXTURES / name).read_text(), name)
+    return import_airflow((airflow_examples() / name).read_text(), name)
 
 
 def only_dag(result: ImportResult) -> dict[str, Any]:
@@ -62,7 +61,14 @@ def test_example_bash_operator() -> None:
     assert spec["tags"] == ["example", "example2"]
     assert spec["params"] == {"example_key": "example_value"}
     assert graph(spec) == {
-        "run-this-last": ["also-run-this", "run-after-loop", "this-will-skip"],
+        "run-this-last": [
+            "also-run-this",
+            "run-after-loop",
+            "show-dag-folder-stats",
+            "this-will-skip",
+        ],
+        "describe-dag-folder": [],
+        "show-dag-folder-stats": ["describe-dag-folder"],
         "run-after-loop": ["runme-0", "runme-1", "runme-2"],
         "runme-0": [],
         "runme-1": [],
@@ -77,7 +83,17 @@ def test_example_bash_operator() -> None:
         'echo "{{ task_instance_key_str }}" && sleep 1',
     ]
     assert tasks["run-this-last"]["command"] == ["true"]  # EmptyOperator
-    assert not any(m.startswith(("not converted", "invalid")) for m in messages(result))
+    # An upstream task's XCom, read by its Airflow id, reads the renamed task.
+    assert tasks["show-dag-folder-stats"]["env"][0] == {
+        "name": "DAG_FOLDER",
+        "value": "{{ ti.xcom_pull(task_ids='describe-dag-folder', key='dag_folder') }}",
+    }
+    # Its dict of XComs from the last line of output has no equivalent (outputs are written to
+    # /dev/termination-log): reported, never silently dropped.
+    assert [m for m in messages(result) if m.startswith(("not converted", "invalid"))] == [
+        "not converted: task 'describe_dag_folder' argument multiple_outputs=True",
+        "not converted: task 'describe_dag_folder' argument output_processor=json.loads",
+    ]
 
 
 def test_example_branch_operator() -> None:
@@ -203,13 +219,13 @@ def test_a_classic_file_with_what_cannot_be_converted_reported() -> None:
 def test_the_cli_prints_manifests_that_validate_and_reports_on_stderr(
     tmp_path: Path, capsys: Any
 ) -> None:
-    assert main(["import-airflow", str(FIXTURES / "example_bash_operator.py")]) == 0
+    assert main(["import-airflow", str(airflow_examples() / "example_bash_operator.py")]) == 0
     captured = capsys.readouterr()
     documents = list(yaml.safe_load_all(captured.out))
     assert [d["metadata"]["name"] for d in documents] == ["example-bash-operator"]
-    assert "example_bash_operator.py:30: task ids as DNS labels" in captured.err
+    assert "example_bash_operator.py:31: task ids as DNS labels" in captured.err
     out = tmp_path / "manifests"
-    assert main(["import-airflow", str(FIXTURES / "tutorial.py"), "-o", str(out)]) == 0
+    assert main(["import-airflow", str(airflow_examples() / "tutorial.py"), "-o", str(out)]) == 0
     assert main(["validate", str(out / "tutorial.yaml")]) == 0
     (tmp_path / "empty.py").write_text("x = 1\n")
     assert main(["import-airflow", str(tmp_path / "empty.py")]) == 1

@@ -11,10 +11,10 @@ from kubedag.cli import main
 from kubedag.sdk.build import build
 from kubedag.sdk.dag import collect_dags
 from kubedag.sdk.to_python import python_source
+from tests.unit.airflow_examples import airflow_examples
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.yaml") if p.name != "invalid-dag.yaml")
-FIXTURES = Path(__file__).parent / "fixtures" / "airflow"
 
 
 def dags_in(path: Path) -> list[dict[str, Any]]:
@@ -55,7 +55,7 @@ def test_shell_commands_read_as_bash_tasks() -> None:
 
 def test_airflow_files_become_python_that_builds_the_same_manifests(tmp_path: Path) -> None:
     python, from_python, direct = tmp_path / "dags", tmp_path / "built", tmp_path / "direct"
-    files = [str(FIXTURES / name) for name in ("tutorial.py", "example_bash_operator.py")]
+    files = [str(airflow_examples() / name) for name in ("tutorial.py", "example_bash_operator.py")]
     assert main(["import-airflow", "--python", *files, "-o", str(python)]) == 0
     assert sorted(p.name for p in python.iterdir()) == ["example_bash_operator.py", "tutorial.py"]
     assert main(["import-airflow", *files, "-o", str(direct)]) == 0

@@ -56,7 +56,7 @@ class ImportedDag:
     def manifest(self) -> dict[str, Any]:
         tasks = []
         for name, body in self.tasks.items():
-            task = {"name": name, **body}
+            task = {"name": name, **_renamed_references(body, self.renamed)}
             if self.upstream.get(name):
                 task["dependsOn"] = list(self.upstream[name])
             tasks.append(task)
@@ -67,6 +67,22 @@ class ImportedDag:
             "metadata": {"name": self.name},
             "spec": spec,
         }
+
+
+# `ti.xcom_pull(task_ids='load_day')`, `task_ids=["a_b", ...]`: the first id of a list only.
+_TASK_IDS = re.compile(r"""(task_ids\s*=\s*\[?\s*)(['"])([^'"]+)\2""")
+
+
+def _renamed_references(value: Any, renamed: dict[str, str]) -> Any:
+    """Templates name upstream tasks by their Airflow ids: given the tasks' new names, so a
+    reference still resolves."""
+    if isinstance(value, str) and renamed:
+        return _TASK_IDS.sub(lambda m: f"{m[1]}{m[2]}{renamed.get(m[3], m[3])}{m[2]}", value)
+    if isinstance(value, list):
+        return [_renamed_references(item, renamed) for item in value]
+    if isinstance(value, dict):
+        return {key: _renamed_references(item, renamed) for key, item in value.items()}
+    return value
 
 
 def kube_name(airflow_id: str, limit: int) -> str:

@@ -63,12 +63,23 @@ def _bash(
             (getattr(command, "lineno", 0), f"not converted: task {task_id!r} bash_command ({why})")
         )
         body["command"] = _failing(task_id, "BashOperator with an unknown bash_command")
+    # A pod's env adds to the image's environment: Airflow's append_env=True. Without it,
+    # Airflow's env replaces the worker's environment, which a pod has no equivalent of.
+    append = keywords.pop("append_env", None)
     if "env" in keywords:
         node = keywords.pop("env")
         try:
             body["env"] = _env(evaluator.value(node))
         except (Unknown, ValueError) as why:
             notes.append((node.lineno, f"not converted: task {task_id!r} env ({why})"))
+        if append is None or ast.unparse(append) != "True":
+            notes.append(
+                (
+                    node.lineno,
+                    f"task {task_id!r} env: added to the image's environment (append_env=True),"
+                    " not replacing it",
+                )
+            )
     skip = keywords.pop("skip_on_exit_code", None)
     if skip is not None and ast.unparse(skip) != "99":
         notes.append(
