@@ -18,9 +18,11 @@ from pydantic import ValidationError
 
 from kubedag.commands import (
     backfill,
+    build,
     clear,
     connection,
     datasets,
+    import_airflow,
     lineage,
     logs,
     outputs,
@@ -473,6 +475,8 @@ def build_parser() -> argparse.ArgumentParser:
     connection.add_parser(sub)
     datasets.add_parser(sub)
     lineage.add_parsers(sub)
+    build.add_parser(sub)
+    import_airflow.add_parser(sub)
 
     p = sub.add_parser("run", help="run the controller against the current kubeconfig")
     p.add_argument(
