@@ -145,7 +145,6 @@ def test_a_duplicate_key_in_the_source_fails_the_input_check_and_the_run(
     dag["metadata"]["name"] = "name-gender-corrupt"
     (extract,) = [t for t in dag["spec"]["tasks"] if t["name"] == "extract"]
     extract["args"][1] = "http://warehouse-samples/name_gender_duplicate_key.csv"
-    dag["spec"]["defaults"]["retries"] = 0  # a check that failed fails again: no retry delay
     apply(kubectl, warehouse, dag)
 
     (run,) = finished_runs(kubectl, warehouse, "name-gender-corrupt", 1)
