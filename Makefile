@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: all venv lint crds test unit integration e2e binaries demo down bench clean
+.PHONY: all venv lint crds test unit integration e2e binaries demo demo-warehouse down bench clean
 
 all: test
 
@@ -23,8 +23,8 @@ binaries:
 	hack/fetch-postgresql.sh
 
 lint: venv
-	$(BIN)/ruff check controller devcluster tests task-images bench
-	$(BIN)/ruff format --check controller devcluster tests task-images bench
+	$(BIN)/ruff check controller devcluster tests task-images bench examples
+	$(BIN)/ruff format --check controller devcluster tests task-images bench examples
 	$(BIN)/mypy
 	$(BIN)/kubedag crds --check
 	$(BIN)/kubedag crds --check --dir charts/kubedag/files/crds
@@ -47,6 +47,12 @@ test: venv binaries lint
 ## Bring up the local cluster, install kubedag with Helm, run the example DAG.
 demo: venv
 	hack/demo.sh
+
+## The example warehouse (PostgreSQL, sample server) and its three pipelines on the local
+## cluster, after what `make demo` installs; shows the tables they made. See README
+## "Writing pipelines".
+demo-warehouse: venv
+	hack/demo-warehouse.sh
 
 ## Remove the local cluster.
 down: venv

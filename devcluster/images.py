@@ -76,6 +76,7 @@ class DockerfileImage:
     reference: str  # e.g. "kubedag/python-task:0.1.0"
     dockerfile: Path
     context: Path
+    build_args: tuple[tuple[str, str], ...] = ()  # --build-arg NAME=VALUE, part of the key
 
     @property
     def normalized(self) -> str:
@@ -167,6 +168,8 @@ def cache_key(image: DockerfileImage) -> str:
         image.dockerfile.read_bytes(),
         ignore.read_bytes() if ignore.is_file() else b"",
         base_key() if image.uses_base else "",
+        # Only when given: images without build arguments keep the keys they always had.
+        *([json.dumps(image.build_args)] if image.build_args else []),
     ):
         digest.update((part if isinstance(part, bytes) else part.encode()) + b"\0")
     for rel in context_files(image):
@@ -211,6 +214,7 @@ def bud_command(image: DockerfileImage, volumes: Sequence[str] = ()) -> list[str
         image.normalized,
         *([f"--ignorefile={image.ignore_file}"] if image.ignore_file.is_file() else []),
         *(f"--volume={volume}" for volume in volumes),
+        *(f"--build-arg={name}={value}" for name, value in image.build_args),
         str(image.context),
     )
 

@@ -45,7 +45,7 @@ from pathlib import Path
 import yaml
 from kubernetes import client as k8s
 
-from devcluster import admin, coredns, node, pki
+from devcluster import admin, coredns, node, pki, storage
 from devcluster.binaries import binary_path, ensure_binaries
 from devcluster.controlplane import (
     APISERVER_DNS_NAMES,
@@ -367,6 +367,7 @@ def _commands(binaries: dict[str, Path], certs: _Pki) -> dict[str, list[str]]:
             "--allocate-node-cidrs=true",
             "--node-cidr-mask-size=24",
             f"--flex-volume-plugin-dir={CLUSTER_DIR / 'kcm-volume-plugins'}",  # not /usr/libexec
+            *storage.CONTROLLER_MANAGER_FLAGS,
         ],
         "kube-scheduler": [
             str(binaries["kube-scheduler"]),
@@ -600,6 +601,7 @@ def _start_node(
         timeout=timeout,
     )
     step("default ServiceAccount created")
+    storage.ensure_storage_class(api)
     with admin_client(SERVICE_SERVER) as through_service:
         _wait_for(
             f"the kubernetes Service through its ClusterIP ({SERVICE_SERVER})",
@@ -674,6 +676,7 @@ def _down() -> None:
     node.unmount_under([STATE_DIR, RUN_DIR])
     node.remove_pod_cgroups()
     node.remove_host_leftovers()
+    storage.remove_volumes()
     kube_proxy = binary_path("kube-proxy")
     node.teardown_host_network(kube_proxy if kube_proxy.exists() else None)
     node.restore_host_state()

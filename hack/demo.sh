@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make demo`: bring up the local single-node cluster, build and import the images, install
-# kubedag with Helm, apply the example DAG and show its runs reaching success.
+# kubedag with Helm (hack/install-kubedag.sh), apply the example DAG and show its runs reaching
+# success.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -12,20 +13,7 @@ export KUBECONFIG=$(path_of kubeconfig)
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
-step "Local cluster (etcd, kube-apiserver, controller-manager, scheduler, kubelet, containerd)"
-$PY -m devcluster up
-hack/build-go-binaries.sh kubectl helm >/dev/null
-
-step "Images (the Dockerfiles in task-images/, built with buildah: no Docker, no registry)"
-$PY task-images/build.py --import all
-
-step "helm install kubedag"
-$HELM upgrade --install kubedag charts/kubedag --namespace kubedag-system --create-namespace \
-  --set image.pullPolicy=Never --wait --timeout 5m
-# The image tag stays the same while its content follows the code: run what was just built.
-$KUBECTL -n kubedag-system rollout restart deployment/kubedag
-$KUBECTL -n kubedag-system rollout status deployment/kubedag --timeout=180s
-$KUBECTL -n kubedag-system get pods -o wide
+hack/install-kubedag.sh
 
 step "kubectl apply -f examples/hello-dag.yaml (startDate two days ago: two runs of catchup; podGC Never, to show a log)"
 start=$(date -u -d '2 days ago' +%F)

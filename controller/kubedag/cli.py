@@ -16,7 +16,18 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from kubedag.commands import backfill, clear, connection, logs, outputs, pause
+from kubedag.commands import (
+    backfill,
+    build,
+    clear,
+    connection,
+    datasets,
+    import_airflow,
+    lineage,
+    logs,
+    outputs,
+    pause,
+)
 from kubedag.commands.common import CliError, parse_conf
 from kubedag.commands.common import current_namespace as _current_namespace
 from kubedag.core.dag_scheduler import plan_schedule
@@ -108,6 +119,11 @@ def _parse_interval(text: str) -> DataInterval:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     dag = _single_dag(args.file)
+    if dag.spec.schedule_on is not None:
+        raise CliError(
+            f"DAG {dag.name} runs on datasets (scheduleOn), not on a schedule: see"
+            " `kubedag datasets` for what it waits for"
+        )
     if dag.spec.schedule is None:
         raise CliError(f"DAG {dag.name} has no schedule: it only runs when triggered")
     now = _parse_cli_time(args.now, "--now")
@@ -457,6 +473,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     backfill.add_parser(sub)
     connection.add_parser(sub)
+    datasets.add_parser(sub)
+    lineage.add_parsers(sub)
+    build.add_parser(sub)
+    import_airflow.add_parser(sub)
 
     p = sub.add_parser("run", help="run the controller against the current kubeconfig")
     p.add_argument(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,8 +21,10 @@ from kubernetes.client import ApiException
 
 from devcluster import admin, localcluster, node
 from devcluster.admin import exists
+from devcluster.binaries import ensure_binaries
 from devcluster.pause import StaticImage, static_binary_image
 from devcluster.wait import wait_for
+from tests.e2e.kube import RELEASE_NAMESPACE, REPO, Kubectl
 
 _HERE = Path(__file__).resolve().parent
 ECHO_IMAGE = StaticImage(
@@ -115,3 +118,44 @@ def namespace(core: client.CoreV1Api, request: pytest.FixtureRequest) -> Iterato
         except ApiException as error:
             if error.status != 404:
                 raise
+
+
+@pytest.fixture(scope="session")
+def kubectl(local_cluster: localcluster.Cluster) -> Kubectl:
+    return Kubectl(ensure_binaries("kubectl")["kubectl"], Path(local_cluster.kubeconfig))
+
+
+@pytest.fixture(scope="session")
+def kubedag(local_cluster: localcluster.Cluster, kubectl: Kubectl) -> Iterator[None]:
+    """Images built and imported, then `helm upgrade --install` of charts/kubedag: once per
+    session, for every module that runs DAGs."""
+    subprocess.run(
+        [str(REPO / ".venv/bin/python"), str(REPO / "task-images/build.py"), "--import", "all"],
+        check=True,
+    )
+    helm = ensure_binaries("helm")["helm"]
+    subprocess.run(
+        [
+            str(helm),
+            "upgrade",
+            "--install",
+            "kubedag",
+            str(REPO / "charts/kubedag"),
+            "--kubeconfig",
+            str(local_cluster.kubeconfig),
+            "--namespace",
+            RELEASE_NAMESPACE,
+            "--create-namespace",
+            "--set",
+            "image.pullPolicy=Never",
+            "--wait",
+            "--timeout",
+            "5m",
+        ],
+        check=True,
+    )
+    # The image tag stays 0.1.0 while its content changes with the code: restart so the
+    # controller runs what was just built.
+    kubectl("rollout", "restart", "deployment/kubedag", "-n", RELEASE_NAMESPACE)
+    kubectl("rollout", "status", "deployment/kubedag", "-n", RELEASE_NAMESPACE, "--timeout=180s")
+    yield

@@ -4,84 +4,16 @@ real pods through a real kubelet."""
 
 import json
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import yaml
 
-from devcluster.binaries import ensure_binaries
-from devcluster.wait import wait_for as devcluster_wait_for
+from tests.e2e.kube import IMAGE, RELEASE_NAMESPACE, REPO, Kubectl, wait_for
 
-REPO = Path(__file__).resolve().parents[2]
-RELEASE_NAMESPACE = "kubedag-system"
-IMAGE = "kubedag/python-task:0.1.0"
-T = TypeVar("T")
 PSS_ENFORCE = "pod-security.kubernetes.io/enforce"
-
-
-def wait_for(check: Callable[[], T | None], what: str, timeout: float = 180) -> T:
-    """devcluster's wait_for at kubectl's pace: each check here runs kubectl."""
-    return devcluster_wait_for(check, what, timeout, interval=1)
-
-
-class Kubectl:
-    def __init__(self, binary: Path, kubeconfig: Path) -> None:
-        self.kubeconfig = kubeconfig
-        self.base = [str(binary), "--kubeconfig", str(kubeconfig)]
-
-    def __call__(self, *args: str, stdin: str | None = None, check: bool = True) -> str:
-        result = subprocess.run(
-            [*self.base, *args], input=stdin, capture_output=True, text=True, check=False
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)}: {result.stderr}")
-        return result.stdout
-
-    def json(self, *args: str) -> Any:
-        return json.loads(self(*args, "-o", "json"))
-
-
-@pytest.fixture(scope="module")
-def kubectl(local_cluster: Any) -> Kubectl:
-    return Kubectl(ensure_binaries("kubectl")["kubectl"], Path(local_cluster.kubeconfig))
-
-
-@pytest.fixture(scope="module")
-def kubedag(local_cluster: Any, kubectl: Kubectl) -> Iterator[None]:
-    """Images built and imported, then `helm upgrade --install` of charts/kubedag."""
-    subprocess.run(
-        [str(REPO / ".venv/bin/python"), str(REPO / "task-images/build.py"), "--import", "all"],
-        check=True,
-    )
-    helm = ensure_binaries("helm")["helm"]
-    subprocess.run(
-        [
-            str(helm),
-            "upgrade",
-            "--install",
-            "kubedag",
-            str(REPO / "charts/kubedag"),
-            "--kubeconfig",
-            str(local_cluster.kubeconfig),
-            "--namespace",
-            RELEASE_NAMESPACE,
-            "--create-namespace",
-            "--set",
-            "image.pullPolicy=Never",
-            "--wait",
-            "--timeout",
-            "5m",
-        ],
-        check=True,
-    )
-    # The image tag stays 0.1.0 while its content changes with the code: restart so the
-    # controller runs what was just built.
-    kubectl("rollout", "restart", "deployment/kubedag", "-n", RELEASE_NAMESPACE)
-    kubectl("rollout", "status", "deployment/kubedag", "-n", RELEASE_NAMESPACE, "--timeout=180s")
-    yield
 
 
 @pytest.fixture

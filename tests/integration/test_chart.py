@@ -174,7 +174,14 @@ def test_namespaced_install_grants_least_privilege(
     assert can("delete", "configmaps", "team-b")
     assert can("patch", "configmaps", "team-a")  # outputs the DagRun has no room for
     assert not can("delete", "dags.kubedag.io", "team-a")
-    assert not can("patch", "dags.kubedag.io", "team-a")  # a DAG's spec is its owner's
+    # Tags as labels: the controller's only write to a DAG is a merge patch of its
+    # kubedag.io/tag-* labels (reconcilers/tags.py); the spec stays its owner's.
+    assert can("patch", "dags.kubedag.io", "team-a")
+    assert not can("update", "dags.kubedag.io", "team-a")
+    # Dataset scheduling: Datasets made on a first update, events recorded in the status.
+    assert can("create", "datasets.kubedag.io", "team-a")
+    assert can("patch", "datasets.kubedag.io/status", "team-b")
+    assert not can("delete", "datasets.kubedag.io", "team-a")
     assert not can("list", "customresourcedefinitions", "team-a")
     # Notifier URLs: a Secret read by name, never listed or watched; a task's log tail.
     assert can("get", "secrets", "team-a") and can("get", "pods/log", "team-a")

@@ -4,6 +4,7 @@ a cached archive is reused. The built images themselves are checked in tests/e2e
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 from pathlib import Path
 from types import ModuleType
@@ -76,6 +77,15 @@ def test_cache_key_follows_every_input(tmp_path: Path) -> None:
 
     image.dockerfile.write_text("FROM debian:bookworm-slim\nCOPY src /app\n")
     assert images.cache_key(image) not in {key, changed_source}
+
+
+def test_build_arguments_are_passed_and_keyed(tmp_path: Path) -> None:
+    plain = _image(tmp_path)
+    pinned = dataclasses.replace(plain, build_args=(("POSTGRESQL_VERSION", "15.18-0+deb12u1"),))
+    other = dataclasses.replace(plain, build_args=(("POSTGRESQL_VERSION", "15.20-0+deb12u1"),))
+    assert len({images.cache_key(plain), images.cache_key(pinned), images.cache_key(other)}) == 3
+    assert "--build-arg=POSTGRESQL_VERSION=15.18-0+deb12u1" in images.bud_command(pinned)
+    assert not [arg for arg in images.bud_command(plain) if arg.startswith("--build-arg")]
 
 
 def test_cache_key_follows_the_base_only_for_images_built_on_it(
@@ -199,5 +209,10 @@ def test_build_script_arguments() -> None:
     assert BUILD.parse_args([]).images == ["python-task", "controller"]
     assert BUILD.parse_args(["all"]).images == ["python-task", "controller"]
     assert BUILD.parse_args(["controller", "controller"]).images == ["controller"]
+    assert BUILD.parse_args(["warehouse-postgres", "all"]).images == [
+        "warehouse-postgres",
+        "python-task",
+        "controller",
+    ]
     with pytest.raises(SystemExit):
         BUILD.parse_args(["nginx"])

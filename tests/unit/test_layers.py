@@ -1,5 +1,5 @@
 """The package's folders are its layers, and imports only go down them: the resources'
-models, the pure core, the rendering of manifests, the Kubernetes I/O layer, the
+models, the pure core, the rendering of manifests, the Python SDK, the Kubernetes I/O layer, the
 reconcilers, the cluster commands, the CLI. The pure layers never reach the network, the
 clock or the API."""
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "controller" / "kubedag"
-LAYERS = ["models", "core", "manifests", "kube", "reconcilers", "commands", "cli"]
+LAYERS = ["models", "core", "manifests", "sdk", "kube", "reconcilers", "commands", "cli"]
 PURE = {"models", "core", "manifests"}
 # The task toolkit runs in task pods, not in the controller: it imports no other layer and no
 # layer imports it, so the python-task image carries it without the controller's dependencies.

@@ -253,7 +253,11 @@ def status_write_is_urgent(old: DagStatus | None, new: DagStatus) -> bool:
     observedGeneration) is, since users apply a DAG and look; run counts and schedule times
     change with every run and are written in batches (STATUS_BATCH_DELAY)."""
     old = old or DagStatus()
-    return old.observed_generation != new.observed_generation or old.conditions != new.conditions
+    return (
+        old.observed_generation != new.observed_generation
+        or old.conditions != new.conditions
+        or old.datasets != new.datasets  # a dataset-triggered run was created on it
+    )
 
 
 def ready_condition(problems: Sequence[Problem], generation: int, now: datetime) -> Condition:

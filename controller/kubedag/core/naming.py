@@ -2,6 +2,7 @@
 repeated create meets AlreadyExists instead of making a duplicate."""
 
 import hashlib
+import re
 from datetime import datetime
 
 from kubedag.core.dates import utc
@@ -46,9 +47,13 @@ def _stamp(moment: datetime) -> str:
     return stamp
 
 
+# Run types whose value is not a DNS label.
+_RUN_INFIX = {RunType.DATASET_TRIGGERED: "dataset"}
+
+
 def dagrun_name(dag: str, run_type: RunType, logical_date: datetime) -> str:
     """`daily-sales-20260101-0000` for a scheduled run; manual and backfill runs say so."""
-    infix = "" if run_type is RunType.SCHEDULED else f"-{run_type.value}"
+    infix = "" if run_type is RunType.SCHEDULED else f"-{_RUN_INFIX.get(run_type, run_type.value)}"
     suffix = f"{infix}-{_stamp(logical_date)}"
     return fit(dag, MAX_NAME - len(suffix)) + suffix
 
@@ -62,3 +67,12 @@ def pod_name(run: str, task: str, try_number: int) -> str:
 def snapshot_name(dag: str, content_digest: str) -> str:
     suffix = f"-v{content_digest[:10]}"
     return fit(dag, MAX_NAME - len(suffix)) + suffix
+
+
+def dataset_name(uri: str) -> str:
+    """The Dataset object of a dataset URI: its letters and digits, lower case, joined by
+    `-`, then a hash of the whole URI (two URIs that differ only in punctuation or case get
+    two objects): `postgres-warehouse-raw-data-events-1a2b3c4d`."""
+    slug = "-".join(re.findall(r"[a-z0-9]+", uri.lower())) or "dataset"
+    digest = _digest(uri)
+    return f"{slug[: MAX_NAME - len(digest) - 1].strip('-')}-{digest}"

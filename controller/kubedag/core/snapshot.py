@@ -67,6 +67,8 @@ class Snapshot(KubeModel):
     dagrun_timeout: Duration | None = None
     params: FreeForm = Field(default_factory=dict)
     tasks: list[ResolvedTask]
+    outputs: list[str] | None = None
+    """The datasets a successful run updates."""
     on_run_failure: Notifiers | None = None
     on_run_success: Notifiers | None = None
     deadline: Deadline | None = None
@@ -164,6 +166,7 @@ def build_snapshot(spec: DagSpec) -> Snapshot:
         dagrun_timeout=spec.dagrun_timeout,
         params=dict(spec.params or {}),
         tasks=[resolve_task(task, spec) for task in spec.tasks],
+        outputs=spec.outputs or None,
         on_run_failure=spec.on_run_failure,
         on_run_success=spec.on_run_success,
         deadline=spec.deadline,

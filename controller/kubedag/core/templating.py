@@ -357,6 +357,16 @@ _ENVIRONMENT.filters.update(FILTERS)
 _ENVIRONMENT.guard_filters()
 
 
+def _json_stand_in(value: Any) -> Any:
+    """`| tojson` of an upstream output at validation time (none exists yet) checks as null."""
+    if isinstance(value, _AnyOutput):
+        return None
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+_ENVIRONMENT.policies["json.dumps_kwargs"] = {"sort_keys": True, "default": _json_stand_in}
+
+
 @lru_cache(maxsize=4096)
 def _compile(text: str) -> jinja2.Template:
     return _ENVIRONMENT.from_string(text)

@@ -57,6 +57,14 @@ def validate_dag(name: str, spec: DagSpec) -> list[Problem]:
             problems.append(Problem("InvalidSchedule", f"spec.schedule: {error}"))
     if spec.schedule is not None and spec.start_date is None:
         problems.append(Problem("InvalidSchedule", "startDate is required when schedule is set"))
+    if spec.schedule is not None and spec.schedule_on is not None:
+        problems.append(
+            Problem(
+                "InvalidSchedule",
+                f"spec.scheduleOn: set with spec.schedule {spec.schedule!r}: a DAG runs on a cron"
+                " (schedule) or on datasets (scheduleOn), not both",
+            )
+        )
     if spec.start_date and spec.end_date and timezone_ok:
         start = localize(spec.start_date, spec.timezone)
         end = localize(spec.end_date, spec.timezone)

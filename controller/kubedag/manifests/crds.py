@@ -15,6 +15,7 @@ from kubedag import GROUP, VERSION
 from kubedag.models.backfill import BackfillSpec, BackfillStatus
 from kubedag.models.dag import DagSpec, DagStatus
 from kubedag.models.dagrun import DagRunSpec, DagRunStatus
+from kubedag.models.dataset import DatasetSpec, DatasetStatus
 from kubedag.models.pool import PoolSpec, PoolStatus
 
 _DROPPED_KEYS = {"title"}
@@ -142,6 +143,12 @@ def dag_crd() -> dict[str, Any]:
                 "priority": 1,
                 "jsonPath": '.status.conditions[?(@.type=="Ready")].reason',
             },
+            {
+                "name": "On Datasets",
+                "type": "string",
+                "priority": 1,
+                "jsonPath": ".spec.scheduleOn.datasets",
+            },
             {"name": "Owner", "type": "string", "priority": 1, "jsonPath": ".spec.owner"},
             {
                 "name": "Last Success",
@@ -154,6 +161,12 @@ def dag_crd() -> dict[str, Any]:
                 "type": "date",
                 "priority": 1,
                 "jsonPath": ".status.lastFailedRun.finishedAt",
+            },
+            {
+                "name": "Description",
+                "type": "string",
+                "priority": 1,
+                "jsonPath": ".spec.description",
             },
             {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
         ],
@@ -247,11 +260,30 @@ def pool_crd() -> dict[str, Any]:
     )
 
 
+def dataset_crd() -> dict[str, Any]:
+    return _crd(
+        kind="Dataset",
+        plural="datasets",
+        short_names=["ds"],
+        spec_model=DatasetSpec,
+        status_model=DatasetStatus,
+        description="A dataset's recent updates (Airflow's dataset events), which start the"
+        " runs of DAGs scheduled on it.",
+        columns=[
+            {"name": "URI", "type": "string", "jsonPath": ".spec.uri"},
+            {"name": "Updates", "type": "integer", "jsonPath": ".status.sequence"},
+            {"name": "Last Update", "type": "date", "jsonPath": ".status.lastUpdate"},
+            {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        ],
+    )
+
+
 CRD_FILES = {
     "kubedag.io_dags.yaml": dag_crd,
     "kubedag.io_dagruns.yaml": dagrun_crd,
     "kubedag.io_backfills.yaml": backfill_crd,
     "kubedag.io_pools.yaml": pool_crd,
+    "kubedag.io_datasets.yaml": dataset_crd,
 }
 
 

@@ -22,6 +22,7 @@ from kubedag.models.cross_dag import (
     ExternalTaskSensorSpec,
     TriggerDagRunSpec,
 )
+from kubedag.models.dataset import DatasetConsumption, DatasetSchedule, DatasetUri
 from kubedag.models.notifications import Deadline, Notifiers
 from kubedag.models.security import (
     ContainerSecurityContext,
@@ -310,6 +311,12 @@ class TaskSpec(TaskDefaults):
     external_task_sensor: ExternalTaskSensorSpec | None = None
     """Wait for another DAG's run or task instead of running a pod (Airflow's
     ExternalTaskSensor); the task needs no image."""
+    outlets: Annotated[
+        list[DatasetUri] | None,
+        Field(max_length=64, json_schema_extra={"x-kubernetes-list-type": "set"}),
+    ] = None
+    """Datasets this task updates: each time a try succeeds, an update of each is recorded
+    (Airflow's task outlets), which DAGs scheduled on them see."""
 
     @property
     def in_controller(self) -> bool:
@@ -338,6 +345,11 @@ class DagSpec(KubeModel):
                     "message": "startDate is required when schedule is set",
                 },
                 {
+                    "rule": "!(has(self.schedule) && has(self.scheduleOn))",
+                    "message": "a DAG runs on a cron (schedule) or on datasets (scheduleOn),"
+                    " not both",
+                },
+                {
                     "rule": "self.tasks.all(t, has(t.image) || has(t.triggerDagRun)"
                     " || has(t.externalTaskSensor)"
                     " || (has(self.defaults) && has(self.defaults.image)))",
@@ -355,7 +367,10 @@ class DagSpec(KubeModel):
     )
     """A 5-field cron expression (minute hour day-of-month month day-of-week) or a preset:
     @once, @hourly, @daily, @weekly, @monthly, @quarterly, @yearly, @annually, @midnight;
-    absent for a DAG that only runs when triggered."""
+    absent for a DAG that only runs when triggered or on datasets (scheduleOn)."""
+    schedule_on: DatasetSchedule | None = None
+    """Run on datasets instead of a cron: once each time every one of `datasets` was updated
+    since the previous such run (Airflow's data-aware scheduling)."""
     timezone: str = "UTC"
     """IANA timezone the schedule is evaluated in (daylight-saving aware)."""
     start_date: Timestamp | None = None
@@ -380,11 +395,14 @@ class DagSpec(KubeModel):
     owner: str | None = None
     """Who answers for this pipeline (the business owner)."""
     description: str | None = None
+    """What this pipeline does (`kubectl get dags -o wide`, `kubedag lineage`)."""
     tags: list[str] | None = None
+    """Labels for finding DAGs: each becomes the label `kubedag.io/tag-<tag>`."""
     inputs: list[str] | None = None
-    """Datasets this pipeline reads (lineage)."""
+    """Datasets this pipeline reads (lineage; the datasets of scheduleOn are read too)."""
     outputs: list[str] | None = None
-    """Datasets this pipeline writes (lineage)."""
+    """Datasets this pipeline writes: each successful run records an update of each, which
+    DAGs scheduled on them see (lineage too)."""
     defaults: TaskDefaults | None = None
     """Values for every task that does not set them (Airflow's default_args)."""
     tasks: TaskList
@@ -460,6 +478,8 @@ class DagStatus(KubeModel):
     """The run that succeeded most recently (kept when history cleanup deletes it)."""
     last_failed_run: RunOutcome | None = None
     """The run that failed most recently (kept when history cleanup deletes it)."""
+    datasets: list[DatasetConsumption] | None = None
+    """For a DAG scheduled on datasets: how far its runs have consumed each one's updates."""
 
 
 class Dag(KubeObject):

@@ -13,6 +13,7 @@ from kubedag.models.common import (
     StatusTime,
     unchanged_rule,
 )
+from kubedag.models.dataset import TriggeredBy
 from kubedag.models.notifications import DeadlineMiss, Notification
 
 MAX_REQUEST_TASKS = 5000
@@ -22,6 +23,8 @@ class RunType(StrEnum):
     SCHEDULED = "scheduled"
     MANUAL = "manual"
     BACKFILL = "backfill"
+    DATASET_TRIGGERED = "dataset_triggered"
+    """Started by dataset updates (Airflow 2's dataset_triggered, 3's asset_triggered)."""
 
 
 class RunState(StrEnum):
@@ -144,6 +147,9 @@ class DagRunSpec(KubeModel):
     """The Backfill that created this run, or last reprocessed it."""
     request: RunRequest | None = None
     """The newest clear or mark request (see RunRequest)."""
+    triggered_by: TriggeredBy | None = None
+    """For a dataset-triggered run: the dataset updates (and so the upstream runs) that
+    started it."""
 
 
 class TryRecord(KubeModel):

@@ -12,6 +12,7 @@ from kubedag.kube.client import Kube, custom_path
 from kubedag.models.dag import Dag
 from kubedag.reconcilers.accounts import ServiceAccounts
 from kubedag.reconcilers.caches import NamespacedName
+from kubedag.reconcilers.datasets import DatasetLinks
 from kubedag.reconcilers.informer import Informer
 from kubedag.reconcilers.settings import ControllerSettings
 from kubedag.reconcilers.snapshots import SnapshotStore
@@ -25,6 +26,7 @@ class ReconcilerContext:
     settings: ControllerSettings
     now: Callable[[], datetime]
     accounts: ServiceAccounts
+    datasets: DatasetLinks | None = None
 
 
 class Reconciler:
@@ -38,6 +40,7 @@ class Reconciler:
         self.settings = context.settings
         self.now = context.now
         self.accounts = context.accounts
+        self.datasets = context.datasets
 
     async def dag_problems(self, dag: Dag) -> list[Problem]:
         """What keeps the DAG from running: its spec's problems, else a ServiceAccount it

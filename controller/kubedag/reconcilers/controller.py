@@ -21,6 +21,7 @@ from kubedag.reconcilers.caches import NamespacedName, owner_run, summarize_run
 from kubedag.reconcilers.cleanup import Cleaner
 from kubedag.reconcilers.context import ReconcilerContext
 from kubedag.reconcilers.dags import DagReconciler
+from kubedag.reconcilers.datasets import DatasetLinks
 from kubedag.reconcilers.informer import Informer
 from kubedag.reconcilers.notifier import NotificationSender
 from kubedag.reconcilers.pools import PoolReconciler
@@ -75,7 +76,7 @@ class Controller:
         )
         self.accounts = ServiceAccounts(kube, now)
         context = ReconcilerContext(
-            kube, self.informer, self.snapshots, settings, now, self.accounts
+            kube, self.informer, self.snapshots, settings, now, self.accounts, DatasetLinks(kube)
         )
         self.cleaner = cleaner = Cleaner(kube, self.informer, self.snapshots, settings)
         self.dags = DagReconciler(

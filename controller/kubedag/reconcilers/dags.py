@@ -30,6 +30,7 @@ from kubedag.reconcilers.caches import NamespacedName, summarize_run
 from kubedag.reconcilers.cleanup import Cleaner
 from kubedag.reconcilers.context import Reconciler, ReconcilerContext
 from kubedag.reconcilers.status import StatusWriter
+from kubedag.reconcilers.tags import label_tags
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,8 @@ class DagReconciler(Reconciler):
     def forget(self, key: NamespacedName) -> None:
         self.batches.written(key)
         self.cleaner.forget(key)
+        if self.datasets:
+            self.datasets.book.forget_dag(key)
 
     async def reconcile(self, key: NamespacedName) -> datetime | None:
         """One pass; returns when to look again."""
@@ -93,12 +96,38 @@ class DagReconciler(Reconciler):
                 log.info("created scheduled run %s/%s", namespace, manifest["metadata"]["name"])
             else:  # AlreadyExists: the watch brings its body; the scheduler must count it now
                 self.informer.runs.update(namespace, name, summarize_run(manifest))
+        decision.status = await self._run_on_datasets(dag, problems, decision.status)
+        decision.status = await label_tags(self.kube, dag, body, decision.status, now)
         for run_name in decision.runs_to_start:
             await self._start_run((namespace, run_name), now)
         await self._write_status(key, body, dag.status, decision.status, now)
         clean_again = await self._clean_up(dag, runs, decision.status, problems, now)
         recheck = now + RECHECK_MISSING if _waits_for_account(problems) else None
         return earliest(decision.requeue_at, self.batches.when(key), recheck, clean_again)
+
+    async def _run_on_datasets(
+        self, dag: Dag, problems: list[Problem], status: DagStatus
+    ) -> DagStatus:
+        """For a DAG scheduled on datasets: its dataset-triggered run, if due, and its
+        position in its datasets' updates (see reconcilers/datasets.py)."""
+        if self.datasets is None:
+            return status
+        self.datasets.book.put_dag((dag.namespace, dag.name), dag.spec)
+        trigger = self.datasets.trigger(dag)
+        if trigger is None:
+            return status
+        if trigger.run is None:
+            return status.model_copy(update={"datasets": trigger.consumed or None})
+        if problems or dag.spec.paused:  # the updates wait, as Airflow's queue does
+            return status.model_copy(update={"datasets": (dag.status or DagStatus()).datasets})
+        manifest, created = await self.datasets.create_run(dag, trigger)
+        run_key = (dag.namespace, manifest["metadata"]["name"])
+        if created:
+            self.informer.put_run(run_key, created)
+            self.wake_run(run_key)
+        else:
+            self.informer.runs.update(dag.namespace, dag.name, summarize_run(manifest))
+        return status.model_copy(update={"datasets": trigger.consumed})
 
     async def _clean_up(
         self,

@@ -98,6 +98,12 @@ def build_registry(
     async def pool_event(type: str | None, body: kopf.Body, **_: Any) -> None:
         controller().on_pool_event(type, _plain(body))
 
+    @kopf.on.event(GROUP, VERSION, "datasets", registry=registry)
+    async def dataset_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+        links = controller().dags.datasets
+        if links is not None:
+            links.dataset_event(type, _plain(body), controller().dag_queue.add)
+
     @kopf.on.event("", "v1", "pods", labels={LABEL_MANAGED_BY: "kubedag"}, registry=registry)
     async def pod_event(type: str | None, body: kopf.Body, **_: Any) -> None:
         controller().on_pod_event(type, _plain(body))

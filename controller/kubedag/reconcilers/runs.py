@@ -206,6 +206,8 @@ class RunReconciler(Reconciler):
         wake = await self._write(run, body, decision, now, pinning=pinning)
         if wake is None:  # written: its pending notifications are recorded, and may go
             self.outbox.send(run, decision.status, snapshot)
+            if self.datasets:  # its successful outputs and outlets are dataset updates
+                await self.datasets.run_written(run, decision.status, snapshot, now)
         post_run_events(self.kube, body, decision.events, now)
         if request is not None:
             await self.cross_dag.clear_dependents(run, decision.status)

@@ -14,14 +14,14 @@ from psycopg import sql
 from kubedag.toolkit.errors import ToolkitError
 from kubedag.toolkit.feeds import SourceSpec, open_feed
 from kubedag.toolkit.sources import chunks, open_source
-from kubedag.toolkit.tables import ensure_schema, identifier, table_info
+from kubedag.toolkit.tables import identifier, prepare_creation, table_info
 
 
 def extract_to_table(conn: psycopg.Connection, spec: SourceSpec, table: str) -> dict[str, Any]:
     """The staging table gets the source's rows and nothing else: made (all columns text) if
     missing, else emptied, then filled, in one transaction, so a re-run leaves the same."""
     with open_feed(spec) as feed, conn.transaction():
-        ensure_schema(conn, table)
+        prepare_creation(conn, table)
         info = table_info(conn, table)
         target = identifier(table)
         if info is None:

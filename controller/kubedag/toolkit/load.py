@@ -19,7 +19,13 @@ from psycopg import sql
 from kubedag.toolkit.context import RunInterval
 from kubedag.toolkit.errors import ToolkitError
 from kubedag.toolkit.feeds import SourceSpec, open_feed
-from kubedag.toolkit.tables import TableInfo, column_list, ensure_schema, identifier, table_info
+from kubedag.toolkit.tables import (
+    TableInfo,
+    column_list,
+    identifier,
+    prepare_creation,
+    table_info,
+)
 
 Mode = Literal["full", "incremental"]
 INCOMING = sql.Identifier("kubedag_incoming")
@@ -39,6 +45,8 @@ class LoadRequest:
 
 
 def _target(conn: psycopg.Connection, request: LoadRequest) -> TableInfo:
+    if request.create is not None:
+        prepare_creation(conn, request.table)
     info = table_info(conn, request.table)
     if info is None:
         if request.create is None:
@@ -47,7 +55,6 @@ def _target(conn: psycopg.Connection, request: LoadRequest) -> TableInfo:
                 f"CREATE TABLE ... PRIMARY KEY), or give its columns with --create "
                 f"'name text, gender text'"
             )
-        ensure_schema(conn, request.table)
         conn.execute(
             sql.SQL("CREATE TABLE {} ({}, PRIMARY KEY ({}))").format(
                 identifier(request.table),

@@ -58,10 +58,52 @@ def table_info(conn: psycopg.Connection, name: str) -> TableInfo | None:
     return TableInfo(name, oid, columns, key)
 
 
+def lock_creation(conn: psycopg.Connection, what: str) -> None:
+    """Wait for any other transaction that may make `what` ("table raw_data.events") to end, and
+    keep others out until this one ends."""
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"kubedag-task create {what}"])
+
+
+def _exists(conn: psycopg.Connection, query: str, params: list[str | None]) -> bool:
+    return conn.execute(query, params).fetchone() is not None
+
+
+def _schema_exists(conn: psycopg.Connection, schema: str) -> bool:
+    return _exists(conn, "SELECT 1 FROM pg_namespace WHERE nspname = %s", [schema])
+
+
+def _table_exists(conn: psycopg.Connection, name: str) -> bool:
+    schema, table = name.split(".") if "." in name else (None, name)
+    query = (
+        "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relname = %s AND n.nspname = coalesce(%s, current_schema())"
+    )
+    return _exists(conn, query, [table, schema])
+
+
 def ensure_schema(conn: psycopg.Connection, name: str) -> None:
     if "." in name:
         schema = name.split(".")[0]
-        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+        if not _schema_exists(conn, schema):
+            lock_creation(conn, f"schema {schema}")
+            if not _schema_exists(conn, schema):  # made meanwhile by a concurrent run
+                conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+
+
+def prepare_creation(conn: psycopg.Connection, name: str) -> None:
+    """Call first in a transaction that makes table `name` if it is missing.
+
+    Two first runs at once (a catchup) would otherwise both find the table (or its schema)
+    missing and both create it, and the second fail on the catalog's unique index when the
+    first commits, whatever `IF NOT EXISTS` says. So a missing table's creators take turns,
+    one transaction at a time (an advisory lock held until commit), and the schema is made
+    here. The checks read the catalog tables with a query, not `to_regclass`: a session keeps
+    the names it did not find in its cache, and would not see the first run's table until it
+    next locked a relation.
+    """
+    if not _table_exists(conn, name):
+        lock_creation(conn, f"table {name}")
+        ensure_schema(conn, name)
 
 
 def count_rows(conn: psycopg.Connection, name: str) -> int:
