@@ -41,6 +41,7 @@ BOUNDS = [
     Bound("str.ljust by a param", "{{ 'x'.ljust(params.n) }}", BUILD),
     Bound("%-format width", "{{ '%100000000s' % 'x' }}", BUILD),
     Bound("str.format width", "{{ '{:>100000000}'.format('x') }}", BUILD),
+    Bound("many wide fields", "{{ '%900000s%900000s' % ('a', 'b') }}", BUILD),
     Bound("format filter width", "{{ '%100000000s'|format('x') }}", BUILD),
     Bound("a huge power", "{{ 10 ** 10000000 }}", "an integer"),
     Bound("squaring on and on", "{% set n = 2 ** 60000 %}{{ n * n }}", "an integer"),
@@ -94,6 +95,9 @@ BOUNDS = [
     Bound("a 1 MiB string", "{{ ('x' * 1048576)|length }}", None),
     Bound("a 500,000-character output", "{{ 'ab' * 250000 }}", None),
     Bound("a loop of 10,000 items", "{% for a in range(10000) %}{{ a }},{% endfor %}", None),
+    Bound(
+        "ordinary formats", "{{ '%05d|%-10s|%.2f' % (7, 'x', 1.5) }} {{ '{:>8}'.format(ds) }}", None
+    ),
     Bound("dates and macros", "{{ macros.ds_add(ds, -7) }} {{ ds_nodash }} {{ 2 ** 64 }}", None),
 ]
 

@@ -42,7 +42,7 @@ CLOCK_READS = frozenset({"now", "utcnow", "today"})
 GUARD_FILTER = "_kubedag_guard"
 OPERAND_FILTER = "_kubedag_operand"
 # Widths and precisions in %-formats and str.format specs ("%99999999s", "{:>99999999}").
-_FORMAT_NUMBERS = re.compile(r"[%:][^a-zA-Z%{}]*?(\d{7,})")
+_FORMAT_NUMBERS = re.compile(r"[%:][^a-zA-Z%{}]*?(\d+)")
 
 
 class TemplateLimitError(ValueError):
@@ -164,10 +164,12 @@ def _check_power(base: Any, exponent: Any) -> None:
 
 
 def _check_format(spec: Any) -> None:
+    """Refuses a format whose fields' widths and precisions add up past the bound (each
+    pads its field to at least that size)."""
     if isinstance(spec, str):
-        for number in _FORMAT_NUMBERS.findall(spec):
-            if int(number) > MAX_OUTPUT:
-                raise _too_big(int(number), "a formatted field")
+        padding = sum(int(number[:8]) for number in _FORMAT_NUMBERS.findall(spec))
+        if padding > MAX_OUTPUT:
+            raise _too_big(padding, "formatted fields")
 
 
 def _check_width(width: Any) -> None:
