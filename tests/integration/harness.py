@@ -5,10 +5,11 @@ kubelet that writes pod status through the API, and waiting helpers."""
 import os
 import signal
 import subprocess
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pytest
 import yaml
@@ -267,6 +268,30 @@ class Cluster:
             return reasons if set(expected) <= set(reasons) else None
 
         return wait_for(all_there, f"events {', '.join(expected)} of {name}")
+
+
+class Background:
+    """Work on the cluster on a thread while a `with` block runs (a recorder, a stand-in
+    kubelet): subclasses implement `loop`, which returns once `stopping()` is true."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self.loop, daemon=True)
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def stopping(self, wait: float = 0.0) -> bool:
+        return self._stop.wait(wait)
+
+    def loop(self) -> None:
+        raise NotImplementedError
 
 
 @pytest.fixture

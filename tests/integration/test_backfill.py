@@ -5,7 +5,6 @@ cleared in place really runs again), a dry run, a refusal, cancel midway, and
 `kubedag backfill --wait`. A stand-in kubelet finishes pods."""
 
 import subprocess
-import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,6 +17,7 @@ from tests.integration.harness import (  # noqa: F401 - fixtures
     GROUP,
     REPO,
     VERSION,
+    Background,
     Cluster,
     ControllerProcess,
     cluster,
@@ -48,29 +48,19 @@ def dag_spec() -> dict[str, Any]:
     }
 
 
-class Kubelet:
+class Kubelet(Background):
     """Finishes every pod as soon as it exists: exit 1 for the pods of the runs that must
     fail, and holds the pods of `held` DAGs until released."""
 
     def __init__(self, cluster: Cluster) -> None:
-        self.cluster = cluster
+        super().__init__(cluster)
         self.failing: set[str] = set()  # run names whose first try fails (a re-run succeeds)
         self.held: set[str] = set()  # DAG names whose pods wait
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
         self.error: BaseException | None = None
 
-    def __enter__(self) -> "Kubelet":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _loop(self) -> None:
+    def loop(self) -> None:
         try:
-            while not self._stop.wait(0.2):
+            while not self.stopping(0.2):
                 for pod in self.cluster.pods():
                     if pod.status and pod.status.phase in ("Succeeded", "Failed"):
                         continue
@@ -88,25 +78,15 @@ class Kubelet:
             self.error = error
 
 
-class Sampler:
+class Sampler(Background):
     """Counts, many times a second, each backfill's runs in flight."""
 
     def __init__(self, cluster: Cluster) -> None:
-        self.cluster = cluster
+        super().__init__(cluster)
         self.most: Counter[str] = Counter()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
 
-    def __enter__(self) -> "Sampler":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(0.1):
+    def loop(self) -> None:
+        while not self.stopping(0.1):
             now: Counter[str] = Counter()
             for run in self.cluster.runs():
                 backfill = run["spec"].get("backfill")

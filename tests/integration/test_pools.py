@@ -2,7 +2,6 @@
 of 2 shared by 3 DAGs never has more than 2 task pods at once, and maxActiveTasks holds
 across two runs of one DAG worked on at once, both as recorded by a watch of the pods."""
 
-import threading
 from typing import Any
 
 from kubernetes import client, watch
@@ -10,6 +9,7 @@ from kubernetes import client, watch
 from tests.integration.harness import (  # noqa: F401 - fixtures
     GROUP,
     VERSION,
+    Background,
     Cluster,
     ControllerProcess,
     cluster,
@@ -25,27 +25,17 @@ def task(name: str, **fields: Any) -> dict[str, Any]:
     return {"name": name, "image": "busybox", **fields}
 
 
-class PodRecorder:
+class PodRecorder(Background):
     """The most task pods active at once, per label value, as the watch reports them."""
 
     def __init__(self, cluster: Cluster) -> None:
-        self.cluster = cluster
+        super().__init__(cluster)
         self.active: dict[str, dict[str, str]] = {}  # pod -> labels
         self.most: dict[tuple[str, str], int] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._record, daemon=True)
 
-    def __enter__(self) -> "PodRecorder":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _record(self) -> None:
+    def loop(self) -> None:
         version = None
-        while not self._stop.is_set():
+        while not self.stopping():
             kwargs = {"resource_version": version} if version else {}
             for event in watch.Watch().stream(
                 self.cluster.core.list_namespaced_pod,
