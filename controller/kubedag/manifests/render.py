@@ -3,6 +3,7 @@ calls, table-tested in tests/unit/test_render.py. The reconcilers, the CLI and l
 election only call these."""
 
 import base64
+import copy
 from datetime import datetime
 from typing import Any
 
@@ -65,11 +66,10 @@ RESTRICTED_CONTAINER_CONTEXT: dict[str, Any] = {
 
 
 def _over(default: dict[str, Any], own: Any) -> dict[str, Any]:
-    """`own` (a model, a dict or None) merged key by key over `default`: its keys win."""
-    if own is None:
-        return dict(default)
-    values = own.to_wire() if hasattr(own, "to_wire") else dict(own)
-    return {**default, **values}
+    """`own` (a model, a dict or None) merged key by key over `default`: its keys win. A
+    copy: no two pods share the default's nested objects."""
+    values = {} if own is None else own.to_wire() if hasattr(own, "to_wire") else dict(own)
+    return copy.deepcopy({**default, **values})
 
 
 def _init_containers(task: Any) -> list[dict[str, Any]]:
