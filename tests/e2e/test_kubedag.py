@@ -13,6 +13,8 @@ import yaml
 
 from tests.e2e.kube import IMAGE, RELEASE_NAMESPACE, REPO, Kubectl, wait_for
 
+PSS_ENFORCE = "pod-security.kubernetes.io/enforce"
+
 
 @pytest.fixture
 def ns(kubedag: None, kubectl: Kubectl, request: pytest.FixtureRequest) -> Iterator[str]:
@@ -20,6 +22,8 @@ def ns(kubedag: None, kubectl: Kubectl, request: pytest.FixtureRequest) -> Itera
     pods run as the namespace's own default account, without an API token)."""
     name = "e2e-" + request.node.name.removeprefix("test_").replace("_", "-")[:40].rstrip("-")
     kubectl("create", "namespace", name)
+    # Task pods pass the `restricted` Pod Security Standard as kubedag renders them.
+    kubectl("label", "namespace", name, f"{PSS_ENFORCE}=restricted")
     yield name
     kubectl("delete", "namespace", name, "--wait=false")
 
@@ -173,6 +177,43 @@ def test_a_failing_container_is_retried_then_fails_the_run(ns: str, kubectl: Kub
     )
     events = kubectl("get", "events", "-n", ns, "--field-selector", "involvedObject.name=flaky-now")
     assert "TaskRetry" in events and "TaskFailed" in events
+
+
+def test_restricted_pods_run_as_65532_and_a_pod_that_cannot_start_fails_at_once(
+    ns: str, kubectl: Kubectl
+) -> None:
+    as_root = {"containerSecurityContext": {"runAsUser": 0}}
+    apply_dag(
+        kubectl,
+        ns,
+        "secure",
+        {
+            "tasks": [
+                python_task("whoami", "import os; print(os.getuid(), os.getgid())"),
+                python_task("as-root", "print('never')", **as_root),
+            ]
+        },
+    )
+    create_run(kubectl, ns, "secure-1", "secure")
+    tasks = {t["name"]: t for t in wait_run(kubectl, ns, "secure-1", "failed")["status"]["tasks"]}
+    assert tasks["whoami"]["state"] == "success"
+    assert kubectl("logs", "-n", ns, "secure-1-whoami-1").split()[0] == "65532"
+    # The namespace's Pod Security admission refuses the loosened pod: the try fails at once.
+    assert tasks["as-root"]["state"] == "failed"
+    assert 'violates PodSecurity "restricted' in tasks["as-root"]["message"]
+    # Where admission lets it through, the kubelet never starts it: failed, not left waiting.
+    kubectl("label", "namespace", ns, f"{PSS_ENFORCE}=baseline", "--overwrite")
+    create_run(kubectl, ns, "secure-2", "secure")
+    tasks = {t["name"]: t for t in wait_run(kubectl, ns, "secure-2", "failed")["status"]["tasks"]}
+    record = tasks["as-root"]
+    assert record["state"] == "failed"
+    assert "breaks non-root policy" in record["message"] and "runAsUser" in record["message"]
+    wait_for(
+        lambda: (
+            not kubectl("get", "pod", "secure-2-as-root-1", "-n", ns, "--ignore-not-found") or None
+        ),
+        "the unrunnable pod deleted",
+    )
 
 
 def test_history_keeps_the_newest_run_and_a_successful_run_loses_its_pods(

@@ -11,6 +11,7 @@ from kubedag.core.naming import (
     LABEL_POOL_SLOTS,
     LABEL_TASK,
 )
+from kubedag.core.unrunnable import unrunnable
 
 TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
 GONE = "Gone"
@@ -36,6 +37,8 @@ class PodObservation:
     deleting: bool = False  # deletion requested (deletionTimestamp set)
     pool: str = ""  # the pool label ("" for a pod from before pools: the default pool)
     pool_slots: int = 1
+    unrunnable: str | None = None
+    """Why the pod's container will never start, and how to fix it (core/unrunnable.py)."""
 
     @property
     def failure(self) -> str:
@@ -71,8 +74,12 @@ def observe_pod(pod: dict[str, Any]) -> PodObservation:
     started = finished = None
     exit_code = None
     output = None
+    never: str | None = None
     reason = status.get("reason")
     message = status.get("message")
+    for init in status.get("initContainerStatuses") or []:
+        waiting = (init.get("state") or {}).get("waiting") or {}
+        never = never or unrunnable(waiting.get("reason"), waiting.get("message"))
     for container in status.get("containerStatuses") or []:
         state = container.get("state") or {}
         if "running" in state:
@@ -91,6 +98,7 @@ def observe_pod(pod: dict[str, Any]) -> PodObservation:
             waiting = state["waiting"]
             reason = reason or waiting.get("reason")
             message = message or waiting.get("message")
+            never = never or unrunnable(waiting.get("reason"), waiting.get("message"))
     if metadata.get("deletionTimestamp") and phase not in TERMINAL_PHASES:
         reason = reason or "Terminating"
     text = ": ".join(part for part in (reason, message) if part) or None
@@ -108,6 +116,7 @@ def observe_pod(pod: dict[str, Any]) -> PodObservation:
         deleting=bool(metadata.get("deletionTimestamp")),
         pool=str(labels.get(LABEL_POOL, "")),
         pool_slots=_slots(labels.get(LABEL_POOL_SLOTS)),
+        unrunnable=never,
     )
 
 

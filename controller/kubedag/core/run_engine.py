@@ -237,6 +237,19 @@ def _scheduled_pod_tasks(
     ]
 
 
+def _stop_reason(
+    task: ResolvedTask, record: TaskRecord, pod: PodObservation | None, now: datetime
+) -> str | None:
+    """Why a try whose pod has not finished is failed and its pod deleted: its execution
+    timeout passed, or its pod waits for something that will never come (core/unrunnable.py)."""
+    limit = task.execution_timeout_span
+    if limit is not None and record.queued_at and now >= record.queued_at + limit:
+        return f"execution timeout of {task.execution_timeout} exceeded"
+    if pod is not None and pod.phase == "Pending":
+        return pod.unrunnable
+    return None
+
+
 class _Pass:
     """State of one engine pass; methods mutate the copied records only."""
 
@@ -321,15 +334,10 @@ class _Pass:
                 self._apply_pod(record, task, pod)
                 if record.state is TaskState.SUCCESS and name in self.plan.deciders:
                     self._decided(record, task)
-            limit = task.execution_timeout_span
-            timed_out = (
-                limit is not None and record.queued_at and self.now >= record.queued_at + limit
-            )
-            if record.state.has_pod and timed_out:
+            stop = _stop_reason(task, record, pod, self.now)
+            if record.state.has_pod and stop:
                 self.decision.pods_to_delete.append(record.pod)
-                self.fail_try(
-                    record, task, f"execution timeout of {task.execution_timeout} exceeded"
-                )
+                self.fail_try(record, task, stop)
         if self.fresh_outputs:
             records = [self.records[t.name] for t in self.snapshot.tasks]
             moved = place_outputs(self.run.name, records, self.fresh_outputs, self.plan.deciders)

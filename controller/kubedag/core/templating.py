@@ -14,12 +14,12 @@ from functools import lru_cache
 from typing import Any
 
 import jinja2
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from kubedag.core.dates import utc
 from kubedag.core.earlier_runs import PastRun
 from kubedag.core.macros import MACROS, MacroError
 from kubedag.core.suggestions import did_you_mean
+from kubedag.core.template_bounds import BoundedSandbox, TemplateLimitError, render_bounded
 
 
 class TemplateError(ValueError):
@@ -351,9 +351,10 @@ def _explain_undefined(message: str, variables: Mapping[str, Any]) -> str:
 
 
 # Airflow's template environment, sandboxed and strict: its defaults otherwise (a trailing
-# newline is dropped, as Airflow drops it).
-_ENVIRONMENT = ImmutableSandboxedEnvironment(undefined=_StrictUndefined, autoescape=False)
+# newline is dropped, as Airflow drops it). Bounded in size and work (core/template_bounds.py).
+_ENVIRONMENT = BoundedSandbox(undefined=_StrictUndefined, autoescape=False)
 _ENVIRONMENT.filters.update(FILTERS)
+_ENVIRONMENT.guard_filters()
 
 
 def _json_stand_in(value: Any) -> Any:
@@ -388,7 +389,9 @@ def render(text: str, variables: Mapping[str, Any]) -> str:
     if not is_template(text):
         return text
     try:
-        return _compile(text).render(variables)
+        return render_bounded(_compile(text), variables)
+    except TemplateLimitError as error:
+        raise TemplateError(str(error)) from None
     except jinja2.TemplateSyntaxError as error:
         raise TemplateError(f"syntax error: {error.message} (line {error.lineno})") from None
     except jinja2.UndefinedError as error:

@@ -3,6 +3,7 @@ calls, table-tested in tests/unit/test_render.py. The reconcilers, the CLI and l
 election only call these."""
 
 import base64
+import copy
 from datetime import datetime
 from typing import Any
 
@@ -47,6 +48,37 @@ def _present(values: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v}
 
 
+DEFAULT_TASK_UID = 65532
+"""The UID a task runs as unless its securityContext says otherwise: non-root, so the pod
+passes the `restricted` Pod Security Standard with images built to run as root (distroless's
+`nonroot` user)."""
+RESTRICTED_POD_CONTEXT: dict[str, Any] = {
+    "runAsNonRoot": True,
+    "runAsUser": DEFAULT_TASK_UID,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+RESTRICTED_CONTAINER_CONTEXT: dict[str, Any] = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "runAsNonRoot": True,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+
+def _over(default: dict[str, Any], own: Any) -> dict[str, Any]:
+    """`own` (a model, a dict or None) merged key by key over `default`: its keys win. A
+    copy: no two pods share the default's nested objects."""
+    values = {} if own is None else own.to_wire() if hasattr(own, "to_wire") else dict(own)
+    return copy.deepcopy({**default, **values})
+
+
+def _init_containers(task: Any) -> list[dict[str, Any]]:
+    return [
+        {**c, "securityContext": _over(RESTRICTED_CONTAINER_CONTEXT, c.get("securityContext"))}
+        for c in task.init_containers or []
+    ]
+
+
 def task_pod(
     launch: TaskLaunch,
     *,
@@ -76,6 +108,9 @@ def task_pod(
             }
         )
     )
+    container["securityContext"] = _over(
+        RESTRICTED_CONTAINER_CONTEXT, task.container_security_context
+    )
     spec: dict[str, Any] = {"restartPolicy": "Never", "containers": [container]}
     if task.service_account_name is None:
         spec["automountServiceAccountToken"] = False
@@ -86,14 +121,18 @@ def task_pod(
                 "volumes": task.volumes,
                 "nodeSelector": task.node_selector,
                 "tolerations": task.tolerations,
-                "securityContext": task.security_context,
+                "affinity": task.affinity,
+                "priorityClassName": task.priority_class_name,
+                "initContainers": _init_containers(task),
             }
         )
     )
+    spec["securityContext"] = _over(RESTRICTED_POD_CONTEXT, task.security_context)
     metadata: dict[str, Any] = {
         "name": launch.pod_name,
         "namespace": namespace,
         "labels": {
+            **(task.labels or {}),
             LABEL_DAG: label_value(ctx.dag_name),
             LABEL_DAGRUN: label_value(ctx.run_id),
             LABEL_TASK: ctx.task_name,
@@ -102,7 +141,10 @@ def task_pod(
             LABEL_POOL: label_value(task.pool or DEFAULT_POOL),
             LABEL_POOL_SLOTS: str(task.pool_slots or 1),
         },
-        "annotations": {"kubedag.io/logical-date": rfc3339(ctx.logical_date)},
+        "annotations": {
+            **(task.annotations or {}),
+            "kubedag.io/logical-date": rfc3339(ctx.logical_date),
+        },
     }
     if owner is not None:
         metadata["ownerReferences"] = [owner]

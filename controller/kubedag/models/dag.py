@@ -1,9 +1,9 @@
 """The DAG resource: a pipeline's schedule, its tasks and their defaults."""
 
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import AfterValidator, ConfigDict, Field, WithJsonSchema
 
 from kubedag.models.common import (
     DNS_LABEL_PATTERN,
@@ -24,12 +24,28 @@ from kubedag.models.cross_dag import (
 )
 from kubedag.models.dataset import DatasetConsumption, DatasetSchedule, DatasetUri
 from kubedag.models.notifications import Deadline, Notifiers
+from kubedag.models.security import (
+    ContainerSecurityContext,
+    PodAnnotations,
+    PodLabels,
+    PodSecurityContext,
+)
 
 MAX_TASKS = 5000
 MAX_POOL_SLOTS = 1_000_000
 # Airflow stores priority weights as 32-bit integers and clamps their sums to that range.
 MIN_PRIORITY, MAX_PRIORITY = -(2**31), 2**31 - 1
 MAX_DEPENDENCIES = 256
+
+
+def _named_init_containers(containers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for index, container in enumerate(containers):
+        if not container.get("name") or not container.get("image") or container["name"] == "task":
+            raise ValueError(
+                f"initContainers[{index}] needs a name (not `task`, the task's own container)"
+                " and an image"
+            )
+    return containers
 
 
 DEFAULT_MAX_ACTIVE_TASKS = 16  # task pods of one DAG active at once, across its runs
@@ -102,6 +118,38 @@ EnvList = Annotated[
 ]
 
 
+InitContainer = Annotated[
+    dict[str, Any],
+    WithJsonSchema(
+        {
+            "type": "object",
+            "required": ["name", "image"],
+            "properties": {
+                "name": {"type": "string", "maxLength": 63},
+                "image": {"type": "string", "minLength": 1},
+            },
+            "x-kubernetes-preserve-unknown-fields": True,
+        }
+    ),
+]
+InitContainers = Annotated[
+    list[InitContainer],
+    Field(
+        max_length=16,
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.all(c, c.name != 'task')",
+                    "message": "every init container has a name (not `task`, the task's own"
+                    " container) and an image",
+                }
+            ]
+        },
+    ),
+    AfterValidator(_named_init_containers),
+]
+
+
 class TaskDefaults(KubeModel):
     """Settings a task may leave out and take from the DAG's `defaults` (Airflow's default_args)."""
 
@@ -118,8 +166,26 @@ class TaskDefaults(KubeModel):
     volumes: list[FreeForm] | None = None
     node_selector: dict[str, str] | None = None
     tolerations: list[FreeForm] | None = None
-    security_context: FreeForm | None = None
-    """Pod-level security context (core/v1 PodSecurityContext)."""
+    security_context: PodSecurityContext | None = None
+    """Pod-level security context (core/v1 PodSecurityContext), merged key by key over
+    kubedag's default (runAsNonRoot, runAsUser 65532, RuntimeDefault seccomp)."""
+    container_security_context: ContainerSecurityContext | None = None
+    """The container's security context (core/v1 SecurityContext), merged key by key over
+    kubedag's default (no privilege escalation, every capability dropped, runAsNonRoot,
+    RuntimeDefault seccomp): the pod passes the `restricted` Pod Security Standard unless
+    this or securityContext loosens it. Init containers get the same default."""
+    affinity: FreeForm | None = None
+    """Node and pod affinity (core/v1 Affinity)."""
+    priority_class_name: str | None = Field(
+        default=None, max_length=253, pattern=DNS_SUBDOMAIN_PATTERN
+    )
+    """The PriorityClass of the pod (the scheduler's priority and preemption)."""
+    labels: PodLabels | None = None
+    """Labels added to the pod; kubedag's own (kubedag.io/*) are refused."""
+    annotations: PodAnnotations | None = None
+    """Annotations added to the pod; kubedag's own (kubedag.io/*) are refused."""
+    init_containers: InitContainers | None = None
+    """Containers run to completion before the task's (core/v1 Container)."""
     trigger_rule: TriggerRule | None = None
     """When the task runs given its upstream states; default all_success (a teardown's:
     all_done_setup_success, whatever the DAG's defaults say)."""

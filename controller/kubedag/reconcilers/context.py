@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from kubedag.core.account_policy import account_policy_problems
 from kubedag.core.validation import Problem, missing_account_problems, named_service_accounts
 from kubedag.kube.client import Kube, custom_path
 from kubedag.models.dag import Dag
@@ -43,11 +44,14 @@ class Reconciler:
 
     async def dag_problems(self, dag: Dag) -> list[Problem]:
         """What keeps the DAG from running: its spec's problems, else a ServiceAccount it
-        names that its namespace lacks."""
-        problems = self.informer.problems(dag)
+        names that it may not use or that its namespace lacks."""
+        problems = await self.informer.problems(dag)
         if problems:
             return problems
         named = named_service_accounts(dag.spec)
+        refused = account_policy_problems(dag.namespace, named, self.settings.accounts)
+        if refused:
+            return refused
         missing = await self.accounts.missing(dag.namespace, named) if named else set()
         return missing_account_problems(dag.namespace, named, missing)
 

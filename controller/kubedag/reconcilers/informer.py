@@ -4,6 +4,7 @@ decisions never wait for a GET or for the echo. Every per-object entry is evicte
 object is deleted (`forget_dag`, `forget_run`, `forget_pod`), so a long-running controller
 holds entries only for objects that exist."""
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -76,13 +77,16 @@ class Informer:
         entry = self._dags.get(key)
         return entry.pod_gc if entry else None
 
-    def problems(self, dag: Dag) -> list[Problem]:
-        """The whole-DAG checks, computed once per DAG generation."""
+    async def problems(self, dag: Dag) -> list[Problem]:
+        """The whole-DAG checks, computed once per DAG generation, in a worker thread: they
+        render every template of the DAG, and a DAG near the render bounds must not hold up
+        the event loop (core/template_bounds.py)."""
         entry = self._dags.setdefault((dag.namespace, dag.name), _DagEntry())
         version = (str(dag.metadata.get("uid")), dag.generation)
         if entry.validated != version:
-            entry.problems = validate_dag(dag.name, dag.spec)
-            entry.validated = version
+            problems = await asyncio.to_thread(validate_dag, dag.name, dag.spec)
+            entry = self._dags.setdefault((dag.namespace, dag.name), _DagEntry())
+            entry.problems, entry.validated = problems, version
         return entry.problems
 
     def forget_dag(self, key: NamespacedName) -> None:

@@ -4,6 +4,7 @@
 import os
 from dataclasses import dataclass, field
 
+from kubedag.core.account_policy import AccountPolicy, parse_allowed
 from kubedag.core.durations import parse_duration
 from kubedag.core.history import HistoryPolicy
 from kubedag.models.dag import PodGC
@@ -59,6 +60,20 @@ def history_from_env() -> HistoryPolicy:
     )
 
 
+def account_policy_from_env() -> AccountPolicy:
+    """The controller's own account (KUBEDAG_SERVICE_ACCOUNT in POD_NAMESPACE, both set by
+    the chart) and the accounts each namespace allows (KUBEDAG_TASK_SERVICE_ACCOUNTS)."""
+    name = os.environ.get("KUBEDAG_SERVICE_ACCOUNT", "").strip()
+    namespace = os.environ.get("POD_NAMESPACE", "").strip()
+    try:
+        allowed = parse_allowed(os.environ.get("KUBEDAG_TASK_SERVICE_ACCOUNTS", ""))
+    except ValueError as error:
+        raise ValueError(f"KUBEDAG_TASK_SERVICE_ACCOUNTS: {error}") from error
+    return AccountPolicy(
+        controller=(namespace, name) if name and namespace else None, allowed=allowed
+    )
+
+
 @dataclass(frozen=True)
 class ControllerSettings:
     catchup_by_default: bool = field(
@@ -108,3 +123,5 @@ class ControllerSettings:
     no limit (the chart sets Airflow's 128)."""
     parallelism: int | None = field(default_factory=lambda: _env_slots("KUBEDAG_PARALLELISM"))
     """Task pods queued or running at once, across every namespace; None: no limit."""
+    accounts: AccountPolicy = field(default_factory=lambda: account_policy_from_env())
+    """Which ServiceAccounts task pods may run as (core/account_policy.py)."""
