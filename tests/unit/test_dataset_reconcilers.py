@@ -2,15 +2,17 @@
 succeeds records its outputs and its tasks' outlets once; a DAG scheduled on a dataset gets
 one run per round of updates, none while paused, and the waiting updates on unpause."""
 
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, cast
 
 from kubedag.core.datasets import DatasetUpdate
 from kubedag.core.naming import dataset_name
-from kubedag.kube.client import custom_path
+from kubedag.kube.client import Kube, custom_path
+from kubedag.models.dagrun import DagRun
+from kubedag.reconcilers.controller import Controller
 from kubedag.reconcilers.datasets import DatasetLinks, record_update
 from tests.unit.builders import T0, task
-from tests.unit.test_reconcilers import NS, World, dag_path, run_async
+from tests.unit.test_reconcilers import NS, SETTINGS, World, dag_path, run_async
 
 
 def _dataset(world: World, uri: str) -> dict[str, Any] | None:
@@ -49,6 +51,44 @@ def test_a_successful_run_records_its_outputs_and_its_tasks_outlets_once() -> No
             assert (event["source"], event["dag"], event["run"]) == (source, "etl", "r1")
         await world.controller.runs.reconcile((NS, "r1"))  # a finished run records nothing again
         assert len(_dataset(world, "out")["status"]["events"]) == 1  # type: ignore[index]
+        await world.controller.stop()
+
+    run_async(scenario)
+
+
+def test_updates_stored_with_the_success_are_recorded_by_a_restarted_controller() -> None:
+    """A run's success and the dataset updates it makes are one status write; a controller
+    that stops before recording them leaves them in the run's status, and the controller
+    that starts next records them (once) and removes them from there."""
+
+    async def scenario() -> None:
+        world = World()
+        world.controller.start()
+        world.apply_dag(task("a", outlets=["table-a"]), outputs=["out"])
+        world.create_run("r1")
+        await world.settle()
+        (pod,) = world.pods()
+
+        async def stops_before_recording(run: DagRun, now: datetime) -> DagRun:
+            return run
+
+        _links(world).record_stored = stops_before_recording  # type: ignore[method-assign]
+        world.finish_pod(pod)
+        await world.settle()
+        await world.controller.stop()
+        stored = world.api.objects[custom_path("dagruns", NS, "r1")]["status"]
+        assert stored["state"] == "success"
+        assert [u["dataset"] for u in stored["datasetUpdates"]] == ["table-a", "out"]
+        assert _dataset(world, "out") is None and _dataset(world, "table-a") is None
+
+        world.controller = Controller(cast(Kube, world.api), SETTINGS, now=lambda: world.now)
+        world.controller.start()
+        world.controller.on_dag_event("ADDED", dict(world.api.objects[dag_path()]))
+        world.watch_run("r1")
+        await world.settle()
+        assert "datasetUpdates" not in world.api.objects[custom_path("dagruns", NS, "r1")]["status"]
+        for uri in ("table-a", "out"):
+            assert len(_dataset(world, uri)["status"]["events"]) == 1  # type: ignore[index]
         await world.controller.stop()
 
     run_async(scenario)

@@ -23,6 +23,7 @@ from kubedag.models.dataset import (
     EventSource,
     TriggeredBy,
     TriggeringEvent,
+    UnrecordedUpdate,
 )
 
 MAX_EVENTS = 50
@@ -94,6 +95,44 @@ def run_updates(
             for uri in outputs
         )
     return updates
+
+
+def unrecorded(update: DatasetUpdate) -> UnrecordedUpdate:
+    """A run's update as its status keeps it until its Dataset holds it."""
+    assert update.source in ("run", "task")
+    return UnrecordedUpdate(
+        id=update.id,
+        dataset=update.dataset,
+        source=update.source,
+        task=update.task,
+        data_interval_start=update.interval.start if update.interval else None,
+        data_interval_end=update.interval.end if update.interval else None,
+    )
+
+
+def to_record(entry: UnrecordedUpdate, dag: str, run: str) -> DatasetUpdate:
+    """The update a run's status keeps, to be recorded in its Dataset."""
+    start, end = entry.data_interval_start, entry.data_interval_end
+    return DatasetUpdate(
+        dataset=entry.dataset,
+        id=entry.id,
+        source=entry.source,
+        dag=dag,
+        run=run,
+        task=entry.task,
+        interval=DataInterval(start, end) if start and end else None,
+    )
+
+
+def with_updates(status: DagRunStatus, updates: Sequence[DatasetUpdate]) -> DagRunStatus:
+    """The status to write with the updates its change made added to those not recorded
+    yet: they are stored with the change, before any Dataset is written."""
+    if not updates:
+        return status
+    kept = status.dataset_updates or []
+    known = {entry.id for entry in kept}
+    added = [unrecorded(u) for u in updates if u.id not in known]
+    return status.model_copy(update={"dataset_updates": [*kept, *added]})
 
 
 def record(

@@ -13,7 +13,7 @@ from kubedag.models.common import (
     StatusTime,
     unchanged_rule,
 )
-from kubedag.models.dataset import TriggeredBy
+from kubedag.models.dataset import TriggeredBy, UnrecordedUpdate
 from kubedag.models.notifications import DeadlineMiss, Notification
 
 MAX_REQUEST_TASKS = 5000
@@ -238,6 +238,11 @@ class DagRunStatus(KubeModel):
         default_factory=list, json_schema_extra={"x-kubernetes-list-type": "atomic"}
     )
     """The deadlines the run and its tasks missed, each once."""
+    dataset_updates: Annotated[
+        list[UnrecordedUpdate] | None, Field(json_schema_extra={"x-kubernetes-list-type": "atomic"})
+    ] = None
+    """Dataset updates this run's change made that their Datasets do not hold yet (the next
+    pass records them and removes them from here)."""
 
 
 class DagRun(KubeObject):

@@ -43,6 +43,21 @@ class DatasetSchedule(KubeModel):
 EventSource = Literal["run", "task", "external"]
 
 
+class UnrecordedUpdate(KubeModel):
+    """A dataset update a run's change made, kept in the run's status (written in the same
+    write as the change) until its Dataset holds it: a controller that stops in between
+    records it after its restart (as Airflow records a dataset event in the transaction
+    that marks the task successful)."""
+
+    id: str
+    """The update's id (see DatasetEvent.id)."""
+    dataset: DatasetUri
+    source: Literal["run", "task"]
+    task: str | None = None
+    data_interval_start: StatusTime | None = None
+    data_interval_end: StatusTime | None = None
+
+
 class DatasetEvent(KubeModel):
     """One update of a dataset."""
 

@@ -14,6 +14,8 @@ from kubedag.core.datasets import (
     dataset_trigger,
     record,
     run_updates,
+    to_record,
+    with_updates,
 )
 from kubedag.core.dates import parse_time
 from kubedag.core.naming import dataset_name
@@ -22,7 +24,8 @@ from kubedag.kube.client import ApiError, Kube, custom_path
 from kubedag.manifests import datasets as manifests
 from kubedag.models.dag import Dag, DagSpec
 from kubedag.models.dagrun import DagRun, DagRunStatus
-from kubedag.models.dataset import DatasetStatus
+from kubedag.models.dataset import DatasetStatus, UnrecordedUpdate
+from kubedag.reconcilers.status import StatusWriter
 
 log = logging.getLogger(__name__)
 
@@ -140,14 +143,12 @@ class DatasetLinks:
         for dag in self.book.put_dataset(body):
             wake_dag(dag)
 
-    async def run_written(
-        self, run: DagRun, after: DagRunStatus, snapshot: Snapshot, now: datetime
-    ) -> None:
-        """After a run's status write: record the updates its change made (a successful
-        run's outputs, a successful task's outlets) and wake the DAGs scheduled on them."""
+    def note(self, run: DagRun, new: DagRunStatus, snapshot: Snapshot) -> DagRunStatus:
+        """The status a pass writes, with the dataset updates its change makes (a successful
+        run's outputs, a successful try's outlets) kept in it until they are recorded."""
         outlets = {t.name: t.outlets for t in snapshot.tasks if t.outlets}
         if not snapshot.outputs and not outlets:
-            return
+            return new
         updates = run_updates(
             dag=run.spec.dag_name,
             run=run.name,
@@ -155,16 +156,53 @@ class DatasetLinks:
             outputs=snapshot.outputs or [],
             outlets=outlets,
             before=run.status,
-            after=after,
+            after=new,
         )
-        for update in updates:
-            namespace = run.namespace
-            written = await record_update(
-                self.kube, namespace, update, now, self.book.body(namespace, update.dataset)
-            )
+        return with_updates(new, updates)
+
+    async def record_stored(self, run: DagRun, now: datetime) -> DagRun:
+        """Record the updates the run's stored status keeps (written with the change that
+        made them), each once; returns the run without those now recorded, so the pass's
+        write removes them (a failed one stays, for the next pass)."""
+        left: list[UnrecordedUpdate] = []
+        for entry in run.status.dataset_updates or []:
+            update = to_record(entry, run.spec.dag_name, run.name)
+            try:
+                written = await record_update(
+                    self.kube,
+                    run.namespace,
+                    update,
+                    now,
+                    self.book.body(run.namespace, entry.dataset),
+                )
+            except ApiError as error:
+                log.warning(
+                    "dataset %s: update by run %s not recorded yet: %s",
+                    entry.dataset,
+                    run.name,
+                    error,
+                )
+                left.append(entry)
+                continue
             if written is not None:
-                log.info("dataset %s updated by run %s/%s", update.dataset, namespace, run.name)
+                log.info("dataset %s updated by run %s/%s", entry.dataset, run.namespace, run.name)
                 self.book.put_dataset(written)
+        if len(left) == len(run.status.dataset_updates or []):
+            return run
+        status = run.status.model_copy(update={"dataset_updates": left or None})
+        return run.model_copy(update={"status": status})
+
+    async def idle_pass(
+        self, run: DagRun, body: dict[str, Any], writer: StatusWriter, now: datetime
+    ) -> datetime | None:
+        """A finished run whose status keeps unrecorded updates: record them and write the
+        status without them; returns when to look again (at once if some are left)."""
+        recorded = await self.record_stored(run, now)
+        if recorded is not run:
+            await writer.write(
+                run.key, recorded.status.to_wire(), body["metadata"]["resourceVersion"]
+            )
+        return now if recorded.status.dataset_updates else None
 
     def trigger(self, dag: Dag) -> DatasetTrigger | None:
         """For a DAG scheduled on datasets: whether it is due (None for any other DAG)."""

@@ -106,7 +106,7 @@ class Informer:
         self.cross_dag.note_run(key, body)
         status = body.get("status") or {}
         state = status.get("state")
-        waits = request_pending(body) or outbox.has_pending(status)
+        waits = request_pending(body) or _sends(status)
         if state and RunState(state).finished and not waits:
             self._run_bodies.drop(key)
             self.slots.set_waiting(key, [])
@@ -136,9 +136,10 @@ class Informer:
         return body is not None and request_pending(body)
 
     def outbox_waits(self, key: NamespacedName) -> bool:
-        """A notification of the run waits to be sent (also on a finished run)."""
+        """A notification of the run waits to be sent, or a dataset update it made to be
+        recorded (also on a finished run)."""
         body = self._run_bodies.get(key)
-        return body is not None and outbox.has_pending(body.get("status") or {})
+        return body is not None and _sends(body.get("status") or {})
 
     def run_dag(self, key: NamespacedName) -> str:
         """The DAG of a run the informer knows ("" if none)."""
@@ -271,3 +272,9 @@ class Informer:
             "held_for_past": len(self._held_for_past),
             **self.cross_dag.sizes(),
         }
+
+
+def _sends(status: dict[str, Any]) -> bool:
+    """Whether a stored run status has something to send: a notification, or a dataset
+    update not recorded in its Dataset yet."""
+    return outbox.has_pending(status) or bool(status.get("datasetUpdates"))

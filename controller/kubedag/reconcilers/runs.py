@@ -90,6 +90,8 @@ class RunReconciler(Reconciler):
         finished = run.status.state is not None and run.status.state.finished
         if finished and clearing.pending_request(run) is None:
             assert run.status.state is not None
+            if self.datasets and run.status.dataset_updates:
+                return await self.datasets.idle_pass(run, body, self.status, now)
             await self.outbox.idle_pass(run, body, now)
             await self.cleaner.collect_pods(key, run.spec.dag_name, run.status.state, None)
             return None
@@ -172,8 +174,7 @@ class RunReconciler(Reconciler):
     async def _advance(
         self, run: DagRun, body: dict[str, Any], now: datetime, *, pinning: bool = False
     ) -> datetime | None:
-        """One pass over a running run (`pinning`: its first, with the pinned status not
-        written yet)."""
+        """One pass over a running run (`pinning`: its first, its pinned status unwritten)."""
         key = run.key
         snapshot = await self.snapshots.load(
             (run.namespace, run.spec.dag_name), run.status.snapshot or ""
@@ -186,6 +187,8 @@ class RunReconciler(Reconciler):
             await self.status.write(key, status.to_wire(), body["metadata"]["resourceVersion"])
             return None
         run, settled_events = self.outbox.begin(run, snapshot)
+        if self.datasets:  # updates the last write kept: recorded now, removed by this write
+            run = await self.datasets.record_stored(run, now)
         request = await self.requests.outcome(run, now)
         if request is not None:
             run = run.model_copy(update={"status": request.status})
@@ -203,11 +206,11 @@ class RunReconciler(Reconciler):
             # Created pods hold their slots themselves now; refused or unmade ones hold none.
             self.informer.slots.unreserve_run(key)
         deadline = self.outbox.note(run, body, snapshot, decision, settled_events, now)
+        if self.datasets:  # its successful outputs and outlets: written with the change
+            decision.status = self.datasets.note(run, decision.status, snapshot)
         wake = await self._write(run, body, decision, now, pinning=pinning)
         if wake is None:  # written: its pending notifications are recorded, and may go
             self.outbox.send(run, decision.status, snapshot)
-            if self.datasets:  # its successful outputs and outlets are dataset updates
-                await self.datasets.run_written(run, decision.status, snapshot, now)
         post_run_events(self.kube, body, decision.events, now)
         if request is not None:
             await self.cross_dag.clear_dependents(run, decision.status)
@@ -219,7 +222,8 @@ class RunReconciler(Reconciler):
             self.cleaner.collect_pods(key, run.spec.dag_name, decision.status.state, succeeded),
             f"podGC of run {key[0]}/{key[1]}",
         )
-        return now if again else earliest(decision.requeue_at, wake, deadline)
+        recording = bool(decision.status.dataset_updates)  # the next pass records them
+        return now if again or recording else earliest(decision.requeue_at, wake, deadline)
 
     async def _decide(
         self, run: DagRun, snapshot: Snapshot, now: datetime
