@@ -93,3 +93,36 @@ def test_a_hanging_request_fails_after_the_request_timeout(monkeypatch: pytest.M
     updated, took = asyncio.run(timed())
     assert updated is False
     assert took < 1
+
+
+class _RenewedMeanwhile:
+    """A Lease that a renewal, cancelled in flight, still updates after the release's read:
+    the release's first write meets a Conflict."""
+
+    def __init__(self) -> None:
+        self.version = 1
+        self.replaced: list[str] = []
+
+    def _lease(self) -> V1Lease:
+        return V1Lease(
+            metadata=V1ObjectMeta(name="lease", namespace="ns", resource_version=str(self.version)),
+            spec=V1LeaseSpec(holder_identity="me", lease_duration_seconds=15),
+        )
+
+    async def read_namespaced_lease(self, *_: Any) -> V1Lease:
+        return self._lease()
+
+    async def replace_namespaced_lease(self, name: str, namespace: str, body: V1Lease) -> V1Lease:
+        if self.version == 1:
+            self.version = 2  # the late renewal landed first
+            raise ApiException(status=409, reason="Conflict")
+        self.replaced.append(body.spec.holder_identity)
+        return body
+
+
+def test_a_release_that_meets_a_late_renewal_reads_again_and_releases() -> None:
+    elector = leader.LeaderElector(ApiClient(Configuration()), "ns", "lease", "me")
+    api = _RenewedMeanwhile()
+    elector.lock.api_instance = api  # type: ignore[assignment]
+    asyncio.run(elector.release())
+    assert api.replaced == [""]

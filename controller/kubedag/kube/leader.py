@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable
 from contextlib import suppress
+from http import HTTPStatus
 
 import aiohttp
 from kubernetes.aio.client import ApiClient, ApiException, V1Lease, V1ObjectMeta
@@ -32,6 +33,7 @@ RETRY_PERIOD = 2
 # up. With 1 s, a leader's last renewal attempt (a GET and a PUT) ends by RETRY_PERIOD +
 # RENEW_DEADLINE + 2 s = 14 s after its last success: before a standby may take over.
 REQUEST_TIMEOUT = 1.0
+RELEASE_ATTEMPTS = 3
 _TRANSPORT_ERRORS = (TimeoutError, aiohttp.ClientError, OSError)
 
 
@@ -133,19 +135,29 @@ class LeaderElector:
             self._election.cancel()
             with suppress(asyncio.CancelledError):
                 await self._election
-        read, _ = await self.lock.get(self.lock.name, self.lock.namespace)
-        lease = self.lock.lease_reference
-        if not read or lease is None or lease.spec is None:
-            return
-        if lease.spec.holder_identity != self.lock.identity:
-            return
-        lease.spec.holder_identity = ""
-        lease.spec.lease_duration_seconds = 1
-        try:
-            async with asyncio.timeout(REQUEST_TIMEOUT):
-                await self.lock.api_instance.replace_namespaced_lease(
-                    self.lock.name, self.lock.namespace, lease
-                )
-            log.info("released lease %s", self.lock.name)
-        except (ApiException, *_TRANSPORT_ERRORS) as error:
-            log.warning("could not release lease %s: %r", self.lock.name, error)
+        # A renewal cancelled in flight may still reach the API server after the read
+        # below: our write then meets a Conflict, and the lease, renewed by us, is read again.
+        for _ in range(RELEASE_ATTEMPTS):
+            read, _ = await self.lock.get(self.lock.name, self.lock.namespace)
+            lease = self.lock.lease_reference
+            if not read or lease is None or lease.spec is None:
+                return
+            if lease.spec.holder_identity != self.lock.identity:
+                return
+            lease.spec.holder_identity = ""
+            lease.spec.lease_duration_seconds = 1
+            try:
+                async with asyncio.timeout(REQUEST_TIMEOUT):
+                    await self.lock.api_instance.replace_namespaced_lease(
+                        self.lock.name, self.lock.namespace, lease
+                    )
+                log.info("released lease %s", self.lock.name)
+                return
+            except ApiException as error:
+                if error.status != HTTPStatus.CONFLICT:
+                    log.warning("could not release lease %s: %r", self.lock.name, error)
+                    return
+            except _TRANSPORT_ERRORS as error:
+                log.warning("could not release lease %s: %r", self.lock.name, error)
+                return
+        log.warning("could not release lease %s: it kept changing", self.lock.name)
