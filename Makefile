@@ -40,9 +40,12 @@ unit: venv
 integration: venv binaries
 	$(BIN)/python -m pytest tests/integration -q
 
-## The whole suite: lint, unit, integration (real kube-apiserver + etcd).
+## The whole suite: lint, unit, integration (real kube-apiserver + etcd), toolkit (real
+## PostgreSQL), e2e (the local cluster). Most of its time is spent waiting on servers, so
+## TEST_WORKERS pytest-xdist workers share it; the e2e tests keep to one of them.
+TEST_WORKERS ?= 3
 test: venv binaries lint
-	$(BIN)/python -m pytest tests -q
+	$(BIN)/python -m pytest tests -q -n $(TEST_WORKERS) --dist loadgroup
 
 ## Bring up the local cluster, install kubedag with Helm, run the example DAG.
 demo: venv

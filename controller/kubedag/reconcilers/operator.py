@@ -54,6 +54,7 @@ def build_registry(
     controller_settings: ControllerSettings,
     kubeconfig: str | None = None,
     on_started: Callable[[Controller], None] | None = None,
+    on_stopped: Callable[[], None] | None = None,
 ) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     state: dict[str, Any] = {}
@@ -79,6 +80,8 @@ def build_registry(
     async def stop(**_: Any) -> None:
         await controller().stop()
         await controller().kube.close()
+        if on_stopped is not None:
+            on_stopped()
 
     # async: kopf runs plain `def` handlers in a thread pool, and the caches and work queues
     # belong to the event loop.
