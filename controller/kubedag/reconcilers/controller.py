@@ -25,6 +25,7 @@ from kubedag.reconcilers.datasets import DatasetLinks
 from kubedag.reconcilers.informer import Informer
 from kubedag.reconcilers.notifier import NotificationSender
 from kubedag.reconcilers.pools import PoolReconciler
+from kubedag.reconcilers.relist import RelistSweep
 from kubedag.reconcilers.runs import RunReconciler
 from kubedag.reconcilers.settings import ControllerSettings
 from kubedag.reconcilers.slots import SlotBook
@@ -100,6 +101,7 @@ class Controller:
             "pools", self.pools.reconcile, workers=1, now=now
         )
         self.informer.slots.on_pool_change = self._pool_changed
+        self.relist = RelistSweep(kube, partial(self.on_pod_event, "DELETED"))
 
         self.backfills = BackfillReconciler(
             context,
@@ -140,6 +142,7 @@ class Controller:
         await self.backfill_queue.stop()
         await self.sender.stop()
         await self.pool_queue.stop()
+        await self.relist.stop()
 
     def cache_sizes(self) -> dict[str, int]:
         """Entries of every per-object cache (the `kubedag_cache_entries` gauge): after all
@@ -159,6 +162,7 @@ class Controller:
             **self.backfills.sizes(),
             "service_accounts": len(self.accounts),
             **self.sender.sizes(),
+            "relist_pods": len(self.relist),
         }
 
     # Watch events -------------------------------------------------------------------------
@@ -267,6 +271,7 @@ class Controller:
     def on_pod_event(self, event_type: str | None, body: dict[str, Any]) -> None:
         namespace = body["metadata"]["namespace"]
         pod = observe_pod(body)
+        self.relist.pod_event(event_type, body)
         if event_type == "DELETED":
             freed = self.informer.forget_pod(namespace, pod.name)
         else:
