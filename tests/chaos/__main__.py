@@ -23,7 +23,8 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 32)
-    print(f"chaos seed {seed} (repeat with: python -m tests.chaos --seed {seed})", flush=True)
+    again = f"python -m tests.chaos{' --smoke' if args.smoke else ''} --seed {seed}"
+    print(f"chaos seed {seed} (repeat with: {again})", flush=True)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="kubedag-chaos-"))
     print(f"logs in {workdir}", flush=True)
     shape, faults = (SMOKE, SMOKE_FAULTS) if args.smoke else (FULL, FULL_FAULTS)

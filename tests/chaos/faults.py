@@ -48,7 +48,7 @@ class Replicas:
                 "--leader-elect-namespace",
                 self.ns,
                 "--log-level",
-                "info",
+                os.environ.get("KUBEDAG_CHAOS_LOG_LEVEL", "info"),
             ],
             self.log_dir / f"{name}.log",
             env={**os.environ, "POD_NAME": name, "PYTHONUNBUFFERED": "1"},

@@ -85,6 +85,7 @@ class Report:
     etcd_restarts: int = 0
     watch_relists: int = 0
     notifications: int = 0
+    made_again: list[str] = field(default_factory=list)
     run_states: dict[str, int] = field(default_factory=dict)
     chaos_seconds: float = 0.0
     total_seconds: float = 0.0
@@ -101,6 +102,9 @@ class Report:
             f" {self.apiserver_restarts}; etcd restarts: {self.etcd_restarts}",
             f"notifications received: {self.notifications}; recorder re-lists: "
             f"{self.watch_relists}",
+            f"tries made again after their pod was deleted before its launch was recorded: "
+            f"{len(self.made_again)}",
+            *(f"  - {line}" for line in self.made_again),
             f"chaos {self.chaos_seconds:.0f} s, whole run {self.total_seconds:.0f} s",
             f"violations: {len(self.violations)}",
             *(f"  - {v}" for v in self.violations),
@@ -281,7 +285,8 @@ def _collect(
     report.watch_relists = pods.relists
     report.notifications = len(received)
     report.run_states = dict(Counter(str((r.get("status") or {}).get("state")) for r in runs))
-    violations = checks.one_pod_per_try(creations)
+    deleted = {uid for uid, fate in kubelet.ledger.items() if fate == "Deleted"}
+    violations, report.made_again = checks.one_pod_per_try(creations, deleted)
     violations += checks.runs_consistent(runs, leaves, creations, kubelet.ledger)
     violations += checks.one_run_per_date(runs)
     violations += checks.one_id_per_notification(received)
@@ -295,7 +300,35 @@ def _collect(
     )
     if (backfill.get("status") or {}).get("state") != "Completed":
         violations.append(f"the Backfill is {backfill.get('status')}")
-    report.violations = violations
+    report.violations = violations + _stuck_pods(cluster, runs, creations, kubelet.ledger)
+
+
+def _stuck_pods(
+    cluster: Cluster,
+    runs: list[dict[str, Any]],
+    creations: list[checks.PodCreation],
+    ledger: dict[str, str],
+) -> list[str]:
+    """For a run that did not finish, what its pods are and what the kubelet and the
+    recorder know of them: where to start looking."""
+    seen = {pod.uid for pod in creations}
+    lines = []
+    for run in runs:
+        if (run.get("status") or {}).get("state") in checks.FINISHED_RUN:
+            continue
+        name = run["metadata"]["name"]
+        for pod in cluster.core.list_namespaced_pod(cluster.ns).items:
+            if (pod.metadata.labels or {}).get("kubedag.io/dagrun") != name:
+                continue
+            uid = pod.metadata.uid
+            lines.append(
+                f"  pod {pod.metadata.name} of stuck run {name}: {pod.status.phase}, "
+                f"created {pod.metadata.creation_timestamp}, recorded {uid in seen}, "
+                f"kubelet {ledger.get(uid)}"
+            )
+        tasks = (run.get("status") or {}).get("tasks") or []
+        lines += [f"  task {t['name']}: {t}" for t in tasks]
+    return lines
 
 
 def _retrying(call: Any, attempts: int = 60) -> Any:

@@ -82,11 +82,16 @@ def test_runs_consistent(case: Case) -> None:
 
 
 def test_one_pod_per_try_finds_a_pod_made_twice_and_a_missing_try() -> None:
-    assert checks.one_pod_per_try([pod("1"), pod("2", try_number=2)]) == []
-    assert checks.one_pod_per_try([pod("1"), pod("1b"), pod("3", try_number=3)]) == [
-        "r/a try 1 had 2 pods",
-        "r/a has pods for tries [1, 3]",
-    ]
+    assert checks.one_pod_per_try([pod("1"), pod("2", try_number=2)]) == ([], [])
+    assert checks.one_pod_per_try([pod("1"), pod("1b"), pod("3", try_number=3)]) == (
+        ["r/a try 1 had 2 pods", "r/a has pods for tries [1, 3]"],
+        [],
+    )
+    # Made again after its first pod was deleted: told apart.
+    assert checks.one_pod_per_try([pod("1"), pod("1b")], deleted={"1"}) == (
+        [],
+        ["r/a try 1 had 2 pods"],
+    )
 
 
 def test_one_run_per_date() -> None:
