@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
+from kubedag.core.pod_observation import observe_pod
 from kubedag.kube.client import MAX_RETRY_AFTER, retry_after
+from kubedag.reconcilers.informer import Informer
 from kubedag.reconcilers.relist import RelistSweep
 from tests.unit.api_double import ApiDouble
 
@@ -18,49 +20,51 @@ def pod(name: str, run: str = "r1") -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {
-            "name": name,
-            "namespace": NS,
-            "labels": {"kubedag.io/dagrun": run},
-            "ownerReferences": [{"kind": "DagRun", "name": run}],
-        },
+        "metadata": {"name": name, "namespace": NS, "labels": {"kubedag.io/dagrun": run}},
+        "status": {"phase": "Running"},
     }
 
 
-def test_a_relist_hands_back_only_the_pods_deleted_in_the_gap() -> None:
-    async def scenario() -> list[dict[str, Any]]:
+def test_a_relist_forgets_only_the_pods_deleted_in_the_gap_and_wakes_their_runs() -> None:
+    async def scenario() -> tuple[list[str], list[tuple[str, str]]]:
         api = ApiDouble()
-        deleted: list[dict[str, Any]] = []
-        sweep = RelistSweep(api, deleted.append, quiet=0.05)  # type: ignore[arg-type]
+        informer = Informer()
+        informer.put_run((NS, "r1"), {"metadata": {"name": "r1"}, "spec": {"dagName": "d"}})
+        woken: list[tuple[str, str]] = []
+        sweep = RelistSweep(api, informer, woken.append, lambda: None, quiet=0.05)  # type: ignore[arg-type]
         for name in ("kept", "gone", "missed", "touched"):
             api.put(f"/api/v1/namespaces/{NS}/pods/{name}", pod(name))
-            sweep.pod_event("ADDED", pod(name))
-        # The watch is down: "gone" is deleted. The re-list misses "missed" too (as if it
-        # came later), but a GET finds it; "touched" has an event since the burst began.
+            informer.put_pod(NS, observe_pod(pod(name)))
+        # The watch was down: "gone" was deleted. The re-list misses "missed" too (as if it
+        # came later), but a GET finds it; "touched" is updated after the burst began.
         del api.objects[f"/api/v1/namespaces/{NS}/pods/gone"]
-        sweep.pod_event(None, pod("kept"))
-        sweep.pod_event("MODIFIED", pod("touched"))
-        sweep.pod_event(None, pod("fresh"))
+        for name in ("kept", "fresh"):
+            sweep.listed(NS)
+            informer.put_pod(NS, observe_pod(pod(name)))
+        informer.put_pod(NS, observe_pod(pod("touched")))
         await asyncio.sleep(0.2)
         await sweep.stop()
-        return deleted
+        cached = [
+            n for n in ("kept", "gone", "missed", "touched", "fresh") if informer.pods.get(NS, n)
+        ]
+        return cached, woken
 
-    deleted = asyncio.run(scenario())
-    assert [d["metadata"]["name"] for d in deleted] == ["gone"]
-    assert deleted[0]["metadata"]["ownerReferences"] == [{"kind": "DagRun", "name": "r1"}]
+    cached, woken = asyncio.run(scenario())
+    assert cached == ["kept", "missed", "touched", "fresh"]
+    assert woken == [(NS, "r1")]
 
 
-def test_the_first_listing_checks_nothing_and_deleted_pods_are_forgotten() -> None:
+def test_the_first_listing_checks_nothing() -> None:
     async def scenario() -> tuple[int, int]:
         api = ApiDouble()
-        sweep = RelistSweep(api, lambda _: None, quiet=0.05)  # type: ignore[arg-type]
-        sweep.pod_event(None, pod("a"))
-        sweep.pod_event(None, pod("b"))
+        informer = Informer()
+        sweep = RelistSweep(api, informer, lambda _: None, lambda: None, quiet=0.05)  # type: ignore[arg-type]
+        for name in ("a", "b"):
+            sweep.listed(NS)
+            informer.put_pod(NS, observe_pod(pod(name)))
         await asyncio.sleep(0.2)
-        sweep.pod_event("DELETED", pod("a"))
-        sweep.pod_event("DELETED", pod("b"))
         await sweep.stop()
-        return sweep.sweeps, len(sweep) + len(api.writes)
+        return sweep.sweeps, len(api.writes)
 
     assert asyncio.run(scenario()) == (1, 0)
 

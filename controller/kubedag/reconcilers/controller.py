@@ -101,7 +101,7 @@ class Controller:
             "pools", self.pools.reconcile, workers=1, now=now
         )
         self.informer.slots.on_pool_change = self._pool_changed
-        self.relist = RelistSweep(kube, self.informer.pods, self._pod_gone)
+        self.relist = RelistSweep(kube, self.informer, self.run_queue.add, self._wake_slot_winners)
 
         self.backfills = BackfillReconciler(
             context,
@@ -142,7 +142,6 @@ class Controller:
         await self.backfill_queue.stop()
         await self.sender.stop()
         await self.pool_queue.stop()
-        await self.relist.stop()
 
     def cache_sizes(self) -> dict[str, int]:
         """Entries of every per-object cache (the `kubedag_cache_entries` gauge): after all
@@ -270,8 +269,6 @@ class Controller:
     def on_pod_event(self, event_type: str | None, body: dict[str, Any]) -> None:
         namespace = body["metadata"]["namespace"]
         pod = observe_pod(body)
-        if event_type is None:
-            self.relist.listed(namespace)
         if event_type == "DELETED":
             freed = self.informer.forget_pod(namespace, pod.name)
         else:
@@ -280,17 +277,6 @@ class Controller:
         if run:
             self.run_queue.add((namespace, run))
         if freed:  # the slots go to the first waiting tasks in rank order, whatever their run
-            self._wake_slot_winners()
-
-    def _pod_gone(self, namespace: str, name: str) -> None:
-        """A pod deleted while the watch was down (found by the re-list sweep)."""
-        pod = self.informer.pods.get(namespace, name)
-        if pod is None:
-            return
-        freed = self.informer.forget_pod(namespace, name)
-        for run in self.informer.runs_labelled(namespace, pod.run):
-            self.run_queue.add(run)
-        if freed:
             self._wake_slot_winners()
 
     def _wake_slot_winners(self) -> None:

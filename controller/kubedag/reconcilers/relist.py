@@ -7,15 +7,17 @@ Without this, the cache would keep such a pod as running for ever, and its run w
 A burst of listing events starts a sweep once it has been quiet for `QUIET` seconds: each
 cached pod of the listed namespaces that no update touched since the burst began (the
 listing touches every pod it delivers; a pod this controller created is cached from the
-create's response) is read with a GET, and one the API server no longer has is reported
-to `on_gone`: its try then fails as a pod that disappeared, and is retried if it may be."""
+create's response) is read with a GET, and one the API server no longer has is forgotten as
+a deleted pod is, and its run woken: its try then fails as a pod that disappeared, and is
+retried if it may be."""
 
 import asyncio
 import logging
 from collections.abc import Callable
 
 from kubedag.kube.client import Kube, core_path
-from kubedag.reconcilers.caches import NamespacedName, PodCache
+from kubedag.reconcilers.caches import NamespacedName
+from kubedag.reconcilers.informer import Informer
 
 log = logging.getLogger(__name__)
 
@@ -26,13 +28,16 @@ class RelistSweep:
     def __init__(
         self,
         kube: Kube,
-        pods: PodCache,
-        on_gone: Callable[[str, str], None],
+        informer: Informer,
+        wake_run: Callable[[NamespacedName], None],
+        wake_slot_winners: Callable[[], None],
         quiet: float = QUIET,
     ) -> None:
         self.kube = kube
-        self.pods = pods
-        self.on_gone = on_gone
+        self.informer = informer
+        self.pods = informer.pods
+        self.wake_run = wake_run
+        self.wake_slot_winners = wake_slot_winners
         self.quiet = quiet
         self.sweeps = 0
         self._burst_start: int | None = None
@@ -73,7 +78,17 @@ class RelistSweep:
             touched = self.pods.touched_at(*key)
             if found is None and touched is not None and touched < start:
                 log.info("pod %s/%s was deleted while the watch was down", *key)
-                self.on_gone(*key)
+                self._forget(*key)
+
+    def _forget(self, namespace: str, name: str) -> None:
+        pod = self.pods.get(namespace, name)
+        if pod is None:
+            return
+        freed = self.informer.forget_pod(namespace, name)
+        for run in self.informer.runs_labelled(namespace, pod.run):
+            self.wake_run(run)
+        if freed:
+            self.wake_slot_winners()
 
     async def stop(self) -> None:
         if self._timer is not None:
