@@ -16,10 +16,12 @@ LEASE = "kubedag-controller"
 
 
 class Replicas:
-    """`kubedag run --leader-elect` twice; `supervise()` starts any that is not running
-    (killed, or stopped after losing its lease), as the Deployment's ReplicaSet would."""
+    """`kubedag run --leader-elect` `count` times (one: a lone controller, without leader
+    election); `supervise()` starts any that is not running (killed, or stopped after
+    losing its lease), as the Deployment's ReplicaSet would."""
 
     def __init__(self, kubeconfig: Path, namespace: str, log_dir: Path, count: int = 2) -> None:
+        self.leader_elect = count > 1
         self.kubeconfig = kubeconfig
         self.ns = namespace
         self.log_dir = log_dir
@@ -44,9 +46,11 @@ class Replicas:
                 self.kubeconfig,
                 "-n",
                 self.ns,
-                "--leader-elect",
-                "--leader-elect-namespace",
-                self.ns,
+                *(
+                    ["--leader-elect", "--leader-elect-namespace", self.ns]
+                    if self.leader_elect
+                    else []
+                ),
                 "--log-level",
                 os.environ.get("KUBEDAG_CHAOS_LOG_LEVEL", "info"),
             ],

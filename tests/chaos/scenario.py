@@ -3,6 +3,7 @@ workload, two controller replicas, and the faults on a seeded timetable; then th
 `python -m tests.chaos` runs the full size, tests/integration/test_chaos.py a small one."""
 
 import base64
+import contextlib
 import logging
 import random
 import time
@@ -50,6 +51,8 @@ class Faults:
     etcd_at: tuple[int, ...]
     leader_odds: float = 0.6
     leader_at: tuple[int, ...] = ()
+    replicas: int = 2  # 1: a lone controller, killed and started again (no Lease to wait for)
+    min_deletions: int = 1  # the faults go on (at most a minute more) until this many
     backfill_at: int = 0  # the Backfill is created at this kill
 
 
@@ -67,8 +70,7 @@ SMOKE_FAULTS = Faults(
     delete_every=(1.5, 3.0),
     apiserver_at=(2,),
     etcd_at=(),
-    leader_odds=0.0,
-    leader_at=(1,),
+    replicas=1,
 )
 
 
@@ -111,41 +113,59 @@ class Report:
         ]
 
 
-def run(shape: Shape, faults: Faults, seed: int, workdir: Path, settle: float) -> Report:
+def run(
+    shape: Shape,
+    faults: Faults,
+    seed: int,
+    workdir: Path,
+    settle: float,
+    plane: ControlPlane | None = None,
+) -> Report:
+    """The run on `plane` (its API server is restarted as the faults say), else on a
+    control plane of its own in `workdir`."""
+    with contextlib.ExitStack() as stack:
+        if plane is None:
+            plane = stack.enter_context(ControlPlane(workdir / "control-plane"))
+        return _run(plane, shape, faults, seed, workdir, settle)
+
+
+def _run(
+    plane: ControlPlane, shape: Shape, faults: Faults, seed: int, workdir: Path, settle: float
+) -> Report:
     began = time.monotonic()
     report = Report(seed=seed)
-    with ControlPlane(workdir / "control-plane") as plane:
-        api = admin.client(plane.kubeconfig)
-        install_crds(api)
-        cluster = _namespace(api)
-        receiver = Receiver()
-        receiver.start()
-        _hook_secret(cluster, receiver.url)
-        pods = PodWatch(admin.client(plane.kubeconfig), NAMESPACE)
-        pods.start()
-        kubelet = StandInKubelet(admin.client(plane.kubeconfig), NAMESPACE, pods, seed, shape)
-        kubelet.start()
-        replicas = Replicas(plane.kubeconfig, NAMESPACE, workdir)
-        try:
-            replicas.supervise()
+    api = admin.client(plane.kubeconfig)
+    install_crds(api)
+    cluster = _namespace(api)
+    receiver = Receiver()
+    receiver.start()
+    _hook_secret(cluster, receiver.url)
+    pods = PodWatch(admin.client(plane.kubeconfig), NAMESPACE)
+    pods.start()
+    kubelet = StandInKubelet(admin.client(plane.kubeconfig), NAMESPACE, pods, seed, shape)
+    kubelet.start()
+    replicas = Replicas(plane.kubeconfig, NAMESPACE, workdir, faults.replicas)
+    try:
+        replicas.supervise()
+        if replicas.leader_elect:
             wait_for(lambda: _leader_slot(cluster, replicas) is not None, "a leader", 60)
-            cluster.apply_dag(SCHEDULED_DAG, dag_spec(shape, scheduled=True))
-            cluster.apply_dag(BACKFILLED_DAG, dag_spec(shape, scheduled=False))
-            if faults.backfill_at == 0:
-                _create_backfill(cluster, shape)
-            chaos_began = time.monotonic()
-            _chaos(plane, cluster, replicas, kubelet, faults, random.Random(seed), shape, report)
-            report.chaos_seconds = time.monotonic() - chaos_began
-            _settle(cluster, replicas, shape, settle)
-            _collect(cluster, pods, kubelet, receiver, report, shape.runs)
-        finally:
-            replicas.stop()
-            kubelet.stop()
-            pods.stop()
-            receiver.stop()
-        report.kills = replicas.kills
-        report.replica_exits = replicas.exits
-        report.leader_changes = max(0, replicas.leaderships() - 1)
+        cluster.apply_dag(SCHEDULED_DAG, dag_spec(shape, scheduled=True))
+        cluster.apply_dag(BACKFILLED_DAG, dag_spec(shape, scheduled=False))
+        if faults.backfill_at == 0:
+            _create_backfill(cluster, shape)
+        chaos_began = time.monotonic()
+        _chaos(plane, cluster, replicas, kubelet, faults, random.Random(seed), shape, report)
+        report.chaos_seconds = time.monotonic() - chaos_began
+        _settle(cluster, replicas, shape, settle)
+        _collect(cluster, pods, kubelet, receiver, report, shape.runs)
+    finally:
+        replicas.stop()
+        kubelet.stop()
+        pods.stop()
+        receiver.stop()
+    report.kills = replicas.kills
+    report.replica_exits = replicas.exits
+    report.leader_changes = max(0, replicas.leaderships() - 1)
     report.total_seconds = time.monotonic() - began
     return report
 
@@ -210,13 +230,17 @@ def _chaos(
     now = time.monotonic()
     next_kill = now + rng.uniform(*faults.kill_every)
     next_delete = now + rng.uniform(*faults.delete_every)
-    while replicas.kills < faults.kills:
+    deletions = 0
+    while replicas.kills < faults.kills or (
+        deletions < faults.min_deletions and time.monotonic() < next_kill + 60
+    ):
         time.sleep(0.2)
         replicas.supervise()
         now = time.monotonic()
         if now >= next_delete and kubelet.delete_one(rng) is not None:
+            deletions += 1
             next_delete = now + rng.uniform(*faults.delete_every)
-        if now < next_kill:
+        if now < next_kill or replicas.kills >= faults.kills:
             continue
         leader = _leader_slot(cluster, replicas)
         odds = 1.0 if replicas.kills + 1 in faults.leader_at else faults.leader_odds
@@ -224,7 +248,7 @@ def _chaos(
             victim = leader
         else:
             others = [s for s in range(len(replicas.processes)) if s != leader]
-            victim = rng.choice(others)
+            victim = rng.choice(others or [0])
         replicas.kill(victim)
         log.info("kill %d: replica slot %d (leader: %s)", replicas.kills, victim, leader)
         if replicas.kills == faults.backfill_at:

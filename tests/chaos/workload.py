@@ -30,7 +30,7 @@ class Shape:
 
 
 FULL = Shape(scheduled=100, backfilled=30, task_seconds=(1.0, 4.0), max_active_runs=5)
-SMOKE = Shape(scheduled=16, backfilled=4, task_seconds=(0.2, 0.6), max_active_runs=8)
+SMOKE = Shape(scheduled=10, backfilled=2, task_seconds=(0.2, 0.5), max_active_runs=10)
 
 # extract -> clean -> load -> report, and extract -> audit: report and audit are the leaves,
 # so a failed audit (no retries) fails its run while report still runs.
