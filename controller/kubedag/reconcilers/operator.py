@@ -79,6 +79,7 @@ def build_registry(
     @kopf.on.cleanup(registry=registry)
     async def stop(**_: Any) -> None:
         await controller().stop()
+        await controller().relist.stop()
         await controller().kube.close()
         if on_stopped is not None:
             on_stopped()
@@ -109,6 +110,8 @@ def build_registry(
 
     @kopf.on.event("", "v1", "pods", labels={LABEL_MANAGED_BY: "kubedag"}, registry=registry)
     async def pod_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+        if type is None:  # a listing: after a watch gap, pods deleted in it are not in it
+            controller().relist.listed(body["metadata"]["namespace"])
         controller().on_pod_event(type, _plain(body))
 
     return registry
