@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from kubernetes import client
 
 from devcluster import admin
@@ -25,6 +26,9 @@ from tests.chaos.proxy import CuttingProxy
 from tests.chaos.recorder import PodWatch, Receiver
 from tests.chaos.workload import HOOK_SECRET, LEAVES, SCHEDULED_DAG, Shape, dag_spec
 from tests.integration.harness import Cluster, ControllerProcess, install_crds
+
+# Both share the faulty control plane: one worker under pytest-xdist, so it starts once.
+pytestmark = pytest.mark.xdist_group("faulty-plane")
 
 SHAPE = Shape(scheduled=3, backfilled=0, task_seconds=(0.2, 0.5), max_active_runs=6)
 WIDE = 8  # tasks of the wide DAG, created at once: concurrent writes meet the limit

@@ -7,9 +7,14 @@ change waits for the Lease to expire (15 s), which `make chaos` pays 12 times ov
 import os
 from pathlib import Path
 
+import pytest
+
 from devcluster.controlplane import ControlPlane
 from tests.chaos.scenario import SMOKE_FAULTS, run
 from tests.chaos.workload import SMOKE
+
+# Both share the faulty control plane: one worker under pytest-xdist, so it starts once.
+pytestmark = pytest.mark.xdist_group("faulty-plane")
 
 
 def test_a_small_workload_survives_controller_kills_pod_deletions_and_an_api_restart(
