@@ -20,7 +20,9 @@ from kubedag.commands import (
     backfill,
     build,
     clear,
+    completion,
     connection,
+    dag_test,
     datasets,
     import_airflow,
     lineage,
@@ -409,8 +411,8 @@ async def _serve(args: argparse.Namespace, settings: ControllerSettings) -> int:
     return 1 if lost else 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kubedag", description=__doc__)
+def build_parser(prog: str = "kubedag") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("validate", help="check DAG files offline; exit 1 if any is invalid")
@@ -477,6 +479,8 @@ def build_parser() -> argparse.ArgumentParser:
     lineage.add_parsers(sub)
     build.add_parser(sub)
     import_airflow.add_parser(sub)
+    dag_test.add_parser(sub)
+    completion.add_parser(sub)
 
     p = sub.add_parser("run", help="run the controller against the current kubeconfig")
     p.add_argument(
@@ -507,13 +511,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _program() -> str:
+    """`kubectl kubedag` when kubectl runs the command as its plugin (kubectl-kubedag)."""
+    return "kubectl kubedag" if Path(sys.argv[0]).name == "kubectl-kubedag" else "kubedag"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_program())
+    if words[:1] == ["__complete"]:  # the shell completion scripts' callback
+        return completion.complete(parser, words[1:])
+    args = parser.parse_args(words)
     try:
         return int(args.func(args))
     except (CliError, ScheduleError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+
+
+def kubectl_complete_main() -> int:
+    """`kubectl_complete-kubedag`: what kubectl runs to complete `kubectl kubedag ...`."""
+    return completion.kubectl_complete(build_parser("kubectl kubedag"), sys.argv[1:])
 
 
 if __name__ == "__main__":

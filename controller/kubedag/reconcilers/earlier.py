@@ -16,6 +16,7 @@ from kubedag.core import past
 from kubedag.core.backfill import first_date
 from kubedag.core.dag_scheduler import RunSummary
 from kubedag.core.earlier_runs import EarlierRuns
+from kubedag.core.run_types import reads_the_past
 from kubedag.core.snapshot import Snapshot
 from kubedag.kube.client import Kube, custom_path
 from kubedag.models.backfill import Backfill
@@ -43,7 +44,7 @@ class EarlierRunsReader:
 
     async def read(self, run: DagRun, snapshot: Snapshot) -> EarlierRuns:
         logical = run.status.logical_date
-        if logical is None:
+        if logical is None or not reads_the_past(run.spec.run_type):
             return EarlierRuns()
         namespace, dag = run.namespace, run.spec.dag_name
         dag_key = (namespace, dag)
