@@ -44,12 +44,14 @@ def rec(name: str, state: TaskState, try_number: int = 1, **fields: Any) -> dict
             [TryLog("a", 1, "p-a-1", False), TryLog("a", 2, "p-a-2", True)],
         ),
         ([rec("a", T.UP_FOR_RETRY)], set(), [TryLog("a", 1, "p-a-1", False)]),
+        # the record names no pod: the one its name gives
+        ([rec("a", T.SUCCESS, pod=None)], set(), [TryLog("a", 1, "r-a-1", False)]),
     ],
 )
 def test_new_logs(
     tasks: list[dict[str, Any]], seen: set[tuple[str, int]], expected: list[TryLog]
 ) -> None:
-    assert new_logs(status(*tasks), seen) == expected
+    assert new_logs("r", status(*tasks), seen) == expected
 
 
 @pytest.mark.parametrize(
@@ -168,10 +170,12 @@ def test_log_lines_carry_their_task_and_try() -> None:
     assert out.getvalue() == "[a #2] one\n[a #2] two\n[a #2] three\n"
     out = io.StringIO()
     kube = FakeLogs([], ApiError(404, "NotFound", "gone"))
-    asyncio.run(
-        dag_test._read_log(kube, "ns", TryLog("a", 1, "p", False), Progress(out, tty=False))
-    )
+    gone = TryLog("a", 1, "p", False)
+    asyncio.run(dag_test._read_log(kube, "ns", gone, Progress(out, tty=False)))
     assert out.getvalue() == "[a #1] (no log: pod p: gone)\n"
+    out = io.StringIO()
+    asyncio.run(dag_test._read_log(FakeLogs([]), "ns", gone, Progress(out, tty=False)))
+    assert out.getvalue() == "[a #1] (empty log)\n"
 
 
 def test_progress_is_one_updating_line_on_a_terminal_and_plain_lines_otherwise() -> None:

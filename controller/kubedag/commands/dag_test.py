@@ -19,6 +19,7 @@ from kubedag.commands.output import add_output_flag, dump
 from kubedag.commands.progress import Progress
 from kubedag.core.dates import parse_time
 from kubedag.core.durations import format_duration
+from kubedag.core.naming import pod_name
 from kubedag.core.snapshot import build_snapshot
 from kubedag.core.suggestions import did_you_mean
 from kubedag.kube.client import ApiError, Kube, custom_path
@@ -28,8 +29,9 @@ from kubedag.models.dag import Dag
 from kubedag.models.dagrun import DagRun, DagRunStatus, RunState, TaskRecord, TaskState
 
 POLL_SECONDS = 0.5
-# After the run ended, how long the logs of its last tries may take to arrive.
-LOG_DRAIN_SECONDS = 10.0
+# After the run ended, how long the logs of its last tries may take to arrive (their
+# containers have ended: what is left is in flight).
+LOG_DRAIN_SECONDS = 3.0
 # A leftover finished test run of the same date: how long its deletion may take.
 REPLACE_SECONDS = 30.0
 # A pod's log is read only once its container ran: these states (and the earlier tries).
@@ -97,17 +99,21 @@ class TryLog:
         return f"[{self.task} #{self.try_number}]"
 
 
-def new_logs(status: DagRunStatus, seen: Collection[tuple[str, int]]) -> list[TryLog]:
+def new_logs(run: str, status: DagRunStatus, seen: Collection[tuple[str, int]]) -> list[TryLog]:
     """The task tries whose log to start reading now: every try that ran (a current try
-    running or finished, and the earlier tries the status keeps) and is not in `seen`."""
+    running or finished, and the earlier tries the status keeps) and is not in `seen`.
+    A try whose record names no pod (any more) had the pod its name gives."""
     found: list[TryLog] = []
     for record in status.tasks:
         for earlier in record.tries or []:
-            if earlier.pod and (record.name, earlier.try_number) not in seen:
-                found.append(TryLog(record.name, earlier.try_number, earlier.pod, False))
-        if record.pod and record.state in _LOGGED and (record.name, record.try_number) not in seen:
+            if (record.name, earlier.try_number) not in seen:
+                pod = earlier.pod or pod_name(run, record.name, earlier.try_number)
+                found.append(TryLog(record.name, earlier.try_number, pod, False))
+        current = (record.name, record.try_number)
+        if record.try_number and record.state in _LOGGED and current not in seen:
+            pod = record.pod or pod_name(run, record.name, record.try_number)
             running = record.state in (TaskState.RUNNING, TaskState.RESTARTING)
-            found.append(TryLog(record.name, record.try_number, record.pod, running))
+            found.append(TryLog(record.name, record.try_number, pod, running))
     return found
 
 
@@ -277,7 +283,7 @@ async def _follow(
             if body is None:
                 raise CliError(f"the test run {name} was deleted before it ended")
             run = DagRun.model_validate(body)
-            for log in new_logs(run.status, readers):
+            for log in new_logs(name, run.status, readers):
                 readers[log.key] = asyncio.create_task(_read_log(kube, namespace, log, progress))
             progress.update(progress_line(run, only_task))
             if ended(run.status, only_task):
@@ -285,6 +291,9 @@ async def _follow(
             await asyncio.sleep(POLL_SECONDS)
         if readers:
             await asyncio.wait(readers.values(), timeout=LOG_DRAIN_SECONDS)
+        for (task, try_number), reader in readers.items():
+            if not reader.done():
+                progress.note(f"[{task} #{try_number}] (the log did not come to an end)")
         return body
     finally:
         for reader in readers.values():
@@ -293,17 +302,20 @@ async def _follow(
 
 async def _read_log(kube: Kube, namespace: str, log: TryLog, progress: Progress) -> None:
     """Print the try's log, a line at a time with its task and try in front."""
-    partial = b""
+    partial, empty = b"", True
     try:
         async for chunk in kube.pod_log(
             namespace, log.pod, container=CONTAINER_NAME, follow=log.follow
         ):
             partial += chunk
+            empty = empty and not chunk
             *lines, partial = partial.split(b"\n")
             for line in lines:
                 progress.note(f"{log.prefix} {line.decode(errors='replace')}")
         if partial:
             progress.note(f"{log.prefix} {partial.decode(errors='replace')}")
+        if empty:
+            progress.note(f"{log.prefix} (empty log)")
     except ApiError as error:
         reason = "gone" if error.not_found else error.message
         progress.note(f"{log.prefix} (no log: pod {log.pod}: {reason})")
