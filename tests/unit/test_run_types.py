@@ -23,7 +23,9 @@ from kubedag.core.dag_scheduler import (
 from kubedag.core.history import HistoryPolicy, runs_to_delete
 from kubedag.core.run_engine import task_context
 from kubedag.core.schedule import DataInterval
-from kubedag.models.dagrun import RunState, RunType
+from kubedag.models.dagrun import DagRun, DagRunStatus, RunState, RunType, TaskState
+from kubedag.reconcilers.datasets import DatasetLinks
+from kubedag.reconcilers.outbox import OutboxKeeper
 from tests.unit.builders import running_run, snapshot_of, task
 from tests.unit.test_backfill import NOW as BACKFILL_NOW
 from tests.unit.test_backfill import accepted, backfill
@@ -209,3 +211,35 @@ def test_templates_see_a_test_run_as_a_manual_one() -> None:
     ).variables()
     assert context["dag_run"]["run_type"] == "manual"
     assert context["dag_run"]["external_trigger"] is True
+
+
+# -- Where the controller applies them --------------------------------------------------------
+
+
+def finished(run: DagRun) -> DagRunStatus:
+    """The run's status once its every task succeeded."""
+    tasks = [
+        r.model_copy(update={"state": TaskState.SUCCESS, "try_number": 1}) for r in run.status.tasks
+    ]
+    return run.status.model_copy(update={"state": S, "end_time": day(1), "tasks": tasks})
+
+
+@pytest.mark.parametrize(("kind", "updates"), [(SCHEDULED, 2), (MANUAL, 2), (TEST, 0)])
+def test_a_test_run_records_no_dataset_updates(kind: RunType, updates: int) -> None:
+    snapshot = snapshot_of(task("a", outlets=["s3://lake/a"]), outputs=["s3://lake/etl"])
+    run = running_run(snapshot)
+    run.spec.run_type = kind
+    noted = DatasetLinks(kube=None).note(run, finished(run), snapshot)  # type: ignore[arg-type]
+    assert len(noted.dataset_updates or []) == updates
+
+
+@pytest.mark.parametrize(("kind", "sent"), [(SCHEDULED, 1), (TEST, 0)])
+def test_a_test_run_notifies_nobody(kind: RunType, sent: int) -> None:
+    hook = {"secretKeyRef": {"name": "hooks", "key": "url"}}
+    snapshot = snapshot_of(task("a"), onRunSuccess=[hook])
+    run = running_run(snapshot)
+    run.spec.run_type = kind
+    body = {"metadata": {"creationTimestamp": "2026-01-01T00:00:00Z"}}
+    keeper = OutboxKeeper(None, None, None)  # type: ignore[arg-type]
+    decision = keeper.decide(run, body, snapshot, finished(run), day(1))
+    assert len(decision.status.notifications) == sent
