@@ -110,9 +110,11 @@ def test_a_test_run_never_is_the_previous_run_nor_the_previous_success() -> None
     assert success is not None and success.name == "etl-scheduled-1"
 
 
-def test_history_cleanup_keeps_no_run_for_a_test_run_to_read() -> None:
+def test_history_cleanup_keeps_no_run_for_a_test_run_to_read_nor_a_test_run() -> None:
     runs = [run(1, F), run(2, R, TEST)]
     assert past.runs_kept_for_past(runs, read={"a"}, catchup=False) == set()
+    failed_test = replace(run(1, F, TEST), unsuccessful=(("a", TaskState.FAILED),))
+    assert past.runs_kept_for_past([failed_test], read={"a"}, catchup=False) == set()
     runs = [run(1, F), run(2, R)]
     assert past.runs_kept_for_past(runs, read={"a"}, catchup=False) == {"etl-scheduled-1"}
 

@@ -203,7 +203,10 @@ def runs_kept_for_past(
     kept = {
         r.name
         for r in runs
-        if r.state is not None and r.state.finished and blocks_successor(r, read)
+        if r.state is not None
+        and r.state.finished
+        and can_be_previous(r.run_type)
+        and blocks_successor(r, read)
     }
     for run in runs:
         deciding = run.state is None or not run.state.finished or run.pending_request
