@@ -8,7 +8,10 @@ import signal
 import subprocess
 from typing import Any
 
+import pytest
+
 from devcluster.binaries import binary_path
+from kubedag import cli
 from kubedag.cli import build_parser
 from kubedag.commands.completion import candidates, live_names
 from tests.integration.harness import (  # noqa: F401 - fixtures
@@ -29,9 +32,12 @@ def task(name: str, *deps: str) -> dict[str, Any]:
     return {"name": name, "image": "busybox", "dependsOn": list(deps)}
 
 
-def kubedag_test(kubeconfig: str, cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
-    command = [str(BIN / "kubedag"), "test", *args, "-n", cluster.ns, "--kubeconfig", kubeconfig]
-    return subprocess.run(command, capture_output=True, text=True, check=False, timeout=60)
+def kubedag_test(
+    kubeconfig: str, cluster: Cluster, capsys: pytest.CaptureFixture[str], *args: str
+) -> tuple[int, str]:
+    """`kubedag test ...` in this process (a subprocess would add its interpreter's start)."""
+    code = cli.main(["test", *args, "-n", cluster.ns, "--kubeconfig", kubeconfig])
+    return code, capsys.readouterr().out
 
 
 def tried(output: str) -> set[str]:
@@ -41,7 +47,10 @@ def tried(output: str) -> set[str]:
 
 
 def test_kubedag_test_and_completion(
-    cluster: Cluster, controller: ControllerProcess, kubeconfig: str
+    cluster: Cluster,
+    controller: ControllerProcess,
+    kubeconfig: str,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     # The schedule starts far ahead: only the tests make runs.
     cluster.apply_dag(
@@ -49,21 +58,21 @@ def test_kubedag_test_and_completion(
         {"schedule": "@daily", "startDate": "2030-01-01", "tasks": [task("a"), task("b", "a")]},
     )
     with Kubelet(cluster) as kubelet:
-        passed = kubedag_test(kubeconfig, cluster, "etl", "--logical-date", "2026-01-01")
-        assert passed.returncode == 0, passed.stdout + passed.stderr
-        assert "test run of DAG etl: success" in passed.stdout
-        assert "dagrun.kubedag.io/etl-test-20260101-0000 deleted" in passed.stdout
-        assert tried(passed.stdout) == {"a", "b"}, passed.stdout
+        code, out = kubedag_test(kubeconfig, cluster, capsys, "etl", "--logical-date", "2026-01-01")
+        assert code == 0, out
+        assert "test run of DAG etl: success" in out
+        assert "dagrun.kubedag.io/etl-test-20260101-0000 deleted" in out
+        assert tried(out) == {"a", "b"}, out
         assert cluster.runs() == []
 
         # --task: that task alone (its upstream taken as met), and the task's outcome
         kubelet.failing.add("etl-test-20260102-0000")
-        only_b = kubedag_test(
-            kubeconfig, cluster, "etl", "--logical-date", "2026-01-02", "--task", "b"
+        code, out = kubedag_test(
+            kubeconfig, cluster, capsys, "etl", "--logical-date", "2026-01-02", "--task", "b"
         )
-        assert only_b.returncode == 1, only_b.stdout + only_b.stderr
-        assert "task b of DAG etl: failed" in only_b.stdout
-        assert tried(only_b.stdout) == {"b"}, only_b.stdout
+        assert code == 1, out
+        assert "task b of DAG etl: failed" in out
+        assert tried(out) == {"b"}, out
         assert cluster.runs() == []
         assert "lastFailedRun" not in (cluster.dag("etl").get("status") or {})
 
@@ -110,11 +119,6 @@ def test_kubectl_finds_the_plugin() -> None:
         [kubectl, "plugin", "list"], capture_output=True, text=True, env=env, timeout=30
     )
     assert f"{BIN}/kubectl-kubedag" in listed.stdout, listed.stdout + listed.stderr
-    helped = subprocess.run(
-        [kubectl, "kubedag", "test", "--help"], capture_output=True, text=True, env=env
-    )
-    assert helped.returncode == 0, helped.stderr
-    assert helped.stdout.startswith("usage: kubectl kubedag test")
     # kubectl's own completion runs kubectl_complete-kubedag for `kubectl kubedag <TAB>`
     completed = subprocess.run(
         [kubectl, "__complete", "kubedag", "lo"], capture_output=True, text=True, env=env

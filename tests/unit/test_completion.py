@@ -4,6 +4,7 @@ namespace the command line gives."""
 
 import pytest
 
+from kubedag import cli
 from kubedag.cli import build_parser
 from kubedag.commands.completion import SCRIPTS, candidates, kubeconfig_in
 
@@ -52,3 +53,12 @@ def test_the_kubeconfig_on_the_command_line_is_used() -> None:
 def test_the_scripts_call_back_for_both_program_names() -> None:
     for script in SCRIPTS.values():
         assert "__complete" in script and "kubectl-kubedag" in script
+
+
+def test_as_a_kubectl_plugin_the_usage_says_kubectl_kubedag(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.argv", ["/venv/bin/kubectl-kubedag", "test", "--help"])
+    with pytest.raises(SystemExit):
+        cli.main()
+    assert capsys.readouterr().out.startswith("usage: kubectl kubedag test")
