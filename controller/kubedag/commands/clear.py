@@ -12,6 +12,7 @@ from typing import Any, TextIO
 
 from kubedag.commands.common import CliError, add_connection_flags, connect
 from kubedag.commands.output import add_output_flag, dump
+from kubedag.commands.progress import Progress
 from kubedag.core.clearing import REQUEST_CONDITION, apply_request
 from kubedag.core.dates import parse_time
 from kubedag.core.snapshot import SNAPSHOT_KEY, Snapshot
@@ -220,6 +221,7 @@ async def _await_applied(
     it was not applied in time."""
     waiting, refused = list(runs), False
     deadline = asyncio.get_running_loop().time() + timeout
+    progress = Progress(out)
     while waiting:
         statuses = await _statuses(kube, namespace, waiting)
         for name in list(waiting):
@@ -230,11 +232,14 @@ async def _await_applied(
             waiting.remove(name)
             refused = refused or bool(applied.get("refused"))
             outcome = _outcome(status, applied, request_id)
-            print(f"dagrun.kubedag.io/{name}: {outcome}", file=out)
+            progress.note(f"dagrun.kubedag.io/{name}: {outcome}")
             results.append({"dagrun": name, "applied": applied, "outcome": outcome})
         if not waiting:
             break
+        if len(runs) > 1:
+            progress.update(f"applied on {len(runs) - len(waiting)}/{len(runs)} runs")
         if asyncio.get_running_loop().time() >= deadline:
+            progress.finish()
             print(
                 f"not applied after {timeout:g}s (is the controller running?):"
                 f" {', '.join(waiting)}",
@@ -242,6 +247,7 @@ async def _await_applied(
             )
             return 1
         await asyncio.sleep(POLL_SECONDS)
+    progress.finish()
     return 1 if refused else 0
 
 
