@@ -51,6 +51,7 @@ def test_kubedag_test_and_completion(
     controller: ControllerProcess,
     kubeconfig: str,
     capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # The schedule starts far ahead: only the tests make runs.
     cluster.apply_dag(
@@ -98,6 +99,7 @@ def test_kubedag_test_and_completion(
 
     # Completion: the cluster's names, in the namespace the command line names.
     cluster.create_run("etl-manual", {"dagName": "etl"})
+    monkeypatch.setenv("KUBEDAG_COMPLETION_TIMEOUT", "60")  # a loaded test machine
     parser, names = build_parser(), live_names(kubeconfig)
     assert candidates(parser, ["test", "-n", cluster.ns, "e"], names) == ["etl"]
     assert candidates(parser, ["logs", "--namespace", cluster.ns, ""], names) == ["etl-manual"]

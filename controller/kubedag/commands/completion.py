@@ -6,6 +6,7 @@ through kubectl's plugin completion, which runs `kubectl_complete-kubedag`."""
 
 import argparse
 import asyncio
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -17,6 +18,8 @@ _OBJECTS: dict[str, tuple[str, ...]] = {
 }
 # Option values (by dest) that are objects in the cluster.
 _OPTION_OBJECTS: dict[str, tuple[str, ...]] = {"namespace": ("namespaces",)}
+# How long a lookup in the cluster may take before completion offers nothing (a shell
+# waits on it); KUBEDAG_COMPLETION_TIMEOUT overrides it.
 LOOKUP_SECONDS = 3.0
 
 # kind ("dags", "dagruns", "namespaces"), namespace -> names
@@ -133,11 +136,16 @@ def _positional(
 
 def live_names(kubeconfig: str | None) -> Names:
     """Names from the cluster the kubeconfig points at (nothing when it does not answer in
-    LOOKUP_SECONDS: completion must not hang the shell)."""
+    time: completion must not hang the shell)."""
+
+    try:
+        seconds = float(os.environ.get("KUBEDAG_COMPLETION_TIMEOUT", LOOKUP_SECONDS))
+    except ValueError:
+        seconds = LOOKUP_SECONDS
 
     def lookup(kind: str, namespace: str | None) -> list[str]:
         try:
-            return asyncio.run(asyncio.wait_for(_list(kubeconfig, kind, namespace), LOOKUP_SECONDS))
+            return asyncio.run(asyncio.wait_for(_list(kubeconfig, kind, namespace), seconds))
         except Exception:
             return []
 
