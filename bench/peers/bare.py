@@ -133,19 +133,21 @@ def _dagrun(name: str, due: datetime) -> dict[str, Any]:
     }
 
 
-async def _burst(kubeconfig: Path, namespace: str, due: datetime, count: int) -> None:
+async def _bursts(kubeconfig: Path, namespace: str, ticks: list[datetime], count: int) -> None:
+    """At each of ``ticks``, the ``count`` DagRuns due then, 16 creates in flight (the client
+    is connected before the first minute, as a controller's is)."""
     kube = await Kube.connect(str(kubeconfig))
     slots = asyncio.Semaphore(16)
-    stamp = due.strftime("%H%M")
 
-    async def create(i: int) -> None:
+    async def create(i: int, due: datetime) -> None:
         async with slots:
-            await kube.create(
-                custom_path("dagruns", namespace), _dagrun(f"md-{i:04d}-{stamp}", due)
-            )
+            name = f"md-{i:04d}-{due.strftime('%H%M')}"
+            await kube.create(custom_path("dagruns", namespace), _dagrun(name, due))
 
     try:
-        await asyncio.gather(*(create(i) for i in range(count)))
+        for due in ticks:
+            await asyncio.sleep(max(0.0, due.timestamp() - time.time()))
+            await asyncio.gather(*(create(i, due) for i in range(count)))
     finally:
         await kube.close()
 
@@ -160,9 +162,7 @@ def many_dags(session: Session, audit: AuditLog, scale: PeerScale) -> list[PeerR
     ) as run:
         run.begin()
         ticks = next_ticks(datetime.now(UTC), 2, scale.cron_minutes)
-        for due in ticks:
-            time.sleep(max(0.0, due.timestamp() - time.time()))
-            asyncio.run(_burst(kubeconfig, run.namespace, due, n))
+        asyncio.run(_bursts(kubeconfig, run.namespace, ticks, n))
         run.wait(lambda r: len(r.peer_runs) >= n * len(ticks), 60)
         run.end(settle=0.5)
         created = [
