@@ -145,6 +145,10 @@ async def _bursts(kubeconfig: Path, namespace: str, ticks: list[datetime], count
             await kube.create(custom_path("dagruns", namespace), _dagrun(name, due))
 
     try:
+        # Open connections as a running controller has them (16: one per request in flight).
+        await asyncio.gather(
+            *(kube.get(custom_path("dagruns", namespace) + "?limit=1") for _ in range(16))
+        )
         for due in ticks:
             await asyncio.sleep(max(0.0, due.timestamp() - time.time()))
             await asyncio.gather(*(create(i, due) for i in range(count)))
