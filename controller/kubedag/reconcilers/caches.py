@@ -3,7 +3,7 @@ by the controller's own writes (write-through), so decisions never wait for the 
 
 import bisect
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -174,6 +174,12 @@ class RunCache:
     def for_dag(self, namespace: str, dag: str) -> list[RunSummary]:
         return [summary for _, summary in self._by_dag.get((namespace, dag), {}).values()]
 
+    def everything(self) -> Iterator[tuple[NamespacedName, RunSummary]]:
+        """Every summary with its DAG's key (read by the metrics at scrape time)."""
+        for dag, runs in self._by_dag.items():
+            for _, summary in runs.values():
+                yield dag, summary
+
     def __len__(self) -> int:
         return sum(len(runs) for runs in self._by_dag.values()) + len(self._dated)
 
@@ -209,6 +215,9 @@ class BodyCache:
 
     def drop(self, key: NamespacedName) -> None:
         self._bodies.pop(key, None)
+
+    def values(self) -> Iterable[dict[str, Any]]:
+        return self._bodies.values()
 
     def __len__(self) -> int:
         return len(self._bodies)
