@@ -72,19 +72,33 @@ class BoundedLeaseLock(LeaseLock):
             await self.api_instance.create_namespaced_lease(namespace, lease)
             return True
 
-        return await self._attempt("create", create_lease())
+        return await self._attempt("create", create_lease(), HTTPStatus.CREATED)
 
     async def update(self, name: str, namespace: str, updated_record: LeaderElectionRecord) -> bool:
-        return await self._attempt("update", super().update(name, namespace, updated_record))
+        # The library's, without its catch of ApiException: `_attempt` sees the status code
+        # (kubedag_kube_requests_total) and logs it.
+        lease = self.lease_reference
+        if lease is None:
+            return False
 
-    async def _attempt(self, what: str, request: Awaitable[bool]) -> bool:
+        async def replace_lease() -> bool:
+            lease.spec = self.update_lease(updated_record, lease.spec)
+            await self.api_instance.replace_namespaced_lease(
+                name=name, namespace=namespace, body=lease
+            )
+            return True
+
+        return await self._attempt("update", replace_lease())
+
+    async def _attempt(
+        self, what: str, request: Awaitable[bool], success: HTTPStatus = HTTPStatus.OK
+    ) -> bool:
         started = time.perf_counter()
         code: int | str = metrics.NO_RESPONSE
         try:
             async with asyncio.timeout(REQUEST_TIMEOUT):
                 done = await request
-            # The library's update reports a refusal as False, without its status.
-            code = HTTPStatus.OK.value if done else metrics.NO_RESPONSE
+            code = success.value
             return done
         except ApiException as error:
             code = error.status or metrics.NO_RESPONSE
