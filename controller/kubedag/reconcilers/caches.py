@@ -2,7 +2,7 @@
 by the controller's own writes (write-through), so decisions never wait for the echo."""
 
 import bisect
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
@@ -174,11 +174,10 @@ class RunCache:
     def for_dag(self, namespace: str, dag: str) -> list[RunSummary]:
         return [summary for _, summary in self._by_dag.get((namespace, dag), {}).values()]
 
-    def everything(self) -> Iterator[tuple[NamespacedName, RunSummary]]:
-        """Every summary with its DAG's key (read by the metrics at scrape time)."""
+    def states(self) -> Iterator[tuple[NamespacedName, Counter[RunState | None]]]:
+        """Each DAG's runs counted by state (read by the metrics at scrape time)."""
         for dag, runs in self._by_dag.items():
-            for _, summary in runs.values():
-                yield dag, summary
+            yield dag, Counter(summary.state for _, summary in runs.values())
 
     def __len__(self) -> int:
         return sum(len(runs) for runs in self._by_dag.values()) + len(self._dated)

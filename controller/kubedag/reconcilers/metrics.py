@@ -164,10 +164,11 @@ class Workload:
 
 def run_states(informer: "Informer") -> Tally[tuple[str, str, str]]:
     """Runs by (namespace, DAG, state), from the run summaries."""
-    return Tally(
-        (dag[0], dag[1], summary.state.value if summary.state else "pending")
-        for dag, summary in informer.runs.everything()
-    )
+    tally: Tally[tuple[str, str, str]] = Tally()
+    for (namespace, dag), states in informer.runs.states():
+        for state, count in states.items():
+            tally[(namespace, dag, state.value if state else "pending")] = count
+    return tally
 
 
 def task_states(informer: "Informer") -> Tally[tuple[str, str]]:
