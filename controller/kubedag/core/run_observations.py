@@ -62,6 +62,8 @@ def changed_tasks(
     before = {record["name"]: record for record in old.get("tasks") or ()}
     for record in new.get("tasks") or ():
         previous = before.get(record["name"]) or {}
+        if record == previous:  # most records of a write: compared in C, not field by field
+            continue
         state = record.get("state", "none")
         if state != previous.get("state", "none") or record.get("try") != previous.get("try"):
             yield record, previous

@@ -87,7 +87,8 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure(level: str, log_format: str) -> None:
-    """The root logger's one handler (stderr) in the chosen format; kopf's lines included."""
+    """The root logger's one handler (stderr) in the chosen format; kopf's lines, and with
+    JSON Python's warnings, included."""
     if log_format not in FORMATS:
         raise ValueError(f"log format {log_format!r}: use one of {', '.join(FORMATS)}")
     handler = logging.StreamHandler()
@@ -98,3 +99,5 @@ def configure(level: str, log_format: str) -> None:
         root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(getattr(logging, level.upper()))
+    # Python's warnings as log lines too, so no line of a JSON log is plain text.
+    logging.captureWarnings(json_lines)
