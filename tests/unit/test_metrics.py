@@ -61,6 +61,7 @@ def test_a_request_is_described_in_the_api_servers_terms(
 class _Response:
     def __init__(self, status: int, body: dict[str, Any]) -> None:
         self.status, self.reason, self._body = status, "", json.dumps(body).encode()
+        self.headers: dict[str, str] = {}
 
     async def read(self) -> bytes:
         return self._body
