@@ -332,10 +332,9 @@ async def _trigger(args: argparse.Namespace, conf: dict[str, Any] | None, logica
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=getattr(logging, args.log_level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    from kubedag.reconcilers import log_format
+
+    log_format.configure(args.log_level, args.log_format)
     if args.log_level != "debug":
         # kopf logs every handler call at INFO: one line per watch event drowns the rest.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
@@ -354,26 +353,26 @@ def cmd_run(args: argparse.Namespace) -> int:
 async def _serve(args: argparse.Namespace, settings: ControllerSettings) -> int:
     import kopf
     from aiohttp import web
-    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
     from kubedag.kube.client import Kube
     from kubedag.kube.leader import LeaderElector
-    from kubedag.reconcilers.metrics import controller_registry
+    from kubedag.kube.metrics import LEADER
+    from kubedag.reconcilers.metrics import Workload, process_registry
     from kubedag.reconcilers.operator import build_registry
 
+    registry, workload = process_registry()
     runner: web.AppRunner | None = None
-    metrics: dict[str, CollectorRegistry] = {}
-    if args.health_port:
-        # Answers while the process lives, also on a standby replica, unlike kopf's probe.
+    ports = {port for port in (args.health_port, args.metrics_port) if port}
+    if ports:
+        # Both answer while the process lives, also on a standby replica (kopf's probe does
+        # not): a standby's /metrics says it stands by (kubedag_leader 0).
         async def healthz(_: web.Request) -> web.Response:
             return web.Response(text="ok")
 
         async def serve_metrics(_: web.Request) -> web.Response:
-            if "registry" not in metrics:
-                return web.Response(status=503, text="the controller is not running (standby)")
             return web.Response(
-                body=generate_latest(metrics["registry"]),
-                headers={"Content-Type": CONTENT_TYPE_LATEST},
+                body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
             )
 
         app = web.Application()
@@ -381,10 +380,13 @@ async def _serve(args: argparse.Namespace, settings: ControllerSettings) -> int:
         app.router.add_get("/metrics", serve_metrics)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        await web.TCPSite(runner, "0.0.0.0", args.health_port).start()
+        for port in sorted(ports):
+            await web.TCPSite(runner, "0.0.0.0", port).start()
     elector: LeaderElector | None = None
     kube: Kube | None = None
-    if args.leader_elect:
+    if not args.leader_elect:
+        LEADER.set(1)
+    else:
         kube = await Kube.connect(args.kubeconfig)
         identity = os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
         elector = LeaderElector(
@@ -397,7 +399,7 @@ async def _serve(args: argparse.Namespace, settings: ControllerSettings) -> int:
             registry=build_registry(
                 settings,
                 args.kubeconfig,
-                on_started=lambda c: metrics.update(registry=controller_registry(c.cache_sizes)),
+                on_started=lambda c: setattr(workload, "controller", Workload.of(c)),
                 # kopf waits up to 5 s for its stop-flag waiter after a signal; a flag set
                 # once the controller has stopped lets it exit at once.
                 on_stopped=stop.set,
@@ -514,7 +516,21 @@ def build_parser(prog: str = "kubedag") -> argparse.ArgumentParser:
         default=os.environ.get("KUBEDAG_LOG_LEVEL", "info"),
         choices=["debug", "info", "warning", "error"],
     )
-    p.add_argument("--health-port", type=int, help="serve GET /healthz on this port")
+    p.add_argument(
+        "--log-format",
+        default=os.environ.get("KUBEDAG_LOG_FORMAT", "text"),
+        choices=["text", "json"],
+        help="json: one object a line, with the namespace, DAG, run and task it concerns",
+    )
+    p.add_argument(
+        "--health-port", type=int, help="serve GET /healthz (and GET /metrics) on this port"
+    )
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        default=os.environ.get("KUBEDAG_METRICS_PORT") or None,
+        help="also serve GET /metrics (Prometheus) on this port (default $KUBEDAG_METRICS_PORT)",
+    )
     p.add_argument(
         "--leader-elect",
         action="store_true",

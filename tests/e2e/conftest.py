@@ -166,6 +166,8 @@ def kubedag(local_cluster: localcluster.Cluster, kubectl: Kubectl) -> Iterator[N
             "--create-namespace",
             "--set",
             "image.pullPolicy=Never",
+            "--set",
+            "logFormat=json",  # tests/e2e/test_metrics.py reads the controller's lines
             "--wait",
             "--timeout",
             "5m",
