@@ -189,7 +189,12 @@ class Cluster:
 
     def wait_run_state(self, name: str, state: str, timeout: float = 60) -> dict[str, Any]:
         def check() -> dict[str, Any] | None:
-            run = self.run(name)
+            try:
+                run = self.run(name)
+            except ApiException as error:
+                if error.status == 404:  # a run the controller is about to create
+                    return None
+                raise
             return run if (run.get("status") or {}).get("state") == state else None
 
         return wait_for(check, f"run {name} {state}", timeout)
