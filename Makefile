@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: all venv lint crds test unit integration e2e binaries demo demo-warehouse down bench clean
+.PHONY: all venv lint crds test unit integration e2e binaries demo demo-warehouse down bench fuzz clean
 
 all: test
 
@@ -62,6 +62,13 @@ down: venv
 ## writes bench/results/<date>.{json,md,png}. See docs/performance.md.
 bench: venv
 	$(BIN)/python -m bench --scale full --out bench/results
+
+## Fuzzed input at full size: 5,000 DAGs through `kubedag validate`, 600 server-side dry runs
+## and 300 applies to a live controller (random examples, a new seed each run; `make test`
+## runs a fixed slice of the same tests). `make chaos` runs it. See docs/reliability.md.
+fuzz: venv binaries
+	KUBEDAG_FUZZ=full $(BIN)/python -m pytest -q --durations=0 \
+		tests/unit/test_fuzz_validate.py tests/integration/test_fuzz_apply.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

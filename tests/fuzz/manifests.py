@@ -245,7 +245,8 @@ def cycle(draw: st.DrawFn, body: dict[str, Any]) -> Refusal:
         tasks.append({"name": _fresh(tasks, "second"), "image": "busybox"})
     first, last = tasks[0], tasks[-1]
     first["dependsOn"] = [*first.get("dependsOn", []), last["name"]]
-    last["dependsOn"] = [*last.get("dependsOn", []), first["name"]]
+    if first["name"] not in last.get("dependsOn", []):
+        last["dependsOn"] = [*last.get("dependsOn", []), first["name"]]
     return Refusal("cycle", ("dependency cycle",), repr(first["name"]), layer="controller")
 
 
@@ -259,6 +260,17 @@ def unknown_dependency(draw: st.DrawFn, body: dict[str, Any]) -> Refusal:
         repr(ghost),
         layer="controller",
     )
+
+
+def repeated_dependency(draw: st.DrawFn, body: dict[str, Any]) -> Refusal:
+    index, task = _task(draw, body)
+    tasks = body["spec"]["tasks"]
+    if index == 0:
+        tasks.insert(0, {"name": _fresh(tasks, "upstream"), "image": "busybox"})
+        index = 1
+    upstream = tasks[draw(st.integers(0, index - 1))]["name"]
+    task["dependsOn"] = [*task.get("dependsOn", []), upstream, upstream]
+    return Refusal("repeated dependency", (f"spec.tasks[{index}].dependsOn",), repr(upstream))
 
 
 def bad_trigger_rule(draw: st.DrawFn, body: dict[str, Any]) -> Refusal:
@@ -387,6 +399,7 @@ MUTATIONS: list[Mutation] = [
     bad_cron,
     cycle,
     unknown_dependency,
+    repeated_dependency,
     bad_trigger_rule,
     bad_task_name,
     bad_dag_name,
@@ -401,13 +414,19 @@ MUTATIONS: list[Mutation] = [
 ]
 
 
+# The mutations the API server lets through: only the controller refuses them.
+CONTROLLER_MUTATIONS: list[Mutation] = [cycle, unknown_dependency, bad_template, bad_timezone]
+
+
 @st.composite
-def dag_cases(draw: st.DrawFn, invalid_share: int = 3) -> Case:
+def dag_cases(
+    draw: st.DrawFn, invalid_share: int = 3, mutations: list[Mutation] = MUTATIONS
+) -> Case:
     """A DAG manifest: valid one time in `invalid_share + 1`, else broken by one mutation."""
     body = draw(valid_dags())
     if draw(st.integers(0, invalid_share)) == invalid_share:
         return Case(body)
-    mutation = draw(st.sampled_from(MUTATIONS))
+    mutation = draw(st.sampled_from(mutations))
     return Case(body, mutation(draw, body))
 
 

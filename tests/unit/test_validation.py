@@ -359,3 +359,31 @@ def test_a_deeply_nested_template_is_refused_not_a_crash(template: str) -> None:
     [problem] = problems
     assert problem.reason == "InvalidTemplate"
     assert problem.message == f"task 'a' args[1]: {TOO_DEEP}"
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        pytest.param(
+            {"tasks": [task("a"), task("b", "a", "a")]},
+            "spec.tasks[1].dependsOn: 'a' is listed twice: name each once",
+            id="depends-on",
+        ),
+        pytest.param(
+            {"tasks": [task("a", outlets=["s3://x", "s3://x"])]},
+            "spec.tasks[0].outlets: 's3://x' is listed twice: name each once",
+            id="outlets",
+        ),
+        pytest.param(
+            {"tasks": [task("a")], "externalNamespaces": ["etl", "etl"]},
+            "spec.externalNamespaces: 'etl' is listed twice: name each once",
+            id="external-namespaces",
+        ),
+    ],
+)
+def test_a_set_naming_an_entry_twice_is_refused_as_the_api_server_refuses_it(
+    fields: dict[str, Any], message: str
+) -> None:
+    # Found by the fuzz tests: the API server refuses these ("Duplicate value"), validate
+    # accepted them.
+    assert [p.message for p in validate_dag("d", dag_spec(**fields))] == [message]

@@ -79,12 +79,32 @@ def validate_dag(name: str, spec: DagSpec) -> list[Problem]:
                     " the end date must be at or after the start date",
                 )
             )
+    problems.extend(_repeated_entries(spec))
     problems.extend(
         Problem("InvalidGraph", message)
         for message in validate_graph((t.name, t.depends_on or []) for t in spec.tasks)
     )
     problems.extend(Problem("InvalidSetup", message) for message in setup_teardown_problems(spec))
     problems.extend(_template_problems(name, spec))
+    return problems
+
+
+def _repeated_entries(spec: DagSpec) -> list[Problem]:
+    """Lists the CRD declares sets (`x-kubernetes-list-type: set`): the API server refuses
+    one that names an entry twice."""
+    lists = [("spec.externalNamespaces", spec.external_namespaces)]
+    for index, task in enumerate(spec.tasks):
+        lists.append((f"spec.tasks[{index}].dependsOn", task.depends_on))
+        lists.append((f"spec.tasks[{index}].outlets", task.outlets))
+    problems = []
+    for field, entries in lists:
+        seen: set[str] = set()
+        for entry in entries or []:
+            if entry in seen:
+                problems.append(
+                    Problem("InvalidSpec", f"{field}: {entry!r} is listed twice: name each once")
+                )
+            seen.add(entry)
     return problems
 
 
