@@ -8,10 +8,11 @@ The tests are the same in both; only the counts differ.
 """
 
 import os
-from typing import Any
+from typing import Any, TypeVar
 
 from hypothesis import HealthCheck, settings
 
+T = TypeVar("T")
 FULL = os.environ.get("KUBEDAG_FUZZ", "") == "full"
 
 # Examples per test: (make test, make fuzz).
@@ -19,6 +20,9 @@ VALIDATE_EXAMPLES = (150, 5000)
 TEMPLATE_EXAMPLES = (100, 3000)
 DRY_RUN_EXAMPLES = (40, 600)
 LIVE_APPLIES = (24, 300)
+# Oversize objects: tasks in the wide DAG; params sizes, in bytes, sent to a live controller.
+WIDE_DAG_TASKS = (1000, 5000)
+PARAMS_SIZES = ((1 << 20, 2 << 20), (900_000, 1 << 20, 2 << 20))
 
 
 def fuzz_settings(examples: tuple[int, int], **extra: Any) -> settings:
@@ -40,5 +44,6 @@ def fuzz_settings(examples: tuple[int, int], **extra: Any) -> settings:
     )
 
 
-def count(examples: tuple[int, int]) -> int:
-    return examples[1] if FULL else examples[0]
+def count(sizes: tuple[T, T]) -> T:
+    """The slice's value, or the full run's."""
+    return sizes[1] if FULL else sizes[0]

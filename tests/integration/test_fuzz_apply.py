@@ -38,7 +38,14 @@ from tests.fuzz.manifests import (
     dag_cases,
     run_cases,
 )
-from tests.fuzz.profiles import DRY_RUN_EXAMPLES, LIVE_APPLIES, fuzz_settings
+from tests.fuzz.profiles import (
+    DRY_RUN_EXAMPLES,
+    LIVE_APPLIES,
+    PARAMS_SIZES,
+    WIDE_DAG_TASKS,
+    count,
+    fuzz_settings,
+)
 from tests.integration.harness import (  # noqa: F401 - fixtures
     GROUP,
     VERSION,
@@ -243,6 +250,9 @@ def _noise(size: int, seed: int) -> str:
     return "".join(rng.choices(string.ascii_letters + string.digits, k=size))
 
 
+ETCD_LIMIT = 1536 * 1024  # etcd's request limit, which a stored object must fit
+
+
 def _dag_body(name: str, spec: dict[str, Any]) -> dict[str, Any]:
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
@@ -252,20 +262,14 @@ def _dag_body(name: str, spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@pytest.mark.parametrize(
-    ("name", "params_size", "api_refuses"),
-    [
-        pytest.param("params-900k", 900_000, False, id="900KB-params"),
-        pytest.param("params-1mib", 1 << 20, False, id="1MiB-params"),
-        pytest.param("params-2mib", 2 << 20, True, id="2MiB-params"),
-    ],
-)
+@pytest.mark.parametrize("params_size", count(PARAMS_SIZES))
 def test_oversize_params_get_a_clear_answer(
-    controller: ControllerProcess, cluster: Cluster, name: str, params_size: int, api_refuses: bool
+    controller: ControllerProcess, cluster: Cluster, params_size: int
 ) -> None:
     """Up to the limit a DAG works; past it `kubedag validate` refuses it, and so does the
     controller (Ready False, naming the field and the sizes) when the API server stores it;
     past etcd's 1.5 MiB the API server refuses it too (a bare 500, hence validate's check)."""
+    name, api_refuses = f"params-{params_size}", params_size > ETCD_LIMIT
     body = _dag_body(
         name,
         {"params": {"blob": _noise(params_size, 1)}, "tasks": [{"name": "a", "image": "busybox"}]},
@@ -294,12 +298,10 @@ def test_oversize_params_get_a_clear_answer(
     print(f"{name}: Ready, and its run's pod created in {time.monotonic() - started:.1f}s")
 
 
-def test_a_5000_task_dag_validates_and_runs(
-    controller: ControllerProcess, cluster: Cluster
-) -> None:
+def test_a_wide_dag_validates_and_runs(controller: ControllerProcess, cluster: Cluster) -> None:
     tasks = [
         {"name": f"t{i}", "image": "busybox", "dependsOn": [f"t{i - 1}"] if i else []}
-        for i in range(5000)
+        for i in range(count(WIDE_DAG_TASKS))
     ]
     body = _dag_body("wide", {"tasks": tasks, "maxActiveTasks": 4})
     started = time.process_time()
@@ -312,7 +314,8 @@ def test_a_5000_task_dag_validates_and_runs(
     assert ready["status"] == "True", ready
     cluster.create_run("wide-run", {"dagName": "wide"})
     cluster.wait_pod("wide-run", "t0", timeout=120)
-    wait_for(lambda: len(cluster.task_states("wide-run")) == 5000, "5,000 task records", 60)
+    wide = len(tasks)
+    wait_for(lambda: len(cluster.task_states("wide-run")) == wide, f"{wide} task records", 60)
     print(
         f"5,000 tasks: validate {validated:.1f}s CPU, first pod {time.monotonic() - applied:.1f}s"
     )
@@ -335,7 +338,8 @@ def test_a_dag_edited_while_its_run_is_in_flight_leaves_the_run_on_its_snapshot(
         },
     )
     wait_for(lambda: _ready(cluster.dag("edited")), "edited reported", 30)
-    cluster.create_run("edited-run", {"dagName": "edited"})
+    # 100 KiB of conf: the run starts all the same.
+    cluster.create_run("edited-run", {"dagName": "edited", "conf": {"blob": _noise(100 << 10, 2)}})
     pod = cluster.wait_pod("edited-run", "a")
     cluster.patch_dag(
         "edited",
