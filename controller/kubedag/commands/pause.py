@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 from kubedag.commands.common import CliError, add_connection_flags, connect
+from kubedag.commands.output import add_output_flag, dump
 from kubedag.kube.client import MERGE_PATCH, ApiError, custom_path
 
 
@@ -16,6 +17,7 @@ def add_parsers(sub: Any) -> None:
     ):
         p = sub.add_parser(verb, help=text)
         p.add_argument("dag", metavar="DAG")
+        add_output_flag(p)
         add_connection_flags(p)
         p.set_defaults(func=lambda args, paused=paused: asyncio.run(_set_paused(args, paused)))
 
@@ -25,14 +27,17 @@ async def _set_paused(args: argparse.Namespace, paused: bool) -> int:
     try:
         path = custom_path("dags", namespace, args.dag)
         try:
-            await kube.request(
+            patched = await kube.request(
                 "PATCH", path, {"spec": {"paused": paused}}, content_type=MERGE_PATCH
             )
         except ApiError as error:
             if error.not_found:
                 raise CliError(f"DAG {args.dag!r} not found in namespace {namespace}") from None
             raise CliError(f"could not patch DAG {args.dag}: {error.message}") from None
-        print(f"dag.kubedag.io/{args.dag} {'paused' if paused else 'unpaused'}")
+        if args.output:
+            print(dump(patched, args.output), end="")
+        else:
+            print(f"dag.kubedag.io/{args.dag} {'paused' if paused else 'unpaused'}")
         return 0
     finally:
         await kube.close()
