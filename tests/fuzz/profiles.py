@@ -16,13 +16,13 @@ T = TypeVar("T")
 FULL = os.environ.get("KUBEDAG_FUZZ", "") == "full"
 
 # Examples per test: (make test, make fuzz).
-VALIDATE_EXAMPLES = (60, 5000)
+VALIDATE_EXAMPLES = (40, 5000)
 TEMPLATE_EXAMPLES = (50, 3000)
 DRY_RUN_EXAMPLES = (30, 600)
 LIVE_APPLIES = (24, 300)
 # Oversize objects: tasks in the wide DAG; params sizes, in bytes, sent to a live controller.
-WIDE_DAG_TASKS = (300, 5000)
-PARAMS_SIZES = ((1 << 20, 2 << 20), (900_000, 1 << 20, 2 << 20))
+WIDE_DAG_TASKS = (100, 5000)
+PARAMS_SIZES = ((1 << 20,), (900_000, 1 << 20, 2 << 20))
 
 
 def fuzz_settings(examples: tuple[int, int], **extra: Any) -> settings:
