@@ -276,6 +276,41 @@ def test_syntax_error_is_a_template_error(variables: Mapping[str, Any], template
         pytest.param("{{ macros.datetime.now() }}", id="clock-now"),
         pytest.param("{{ macros.datetime.utcnow() }}", id="clock-utcnow"),
         pytest.param("{{ logical_date.today() }}", id="clock-today"),
+        # Indirect references to str.format (CVE-2024-56326, CVE-2025-27516) and filters
+        # that read attributes by name.
+        pytest.param("{% set f = '{0.__class__}'.format %}{{ f(ds) }}", id="format-stored"),
+        pytest.param("{{ ('{0.__class__}'|attr('format'))(ds) }}", id="format-attr-filter"),
+        pytest.param(
+            "{{ (['{0.__class__}']|map(attribute='format')|first)(ds) }}", id="format-map-attr"
+        ),
+        pytest.param("{{ [ds]|unique(attribute='__class__')|list }}", id="unique-attribute"),
+        pytest.param("{{ [ds]|sum(attribute='__class__') }}", id="sum-attribute"),
+        pytest.param("{{ [lipsum]|selectattr('__globals__')|list }}", id="selectattr-dunder"),
+        pytest.param("{{ [lipsum]|map(attribute='__globals__.os')|list }}", id="map-dotted"),
+        pytest.param("{{ params|attr('_'*2 ~ 'class' ~ '_'*2) }}", id="built-dunder-name"),
+        pytest.param("{{ ''['\\u005f\\u005fclass\\u005f\\u005f'] }}", id="unicode-escapes"),
+        pytest.param("{{ ''['\\137\\137class\\137\\137'] }}", id="octal-escapes"),
+        pytest.param("{{ ''.\uff3f\uff3fclass\uff3f\uff3f }}", id="fullwidth-underscores"),
+        pytest.param("{{ lipsum|attr('__globals__') }}", id="attr-globals"),
+        pytest.param("{{ self|attr('__init__') }}", id="self-attr-init"),
+        pytest.param(
+            "{% macro m() %}{{ caller._func.__globals__ }}{% endmacro %}"
+            "{% call m() %}{% endcall %}",
+            id="caller-func",
+        ),
+        pytest.param("{% macro m() %}{% endmacro %}{{ m._func.__globals__ }}", id="macro-func"),
+        pytest.param("{% for x in [1] %}{{ loop.cycle.__func__ }}{% endfor %}", id="loop-cycle"),
+        pytest.param("{{ namespace()._Namespace__attrs }}", id="namespace-private"),
+        pytest.param("{{ nothing.__class__ }}", id="undefined-class"),
+        pytest.param("{{ params.items.__self__ }}", id="method-self"),
+        pytest.param("{{ (params.items()|map('string')).gi_frame.f_globals }}", id="frame-globals"),
+        pytest.param("{{ ds|safe|attr('__html__') }}", id="markup-html"),
+        pytest.param("{{ macros.datetime.__module__ }}", id="type-module"),
+        pytest.param("{{ macros.datetime.strptime.__self__ }}", id="classmethod-self"),
+        pytest.param("{{ macros.json }}", id="macros-json-module"),
+        pytest.param("{{ macros.dateutil }}", id="macros-dateutil-module"),
+        pytest.param("{{ " + "(" * 400 + "1" + ")" * 400 + " }}", id="deep-brackets"),
+        pytest.param("{% if true %}" * 150 + "{% endif %}" * 150, id="deep-blocks"),
         pytest.param("{{ 'x' * 100000000 }}", id="huge-repeat"),
         pytest.param(
             "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}",

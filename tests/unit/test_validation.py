@@ -1,16 +1,20 @@
 """Whole-DAG validation: every problem named, with the reason the Ready condition carries."""
 
+from datetime import date, datetime
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
+from kubedag.core.templating import TOO_DEEP
 from kubedag.core.validation import (
+    MAX_SPEC_BYTES,
     describe_validation_error,
     missing_account_problems,
     named_service_accounts,
     validate_dag,
 )
+from kubedag.manifests.documents import Loaded, parse_dag
 from kubedag.models.dag import DagSpec
 from tests.unit.builders import dag_spec, task
 
@@ -210,3 +214,176 @@ def test_enum_refusals_name_field_value_and_suggest(fields: dict[str, Any], mess
     with pytest.raises(ValidationError) as raised:
         DagSpec.model_validate(fields)
     assert describe_validation_error(raised.value) == [message]
+
+
+# Found by the fuzz tests (tests/unit/test_fuzz_validate.py): each refusal quotes the value.
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        pytest.param(
+            {"tasks": [task("a")], "maxActiveRuns": "many"},
+            "maxActiveRuns: Input should be a valid integer, unable to parse string as an"
+            " integer (got 'many')",
+            id="wrong-type",
+        ),
+        pytest.param(
+            {"tasks": [task("Bad_Name")]},
+            "tasks[0].name: String should match pattern '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'"
+            " (got 'Bad_Name')",
+            id="pattern",
+        ),
+        pytest.param(
+            {"tasks": [task("a", retries=101)]},
+            "tasks[0].retries: Input should be less than or equal to 100 (got 101)",
+            id="range",
+        ),
+        pytest.param(
+            {"tasks": [task("a", retrys=3)]},
+            "tasks[0].retrys: Extra inputs are not permitted (got 3)",
+            id="unknown-field",
+        ),
+        pytest.param(
+            {"tasks": [task("a", args="x" * 100)]},
+            "tasks[0].args: Input should be a valid list (got 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+            "xxxxxxxxxxxxxxxxxxxxxx...)",
+            id="long-value-cut",
+        ),
+        pytest.param({}, "tasks: Field required", id="missing-has-no-value"),
+    ],
+)
+def test_refusals_quote_the_bad_value(fields: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError) as raised:
+        DagSpec.model_validate(fields)
+    assert describe_validation_error(raised.value) == [message]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "refused"),
+    [
+        # kubectl sends JSON types as written; the API server converts none of them.
+        pytest.param("retries", "3", "retries: Input should be a valid integer (got '3')"),
+        pytest.param("retries", 2.5, "retries: Input should be a valid integer (got 2.5)"),
+        pytest.param("retries", True, "retries: Input should be a valid integer (got True)"),
+        pytest.param("dependsOn", "a", "dependsOn: Input should be a valid array (got 'a')"),
+        pytest.param("image", 7, "image: Input should be a valid string (got 7)"),
+        pytest.param("retries", 3, None),
+    ],
+)
+def test_kubedag_validate_types_values_as_the_api_server_does(
+    field: str, value: Any, refused: str | None
+) -> None:
+    spec = {"tasks": [task("b", **{field: value})]}
+    body = {"kind": "DAG", "metadata": {"name": "d"}, "spec": spec}
+    if refused is None:
+        parse_dag(Loaded("d.yaml", body))
+        return
+    with pytest.raises(ValidationError) as raised:
+        parse_dag(Loaded("d.yaml", body))
+    assert describe_validation_error(raised.value) == [f"spec.tasks[0].{refused}"]
+
+
+def test_kubedag_validate_reads_yaml_dates_as_kubectl_sends_them() -> None:
+    body = {
+        "kind": "DAG",
+        "metadata": {"name": "d"},
+        "spec": {
+            "schedule": "@daily",
+            "startDate": date(2026, 1, 1),  # an unquoted YAML date
+            "endDate": "2026-02-01",
+            "tasks": [task("a")],
+        },
+    }
+    dag = parse_dag(Loaded("d.yaml", body))
+    assert dag.spec.start_date == datetime(2026, 1, 1)
+    assert dag.spec.end_date == datetime(2026, 2, 1)
+
+
+@pytest.mark.parametrize(
+    ("name", "valid"),
+    [
+        pytest.param("sales.daily-2", True, id="subdomain"),
+        pytest.param("d" * 253, True, id="253-characters"),
+        pytest.param("d" * 254, False, id="254-characters"),
+        pytest.param("Sales", False, id="uppercase"),
+        pytest.param("sales_daily", False, id="underscore"),
+        pytest.param("ventes-été", False, id="unicode"),
+        pytest.param("-sales", False, id="leading-dash"),
+    ],
+)
+def test_a_dag_name_is_checked_as_the_api_server_checks_it(name: str, valid: bool) -> None:
+    problems = validate_dag(name, dag_spec(task("a")))
+    assert (problems == []) == valid
+    if not valid:
+        [problem] = problems
+        assert problem.reason == "InvalidName"
+        assert problem.message.startswith(f"metadata.name: {name[:40]!r}"[:40])
+
+
+@pytest.mark.parametrize(
+    ("params_size", "refused"),
+    [
+        pytest.param(900_000, False, id="900KB"),
+        pytest.param(MAX_SPEC_BYTES, True, id="at-the-limit-with-the-tasks"),
+        pytest.param(2 << 20, True, id="2MiB"),
+    ],
+)
+def test_a_dag_too_large_for_its_snapshot_is_refused_naming_its_largest_field(
+    params_size: int, refused: bool
+) -> None:
+    spec = dag_spec(task("a"), params={"blob": "x" * params_size})
+    problems = validate_dag("big", spec)
+    if not refused:
+        assert problems == []
+        return
+    [problem] = problems
+    assert problem.reason == "TooLarge"
+    assert problem.message.startswith(f"spec.params: {params_size + 11} bytes of the DAG's ")
+    assert f"over the {MAX_SPEC_BYTES} a DAG may hold" in problem.message
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        pytest.param("{{ " + "(" * 400 + "1" + ")" * 400 + " }}", id="brackets"),
+        pytest.param("{{ " + "[" * 400 + "]" * 400 + " }}", id="lists"),
+        pytest.param("{% if true %}" * 300 + "{% endif %}" * 300, id="ifs"),
+        pytest.param("{% for a in [1] %}" * 25 + "{% endfor %}" * 25, id="loops"),
+        pytest.param("{{ 1" + " + 1" * 5000 + " }}", id="operators"),
+        pytest.param("{{ 'x'" + "|upper" * 5000 + " }}", id="filters"),
+    ],
+)
+def test_a_deeply_nested_template_is_refused_not_a_crash(template: str) -> None:
+    # Before: RecursionError out of validate_dag (the output-reference walk), IndentationError
+    # or "too many statically nested blocks" from compiling Jinja's module.
+    problems = validate_dag("deep", dag_spec(task("a", args=["ok", template])))
+    [problem] = problems
+    assert problem.reason == "InvalidTemplate"
+    assert problem.message == f"task 'a' args[1]: {TOO_DEEP}"
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        pytest.param(
+            {"tasks": [task("a"), task("b", "a", "a")]},
+            "spec.tasks[1].dependsOn: 'a' is listed twice: name each once",
+            id="depends-on",
+        ),
+        pytest.param(
+            {"tasks": [task("a", outlets=["s3://x", "s3://x"])]},
+            "spec.tasks[0].outlets: 's3://x' is listed twice: name each once",
+            id="outlets",
+        ),
+        pytest.param(
+            {"tasks": [task("a")], "externalNamespaces": ["etl", "etl"]},
+            "spec.externalNamespaces: 'etl' is listed twice: name each once",
+            id="external-namespaces",
+        ),
+    ],
+)
+def test_a_set_naming_an_entry_twice_is_refused_as_the_api_server_refuses_it(
+    fields: dict[str, Any], message: str
+) -> None:
+    # Found by the fuzz tests: the API server refuses these ("Duplicate value"), validate
+    # accepted them.
+    assert [p.message for p in validate_dag("d", dag_spec(**fields))] == [message]

@@ -56,9 +56,12 @@ def _reads(text: str) -> tuple[bool, tuple[str, ...]]:
     if not is_template(text):
         return False, ()
     try:
-        tree = parse_template(text)
-    except TemplateError:
+        return _read_tree(parse_template(text))
+    except (TemplateError, RecursionError):  # too deep to walk: rendering refuses it
         return False, ()
+
+
+def _read_tree(tree: nodes.Template) -> tuple[bool, tuple[str, ...]]:
     found: list[str] = []
     for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Call)):
         if isinstance(node, nodes.Getattr) and _is_name(node.node, ("tasks",)):

@@ -376,12 +376,25 @@ def is_template(text: str) -> bool:
     return "{{" in text or "{%" in text or "{#" in text
 
 
+# Jinja's parser and compiler recurse once per level of nesting (brackets, operators, blocks),
+# a few Python frames each: past Python's recursion limit they raise RecursionError, which
+# must reach the user as a template's refusal, never as the checker's own crash. Python's
+# compiler refuses the module Jinja generates for blocks nested 20 (loops) or 100 (ifs)
+# deep with a SyntaxError of its own.
+TOO_DEEP = (
+    "RecursionError: the template nests (or a macro recurses) too deeply; flatten the"
+    " expression, or split it with {% set %}"
+)
+
+
 def parse_template(text: str) -> jinja2.nodes.Template:
     """A template's syntax tree (for checks that read it without rendering it)."""
     try:
         return _ENVIRONMENT.parse(text)
     except jinja2.TemplateSyntaxError as error:
         raise TemplateError(f"syntax error: {error.message} (line {error.lineno})") from None
+    except RecursionError:
+        raise TemplateError(TOO_DEEP) from None
 
 
 def render(text: str, variables: Mapping[str, Any]) -> str:
@@ -400,5 +413,7 @@ def render(text: str, variables: Mapping[str, Any]) -> str:
         raise TemplateError(f"not allowed: {error}") from None
     except (TemplateError, MacroError) as error:
         raise TemplateError(str(error)) from None
+    except (RecursionError, SyntaxError):
+        raise TemplateError(TOO_DEEP) from None
     except Exception as error:
         raise TemplateError(f"{type(error).__name__}: {error}") from None

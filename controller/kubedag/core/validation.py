@@ -1,6 +1,7 @@
 """Whole-DAG checks the CRD schema cannot make: the graph, the schedule and timezone, the
 templates. Each problem names the task or field and says what is wrong."""
 
+import json
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -14,12 +15,14 @@ from kubedag.core.cross_dag_validation import cross_dag_problems
 from kubedag.core.dates import localize, rfc3339
 from kubedag.core.earlier_runs import PastRun
 from kubedag.core.graph import validate_graph
+from kubedag.core.naming import MAX_NAME
 from kubedag.core.output_references import UpstreamTasks, reads_outputs, unreachable_outputs
 from kubedag.core.schedule import ScheduleError, parse_timetable, parse_timezone
 from kubedag.core.setup_teardown import setup_teardown_problems
 from kubedag.core.snapshot import resolve_task
 from kubedag.core.suggestions import did_you_mean
 from kubedag.core.templating import RunContext, TemplateError, render
+from kubedag.models.common import DNS_SUBDOMAIN_PATTERN
 from kubedag.models.dag import DagSpec
 from kubedag.models.dagrun import RunState, RunType
 
@@ -43,7 +46,7 @@ class Problem:
 
 
 def validate_dag(name: str, spec: DagSpec) -> list[Problem]:
-    problems: list[Problem] = []
+    problems = dag_name_problems(name) + size_problems(spec)
     try:
         parse_timezone(spec.timezone)
         timezone_ok = True
@@ -76,12 +79,32 @@ def validate_dag(name: str, spec: DagSpec) -> list[Problem]:
                     " the end date must be at or after the start date",
                 )
             )
+    problems.extend(_repeated_entries(spec))
     problems.extend(
         Problem("InvalidGraph", message)
         for message in validate_graph((t.name, t.depends_on or []) for t in spec.tasks)
     )
     problems.extend(Problem("InvalidSetup", message) for message in setup_teardown_problems(spec))
     problems.extend(_template_problems(name, spec))
+    return problems
+
+
+def _repeated_entries(spec: DagSpec) -> list[Problem]:
+    """Lists the CRD declares sets (`x-kubernetes-list-type: set`): the API server refuses
+    one that names an entry twice."""
+    lists = [("spec.externalNamespaces", spec.external_namespaces)]
+    for index, task in enumerate(spec.tasks):
+        lists.append((f"spec.tasks[{index}].dependsOn", task.depends_on))
+        lists.append((f"spec.tasks[{index}].outlets", task.outlets))
+    problems = []
+    for field, entries in lists:
+        seen: set[str] = set()
+        for entry in entries or []:
+            if entry in seen:
+                problems.append(
+                    Problem("InvalidSpec", f"{field}: {entry!r} is listed twice: name each once")
+                )
+            seen.add(entry)
     return problems
 
 
@@ -175,8 +198,61 @@ def describe_validation_error(error: ValidationError) -> list[str]:
             value = str(item["input"])
             suggestion = did_you_mean(value, re.findall(r"'([^']*)'", expected))
             message = f"unsupported value {value!r}{suggestion}: expected one of {expected}"
+        elif item["type"] not in _NO_VALUE_ERRORS:
+            message += f" (got {_shown(item['input'])})"
         messages.append(f"{where}: {message}")
     return messages
+
+
+# Errors whose input is not the bad value (a missing field's input is its parent object).
+_NO_VALUE_ERRORS = frozenset({"missing", "model_type", "model_attributes_type"})
+_SHOWN = 60
+
+
+def _shown(value: Any) -> str:
+    """The bad value as a refusal quotes it: its repr, cut to a readable length."""
+    text = repr(value)
+    return text if len(text) <= _SHOWN else f"{text[: _SHOWN - 3]}..."
+
+
+# A DAG's spec as JSON. Its version is kept gzipped in a ConfigMap (at most 1 MiB, and data
+# gzip cannot shrink grows a little), and the object itself in etcd (1.5 MiB with the
+# metadata the API server adds, above which it answers a bare 500 "etcdserver: request is
+# too large").
+MAX_SPEC_BYTES = 1_000_000
+
+
+def size_problems(spec: DagSpec) -> list[Problem]:
+    wire = spec.to_wire()
+    size = len(json.dumps(wire, separators=(",", ":")))
+    if size <= MAX_SPEC_BYTES:
+        return []
+    field, field_size = max(
+        ((key, len(json.dumps(value, separators=(",", ":")))) for key, value in wire.items()),
+        key=lambda item: item[1],
+    )
+    return [
+        Problem(
+            "TooLarge",
+            f"spec.{field}: {field_size} bytes of the DAG's {size} (as JSON), over the"
+            f" {MAX_SPEC_BYTES} a DAG may hold: its version must fit a 1 MiB ConfigMap; keep"
+            " large data outside the DAG (a ConfigMap, a Secret, object storage)",
+        )
+    ]
+
+
+def dag_name_problems(name: str) -> list[Problem]:
+    """The API server's rule for a custom object's name (a DNS subdomain), which the DAG's
+    runs and pods derive theirs from; `kubedag validate` checks it before any apply does."""
+    if len(name) <= MAX_NAME and re.fullmatch(DNS_SUBDOMAIN_PATTERN, name):
+        return []
+    return [
+        Problem(
+            "InvalidName",
+            f"metadata.name: {_shown(name)} is not a valid name: at most {MAX_NAME} lowercase"
+            " letters, digits, '-' and '.', starting and ending with a letter or digit",
+        )
+    ]
 
 
 def named_service_accounts(spec: DagSpec) -> dict[str, str]:
