@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from kubedag.commands.common import CliError, add_connection_flags, connect
-from kubedag.kube.client import MERGE_PATCH, ApiError, custom_path
+from kubedag.kube.client import MERGE_PATCH, ApiError, Kube, custom_path
 
 
 def add_parsers(sub: Any) -> None:
@@ -23,16 +23,19 @@ def add_parsers(sub: Any) -> None:
 async def _set_paused(args: argparse.Namespace, paused: bool) -> int:
     kube, namespace = await connect(args)
     try:
-        path = custom_path("dags", namespace, args.dag)
-        try:
-            await kube.request(
-                "PATCH", path, {"spec": {"paused": paused}}, content_type=MERGE_PATCH
-            )
-        except ApiError as error:
-            if error.not_found:
-                raise CliError(f"DAG {args.dag!r} not found in namespace {namespace}") from None
-            raise CliError(f"could not patch DAG {args.dag}: {error.message}") from None
-        print(f"dag.kubedag.io/{args.dag} {'paused' if paused else 'unpaused'}")
+        print(await set_paused(kube, namespace, args.dag, paused))
         return 0
     finally:
         await kube.close()
+
+
+async def set_paused(kube: Kube, namespace: str, dag: str, paused: bool) -> str:
+    """Patch the DAG's spec.paused (the CLI's and the web view's request); what was done."""
+    path = custom_path("dags", namespace, dag)
+    try:
+        await kube.request("PATCH", path, {"spec": {"paused": paused}}, content_type=MERGE_PATCH)
+    except ApiError as error:
+        if error.not_found:
+            raise CliError(f"DAG {dag!r} not found in namespace {namespace}", 404) from None
+        raise CliError(f"could not patch DAG {dag}: {error.message}", error.status) from None
+    return f"dag.kubedag.io/{dag} {'paused' if paused else 'unpaused'}"
