@@ -142,3 +142,93 @@ def backfill_body(dag: str, namespace: str = "etl") -> dict[str, Any]:
             "failed": {"count": 1},
         },
     }
+
+
+class SampleKube:
+    """Stands in for the web view's own client where the samples have no cluster: a pod log
+    for every try of the sample runs."""
+
+    async def pod_log_tail(
+        self, namespace: str, name: str, *, container: str, lines: int, limit_bytes: int = 0
+    ) -> str:
+        return "\n".join(
+            [
+                f"[2026-11-05 00:03:00] task pod {name} starting",
+                "[2026-11-05 00:03:01] reading s3://warehouse/events/2026-11-04/",
+                "[2026-11-05 00:03:40] loaded 18,204 rows into events_staging",
+                "[2026-11-05 00:03:41] ERROR: table events has no column 'ts'",
+                "[2026-11-05 00:03:41] exit code 1",
+            ]
+        )
+
+    async def close(self) -> None:
+        return None
+
+
+def sample_store(runs: int = 14, tasks: int = 10) -> "Any":
+    """A Store of two sample DAGs, their runs and a backfill."""
+    from kubedag.web.store import Store
+
+    store = Store()
+    store.put("DAG", dag_body("events-daily", tasks))
+    small = dag_body("name-gender-etl", 4)
+    small["spec"]["schedule"] = "0 6 * * *"
+    small["spec"]["owner"] = "analytics"
+    small["spec"]["tags"] = ["warehouse"]
+    store.put("DAG", small)
+    for body in runs_of("events-daily", runs, tasks):
+        store.put("DagRun", body)
+    for body in runs_of("name-gender-etl", 6, 4)[:-1]:
+        store.put("DagRun", body)
+    store.put("Backfill", backfill_body("events-daily"))
+    store.synced.update({"DAG", "DagRun", "Backfill"})
+    return store
+
+
+class SampleServer:
+    """The web view over a sample Store, served on a free local port from a thread."""
+
+    def __init__(self, store: "Any", actions: bool = False) -> None:
+        self.store = store
+        self.actions = actions
+        self.url = ""
+        self._stopping: Any = None
+        self._thread: Any = None
+
+    def __enter__(self) -> "SampleServer":
+        import asyncio
+        import socket
+        import threading
+
+        from aiohttp import web
+
+        from kubedag.web.server import build_app
+        from kubedag.web.settings import WebSettings
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        ready = threading.Event()
+        loop = asyncio.new_event_loop()
+        stopping = asyncio.Event()
+
+        async def main() -> None:
+            app = build_app(self.store, SampleKube(), WebSettings(actions=self.actions))  # type: ignore[arg-type]
+            runner = web.AppRunner(app, access_log=None, shutdown_timeout=1)
+            await runner.setup()
+            await web.TCPSite(runner, "127.0.0.1", port).start()
+            ready.set()
+            await stopping.wait()
+            await runner.cleanup()
+
+        self._stopping = (loop, stopping)
+        self._thread = threading.Thread(target=loop.run_until_complete, args=(main(),))
+        self._thread.start()
+        ready.wait(10)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        loop, stopping = self._stopping
+        loop.call_soon_threadsafe(stopping.set)
+        self._thread.join(10)

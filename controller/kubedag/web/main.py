@@ -72,7 +72,9 @@ async def serve(kubeconfig: str | None, settings: WebSettings, address: str, por
         for kind in PLURALS
         for namespace in scopes
     ]
-    runner = web.AppRunner(build_app(store, kube, settings, base), access_log=None)
+    runner = web.AppRunner(
+        build_app(store, kube, settings, base), access_log=None, shutdown_timeout=2
+    )
     await runner.setup()
     await web.TCPSite(runner, address, port).start()
     log.info("serving the web view on %s:%d (actions %s)", address, port, settings.actions)
