@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: all venv lint crds test unit integration e2e binaries demo demo-warehouse down bench clean
+.PHONY: all venv lint crds test unit integration e2e binaries demo demo-warehouse down bench screenshots clean
 
 all: test
 
@@ -62,6 +62,12 @@ down: venv
 ## writes bench/results/<date>.{json,md,png}. See docs/performance.md.
 bench: venv
 	$(BIN)/python -m bench --scale full --out bench/results
+
+## The README's pictures of the web view (docs/screenshots/*.png): headless Chromium (Debian's
+## chromium and chromium-driver, hack/host-packages.txt) on the web view of sample runs.
+screenshots: venv
+	hack/install-host-packages.sh
+	$(BIN)/python -m hack.screenshots
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
