@@ -15,12 +15,12 @@ from bench.web_sample import SampleServer, runs_of, sample_store
 OUT = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
 FAILED_RUN = runs_of("events-daily", 14, 10)[8]["metadata"]["name"]
 PAGES = [
-    ("dags", "/", 1400, 360),
-    ("grid", "/dags/etl/events-daily?runs=14", 1000, 600),
-    ("graph", f"/dags/etl/events-daily/graph?run={FAILED_RUN}", 1000, 420),
-    ("run", f"/runs/etl/{FAILED_RUN}", 1300, 560),
-    ("log", f"/runs/etl/{FAILED_RUN}/tasks/load-03/tries/1/log", 1000, 360),
-    ("backfills", "/backfills", 1400, 300),
+    ("dags", "/", 1400, 200),
+    ("grid", "/dags/etl/events-daily?runs=14", 1000, 300),
+    ("graph", f"/dags/etl/events-daily/graph?run={FAILED_RUN}", 1000, 300),
+    ("run", f"/runs/etl/{FAILED_RUN}", 1300, 300),
+    ("log", f"/runs/etl/{FAILED_RUN}/tasks/load-03/tries/1/log", 1000, 200),
+    ("backfills", "/backfills", 1300, 200),
 ]
 
 
@@ -39,6 +39,12 @@ def main() -> int:
                 WebDriverWait(driver, 10).until(
                     expected_conditions.presence_of_element_located((By.ID, "main"))
                 )
+                # As tall as the page, at least `height`: the whole page in the picture.
+                content, chrome = driver.execute_script(
+                    "return [document.documentElement.scrollHeight,"
+                    " window.outerHeight - window.innerHeight];"
+                )
+                driver.set_window_size(width, max(height, content + chrome + 16))
                 target = OUT / f"{name}.png"
                 driver.save_screenshot(str(target))
                 print(f"wrote {target.relative_to(OUT.parents[1])}")

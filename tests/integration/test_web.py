@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import requests
+import yaml
 from kubernetes import client
 
 from tests.integration.harness import (  # noqa: F401 - fixtures
@@ -220,3 +221,60 @@ def test_web_view_is_live_and_acts_as_its_caller(
     )
     assert cleared.status_code == 200, cleared.text
     assert cluster.run("shop-1")["spec"]["request"]["tasks"] == ["extract"]
+
+
+def test_the_charts_web_view_can_only_read(
+    crds: None, kubeconfig: str, api_client: client.ApiClient
+) -> None:
+    """Installed in one namespace for another, the web view's account may read DAGs, runs,
+    backfills, pods and their logs there, and nothing else: no Secrets, no writes."""
+    from devcluster.binaries import ensure_binaries
+
+    tools = ensure_binaries("helm", "kubectl")
+    core = client.CoreV1Api(api_client)
+    for ns in ("kd-web", "team-web"):
+        try:
+            core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
+        except client.ApiException as error:
+            if error.status != 409:
+                raise
+    rendered = subprocess.run(
+        [str(tools["helm"]), "template", "kubedag", str(REPO / "charts/kubedag"), "-n", "kd-web",
+         "--set", "web.enabled=true", "--set", "watchNamespaces={team-web}",
+         "--set", "crds.install=false"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    kubectl = [str(tools["kubectl"]), "--kubeconfig", kubeconfig]
+    subprocess.run([*kubectl, "apply", "-f", "-"], input=rendered, text=True, check=True,
+                   capture_output=True)  # fmt: skip
+    web = [d for d in yaml.safe_load_all(rendered) if d and "web" in d["metadata"]["name"]]
+    assert {(d["kind"], d["metadata"].get("namespace")) for d in web} == {
+        ("ServiceAccount", "kd-web"), ("Role", "team-web"), ("RoleBinding", "team-web"),
+        ("Deployment", "kd-web"), ("Service", "kd-web"),
+    }  # fmt: skip
+    account = "system:serviceaccount:kd-web:kubedag-web"
+
+    authorization = client.AuthorizationV1Api(api_client)
+
+    def can(verb: str, resource: str) -> bool:
+        """The API server's authorizer asked, as `kubectl auth can-i --as` asks it."""
+        plural, _, group = resource.partition(".")
+        plural, _, sub = plural.partition("/")
+        review = authorization.create_subject_access_review(
+            {"spec": {"user": account,
+                      "groups": ["system:serviceaccounts", "system:serviceaccounts:kd-web",
+                                 "system:authenticated"],
+                      "resourceAttributes": {"namespace": "team-web", "verb": verb,
+                                             "group": group, "resource": plural,
+                                             "subresource": sub}}}
+        )  # fmt: skip
+        return bool(review.status.allowed)
+
+    for verb, resource in [("watch", "dags.kubedag.io"), ("list", "dagruns.kubedag.io"),
+                           ("get", "backfills.kubedag.io"), ("list", "pods"),
+                           ("get", "pods/log")]:  # fmt: skip
+        assert can(verb, resource), (verb, resource)
+    for verb, resource in [("get", "secrets"), ("list", "secrets"), ("patch", "dags.kubedag.io"),
+                           ("create", "dagruns.kubedag.io"), ("delete", "pods"),
+                           ("get", "configmaps")]:  # fmt: skip
+        assert not can(verb, resource), (verb, resource)
