@@ -177,3 +177,63 @@ def test_the_event_stream_tells_of_each_change() -> None:
         response.close()
 
     serve(scenario)
+
+
+class ReviewingKube:
+    """The web view's own client behind a proxy: answers SubjectAccessReviews with
+    `allowed`, records the other requests."""
+
+    def __init__(self, allowed: bool) -> None:
+        self.allowed = allowed
+        self.reviews: list[dict[str, Any]] = []
+        self.writes: list[tuple[str, str, Any]] = []
+
+    async def request(self, method: str, path: str, body: Any = None, **_: Any) -> dict[str, Any]:
+        if path.endswith("/subjectaccessreviews"):
+            self.reviews.append(body["spec"])
+            return {"status": {"allowed": self.allowed}}
+        self.writes.append((method, path, body))
+        return {}
+
+
+@pytest.mark.parametrize("allowed", [False, True], ids=["denied", "allowed"])
+def test_behind_a_proxy_a_subject_access_review_decides(allowed: bool) -> None:
+    kube = ReviewingKube(allowed)
+    settings = WebSettings(
+        actions=True, proxy_user_header="X-Forwarded-User", proxy_groups_header="X-Groups"
+    )
+
+    async def main() -> None:
+        app = build_app(evil_store(), kube, settings)  # type: ignore[arg-type]
+        async with TestClient(TestServer(app)) as client:
+            headers = {"X-Forwarded-User": "alice", "X-Groups": "data, ops"}
+            page = await client.get("/dags/etl/etl", headers=headers)
+            text = await page.text()
+            assert "alice" in text and 'action="/actions/pause"' in text
+            token = page.cookies[CSRF_COOKIE].value
+            answer = await client.post(
+                "/actions/pause",
+                data={"csrf": token, "namespace": "etl", "dag": "etl"},
+                headers=headers,
+            )
+            assert answer.status == (200 if allowed else 403)
+            message = await answer.text()
+            if allowed:
+                assert "dag.kubedag.io/etl paused" in message
+            else:
+                assert "Kubernetes RBAC refused this (403 Forbidden)" in message
+            # Without the header: nobody to act as.
+            anonymous = await client.post(
+                "/actions/pause", data={"csrf": token, "namespace": "etl", "dag": "etl"}
+            )
+            assert anonymous.status == 401
+
+    asyncio.run(main())
+    assert kube.reviews == [
+        {"user": "alice", "groups": ["data", "ops"],
+         "resourceAttributes": {"namespace": "etl", "verb": "patch", "group": "kubedag.io",
+                                "resource": "dags", "name": "etl"}}
+    ]  # fmt: skip
+    patched = [("PATCH", "/apis/kubedag.io/v1alpha1/namespaces/etl/dags/etl",
+                {"spec": {"paused": True}})]  # fmt: skip
+    assert kube.writes == (patched if allowed else [])
