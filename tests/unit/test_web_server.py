@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bench.web_sample import backfill_body, dag_body, runs_of
 from kubedag.kube.client import Kube
+from kubedag.web import pages
 from kubedag.web.security import CONTENT_SECURITY_POLICY, CSRF_COOKIE
 from kubedag.web.server import build_app
 from kubedag.web.settings import WebSettings
@@ -87,7 +88,8 @@ def test_pages_escape_every_user_string_and_carry_a_strict_csp(path: str) -> Non
         if response.content_type != "text/html":
             return
         # the only script is the file from /static; no inline handlers or styles
-        assert re.findall(r"<script[^>]*>", text) == ['<script src="/static/web.js" defer>']
+        scripts = re.findall(r"<script[^>]*>", text)
+        assert scripts == [f'<script src="/static/web.js?v={pages.static_version()}" defer>']
         assert not re.search(r"\son[a-z]+=", text) and " style=" not in text
         assert response.status == (404 if "runs/etl/%22" in path else 200)
 
@@ -120,6 +122,9 @@ def test_static_files_are_served_and_nothing_else() -> None:
     async def scenario(client: TestClient[Any, Any], _: Store) -> None:
         script = await client.get("/static/web.js")
         assert script.status == 200 and script.content_type == "text/javascript"
+        assert script.headers["Cache-Control"] == "no-store"
+        versioned = await client.get(f"/static/web.js?v={pages.static_version()}")
+        assert "immutable" in versioned.headers["Cache-Control"]
         assert "EventSource" in await script.text()
         assert (await client.get("/static/../server.py")).status == 404
         assert (await client.get("/static/pages.py")).status == 404

@@ -2,7 +2,9 @@
 every name, conf value, message and log line from the API is escaped where it is put; links
 are built here with each path segment quoted."""
 
+import hashlib
 from functools import cache
+from importlib import resources
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -12,6 +14,7 @@ from markupsafe import Markup, escape
 from kubedag.views.graph import NODE_HEIGHT, NODE_WIDTH
 from kubedag.views.states import STATE_COLORS
 
+STATIC_FILES = {"web.js": "text/javascript", "web.css": "text/css"}
 LEGEND = ("none", *sorted(s for s in STATE_COLORS if s not in ("removed", "up_for_reschedule")))
 
 
@@ -48,6 +51,20 @@ def _hidden(context: jinja2.runtime.Context, **fields: str) -> Markup:
 
 
 @cache
+def static_version() -> str:
+    """A digest of the static files: their URLs change with their content, so browsers may
+    keep them as long as they like."""
+    digest = hashlib.sha256()
+    for name in STATIC_FILES:
+        digest.update(static_file(name))
+    return digest.hexdigest()[:12]
+
+
+def static_file(name: str) -> bytes:
+    return resources.files("kubedag.web").joinpath("static", name).read_bytes()
+
+
+@cache
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("kubedag.web", "templates"),
@@ -65,6 +82,7 @@ def environment() -> jinja2.Environment:
         legend=LEGEND,
         node_width=NODE_WIDTH,
         node_height=NODE_HEIGHT,
+        static_version=static_version(),
     )
     return env
 

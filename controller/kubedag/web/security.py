@@ -74,5 +74,6 @@ async def protect(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 def _with_headers(response: web.StreamResponse) -> web.StreamResponse:
     if not response.prepared:
-        response.headers.update(HEADERS)
+        for name, value in HEADERS.items():
+            response.headers.setdefault(name, value)
     return response

@@ -5,7 +5,6 @@ Store on each request: no database, nothing but the API server's objects."""
 import asyncio
 import logging
 from datetime import UTC, datetime
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -31,7 +30,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 15.0
-STATIC_TYPES = {"web.js": "text/javascript", "web.css": "text/css"}
 
 
 def build_app(
@@ -200,10 +198,11 @@ async def events(request: web.Request) -> web.StreamResponse:
 
 async def static(request: web.Request) -> web.Response:
     name = request.match_info["file"]
-    if name not in STATIC_TYPES:
+    if name not in pages.STATIC_FILES:
         raise web.HTTPNotFound()
-    body = resources.files("kubedag.web").joinpath("static", name).read_bytes()
-    response = web.Response(body=body, content_type=STATIC_TYPES[name])
+    response = web.Response(body=pages.static_file(name), content_type=pages.STATIC_FILES[name])
+    if request.query.get("v") == pages.static_version():
+        response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
     return response
 
 
