@@ -23,7 +23,7 @@ from bench import browser
 from devcluster import localcluster
 from tests.e2e.kube import RELEASE_NAMESPACE, REPO, Kubectl, wait_for
 
-GREEN, RED = "rgb(0, 128, 0)", "rgb(255, 0, 0)"  # Airflow's success and failed
+GREEN, RED = (0, 128, 0), (255, 0, 0)  # Airflow's success and failed
 PSS_ENFORCE = "pod-security.kubernetes.io/enforce"
 
 
@@ -85,6 +85,12 @@ def chromium(local_cluster: localcluster.Cluster) -> Iterator[WebDriver]:
         driver.quit()
 
 
+def colour(element: Any) -> tuple[int, ...]:
+    """An element's background colour as (r, g, b): Chromium says `rgba(0, 128, 0, 1)`."""
+    value = element.value_of_css_property("background-color")
+    return tuple(int(part) for part in re.findall(r"\d+", value)[:3])
+
+
 def run_states(kubectl: Kubectl, ns: str) -> dict[str, str]:
     items = kubectl.json("get", "dagruns", "-n", ns, "-l", "kubedag.io/dag=hello")["items"]
     return {r["metadata"]["name"]: (r.get("status") or {}).get("state", "") for r in items}
@@ -120,7 +126,9 @@ def test_the_grid_in_a_browser(
         done = len(states) == 3 and all(s in ("success", "failed") for s in states.values())
         return states if done else None
 
+    print(f"web view at {web_url}; failing run {failed_run_name}; waiting for the runs")
     states = wait_for(all_finished, "the demo DAG's three runs finished", 240)
+    print(f"runs finished: {states}")
     assert states.pop(failed_run_name) == "failed"
     assert set(states.values()) == {"success"}
 
@@ -134,9 +142,9 @@ def test_the_grid_in_a_browser(
     assert runs_shown[-1] == failed_run_name  # manual run of now: the newest logical date
     for run in states:
         for task in ("extract", "transform", "report"):
-            assert cells[(run, task)].value_of_css_property("background-color") == GREEN
+            assert colour(cells[(run, task)]) == GREEN
     failed_cell = cells[(failed_run_name, "transform")]
-    assert failed_cell.value_of_css_property("background-color") == RED
+    assert colour(failed_cell) == RED
     assert "transform: failed" in str(failed_cell.get_attribute("title"))
 
     # Live: a run created while the grid is open appears without a reload.
