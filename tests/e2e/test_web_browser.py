@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import requests
 import yaml
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
@@ -85,10 +86,9 @@ def chromium(local_cluster: localcluster.Cluster) -> Iterator[WebDriver]:
         driver.quit()
 
 
-def colour(element: Any) -> tuple[int, ...]:
-    """An element's background colour as (r, g, b): Chromium says `rgba(0, 128, 0, 1)`."""
-    value = element.value_of_css_property("background-color")
-    return tuple(int(part) for part in re.findall(r"\d+", value)[:3])
+def rgb(css: str) -> tuple[int, ...]:
+    """A CSS colour as (r, g, b): Chromium says `rgba(0, 128, 0, 1)`."""
+    return tuple(int(part) for part in re.findall(r"\d+", css)[:3])
 
 
 def run_states(kubectl: Kubectl, ns: str) -> dict[str, str]:
@@ -96,11 +96,23 @@ def run_states(kubectl: Kubectl, ns: str) -> dict[str, str]:
     return {r["metadata"]["name"]: (r.get("status") or {}).get("state", "") for r in items}
 
 
-def grid_cells(driver: WebDriver) -> dict[tuple[str, str], Any]:
-    return {
-        (cell.get_attribute("data-run"), cell.get_attribute("data-task")): cell
-        for cell in driver.find_elements(By.CSS_SELECTOR, "#grid a.cell")
-    }
+def grid(driver: WebDriver) -> tuple[list[str], dict[tuple[str, str], tuple[tuple[int, ...], str]]]:
+    """The grid's runs (left to right) and cells ((run, task) -> (colour, title)), read in one
+    script: the page may redraw itself (a live update) between two WebDriver calls."""
+    runs, cells = driver.execute_script(
+        "const bars = [...document.querySelectorAll('#grid a.bar')].map(a => a.dataset.run);"
+        "const cells = [...document.querySelectorAll('#grid a.cell')].map(a =>"
+        " [a.dataset.run, a.dataset.task, getComputedStyle(a).backgroundColor, a.title]);"
+        "return [bars, cells];"
+    )
+    return runs, {(run, task): (rgb(css), title) for run, task, css, title in cells}
+
+
+def click(driver: WebDriver, selector: str) -> None:
+    """Click what `selector` finds, again if a live update replaced it meanwhile."""
+    WebDriverWait(driver, 10, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda d: d.find_element(By.CSS_SELECTOR, selector).click() is None
+    )
 
 
 def test_the_grid_in_a_browser(
@@ -134,18 +146,14 @@ def test_the_grid_in_a_browser(
 
     # The grid: three columns, newest right; Airflow's colours; the failed task visible.
     chromium.get(f"{web_url}/dags/{ns}/hello")
-    cells = grid_cells(chromium)
-    runs_shown = [
-        a.get_attribute("data-run") for a in chromium.find_elements(By.CSS_SELECTOR, "a.bar")
-    ]
+    runs_shown, cells = grid(chromium)
     assert sorted(runs_shown) == sorted([*states, failed_run_name])
     assert runs_shown[-1] == failed_run_name  # manual run of now: the newest logical date
     for run in states:
         for task in ("extract", "transform", "report"):
-            assert colour(cells[(run, task)]) == GREEN
-    failed_cell = cells[(failed_run_name, "transform")]
-    assert colour(failed_cell) == RED
-    assert "transform: failed" in str(failed_cell.get_attribute("title"))
+            assert cells[(run, task)][0] == GREEN, (run, task)
+    failed_colour, failed_title = cells[(failed_run_name, "transform")]
+    assert failed_colour == RED and "transform: failed" in failed_title
 
     # Live: a run created while the grid is open appears without a reload.
     marker = chromium.execute_script("window.kubedagMarker = 1; return window.kubedagMarker;")
@@ -153,18 +161,17 @@ def test_the_grid_in_a_browser(
     kubectl("create", "-n", ns, "-f", "-", stdin=yaml.safe_dump(
         {"apiVersion": "kubedag.io/v1alpha1", "kind": "DagRun",
          "metadata": {"name": "hello-live"}, "spec": {"dagName": "hello"}}))  # fmt: skip
-    WebDriverWait(chromium, 10, poll_frequency=0.1).until(
-        lambda d: d.find_elements(By.CSS_SELECTOR, 'a.bar[data-run="hello-live"]')
-    )
+    WebDriverWait(chromium, 10, poll_frequency=0.1).until(lambda d: "hello-live" in grid(d)[0])
     print(f"new run in the open grid after {time.monotonic() - created:.2f}s (kubectl included)")
     assert chromium.execute_script("return window.kubedagMarker;") == marker  # no reload
 
     # The failed task's run: its message, then a log opens.
-    failed_cell = grid_cells(chromium)[(failed_run_name, "transform")]
-    failed_cell.click()
+    click(chromium, f'a.cell[data-run="{failed_run_name}"][data-task="transform"]')
     WebDriverWait(chromium, 10).until(lambda d: "/runs/" in d.current_url)
-    row = chromium.find_element(By.ID, "task-transform")
-    assert "failed" in row.text
-    row.find_element(By.CSS_SELECTOR, "a.log-link").click()
-    log = WebDriverWait(chromium, 10).until(lambda d: d.find_element(By.ID, "log"))
-    assert "transform name_gender for" in log.text
+    row = WebDriverWait(chromium, 10, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda d: d.find_element(By.ID, "task-transform").text
+    )
+    assert "failed" in row
+    click(chromium, "#task-transform a.log-link")
+    log = WebDriverWait(chromium, 10).until(lambda d: d.find_element(By.ID, "log").text)
+    assert "transform name_gender for" in log
