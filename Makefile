@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: all venv lint crds test unit integration e2e binaries demo demo-warehouse down bench screenshots clean
+.PHONY: all venv lint crds test unit integration e2e binaries demo demo-warehouse down bench chaos screenshots clean
 
 all: test
 
@@ -40,9 +40,12 @@ unit: venv
 integration: venv binaries
 	$(BIN)/python -m pytest tests/integration -q
 
-## The whole suite: lint, unit, integration (real kube-apiserver + etcd).
+## The whole suite: lint, unit, integration (real kube-apiserver + etcd), toolkit (real
+## PostgreSQL), e2e (the local cluster). Most of its time is spent waiting on servers, so
+## TEST_WORKERS pytest-xdist workers share it; the e2e tests keep to one of them.
+TEST_WORKERS ?= 3
 test: venv binaries lint
-	$(BIN)/python -m pytest tests -q
+	$(BIN)/python -m pytest tests -q -n $(TEST_WORKERS) --dist loadgroup
 
 ## Bring up the local cluster, install kubedag with Helm, run the example DAG.
 demo: venv
@@ -62,6 +65,13 @@ down: venv
 ## writes bench/results/<date>.{json,md,png}. See docs/performance.md.
 bench: venv
 	$(BIN)/python -m bench --scale full --out bench/results
+
+## The chaos run (docs/reliability.md): 130 runs x 5 tasks on a control plane of its own while
+## controllers are SIGKILLed, pods deleted, the API server and etcd restarted; exits 1 if
+## anything was lost or done twice. CHAOS_ARGS="--seed N" repeats a run. Then `make fuzz`.
+chaos: venv binaries
+	$(BIN)/python -m tests.chaos $(CHAOS_ARGS)
+	@if $(MAKE) -n fuzz >/dev/null 2>&1; then $(MAKE) fuzz; fi
 
 ## The README's pictures of the web view (docs/screenshots/*.png): headless Chromium (Debian's
 ## chromium and chromium-driver, hack/host-packages.txt) on the web view of sample runs.

@@ -369,6 +369,9 @@ async def _serve(args: argparse.Namespace, settings: ControllerSettings) -> int:
                 settings,
                 args.kubeconfig,
                 on_started=lambda c: metrics.update(registry=controller_registry(c.cache_sizes)),
+                # kopf waits up to 5 s for its stop-flag waiter after a signal; a flag set
+                # once the controller has stopped lets it exit at once.
+                on_stopped=stop.set,
             ),
             clusterwide=not settings.namespaces,
             namespaces=list(settings.namespaces),

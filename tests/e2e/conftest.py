@@ -35,11 +35,15 @@ ECHO_IMAGE = StaticImage(
 )
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # Called with the whole session's items, not just this directory's: filter by path.
+    # One local cluster per machine: under pytest-xdist (`make test`) all its tests share a
+    # worker, so they run one after another as they would without it.
     for item in items:
         if item.path.is_relative_to(_HERE):
             item.add_marker(pytest.mark.e2e)
+            item.add_marker(pytest.mark.xdist_group("local-cluster"))
 
 
 _SESSIONS = node.RUN_DIR / "e2e-sessions"

@@ -37,6 +37,23 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
 
 
 @pytest.fixture(scope="session")
+def faulty_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    """A second etcd + kube-apiserver, for the chaos and API fault tests (which restart it):
+    priority and fairness off and one mutating request in flight at most (more get 429
+    with Retry-After; the admin, in system:masters, is never throttled), no watch cache and
+    etcd compacted every second (a watch resumed from an older resourceVersion gets 410 Gone)."""
+    args = [
+        "--enable-priority-and-fairness=false",
+        "--max-mutating-requests-inflight=1",
+        "--max-requests-inflight=4",
+        "--watch-cache=false",
+        "--etcd-compaction-interval=1s",
+    ]
+    with ControlPlane(tmp_path_factory.mktemp("faulty"), extra_apiserver_args=args) as plane:
+        yield plane
+
+
+@pytest.fixture(scope="session")
 def kubeconfig(control_plane: ControlPlane) -> str:
     """Path of an admin (system:masters) kubeconfig for the control plane."""
     return str(control_plane.kubeconfig)

@@ -26,6 +26,11 @@ GROUP, VERSION = "kubedag.io", "v1alpha1"
 @pytest.fixture(scope="session")
 def crds(api_client: client.ApiClient) -> None:
     """The CRDs from crds/ (what the chart ships), established in the API server."""
+    install_crds(api_client)
+
+
+def install_crds(api_client: client.ApiClient) -> None:
+    """Create (or replace) the CRDs from crds/ and wait until they are served."""
     ext = client.ApiextensionsV1Api(api_client)
     for path in sorted((REPO / "crds").glob("*.yaml")):
         body = yaml.safe_load(path.read_text())

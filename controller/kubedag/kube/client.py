@@ -33,6 +33,22 @@ _PROXY_VARIABLES = (
     "all_proxy",
 )
 MERGE_PATCH = "application/merge-patch+json"
+# client-go's rest.Request: a 429 or 5xx answer with Retry-After is retried after the time
+# it asks, at most this many times; then the error goes to the caller (the work queue).
+MAX_RETRIES = 10
+MAX_RETRY_AFTER = 10.0  # seconds; a longer ask is met with this
+
+
+def retry_after(status: int, header: str | None) -> float | None:
+    """How long to wait before sending a request again, as client-go's `checkWait`: only for
+    429 Too Many Requests or a 5xx with a Retry-After of whole seconds (the API server's max
+    in-flight and priority-and-fairness filters send 429 with `Retry-After: 1`; a request
+    they refuse was not processed, so sending it again is safe for every verb)."""
+    if status != 429 and status < 500:
+        return None
+    if header is None or not header.strip().isdigit():
+        return None
+    return min(float(header.strip()), MAX_RETRY_AFTER)
 
 
 class ApiError(Exception):
@@ -93,6 +109,7 @@ class Kube:
     def __init__(self, api_client: "aio_client.ApiClient") -> None:
         self._api = api_client
         self.requests = 0
+        self.throttled = 0  # answers that asked to wait (Retry-After), each waited out
         self._background: set[asyncio.Task[Any]] = set()
 
     def in_background(self, requests: Coroutine[Any, Any, Any], what: str) -> None:
@@ -138,7 +155,6 @@ class Kube:
         query: dict[str, str] | None = None,
         content_type: str = "application/json",
     ) -> dict[str, Any]:
-        self.requests += 1
         url = path + (f"?{urlencode(query)}" if query else "")
         params = await self._api.param_serialize(
             method=method,
@@ -147,8 +163,16 @@ class Kube:
             body=body,
             auth_settings=["BearerToken"],
         )
-        response = await self._api.call_api(*params)
-        data = await response.read()
+        for attempt in range(MAX_RETRIES + 1):
+            self.requests += 1
+            response = await self._api.call_api(*params)
+            data = await response.read()
+            wait = retry_after(response.status, response.headers.get("Retry-After"))
+            if wait is None or attempt == MAX_RETRIES:
+                break
+            self.throttled += 1
+            log.debug("%s %s: %s, again in %.0f s", method, path, response.status, wait)
+            await asyncio.sleep(wait)
         payload: dict[str, Any] = json.loads(data) if data else {}
         if response.status >= 400:
             raise ApiError(

@@ -20,13 +20,20 @@ class PodCache:
     def __init__(self) -> None:
         self._pods: dict[NamespacedName, PodObservation] = {}
         self._by_run: dict[NamespacedName, set[str]] = defaultdict(set)  # (ns, run label)
+        # Each update is numbered: a pod no update touched since a re-list began, and that
+        # the re-list did not deliver, may have been deleted unseen (reconcilers/relist.py).
+        self.sequence = 0
+        self._touched: dict[NamespacedName, int] = {}
 
     def update(self, namespace: str, pod: PodObservation) -> None:
         self._pods[(namespace, pod.name)] = pod
+        self.sequence += 1
+        self._touched[(namespace, pod.name)] = self.sequence
         if pod.run:
             self._by_run[(namespace, pod.run)].add(pod.name)
 
     def remove(self, namespace: str, name: str) -> None:
+        self._touched.pop((namespace, name), None)
         pod = self._pods.pop((namespace, name), None)
         if pod is not None:
             of_run = self._by_run.get((namespace, pod.run))
@@ -37,6 +44,15 @@ class PodCache:
 
     def get(self, namespace: str, name: str) -> PodObservation | None:
         return self._pods.get((namespace, name))
+
+    def touched_at(self, namespace: str, name: str) -> int | None:
+        return self._touched.get((namespace, name))
+
+    def untouched_since(self, sequence: int, namespaces: set[str]) -> list[NamespacedName]:
+        """The pods of `namespaces` whose newest update is older than `sequence`."""
+        return [
+            key for key, seq in self._touched.items() if seq < sequence and key[0] in namespaces
+        ]
 
     def of_run(self, namespace: str, run_label: str) -> list[PodObservation]:
         """Every pod of the run (all tries) the watch has delivered."""

@@ -25,6 +25,7 @@ from kubedag.reconcilers.datasets import DatasetLinks
 from kubedag.reconcilers.informer import Informer
 from kubedag.reconcilers.notifier import NotificationSender
 from kubedag.reconcilers.pools import PoolReconciler
+from kubedag.reconcilers.relist import RelistSweep
 from kubedag.reconcilers.runs import RunReconciler
 from kubedag.reconcilers.settings import ControllerSettings
 from kubedag.reconcilers.slots import SlotBook
@@ -100,6 +101,7 @@ class Controller:
             "pools", self.pools.reconcile, workers=1, now=now
         )
         self.informer.slots.on_pool_change = self._pool_changed
+        self.relist = RelistSweep(kube, self.informer, self.run_queue.add, self._wake_slot_winners)
 
         self.backfills = BackfillReconciler(
             context,

@@ -145,6 +145,13 @@ class Informer:
         """The DAG of a run the informer knows ("" if none)."""
         return self._run_dag.get(key, "")
 
+    def runs_labelled(self, namespace: str, label: str) -> list[NamespacedName]:
+        """The runs whose pods carry `label` as their run label (a pod names its run only
+        by label; a name longer than a label is shortened)."""
+        return [
+            key for key in self._run_dag if key[0] == namespace and label_value(key[1]) == label
+        ]
+
     def run_summary(self, key: NamespacedName) -> RunSummary | None:
         return self.runs.get(key[0], self._run_dag.get(key, ""), key[1])
 

@@ -54,6 +54,7 @@ def build_registry(
     controller_settings: ControllerSettings,
     kubeconfig: str | None = None,
     on_started: Callable[[Controller], None] | None = None,
+    on_stopped: Callable[[], None] | None = None,
 ) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     state: dict[str, Any] = {}
@@ -78,7 +79,10 @@ def build_registry(
     @kopf.on.cleanup(registry=registry)
     async def stop(**_: Any) -> None:
         await controller().stop()
+        await controller().relist.stop()
         await controller().kube.close()
+        if on_stopped is not None:
+            on_stopped()
 
     # async: kopf runs plain `def` handlers in a thread pool, and the caches and work queues
     # belong to the event loop.
@@ -106,6 +110,8 @@ def build_registry(
 
     @kopf.on.event("", "v1", "pods", labels={LABEL_MANAGED_BY: "kubedag"}, registry=registry)
     async def pod_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+        if type is None:  # a listing: after a watch gap, pods deleted in it are not in it
+            controller().relist.listed(body["metadata"]["namespace"])
         controller().on_pod_event(type, _plain(body))
 
     return registry

@@ -61,19 +61,32 @@ class PodLauncher:
             launch.task.name: render.task_pod(launch, namespace=run.namespace, owner=owner)
             for launch in decision.pods_to_create
         }
-        failures = await self._create(run.namespace, manifests)
+        failures, made_before = await self._create(run.namespace, manifests)
         if failures:
             run_engine.launch_failed(run, snapshot, decision, failures, now)
         for pod_name in decision.pods_to_delete:
             await self.kube.delete(core_path("pods", run.namespace, pod_name))
-        return bool(failures)
+        # A pod made before may have finished already: no event of it is to come, so the
+        # next pass, at once, reads what became of it.
+        return bool(failures) or made_before
 
-    async def _create(self, namespace: str, manifests: dict[str, dict[str, Any]]) -> dict[str, str]:
-        """Create the pods concurrently; returns task -> error for pods the API refused."""
+    async def _create(
+        self, namespace: str, manifests: dict[str, dict[str, Any]]
+    ) -> tuple[dict[str, str], bool]:
+        """Create the pods concurrently; returns task -> error for pods the API refused, and
+        whether any was made before (by a pass whose status write did not land)."""
         failures: dict[str, str] = {}
+        made_before: list[str] = []
         semaphore = asyncio.Semaphore(POD_CREATE_CONCURRENCY)
 
         async def create(task: str, manifest: dict[str, Any]) -> None:
+            name = manifest["metadata"]["name"]
+            if self.informer.pods.get(namespace, name) is not None:
+                # This try's pod, whatever became of it since. Made again after a deletion,
+                # it would run the same try twice; gone, the try fails as a pod that
+                # disappeared.
+                made_before.append(name)
+                return
             async with semaphore:
                 try:
                     created = await self.kube.create(core_path("pods", namespace), manifest)
@@ -84,10 +97,14 @@ class PodLauncher:
                     return
                 if created is not None:
                     self.informer.put_pod(namespace, observe_pod(created))
-                elif self.informer.pods.get(namespace, manifest["metadata"]["name"]) is None:
-                    # AlreadyExists, from a pass whose status write failed: the watch knows
-                    # the pod better than the manifest does.
-                    self.informer.put_pod(namespace, observe_pod(manifest))
+                    return
+                made_before.append(name)
+                if self.informer.pods.get(namespace, name) is None:
+                    # AlreadyExists, and the watch has not delivered it yet (a restart):
+                    # it may have finished long ago, so its manifest would not do.
+                    body = await self.kube.get(core_path("pods", namespace, name))
+                    if body is not None:
+                        self.informer.put_pod(namespace, observe_pod(body))
 
         await asyncio.gather(*(create(task, m) for task, m in manifests.items()))
-        return failures
+        return failures, bool(made_before)
