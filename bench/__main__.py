@@ -33,6 +33,8 @@ from matplotlib.figure import Figure
 
 from bench import plots
 from bench.cluster import BenchCluster, ClusterSettings, python_version
+from bench.peers import audit, sidebyside
+from bench.peers.scale import PEER_SCALES
 from bench.results import (
     SCENARIOS,
     SOAK_RSS_TOLERANCE_MIB,
@@ -59,6 +61,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="run only this scenario (repeatable); default all",
     )
     parser.add_argument("--scale", choices=sorted(SCALES), default="full")
+    parser.add_argument(
+        "--system",
+        action="append",
+        choices=sidebyside.SYSTEMS,
+        help="run only this system (repeatable); default all: kubedag's scenarios, and the "
+        "peers' side-by-side runs of chain, fanout, single_task and many_dags",
+    )
+    parser.add_argument(
+        "--peer-scale",
+        choices=sorted(PEER_SCALES),
+        help="the side-by-side runs' sizes; default that of --scale (see bench/peers/scale.py)",
+    )
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results")
     parser.add_argument(
         "--task-duration-ms",
@@ -221,6 +235,10 @@ def write_plots(document: dict[str, Any], out: Path, stem: str) -> dict[str, str
 def run(args: argparse.Namespace) -> int:
     scale = SCALES[args.scale]
     names = [s for s in SCENARIOS if not args.scenario or s in args.scenario]
+    systems = args.system or list(sidebyside.SYSTEMS)
+    peer_names = [n for n in names if n in sidebyside.RUNNERS] if set(systems) - {"kubedag"} else []
+    if "kubedag" not in systems:
+        names = []
     duration = args.task_duration_ms
     if duration is None:
         duration = 1000 if scale.name == "full" else 100
@@ -238,7 +256,11 @@ def run(args: argparse.Namespace) -> int:
     log.info("bench %s: scenarios %s; work folder %s", scale.name, ", ".join(names), workdir)
     results: list[ScenarioResult] = []
     errors: dict[str, str] = {}
-    cluster = BenchCluster(workdir, settings)
+    audit_dir = workdir / "audit"
+    cluster = BenchCluster(workdir, settings, audit.apiserver_args(audit_dir) if peer_names else ())
+    peer_results: dict[str, list[dict[str, Any]]] = {}
+    peer_errors: dict[str, str] = {}
+    peer_scale = PEER_SCALES[args.peer_scale or scale.name]
     session = Session(
         cluster,
         workdir,
@@ -258,6 +280,10 @@ def run(args: argparse.Namespace) -> int:
                 errors[name] = f"{type(error).__name__}: {error}"
                 log.error("scenario %s failed:\n%s", name, traceback.format_exc())
             log.info("scenario %s took %.1fs", name, time.monotonic() - began)
+        if peer_names:
+            peer_results, peer_errors = sidebyside.run_peers(
+                session, audit.AuditLog(audit_dir / "audit.log"), peer_scale, peer_names, systems
+            )
     finally:
         cluster.stop()
         if silent is not None:
@@ -277,9 +303,15 @@ def run(args: argparse.Namespace) -> int:
             "notify_url": session.notify_url or "",
             "controller_env": {k: v for k, v in os.environ.items() if k.startswith("KUBEDAG_")},
             "scale": scale_parameters(scale),
+            "systems": systems,
+            "peer_scale": vars(peer_scale) if peer_names else {},
         },
         results=results,
     )
+    if peer_names:
+        document["peers"] = peer_results
+        if peer_errors:
+            document["peer_errors"] = peer_errors
     if errors:
         document["errors"] = errors
     out: Path = args.out
@@ -296,15 +328,22 @@ def run(args: argparse.Namespace) -> int:
         document["errors"] = errors
     json_path = write_json(document, out / f"{stem}.json")
     plot_files = write_plots(document, out, stem)
+    peer_plots = sidebyside.write_plots(document, out, stem)
     markdown = render_markdown(document, plot_files)
+    side_by_side = sidebyside.render(document, peer_plots)
+    if side_by_side:
+        markdown = markdown.rstrip() + "\n\n" + side_by_side
     (out / f"{stem}.md").write_text(markdown)
     print(markdown)
-    print(f"wrote {json_path}, {out / f'{stem}.md'} and {len(plot_files)} plots; logs in {workdir}")
-    if not args.workdir and not errors:
+    print(
+        f"wrote {json_path}, {out / f'{stem}.md'} and {len(plot_files) + len(peer_plots)} "
+        f"plots; logs in {workdir}"
+    )
+    if not args.workdir and not errors and not peer_errors:
         shutil.rmtree(workdir, ignore_errors=True)
-    for name, message in errors.items():
+    for name, message in {**errors, **peer_errors}.items():
         print(f"error: {name}: {message}", file=sys.stderr)
-    return 1 if errors else 0
+    return 1 if errors or peer_errors else 0
 
 
 def _keep_profile(recorded: Path, kept: Path) -> Path | str:

@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,7 @@ def stage_documents(task_duration_ms: int, start_delay_ms: int) -> list[dict[str
     for path in sorted(STAGES_DIR.glob("*.yaml")):
         stage = yaml.safe_load(path.read_text())
         name = stage["metadata"]["name"]
-        if name in ("pod-complete", "pod-fail"):
+        if name in ("pod-complete", "pod-complete-peer", "pod-fail"):
             stage["spec"]["delay"]["durationMilliseconds"] = task_duration_ms
         elif name == "pod-ready":
             stage["spec"]["delay"]["durationMilliseconds"] = start_delay_ms
@@ -128,10 +129,14 @@ def fake_node(name: str, pods: int) -> dict[str, Any]:
 
 
 class BenchCluster:
-    def __init__(self, workdir: Path, settings: ClusterSettings) -> None:
+    def __init__(
+        self, workdir: Path, settings: ClusterSettings, apiserver_args: Sequence[str] = ()
+    ) -> None:
         self.workdir = workdir
         self.settings = settings
-        self.control_plane = ControlPlane(workdir / "control-plane")
+        self.control_plane = ControlPlane(
+            workdir / "control-plane", extra_apiserver_args=apiserver_args
+        )
         self.scheduler: ManagedProcess | None = None
         self.kwok: ManagedProcess | None = None
         self._api: Api | None = None

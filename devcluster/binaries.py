@@ -43,6 +43,10 @@ _OTHER_COMPONENTS = {
 }
 """Cached as ``<name>-<version>/bin/<name>``, the version pinned under the given name."""
 
+_ARGO_COMPONENTS = frozenset({"workflow-controller"})
+"""Argo Workflows at ARGO_WORKFLOWS_VERSION, cached as ``argo-workflows-<version>/bin/<name>``
+(the benchmarks' peer, bench/peers/), with its CRDs in ``argo-workflows-<version>/crds``."""
+
 _OUTPUT_TAIL_LINES = 40
 
 
@@ -61,8 +65,16 @@ def binary_path(name: str) -> Path:
     if name in _OTHER_COMPONENTS:
         version = pinned_versions()[_OTHER_COMPONENTS[name]]
         return cache_dir() / f"{name}-{version}" / "bin" / name
+    if name in _ARGO_COMPONENTS:
+        version = pinned_versions()["ARGO_WORKFLOWS_VERSION"]
+        return cache_dir() / f"argo-workflows-{version}" / "bin" / name
     known = ", ".join(
-        sorted(KUBERNETES_COMPONENTS | ETCD_COMPONENTS | {"helm", *_OTHER_COMPONENTS})
+        sorted(
+            KUBERNETES_COMPONENTS
+            | ETCD_COMPONENTS
+            | _ARGO_COMPONENTS
+            | {"helm", *_OTHER_COMPONENTS}
+        )
     )
     raise ValueError(f"unknown component {name!r}; known: {known}")
 

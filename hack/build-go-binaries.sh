@@ -163,6 +163,45 @@ build_coredns() {
   mv "$coredns_bin/coredns.tmp" "$coredns_bin/coredns"
 }
 
+build_argo() {
+  local argo_bin=$cache_root/argo-workflows-$ARGO_WORKFLOWS_VERSION/bin
+  [[ -x $argo_bin/workflow-controller ]] && return 0
+  local work; work=$(mktemp -d)
+  trap 'rm -rf "$work"' RETURN
+  local v=$ARGO_WORKFLOWS_VERSION mod=github.com/argoproj/argo-workflows/v3
+  # Argo's go.mod pins a dependency with a replace directive, which `go install ...@version`
+  # refuses; a wrapper module requires it and copies its (module-to-module) replaces.
+  local upstream_mod
+  upstream_mod=$(cd "$work" && GOFLAGS=-mod=mod go mod download -json "$mod@$v" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
+  {
+    echo "module kubedag.local/argobuild"
+    echo
+    echo "go 1.25"
+    echo
+    echo "require $mod $v"
+    echo
+    sed -n 's#^\(replace \)\?\s*\([^ ]*\) => \([^ .][^ ]*\) \(v[^ ]*\)$#replace \2 => \3 \4#p' "$upstream_mod"
+  } >"$work/go.mod"
+  grep -q '^replace' "$work/go.mod" ||
+    { echo "error: found no replaces in $upstream_mod" >&2; exit 1; }
+  printf '//go:build tools\n\npackage tools\n\nimport _ "%s/cmd/workflow-controller"\n' "$mod" >"$work/tools.go"
+  (cd "$work" && GOFLAGS=-mod=mod go mod tidy >"$work/tidy.log" 2>&1) ||
+    { cat "$work/tidy.log" >&2; echo "error: go mod tidy failed for argo-workflows $v" >&2; exit 1; }
+  mkdir -p "$argo_bin"
+  echo "building argo-workflows workflow-controller $v (first time only; cached in $argo_bin)" >&2
+  (cd "$work" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath \
+    -ldflags "-s -w -X $mod.version=$v" -o "$argo_bin/workflow-controller.tmp" "$mod/cmd/workflow-controller")
+  "$argo_bin/workflow-controller.tmp" version >/dev/null ||
+    { echo "error: the workflow-controller built from $v does not run" >&2; exit 1; }
+  mv "$argo_bin/workflow-controller.tmp" "$argo_bin/workflow-controller"
+  # The CRDs the controller watches, from the same module source (the "minimal" set: no
+  # OpenAPI schemas, as upstream installs them).
+  local src; src=$(cd "$work" && go list -m -f '{{.Dir}}' "$mod")
+  rm -rf "$argo_bin/../crds" && cp -r "$src/manifests/base/crds/minimal" "$argo_bin/../crds"
+  chmod -R u+w "$argo_bin/../crds"
+}
+
 k8s_components=()
 for c in "$@"; do
   case $c in
@@ -170,6 +209,7 @@ for c in "$@"; do
     helm) build_helm ;;
     kwok) build_kwok ;;
     coredns) build_coredns ;;
+    workflow-controller) build_argo ;;
     kube-apiserver|kube-controller-manager|kube-scheduler|kubelet|kube-proxy|kubectl) k8s_components+=("$c") ;;
     *) echo "error: unknown component '$c'" >&2; exit 2 ;;
   esac

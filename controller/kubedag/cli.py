@@ -20,7 +20,9 @@ from kubedag.commands import (
     backfill,
     build,
     clear,
+    completion,
     connection,
+    dag_test,
     datasets,
     import_airflow,
     lineage,
@@ -31,6 +33,7 @@ from kubedag.commands import (
 )
 from kubedag.commands.common import CliError, parse_conf
 from kubedag.commands.common import current_namespace as _current_namespace
+from kubedag.commands.output import FORMATS, add_output_flag, dump
 from kubedag.core.dag_scheduler import plan_schedule
 from kubedag.core.dates import parse_time, rfc3339
 from kubedag.core.naming import dagrun_name
@@ -94,18 +97,26 @@ def _single_dag(path: str) -> Dag:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     failed = False
+    results: list[dict[str, Any]] = []
     for loaded, dag in _load_dags(args.files):
         name = loaded.body.get("metadata", {}).get("name", "?")
         messages = (
             dag if isinstance(dag, list) else [p.message for p in validate_dag(dag.name, dag.spec)]
         )
-        if messages:
+        results.append(
+            {"file": str(loaded.source), "dag": name, "valid": not messages, "problems": messages}
+        )
+        if args.output:
+            failed = failed or bool(messages)
+        elif messages:
             failed = True
             print(f"{loaded.source}: DAG {name}: invalid")
             for message in messages:
                 print(f"  - {message}")
         else:
             print(f"{loaded.source}: DAG {name}: valid")
+    if args.output:
+        print(dump(results, args.output), end="")
     return 1 if failed else 0
 
 
@@ -150,8 +161,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
         for runs, due in ((plan.due, True), (plan.upcoming, False))
         for run in runs
     ]
-    if args.output == "json":
-        print(json.dumps(rows, indent=2))
+    if args.output in FORMATS:
+        print(dump(rows, args.output), end="")
     else:
         headers = ["NAME", "LOGICAL DATE", "INTERVAL START", "INTERVAL END", "RUN AFTER", "DUE"]
         table = [headers] + [
@@ -172,7 +183,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
             print("(no runs due)")
     if plan.backlog is not None:
         # JSON rows keep their shape; the summary of what is not listed goes to stderr.
-        print(_backlog_summary(plan.backlog), file=sys.stderr if args.output == "json" else None)
+        print(_backlog_summary(plan.backlog), file=sys.stderr if args.output in FORMATS else None)
     return 0
 
 
@@ -247,7 +258,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     except TemplateError as error:
         raise CliError(f"task {args.task}: {error}") from None
     pod = render.task_pod(launch, namespace=dag.namespace, owner=None)
-    print(yaml.safe_dump(pod, sort_keys=False), end="")
+    print(dump(pod, args.output or "yaml"), end="")
     return 0
 
 
@@ -295,18 +306,20 @@ async def _trigger(args: argparse.Namespace, conf: dict[str, Any] | None, logica
     kube = await Kube.connect(args.kubeconfig)
     try:
         namespace = args.namespace or _current_namespace(args.kubeconfig)
-        name = await trigger.trigger(kube, namespace, args.dag, conf, logical)
-        print(f"dagrun.kubedag.io/{name} created")
+        created = await trigger.trigger(kube, namespace, args.dag, conf, logical)
+        if args.output:
+            print(dump(created, args.output), end="")
+        else:
+            print(f"dagrun.kubedag.io/{created['metadata']['name']} created")
         return 0
     finally:
         await kube.close()
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=getattr(logging, args.log_level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    from kubedag.reconcilers import log_format
+
+    log_format.configure(args.log_level, args.log_format)
     if args.log_level != "debug":
         # kopf logs every handler call at INFO: one line per watch event drowns the rest.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
@@ -325,26 +338,26 @@ def cmd_run(args: argparse.Namespace) -> int:
 async def _serve(args: argparse.Namespace, settings: ControllerSettings) -> int:
     import kopf
     from aiohttp import web
-    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
     from kubedag.kube.client import Kube
     from kubedag.kube.leader import LeaderElector
-    from kubedag.reconcilers.metrics import controller_registry
+    from kubedag.kube.metrics import LEADER
+    from kubedag.reconcilers.metrics import Workload, process_registry
     from kubedag.reconcilers.operator import build_registry
 
+    registry, workload = process_registry()
     runner: web.AppRunner | None = None
-    metrics: dict[str, CollectorRegistry] = {}
-    if args.health_port:
-        # Answers while the process lives, also on a standby replica, unlike kopf's probe.
+    ports = {port for port in (args.health_port, args.metrics_port) if port}
+    if ports:
+        # Both answer while the process lives, also on a standby replica (kopf's probe does
+        # not): a standby's /metrics says it stands by (kubedag_leader 0).
         async def healthz(_: web.Request) -> web.Response:
             return web.Response(text="ok")
 
         async def serve_metrics(_: web.Request) -> web.Response:
-            if "registry" not in metrics:
-                return web.Response(status=503, text="the controller is not running (standby)")
             return web.Response(
-                body=generate_latest(metrics["registry"]),
-                headers={"Content-Type": CONTENT_TYPE_LATEST},
+                body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
             )
 
         app = web.Application()
@@ -352,10 +365,13 @@ async def _serve(args: argparse.Namespace, settings: ControllerSettings) -> int:
         app.router.add_get("/metrics", serve_metrics)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        await web.TCPSite(runner, "0.0.0.0", args.health_port).start()
+        for port in sorted(ports):
+            await web.TCPSite(runner, "0.0.0.0", port).start()
     elector: LeaderElector | None = None
     kube: Kube | None = None
-    if args.leader_elect:
+    if not args.leader_elect:
+        LEADER.set(1)
+    else:
         kube = await Kube.connect(args.kubeconfig)
         identity = os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
         elector = LeaderElector(
@@ -368,7 +384,7 @@ async def _serve(args: argparse.Namespace, settings: ControllerSettings) -> int:
             registry=build_registry(
                 settings,
                 args.kubeconfig,
-                on_started=lambda c: metrics.update(registry=controller_registry(c.cache_sizes)),
+                on_started=lambda c: setattr(workload, "controller", Workload.of(c)),
                 # kopf waits up to 5 s for its stop-flag waiter after a signal; a flag set
                 # once the controller has stopped lets it exit at once.
                 on_stopped=stop.set,
@@ -397,12 +413,13 @@ async def _serve(args: argparse.Namespace, settings: ControllerSettings) -> int:
     return 1 if lost else 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kubedag", description=__doc__)
+def build_parser(prog: str = "kubedag") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("validate", help="check DAG files offline; exit 1 if any is invalid")
     p.add_argument("files", nargs="+", metavar="FILE")
+    add_output_flag(p)
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("plan", help="the scheduled runs due at a time, as the controller sees them")
@@ -423,7 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="list at most N due runs and summarise the rest (default 100)",
     )
-    p.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    p.add_argument("-o", "--output", choices=["table", *FORMATS], default="table")
     p.add_argument(
         "--catchup-default",
         choices=["true", "false"],
@@ -439,6 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--try", dest="try_number", type=int, default=1)
     p.add_argument("--conf", help="JSON object overriding params")
     p.add_argument("--outputs", help="upstream tasks' outputs, a JSON object of task to output")
+    add_output_flag(p)
     p.set_defaults(func=cmd_render)
 
     p = sub.add_parser("crds", help="write the CRD manifests generated from the models")
@@ -455,6 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dag")
     p.add_argument("--conf", help="JSON object overriding the DAG's params")
     p.add_argument("--logical-date", default="now")
+    add_output_flag(p)
     p.add_argument("-n", "--namespace")
     p.add_argument("--kubeconfig")
     p.set_defaults(func=cmd_trigger)
@@ -465,6 +484,8 @@ def build_parser() -> argparse.ArgumentParser:
     lineage.add_parsers(sub)
     build.add_parser(sub)
     import_airflow.add_parser(sub)
+    dag_test.add_parser(sub)
+    completion.add_parser(sub)
     web_main.add_parser(sub)
 
     p = sub.add_parser("run", help="run the controller against the current kubeconfig")
@@ -481,7 +502,21 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("KUBEDAG_LOG_LEVEL", "info"),
         choices=["debug", "info", "warning", "error"],
     )
-    p.add_argument("--health-port", type=int, help="serve GET /healthz on this port")
+    p.add_argument(
+        "--log-format",
+        default=os.environ.get("KUBEDAG_LOG_FORMAT", "text"),
+        choices=["text", "json"],
+        help="json: one object a line, with the namespace, DAG, run and task it concerns",
+    )
+    p.add_argument(
+        "--health-port", type=int, help="serve GET /healthz (and GET /metrics) on this port"
+    )
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        default=os.environ.get("KUBEDAG_METRICS_PORT") or None,
+        help="also serve GET /metrics (Prometheus) on this port (default $KUBEDAG_METRICS_PORT)",
+    )
     p.add_argument(
         "--leader-elect",
         action="store_true",
@@ -496,13 +531,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _program() -> str:
+    """`kubectl kubedag` when kubectl runs the command as its plugin (kubectl-kubedag)."""
+    return "kubectl kubedag" if Path(sys.argv[0]).name == "kubectl-kubedag" else "kubedag"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_program())
+    if words[:1] == ["__complete"]:  # the shell completion scripts' callback
+        return completion.complete(parser, words[1:])
+    args = parser.parse_args(words)
     try:
         return int(args.func(args))
     except (CliError, ScheduleError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+
+
+def kubectl_complete_main() -> int:
+    """`kubectl_complete-kubedag`: what kubectl runs to complete `kubectl kubedag ...`."""
+    return completion.kubectl_complete(build_parser("kubectl kubedag"), sys.argv[1:])
 
 
 if __name__ == "__main__":

@@ -46,6 +46,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.xdist_group("local-cluster"))
 
 
+@pytest.hookimpl(trylast=True)  # after xdist's hook has put each group in its tests' ids
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # pytest-xdist groups by rewriting node ids; a pytest that ignores the rewrite (9.2 does,
+    # with xdist 3.8) would spread these tests over workers that race for one cluster.
+    if session.config.getoption("loadgroup", False):
+        ungrouped = [
+            item.nodeid
+            for item in session.items
+            if item.path.is_relative_to(_HERE) and not item.nodeid.endswith("@local-cluster")
+        ]
+        if ungrouped:
+            raise pytest.UsageError(f"e2e tests not grouped on one xdist worker: {ungrouped[:3]}")
+
+
 _SESSIONS = node.RUN_DIR / "e2e-sessions"
 
 
@@ -152,6 +166,8 @@ def kubedag(local_cluster: localcluster.Cluster, kubectl: Kubectl) -> Iterator[N
             "--create-namespace",
             "--set",
             "image.pullPolicy=Never",
+            "--set",
+            "logFormat=json",  # tests/e2e/test_metrics.py reads the controller's lines
             # The web view (read-only), for tests/e2e/test_web_browser.py.
             "--set",
             "web.enabled=true",

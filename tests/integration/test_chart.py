@@ -1,6 +1,7 @@
 """The Helm chart: lint-clean, and what it renders is accepted by the real API server, with
 the RBAC it grants checked by the API server's own authorizer."""
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -80,6 +81,9 @@ def test_default_install_is_accepted_by_the_api_server(
         ("ServiceAccount", "kubedag", "kubedag-system")
     ]
     assert ("Deployment", "kubedag", "kubedag-system") in kinds
+    # The metrics Service, and neither the ServiceMonitor nor the dashboard (off by default).
+    assert ("Service", "kubedag-metrics", "kubedag-system") in kinds
+    assert not [k for k in kinds if k[0] == "ServiceMonitor" or "dashboard" in k[1]]
     output = run(
         tools["kubectl"],
         "--kubeconfig",
@@ -190,3 +194,45 @@ def test_namespaced_install_grants_least_privilege(
     assert can("get", "serviceaccounts", "team-a")  # a DAG's named task account exists?
     assert not can("list", "serviceaccounts", "team-a")
     assert not can("list", "pods", "team-a", who="team-a:default")
+
+
+def test_service_monitor_and_dashboard_render_only_when_enabled(tools: dict[str, Path]) -> None:
+    rendered = template(
+        tools,
+        "kubedag-system",
+        "metrics.serviceMonitor.enabled=true",
+        "metrics.serviceMonitor.labels.release=prometheus",
+        "metrics.dashboard.enabled=true",
+        "metrics.dashboard.namespace=monitoring",
+        "logFormat=json",
+    )
+    documents = {(d["kind"], d["metadata"]["name"]): d for d in yaml.safe_load_all(rendered) if d}
+    monitor = documents[("ServiceMonitor", "kubedag")]
+    service = documents[("Service", "kubedag-metrics")]
+    deployment = documents[("Deployment", "kubedag")]
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    assert monitor["metadata"]["labels"]["release"] == "prometheus"
+    # The monitor selects the metrics Service, whose port leads to the container's.
+    selected = monitor["spec"]["selector"]["matchLabels"]
+    assert selected.items() <= service["metadata"]["labels"].items()
+    [endpoint] = monitor["spec"]["endpoints"]
+    assert endpoint["port"] == "metrics" and endpoint["path"] == "/metrics"
+    assert [p["name"] for p in service["spec"]["ports"]] == ["metrics"]
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert {"name": "metrics", "containerPort": 8081} in container["ports"]
+    assert "--metrics-port=8081" in container["args"]
+    assert {"name": "KUBEDAG_LOG_FORMAT", "value": "json"} in container["env"]
+    assert service["spec"]["selector"].items() <= (
+        deployment["spec"]["template"]["metadata"]["labels"].items()
+    )
+    dashboard = documents[("ConfigMap", "kubedag-dashboard")]
+    assert dashboard["metadata"]["namespace"] == "monitoring"
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    panels = json.loads(dashboard["data"]["kubedag.json"])["panels"]
+    assert any("kubedag_scheduling_lag_seconds_bucket" in str(p.get("targets")) for p in panels)
+    refused = subprocess.run(
+        [str(tools["helm"]), "template", "kubedag", str(CHART), "--set",
+         "metrics.serviceMonitor.enabled=true", "--set", "metrics.service.enabled=false"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert refused.returncode != 0 and "needs metrics.service.enabled" in refused.stderr

@@ -423,6 +423,7 @@ def test_stages_are_kwok_stages_with_the_runs_delays() -> None:
         "node-heartbeat",
         "pod-ready",
         "pod-complete",
+        "pod-complete-peer",
         "pod-fail",
         "pod-delete",
     }
@@ -452,7 +453,7 @@ def test_kwok_manages_only_annotated_fake_nodes() -> None:
     documents = list(yaml.safe_load_all(kwok_config(ClusterSettings(kwok_parallelism=8))))
     assert documents[0]["kind"] == "KwokConfiguration"
     assert documents[0]["options"]["podPlayStageParallelism"] == 8
-    assert len(documents) == 7
+    assert len(documents) == 8  # the options and the seven stages
 
 
 def test_scheduler_config_raises_qps_and_skips_leader_election() -> None:

@@ -188,11 +188,11 @@ def test_add_soon_passes_a_lone_change_at_once_and_a_burst_once_per_interval() -
         queue: WorkQueue[str] = WorkQueue("t", process, workers=1, now=now)
         queue.start()
         began = loop.time()
-        queue.add_soon("dag", 0.2)  # a lone change: processed at once
+        queue.add_soon("dag", 1.0)  # a lone change: processed at once
         await until(lambda: len(passes) == 1)
         for _ in range(50):  # a burst within the interval: one more pass, at its end
-            queue.add_soon("dag", 0.2)
-            await asyncio.sleep(0.001)
+            queue.add_soon("dag", 1.0)
+            await asyncio.sleep(0)
         await until(lambda: len(passes) == 2)
         await asyncio.sleep(0.3)
         tracked_before_forget = queue.tracked()
@@ -203,8 +203,9 @@ def test_add_soon_passes_a_lone_change_at_once_and_a_burst_once_per_interval() -
 
     passes, tracked, forgotten = asyncio.run(scenario())
     assert len(passes) == 2
-    assert passes[0] < 0.1
-    assert passes[1] >= 0.19  # the burst waited for the interval's end, as one pass
+    # Bounds far from each other, so a loaded machine cannot blur "at once" and "at the end".
+    assert passes[0] < 0.5
+    assert passes[1] >= 0.99  # the burst waited for the interval's end, as one pass
     assert (tracked, forgotten) == (1, 0)  # the key's last news is evicted with it
 
 

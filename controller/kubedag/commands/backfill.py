@@ -7,6 +7,8 @@ import sys
 from typing import Any
 
 from kubedag.commands.common import CliError, add_connection_flags, connect, parse_conf
+from kubedag.commands.output import add_output_flag, dump
+from kubedag.commands.progress import Progress
 from kubedag.core.dates import parse_time, rfc3339
 from kubedag.kube.client import ApiError, Kube, custom_path
 from kubedag.manifests import render
@@ -35,6 +37,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--dry-run", action="store_true", help="only list what it would do")
     p.add_argument("--wait", action="store_true", help="show progress until it ends")
     p.add_argument("--name", help="the Backfill's name (default generated from the DAG's)")
+    add_output_flag(p)
     add_connection_flags(p)
     p.set_defaults(func=cmd_backfill)
 
@@ -56,7 +59,7 @@ def check_dates(from_: str, to: str) -> None:
 async def _backfill(args: argparse.Namespace, conf: dict[str, Any] | None) -> int:
     kube, namespace = await connect(args)
     try:
-        name = await create_backfill(
+        created = await create_backfill(
             kube,
             namespace,
             args.dag,
@@ -69,11 +72,18 @@ async def _backfill(args: argparse.Namespace, conf: dict[str, Any] | None) -> in
             conf=conf,
             dry_run=args.dry_run,
         )
-        print(f"backfill.kubedag.io/{name} created")
-        if not args.wait:
-            return 0
-        path = custom_path("backfills", namespace, name)
-        return await _wait_for_backfill(kube, path, sys.stdout.isatty())
+        name = created["metadata"]["name"]
+        # With -o, stdout holds only the Backfill (the last one seen): the rest goes to stderr.
+        out = sys.stderr if args.output else sys.stdout
+        print(f"backfill.kubedag.io/{name} created", file=out)
+        code, last = 0, dict(created)
+        if args.wait:
+            path = custom_path("backfills", namespace, name)
+            code, final = await _wait_for_backfill(kube, path, Progress(out))
+            last = final or last
+        if args.output:
+            sys.stdout.write(dump(last, args.output))
+        return code
     finally:
         await kube.close()
 
@@ -91,8 +101,8 @@ async def create_backfill(
     run_backwards: bool = False,
     conf: dict[str, Any] | None = None,
     dry_run: bool = False,
-) -> str:
-    """Create a Backfill of the DAG (the CLI's and the web view's request); its name."""
+) -> dict[str, Any]:
+    """Create a Backfill of the DAG (the CLI's and the web view's request); the Backfill."""
     check_dates(from_, to)
     try:
         if await kube.get(custom_path("dags", namespace, dag)) is None:
@@ -114,29 +124,28 @@ async def create_backfill(
         raise CliError(f"could not create Backfill: {error.message}", error.status) from None
     if created is None:
         raise CliError(f"Backfill {name} already exists", 409)
-    return str(created["metadata"]["name"])
+    return created
 
 
-async def _wait_for_backfill(kube: Kube, path: str, tty: bool) -> int:
-    """Show progress until the backfill ends; exit 1 if it was refused or a run failed."""
-    shown = ""
+async def _wait_for_backfill(
+    kube: Kube, path: str, progress: Progress
+) -> tuple[int, dict[str, Any] | None]:
+    """Show progress until the backfill ends; exit 1 if it was refused or a run failed.
+    Returns the exit status and the Backfill's last body."""
     while True:
         body = await kube.get(path)
         if body is None:
-            print("\nthe Backfill was deleted", file=sys.stderr)
-            return 1
+            progress.finish()
+            print("the Backfill was deleted", file=sys.stderr)
+            return 1, None
         status = BackfillStatus.model_validate(body.get("status") or {})
-        line = progress_line(status)
-        if line != shown:
-            print(("\r" + line.ljust(len(shown))) if tty else line, end="" if tty else "\n")
-            sys.stdout.flush()
-            shown = line
+        progress.update(progress_line(status))
         if status.state is not None and status.state.finished:
-            print("\n" if tty else "", end="")
+            progress.finish()
             for text in outcome_lines(status):
-                print(text)
+                progress.note(text)
             failed = status.failed.count if status.failed else 0
-            return 1 if status.state is BackfillState.REFUSED or failed else 0
+            return (1 if status.state is BackfillState.REFUSED or failed else 0), body
         await asyncio.sleep(1)
 
 

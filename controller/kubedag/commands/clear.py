@@ -6,10 +6,13 @@ for the controller to apply it (see README, "Clear, re-run and mark")."""
 import argparse
 import asyncio
 import secrets
+import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 from kubedag.commands.common import CliError, add_connection_flags, connect
+from kubedag.commands.output import add_output_flag, dump
+from kubedag.commands.progress import Progress
 from kubedag.core.clearing import REQUEST_CONDITION, apply_request
 from kubedag.core.dates import parse_time
 from kubedag.core.snapshot import SNAPSHOT_KEY, Snapshot
@@ -64,6 +67,7 @@ def _request_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dry-run", action="store_true", help="only say what the request would do")
     p.add_argument("--no-wait", action="store_true", help="do not wait for the controller")
     p.add_argument("--timeout", type=float, default=30, help="seconds to wait (default 30)")
+    add_output_flag(p)
     add_connection_flags(p)
 
 
@@ -115,33 +119,53 @@ async def _send(args: argparse.Namespace, request: RunRequest, window: Window | 
     """Put `request` on the run NAME, or with `window` on every run of the DAG NAME whose
     logical date lies in it (both ends inclusive); then wait for each to be applied."""
     kube, namespace = await connect(args)
+    # With -o, stdout holds only the list of outcomes: the messages go to stderr.
+    out = sys.stderr if args.output else sys.stdout
+    results: list[dict[str, Any]] = []
     try:
-        if window is None:
-            runs = [args.name]
-        else:
-            runs = await _runs_between(kube, namespace, args.name, window)
-            if not runs:
-                print(f"no run of DAG {args.name} has a logical date in that range")
-                return 0
-        if args.dry_run:
-            for name in runs:
-                preview = await _preview(kube, namespace, name, request)
-                print(f"dagrun.kubedag.io/{name}: dry run: {preview}")
-            return 0
-        patch = render.run_request_patch(request)
-        limit = asyncio.Semaphore(PATCH_CONCURRENCY)
-
-        async def send(name: str) -> None:
-            async with limit:
-                await _patch(kube, namespace, name, patch, by_date=window is not None)
-            print(f"dagrun.kubedag.io/{name}: request {request.id} sent")
-
-        await asyncio.gather(*(send(name) for name in runs))
-        if args.no_wait:
-            return 0
-        return await _await_applied(kube, namespace, runs, request.id, args.timeout)
+        code = await _send_all(args, kube, namespace, request, window, out, results)
     finally:
         await kube.close()
+    if args.output:
+        sys.stdout.write(dump(results, args.output))
+    return code
+
+
+async def _send_all(
+    args: argparse.Namespace,
+    kube: Kube,
+    namespace: str,
+    request: RunRequest,
+    window: Window | None,
+    out: TextIO,
+    results: list[dict[str, Any]],
+) -> int:
+    if window is None:
+        runs = [args.name]
+    else:
+        runs = await _runs_between(kube, namespace, args.name, window)
+        if not runs:
+            print(f"no run of DAG {args.name} has a logical date in that range", file=out)
+            return 0
+    if args.dry_run:
+        for name in runs:
+            preview = await _preview(kube, namespace, name, request)
+            print(f"dagrun.kubedag.io/{name}: dry run: {preview}", file=out)
+            results.append({"dagrun": name, "dryRun": True, "outcome": preview})
+        return 0
+    patch = render.run_request_patch(request)
+    limit = asyncio.Semaphore(PATCH_CONCURRENCY)
+
+    async def send(name: str) -> None:
+        async with limit:
+            await _patch(kube, namespace, name, patch, by_date=window is not None)
+        print(f"dagrun.kubedag.io/{name}: request {request.id} sent", file=out)
+
+    await asyncio.gather(*(send(name) for name in runs))
+    if args.no_wait:
+        results.extend({"dagrun": name, "request": request.id, "sent": True} for name in runs)
+        return 0
+    return await _await_applied(kube, namespace, runs, request.id, args.timeout, out, results)
 
 
 async def _patch(
@@ -192,12 +216,19 @@ async def _runs_between(kube: Kube, namespace: str, dag: str, window: Window) ->
 
 
 async def _await_applied(
-    kube: Kube, namespace: str, runs: list[str], request_id: str, timeout: float
+    kube: Kube,
+    namespace: str,
+    runs: list[str],
+    request_id: str,
+    timeout: float,
+    out: TextIO,
+    results: list[dict[str, Any]],
 ) -> int:
     """Print what the controller made of the request on each run; 1 if any refused it or
     it was not applied in time."""
     waiting, refused = list(runs), False
     deadline = asyncio.get_running_loop().time() + timeout
+    progress = Progress(out)
     while waiting:
         statuses = await _statuses(kube, namespace, waiting)
         for name in list(waiting):
@@ -207,15 +238,23 @@ async def _await_applied(
                 continue
             waiting.remove(name)
             refused = refused or bool(applied.get("refused"))
-            print(f"dagrun.kubedag.io/{name}: {_outcome(status, applied, request_id)}")
+            outcome = _outcome(status, applied, request_id)
+            progress.note(f"dagrun.kubedag.io/{name}: {outcome}")
+            results.append({"dagrun": name, "applied": applied, "outcome": outcome})
         if not waiting:
             break
+        if len(runs) > 1:
+            progress.update(f"applied on {len(runs) - len(waiting)}/{len(runs)} runs")
         if asyncio.get_running_loop().time() >= deadline:
+            progress.finish()
             print(
-                f"not applied after {timeout:g}s (is the controller running?): {', '.join(waiting)}"
+                f"not applied after {timeout:g}s (is the controller running?):"
+                f" {', '.join(waiting)}",
+                file=out,
             )
             return 1
         await asyncio.sleep(POLL_SECONDS)
+    progress.finish()
     return 1 if refused else 0
 
 

@@ -5,11 +5,13 @@ a run's update would (Airflow's dataset event through its API)."""
 import argparse
 import asyncio
 import re
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
 from kubedag import GROUP, VERSION
 from kubedag.commands.common import CliError, add_connection_flags, connect
+from kubedag.commands.output import add_output_flag, dump
 from kubedag.core.catalog import catalog, catalog_table
 from kubedag.core.datasets import DatasetUpdate
 from kubedag.core.dates import rfc3339
@@ -25,11 +27,13 @@ def add_parser(sub: Any) -> None:
     )
     add_connection_flags(p)
     p.add_argument("-A", "--all-namespaces", action="store_true")
+    add_output_flag(p)
     p.set_defaults(func=lambda args: asyncio.run(_list(args)))
     verbs = p.add_subparsers(dest="verb")
     touch = verbs.add_parser("touch", help="record an update of a dataset made outside kubedag")
     touch.add_argument("uri", metavar="URI")
     touch.add_argument("--note", help="what the update was (kept with it)")
+    add_output_flag(touch)
     add_connection_flags(touch)
     touch.set_defaults(func=lambda args: asyncio.run(_touch(args)))
 
@@ -50,7 +54,11 @@ async def _list(args: argparse.Namespace) -> int:
         raise CliError(f"could not list DAGs and Datasets: {error.message}") from None
     finally:
         await kube.close()
-    print(catalog_table(catalog(dags, datasets), namespaces=args.all_namespaces))
+    entries = catalog(dags, datasets)
+    if args.output:
+        print(dump([asdict(e) for e in entries], args.output), end="")
+    else:
+        print(catalog_table(entries, namespaces=args.all_namespaces))
     return 0
 
 
@@ -68,6 +76,9 @@ async def _touch(args: argparse.Namespace) -> int:
         raise CliError(f"could not record the update of {args.uri}: {error.message}") from None
     finally:
         await kube.close()
+    if args.output:
+        print(dump(written, args.output), end="")
+        return 0
     sequence = (written or {}).get("status", {}).get("sequence", "?")
     print(f"dataset {args.uri} updated in namespace {namespace} (update {sequence})")
     return 0

@@ -4,12 +4,15 @@ core/stale.py."""
 
 import argparse
 import asyncio
+import json
 import sys
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
 from kubedag.commands.common import CliError, add_connection_flags, connect
 from kubedag.commands.datasets import list_objects
+from kubedag.commands.output import add_output_flag, dump
 from kubedag.core.lineage import RENDERERS, lineage
 from kubedag.core.stale import stale_dags, stale_table
 from kubedag.kube.client import ApiError
@@ -21,12 +24,13 @@ def add_parsers(sub: Any) -> None:
     p.add_argument(
         "--dataset", metavar="URI", help="only what feeds this dataset and what it feeds"
     )
-    p.add_argument("-o", "--output", choices=sorted(RENDERERS), default="text")
+    p.add_argument("-o", "--output", choices=[*sorted(RENDERERS), "yaml"], default="text")
     add_connection_flags(p)
     p.set_defaults(func=lambda args: asyncio.run(_lineage(args)))
 
     p = sub.add_parser("stale", help="DAGs paused, never successful or without success in N days")
     p.add_argument("--days", type=int, default=30, help="default 30")
+    add_output_flag(p)
     add_connection_flags(p)
     p.set_defaults(func=lambda args: asyncio.run(_stale(args)))
 
@@ -60,7 +64,10 @@ async def _lineage(args: argparse.Namespace) -> int:
     graph = lineage(await readable_dags(args), args.dataset)
     if args.dataset and not graph.datasets:
         raise CliError(f"no DAG reads or writes dataset {args.dataset!r}")
-    print(RENDERERS[args.output](graph))
+    if args.output == "yaml":
+        print(dump(json.loads(RENDERERS["json"](graph)), "yaml"), end="")
+    else:
+        print(RENDERERS[args.output](graph))
     return 0
 
 
@@ -68,6 +75,9 @@ async def _stale(args: argparse.Namespace) -> int:
     if args.days < 0:
         raise CliError(f"--days {args.days}: expected 0 or more")
     found = stale_dags(await readable_dags(args), days=args.days, now=datetime.now(UTC))
+    if args.output:
+        print(dump([asdict(s) for s in found], args.output), end="")
+        return 0
     print(
         stale_table(found)
         if found

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from kubedag.commands.common import CliError, add_connection_flags, connect, read_run
+from kubedag.commands.output import add_output_flag, dump
 from kubedag.kube.client import core_path
 from kubedag.models.dagrun import DagRun, TaskRecord
 
@@ -74,7 +75,7 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("outputs", help="print the outputs a run's tasks wrote")
     p.add_argument("run", metavar="RUN")
     p.add_argument("--task", help="one task's output (default: every task's that has one)")
-    p.add_argument("-o", "--output", choices=["json"], help="print JSON")
+    add_output_flag(p)
     add_connection_flags(p)
     p.set_defaults(func=lambda args: asyncio.run(_outputs(args)))
 
@@ -88,8 +89,10 @@ async def _outputs(args: argparse.Namespace) -> int:
             stored = await kube.get(core_path("configmaps", namespace, name))
             config_maps[name] = (stored.get("data") or {}) if stored is not None else None
         found, notes = collect_outputs(records, config_maps)
-        text = format_outputs(found, args.task, args.output == "json")
-        if text:
+        if args.output:
+            chosen = found[args.task] if args.task is not None and args.task in found else found
+            print(dump(dict(chosen) if args.task is None else chosen, args.output), end="")
+        elif text := format_outputs(found, args.task, as_json=False):
             print(text)
         for note in notes:
             print(note, file=sys.stderr)

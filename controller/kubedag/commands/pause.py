@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 from kubedag.commands.common import CliError, add_connection_flags, connect
+from kubedag.commands.output import add_output_flag, dump
 from kubedag.kube.client import MERGE_PATCH, ApiError, Kube, custom_path
 
 
@@ -16,6 +17,7 @@ def add_parsers(sub: Any) -> None:
     ):
         p = sub.add_parser(verb, help=text)
         p.add_argument("dag", metavar="DAG")
+        add_output_flag(p)
         add_connection_flags(p)
         p.set_defaults(func=lambda args, paused=paused: asyncio.run(_set_paused(args, paused)))
 
@@ -23,19 +25,24 @@ def add_parsers(sub: Any) -> None:
 async def _set_paused(args: argparse.Namespace, paused: bool) -> int:
     kube, namespace = await connect(args)
     try:
-        print(await set_paused(kube, namespace, args.dag, paused))
+        patched = await set_paused(kube, namespace, args.dag, paused)
+        if args.output:
+            print(dump(patched, args.output), end="")
+        else:
+            print(f"dag.kubedag.io/{args.dag} {'paused' if paused else 'unpaused'}")
         return 0
     finally:
         await kube.close()
 
 
-async def set_paused(kube: Kube, namespace: str, dag: str, paused: bool) -> str:
-    """Patch the DAG's spec.paused (the CLI's and the web view's request); what was done."""
+async def set_paused(kube: Kube, namespace: str, dag: str, paused: bool) -> dict[str, Any]:
+    """Patch the DAG's spec.paused (the CLI's and the web view's request); the DAG."""
     path = custom_path("dags", namespace, dag)
     try:
-        await kube.request("PATCH", path, {"spec": {"paused": paused}}, content_type=MERGE_PATCH)
+        return await kube.request(
+            "PATCH", path, {"spec": {"paused": paused}}, content_type=MERGE_PATCH
+        )
     except ApiError as error:
         if error.not_found:
             raise CliError(f"DAG {dag!r} not found in namespace {namespace}", 404) from None
         raise CliError(f"could not patch DAG {dag}: {error.message}", error.status) from None
-    return f"dag.kubedag.io/{dag} {'paused' if paused else 'unpaused'}"

@@ -11,8 +11,8 @@ from kubedag.models.dagrun import RunType
 
 async def trigger(
     kube: Kube, namespace: str, dag: str, conf: dict[str, Any] | None, logical: datetime
-) -> str:
-    """Create a manual run of the DAG (the CLI's and the web view's request); its name."""
+) -> dict[str, Any]:
+    """Create a manual run of the DAG (the CLI's and the web view's request); the run."""
     try:
         body = await kube.get(custom_path("dags", namespace, dag))
         if body is None:
@@ -31,4 +31,4 @@ async def trigger(
     name = str(manifest["metadata"]["name"])
     if created is None:
         raise CliError(f"DagRun {name} already exists (same DAG and logical date)", 409)
-    return name
+    return created

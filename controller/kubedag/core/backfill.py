@@ -21,6 +21,7 @@ from kubedag.core.dag_scheduler import RunSummary
 from kubedag.core.dates import localize, parse_time
 from kubedag.core.naming import fit
 from kubedag.core.past import tasks_depending_on_past
+from kubedag.core.run_types import seen_by_other_runs
 from kubedag.core.schedule import PlannedRun, ScheduleError, parse_timetable, runs_between
 from kubedag.core.validation import Problem
 from kubedag.models.backfill import (
@@ -197,7 +198,7 @@ def _runs_by_date(runs: Sequence[RunSummary], mine: str) -> dict[datetime, RunSu
     """The run each date is judged by: this backfill's own if it has one, else the newest."""
     chosen: dict[datetime, RunSummary] = {}
     for run in runs:
-        if run.logical_date is None:
+        if run.logical_date is None or not seen_by_other_runs(run.run_type):
             continue
         known = chosen.get(run.logical_date)
         if known is None or _rank(run, mine) > _rank(known, mine):

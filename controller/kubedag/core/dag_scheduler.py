@@ -12,6 +12,11 @@ from datetime import UTC, datetime, timedelta
 
 from kubedag.core.dates import localize
 from kubedag.core.naming import dagrun_name
+from kubedag.core.run_types import (
+    counts_in_dag_outcomes,
+    is_schedule_position,
+    takes_dag_slot,
+)
 from kubedag.core.schedule import (
     Backlog,
     DataInterval,
@@ -77,13 +82,13 @@ def moves_the_schedule(change: RunChange) -> bool:
     and history cleanup, which may wait for the status batch (STATUS_BATCH_DELAY).
 
     Every change of a scheduled or manual run counts (it takes or frees a slot under
-    maxActiveRuns, or it was deleted). A backfill run's counts only when the run becomes
-    queued (cleared: the DAG's pass starts it): a backfill creates and starts its runs
-    within its own limit."""
+    maxActiveRuns, or it was deleted). A backfill or test run's counts only when the run
+    becomes queued (cleared: the DAG's pass starts it): a backfill creates and starts its
+    runs within its own limit, and a test run starts when it is pinned."""
     run = change.after or change.before
     if run is None:
         return False
-    if run.run_type is not RunType.BACKFILL:
+    if takes_dag_slot(run.run_type):
         return True
     return change.after is not None and change.after.state is RunState.QUEUED
 
@@ -146,7 +151,7 @@ def plan_schedule(
 def newest_scheduled_run(runs: Sequence[RunSummary]) -> RunSummary | None:
     """The scheduled run of the newest interval: the scheduler's position (history cleanup
     never deletes it)."""
-    scheduled = [r for r in runs if r.run_type is RunType.SCHEDULED and r.interval is not None]
+    scheduled = [r for r in runs if is_schedule_position(r.run_type) and r.interval is not None]
     if not scheduled:
         return None
     return max(scheduled, key=lambda r: (r.interval.start, r.interval.end, r.name))  # type: ignore[union-attr]
@@ -162,7 +167,11 @@ def last_outcome(
 ) -> RunOutcome | None:
     """The run that reached `state` most recently, among the runs and the one the DAG's
     status remembers (history cleanup may have deleted it since)."""
-    reached = [r for r in runs if r.state is state and r.finished_at is not None]
+    reached = [
+        r
+        for r in runs
+        if r.state is state and r.finished_at is not None and counts_in_dag_outcomes(r.run_type)
+    ]
     newest = (
         max(reached, key=lambda r: (r.finished_at, r.logical_date or EPOCH, r.name))
         if reached
@@ -198,11 +207,9 @@ def schedule_position(runs: Sequence[RunSummary], status: DagStatus | None) -> D
 
 def room_for_scheduled_runs(runs: Sequence[RunSummary], max_active_runs: int) -> int:
     """How many scheduled runs may be created now: Airflow creates one only while the DAG's
-    queued and running runs (backfill runs aside) are fewer than max_active_runs."""
+    queued and running runs (backfill and test runs aside) are fewer than max_active_runs."""
     active = sum(
-        1
-        for r in runs
-        if r.run_type is not RunType.BACKFILL and (r.state is None or not r.state.finished)
+        1 for r in runs if takes_dag_slot(r.run_type) and (r.state is None or not r.state.finished)
     )
     return max(0, max_active_runs - active)
 
@@ -215,23 +222,22 @@ def runs_to_start(
     Backfill runs first and always (Airflow's rule 8: the DAG's maxActiveRuns counts only
     the other runs; a backfill keeps its own runs within its own limit by creating them as
     it allows), even while the DAG is paused, unlike Airflow 3 (apache/airflow#60768): a
-    backfill is asked for by hand. The other queued runs of a paused DAG stay queued."""
-    running = sum(
-        1 for r in runs if r.state is RunState.RUNNING and r.run_type is not RunType.BACKFILL
-    )
+    backfill is asked for by hand. Test runs likewise (they take no slot). The other queued
+    runs of a paused DAG stay queued."""
+    running = sum(1 for r in runs if r.state is RunState.RUNNING and takes_dag_slot(r.run_type))
     free = 0 if paused else max(0, max_active_runs - running)
     queued = sorted(
         (r for r in runs if r.state is RunState.QUEUED),
         key=lambda r: (
-            r.run_type is not RunType.BACKFILL,
+            takes_dag_slot(r.run_type),
             r.logical_date is None,
             r.logical_date,
             r.name,
         ),
     )
-    backfill = [r.name for r in queued if r.run_type is RunType.BACKFILL]
-    others = [r.name for r in queued if r.run_type is not RunType.BACKFILL]
-    return backfill + others[:free]
+    by_hand = [r.name for r in queued if not takes_dag_slot(r.run_type)]
+    others = [r.name for r in queued if takes_dag_slot(r.run_type)]
+    return by_hand + others[:free]
 
 
 def starts_at_pin(

@@ -17,6 +17,7 @@ from typing import TypeVar
 from kubedag.core.dag_scheduler import EPOCH, RunSummary, newest_scheduled_run
 from kubedag.core.durations import parse_duration
 from kubedag.core.pod_observation import PodObservation
+from kubedag.core.run_types import TEST_RUN_TTL, counts_in_history
 from kubedag.models.dag import DagSpec, PodGC
 from kubedag.models.dagrun import RunState
 
@@ -78,7 +79,8 @@ def runs_to_delete(
     Past its history limit, a state's oldest runs go (protected ones stay, beyond the limit);
     with a TTL, any finished run that ended at least that long ago. Never selected: a run
     not finished, the newest scheduled run, a name in `protected` (runs of a Backfill still
-    in progress)."""
+    in progress). Test runs count in no limit; one goes TEST_RUN_TTL after it ended (or the
+    policy's TTL, if shorter)."""
     newest = newest_scheduled_run(runs)
     keep = set(protected) | ({newest.name} if newest else set())
     finished = [r for r in runs if r.state is not None and r.state.finished]
@@ -87,22 +89,30 @@ def runs_to_delete(
     for state, limit in limits:
         if limit is None:
             continue
-        newest_first = sorted((r for r in finished if r.state is state), key=_recency, reverse=True)
+        newest_first = sorted(
+            (r for r in finished if r.state is state and counts_in_history(r.run_type)),
+            key=_recency,
+            reverse=True,
+        )
         doomed.update((r.name, r) for r in newest_first[limit:] if r.name not in keep)
     wake: datetime | None = None
-    if policy.ttl is not None:
-        for run in finished:
-            if run.name in keep or run.name in doomed or run.finished_at is None:
-                continue
-            expires = run.finished_at + policy.ttl
-            if expires <= now:
-                doomed[run.name] = run
-            else:
-                wake = expires if wake is None else min(wake, expires)
+    for run in finished:
+        ttl = policy.ttl if counts_in_history(run.run_type) else _shorter(policy.ttl, TEST_RUN_TTL)
+        if ttl is None or run.name in keep or run.name in doomed or run.finished_at is None:
+            continue
+        expires = run.finished_at + ttl
+        if expires <= now:
+            doomed[run.name] = run
+        else:
+            wake = expires if wake is None else min(wake, expires)
     ordered = sorted(doomed.values(), key=_recency)
     if len(ordered) > batch:
         return Cleanup([r.name for r in ordered[:batch]], now)
     return Cleanup([r.name for r in ordered], wake)
+
+
+def _shorter(ttl: timedelta | None, limit: timedelta) -> timedelta:
+    return limit if ttl is None else min(ttl, limit)
 
 
 def deletes_pods(policy: PodGC, run_state: RunState | None) -> bool:

@@ -27,6 +27,7 @@ from functools import lru_cache
 
 from kubedag.core.dag_scheduler import RunSummary
 from kubedag.core.earlier_runs import EarlierRuns, PastRun
+from kubedag.core.run_types import can_be_previous, reads_the_past
 from kubedag.core.snapshot import ResolvedTask, Snapshot
 from kubedag.models.dag import DagSpec, TaskSpec
 from kubedag.models.dagrun import RunState, RunType, TaskRecord, TaskState
@@ -38,7 +39,7 @@ PAST_MESSAGE_PREFIX = "waiting for task "
 
 def counts_as_previous(run: RunSummary, *, catchup: bool) -> bool:
     """Whether the run can be another run's previous run (rule 22)."""
-    if run.logical_date is None:
+    if run.logical_date is None or not can_be_previous(run.run_type):
         return False
     return not (catchup and run.run_type is RunType.MANUAL)
 
@@ -64,7 +65,10 @@ def previous_success(runs: Iterable[RunSummary], logical_date: datetime) -> RunS
 
 def previous_success_among(newest_first: Iterable[RunSummary]) -> RunSummary | None:
     """`previous_success`, given the runs before the logical date, newest first."""
-    return next((r for r in newest_first if r.state is RunState.SUCCESS), None)
+    return next(
+        (r for r in newest_first if r.state is RunState.SUCCESS and can_be_previous(r.run_type)),
+        None,
+    )
 
 
 def newest_first_before(runs: Iterable[RunSummary], logical_date: datetime) -> list[RunSummary]:
@@ -199,11 +203,14 @@ def runs_kept_for_past(
     kept = {
         r.name
         for r in runs
-        if r.state is not None and r.state.finished and blocks_successor(r, read)
+        if r.state is not None
+        and r.state.finished
+        and can_be_previous(r.run_type)
+        and blocks_successor(r, read)
     }
     for run in runs:
         deciding = run.state is None or not run.state.finished or run.pending_request
-        if deciding and run.logical_date is not None:
+        if deciding and run.logical_date is not None and reads_the_past(run.run_type):
             previous = previous_run(runs, run.logical_date, catchup=catchup)
             if previous is not None:
                 kept.add(previous.name)

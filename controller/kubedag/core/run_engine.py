@@ -31,6 +31,7 @@ from kubedag.core.priority import in_priority_order, task_candidate
 from kubedag.core.readiness import WAIT, ReadinessCheck
 from kubedag.core.retries import may_retry, retry_delay
 from kubedag.core.run_outcome import run_outcome, skip_unfinished
+from kubedag.core.run_types import template_run_type
 from kubedag.core.schedule import (
     DataInterval,
     adjacent_logical_dates,
@@ -170,12 +171,12 @@ def task_context(
         parse_timetable(snapshot.schedule, snapshot.timezone) if snapshot.schedule else None,
         status.logical_date,
         status.data_interval_end,
-        manual=run.spec.run_type is RunType.MANUAL,
+        manual=template_run_type(run.spec.run_type) is RunType.MANUAL,
     )
     return RunContext(
         dag_name=run.spec.dag_name,
         run_id=run.name,
-        run_type=run.spec.run_type.value,
+        run_type=template_run_type(run.spec.run_type).value,
         task_name=task.name,
         try_number=try_number,
         logical_date=status.logical_date,

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import socket
+import time
 from collections.abc import AsyncIterator, Coroutine
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from kubernetes.aio import client as aio_client
 
 from kubedag import GROUP, VERSION
+from kubedag.kube import metrics
 from kubedag.manifests import render
 
 log = logging.getLogger(__name__)
@@ -165,8 +167,7 @@ class Kube:
         )
         for attempt in range(MAX_RETRIES + 1):
             self.requests += 1
-            response = await self._api.call_api(*params)
-            data = await response.read()
+            response, data = await self._call(method, path, params)
             wait = retry_after(response.status, response.headers.get("Retry-After"))
             if wait is None or attempt == MAX_RETRIES:
                 break
@@ -181,6 +182,20 @@ class Kube:
                 str(payload.get("message") or data[:300]),
             )
         return payload
+
+    async def _call(self, method: str, path: str, params: Any, **options: Any) -> tuple[Any, bytes]:
+        """Send a serialised request and read its response, counted and timed in
+        `kube/metrics.py` (a request that gets no response counts as `<error>`)."""
+        verb, resource = metrics.describe(method, path)
+        started = time.perf_counter()
+        code: int | str = metrics.NO_RESPONSE
+        try:
+            response = await self._api.call_api(*params, **options)
+            code = response.status
+            data: bytes = await response.read()
+            return response, data
+        finally:
+            metrics.record(verb, resource, code, time.perf_counter() - started)
 
     async def get(self, path: str) -> dict[str, Any] | None:
         try:
@@ -240,7 +255,12 @@ class Kube:
         import aiohttp
 
         unbounded = aiohttp.ClientTimeout(total=None, sock_connect=30)
-        response = await self._api.call_api(*params, _request_timeout=unbounded)
+        started, code = time.perf_counter(), metrics.NO_RESPONSE
+        try:
+            response = await self._api.call_api(*params, _request_timeout=unbounded)
+            code = response.status
+        finally:  # timed to the response's headers: the stream may last as long as the pod
+            metrics.record("get", "pods/log", code, time.perf_counter() - started)
         if response.status >= 400:
             data = await response.read()
             try:
@@ -269,8 +289,7 @@ class Kube:
             auth_settings=["BearerToken"],
         )
         self.requests += 1
-        response = await self._api.call_api(*params)
-        data: bytes = await response.read()
+        response, data = await self._call("GET", path, params)
         if response.status >= 400:
             try:
                 payload = json.loads(data)

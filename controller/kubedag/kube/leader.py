@@ -9,6 +9,7 @@ ReleaseOnCancel).
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable
 from contextlib import suppress
 from http import HTTPStatus
@@ -19,6 +20,8 @@ from kubernetes.aio.leaderelection.electionconfig import Config
 from kubernetes.aio.leaderelection.leaderelection import LeaderElection
 from kubernetes.aio.leaderelection.leaderelectionrecord import LeaderElectionRecord
 from kubernetes.aio.leaderelection.resourcelock.leaselock import LeaseLock
+
+from kubedag.kube import metrics
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +48,18 @@ class BoundedLeaseLock(LeaseLock):
     async def get(
         self, name: str, namespace: str
     ) -> tuple[bool, LeaderElectionRecord] | tuple[bool, Exception] | tuple[bool, None]:
+        started = time.perf_counter()
         try:
             async with asyncio.timeout(REQUEST_TIMEOUT):
-                return await super().get(name, namespace)
+                found = await super().get(name, namespace)
         except _TRANSPORT_ERRORS as error:
+            metrics.record("get", "leases", metrics.NO_RESPONSE, time.perf_counter() - started)
             # The library retries on any ApiException but a clean 404.
             return False, ApiException(status=0, reason=f"{type(error).__name__}: {error}")
+        failure = found[1] if isinstance(found[1], ApiException) else None
+        code = (failure.status or metrics.NO_RESPONSE) if failure else HTTPStatus.OK.value
+        metrics.record("get", "leases", code, time.perf_counter() - started)
+        return found
 
     async def create(
         self, name: str, namespace: str, election_record: LeaderElectionRecord
@@ -63,18 +72,43 @@ class BoundedLeaseLock(LeaseLock):
             await self.api_instance.create_namespaced_lease(namespace, lease)
             return True
 
-        return await self._attempt("create", create_lease())
+        return await self._attempt("create", create_lease(), HTTPStatus.CREATED)
 
     async def update(self, name: str, namespace: str, updated_record: LeaderElectionRecord) -> bool:
-        return await self._attempt("update", super().update(name, namespace, updated_record))
+        # The library's, without its catch of ApiException: `_attempt` sees the status code
+        # (kubedag_kube_requests_total) and logs it.
+        lease = self.lease_reference
+        if lease is None:
+            return False
 
-    async def _attempt(self, what: str, request: Awaitable[bool]) -> bool:
+        async def replace_lease() -> bool:
+            lease.spec = self.update_lease(updated_record, lease.spec)
+            await self.api_instance.replace_namespaced_lease(
+                name=name, namespace=namespace, body=lease
+            )
+            return True
+
+        return await self._attempt("update", replace_lease())
+
+    async def _attempt(
+        self, what: str, request: Awaitable[bool], success: HTTPStatus = HTTPStatus.OK
+    ) -> bool:
+        started = time.perf_counter()
+        code: int | str = metrics.NO_RESPONSE
         try:
             async with asyncio.timeout(REQUEST_TIMEOUT):
-                return await request
-        except (ApiException, *_TRANSPORT_ERRORS) as error:
+                done = await request
+            code = success.value
+            return done
+        except ApiException as error:
+            code = error.status or metrics.NO_RESPONSE
             log.warning("could not %s lease %s: %r", what, self.name, error)
             return False
+        except _TRANSPORT_ERRORS as error:
+            log.warning("could not %s lease %s: %r", what, self.name, error)
+            return False
+        finally:
+            metrics.record(what, "leases", code, time.perf_counter() - started)
 
     def holder(self) -> str | None:
         """The holder seen by the last successful read."""
@@ -92,9 +126,11 @@ class LeaderElector:
         """Return once this process leads; until then it stays idle."""
 
         async def started_leading() -> None:
+            metrics.LEADER.set(1)
             self._leading.set()
 
         async def stopped_leading() -> None:
+            metrics.LEADER.set(0)
             log.error("lease %s lost: not renewed for %d s", self.lock.name, RENEW_DEADLINE)
 
         config = Config(
@@ -131,6 +167,7 @@ class LeaderElector:
     async def release(self) -> None:
         """Stop renewing and hand the lease back, so a standby takes over at once instead of
         waiting for the lease to expire: holder emptied, duration 1 s (as client-go does)."""
+        metrics.LEADER.set(0)
         if self._election is not None:
             self._election.cancel()
             with suppress(asyncio.CancelledError):

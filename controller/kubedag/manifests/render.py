@@ -4,6 +4,7 @@ election only call these."""
 
 import base64
 import copy
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -26,7 +27,7 @@ from kubedag.core.naming import (
 from kubedag.core.schedule import DataInterval
 from kubedag.core.snapshot import SNAPSHOT_KEY, Snapshot
 from kubedag.core.task_launch import TaskLaunch
-from kubedag.models.dagrun import RunRequest, RunType
+from kubedag.models.dagrun import RequestAction, RunRequest, RunType
 from kubedag.models.pool import DEFAULT_POOL
 
 CONTAINER_NAME = "task"
@@ -207,6 +208,41 @@ def triggered_dagrun(
         conf=conf,
     )
     manifest["metadata"]["annotations"] = {ANNOTATION_TRIGGERED_BY: triggered_by}
+    return manifest
+
+
+def only_task_request_id(task: str) -> str:
+    return f"test-only-{task}"
+
+
+def throwaway_dagrun(
+    *,
+    namespace: str,
+    dag_name: str,
+    dag_uid: str | None,
+    logical_date: datetime,
+    conf: dict[str, Any] | None,
+    only_task: str | None = None,
+    tasks: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The test run `kubedag test` makes (runType test: see core/run_types.py). With
+    `only_task`, a request marks every other of the DAG's `tasks` success before anything
+    starts, so that task alone runs, its dependencies taken as met (Airflow's `tasks test`)."""
+    manifest = dagrun(
+        namespace=namespace,
+        dag_name=dag_name,
+        dag_uid=dag_uid,
+        run_type=RunType.TEST,
+        logical_date=logical_date,
+        conf=conf,
+    )
+    others = [t for t in tasks if t != only_task]
+    if only_task is not None and others:  # an empty task list would mean every task
+        manifest["spec"]["request"] = {
+            "id": only_task_request_id(only_task),
+            "action": RequestAction.MARK_SUCCESS.value,
+            "tasks": others,
+        }
     return manifest
 
 

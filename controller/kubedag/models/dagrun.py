@@ -25,6 +25,9 @@ class RunType(StrEnum):
     BACKFILL = "backfill"
     DATASET_TRIGGERED = "dataset_triggered"
     """Started by dataset updates (Airflow 2's dataset_triggered, 3's asset_triggered)."""
+    TEST = "test"
+    """A throwaway run made by `kubedag test` (Airflow's `dags test`): it runs its tasks and
+    takes part in nothing else (see core/run_types.py), and is deleted when it ends."""
 
 
 class RunState(StrEnum):
@@ -123,8 +126,9 @@ class DagRunSpec(KubeModel):
                     "message": "a DagRun's dagName, logicalDate and data interval are immutable",
                 },
                 {
-                    "rule": "self.runType == oldSelf.runType || self.runType == 'backfill'",
-                    "message": "runType can only change to backfill",
+                    "rule": "self.runType == oldSelf.runType"
+                    " || (self.runType == 'backfill' && oldSelf.runType != 'test')",
+                    "message": "runType can only change to backfill, and a test run's never",
                 },
                 {
                     "rule": "has(self.dataIntervalStart) == has(self.dataIntervalEnd)",

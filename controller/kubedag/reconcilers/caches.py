@@ -2,8 +2,8 @@
 by the controller's own writes (write-through), so decisions never wait for the echo."""
 
 import bisect
-from collections import defaultdict
-from collections.abc import Iterator
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -190,6 +190,11 @@ class RunCache:
     def for_dag(self, namespace: str, dag: str) -> list[RunSummary]:
         return [summary for _, summary in self._by_dag.get((namespace, dag), {}).values()]
 
+    def states(self) -> Iterator[tuple[NamespacedName, Counter[RunState | None]]]:
+        """Each DAG's runs counted by state (read by the metrics at scrape time)."""
+        for dag, runs in self._by_dag.items():
+            yield dag, Counter(summary.state for _, summary in runs.values())
+
     def __len__(self) -> int:
         return sum(len(runs) for runs in self._by_dag.values()) + len(self._dated)
 
@@ -225,6 +230,9 @@ class BodyCache:
 
     def drop(self, key: NamespacedName) -> None:
         self._bodies.pop(key, None)
+
+    def values(self) -> Iterable[dict[str, Any]]:
+        return self._bodies.values()
 
     def __len__(self) -> int:
         return len(self._bodies)

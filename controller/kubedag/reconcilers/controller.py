@@ -23,6 +23,7 @@ from kubedag.reconcilers.context import ReconcilerContext
 from kubedag.reconcilers.dags import DagReconciler
 from kubedag.reconcilers.datasets import DatasetLinks
 from kubedag.reconcilers.informer import Informer
+from kubedag.reconcilers.log_format import LogScope
 from kubedag.reconcilers.notifier import NotificationSender
 from kubedag.reconcilers.pools import PoolReconciler
 from kubedag.reconcilers.relist import RelistSweep
@@ -39,6 +40,20 @@ POOL_STATUS_WITHIN = 1.0  # seconds a burst of a pool's slot changes waits for i
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def give_log_scopes(controller: "Controller") -> None:
+    """What each queue's passes concern, for their log lines (reconcilers/log_format.py): a
+    DAG; a run and its DAG; a backfill and its DAG."""
+    informer = controller.informer
+
+    def backfill(key: NamespacedName) -> LogScope:
+        dag = ((informer.backfill(key) or {}).get("spec") or {}).get("dagName")
+        return LogScope(key[0], str(dag) if dag else None, backfill=key[1])
+
+    controller.dag_queue.scope = lambda key: LogScope(key[0], key[1])
+    controller.run_queue.scope = lambda key: LogScope(key[0], informer.run_dag(key), run=key[1])
+    controller.backfill_queue.scope = backfill
 
 
 def _paused(body: dict[str, Any] | None) -> bool:
@@ -102,13 +117,13 @@ class Controller:
         )
         self.informer.slots.on_pool_change = self._pool_changed
         self.relist = RelistSweep(kube, self.informer, self.run_queue.add, self._wake_slot_winners)
-
         self.backfills = BackfillReconciler(
             context,
             status=StatusWriter(kube, self.informer, "Backfill"),
             run_status=run_status,
             wake_run=self.run_queue.add,
         )
+        give_log_scopes(self)
 
     async def _reconcile_backfill(self, key: NamespacedName) -> datetime | None:
         return await self.backfills.reconcile(key)

@@ -24,6 +24,7 @@ from kubedag.core.cross_dag import (
 )
 from kubedag.core.dag_scheduler import RunSummary
 from kubedag.core.run_engine import RunDecision
+from kubedag.core.run_types import seen_by_other_runs
 from kubedag.core.schedule import DataInterval
 from kubedag.core.snapshot import Snapshot
 from kubedag.kube.client import MERGE_PATCH, ApiError, Kube, custom_path
@@ -81,7 +82,9 @@ class CrossDagLinks:
             body = await self._dag_body(key)
             if body is None:
                 continue
-            summaries = self.informer.runs.for_dag(*key)
+            summaries = [
+                s for s in self.informer.runs.for_dag(*key) if seen_by_other_runs(s.run_type)
+            ]
             read = await self._sensed_task_states(run, snapshot, key, summaries)
             spec = body.get("spec") or {}
             dags[key] = TargetDag(

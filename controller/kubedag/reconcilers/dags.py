@@ -24,6 +24,7 @@ from kubedag.manifests import render
 from kubedag.models.common import find_condition
 from kubedag.models.dag import Dag, DagStatus
 from kubedag.models.dagrun import DagRun, RunState, RunType
+from kubedag.reconcilers import metrics
 from kubedag.reconcilers.accounts import RECHECK_MISSING
 from kubedag.reconcilers.batching import WriteBatches
 from kubedag.reconcilers.caches import NamespacedName, summarize_run
@@ -90,6 +91,7 @@ class DagReconciler(Reconciler):
             )
             created = await self.kube.create(custom_path("dagruns", namespace), manifest)
             if created:
+                metrics.record_scheduled_run(namespace, self.now(), planned.run_after)
                 run_key = (namespace, manifest["metadata"]["name"])
                 self.informer.put_run(run_key, created)
                 self.wake_run(run_key)  # pinned from the response, not after the watch's echo

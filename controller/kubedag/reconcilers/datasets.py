@@ -19,6 +19,7 @@ from kubedag.core.datasets import (
 )
 from kubedag.core.dates import parse_time
 from kubedag.core.naming import dataset_name
+from kubedag.core.run_types import records_dataset_updates
 from kubedag.core.snapshot import Snapshot
 from kubedag.kube.client import ApiError, Kube, custom_path
 from kubedag.manifests import datasets as manifests
@@ -147,7 +148,7 @@ class DatasetLinks:
         """The status a pass writes, with the dataset updates its change makes (a successful
         run's outputs, a successful try's outlets) kept in it until they are recorded."""
         outlets = {t.name: t.outlets for t in snapshot.tasks if t.outlets}
-        if not snapshot.outputs and not outlets:
+        if not (snapshot.outputs or outlets) or not records_dataset_updates(run.spec.run_type):
             return new
         updates = run_updates(
             dag=run.spec.dag_name,

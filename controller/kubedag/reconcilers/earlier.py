@@ -16,6 +16,7 @@ from kubedag.core import past
 from kubedag.core.backfill import first_date
 from kubedag.core.dag_scheduler import RunSummary
 from kubedag.core.earlier_runs import EarlierRuns
+from kubedag.core.run_types import can_be_previous, reads_the_past
 from kubedag.core.snapshot import Snapshot
 from kubedag.kube.client import Kube, custom_path
 from kubedag.models.backfill import Backfill
@@ -43,7 +44,7 @@ class EarlierRunsReader:
 
     async def read(self, run: DagRun, snapshot: Snapshot) -> EarlierRuns:
         logical = run.status.logical_date
-        if logical is None:
+        if logical is None or not reads_the_past(run.spec.run_type):
             return EarlierRuns()
         namespace, dag = run.namespace, run.spec.dag_name
         dag_key = (namespace, dag)
@@ -72,7 +73,9 @@ class EarlierRunsReader:
         states = await self._task_states(namespace, previous, read, snapshot, run)
         before: frozenset[str] = frozenset()
         if any(t.ignore_first_depends_on_past and t.name not in states for t in waiting):
-            runs = self.informer.runs.for_dag(namespace, dag)
+            runs = [
+                r for r in self.informer.runs.for_dag(namespace, dag) if can_be_previous(r.run_type)
+            ]
             before = await self._tasks_run_before(namespace, dag, runs, logical)
         return EarlierRuns(
             previous=past.past_run(previous, states),

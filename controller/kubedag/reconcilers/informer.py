@@ -5,6 +5,7 @@ object is deleted (`forget_dag`, `forget_run`, `forget_pod`), so a long-running 
 holds entries only for objects that exist."""
 
 import asyncio
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -129,6 +130,9 @@ class Informer:
 
     def run(self, key: NamespacedName) -> dict[str, Any] | None:
         return self._run_bodies.get(key)
+
+    def run_bodies(self) -> Iterable[dict[str, Any]]:
+        return self._run_bodies.values()
 
     def request_pending(self, key: NamespacedName) -> bool:
         """A clear or mark request waits to be applied (also on a finished run)."""

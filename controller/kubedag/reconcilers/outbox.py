@@ -11,6 +11,7 @@ from kubedag.core.dates import parse_time
 from kubedag.core.deadlines import check_deadlines
 from kubedag.core.notifications import run_notifiers, task_notifiers
 from kubedag.core.run_engine import RunDecision, RunEvent
+from kubedag.core.run_types import notifies
 from kubedag.core.snapshot import Snapshot
 from kubedag.manifests.notifications import RunFacts
 from kubedag.models.dagrun import DagRun, DagRunStatus, RunState
@@ -97,6 +98,8 @@ class OutboxKeeper:
         new: DagRunStatus,
         now: datetime,
     ) -> outbox.OutboxDecision:
+        if not notifies(run.spec.run_type):
+            return outbox.OutboxDecision(new)
         return outbox.decide(run.uid, created_at(body), run.status, new, snapshot, now)
 
     def note(
@@ -161,7 +164,7 @@ def pin_wake(
 ) -> datetime | None:
     """When a run just pinned (and left queued) needs a pass for its deadlines: at once if
     one is missed already, else at the first."""
-    if not snapshot.notifies:
+    if not snapshot.notifies or not notifies(run.spec.run_type):
         return None
     check = check_deadlines(run.uid, status, snapshot, created_at(body), now)
     return now if check.misses else check.next_deadline

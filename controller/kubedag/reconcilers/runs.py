@@ -12,12 +12,13 @@ from typing import Any
 from kubedag.core import clearing, past, run_engine
 from kubedag.core.dag_scheduler import RunSummary, starts_at_pin
 from kubedag.core.dates import earliest, parse_time
+from kubedag.core.run_types import runs_while_paused, takes_dag_slot
 from kubedag.core.snapshot import Snapshot
 from kubedag.kube.client import MERGE_PATCH, ApiError, Kube, custom_path
 from kubedag.manifests import render
 from kubedag.models.common import find_condition
 from kubedag.models.dag import Dag
-from kubedag.models.dagrun import DagRun, DagRunStatus, RunState, RunType, TaskState
+from kubedag.models.dagrun import DagRun, DagRunStatus, RunState, TaskState
 from kubedag.reconcilers.batching import WriteBatches
 from kubedag.reconcilers.caches import NamespacedName, resource_version, summarize_run
 from kubedag.reconcilers.cleanup import Cleaner
@@ -167,8 +168,8 @@ class RunReconciler(Reconciler):
             self.informer.runs.update(namespace, dag, summarize_run(body), version)
             raise
         finally:
-            # The slot was taken outside the DAG's pass; a backfill's runs take none of it.
-            if run.spec.run_type is not RunType.BACKFILL:
+            # The slot was taken outside the DAG's pass; backfill and test runs take none.
+            if takes_dag_slot(run.spec.run_type):
                 self.wake_dag((namespace, dag))
 
     async def _advance(
@@ -314,8 +315,8 @@ async def adopt(
 
 
 def frozen(informer: Informer, run: DagRun) -> bool:
-    """A paused DAG freezes its runs, except backfill runs (asked for by hand)."""
-    if run.spec.run_type is RunType.BACKFILL:
+    """A paused DAG freezes its runs, except those asked for by hand (backfill, test)."""
+    if runs_while_paused(run.spec.run_type):
         return False
     dag = informer.dag((run.namespace, run.spec.dag_name)) or {}
     return (dag.get("spec") or {}).get("paused") is True

@@ -6,9 +6,11 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from kubedag.core import run_observations
 from kubedag.core.dag_scheduler import RunChange
 from kubedag.kube.client import ApiError, Kube, custom_path
 from kubedag.manifests import render
+from kubedag.reconcilers import metrics
 from kubedag.reconcilers.caches import NamespacedName
 from kubedag.reconcilers.informer import Informer, Kind
 
@@ -65,6 +67,13 @@ class StatusWriter:
         elif self.kind == "Backfill":
             self.informer.put_backfill(key, written)
         else:
+            before = (current or {}).get("status") or {}
+            metrics.record_run_write(key[0], before, status)
+            if log.isEnabledFor(logging.DEBUG):
+                for task, _ in run_observations.changed_tasks(before, status):
+                    state, number = task.get("state", "none"), task.get("try", 0)
+                    log.debug("task %s is %s (try %d)", task["name"], state, number,
+                              extra={"task": task["name"]})  # fmt: skip
             change = self.informer.put_run(key, written)
             if change is not None and wake_dag and self.on_run_changed:
                 dag = str(written["spec"]["dagName"])

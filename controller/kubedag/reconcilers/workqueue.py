@@ -7,9 +7,13 @@ An `urgent` add goes before every key that waits (a run woken to take a freed sl
 import asyncio
 import itertools
 import logging
+import time
 from collections.abc import Awaitable, Callable, Hashable
 from datetime import datetime, timedelta
 from typing import Generic, TypeVar
+
+from kubedag.reconcilers.log_format import SCOPE, LogScope
+from kubedag.reconcilers.metrics import QueueMetrics
 
 Key = TypeVar("Key", bound=Hashable)
 log = logging.getLogger(__name__)
@@ -25,7 +29,9 @@ class WorkQueue(Generic[Key]):
         now: Callable[[], datetime],
         max_backoff: float = 60.0,
         gate: Callable[[], Awaitable[None]] | None = None,
+        scope: Callable[[Key], LogScope] | None = None,
     ) -> None:
+        """`scope(key)`: the objects a pass over `key` concerns, for its log lines."""
         self.name = name
         self._process = process
         self._now = now
@@ -45,6 +51,9 @@ class WorkQueue(Generic[Key]):
         self._last_soon: dict[Key, datetime] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._gate = gate
+        self.scope = scope
+        self._metrics = QueueMetrics(name)
+        self._added: dict[Key, float] = {}  # queued keys: when they were added
         self._drained = asyncio.Event()
         self._drained.set()
 
@@ -68,6 +77,8 @@ class WorkQueue(Generic[Key]):
                 self._dirty_urgent.add(key)
         elif key not in self._queued:
             self._queued.add(key)
+            self._added[key] = time.perf_counter()
+            self._metrics.adds.inc()
             self._drained.clear()
             self._put(key, urgent)
         elif urgent and key not in self._urgent:
@@ -131,6 +142,10 @@ class WorkQueue(Generic[Key]):
             except TimeoutError:
                 pass
 
+    def depth(self) -> tuple[int, int]:
+        """Keys waiting for a worker, and keys being processed."""
+        return len(self._queued), len(self._active)
+
     def __len__(self) -> int:
         return len(self._queued) + len(self._active)
 
@@ -153,6 +168,9 @@ class WorkQueue(Generic[Key]):
             if not self._queued:
                 self._drained.set()
             self._active.add(key)
+            started = time.perf_counter()
+            self._metrics.wait.observe(started - self._added.pop(key, started))
+            scope = SCOPE.set(self.scope(key)) if self.scope is not None else None
             try:
                 if self._gate is not None:
                     await self._gate()
@@ -167,8 +185,12 @@ class WorkQueue(Generic[Key]):
                 self._failures[key] = failures
                 backoff = min(self._max_backoff, 0.1 * 2 ** (failures - 1))
                 log.exception("%s: processing %s failed (attempt %d)", self.name, key, failures)
+                self._metrics.retries.inc()
                 asyncio.get_running_loop().call_later(backoff, self.add, key)
             finally:
+                self._metrics.work.observe(time.perf_counter() - started)
+                if scope is not None:
+                    SCOPE.reset(scope)
                 self._active.discard(key)
                 if key in self._dirty:
                     self._dirty.discard(key)

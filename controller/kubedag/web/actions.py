@@ -141,11 +141,13 @@ async def _trigger(kube: Kube, form: Form) -> str:
 
 
 async def _pause(kube: Kube, form: Form) -> str:
-    return await set_paused(kube, _field(form, "namespace"), _field(form, "dag"), True)
+    await set_paused(kube, _field(form, "namespace"), _field(form, "dag"), True)
+    return f"dag.kubedag.io/{_field(form, 'dag')} paused"
 
 
 async def _unpause(kube: Kube, form: Form) -> str:
-    return await set_paused(kube, _field(form, "namespace"), _field(form, "dag"), False)
+    await set_paused(kube, _field(form, "namespace"), _field(form, "dag"), False)
+    return f"dag.kubedag.io/{_field(form, 'dag')} unpaused"
 
 
 async def _clear(kube: Kube, form: Form) -> str:
@@ -167,7 +169,7 @@ async def _mark(kube: Kube, form: Form) -> str:
 
 
 async def _backfill(kube: Kube, form: Form) -> str:
-    name = await create_backfill(
+    created = await create_backfill(
         kube,
         _field(form, "namespace"),
         _field(form, "dag"),
@@ -176,7 +178,7 @@ async def _backfill(kube: Kube, form: Form) -> str:
         reprocess_behavior=_optional(form, "reprocess"),
         conf=parse_conf(_optional(form, "conf")),
     )
-    return f"backfill.kubedag.io/{name} created"
+    return f"backfill.kubedag.io/{created['metadata']['name']} created"
 
 
 ACTIONS: dict[str, tuple[Action, str, str]] = {

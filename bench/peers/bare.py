@@ -1,0 +1,182 @@
+"""The bare client: the floor any controller's figures are measured against.
+
+- chain: a client that watches its pods and creates the next one on the event that shows
+  the previous one finished, nothing else (no state, no status writes);
+- many_dags: at each minute boundary, one client creates the DagRuns the DAGs are due
+  (as ``python -m bench.api_ceiling`` does, with the controller's own client and 16
+  requests in flight), its lag measured by the same watch as kubedag's runs.
+
+It has its own client certificate (``bench-bare``), so its writes are told apart too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bench.api import Api, core_path, custom_path
+from bench.peers.audit import AuditLog
+from bench.peers.controllers import bare_client_cert
+from bench.peers.measure import (
+    COMPLETE_LABEL,
+    TASK_IMAGE,
+    chain_hops_ms,
+    chain_metrics,
+    cron_lag_metrics,
+    next_ticks,
+)
+from bench.peers.peerrun import PeerResult, peer_run
+from bench.peers.scale import PeerScale
+from bench.session import GROUP_VERSION, Session, rfc3339
+from devcluster import pki
+from kubedag.kube.client import Kube
+
+
+def _pod(name: str) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "labels": {COMPLETE_LABEL: "true"}},
+        "spec": {
+            "restartPolicy": "Never",
+            "containers": [
+                {
+                    "name": "main",
+                    "image": TASK_IMAGE,
+                    "imagePullPolicy": "Never",
+                    "command": ["true"],
+                }
+            ],
+        },
+    }
+
+
+def _bare_api(session: Session) -> tuple[Api, pki.CertKeyPair]:
+    cp = session.cluster.control_plane
+    cert = bare_client_cert(session.cluster)
+    return Api(cp.server, ca=cp.ca.cert, cert=cert.cert, key=cert.key), cert
+
+
+class ChainClient(threading.Thread):
+    """Creates pod k+1 when its watch shows pod k finished."""
+
+    def __init__(self, api: Api, namespace: str, steps: int) -> None:
+        super().__init__(name="bare chain", daemon=True)
+        self.api, self.namespace, self.steps = api, namespace, steps
+        self.error: BaseException | None = None
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        path = core_path("pods", self.namespace)
+        try:
+            listing = self.api.request("GET", path)
+            version = listing["metadata"]["resourceVersion"]
+            self.api.create(path, _pod("step-000"))
+            created = 1
+            query = {"watch": "1", "resourceVersion": version, "timeoutSeconds": "3600"}
+            with self.api.stream(path, query) as (_conn, response):
+                seen: set[str] = set()
+                while created < self.steps or len(seen) < self.steps:
+                    line = response.readline()
+                    if not line:
+                        raise RuntimeError("the bare client's watch ended")
+                    pod = json.loads(line).get("object") or {}
+                    name = (pod.get("metadata") or {}).get("name", "")
+                    phase = (pod.get("status") or {}).get("phase")
+                    if phase != "Succeeded" or name in seen:
+                        continue
+                    seen.add(name)
+                    if created < self.steps:
+                        self.api.create(path, _pod(f"step-{created:03d}"))
+                        created += 1
+        except BaseException as error:  # reported by the scenario
+            self.error = error
+        finally:
+            self.done.set()
+
+
+def chain(session: Session, audit: AuditLog, scale: PeerScale) -> list[PeerResult]:
+    steps = scale.chain_steps
+    with peer_run(
+        session, audit, "chain", None, lambda ns: custom_path("dagruns", ns), lambda _o: None
+    ) as run:
+        api, _ = _bare_api(session)
+        run.begin()
+        client = ChainClient(api, run.namespace, steps)
+        client.start()
+        client.done.wait(scale.timeout_s)
+        run.end(settle=0.5)
+        if client.error is not None:
+            raise client.error
+        pods = list(run.recorder.peer_pods.values())
+        return [
+            run.result(chain_metrics(pods, steps), samples={"hop_latency_ms": chain_hops_ms(pods)})
+        ]
+
+
+def _dagrun(name: str, due: datetime) -> dict[str, Any]:
+    start = due - timedelta(minutes=1)  # the interval [due - 1 min, due)
+    return {
+        "apiVersion": GROUP_VERSION,
+        "kind": "DagRun",
+        "metadata": {"name": name},
+        "spec": {
+            "dagName": name.rsplit("-", 1)[0],
+            "runType": "scheduled",
+            "logicalDate": rfc3339(start),
+            "dataIntervalStart": rfc3339(start),
+            "dataIntervalEnd": rfc3339(due),
+        },
+    }
+
+
+async def _bursts(kubeconfig: Path, namespace: str, ticks: list[datetime], count: int) -> None:
+    """At each of ``ticks``, the ``count`` DagRuns due then, 16 creates in flight (the client
+    is connected before the first minute, as a controller's is)."""
+    kube = await Kube.connect(str(kubeconfig))
+    slots = asyncio.Semaphore(16)
+
+    async def create(i: int, due: datetime) -> None:
+        async with slots:
+            name = f"md-{i:04d}-{due.strftime('%H%M')}"
+            await kube.create(custom_path("dagruns", namespace), _dagrun(name, due))
+
+    try:
+        # Open connections as a running controller has them (16: one per request in flight).
+        await asyncio.gather(
+            *(kube.get(custom_path("dagruns", namespace) + "?limit=1") for _ in range(16))
+        )
+        for due in ticks:
+            await asyncio.sleep(max(0.0, due.timestamp() - time.time()))
+            await asyncio.gather(*(create(i, due) for i in range(count)))
+    finally:
+        await kube.close()
+
+
+def many_dags(session: Session, audit: AuditLog, scale: PeerScale) -> list[PeerResult]:
+    """No controller: the DagRuns 500 DAGs are due, created at the minute boundary."""
+    n = scale.cron_objects
+    cp = session.cluster.control_plane
+    kubeconfig = cp.issue_kubeconfig("bench-bare", user="bench-bare", groups=("system:masters",))
+    with peer_run(
+        session, audit, "many_dags", None, lambda ns: custom_path("dagruns", ns), lambda _o: None
+    ) as run:
+        run.begin()
+        ticks = next_ticks(datetime.now(UTC), 2, scale.cron_minutes)
+        asyncio.run(_bursts(kubeconfig, run.namespace, ticks, n))
+        run.wait(lambda r: len(r.peer_runs) >= n * len(ticks), 60)
+        run.end(settle=0.5)
+        created = [
+            (r.name.rsplit("-", 1)[0], _due(r.name, ticks), r.added)
+            for r in run.recorder.peer_runs.values()
+        ]
+        metrics, lags = cron_lag_metrics(created, n, ticks)
+        return [run.result(metrics, samples={"scheduling_lag_ms": lags})]
+
+
+def _due(name: str, ticks: list[datetime]) -> datetime:
+    stamp = name.rsplit("-", 1)[1]
+    return next(t for t in ticks if t.strftime("%H%M") == stamp)

@@ -1,0 +1,279 @@
+"""The side-by-side scenarios: which systems each has, running the peers, and the report
+(one table per scenario, kubedag's ratio to the best peer and to the bare floor, and the
+distributions drawn together)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from bench import plots
+from bench.peers import argo, bare, cronjob
+from bench.peers.audit import AuditLog
+from bench.peers.peerrun import PeerResult
+from bench.peers.scale import PeerScale
+from bench.results import format_value
+from bench.session import Session
+
+log = logging.getLogger(__name__)
+
+SYSTEMS = ("kubedag", "cronjob", "argo", "bare")
+PEER_SYSTEMS = ("cronjob", "argo")
+"""The bare client is the floor, not a peer: it is left out of "best peer"."""
+
+PeerScenario = Callable[[Session, AuditLog, PeerScale], list[PeerResult]]
+
+RUNNERS: dict[str, dict[str, PeerScenario]] = {
+    "chain": {"argo": argo.chain, "bare": bare.chain},
+    "fanout": {"argo": argo.fanout},
+    "single_task": {"cronjob": cronjob.single_task, "argo": argo.single_task},
+    "many_dags": {"cronjob": cronjob.many_dags, "argo": argo.many_dags, "bare": bare.many_dags},
+}
+"""Side-by-side scenario -> the systems beside kubedag that have it."""
+
+
+@dataclass(frozen=True)
+class Column:
+    metric: str
+    title: str
+    lower_is_better: bool = True
+    headline: bool = True
+    """Ratios are given for headline columns."""
+
+
+COLUMNS: dict[str, tuple[Column, ...]] = {
+    "chain": (
+        Column("hop_latency_p50_ms", "hop p50"),
+        Column("hop_latency_p99_ms", "hop p99"),
+        Column("tasks", "steps", headline=False),
+    ),
+    "fanout": (
+        Column("run_duration_s", "run duration"),
+        Column("pods_created_per_s", "pods created/s", lower_is_better=False),
+        Column("tasks", "tasks", headline=False),
+    ),
+    "single_task": (
+        Column("completed_runs_per_min", "runs/min", lower_is_better=False),
+        Column("run_latency_p50_ms", "latency p50"),
+    ),
+    "many_dags": (
+        Column("scheduling_lag_p50_ms", "lag p50"),
+        Column("scheduling_lag_p99_ms", "lag p99"),
+        Column("runs_created", "runs created", headline=False),
+        Column("minutes_skipped", "minutes skipped", headline=False),
+    ),
+}
+COST_COLUMNS = (
+    Column("api_writes_per_try", "writes/try", headline=False),
+    Column("controller_cpu_s", "controller CPU", headline=False),
+)
+
+WHAT = {
+    "chain": "Chain: a pod finished to the next step's pod created (the harness's watch)",
+    "fanout": "Fan-out: one run of N independent steps, run created to finished",
+    "single_task": "Single-step runs (kubedag DagRuns, Argo Workflows, Jobs) completed per "
+    "minute, at most a backlog open",
+    "many_dags": "Runs due on the same minute (kubedag DAGs, CronJobs, CronWorkflows; bare: "
+    "the DagRun creates alone): creation minus the scheduled minute",
+}
+
+
+def run_peers(
+    session: Session,
+    audit: AuditLog,
+    scale: PeerScale,
+    scenarios: Sequence[str],
+    systems: Sequence[str],
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, str]]:
+    """Every selected peer of every selected side-by-side scenario; errors by name."""
+    results: dict[str, list[dict[str, Any]]] = {}
+    errors: dict[str, str] = {}
+    if "argo" in systems and any("argo" in RUNNERS[s] for s in scenarios if s in RUNNERS):
+        argo.install_crds(session)
+    for scenario in scenarios:
+        for system, runner in RUNNERS.get(scenario, {}).items():
+            if system not in systems:
+                continue
+            began = time.monotonic()
+            log.info("side by side: %s on %s ...", scenario, system)
+            try:
+                results.setdefault(scenario, []).extend(
+                    r.to_json() for r in runner(session, audit, scale)
+                )
+            except Exception as error:
+                errors[f"{scenario}:{system}"] = f"{type(error).__name__}: {error}"
+                log.error("%s on %s failed:\n%s", scenario, system, traceback.format_exc())
+            log.info("%s on %s took %.1fs", scenario, system, time.monotonic() - began)
+    return results, errors
+
+
+def kubedag_row(document: Mapping[str, Any], scenario: str) -> dict[str, Any] | None:
+    body = document.get("scenarios", {}).get(scenario)
+    if body is None:
+        return None
+    metrics = dict(body.get("metrics", {}))
+    if scenario == "many_dags" and metrics.get("runs_expected") is not None:
+        metrics["minutes_skipped"] = metrics["runs_expected"] - (metrics.get("runs_created") or 0)
+    return {
+        "system": "kubedag",
+        "variant": "",
+        "settings": "shipped defaults",
+        "metrics": metrics,
+        "samples": body.get("samples", {}),
+    }
+
+
+def _label(row: Mapping[str, Any]) -> str:
+    return f"{row['system']} ({row['variant']})" if row.get("variant") else str(row["system"])
+
+
+def _value(row: Mapping[str, Any], metric: str) -> float | None:
+    value = row.get("metrics", {}).get(metric)
+    if isinstance(value, int | float) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def ratio(kubedag: float | None, other: float | None, lower_is_better: bool) -> float | None:
+    """How many times better kubedag is (above 1: ahead; below 1: behind)."""
+    if kubedag is None or other is None or kubedag <= 0 or other <= 0:
+        return None
+    return other / kubedag if lower_is_better else kubedag / other
+
+
+def best_peer(rows: Sequence[Mapping[str, Any]], column: Column) -> Mapping[str, Any] | None:
+    candidates = [
+        r for r in rows if r["system"] in PEER_SYSTEMS and _value(r, column.metric) is not None
+    ]
+    if not candidates:
+        return None
+
+    def key(r: Mapping[str, Any]) -> float:
+        value = _value(r, column.metric)
+        assert value is not None
+        return value if column.lower_is_better else -value
+
+    return min(candidates, key=key)
+
+
+def _ratio_text(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}x"
+
+
+def scenario_table(scenario: str, rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    columns = (*COLUMNS[scenario], *COST_COLUMNS)
+    lines = [
+        "| system | " + " | ".join(c.title for c in columns) + " | settings |",
+        "|---|" + "---:|" * len(columns) + "---|",
+    ]
+    for row in rows:
+        cells = [format_value(c.metric, _value(row, c.metric)) for c in columns]
+        lines.append(f"| {_label(row)} | " + " | ".join(cells) + f" | {row['settings']} |")
+    mine = next((r for r in rows if r["system"] == "kubedag"), None)
+    floor = next((r for r in rows if r["system"] == "bare"), None)
+    if mine is not None:
+        cells, floor_cells = [], []
+        for c in columns:
+            best = best_peer(rows, c) if c.headline else None
+            if best is None:
+                cells.append("")
+            else:
+                value = ratio(_value(mine, c.metric), _value(best, c.metric), c.lower_is_better)
+                cells.append(f"**{_ratio_text(value)}** vs {_label(best)}")
+            if c.headline and floor is not None:
+                # The floor is better by construction: kubedag's figure as a multiple of it.
+                value = ratio(_value(floor, c.metric), _value(mine, c.metric), c.lower_is_better)
+                floor_cells.append(_ratio_text(value))
+            else:
+                floor_cells.append("")
+        lines.append("| kubedag ahead of the best peer by | " + " | ".join(cells) + " | |")
+        if floor is not None:
+            lines.append("| kubedag / bare floor | " + " | ".join(floor_cells) + " | |")
+    return lines
+
+
+def rows_of(document: Mapping[str, Any], scenario: str) -> list[Mapping[str, Any]]:
+    rows: list[Mapping[str, Any]] = []
+    mine = kubedag_row(document, scenario)
+    if mine is not None:
+        rows.append(mine)
+    rows += document.get("peers", {}).get(scenario, [])
+    return rows
+
+
+def render(document: Mapping[str, Any], plot_files: Mapping[str, str]) -> str:
+    """The side-by-side section of the bench report (empty when no peer ran)."""
+    peers = document.get("peers") or {}
+    if not peers:
+        return ""
+    lines = [
+        "## Side by side with the peers",
+        "",
+        "Same API server, etcd, kube-scheduler and kwok nodes, one system at a time, each "
+        "with a fresh controller and namespace; ratios above 1 mean kubedag is ahead. "
+        "Writes per try: the system's own writes (audit log, by client certificate) per pod.",
+        "",
+    ]
+    for scenario in RUNNERS:
+        if scenario not in peers:
+            continue
+        lines += [f"### {scenario}", "", WHAT[scenario], ""]
+        lines += scenario_table(scenario, rows_of(document, scenario))
+        lines.append("")
+        for key, path in plot_files.items():
+            if key == f"peers:{scenario}":
+                lines += [f"![{key}]({path})", ""]
+    errors = document.get("peer_errors") or {}
+    if errors:
+        lines += ["Peer runs that failed:", ""]
+        lines += [f"- {k}: {v}" for k, v in errors.items()]
+        lines.append("")
+    return "\n".join(lines)
+
+
+PLOTTED = {
+    "chain": ("hop_latency_ms", "chain: upstream pod finished to next pod created"),
+    "many_dags": ("scheduling_lag_ms", "runs due on the same minute: created minus the minute"),
+}
+
+
+def cdf_side_by_side(title: str, series: Mapping[str, Sequence[float]]) -> Figure:
+    """Each system's distribution as an empirical CDF on a log time axis (the systems
+    differ by orders of magnitude)."""
+    figure = Figure(figsize=plots.SIZE_INCHES, dpi=plots.DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    axes.set_title(title)
+    axes.grid(True, color="0.9", which="both")
+    for label, values in series.items():
+        positive = [v for v in values if v > 0]
+        if positive:
+            axes.ecdf(positive, label=f"{label} (n={len(positive):,})", linewidth=2)
+    axes.set_xscale("log")
+    axes.set_ylim(0, 1.02)
+    axes.set_xlabel("ms (log scale)")
+    axes.set_ylabel("fraction of samples ≤ value")
+    axes.legend(loc="lower right", fontsize="small")
+    return figure
+
+
+def write_plots(document: Mapping[str, Any], out: Path, stem: str) -> dict[str, str]:
+    written: dict[str, str] = {}
+    for scenario, (sample, title) in PLOTTED.items():
+        rows = rows_of(document, scenario)
+        series = {_label(r): r.get("samples", {}).get(sample, []) for r in rows}
+        if len(series) < 2:
+            continue
+        name = f"{stem}-side-by-side-{scenario.replace('_', '-')}.png"
+        plots.save(cdf_side_by_side(title, series), out / name)
+        written[f"peers:{scenario}"] = name
+    return written

@@ -1,0 +1,128 @@
+"""The side-by-side benchmark's pure parts: the audit log grouping, the peers' measurements
+and the report (no peer is built or run here; that is `make bench`)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.cluster import stage_documents
+from bench.peers import audit, sidebyside
+from bench.peers.argo import workflow_spec
+from bench.peers.measure import (
+    COMPLETE_LABEL,
+    chain_hops_ms,
+    cron_lag_metrics,
+    next_ticks,
+)
+from bench.peers.watches import ObjectRecord, job_phase, workflow_phase
+
+
+def _event(user: str, verb: str, resource: str, sub: str = "", stage: str = "ResponseComplete"):
+    ref = {"resource": resource, **({"subresource": sub} if sub else {})}
+    return json.dumps({"stage": stage, "verb": verb, "user": {"username": user}, "objectRef": ref})
+
+
+def test_audit_counts_each_clients_writes_once() -> None:
+    lines = [
+        _event("bench-peer-argo", "create", "pods"),
+        _event("bench-peer-argo", "patch", "workflows"),
+        _event("bench-peer-argo", "patch", "pods", "status"),
+        _event("bench-peer-argo", "get", "pods"),  # not a write
+        _event("bench-peer-argo", "create", "pods", stage="RequestReceived"),
+        _event("admin", "create", "workflows"),
+        '{"cut in the mid',
+    ]
+    writes = audit.parse("\n".join(lines))
+    assert writes.of("bench-peer-argo") == 3
+    assert writes.of("admin") == 1
+    assert writes.by_kind["bench-peer-argo"]["patch pods/status"] == 1
+
+
+def test_audit_log_reads_only_after_the_mark(tmp_path: Path) -> None:
+    path = tmp_path / "audit.log"
+    path.write_text(_event("a", "create", "pods") + "\n")
+    log = audit.AuditLog(path)
+    log.mark()
+    with path.open("a") as handle:
+        handle.write(_event("a", "delete", "pods") + "\n")
+    assert log.writes_since_mark().by_kind == {"a": {"delete pods": 1}}
+
+
+def _pod(name: str, added: float, finished: float | None) -> ObjectRecord:
+    return ObjectRecord(name, {}, {}, added, finished=finished, phase="Succeeded")
+
+
+def test_chain_hops_follow_creation_order() -> None:
+    pods = [_pod("b", 2.0, 3.0), _pod("a", 0.0, 1.5), _pod("c", 3.25, None)]
+    assert chain_hops_ms(pods) == [500.0, 250.0]
+
+
+def test_cron_lag_and_skipped_minutes() -> None:
+    ticks = next_ticks(datetime(2026, 1, 1, 12, 0, 50, tzinfo=UTC), 5, 2)
+    assert ticks[0] == datetime(2026, 1, 1, 12, 1, tzinfo=UTC)  # 10 s after: enough
+    first = ticks[0].timestamp()
+    runs = [
+        ("a", ticks[0], first + 0.5),
+        ("b", ticks[0], first + 1.5),
+        ("a", ticks[1], first + 61.0),
+        ("b", datetime(2026, 1, 1, 12, 0, tzinfo=UTC), first - 59),  # before the window
+    ]
+    metrics, lags = cron_lag_metrics(runs, 2, ticks)
+    assert sorted(lags) == [500.0, 1000.0, 1500.0]
+    assert metrics["minutes_skipped"] == 1  # b at the second minute
+    assert metrics["runs_expected"] == 4
+
+
+def test_peer_phases() -> None:
+    assert job_phase({"status": {"conditions": [{"type": "Complete", "status": "True"}]}}) == (
+        "Succeeded"
+    )
+    assert job_phase({"status": {"conditions": [{"type": "Suspended", "status": "True"}]}}) is None
+    assert workflow_phase({"status": {"phase": "Running"}}) is None
+    assert workflow_phase({"status": {"phase": "Error"}}) == "Error"
+
+
+def test_argo_templates_set_command_and_the_kwok_label() -> None:
+    spec = workflow_spec([("t0", []), ("t1", ["t0"])])
+    assert spec["podMetadata"]["labels"] == {COMPLETE_LABEL: "true"}
+    step = next(t for t in spec["templates"] if t["name"] == "step")
+    assert step["container"]["command"]
+    main = next(t for t in spec["templates"] if t["name"] == "main")
+    assert main["dag"]["tasks"][1]["dependencies"] == ["t0"]
+    # kwok completes exactly the pods carrying that label.
+    stage = next(s for s in stage_documents(700, 0) if s["metadata"]["name"] == "pod-complete-peer")
+    assert stage["spec"]["selector"]["matchLabels"] == {COMPLETE_LABEL: "true"}
+    assert stage["spec"]["delay"]["durationMilliseconds"] == 700
+
+
+def _row(system: str, variant: str, **metrics: float) -> dict[str, object]:
+    return {"system": system, "variant": variant, "settings": "s", "metrics": metrics}
+
+
+def test_side_by_side_table_ratios_against_the_best_peer_and_the_floor() -> None:
+    document = {
+        "scenarios": {
+            "chain": {"metrics": {"hop_latency_p50_ms": 20.0, "hop_latency_p99_ms": 40.0}}
+        },
+        "peers": {
+            "chain": [
+                _row("argo", "defaults", hop_latency_p50_ms=9000.0, hop_latency_p99_ms=9900.0),
+                _row("argo", "tuned", hop_latency_p50_ms=110.0, hop_latency_p99_ms=400.0),
+                _row("bare", "", hop_latency_p50_ms=10.0, hop_latency_p99_ms=20.0),
+            ]
+        },
+    }
+    text = sidebyside.render(document, {})
+    assert "### chain" in text
+    ahead = next(line for line in text.splitlines() if line.startswith("| kubedag ahead"))
+    assert "**5.50x** vs argo (tuned)" in ahead  # 110 / 20
+    assert "**10.00x** vs argo (tuned)" in ahead  # 400 / 40
+    floor = next(line for line in text.splitlines() if line.startswith("| kubedag / bare"))
+    assert "2.00x" in floor
+
+
+def test_higher_is_better_ratio() -> None:
+    assert sidebyside.ratio(1400.0, 700.0, lower_is_better=False) == 2.0
+    assert sidebyside.ratio(None, 700.0, lower_is_better=False) is None
