@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: all venv lint crds test unit integration e2e binaries demo demo-warehouse down bench chaos fuzz clean
+.PHONY: all venv lint crds test unit integration e2e binaries demo demo-warehouse down bench chaos fuzz screenshots clean
 
 all: test
 
@@ -71,7 +71,7 @@ bench: venv
 ## anything was lost or done twice. CHAOS_ARGS="--seed N" repeats a run. Then `make fuzz`.
 chaos: venv binaries
 	$(BIN)/python -m tests.chaos $(CHAOS_ARGS)
-	@if $(MAKE) -n fuzz >/dev/null 2>&1; then $(MAKE) fuzz; fi
+	$(MAKE) fuzz
 
 ## Fuzzed input at full size: 5,000 DAGs through `kubedag validate`, 600 server-side dry runs
 ## and 300 applies to a live controller (random examples, a new seed each run; `make test`
@@ -79,6 +79,12 @@ chaos: venv binaries
 fuzz: venv binaries
 	KUBEDAG_FUZZ=full $(BIN)/python -m pytest -q --durations=0 \
 		tests/unit/test_fuzz_validate.py tests/integration/test_fuzz_apply.py
+
+## The README's pictures of the web view (docs/screenshots/*.png): headless Chromium (Debian's
+## chromium and chromium-driver, hack/host-packages.txt) on the web view of sample runs.
+screenshots: venv
+	hack/install-host-packages.sh
+	$(BIN)/python -m hack.screenshots
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -29,6 +29,7 @@ from kubedag.commands import (
     logs,
     outputs,
     pause,
+    trigger,
 )
 from kubedag.commands.common import CliError, parse_conf
 from kubedag.commands.common import current_namespace as _current_namespace
@@ -56,6 +57,7 @@ from kubedag.manifests.documents import Loaded, dag_documents, parse_dag
 from kubedag.models.dag import Dag
 from kubedag.models.dagrun import RunType
 from kubedag.reconcilers.settings import ControllerSettings
+from kubedag.web import main as web_main
 
 
 def _load_dags(paths: Sequence[str]) -> list[tuple[Loaded, Dag | list[str]]]:
@@ -299,33 +301,16 @@ def cmd_trigger(args: argparse.Namespace) -> int:
 
 
 async def _trigger(args: argparse.Namespace, conf: dict[str, Any] | None, logical: datetime) -> int:
-    from kubedag.kube.client import ApiError, Kube, custom_path
+    from kubedag.kube.client import Kube
 
     kube = await Kube.connect(args.kubeconfig)
     try:
         namespace = args.namespace or _current_namespace(args.kubeconfig)
-        dag = await kube.get(custom_path("dags", namespace, args.dag))
-        if dag is None:
-            raise CliError(f"DAG {args.dag!r} not found in namespace {namespace}")
-        manifest = render.dagrun(
-            namespace=namespace,
-            dag_name=args.dag,
-            dag_uid=dag["metadata"]["uid"],
-            run_type=RunType.MANUAL,
-            logical_date=logical,
-            conf=conf,
-        )
-        name = manifest["metadata"]["name"]
-        try:
-            created = await kube.create(custom_path("dagruns", namespace), manifest)
-        except ApiError as error:
-            raise CliError(f"could not create DagRun: {error.message}") from None
-        if created is None:
-            raise CliError(f"DagRun {name} already exists (same DAG and logical date)")
+        created = await trigger.trigger(kube, namespace, args.dag, conf, logical)
         if args.output:
             print(dump(created, args.output), end="")
         else:
-            print(f"dagrun.kubedag.io/{name} created")
+            print(f"dagrun.kubedag.io/{created['metadata']['name']} created")
         return 0
     finally:
         await kube.close()
@@ -501,6 +486,7 @@ def build_parser(prog: str = "kubedag") -> argparse.ArgumentParser:
     import_airflow.add_parser(sub)
     dag_test.add_parser(sub)
     completion.add_parser(sub)
+    web_main.add_parser(sub)
 
     p = sub.add_parser("run", help="run the controller against the current kubeconfig")
     p.add_argument(

@@ -168,6 +168,9 @@ def kubedag(local_cluster: localcluster.Cluster, kubectl: Kubectl) -> Iterator[N
             "image.pullPolicy=Never",
             "--set",
             "logFormat=json",  # tests/e2e/test_metrics.py reads the controller's lines
+            # The web view (read-only), for tests/e2e/test_web_browser.py.
+            "--set",
+            "web.enabled=true",
             "--wait",
             "--timeout",
             "5m",
@@ -176,6 +179,8 @@ def kubedag(local_cluster: localcluster.Cluster, kubectl: Kubectl) -> Iterator[N
     )
     # The image tag stays 0.1.0 while its content changes with the code: restart so the
     # controller runs what was just built.
-    kubectl("rollout", "restart", "deployment/kubedag", "-n", RELEASE_NAMESPACE)
-    kubectl("rollout", "status", "deployment/kubedag", "-n", RELEASE_NAMESPACE, "--timeout=180s")
+    for deployment in ("deployment/kubedag", "deployment/kubedag-web"):
+        kubectl("rollout", "restart", deployment, "-n", RELEASE_NAMESPACE)
+    for deployment in ("deployment/kubedag", "deployment/kubedag-web"):
+        kubectl("rollout", "status", deployment, "-n", RELEASE_NAMESPACE, "--timeout=180s")
     yield

@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "controller" / "kubedag"
-LAYERS = ["models", "core", "manifests", "sdk", "kube", "reconcilers", "commands", "cli"]
-PURE = {"models", "core", "manifests"}
+LAYERS = [
+    "models", "core", "manifests", "views", "sdk", "kube", "reconcilers", "commands", "web", "cli"
+]  # fmt: skip
+PURE = {"models", "core", "manifests", "views"}
 # The task toolkit runs in task pods, not in the controller: it imports no other layer and no
 # layer imports it, so the python-task image carries it without the controller's dependencies.
 SEPARATE = {"toolkit"}

@@ -20,6 +20,7 @@ NS = "ns"
 NO_OBJECTS = {
     "crds": "writes files",
     "run": "runs the controller",
+    "web": "serves the web view",
     "logs": "prints a pod's log",
     "completion": "prints a shell script",
     "build": "writes manifests to the folder -o names",

@@ -44,23 +44,26 @@ def add_parser(sub: Any) -> None:
 
 def cmd_backfill(args: argparse.Namespace) -> int:
     conf = parse_conf(args.conf)
-    for flag, value in (("--from", args.from_), ("--to", args.to)):
+    check_dates(args.from_, args.to)
+    return asyncio.run(_backfill(args, conf))
+
+
+def check_dates(from_: str, to: str) -> None:
+    for flag, value in (("--from", from_), ("--to", to)):
         try:
             parse_time(value)
         except ValueError:
             raise CliError(f"{flag}: expected a date or an RFC 3339 time, got {value!r}") from None
-    return asyncio.run(_backfill(args, conf))
 
 
 async def _backfill(args: argparse.Namespace, conf: dict[str, Any] | None) -> int:
     kube, namespace = await connect(args)
     try:
-        if await kube.get(custom_path("dags", namespace, args.dag)) is None:
-            raise CliError(f"DAG {args.dag!r} not found in namespace {namespace}")
-        manifest = render.backfill(
-            namespace=namespace,
+        created = await create_backfill(
+            kube,
+            namespace,
+            args.dag,
             name=args.name,
-            dag_name=args.dag,
             from_=args.from_,
             to=args.to,
             reprocess_behavior=args.reprocess,
@@ -69,12 +72,6 @@ async def _backfill(args: argparse.Namespace, conf: dict[str, Any] | None) -> in
             conf=conf,
             dry_run=args.dry_run,
         )
-        try:
-            created = await kube.create(custom_path("backfills", namespace), manifest)
-        except ApiError as error:
-            raise CliError(f"could not create Backfill: {error.message}") from None
-        if created is None:
-            raise CliError(f"Backfill {args.name} already exists")
         name = created["metadata"]["name"]
         # With -o, stdout holds only the Backfill (the last one seen): the rest goes to stderr.
         out = sys.stderr if args.output else sys.stdout
@@ -89,6 +86,45 @@ async def _backfill(args: argparse.Namespace, conf: dict[str, Any] | None) -> in
         return code
     finally:
         await kube.close()
+
+
+async def create_backfill(
+    kube: Kube,
+    namespace: str,
+    dag: str,
+    *,
+    from_: str,
+    to: str,
+    name: str | None = None,
+    reprocess_behavior: str | None = None,
+    max_active_runs: int | None = None,
+    run_backwards: bool = False,
+    conf: dict[str, Any] | None = None,
+    dry_run: bool = False,
+) -> dict[str, Any]:
+    """Create a Backfill of the DAG (the CLI's and the web view's request); the Backfill."""
+    check_dates(from_, to)
+    try:
+        if await kube.get(custom_path("dags", namespace, dag)) is None:
+            raise CliError(f"DAG {dag!r} not found in namespace {namespace}", 404)
+        manifest = render.backfill(
+            namespace=namespace,
+            name=name,
+            dag_name=dag,
+            from_=from_,
+            to=to,
+            reprocess_behavior=reprocess_behavior,
+            max_active_runs=max_active_runs,
+            run_backwards=run_backwards,
+            conf=conf,
+            dry_run=dry_run,
+        )
+        created = await kube.create(custom_path("backfills", namespace), manifest)
+    except ApiError as error:
+        raise CliError(f"could not create Backfill: {error.message}", error.status) from None
+    if created is None:
+        raise CliError(f"Backfill {name} already exists", 409)
+    return created
 
 
 async def _wait_for_backfill(

@@ -98,15 +98,21 @@ def _date(text: str | None, flag: str) -> datetime | None:
 def _request(args: argparse.Namespace, action: RequestAction, **fields: Any) -> RunRequest:
     if (args.downstream or args.upstream) and not args.task:
         raise CliError("--downstream and --upstream need --task (without it: every task)")
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    return RunRequest(
-        id=f"{stamp}-{secrets.token_hex(3)}",
-        action=action,
-        tasks=args.task or None,
-        downstream=args.downstream,
-        upstream=args.upstream,
-        **fields,
+    return new_request(
+        action, args.task or None, downstream=args.downstream, upstream=args.upstream, **fields
     )
+
+
+def new_request(action: RequestAction, tasks: list[str] | None, **fields: Any) -> RunRequest:
+    """A clear or mark request with a fresh id (a timestamp and a random suffix)."""
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return RunRequest(id=f"{stamp}-{secrets.token_hex(3)}", action=action, tasks=tasks, **fields)
+
+
+async def put_request(kube: Kube, namespace: str, run: str, request: RunRequest) -> str:
+    """Put `request` on the run (the CLI's and the web view's request); what was done."""
+    await _patch(kube, namespace, run, render.run_request_patch(request), by_date=False)
+    return f"dagrun.kubedag.io/{run}: request {request.id} sent"
 
 
 async def _send(args: argparse.Namespace, request: RunRequest, window: Window | None) -> int:
@@ -171,9 +177,10 @@ async def _patch(
         )
     except ApiError as error:
         if not error.not_found:
-            raise CliError(f"could not patch DagRun {name}: {error.message}") from None
+            message = f"could not patch DagRun {name}: {error.message}"
+            raise CliError(message, error.status) from None
         hint = "" if by_date else " (for the runs of a DAG, give --from and/or --to)"
-        raise CliError(f"DagRun {name!r} not found in namespace {namespace}{hint}") from None
+        raise CliError(f"DagRun {name!r} not found in namespace {namespace}{hint}", 404) from None
 
 
 async def _preview(kube: Kube, namespace: str, name: str, request: RunRequest) -> str:

@@ -9,7 +9,12 @@ from kubedag.models.dagrun import DagRun
 
 
 class CliError(Exception):
-    """A message for the user; the command exits 1 with it."""
+    """A message for the user; the command exits 1 with it. `status`: the API server's HTTP
+    status when a request was refused (the web view tells a 403 from the rest)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def add_connection_flags(parser: argparse.ArgumentParser) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from kubedag.commands.common import CliError, add_connection_flags, connect
 from kubedag.commands.output import add_output_flag, dump
-from kubedag.kube.client import MERGE_PATCH, ApiError, custom_path
+from kubedag.kube.client import MERGE_PATCH, ApiError, Kube, custom_path
 
 
 def add_parsers(sub: Any) -> None:
@@ -25,15 +25,7 @@ def add_parsers(sub: Any) -> None:
 async def _set_paused(args: argparse.Namespace, paused: bool) -> int:
     kube, namespace = await connect(args)
     try:
-        path = custom_path("dags", namespace, args.dag)
-        try:
-            patched = await kube.request(
-                "PATCH", path, {"spec": {"paused": paused}}, content_type=MERGE_PATCH
-            )
-        except ApiError as error:
-            if error.not_found:
-                raise CliError(f"DAG {args.dag!r} not found in namespace {namespace}") from None
-            raise CliError(f"could not patch DAG {args.dag}: {error.message}") from None
+        patched = await set_paused(kube, namespace, args.dag, paused)
         if args.output:
             print(dump(patched, args.output), end="")
         else:
@@ -41,3 +33,16 @@ async def _set_paused(args: argparse.Namespace, paused: bool) -> int:
         return 0
     finally:
         await kube.close()
+
+
+async def set_paused(kube: Kube, namespace: str, dag: str, paused: bool) -> dict[str, Any]:
+    """Patch the DAG's spec.paused (the CLI's and the web view's request); the DAG."""
+    path = custom_path("dags", namespace, dag)
+    try:
+        return await kube.request(
+            "PATCH", path, {"spec": {"paused": paused}}, content_type=MERGE_PATCH
+        )
+    except ApiError as error:
+        if error.not_found:
+            raise CliError(f"DAG {dag!r} not found in namespace {namespace}", 404) from None
+        raise CliError(f"could not patch DAG {dag}: {error.message}", error.status) from None

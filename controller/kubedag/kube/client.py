@@ -275,10 +275,13 @@ class Kube:
         async for chunk in response.response.content.iter_any():
             yield chunk
 
-    async def pod_log_tail(self, namespace: str, name: str, *, container: str, lines: int) -> str:
-        """The last `lines` lines of a pod container's log (for a notification)."""
+    async def pod_log_tail(
+        self, namespace: str, name: str, *, container: str, lines: int, limit_bytes: int = 65536
+    ) -> str:
+        """The last `lines` lines of a pod container's log (for a notification, the web
+        view), at most `limit_bytes` of them."""
         path = core_path("pods", namespace, name) + "/log"
-        query = {"container": container, "tailLines": str(lines), "limitBytes": "65536"}
+        query = {"container": container, "tailLines": str(lines), "limitBytes": str(limit_bytes)}
         params = await self._api.param_serialize(
             method="GET",
             resource_path=f"{path}?{urlencode(query)}",
@@ -288,8 +291,14 @@ class Kube:
         self.requests += 1
         response, data = await self._call("GET", path, params)
         if response.status >= 400:
+            try:
+                payload = json.loads(data)
+            except ValueError:
+                payload = {}
             raise ApiError(
-                response.status, str(response.reason), data[:300].decode(errors="replace")
+                response.status,
+                str(payload.get("reason") or response.reason),
+                str(payload.get("message") or data[:300].decode(errors="replace")),
             )
         return data.decode(errors="replace")
 
