@@ -88,12 +88,21 @@ def test_kubedag_test_and_completion(
             kubeconfig,
         ]
         interrupted = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "PYTHONFAULTHANDLER": "1"},  # SIGABRT prints every stack
         )
         runs = wait_for(lambda: cluster.runs() or None, "the test run")
         cluster.wait_pod(runs[0]["metadata"]["name"], "a")
         interrupted.send_signal(signal.SIGINT)
-        out, _ = interrupted.communicate(timeout=90)  # a loaded machine starts Python slowly
+        try:
+            out, _ = interrupted.communicate(timeout=90)  # a loaded machine starts slowly
+        except subprocess.TimeoutExpired:
+            interrupted.send_signal(signal.SIGABRT)
+            out, _ = interrupted.communicate(timeout=30)
+            raise AssertionError(f"kubedag test did not stop on SIGINT:\n{out}") from None
         assert interrupted.returncode == 130, out
         assert cluster.runs() == []
 

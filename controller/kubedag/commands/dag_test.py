@@ -8,6 +8,7 @@ everything else (previous runs, datasets, notifications, the schedule)."""
 
 import argparse
 import asyncio
+import signal
 import sys
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -63,6 +64,10 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(func=cmd_test)
 
 
+class Interrupted(Exception):
+    """Ctrl-C: the test run is deleted and the command exits 130."""
+
+
 def cmd_test(args: argparse.Namespace) -> int:
     conf = parse_conf(args.conf)
     try:
@@ -74,7 +79,7 @@ def cmd_test(args: argparse.Namespace) -> int:
         ) from None
     try:
         return asyncio.run(_test(args, conf, logical))
-    except KeyboardInterrupt:
+    except (Interrupted, KeyboardInterrupt):
         print("interrupted: the test run was deleted", file=sys.stderr)
         return 130
 
@@ -209,6 +214,11 @@ def task_names(dag: Dag, only_task: str | None) -> list[str]:
 
 async def _test(args: argparse.Namespace, conf: dict[str, Any] | None, logical: datetime) -> int:
     kube, namespace = await connect(args)
+    # Ctrl-C is a flag the follow loop reads, not only the cancellation asyncio.run sends:
+    # a cancellation that meets a request completing at that moment can be lost (Python
+    # 3.11's wait_for), which would leave the test running.
+    interrupted = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGINT, interrupted.set)
     # With -o, stdout holds only the final run: logs and progress go to stderr.
     progress = Progress(sys.stderr if args.output else sys.stdout)
     name: str | None = None
@@ -228,7 +238,7 @@ async def _test(args: argparse.Namespace, conf: dict[str, Any] | None, logical: 
         )
         name = await _create(kube, namespace, manifest)
         progress.note(f"dagrun.kubedag.io/{name} created (a test run, deleted when it ends)")
-        body = await _follow(kube, namespace, name, args.task, progress)
+        body = await _follow(kube, namespace, name, args.task, progress, interrupted)
         final = DagRun.model_validate(body)
         progress.finish()
         for line in summary_lines(final, args.task):
@@ -272,13 +282,20 @@ async def _create(kube: Kube, namespace: str, manifest: dict[str, Any]) -> str:
 
 
 async def _follow(
-    kube: Kube, namespace: str, name: str, only_task: str | None, progress: Progress
+    kube: Kube,
+    namespace: str,
+    name: str,
+    only_task: str | None,
+    progress: Progress,
+    interrupted: asyncio.Event,
 ) -> dict[str, Any]:
     """Show progress and stream each try's log until the test ended; the run's last body."""
     path = custom_path("dagruns", namespace, name)
     readers: dict[tuple[str, int], asyncio.Task[None]] = {}
     try:
         while True:
+            if interrupted.is_set():
+                raise Interrupted
             body = await kube.get(path)
             if body is None:
                 raise CliError(f"the test run {name} was deleted before it ended")
