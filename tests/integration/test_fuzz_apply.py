@@ -26,6 +26,7 @@ from hypothesis import Phase, given
 from hypothesis import strategies as st
 from kubernetes.client import ApiException
 
+from devcluster.wait import WaitTimeout
 from kubedag.core.dates import parse_time, rfc3339
 from kubedag.core.validation import MAX_SPEC_BYTES
 from kubedag.models.dag import MAX_TASKS, Dag
@@ -194,7 +195,17 @@ def test_the_live_controller_reports_every_refusal_and_keeps_its_schedule(
 
     wait_for(all_settled, f"{len(cases)} fuzzed objects reported", timeout=120)
     settled_in = time.monotonic() - applied
-    events = _warnings(cluster)
+
+    def refusals_announced() -> dict[str, list[str]] | None:
+        # An Event is a write apart from the status that reports the refusal: it may land later.
+        events = _warnings(cluster)
+        refused = [c.name for c in cases if outcomes[c.name].startswith("False")]
+        return events if all(name in events for name in refused) else None
+
+    try:
+        events = wait_for(refusals_announced, "a Warning event for every refused object", 30)
+    except WaitTimeout:
+        events = _warnings(cluster)  # the failures below name the objects without one
     failures = []
     for case in cases:
         outcome = outcomes[case.name]
@@ -288,7 +299,13 @@ def test_oversize_params_get_a_clear_answer(
         if refused is None:
             ready = wait_for(lambda: _ready(cluster.dag(name)), f"{name} reported", 60)
             assert ready["status"] == "False" and ready["reason"] == "TooLarge", ready
-            assert any(str(MAX_SPEC_BYTES) in m for m in _warnings(cluster)[name])
+            # The Event is a separate write from the status: wait for it too.
+            warned = wait_for(
+                lambda: any(str(MAX_SPEC_BYTES) in m for m in _warnings(cluster).get(name, [])),
+                f"{name}'s Warning event",
+                30,
+            )
+            assert warned
         return
     assert code == 0, messages
     ready = wait_for(lambda: _ready(cluster.dag(name)), f"{name} reported", 60)
