@@ -17,7 +17,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from bench import plots
-from bench.peers import argo, bare, cronjob
+from bench.peers import airflow, argo, bare, cronjob
 from bench.peers.audit import AuditLog
 from bench.peers.peerrun import PeerResult
 from bench.peers.scale import PeerScale
@@ -26,17 +26,22 @@ from bench.session import Session
 
 log = logging.getLogger(__name__)
 
-SYSTEMS = ("kubedag", "cronjob", "argo", "bare")
-PEER_SYSTEMS = ("cronjob", "argo")
+SYSTEMS = ("kubedag", "cronjob", "argo", "airflow", "bare")
+PEER_SYSTEMS = ("cronjob", "argo", "airflow")
 """The bare client is the floor, not a peer: it is left out of "best peer"."""
 
 PeerScenario = Callable[[Session, AuditLog, PeerScale], list[PeerResult]]
 
 RUNNERS: dict[str, dict[str, PeerScenario]] = {
-    "chain": {"argo": argo.chain, "bare": bare.chain},
+    "chain": {"argo": argo.chain, "airflow": airflow.chain, "bare": bare.chain},
     "fanout": {"argo": argo.fanout},
     "single_task": {"cronjob": cronjob.single_task, "argo": argo.single_task},
-    "many_dags": {"cronjob": cronjob.many_dags, "argo": argo.many_dags, "bare": bare.many_dags},
+    "many_dags": {
+        "cronjob": cronjob.many_dags,
+        "argo": argo.many_dags,
+        "airflow": airflow.many_dags,
+        "bare": bare.many_dags,
+    },
 }
 """Side-by-side scenario -> the systems beside kubedag that have it."""
 
@@ -78,13 +83,24 @@ COST_COLUMNS = (
 )
 
 WHAT = {
-    "chain": "Chain: a pod finished to the next step's pod created (the harness's watch)",
+    "chain": "Chain: a pod finished to the next step's pod created (the harness's watch); "
+    "Airflow (tasks as local processes, no pods): a task's end_date to the next one's "
+    "start_date",
     "fanout": "Fan-out: one run of N independent steps, run created to finished",
     "single_task": "Single-step runs (kubedag DagRuns, Argo Workflows, Jobs) completed per "
     "minute, at most a backlog open",
-    "many_dags": "Runs due on the same minute (kubedag DAGs, CronJobs, CronWorkflows; bare: "
-    "the DagRun creates alone): creation minus the scheduled minute",
+    "many_dags": "Runs due on the same minute (kubedag DAGs, CronJobs, CronWorkflows, Airflow "
+    "DAGs; bare: the DagRun creates alone): creation minus the scheduled minute (Airflow, "
+    "tasks as local processes, no pods: the commit of the dag_run row)",
 }
+
+
+AIRFLOW_NOTE = (
+    "Airflow's rows: tasks as local processes, no pods (LocalExecutor on PostgreSQL, on the "
+    "same machine; no API server, kube-scheduler or kwok node is involved); its figures come "
+    "from its metadata database, its CPU is every Airflow process's, and it has no audit-log "
+    "writes (its database commits per task try are in the JSON's metrics)."
+)
 
 
 def run_peers(
@@ -223,6 +239,8 @@ def render(document: Mapping[str, Any], plot_files: Mapping[str, str]) -> str:
         "Writes per try: the system's own writes (audit log, by client certificate) per pod.",
         "",
     ]
+    if any(r.get("system") == "airflow" for rows in peers.values() for r in rows):
+        lines += [AIRFLOW_NOTE, ""]
     for scenario in RUNNERS:
         if scenario not in peers:
             continue
