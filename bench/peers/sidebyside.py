@@ -259,7 +259,10 @@ def render(document: Mapping[str, Any], plot_files: Mapping[str, str]) -> str:
 
 
 PLOTTED = {
-    "chain": ("hop_latency_ms", "chain: upstream pod finished to next pod created"),
+    "chain": (
+        "hop_latency_ms",
+        "chain: upstream step finished to the next step's pod created (Airflow: started)",
+    ),
     "many_dags": ("scheduling_lag_ms", "runs due on the same minute: created minus the minute"),
 }
 
