@@ -1,8 +1,9 @@
 """History and cleanup carried out by the reconcilers, against the in-memory API double:
 runs past the history limit deleted with their pods, podGC, unused snapshots."""
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
+from kubedag.core.dag_scheduler import STATUS_BATCH_DELAY
 from kubedag.kube.client import core_path, custom_path
 from tests.unit.builders import task
 from tests.unit.test_reconcilers import NS, World, dag_path, run_async
@@ -41,7 +42,7 @@ def test_a_history_limit_deletes_the_oldest_runs_with_their_pods_and_keeps_the_n
         await world.controller.dags.reconcile((NS, "etl"))
         assert names(world, "dagruns") == ["etl-20260103-0000"]
         # The DAG's status remembers the last success (its batched write falls due).
-        world.now += timedelta(seconds=2)
+        world.now += STATUS_BATCH_DELAY
         await world.controller.dags.reconcile((NS, "etl"))
         status = world.api.objects[dag_path()]["status"]
         assert status["lastSuccessfulRun"]["run"] == "etl-20260103-0000"
