@@ -100,6 +100,7 @@ class DagReconciler(Reconciler):
                 self.informer.runs.update(namespace, name, summarize_run(manifest))
         decision.status = await self._run_on_datasets(dag, problems, decision.status)
         decision.status = await label_tags(self.kube, dag, body, decision.status, now)
+        decision.status = decision.status.model_copy(update={"shard": self.settings.shard})
         for run_name in decision.runs_to_start:
             await self._start_run((namespace, run_name), now)
         await self._write_status(key, body, dag.status, decision.status, now)

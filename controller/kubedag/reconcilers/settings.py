@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from kubedag.core.account_policy import AccountPolicy, parse_allowed
 from kubedag.core.durations import parse_duration
 from kubedag.core.history import HistoryPolicy
+from kubedag.core.sharding import ShardPlan
 from kubedag.models.dag import PodGC
 
 
@@ -125,3 +126,15 @@ class ControllerSettings:
     """Task pods queued or running at once, across every namespace; None: no limit."""
     accounts: AccountPolicy = field(default_factory=lambda: account_policy_from_env())
     """Which ServiceAccounts task pods may run as (core/account_policy.py)."""
+    shard: str | None = field(default_factory=lambda: os.environ.get("KUBEDAG_SHARD") or None)
+    """This process's shard (README "Sharding"); None: one controller for every namespace."""
+    shards: tuple[str, ...] = field(default_factory=lambda: tuple(_env_list("KUBEDAG_SHARDS")))
+    """Every shard of the installation, this one included."""
+    shard_default: str | None = field(
+        default_factory=lambda: os.environ.get("KUBEDAG_SHARD_DEFAULT") or None
+    )
+    """The shard that takes namespaces without the kubedag.io/shard label; None: none does."""
+
+    @property
+    def shard_plan(self) -> ShardPlan:
+        return ShardPlan(self.shards, self.shard_default)

@@ -1,0 +1,259 @@
+"""Sharding against a real kube-apiserver, the controllers run as users run them: two shards
+(two replicas each) over four namespaces labelled kubedag.io/shard. Every DAG's runs and
+pods are made by its namespace's shard alone (the managedFields name the shard), none
+doubled; SIGKILL of one shard's leader mid-run: its standby takes the shard's Lease and the
+runs finish, nothing lost or doubled, and the other shard never notices. A relabelled
+namespace moves to its new shard mid-run, and a namespace labelled for a shard that does
+not exist is nobody's, and said so.
+
+The shards have no default (the API server is shared with the other tests, whose namespaces
+carry no label) and unique names, so their Leases are theirs."""
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+from kubernetes.client import ApiException
+
+from kubedag.core.sharding import SHARD_LABEL
+from tests.integration.harness import (  # noqa: F401 - fixtures
+    Background,
+    Cluster,
+    ControllerProcess,
+    crds,
+    wait_for,
+)
+
+LEASE_WAIT = 40  # a standby takes an unrenewed Lease after 15 s, then lists its namespaces
+
+
+def pipeline() -> dict[str, Any]:
+    # podGC Never: the pods stay after the run, to count them and read their managers.
+    return {
+        "podGC": "Never",
+        "tasks": [
+            {"name": "first", "image": "busybox"},
+            {"name": "second", "image": "busybox", "dependsOn": ["first"]},
+        ],
+    }
+
+
+class Kubelet(Background):
+    """Finishes every pod of the namespaces it serves, but those of `held` namespaces."""
+
+    def __init__(self, clusters: list[Cluster]) -> None:
+        super().__init__(clusters[0])
+        self.clusters = clusters
+        self.held: set[str] = set()
+        self.error: BaseException | None = None
+
+    def loop(self) -> None:
+        try:
+            while not self.stopping(0.2):
+                for cluster in self.clusters:
+                    if cluster.ns in self.held:
+                        continue
+                    for pod in cluster.pods():
+                        if not (pod.status and pod.status.phase in ("Succeeded", "Failed")):
+                            cluster.set_pod(pod.metadata.name, "Succeeded", 0)
+        except BaseException as error:  # surfaced by the test
+            self.error = error
+
+
+@dataclass
+class Fleet:
+    """Namespaces labelled for shards, and the controller replicas of each shard."""
+
+    api_client: client.ApiClient
+    kubeconfig: str
+    log_dir: Path
+    suffix: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
+    namespaces: list[str] = field(default_factory=list)
+    replicas: dict[str, ControllerProcess] = field(default_factory=dict)
+
+    @property
+    def core(self) -> client.CoreV1Api:
+        return client.CoreV1Api(self.api_client)
+
+    def shard(self, letter: str) -> str:
+        return f"{letter}-{self.suffix}"
+
+    def namespace(self, tag: str, shard: str) -> Cluster:
+        name = f"t-shards-{self.suffix}-{tag}"
+        metadata = client.V1ObjectMeta(name=name, labels={SHARD_LABEL: shard})
+        self.core.create_namespace(client.V1Namespace(metadata=metadata))
+        self.namespaces.append(name)
+        account = client.V1ServiceAccount(metadata=client.V1ObjectMeta(name="default"))
+        self.core.create_namespaced_service_account(name, account)
+        return Cluster(self.api_client, name)
+
+    def relabel(self, namespace: str, shard: str) -> None:
+        self.core.patch_namespace(namespace, {"metadata": {"labels": {SHARD_LABEL: shard}}})
+
+    def start(self, identity: str, shard: str, shards: list[str], lease_namespace: str) -> None:
+        flags = ["--shard", shard, "--shards", ",".join(shards)]
+        flags += ["--leader-elect", "--leader-elect-namespace", lease_namespace]
+        log_dir = self.log_dir / identity
+        log_dir.mkdir()
+        replica = ControllerProcess(
+            self.kubeconfig, lease_namespace, log_dir, flags=flags, env={"POD_NAME": identity}
+        )
+        replica.start()
+        self.replicas[identity] = replica
+
+    def holder(self, lease_namespace: str, shard: str) -> str | None:
+        coordination = client.CoordinationV1Api(self.api_client)
+        try:
+            lease = coordination.read_namespaced_lease(
+                f"kubedag-controller-{shard}", lease_namespace
+            )
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        return lease.spec.holder_identity or None
+
+    def close(self) -> None:
+        for identity, replica in self.replicas.items():
+            replica.stop()
+            print(f"--- {identity} ---\n{replica.logs()[-8000:]}")  # shown on failure
+        for name in self.namespaces:
+            try:
+                self.core.delete_namespace(name)
+            except ApiException as error:
+                if error.status != 404:
+                    raise
+
+
+@pytest.fixture
+def fleet(
+    crds: None, api_client: client.ApiClient, kubeconfig: str, tmp_path: Path
+) -> Iterator[Fleet]:
+    fleet = Fleet(api_client, kubeconfig, tmp_path)
+    try:
+        yield fleet
+    finally:
+        fleet.close()
+
+
+def kubedag_managers(metadata: Any) -> set[str]:
+    """The field managers of kubedag's controllers that wrote to an object."""
+    entries = metadata.managed_fields if hasattr(metadata, "managed_fields") else None
+    if entries is None:
+        entries = [
+            client.V1ManagedFieldsEntry(manager=m.get("manager"))
+            for m in metadata.get("managedFields") or []
+        ]
+    return {e.manager for e in entries or [] if str(e.manager).startswith("kubedag")}
+
+
+def assert_made_by(cluster: Cluster, shard_of: dict[tuple[str, str], str], runs: int) -> None:
+    """Every run succeeded and was written by one shard; each of its tasks had one pod, one
+    try, created by the shard `shard_of` names for (run, task)."""
+    found = cluster.runs()
+    assert len(found) == runs, [r["metadata"]["name"] for r in found]
+    for run in found:
+        name = run["metadata"]["name"]
+        assert run["status"]["state"] == "success", (cluster.ns, name, run["status"])
+        assert kubedag_managers(run["metadata"]) <= {f"kubedag-controller-{s}" for s in
+                                                     shard_of.values()}, name  # fmt: skip
+        for task in ("first", "second"):
+            pods = cluster.pods(dagrun=name, task=task)
+            assert [p.metadata.labels["kubedag.io/try"] for p in pods] == ["1"], (name, task)
+            expected = f"kubedag-controller-{shard_of[(name, task)]}"
+            assert kubedag_managers(pods[0].metadata) == {expected}, (name, task)
+
+
+def test_two_shards_each_make_their_own_runs_and_a_killed_leader_loses_nothing(
+    fleet: Fleet,
+) -> None:
+    a, b = fleet.shard("a"), fleet.shard("b")
+    clusters = [fleet.namespace(str(i), shard) for i, shard in enumerate((a, a, b, b))]
+    of_a, of_b = clusters[:2], clusters[2:]
+    leases = clusters[0].ns
+    fleet.start("a-1", a, [a, b], leases)
+    fleet.start("b-1", b, [a, b], leases)
+    wait_for(lambda: fleet.holder(leases, a) == "a-1", "a-1 leads shard a", 30)
+    wait_for(lambda: fleet.holder(leases, b) == "b-1", "b-1 leads shard b", 30)
+    fleet.start("a-2", a, [a, b], leases)
+    fleet.start("b-2", b, [a, b], leases)
+
+    with Kubelet(clusters) as kubelet:
+        kubelet.held = {c.ns for c in of_a}  # shard a's runs stay mid-run until its failover
+        for cluster in clusters:
+            cluster.apply_dag("pipe", pipeline())
+            cluster.create_run("pipe-1", {"dagName": "pipe"})
+            cluster.create_run("pipe-2", {"dagName": "pipe"})
+        for cluster in of_b:
+            for run in ("pipe-1", "pipe-2"):
+                cluster.wait_run_state(run, "success", timeout=30)
+        for cluster in of_a:
+            for run in ("pipe-1", "pipe-2"):
+                cluster.wait_pod(run, "first", timeout=30)
+        for cluster, shard in zip(clusters, (a, a, b, b), strict=True):
+            wait_for(lambda c=cluster, s=shard: c.dag("pipe").get("status", {}).get("shard") == s,
+                     f"DAG pipe in {cluster.ns} handled by {shard}")  # fmt: skip
+
+        fleet.replicas["a-1"].kill()
+        kubelet.held = set()  # the first tasks end while shard a has no leader
+        of_b[0].create_run("pipe-3", {"dagName": "pipe"})  # shard b goes on meanwhile
+        of_b[0].wait_run_state("pipe-3", "success", timeout=20)
+        assert fleet.holder(leases, a) == "a-1"  # b's run did not wait for a's failover
+        for cluster in of_a:
+            for run in ("pipe-1", "pipe-2"):
+                cluster.wait_run_state(run, "success", timeout=LEASE_WAIT)
+        assert kubelet.error is None
+    assert fleet.holder(leases, a) == "a-2"
+    assert fleet.holder(leases, b) == "b-1"
+    for identity in ("a-2", "b-1", "b-2"):
+        replica = fleet.replicas[identity]
+        replica.assert_alive()
+        assert replica.starts == 1
+    assert "standing by" in fleet.replicas["b-2"].logs()
+    for cluster in of_a:
+        made = {(run, task): a for run in ("pipe-1", "pipe-2") for task in ("first", "second")}
+        assert_made_by(cluster, made, runs=2)
+    for cluster in of_b:
+        runs = ("pipe-1", "pipe-2", "pipe-3") if cluster is of_b[0] else ("pipe-1", "pipe-2")
+        made = {(run, task): b for run in runs for task in ("first", "second")}
+        assert_made_by(cluster, made, runs=len(runs))
+
+
+def test_a_relabelled_namespace_moves_mid_run_and_an_unknown_shard_is_nobodys(
+    fleet: Fleet,
+) -> None:
+    a, b = fleet.shard("a"), fleet.shard("b")
+    moving = fleet.namespace("moving", a)
+    staying = fleet.namespace("staying", b)
+    orphan = fleet.namespace("orphan", f"nope-{fleet.suffix}")
+    for shard, cluster in ((a, moving), (b, staying)):
+        fleet.start(shard, shard, [a, b], cluster.ns)
+    for cluster in (moving, staying, orphan):
+        cluster.apply_dag("pipe", pipeline())
+        cluster.create_run("pipe-1", {"dagName": "pipe"})
+    with Kubelet([staying]) as kubelet:
+        staying.wait_run_state("pipe-1", "success", timeout=30)
+        first = moving.wait_pod("pipe-1", "first", timeout=30)
+        assert kubedag_managers(first.metadata) == {f"kubedag-controller-{a}"}
+
+        fleet.relabel(moving.ns, b)
+        wait_for(lambda: moving.dag("pipe").get("status", {}).get("shard") == b,
+                 "the moved namespace's DAG handled by shard b", 30)  # fmt: skip
+        kubelet.clusters = [staying, moving]  # its first task ends under shard b
+        moving.wait_run_state("pipe-1", "success", timeout=30)
+        assert kubelet.error is None
+    assert_made_by(moving, {("pipe-1", "first"): a, ("pipe-1", "second"): b}, runs=1)
+    assert f"left: {moving.ns}" in fleet.replicas[a].logs()
+    assert f"joined: {moving.ns}" in fleet.replicas[b].logs()
+    # Nobody's: the DAG is never looked at, its run never started; both shards say why.
+    assert "status" not in orphan.dag("pipe")
+    assert "status" not in orphan.run("pipe-1")
+    for shard in (a, b):
+        assert f"handled by no shard: {orphan.ns} ('nope-{fleet.suffix}')" in (
+            fleet.replicas[shard].logs()
+        )
+        fleet.replicas[shard].assert_alive()
