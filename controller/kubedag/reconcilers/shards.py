@@ -7,7 +7,8 @@ import asyncio
 import json
 import logging
 import signal
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import suppress
 from typing import Any
 from urllib.parse import urlencode
 
@@ -21,6 +22,8 @@ log = logging.getLogger(__name__)
 NAMESPACES = "/api/v1/namespaces"
 WATCH_SECONDS = 300
 RETRY_SECONDS = 2.0
+SETTLE = 0.5  # seconds without news of this shard's namespaces before starting over them
+SETTLE_AT_MOST = 5.0
 
 SHARD_NAMESPACES = Gauge(
     "kubedag_shard_namespaces",
@@ -62,10 +65,17 @@ class NamespaceMembership:
             await asyncio.gather(self._watch, return_exceptions=True)
 
     async def changed(self, owned: frozenset[str]) -> ShardSurvey:
-        """Return once this shard's namespaces are no longer `owned`."""
+        """Return once this shard's namespaces are no longer `owned`, and the labels have
+        been quiet for SETTLE seconds: relabelling many namespaces (`kubectl label ns -l
+        ...`) arrives as one event per namespace, and costs one restart, not one each."""
         while self.survey.owned == owned:
             self._news.clear()
             await self._news.wait()
+        self._news.clear()
+        with suppress(TimeoutError):
+            async with asyncio.timeout(SETTLE_AT_MOST):
+                while await _within(self._news.wait(), SETTLE):
+                    self._news.clear()
         return self.survey
 
     def _resurvey(self) -> None:
@@ -207,6 +217,16 @@ async def serve_shard(
             owned = now
     finally:
         await membership.stop()
+
+
+async def _within(waiting: Awaitable[Any], seconds: float) -> bool:
+    """Whether `waiting` ends within `seconds`."""
+    try:
+        async with asyncio.timeout(seconds):
+            await waiting
+        return True
+    except TimeoutError:
+        return False
 
 
 def _listed(namespaces: frozenset[str]) -> str:
