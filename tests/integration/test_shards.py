@@ -10,6 +10,7 @@ The shards have no default (the API server is shared with the other tests, whose
 carry no label) and unique names, so their Leases are theirs."""
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,8 +119,9 @@ class Fleet:
         return lease.spec.holder_identity or None
 
     def close(self) -> None:
+        with ThreadPoolExecutor() as stopping:  # each waits for its process to end
+            list(stopping.map(ControllerProcess.stop, self.replicas.values()))
         for identity, replica in self.replicas.items():
-            replica.stop()
             print(f"--- {identity} ---\n{replica.logs()[-8000:]}")  # shown on failure
         for name in self.namespaces:
             try:
