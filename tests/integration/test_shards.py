@@ -9,9 +9,12 @@ not exist is nobody's, and said so.
 The shards have no default (the API server is shared with the other tests, whose namespaces
 carry no label) and unique names, so their Leases are theirs."""
 
+import os
+import random
+import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,13 +47,17 @@ def pipeline() -> dict[str, Any]:
 
 
 class Kubelet(Background):
-    """Finishes every pod of the namespaces it serves, but those of `held` namespaces."""
+    """Finishes every pod of the namespaces it serves, but those of `held` namespaces, once
+    it has seen the pod for `lasting` seconds (drawn per pod)."""
 
-    def __init__(self, clusters: list[Cluster]) -> None:
+    def __init__(self, clusters: list[Cluster], lasting: tuple[float, float] = (0, 0)) -> None:
         super().__init__(clusters[0])
         self.clusters = clusters
         self.held: set[str] = set()
+        self.lasting = lasting
         self.error: BaseException | None = None
+        self._due: dict[str, float] = {}
+        self._random = random.Random(13)
 
     def loop(self) -> None:
         try:
@@ -59,7 +66,12 @@ class Kubelet(Background):
                     if cluster.ns in self.held:
                         continue
                     for pod in cluster.pods():
-                        if not (pod.status and pod.status.phase in ("Succeeded", "Failed")):
+                        if pod.status and pod.status.phase in ("Succeeded", "Failed"):
+                            continue
+                        due = self._due.setdefault(
+                            pod.metadata.uid, time.monotonic() + self._random.uniform(*self.lasting)
+                        )
+                        if time.monotonic() >= due:
                             cluster.set_pod(pod.metadata.name, "Succeeded", 0)
         except BaseException as error:  # surfaced by the test
             self.error = error
@@ -204,7 +216,6 @@ def test_two_shards_each_make_their_own_runs_and_a_killed_leader_loses_nothing(
         kubelet.held = set()  # the first tasks end while shard a has no leader
         of_b[0].create_run("pipe-3", {"dagName": "pipe"})  # shard b goes on meanwhile
         of_b[0].wait_run_state("pipe-3", "success", timeout=20)
-        assert fleet.holder(leases, a) == "a-1"  # b's run did not wait for a's failover
         for cluster in of_a:
             for run in ("pipe-1", "pipe-2"):
                 cluster.wait_run_state(run, "success", timeout=LEASE_WAIT)
@@ -260,3 +271,61 @@ def test_a_relabelled_namespace_moves_mid_run_and_an_unknown_shard_is_nobodys(
         gap = next(line for line in logs.splitlines() if "handled by no shard:" in line)
         assert f"{orphan.ns} ('nope-{fleet.suffix}')" in gap
         fleet.replicas[shard].assert_alive()
+
+
+@pytest.mark.skipif(
+    os.environ.get("KUBEDAG_SHARDS") != "long", reason="make chaos runs it (KUBEDAG_SHARDS=long)"
+)
+def test_shards_lose_nothing_through_rounds_of_leader_kills_and_relabels(fleet: Fleet) -> None:
+    """The long version: six namespaces, runs created in every round, each round SIGKILLs one
+    shard's leader (its replica comes back as a new standby) and every other round moves a
+    namespace to the other shard mid-run; then every run succeeded, each task had one pod
+    and one try, and every write came from a shard of the plan."""
+    rounds, runs_per_round = 6, 2
+    a, b = fleet.shard("a"), fleet.shard("b")
+    shards = [a, b]
+    clusters = [fleet.namespace(str(i), shards[i % 2]) for i in range(6)]
+    owner = {c.ns: shards[i % 2] for i, c in enumerate(clusters)}
+    leases = clusters[0].ns
+    for shard in shards:
+        fleet.start(f"{shard}-0", shard, shards, leases)
+        wait_for(lambda s=shard: fleet.holder(leases, s) == f"{s}-0", f"{shard}-0 leads", 30)
+        fleet.start(f"{shard}-1", shard, shards, leases)
+    for cluster in clusters:
+        cluster.apply_dag("pipe", pipeline())
+    created = 0
+    with Kubelet(clusters, lasting=(0.5, 4.0)) as kubelet:
+        for round_number in range(rounds):
+            for cluster in clusters:
+                for n in range(runs_per_round):
+                    cluster.create_run(f"pipe-{round_number}-{n}", {"dagName": "pipe"})
+            created += runs_per_round
+            time.sleep(2)  # runs under way
+            shard = shards[round_number % 2]
+            leader = fleet.holder(leases, shard)
+            assert leader is not None
+            fleet.replicas[leader].kill()
+            fleet.start(f"{shard}-r{round_number}", shard, shards, leases)  # a new standby
+            if round_number % 2 == 1:
+                moving = clusters[round_number % len(clusters)]
+                owner[moving.ns] = shards[(shards.index(owner[moving.ns]) + 1) % 2]
+                fleet.relabel(moving.ns, owner[moving.ns])
+            wait_for(lambda s=shard, old=leader: fleet.holder(leases, s) not in (None, old),
+                     f"a new leader of {shard}", LEASE_WAIT)  # fmt: skip
+        for cluster in clusters:
+            for run in cluster.runs():
+                cluster.wait_run_state(run["metadata"]["name"], "success", timeout=90)
+        assert kubelet.error is None
+    managers = {f"kubedag-controller-{s}" for s in shards}
+    for cluster in clusters:
+        wait_for(lambda c=cluster: c.dag("pipe").get("status", {}).get("shard") == owner[c.ns],
+                 f"DAG pipe in {cluster.ns} handled by {owner[cluster.ns]}")  # fmt: skip
+        found = cluster.runs()
+        assert len(found) == created
+        for run in found:
+            name = run["metadata"]["name"]
+            assert kubedag_managers(run["metadata"]) <= managers, name
+            for task in ("first", "second"):
+                pods = cluster.pods(dagrun=name, task=task)
+                assert [p.metadata.labels["kubedag.io/try"] for p in pods] == ["1"], (name, task)
+                assert len(kubedag_managers(pods[0].metadata) & managers) == 1, (name, task)

@@ -205,6 +205,7 @@ class DagReconciler(Reconciler):
         status = invalid_spec_status(old, generation, message, now)
         if status is None:
             return
+        status = status.model_copy(update={"shard": self.settings.shard})
         await self.dag_status.write(key, status.to_wire(), None)
         await self.kube.post_event(
             render.involved_object("DAG", body),

@@ -198,9 +198,10 @@ async def serve_shard(
             changed.cancel()
             ended.cancel()
             if operator is not None:
-                if operator.task in done:
-                    operator.task.result()  # raises what ended it
-                    return False  # a signal stopped it
+                if operator.task in done:  # a signal stopped it, or it failed
+                    if not operator.task.cancelled() and operator.task.exception():
+                        log.error("the operator stopped: %r", operator.task.exception())
+                    return False
                 await operator.stopped()
             if lost is not None and lost in done:
                 return True
