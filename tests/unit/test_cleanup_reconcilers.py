@@ -2,9 +2,10 @@
 runs past the history limit deleted with their pods, podGC, unused snapshots."""
 
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import cast
 
+from kubedag.core.dag_scheduler import STATUS_BATCH_DELAY
 from kubedag.core.history import HistoryPolicy
 from kubedag.kube.client import Kube, core_path, custom_path
 from kubedag.models.dag import PodGC
@@ -46,7 +47,7 @@ def test_a_history_limit_deletes_the_oldest_runs_with_their_pods_and_keeps_the_n
         await world.controller.dags.reconcile((NS, "etl"))
         assert names(world, "dagruns") == ["etl-20260103-0000"]
         # The DAG's status remembers the last success (its batched write falls due).
-        world.now += timedelta(seconds=2)
+        world.now += STATUS_BATCH_DELAY
         await world.controller.dags.reconcile((NS, "etl"))
         status = world.api.objects[dag_path()]["status"]
         assert status["lastSuccessfulRun"]["run"] == "etl-20260103-0000"

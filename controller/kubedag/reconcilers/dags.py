@@ -11,7 +11,6 @@ from pydantic import ValidationError
 
 from kubedag.core import run_engine
 from kubedag.core.dag_scheduler import (
-    STATUS_BATCH_DELAY,
     RunSummary,
     invalid_spec_status,
     reconcile_dag,
@@ -55,7 +54,7 @@ class DagReconciler(Reconciler):
         self.dag_status = dag_status
         self.run_status = run_status
         self.wake_run = wake_run
-        self.batches: WriteBatches[NamespacedName] = WriteBatches(STATUS_BATCH_DELAY)
+        self.batches: WriteBatches[NamespacedName] = WriteBatches(context.settings.dag_status_batch)
 
     def forget(self, key: NamespacedName) -> None:
         self.batches.written(key)

@@ -3,8 +3,10 @@
 
 import os
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from kubedag.core.account_policy import AccountPolicy, parse_allowed
+from kubedag.core.dag_scheduler import STATUS_BATCH_DELAY
 from kubedag.core.durations import parse_duration
 from kubedag.core.history import HistoryPolicy
 from kubedag.core.sharding import ShardPlan
@@ -98,6 +100,15 @@ class ControllerSettings:
     backfills' passes see it: each such pass reads every run of the DAG, so when runs change
     many times a second, one pass per interval does the work of many (docs/performance.md).
     A lone change is passed on at once."""
+    dag_status_batch: timedelta = field(
+        default_factory=lambda: timedelta(
+            seconds=float(
+                os.environ.get("KUBEDAG_DAG_STATUS_BATCH", STATUS_BATCH_DELAY.total_seconds())
+            )
+        )
+    )
+    """How long a DAG's run counts, last outcomes and schedule times may wait to be written:
+    every change within it goes in one status write. Validity is written at once."""
     history: HistoryPolicy = field(default_factory=history_from_env)
     """History limits, TTL and podGC of DAGs that set none (the chart's `history` values)."""
     notify_timeout: float = field(
