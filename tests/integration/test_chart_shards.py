@@ -7,8 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from kubernetes import client
 
-from tests.integration.test_chart import CHART, template, tools  # noqa: F401 - fixture
+from tests.integration.test_chart import (  # noqa: F401 - fixture
+    CHART,
+    _create_namespace,
+    run,
+    template,
+    tools,
+)
 
 SHARDED = ("shards[0].name=a", "shards[0].default=true", "shards[1].name=b",
            "shards[1].replicaCount=3", "replicaCount=2")  # fmt: skip
@@ -78,3 +85,14 @@ def test_a_bad_plan_is_refused(tools: dict[str, Path]) -> None:
             check=False,
         )
         assert result.returncode != 0 and message in result.stderr, (values, result.stderr)
+
+
+def test_a_sharded_install_is_accepted_by_the_api_server(
+    tools: dict[str, Path], kubeconfig: str, api_client: client.ApiClient
+) -> None:
+    _create_namespace(api_client, "kubedag-system")
+    rendered = template(tools, "kubedag-system", *SHARDED)
+    output = run(tools["kubectl"], "--kubeconfig", kubeconfig, "apply", "--dry-run=server",
+                 "-f", "-", stdin=rendered)  # fmt: skip
+    assert "deployment.apps/kubedag-a created (server dry run)" in output
+    assert "deployment.apps/kubedag-b created (server dry run)" in output
