@@ -556,7 +556,8 @@ def build_parser(prog: str = "kubedag") -> argparse.ArgumentParser:
     p.add_argument(
         "--leader-elect",
         action="store_true",
-        help="run only while holding the kubedag-controller Lease (for replicas > 1)",
+        help="run only while holding the kubedag-controller Lease, a shard's"
+        " kubedag-controller-NAME (for replicas > 1)",
     )
     p.add_argument(
         "--shard",

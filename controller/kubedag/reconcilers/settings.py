@@ -134,7 +134,8 @@ class ControllerSettings:
     """Slots of each namespace's `default-pool` where no Pool of that name sizes it; None:
     no limit (the chart sets Airflow's 128)."""
     parallelism: int | None = field(default_factory=lambda: _env_slots("KUBEDAG_PARALLELISM"))
-    """Task pods queued or running at once, across every namespace; None: no limit."""
+    """Task pods queued or running at once, across every namespace (of this shard, when
+    sharded: as Airflow's is per scheduler); None: no limit."""
     accounts: AccountPolicy = field(default_factory=lambda: account_policy_from_env())
     """Which ServiceAccounts task pods may run as (core/account_policy.py)."""
     shard: str | None = field(default_factory=lambda: os.environ.get("KUBEDAG_SHARD") or None)
