@@ -20,6 +20,7 @@ from kubedag.core.sharding import (
     survey,
 )
 from kubedag.kube.client import Kube
+from kubedag.reconcilers import shards
 from kubedag.reconcilers.controller import Controller
 from tests.unit.test_reconcilers import NS, SETTINGS, World, dag_path
 
@@ -170,3 +171,31 @@ def test_the_controller_refuses_a_bad_shard_plan(
 ) -> None:
     assert main(["run", *flags]) == 1
     assert message in capsys.readouterr().err
+
+
+def test_a_burst_of_relabels_is_one_change_of_a_shard_s_namespaces(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(shards, "SETTLE", 0.05)
+    membership = shards.NamespaceMembership(cast(Kube, None), TWO, "a")
+
+    def label(namespace: str, shard: str) -> None:
+        metadata = {"name": namespace, "resourceVersion": "7", "labels": {SHARD_LABEL: shard}}
+        event = {"type": "MODIFIED", "object": {"metadata": metadata}}
+        assert membership._apply(event, "6") == "7"
+
+    async def scenario() -> tuple[frozenset[str], frozenset[str]]:
+        label("etl", "a")
+        before = membership.survey.owned
+        changed = asyncio.create_task(membership.changed(before))
+        for namespace in ("ml", "reports", "web"):  # one event each, within the settle time
+            await asyncio.sleep(0.01)
+            label(namespace, "a")
+            assert not changed.done()
+        label("etl", "b")
+        return before, (await changed).owned
+
+    before, after = asyncio.run(scenario())
+    assert before == {"etl"}
+    assert after == {"ml", "reports", "web"}
+    assert shards.SHARD_NAMESPACES.labels("a")._value.get() == 3

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 from prometheus_client import Gauge
 
-from kubedag.core.sharding import ShardPlan, ShardSurvey, survey
+from kubedag.core.sharding import SHARD_LABEL, ShardPlan, ShardSurvey, survey
 from kubedag.kube.client import ApiError, Kube
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,17 @@ class NamespaceMembership:
 
     async def start(self) -> ShardSurvey:
         """List the namespaces, then keep watching them."""
-        await self._list()
+        try:
+            await self._list()
+        except ApiError as error:
+            log.error(
+                "shard %s cannot list the namespaces (%s): a shard reads their %s labels; the"
+                " chart grants get, list and watch of namespaces when `shards` is set",
+                self.me,
+                error,
+                SHARD_LABEL,
+            )
+            raise
         self._watch = asyncio.create_task(self._keep_watching(), name="namespace watch")
         return self.survey
 
