@@ -189,12 +189,8 @@ def test_two_shards_each_make_their_own_runs_and_a_killed_leader_loses_nothing(
     clusters = [fleet.namespace(str(i), shard) for i, shard in enumerate((a, a, b, b))]
     of_a, of_b = clusters[:2], clusters[2:]
     leases = clusters[0].ns
-    fleet.start("a-1", a, [a, b], leases)
-    fleet.start("b-1", b, [a, b], leases)
-    wait_for(lambda: fleet.holder(leases, a) == "a-1", "a-1 leads shard a", 30)
-    wait_for(lambda: fleet.holder(leases, b) == "b-1", "b-1 leads shard b", 30)
-    fleet.start("a-2", a, [a, b], leases)
-    fleet.start("b-2", b, [a, b], leases)
+    for identity in ("a-1", "a-2", "b-1", "b-2"):  # which of each pair leads is the race's
+        fleet.start(identity, fleet.shard(identity[0]), [a, b], leases)
 
     with Kubelet(clusters) as kubelet:
         kubelet.held = {c.ns for c in of_a}  # shard a's runs stay mid-run until its failover
@@ -204,15 +200,19 @@ def test_two_shards_each_make_their_own_runs_and_a_killed_leader_loses_nothing(
             cluster.create_run("pipe-2", {"dagName": "pipe"})
         for cluster in of_b:
             for run in ("pipe-1", "pipe-2"):
-                cluster.wait_run_state(run, "success", timeout=30)
+                cluster.wait_run_state(run, "success", timeout=40)
         for cluster in of_a:
             for run in ("pipe-1", "pipe-2"):
-                cluster.wait_pod(run, "first", timeout=30)
+                cluster.wait_pod(run, "first", timeout=40)
         for cluster, shard in zip(clusters, (a, a, b, b), strict=True):
             wait_for(lambda c=cluster, s=shard: c.dag("pipe").get("status", {}).get("shard") == s,
                      f"DAG pipe in {cluster.ns} handled by {shard}")  # fmt: skip
+        leader_a, leader_b = fleet.holder(leases, a), fleet.holder(leases, b)
+        assert leader_a in ("a-1", "a-2") and leader_b in ("b-1", "b-2")
+        standby_a = "a-2" if leader_a == "a-1" else "a-1"
+        standby_b = "b-2" if leader_b == "b-1" else "b-1"
 
-        fleet.replicas["a-1"].kill()
+        fleet.replicas[leader_a].kill()
         kubelet.held = set()  # the first tasks end while shard a has no leader
         of_b[0].create_run("pipe-3", {"dagName": "pipe"})  # shard b goes on meanwhile
         of_b[0].wait_run_state("pipe-3", "success", timeout=20)
@@ -220,13 +220,13 @@ def test_two_shards_each_make_their_own_runs_and_a_killed_leader_loses_nothing(
             for run in ("pipe-1", "pipe-2"):
                 cluster.wait_run_state(run, "success", timeout=LEASE_WAIT)
         assert kubelet.error is None
-    assert fleet.holder(leases, a) == "a-2"
-    assert fleet.holder(leases, b) == "b-1"
-    for identity in ("a-2", "b-1", "b-2"):
+    assert fleet.holder(leases, a) == standby_a
+    assert fleet.holder(leases, b) == leader_b
+    for identity in (standby_a, leader_b, standby_b):
         replica = fleet.replicas[identity]
         replica.assert_alive()
         assert replica.starts == 1
-    assert "standing by" in fleet.replicas["b-2"].logs()
+    assert "standing by" in fleet.replicas[standby_b].logs()
     for cluster in of_a:
         made = {(run, task): a for run in ("pipe-1", "pipe-2") for task in ("first", "second")}
         assert_made_by(cluster, made, runs=2)
