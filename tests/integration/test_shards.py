@@ -273,18 +273,21 @@ def test_a_relabelled_namespace_moves_mid_run_and_an_unknown_shard_is_nobodys(
         fleet.replicas[shard].assert_alive()
 
 
-@pytest.mark.skipif(
-    os.environ.get("KUBEDAG_SHARDS") != "long", reason="make chaos runs it (KUBEDAG_SHARDS=long)"
-)
+# `make chaos` runs the long version (KUBEDAG_SHARDS=long); `make test` two rounds over two
+# namespaces: one leader kill per shard and one relabel.
+LONG = os.environ.get("KUBEDAG_SHARDS") == "long"
+ROUNDS, NAMESPACES = (6, 6) if LONG else (2, 2)
+
+
 def test_shards_lose_nothing_through_rounds_of_leader_kills_and_relabels(fleet: Fleet) -> None:
-    """The long version: six namespaces, runs created in every round, each round SIGKILLs one
-    shard's leader (its replica comes back as a new standby) and every other round moves a
-    namespace to the other shard mid-run; then every run succeeded, each task had one pod
-    and one try, and every write came from a shard of the plan."""
-    rounds, runs_per_round = 6, 2
+    """Runs created in every round, each round SIGKILLs one shard's leader (its replica
+    comes back as a new standby) and every other round moves a namespace to the other shard
+    mid-run; then every run succeeded, each task had one pod and one try, and every write
+    came from a shard of the plan."""
+    rounds, runs_per_round = ROUNDS, 2
     a, b = fleet.shard("a"), fleet.shard("b")
     shards = [a, b]
-    clusters = [fleet.namespace(str(i), shards[i % 2]) for i in range(6)]
+    clusters = [fleet.namespace(str(i), shards[i % 2]) for i in range(NAMESPACES)]
     owner = {c.ns: shards[i % 2] for i, c in enumerate(clusters)}
     leases = clusters[0].ns
     for shard in shards:
