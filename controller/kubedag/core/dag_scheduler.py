@@ -264,6 +264,7 @@ def status_write_is_urgent(old: DagStatus | None, new: DagStatus) -> bool:
         old.observed_generation != new.observed_generation
         or old.conditions != new.conditions
         or old.datasets != new.datasets  # a dataset-triggered run was created on it
+        or old.shard != new.shard  # another shard took its namespace
     )
 
 

@@ -26,6 +26,7 @@ from prometheus_client.registry import Collector
 
 from kubedag.core import run_observations
 from kubedag.kube import metrics as kube_metrics
+from kubedag.reconcilers import shards as shard_metrics
 
 if TYPE_CHECKING:
     from kubedag.reconcilers.controller import Controller
@@ -112,6 +113,7 @@ RECORDED = (
     kube_metrics.API_REQUESTS,
     kube_metrics.API_LATENCY,
     kube_metrics.LEADER,
+    *shard_metrics.RECORDED,
 )
 
 

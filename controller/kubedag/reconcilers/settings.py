@@ -9,6 +9,7 @@ from kubedag.core.account_policy import AccountPolicy, parse_allowed
 from kubedag.core.dag_scheduler import STATUS_BATCH_DELAY
 from kubedag.core.durations import parse_duration
 from kubedag.core.history import HistoryPolicy
+from kubedag.core.sharding import ShardPlan
 from kubedag.models.dag import PodGC
 
 
@@ -133,6 +134,19 @@ class ControllerSettings:
     """Slots of each namespace's `default-pool` where no Pool of that name sizes it; None:
     no limit (the chart sets Airflow's 128)."""
     parallelism: int | None = field(default_factory=lambda: _env_slots("KUBEDAG_PARALLELISM"))
-    """Task pods queued or running at once, across every namespace; None: no limit."""
+    """Task pods queued or running at once, across every namespace (of this shard, when
+    sharded: as Airflow's is per scheduler); None: no limit."""
     accounts: AccountPolicy = field(default_factory=lambda: account_policy_from_env())
     """Which ServiceAccounts task pods may run as (core/account_policy.py)."""
+    shard: str | None = field(default_factory=lambda: os.environ.get("KUBEDAG_SHARD") or None)
+    """This process's shard (README "Sharding"); None: one controller for every namespace."""
+    shards: tuple[str, ...] = field(default_factory=lambda: tuple(_env_list("KUBEDAG_SHARDS")))
+    """Every shard of the installation, this one included."""
+    shard_default: str | None = field(
+        default_factory=lambda: os.environ.get("KUBEDAG_SHARD_DEFAULT") or None
+    )
+    """The shard that takes namespaces without the kubedag.io/shard label; None: none does."""
+
+    @property
+    def shard_plan(self) -> ShardPlan:
+        return ShardPlan(self.shards, self.shard_default)
