@@ -21,6 +21,7 @@ from bench.session import ScenarioRun, Session, dag_spec, rfc3339, task
 from bench.soak import soak
 from bench.stats import percentile, rate_per_second, summarize
 from bench.watch import Recorder
+from bench.wide import wide
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,11 @@ class Scale:
     pool_runs: int = 500
     """Runs of a one-task DAG competing for one pool (the pool scenario)."""
     pool_slots: int = 10
+    wide_tasks: int = 10_000
+    """Tasks of the wide scenario's one run (the largest DAG kubedag accepts)."""
+    wide_compact_tasks_over: int | None = None
+    """The wide scenario's controller compacts the records of runs over this many tasks;
+    None: the controller's default (1,000)."""
 
 
 SCALES = {
@@ -101,6 +107,7 @@ SCALES = {
         soak_runs=200,
         timeout_s=600,
         pool_runs=100,
+        wide_tasks=2000,
     ),
     "smoke": Scale(
         name="smoke",
@@ -123,6 +130,8 @@ SCALES = {
         soak_runs=20,
         timeout_s=180,
         pool_runs=30,
+        wide_tasks=30,
+        wide_compact_tasks_over=10,
     ),
 }
 
@@ -741,6 +750,7 @@ SCENARIO_FUNCTIONS: dict[str, Callable[[Session, Scale], ScenarioResult]] = {
     "api_cost": api_cost,
     "pool": pool,
     "soak": soak,
+    "wide": wide,
 }
 
 

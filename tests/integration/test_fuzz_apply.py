@@ -341,7 +341,7 @@ def test_a_wide_dag_validates_and_runs(controller: ControllerProcess, cluster: C
     too_many = _dag_body("too-wide", {"tasks": [*tasks, *more]})
     assert _create(cluster, too_many, dry_run=True) is not None
     code, messages = validate(too_many)
-    assert code == 1 and any("spec.tasks" in m and "5000" in m for m in messages), messages
+    assert code == 1 and any("spec.tasks" in m and str(MAX_TASKS) in m for m in messages), messages
 
 
 def test_a_dag_edited_while_its_run_is_in_flight_leaves_the_run_on_its_snapshot(

@@ -31,7 +31,7 @@ from kubedag.models.security import (
     PodSecurityContext,
 )
 
-MAX_TASKS = 5000
+MAX_TASKS = 10_000
 MAX_POOL_SLOTS = 1_000_000
 # Airflow stores priority weights as 32-bit integers and clamps their sums to that range.
 MIN_PRIORITY, MAX_PRIORITY = -(2**31), 2**31 - 1

@@ -11,6 +11,7 @@ from kubernetes.aio.client import Configuration
 from kubedag import GROUP, VERSION
 from kubedag.core.naming import LABEL_MANAGED_BY
 from kubedag.kube.client import Kube, load_configuration
+from kubedag.models import compact_tasks
 from kubedag.reconcilers.controller import Controller
 from kubedag.reconcilers.settings import ControllerSettings
 
@@ -71,6 +72,7 @@ def build_registry(
     async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
         configure_kopf(settings)
         kube = await Kube.connect(kubeconfig)
+        compact_tasks.set_threshold(controller_settings.compact_tasks_over)
         state["controller"] = Controller(kube, controller_settings)
         controller().start()
         if on_started is not None:

@@ -123,5 +123,9 @@ class ControllerSettings:
     no limit (the chart sets Airflow's 128)."""
     parallelism: int | None = field(default_factory=lambda: _env_slots("KUBEDAG_PARALLELISM"))
     """Task pods queued or running at once, across every namespace; None: no limit."""
+    compact_tasks_over: int = field(
+        default_factory=lambda: int(os.environ.get("KUBEDAG_COMPACT_TASKS_OVER", "1000"))
+    )
+    """Runs of more tasks store their records compacted (models/compact_tasks.py)."""
     accounts: AccountPolicy = field(default_factory=lambda: account_policy_from_env())
     """Which ServiceAccounts task pods may run as (core/account_policy.py)."""
