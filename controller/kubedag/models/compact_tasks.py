@@ -14,8 +14,8 @@ that reads a run's raw body calls `task_records`."""
 import base64
 import gzip
 import json
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
 from typing import Any
 
 DEFAULT_THRESHOLD = 1000
@@ -30,6 +30,21 @@ _ACTIVE_STATES = frozenset(
 _LEVEL = 1
 
 _threshold = DEFAULT_THRESHOLD
+
+_Unpacked = tuple[tuple[int, ...], tuple[Mapping[str, Any], ...]]
+# Several readers look at the same stored body (the caches, the metrics, the pass), and the
+# status just written comes back on the watch: each string is decoded once, or not at all
+# when this process encoded it. The records are shared: readers must not change them.
+_unpacked: OrderedDict[str, _Unpacked] = OrderedDict()
+_UNPACKED_KEPT = 16
+
+
+def _remember(data: str, unpacked: _Unpacked) -> _Unpacked:
+    _unpacked[data] = unpacked
+    _unpacked.move_to_end(data)
+    while len(_unpacked) > _UNPACKED_KEPT:
+        _unpacked.popitem(last=False)
+    return unpacked
 
 
 def threshold() -> int:
@@ -58,20 +73,23 @@ def encode(records: Sequence[Mapping[str, Any]], plain_at: Sequence[int]) -> str
         "fields": {key: [record.get(key) for record in records] for key in keys},
     }
     text = json.dumps(payload, separators=(",", ":")).encode()
-    return base64.b64encode(gzip.compress(text, compresslevel=_LEVEL, mtime=0)).decode()
+    data = base64.b64encode(gzip.compress(text, compresslevel=_LEVEL, mtime=0)).decode()
+    _remember(data, (tuple(plain_at), tuple(records)))
+    return data
 
 
-@lru_cache(maxsize=16)
-def _decode(data: str) -> tuple[tuple[int, ...], tuple[Mapping[str, Any], ...]]:
-    # Several readers look at the same stored body (the caches, the metrics, the pass):
-    # the string is decoded once. The records are shared: readers must not change them.
+def _decode(data: str) -> _Unpacked:
+    known = _unpacked.get(data)
+    if known is not None:
+        _unpacked.move_to_end(data)
+        return known
     payload = json.loads(gzip.decompress(base64.b64decode(data)))
     count, fields = int(payload["count"]), payload["fields"]
     records = tuple(
         {key: values[i] for key, values in fields.items() if values[i] is not None}
         for i in range(count)
     )
-    return tuple(payload["plainAt"]), records
+    return _remember(data, (tuple(payload["plainAt"]), records))
 
 
 def compact(records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str | None]:
