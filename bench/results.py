@@ -138,6 +138,7 @@ SCENARIO_METRICS: dict[str, tuple[str, ...]] = {
         "dagrun_max_bytes",
         "plain_records",
         "dag_bytes",
+        "dag_create_s",
         "controller_cpu_ms_per_task",
     ),
 }
