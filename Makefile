@@ -68,9 +68,11 @@ bench: venv
 
 ## The chaos run (docs/reliability.md): 130 runs x 5 tasks on a control plane of its own while
 ## controllers are SIGKILLed, pods deleted, the API server and etcd restarted; exits 1 if
-## anything was lost or done twice. CHAOS_ARGS="--seed N" repeats a run. Then `make fuzz`.
+## anything was lost or done twice. CHAOS_ARGS="--seed N" repeats a run. Then two shards through
+## rounds of leader kills and relabels (docs/reliability.md "Shards"), then `make fuzz`.
 chaos: venv binaries
 	$(BIN)/python -m tests.chaos $(CHAOS_ARGS)
+	KUBEDAG_SHARDS=long $(BIN)/python -m pytest -q --durations=0 tests/integration/test_shards.py -k rounds
 	$(MAKE) fuzz
 
 ## Fuzzed input at full size: 5,000 DAGs through `kubedag validate`, 600 server-side dry runs

@@ -47,6 +47,7 @@ from kubedag.core.schedule import (
     next_run,
     parse_timetable,
 )
+from kubedag.core.sharding import SHARD_LABEL, plan_problems
 from kubedag.core.snapshot import build_snapshot
 from kubedag.core.suggestions import did_you_mean
 from kubedag.core.task_launch import prepare_launch
@@ -329,11 +330,34 @@ def cmd_run(args: argparse.Namespace) -> int:
         overrides["namespaces"] = tuple(args.namespace)
     if args.catchup_default is not None:
         overrides["catchup_by_default"] = args.catchup_default == "true"
+    if args.shard is not None:
+        overrides["shard"] = args.shard or None
+    if args.shards is not None:
+        overrides["shards"] = tuple(s.strip() for s in args.shards.split(",") if s.strip())
+    if args.shard_default is not None:
+        overrides["shard_default"] = args.shard_default or None
     try:
         settings = ControllerSettings(**overrides)
     except ValueError as error:  # a bad KUBEDAG_* environment variable, named in the message
         raise CliError(str(error)) from error
+    _check_sharding(settings)
     return asyncio.run(_serve(args, settings))
+
+
+def _check_sharding(settings: ControllerSettings) -> None:
+    if settings.shard is None:
+        if settings.shards or settings.shard_default:
+            raise CliError("--shards and --shard-default need --shard: the name of this shard")
+        return
+    if settings.namespaces:
+        raise CliError(
+            "--shard and --namespace: a shard takes the namespaces labelled"
+            f" {SHARD_LABEL}={settings.shard} (and unlabelled ones if it is the default);"
+            " use one or the other"
+        )
+    problems = plan_problems(settings.shards, settings.shard_default, settings.shard)
+    if problems:
+        raise CliError("; ".join(problems))
 
 
 async def _serve(args: argparse.Namespace, settings: ControllerSettings) -> int:
@@ -346,6 +370,7 @@ async def _serve(args: argparse.Namespace, settings: ControllerSettings) -> int:
     from kubedag.kube.metrics import LEADER
     from kubedag.reconcilers.metrics import Workload, process_registry
     from kubedag.reconcilers.operator import build_registry
+    from kubedag.reconcilers.shards import NamespaceMembership, Operator, serve_shard
 
     registry, workload = process_registry()
     runner: web.AppRunner | None = None
@@ -370,41 +395,52 @@ async def _serve(args: argparse.Namespace, settings: ControllerSettings) -> int:
             await web.TCPSite(runner, "0.0.0.0", port).start()
     elector: LeaderElector | None = None
     kube: Kube | None = None
+    shard = settings.shard
+    lease = settings.shard_plan.lease_name(shard) if shard else "kubedag-controller"
     if not args.leader_elect:
         LEADER.set(1)
-    else:
+    if args.leader_elect or shard:
         kube = await Kube.connect(args.kubeconfig)
+    if args.leader_elect:
+        assert kube is not None
         identity = os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
-        elector = LeaderElector(
-            kube.api_client, args.leader_elect_namespace, "kubedag-controller", identity
-        )
+        elector = LeaderElector(kube.api_client, args.leader_elect_namespace, lease, identity)
         await elector.acquire()
-    stop = asyncio.Event()
-    operator = asyncio.create_task(
-        kopf.operator(
-            registry=build_registry(
-                settings,
-                args.kubeconfig,
-                on_started=lambda c: setattr(workload, "controller", Workload.of(c)),
-                # kopf waits up to 5 s for its stop-flag waiter after a signal; a flag set
-                # once the controller has stopped lets it exit at once.
-                on_stopped=stop.set,
-            ),
-            clusterwide=not settings.namespaces,
-            namespaces=list(settings.namespaces),
-            standalone=True,
-            stop_flag=stop,
+
+    def start_operator(namespaces: frozenset[str] | None) -> Operator:
+        stop = asyncio.Event()
+        task = asyncio.create_task(
+            kopf.operator(
+                registry=build_registry(
+                    settings,
+                    args.kubeconfig,
+                    on_started=lambda c: setattr(workload, "controller", Workload.of(c)),
+                    # kopf waits up to 5 s for its stop-flag waiter after a signal; a flag set
+                    # once the controller has stopped lets it exit at once.
+                    on_stopped=stop.set,
+                ),
+                clusterwide=namespaces is None,
+                namespaces=sorted(namespaces or ()),
+                standalone=True,
+                stop_flag=stop,
+            )
         )
-    )
-    watched: set[asyncio.Task[Any]] = {operator}
-    if elector is not None:
-        watched.add(asyncio.create_task(elector.keep()))
-    done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
-    lost = operator not in done
+        return Operator(task, stop)
+
+    keep = asyncio.create_task(elector.keep()) if elector is not None else None
+    if shard is not None:
+        assert kube is not None
+        membership = NamespaceMembership(kube, settings.shard_plan, shard)
+        lost = await serve_shard(membership, start_operator, keep)
+    else:
+        operator = start_operator(frozenset(settings.namespaces) or None)
+        watched = {operator.task} | ({keep} if keep else set())
+        done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+        lost = operator.task not in done
+        if lost:
+            await operator.stopped()
     if lost:
-        logging.getLogger(__name__).error("lost the leader lease: stopping")
-        stop.set()
-        await operator
+        logging.getLogger(__name__).error("lost the leader lease %s: stopping", lease)
     if elector is not None and not lost:
         await elector.release()
     if kube is not None:
@@ -522,7 +558,25 @@ def build_parser(prog: str = "kubedag") -> argparse.ArgumentParser:
     p.add_argument(
         "--leader-elect",
         action="store_true",
-        help="run only while holding the kubedag-controller Lease (for replicas > 1)",
+        help="run only while holding the kubedag-controller Lease, a shard's"
+        " kubedag-controller-NAME (for replicas > 1)",
+    )
+    p.add_argument(
+        "--shard",
+        metavar="NAME",
+        help="run as this shard: only namespaces labelled kubedag.io/shard=NAME, under the"
+        " Lease kubedag-controller-NAME (default $KUBEDAG_SHARD)",
+    )
+    p.add_argument(
+        "--shards",
+        metavar="A,B",
+        help="every shard's name, this one's too (default $KUBEDAG_SHARDS)",
+    )
+    p.add_argument(
+        "--shard-default",
+        metavar="NAME",
+        help="the shard that takes namespaces without the label; none if unset"
+        " (default $KUBEDAG_SHARD_DEFAULT)",
     )
     p.add_argument(
         "--leader-elect-namespace",

@@ -69,10 +69,20 @@ def _listable(custom: client.CustomObjectsApi) -> bool:
 class ControllerProcess:
     """`kubedag run` against the test API server, watching one namespace."""
 
-    def __init__(self, kubeconfig: str, namespace: str, log_dir: Path) -> None:
+    def __init__(
+        self,
+        kubeconfig: str,
+        namespace: str,
+        log_dir: Path,
+        flags: list[str] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        """`flags` replace `-n namespace` (e.g. a shard's flags); `env` adds variables."""
         self.kubeconfig = kubeconfig
         self.namespace = namespace
         self.log_dir = log_dir
+        self.flags = flags if flags is not None else ["-n", namespace]
+        self.env = env or {}
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
@@ -84,8 +94,7 @@ class ControllerProcess:
             "run",
             "--kubeconfig",
             self.kubeconfig,
-            "-n",
-            self.namespace,
+            *self.flags,
             "--log-level",
             "debug",
         ]
@@ -94,7 +103,7 @@ class ControllerProcess:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
         )
 
     def stop(self, sig: int = signal.SIGTERM) -> None:

@@ -89,6 +89,8 @@ ACROSS_NAMESPACES = [
     ("list", "dagruns.kubedag.io"),
     ("watch", "pods"),
 ]
+# With shards (the chart's `shards`): the Namespaces' labels (reconcilers/shards.py).
+SHARDS_READ = [(v, "namespaces") for v in ("get", "list", "watch")]
 # Cluster-scoped: the rules review of any namespace includes them.
 CLUSTER_FORBIDDEN: list[tuple[str, str]] = [
     ("create", "namespaces"),
@@ -252,6 +254,26 @@ def test_cluster_wide_install(auth: Auth, kubeconfig: str, api_client: client.Ap
     refused = [
         *((v, r, "rbac-cw-team") for v, r in FORBIDDEN),
         *((v, r, "rbac-cw-team") for v, r in CLUSTER_FORBIDDEN),
+        *((v, r, None) for v, r in SHARDS_READ),
+    ]
+    failures = auth.check(who, True, allowed) + auth.check(who, False, refused)
+    assert not failures, "\n".join(failures)
+
+
+def test_sharded_install_also_reads_namespaces(
+    auth: Auth, kubeconfig: str, api_client: client.ApiClient
+) -> None:
+    who = _install_rbac(
+        kubeconfig, api_client, "rbac-sh", "rbac-sh", "shards[0].name=a", "shards[1].name=b"
+    )
+    allowed = [
+        *_uses("default"),
+        *((v, r, None) for v, r in (*ACROSS_NAMESPACES, *SHARDS_READ)),
+        *((v, r, "rbac-sh") for v, r in LEADER_ELECTION),
+    ]
+    refused = [
+        *((v, r, "default") for v, r in FORBIDDEN),
+        *((v, r, "default") for v, r in CLUSTER_FORBIDDEN),
     ]
     failures = auth.check(who, True, allowed) + auth.check(who, False, refused)
     assert not failures, "\n".join(failures)

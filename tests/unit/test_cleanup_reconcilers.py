@@ -1,11 +1,17 @@
 """History and cleanup carried out by the reconcilers, against the in-memory API double:
 runs past the history limit deleted with their pods, podGC, unused snapshots."""
 
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import datetime
+from typing import cast
 
-from kubedag.kube.client import core_path, custom_path
+from kubedag.core.dag_scheduler import STATUS_BATCH_DELAY
+from kubedag.core.history import HistoryPolicy
+from kubedag.kube.client import Kube, core_path, custom_path
+from kubedag.models.dag import PodGC
+from kubedag.reconcilers.controller import Controller
 from tests.unit.builders import task
-from tests.unit.test_reconcilers import NS, World, dag_path, run_async
+from tests.unit.test_reconcilers import NS, SETTINGS, World, dag_path, run_async
 
 JAN_4 = datetime.fromisoformat("2026-01-04T12:00:00+00:00")
 
@@ -41,7 +47,7 @@ def test_a_history_limit_deletes_the_oldest_runs_with_their_pods_and_keeps_the_n
         await world.controller.dags.reconcile((NS, "etl"))
         assert names(world, "dagruns") == ["etl-20260103-0000"]
         # The DAG's status remembers the last success (its batched write falls due).
-        world.now += timedelta(seconds=2)
+        world.now += STATUS_BATCH_DELAY
         await world.controller.dags.reconcile((NS, "etl"))
         status = world.api.objects[dag_path()]["status"]
         assert status["lastSuccessfulRun"]["run"] == "etl-20260103-0000"
@@ -106,5 +112,31 @@ def test_a_snapshot_no_run_uses_that_is_not_the_current_version_is_deleted() -> 
         controller.on_run_event("DELETED", world.api.objects.pop(custom_path("dagruns", NS, "r1")))
         await controller.dags.reconcile((NS, "etl"))
         assert names(world, "configmaps") == []
+
+    run_async(scenario)
+
+
+def test_a_restarted_controller_keeps_the_dag_s_pod_gc_before_the_dag_s_event_arrives() -> None:
+    """kopf lists runs and DAGs on their own: a finished run's pass may come first. Its
+    DAG's podGC Never holds, not the controller's default OnRunSuccess."""
+
+    async def scenario() -> None:
+        world = World()
+        world.controller.start()
+        world.apply_dag(task("a"), podGC="Never")
+        world.create_run("r1")
+        await world.settle()
+        world.finish_pod("r1-a-1")
+        await world.settle()
+        assert world.state("r1") == "success"
+        await world.controller.stop()
+        on_run_success = replace(SETTINGS, history=HistoryPolicy(pod_gc=PodGC.ON_RUN_SUCCESS))
+        world.controller = Controller(cast(Kube, world.api), on_run_success, now=lambda: world.now)
+        world.controller.start()
+        world.watch_run("r1")  # before the DAG's event
+        world.controller.on_pod_event("ADDED", world.api.objects[core_path("pods", NS, "r1-a-1")])
+        await world.settle()
+        assert world.pods() == ["r1-a-1"]
+        await world.controller.stop()
 
     run_async(scenario)

@@ -2,10 +2,10 @@
 reads its previous run from the controller's caches, waits with the reason in its record,
 and is woken when the previous run changes (a failure, then a mark)."""
 
-from datetime import timedelta
 from typing import Any
 
 from kubedag import API_VERSION
+from kubedag.core.dag_scheduler import STATUS_BATCH_DELAY
 from tests.unit.builders import task
 from tests.unit.test_reconcilers import NS, World, dag_path, run_async, run_path
 
@@ -51,7 +51,7 @@ def test_day_two_waits_for_day_one_and_goes_on_once_day_one_is_marked_success() 
         # History cleanup keeps day 1, whose failure day 2 reads (failedRunsHistoryLimit 0).
         for _ in range(2):  # the second pass, once the DAG's status is written
             await controller.dags.reconcile((NS, "etl"))
-            world.now += timedelta(seconds=2)
+            world.now += STATUS_BATCH_DELAY
         assert world.api.objects[dag_path()]["status"]["lastFailedRun"]["run"] == "day1"
         assert run_path("day1") in world.api.objects
 

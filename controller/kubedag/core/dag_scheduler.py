@@ -33,9 +33,10 @@ from kubedag.models.common import Condition, find_condition, set_condition
 from kubedag.models.dag import Dag, DagSpec, DagStatus, RunOutcome, ScheduleBacklog
 from kubedag.models.dagrun import RunState, RunType, TaskState
 
-# A DAG's run counts and schedule times are written at most this long after they change,
-# so a burst of run state changes (or 500 DAGs' runs due at once) costs one status write.
-STATUS_BATCH_DELAY = timedelta(seconds=1)
+# A DAG's run counts and schedule times are written at most this long after they change
+# (the controller setting KUBEDAG_DAG_STATUS_BATCH), so a burst of run state changes, or a
+# short run's creation, start and end, cost one status write (docs/performance.md).
+STATUS_BATCH_DELAY = timedelta(seconds=5)
 
 # Runs created per pass at most: with a large maxActiveRuns, a three-year catchup is created
 # over several passes, so status and promotions keep flowing meanwhile.
@@ -263,6 +264,7 @@ def status_write_is_urgent(old: DagStatus | None, new: DagStatus) -> bool:
         old.observed_generation != new.observed_generation
         or old.conditions != new.conditions
         or old.datasets != new.datasets  # a dataset-triggered run was created on it
+        or old.shard != new.shard  # another shard took its namespace
     )
 
 

@@ -112,6 +112,9 @@ class Kube:
         self._api = api_client
         self.requests = 0
         self.throttled = 0  # answers that asked to wait (Retry-After), each waited out
+        # Named in the managedFields of what it creates and patches: a shard's own name
+        # shows which shard made a run or a pod.
+        self.field_manager = FIELD_MANAGER
         self._background: set[asyncio.Task[Any]] = set()
 
     def in_background(self, requests: Coroutine[Any, Any, Any], what: str) -> None:
@@ -208,7 +211,9 @@ class Kube:
     async def create(self, path: str, manifest: dict[str, Any]) -> dict[str, Any] | None:
         """Create; None when it already exists (deterministic names make that success)."""
         try:
-            return await self.request("POST", path, manifest, query={"fieldManager": FIELD_MANAGER})
+            return await self.request(
+                "POST", path, manifest, query={"fieldManager": self.field_manager}
+            )
         except ApiError as error:
             if error.already_exists:
                 return None
@@ -314,7 +319,7 @@ class Kube:
             "PATCH",
             path + "/status",
             body,
-            query={"fieldManager": FIELD_MANAGER},
+            query={"fieldManager": self.field_manager},
             content_type=MERGE_PATCH,
         )
 

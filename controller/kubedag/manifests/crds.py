@@ -150,6 +150,7 @@ def dag_crd() -> dict[str, Any]:
                 "jsonPath": ".spec.scheduleOn.datasets",
             },
             {"name": "Owner", "type": "string", "priority": 1, "jsonPath": ".spec.owner"},
+            {"name": "Shard", "type": "string", "priority": 1, "jsonPath": ".status.shard"},
             {
                 "name": "Last Success",
                 "type": "date",

@@ -480,6 +480,9 @@ class DagStatus(KubeModel):
     """The run that failed most recently (kept when history cleanup deletes it)."""
     datasets: list[DatasetConsumption] | None = None
     """For a DAG scheduled on datasets: how far its runs have consumed each one's updates."""
+    shard: str | None = None
+    """The controller shard that handles the DAG (its namespace's kubedag.io/shard label, or
+    the default shard); unset when the controller is not sharded."""
 
 
 class Dag(KubeObject):

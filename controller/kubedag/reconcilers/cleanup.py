@@ -16,7 +16,7 @@ from kubedag.core import history, past
 from kubedag.core.dag_scheduler import RunSummary
 from kubedag.core.naming import LABEL_DAG, LABEL_DAGRUN, LABEL_MANAGED_BY, MANAGED_BY, label_value
 from kubedag.kube.client import Kube, core_path, custom_path
-from kubedag.models.dag import Dag
+from kubedag.models.dag import Dag, PodGC
 from kubedag.models.dagrun import RunState
 from kubedag.reconcilers.caches import NamespacedName
 from kubedag.reconcilers.informer import Informer
@@ -115,7 +115,7 @@ class Cleaner:
         state. `succeeded_tasks`: the tasks recorded as succeeded; None for a finished run
         whose records are not at hand (then: the tasks whose pod succeeded)."""
         namespace, name = run
-        policy = self.informer.pod_gc((namespace, dag)) or self.settings.history.pod_gc
+        policy = await self._pod_gc((namespace, dag))
         if not history.deletes_pods(policy, state):
             return
         pods = self.informer.pods.of_run(namespace, label_value(name))
@@ -136,6 +136,17 @@ class Cleaner:
             for pod in doomed:
                 await self.kube.delete(core_path("pods", namespace, pod))
         log.debug("podGC %s of run %s/%s: deleted %d pods", policy, namespace, name, len(doomed))
+
+    async def _pod_gc(self, dag: NamespacedName) -> PodGC:
+        """The DAG's podGC, else the controller's. After a start (or a shard taking over a
+        namespace) a finished run's pass can come before its DAG's watch event, as kopf
+        lists each resource on its own: the DAG is read then, so a DAG's `podGC: Never` is
+        never taken for the default."""
+        if self.informer.dag(dag) is None:
+            body = await self.kube.get(custom_path("dags", *dag))
+            if body is not None:
+                self.informer.put_dag(dag, body)
+        return self.informer.pod_gc(dag) or self.settings.history.pod_gc
 
     def _forget_pods(self, namespace: str, names: Collection[str]) -> None:
         """Deleted pods leave the cache at once (write-through): a pass before the watch

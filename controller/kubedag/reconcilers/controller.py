@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from kubedag.core.dag_scheduler import STATUS_BATCH_DELAY, RunChange, moves_the_schedule
+from kubedag.core.dag_scheduler import RunChange, moves_the_schedule
 from kubedag.core.pod_observation import observe_pod
 from kubedag.kube.client import Kube
 from kubedag.models.dagrun import RunState
@@ -66,7 +66,7 @@ class Controller:
     ) -> None:
         self.kube = kube
         self.now = now
-        self.run_news_within = settings.run_news_within
+        self.settings = settings
         self.informer = Informer(SlotBook(settings.default_pool_slots, settings.parallelism))
         self.snapshots = SnapshotStore(kube)
         self.dag_queue: WorkQueue[NamespacedName] = WorkQueue(
@@ -211,10 +211,10 @@ class Controller:
         # yet (its own event queues it): waking it would leave a queue entry behind.
         known = self.informer.dag(dag) is not None
         if known and moves_the_schedule(change):
-            self.dag_queue.add_soon(dag, self.run_news_within)
+            self.dag_queue.add_soon(dag, self.settings.run_news_within)
         elif known:
-            self.dag_queue.add_after(dag, self.now() + STATUS_BATCH_DELAY)
-        self._wake_backfills(dag, within=self.run_news_within)
+            self.dag_queue.add_after(dag, self.now() + self.settings.dag_status_batch)
+        self._wake_backfills(dag, within=self.settings.run_news_within)
         for held in self.informer.held_in_dag(*dag):
             self.run_queue.add(held)
         self._wake_waiting_on(dag)

@@ -11,7 +11,6 @@ from pydantic import ValidationError
 
 from kubedag.core import run_engine
 from kubedag.core.dag_scheduler import (
-    STATUS_BATCH_DELAY,
     RunSummary,
     invalid_spec_status,
     reconcile_dag,
@@ -55,7 +54,7 @@ class DagReconciler(Reconciler):
         self.dag_status = dag_status
         self.run_status = run_status
         self.wake_run = wake_run
-        self.batches: WriteBatches[NamespacedName] = WriteBatches(STATUS_BATCH_DELAY)
+        self.batches: WriteBatches[NamespacedName] = WriteBatches(context.settings.dag_status_batch)
 
     def forget(self, key: NamespacedName) -> None:
         self.batches.written(key)
@@ -100,6 +99,7 @@ class DagReconciler(Reconciler):
                 self.informer.runs.update(namespace, name, summarize_run(manifest))
         decision.status = await self._run_on_datasets(dag, problems, decision.status)
         decision.status = await label_tags(self.kube, dag, body, decision.status, now)
+        decision.status = decision.status.model_copy(update={"shard": self.settings.shard})
         for run_name in decision.runs_to_start:
             await self._start_run((namespace, run_name), now)
         await self._write_status(key, body, dag.status, decision.status, now)
@@ -204,6 +204,7 @@ class DagReconciler(Reconciler):
         status = invalid_spec_status(old, generation, message, now)
         if status is None:
             return
+        status = status.model_copy(update={"shard": self.settings.shard})
         await self.dag_status.write(key, status.to_wire(), None)
         await self.kube.post_event(
             render.involved_object("DAG", body),

@@ -27,6 +27,7 @@ from prometheus_client.registry import Collector
 from kubedag.core import run_observations
 from kubedag.kube import metrics as kube_metrics
 from kubedag.models.compact_tasks import task_records
+from kubedag.reconcilers import shards as shard_metrics
 
 if TYPE_CHECKING:
     from kubedag.reconcilers.controller import Controller
@@ -113,6 +114,7 @@ RECORDED = (
     kube_metrics.API_REQUESTS,
     kube_metrics.API_LATENCY,
     kube_metrics.LEADER,
+    *shard_metrics.RECORDED,
 )
 
 

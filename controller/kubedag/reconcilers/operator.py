@@ -72,6 +72,10 @@ def build_registry(
     async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
         configure_kopf(settings)
         kube = await Kube.connect(kubeconfig)
+        if controller_settings.shard is not None:
+            kube.field_manager = controller_settings.shard_plan.lease_name(
+                controller_settings.shard
+            )
         compact_tasks.set_threshold(controller_settings.compact_tasks_over)
         state["controller"] = Controller(kube, controller_settings)
         controller().start()

@@ -3,10 +3,13 @@
 
 import os
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from kubedag.core.account_policy import AccountPolicy, parse_allowed
+from kubedag.core.dag_scheduler import STATUS_BATCH_DELAY
 from kubedag.core.durations import parse_duration
 from kubedag.core.history import HistoryPolicy
+from kubedag.core.sharding import ShardPlan
 from kubedag.models.dag import PodGC
 
 
@@ -97,6 +100,15 @@ class ControllerSettings:
     backfills' passes see it: each such pass reads every run of the DAG, so when runs change
     many times a second, one pass per interval does the work of many (docs/performance.md).
     A lone change is passed on at once."""
+    dag_status_batch: timedelta = field(
+        default_factory=lambda: timedelta(
+            seconds=float(
+                os.environ.get("KUBEDAG_DAG_STATUS_BATCH", STATUS_BATCH_DELAY.total_seconds())
+            )
+        )
+    )
+    """How long a DAG's run counts, last outcomes and schedule times may wait to be written:
+    every change within it goes in one status write. Validity is written at once."""
     history: HistoryPolicy = field(default_factory=history_from_env)
     """History limits, TTL and podGC of DAGs that set none (the chart's `history` values)."""
     notify_timeout: float = field(
@@ -122,10 +134,23 @@ class ControllerSettings:
     """Slots of each namespace's `default-pool` where no Pool of that name sizes it; None:
     no limit (the chart sets Airflow's 128)."""
     parallelism: int | None = field(default_factory=lambda: _env_slots("KUBEDAG_PARALLELISM"))
-    """Task pods queued or running at once, across every namespace; None: no limit."""
+    """Task pods queued or running at once, across every namespace (of this shard, when
+    sharded: as Airflow's is per scheduler); None: no limit."""
     compact_tasks_over: int = field(
         default_factory=lambda: int(os.environ.get("KUBEDAG_COMPACT_TASKS_OVER", "1000"))
     )
     """Runs of more tasks store their records compacted (models/compact_tasks.py)."""
     accounts: AccountPolicy = field(default_factory=lambda: account_policy_from_env())
     """Which ServiceAccounts task pods may run as (core/account_policy.py)."""
+    shard: str | None = field(default_factory=lambda: os.environ.get("KUBEDAG_SHARD") or None)
+    """This process's shard (README "Sharding"); None: one controller for every namespace."""
+    shards: tuple[str, ...] = field(default_factory=lambda: tuple(_env_list("KUBEDAG_SHARDS")))
+    """Every shard of the installation, this one included."""
+    shard_default: str | None = field(
+        default_factory=lambda: os.environ.get("KUBEDAG_SHARD_DEFAULT") or None
+    )
+    """The shard that takes namespaces without the kubedag.io/shard label; None: none does."""
+
+    @property
+    def shard_plan(self) -> ShardPlan:
+        return ShardPlan(self.shards, self.shard_default)
