@@ -54,6 +54,8 @@ class Scale:
     """Upper bound on waiting for any one scenario's runs to finish."""
     pool_runs: int = 500
     """Runs of a one-task DAG competing for one pool (the pool scenario)."""
+    fleet_hourly_dags: int = 5000
+    """Hourly DAGs beside the many_dags minute DAGs (the fleet scenario)."""
     pool_slots: int = 10
     wide_tasks: int = 10_000
     """Tasks of the wide scenario's one run (the largest DAG kubedag accepts)."""
@@ -108,6 +110,7 @@ SCALES = {
         timeout_s=600,
         pool_runs=100,
         wide_tasks=2000,
+        fleet_hourly_dags=1000,
     ),
     "smoke": Scale(
         name="smoke",
@@ -132,6 +135,7 @@ SCALES = {
         pool_runs=30,
         wide_tasks=30,
         wide_compact_tasks_over=10,
+        fleet_hourly_dags=20,
     ),
 }
 
@@ -272,33 +276,70 @@ def _minute_floor(moment: datetime) -> datetime:
 def many_dags(session: Session, scale: Scale) -> ScenarioResult:
     """D DAGs on ``* * * * *`` for M minutes: how late each run is created after its
     interval ends, and what the controller costs meanwhile."""
+    return _scheduled(session, scale, "many_dags", hourly=0)
+
+
+def fleet(session: Session, scale: Scale) -> ScenarioResult:
+    """The many_dags minute DAGs beside H hourly DAGs whose minutes are spread over the hour
+    (a fleet at rest, most of it idle in any minute): the same lag, and what holding the
+    whole fleet costs the controller (its peak RSS, its CPU per scheduled run)."""
+    return _scheduled(session, scale, "fleet", hourly=scale.fleet_hourly_dags)
+
+
+def hourly_start(minute: int, first_end: datetime, last_end: datetime) -> datetime:
+    """The startDate of an hourly DAG on ``{minute} * * * *``: its first interval ends at its
+    first tick in the window (so it runs once there) or, if the window has none, at its first
+    tick after the window, past the endDate (so it never runs)."""
+    tick = first_end.replace(minute=minute)
+    if tick < first_end:
+        tick += timedelta(hours=1)
+    return tick - timedelta(hours=1) if tick <= last_end else tick
+
+
+def _scheduled(session: Session, scale: Scale, name: str, *, hourly: int) -> ScenarioResult:
     d, minutes = scale.many_dags, scale.many_dags_minutes
     names = [f"md-{i:04d}" for i in range(d)]
-    with session.scenario("many_dags") as run:
+    with session.scenario(name) as run:
         run.begin()
         # The first interval ends at the first minute boundary after the DAGs exist: it
         # starts a minute earlier, so no interval before it is due (startDate is its start).
-        margin = timedelta(seconds=5 + 0.02 * d)
+        margin = timedelta(seconds=5 + 0.02 * d + 0.06 * hourly)
         first_end = _minute_floor(datetime.now(UTC) + margin) + timedelta(minutes=1)
         start_date = first_end - timedelta(minutes=1)
         ticks = [first_end + timedelta(minutes=k) for k in range(minutes)]
         tick_texts = {rfc3339(t) for t in ticks}
-        for name in names:
+        # The schedules stop after the window (a pause would also hold back the window's
+        # runs still queued).
+        end_date = rfc3339(ticks[-1] - timedelta(minutes=1))
+        hourly_due = 0
+        for i in range(hourly):
+            minute = i % 60
+            begins = hourly_start(minute, first_end, ticks[-1])
+            hourly_due += begins < first_end
             run.apply_dag(
-                name,
+                f"hourly-{i:05d}",
+                dag_spec(
+                    [task("only")],
+                    schedule=f"{minute} * * * *",
+                    startDate=rfc3339(begins),
+                    endDate=end_date,
+                ),
+            )
+        for dag_name in names:
+            run.apply_dag(
+                dag_name,
                 dag_spec(
                     [task("only")],
                     schedule="* * * * *",
                     startDate=rfc3339(start_date),
-                    # The schedule stops after the window (a pause would also hold back the
-                    # window's runs still queued).
-                    endDate=rfc3339(ticks[-1] - timedelta(minutes=1)),
+                    endDate=end_date,
                 ),
             )
         created_by = time.time()
         log.info(
-            "many_dags: %d DAGs created in %.1fs; ticks %s..%s",
-            d,
+            "%s: %d DAGs created in %.1fs; ticks %s..%s",
+            name,
+            d + hourly,
             created_by - run.window.started,
             rfc3339(ticks[0]),
             rfc3339(ticks[-1]),
@@ -307,7 +348,7 @@ def many_dags(session: Session, scale: Scale) -> ScenarioResult:
         def in_window(recorder: Recorder) -> list[Any]:
             return [r for r in recorder.runs.values() if r.interval_end in tick_texts]
 
-        expected = d * minutes
+        expected = d * minutes + hourly_due
         deadline_created = (ticks[-1] - datetime.now(UTC)).total_seconds() + 120
 
         def all_created(recorder: Recorder) -> bool:
@@ -325,7 +366,7 @@ def many_dags(session: Session, scale: Scale) -> ScenarioResult:
             for r in runs
         ]
         metrics = {
-            "dags": d,
+            "dags": d + hourly,
             "minutes": minutes,
             "runs_expected": expected,
             "runs_created": len(runs),
@@ -343,14 +384,22 @@ def many_dags(session: Session, scale: Scale) -> ScenarioResult:
             "first_interval_end": rfc3339(ticks[0]),
             "lag_p99_ms_by_tick": {k: percentile(v, 99) for k, v in per_tick.items()},
         }
-        return _finish(
+        result = _finish(
             run,
-            "many_dags",
-            {"dags": d, "minutes": minutes, "schedule": "* * * * *"},
+            name,
+            {
+                "dags": d,
+                "hourly_dags": hourly,
+                "minutes": minutes,
+                "schedule": "* * * * *" + (", and M * * * * for M over the hour" if hourly else ""),
+            },
             metrics,
             details,
             {"scheduling_lag_ms": lags},
         )
+        cpu = float(result.metrics["controller_cpu_s"])
+        result.metrics["controller_cpu_ms_per_run"] = 1000 * cpu / len(runs) if runs else math.nan
+        return result
 
 
 # -- 4. catchup -------------------------------------------------------------------------------
@@ -744,6 +793,7 @@ SCENARIO_FUNCTIONS: dict[str, Callable[[Session, Scale], ScenarioResult]] = {
     "chain": chain,
     "fanout": fanout,
     "many_dags": many_dags,
+    "fleet": fleet,
     "catchup": catchup,
     "backfill": backfill,
     "single_task": single_task,

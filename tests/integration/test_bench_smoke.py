@@ -53,6 +53,10 @@ def test_every_scenario_runs_and_reports_every_figure(tmp_path: Path) -> None:
     assert m["fanout"]["dagrun_bytes"] > m["fanout"]["dagrun_status_bytes"] > 0
     assert m["many_dags"]["runs_created"] == m["many_dags"]["runs_expected"]
     assert m["many_dags"]["runs_completed"] == m["many_dags"]["runs_expected"]
+    fleet = m["fleet"]
+    assert fleet["runs_created"] == fleet["runs_completed"] == fleet["runs_expected"]
+    assert fleet["dags"] > m["many_dags"]["dags"]  # the hourly DAGs beside the minute ones
+    assert fleet["controller_cpu_ms_per_run"] > 0
     assert m["catchup"]["runs_created"] == m["catchup"]["runs_expected"]
     assert m["catchup"]["runs_completed"] == m["catchup"]["runs_expected"]
     backfill = m["backfill"]

@@ -5,6 +5,7 @@ import json
 import math
 import struct
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -34,7 +35,7 @@ from bench.results import (
     render_markdown,
     validate_document,
 )
-from bench.scenarios import SCALES, SCENARIO_FUNCTIONS, most_at_once, slot_reuse_ms
+from bench.scenarios import SCALES, SCENARIO_FUNCTIONS, hourly_start, most_at_once, slot_reuse_ms
 from bench.soak import split_evenly
 from bench.stats import percentile, rate_per_second, summarize
 from bench.watch import PodRecord
@@ -511,3 +512,28 @@ def test_pool_figures_from_the_watch() -> None:
     assert most_at_once(pods) == 2
     # r5 is created at 4, after the last finish that left a task waiting
     assert [round(x) for x in slot_reuse_ms(pods, [0, 0, 0, 0, 4])] == [10, 100]
+
+
+@pytest.mark.parametrize(
+    ("minute", "starts", "runs_in_window"),
+    [
+        # Window 10:42..10:46 (five minute ticks).
+        (42, "09:42", True),  # its tick is the window's first
+        (46, "09:46", True),  # the window's last
+        (44, "09:44", True),
+        (47, "10:47", False),  # just after: its first interval ends at 11:47, past endDate
+        (41, "11:41", False),  # just before: its next tick is 11:41
+        (0, "11:00", False),
+    ],
+)
+def test_an_hourly_fleet_dag_runs_once_in_the_window_or_never(
+    minute: int, starts: str, runs_in_window: bool
+) -> None:
+    first, last = (
+        datetime(2026, 11, 30, 10, 42, tzinfo=UTC),
+        datetime(2026, 11, 30, 10, 46, tzinfo=UTC),
+    )
+    begins = hourly_start(minute, first, last)
+    assert begins.strftime("%H:%M") == starts
+    first_interval_end = begins + timedelta(hours=1)
+    assert (first <= first_interval_end <= last) is runs_in_window
