@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -281,7 +281,9 @@ class ControllerProcess:
         *,
         pythonpath: Path | None = None,
         health_port: int | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> None:
+        """`env`: settings of this controller beyond the harness's own environment."""
         argv = [
             str(KUBEDAG),
             "run",
@@ -295,7 +297,7 @@ class ControllerProcess:
         if health_port is not None:
             argv += ["--health-port", str(health_port)]  # /healthz and /metrics
         self.health_port = health_port
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
         if pythonpath is not None:
             # Another kubedag source tree first on the path, e.g. to measure a change to the
             # controller before and after with the same harness (the venv's is editable).

@@ -28,6 +28,7 @@ SCENARIOS = (
     "api_cost",
     "pool",
     "soak",
+    "wide",
 )
 """Every scenario, in the order they run."""
 
@@ -132,6 +133,20 @@ SCENARIO_METRICS: dict[str, tuple[str, ...]] = {
         "rss_last_cycle_mib",
         "rss_growth_mib",
     ),
+    "wide": (
+        "tasks",
+        "completed_tasks",
+        "records_succeeded",
+        "pods_created_per_s",
+        "pod_creation_span_s",
+        "run_duration_s",
+        "dagrun_bytes",
+        "dagrun_max_bytes",
+        "plain_records",
+        "dag_bytes",
+        "dag_create_s",
+        "controller_cpu_ms_per_task",
+    ),
 }
 
 SOAK_RSS_TOLERANCE_MIB = 10.0
@@ -229,6 +244,20 @@ TARGETS = (
         "<=",
         SOAK_RSS_TOLERANCE_MIB,
         "controller RSS after the last cycle within 10 MiB of the first",
+    ),
+    Target(
+        "wide",
+        "pods_created_per_s",
+        ">=",
+        150,
+        "10,000-task run: pods created >= 150 per second",
+    ),
+    Target(
+        "wide",
+        "dagrun_max_bytes",
+        "<",
+        1024 * 1024,
+        "10,000-task DagRun object < 1 MiB throughout its run",
     ),
 )
 

@@ -21,6 +21,7 @@ from bench.session import ScenarioRun, Session, dag_spec, rfc3339, task
 from bench.soak import soak
 from bench.stats import percentile, rate_per_second, summarize
 from bench.watch import Recorder
+from bench.wide import wide
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,11 @@ class Scale:
     fleet_hourly_dags: int = 5000
     """Hourly DAGs beside the many_dags minute DAGs (the fleet scenario)."""
     pool_slots: int = 10
+    wide_tasks: int = 10_000
+    """Tasks of the wide scenario's one run (the largest DAG kubedag accepts)."""
+    wide_compact_tasks_over: int | None = None
+    """The wide scenario's controller compacts the records of runs over this many tasks;
+    None: the controller's default (1,000)."""
 
 
 SCALES = {
@@ -103,6 +109,7 @@ SCALES = {
         soak_runs=200,
         timeout_s=600,
         pool_runs=100,
+        wide_tasks=2000,
         fleet_hourly_dags=1000,
     ),
     "smoke": Scale(
@@ -126,6 +133,8 @@ SCALES = {
         soak_runs=20,
         timeout_s=180,
         pool_runs=30,
+        wide_tasks=30,
+        wide_compact_tasks_over=10,
         fleet_hourly_dags=20,
     ),
 }
@@ -791,6 +800,7 @@ SCENARIO_FUNCTIONS: dict[str, Callable[[Session, Scale], ScenarioResult]] = {
     "api_cost": api_cost,
     "pool": pool,
     "soak": soak,
+    "wide": wide,
 }
 
 

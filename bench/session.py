@@ -12,7 +12,7 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -97,7 +97,9 @@ class Window:
 class ScenarioRun:
     """A scenario's namespace, controller and watches (see ``Session.scenario``)."""
 
-    def __init__(self, session: Session, name: str) -> None:
+    def __init__(
+        self, session: Session, name: str, controller_env: Mapping[str, str] | None = None
+    ) -> None:
         self.session = session
         self.name = name
         self.api: Api = session.cluster.api
@@ -109,6 +111,7 @@ class ScenarioRun:
             session.workdir / "logs" / f"controller-{name}.log",
             pythonpath=session.controller_pythonpath,
             health_port=free_port(),
+            env=controller_env,
         )
         self.window = Window()
         self.harness_run_creates = 0
@@ -281,9 +284,12 @@ class Session:
         self.profiles: dict[str, str] = {}
 
     @contextmanager
-    def scenario(self, name: str) -> Iterator[ScenarioRun]:
-        """A fresh namespace and controller, warmed up by one run of a one-task DAG."""
-        run = ScenarioRun(self, name)
+    def scenario(
+        self, name: str, controller_env: Mapping[str, str] | None = None
+    ) -> Iterator[ScenarioRun]:
+        """A fresh namespace and controller (with these settings beyond the environment's),
+        warmed up by one run of a one-task DAG."""
+        run = ScenarioRun(self, name, controller_env)
         self.cluster.create_namespace(run.namespace)
         run.recorder.start()
         started = time.time()

@@ -60,12 +60,15 @@ class RunRecord:
     progress: str | None = None
     finished_tasks: list[tuple[float, int]] = field(default_factory=list)
     """(time, tasks finished) each time the run's recorded progress changed."""
+    largest_bytes: int = 0
+    """The largest the object was, as the API server served it on the watch (its stored
+    JSON, managedFields included)."""
 
 
 @dataclass
 class _Stream:
     path: str
-    handle: Callable[[str, dict[str, Any], float], None]
+    handle: Callable[[str, dict[str, Any], float, int], None]
     resource_version: str = ""
     thread: threading.Thread | None = None
     conn: Any = None
@@ -99,7 +102,7 @@ class Recorder:
             listing = self.api.request("GET", stream.path)
             now = self.clock()
             for item in listing.get("items", []):
-                stream.handle("ADDED", item, now)
+                stream.handle("ADDED", item, now, 0)
             stream.resource_version = listing["metadata"]["resourceVersion"]
             stream.thread = threading.Thread(
                 target=self._run, args=(stream,), name=f"watch {stream.path}", daemon=True
@@ -149,7 +152,9 @@ class Recorder:
                         if kind == "BOOKMARK":
                             continue
                         stream.events += 1
-                        stream.handle(kind, obj, now)
+                        # The event's line less its envelope: the object's JSON as served.
+                        size = len(line) - len(f'{{"type":"{kind}","object":}}\n')
+                        stream.handle(kind, obj, now, size)
             except (OSError, ValueError, ApiError) as error:
                 if self._stopping.is_set():
                     return
@@ -161,7 +166,7 @@ class Recorder:
 
     # -- events -------------------------------------------------------------------------------
 
-    def _on_pod(self, kind: str, pod: dict[str, Any], now: float) -> None:
+    def _on_pod(self, kind: str, pod: dict[str, Any], now: float, _size: int) -> None:
         metadata = pod.get("metadata") or {}
         labels = metadata.get("labels") or {}
         name = metadata.get("name", "")
@@ -188,7 +193,7 @@ class Recorder:
                 record.finished = now
             self.changed.notify_all()
 
-    def _on_run(self, kind: str, run: dict[str, Any], now: float) -> None:
+    def _on_run(self, kind: str, run: dict[str, Any], now: float, size: int) -> None:
         metadata = run.get("metadata") or {}
         spec = run.get("spec") or {}
         status = run.get("status") or {}
@@ -206,6 +211,7 @@ class Recorder:
                     added=now,
                     created=metadata.get("creationTimestamp", ""),
                 )
+            record.largest_bytes = max(record.largest_bytes, size)
             state = status.get("state")
             record.state = state
             record.progress = status.get("progress")

@@ -29,6 +29,7 @@ from kubedag.commands import (
     logs,
     outputs,
     pause,
+    tasks,
     trigger,
 )
 from kubedag.commands.common import CliError, parse_conf
@@ -503,6 +504,7 @@ def build_parser(prog: str = "kubedag") -> argparse.ArgumentParser:
     pause.add_parsers(sub)
     logs.add_parser(sub)
     outputs.add_parser(sub)
+    tasks.add_parser(sub)
     clear.add_parsers(sub)
 
     p = sub.add_parser("trigger", help="create a manual DagRun in the cluster")

@@ -12,6 +12,8 @@ from typing import Any, TypeVar
 
 from hypothesis import HealthCheck, settings
 
+from kubedag.models.dag import MAX_TASKS
+
 T = TypeVar("T")
 FULL = os.environ.get("KUBEDAG_FUZZ", "") == "full"
 
@@ -21,7 +23,7 @@ TEMPLATE_EXAMPLES = (50, 3000)
 DRY_RUN_EXAMPLES = (30, 600)
 LIVE_APPLIES = (24, 300)
 # Oversize objects: tasks in the wide DAG; params sizes, in bytes, sent to a live controller.
-WIDE_DAG_TASKS = (100, 5000)
+WIDE_DAG_TASKS = (100, MAX_TASKS)
 PARAMS_SIZES = ((1 << 20,), (900_000, 1 << 20, 2 << 20))
 
 

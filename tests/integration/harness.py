@@ -18,6 +18,7 @@ from kubernetes.client import ApiException
 
 from devcluster.wait import wait_for
 from kubedag.core.dates import rfc3339
+from kubedag.models.compact_tasks import task_records
 
 REPO = Path(__file__).resolve().parents[2]
 GROUP, VERSION = "kubedag.io", "v1alpha1"
@@ -194,7 +195,8 @@ class Cluster:
         return (self.run(name).get("status") or {}).get("state")
 
     def task_states(self, run: str) -> dict[str, str]:
-        return {t["name"]: t["state"] for t in (self.run(run).get("status") or {}).get("tasks", [])}
+        records = task_records(self.run(run).get("status") or {})
+        return {t["name"]: t.get("state", "none") for t in records}
 
     def wait_run_state(self, name: str, state: str, timeout: float = 60) -> dict[str, Any]:
         def check() -> dict[str, Any] | None:

@@ -80,6 +80,14 @@ def test_every_scenario_runs_and_reports_every_figure(tmp_path: Path) -> None:
     assert soak["cache_entries_max"] == 0, document["scenarios"]["soak"]["details"]["cycles"]
     assert soak["rss_first_cycle_mib"] > 0
 
+    # The wide run's records were compacted (the smoke scale lowers the threshold) and read
+    # back whole; none is left plain once every task finished.
+    wide = m["wide"]
+    assert wide["completed_tasks"] == wide["records_succeeded"] == wide["tasks"]
+    assert document["scenarios"]["wide"]["details"]["compacted"] is True
+    assert wide["plain_records"] == 0
+    assert wide["dagrun_max_bytes"] >= wide["dagrun_bytes"] > 0
+
     report = document_path.with_suffix(".md").read_text()
     assert "## Targets" in report
     plots = sorted(out.glob("*.png"))

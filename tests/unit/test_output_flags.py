@@ -118,6 +118,7 @@ def argv_for(command: tuple[str, ...], dag_file: str) -> list[str]:
         ("pause",): ["etl"],
         ("unpause",): ["etl"],
         ("outputs",): [run],
+        ("tasks",): [run],
         ("clear",): [run, "--no-wait"],
         ("mark",): [run, "success", "--task", "a", "--no-wait"],
         ("trigger",): ["etl", "--logical-date", "2026-01-05"],

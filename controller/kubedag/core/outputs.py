@@ -183,13 +183,15 @@ NO_STORED_OUTPUTS = StoredOutputs()
 
 
 def upstream_outputs(
-    records: Sequence[TaskRecord], upstream: Collection[str], stored: Mapping[str, Output]
+    records: Mapping[str, TaskRecord], upstream: Sequence[str], stored: Mapping[str, Output]
 ) -> dict[str, Output]:
-    """The outputs a task's templates see: those of its upstream tasks (transitively), from
-    their records or, for those kept in a ConfigMap, from `stored`."""
+    """The outputs a task's templates see: those of its upstream tasks (transitively, in
+    the DAG's order), from their records or, for those kept in a ConfigMap, from `stored`.
+    Looked up by name: a launch in a wide run costs its upstream tasks, not the run."""
     found: dict[str, Output] = {}
-    for record in records:
-        if record.name not in upstream:
+    for name in upstream:
+        record = records.get(name)
+        if record is None:
             continue
         if record.outputs is not None:
             found[record.name] = record.outputs

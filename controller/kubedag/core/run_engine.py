@@ -162,12 +162,16 @@ def task_context(
     try_number: int,
     earlier: EarlierRuns = NO_EARLIER_RUNS,
     stored_outputs: StoredOutputs = NO_STORED_OUTPUTS,
+    records: Mapping[str, TaskRecord] | None = None,
 ) -> RunContext:
     """What templates of try `try_number` of `task` see (Airflow's template context).
-    `stored_outputs`: the outputs kept in the run's outputs ConfigMaps, by task."""
+    `stored_outputs`: the outputs kept in the run's outputs ConfigMaps, by task; `records`:
+    the run's records by name (default: from `status`)."""
     assert status.logical_date and status.data_interval_start and status.data_interval_end
-    has_outputs = any(r.outputs is not None or r.outputs_in for r in status.tasks)
-    upstream = ancestors(execution_plan(snapshot).graph, [task.name]) if has_outputs else set()
+    if records is None:
+        records = {r.name: r for r in status.tasks}
+    upstream = ancestors(execution_plan(snapshot).graph, [task.name])
+    in_order = sorted(upstream, key=snapshot.task_positions.__getitem__)
     adjacent = adjacent_logical_dates(
         parse_timetable(snapshot.schedule, snapshot.timezone) if snapshot.schedule else None,
         status.logical_date,
@@ -185,7 +189,7 @@ def task_context(
         data_interval_end=status.data_interval_end,
         params=snapshot.params,
         conf=run.spec.conf or {},
-        outputs=upstream_outputs(status.tasks, upstream, stored_outputs),
+        outputs=upstream_outputs(records, in_order, stored_outputs),
         previous_success=earlier.previous_success,
         prev_execution_date=adjacent.previous,
         next_execution_date=adjacent.next,
@@ -216,15 +220,24 @@ def next_pass_at(status: DagRunStatus, snapshot: Snapshot) -> datetime | None:
 def _candidate(
     run: DagRun, status: DagRunStatus, snapshot: Snapshot, task: ResolvedTask
 ) -> Candidate:
+    """The task's candidate, made once per run: a wide run offers its thousands of waiting
+    tasks to the gate on every pass, and the same task of the same run competes the same."""
     assert status.logical_date is not None
-    return task_candidate(
-        snapshot,
-        task,
-        namespace=run.namespace,
-        dag=run.spec.dag_name,
-        run=run.name,
-        logical_date=status.logical_date,
-    )
+    key = (run.namespace, run.spec.dag_name, run.name, status.logical_date, task.name)
+    memo = snapshot.candidates
+    found = memo.get(key)
+    if found is None:
+        if len(memo) >= 2 * len(snapshot.tasks) + 1024:  # runs of this version come and go
+            memo.clear()
+        found = memo[key] = task_candidate(
+            snapshot,
+            task,
+            namespace=run.namespace,
+            dag=run.spec.dag_name,
+            run=run.name,
+            logical_date=status.logical_date,
+        )
+    return found
 
 
 def _scheduled_pod_tasks(
@@ -281,7 +294,8 @@ class _Pass:
         )
         self.records = {r.name: r for r in self.status.tasks}
         for task in snapshot.tasks:  # a run pinned before a task list grew: never, but be safe
-            self.records.setdefault(task.name, TaskRecord(name=task.name))
+            if task.name not in self.records:
+                self.records[task.name] = TaskRecord(name=task.name)
         self.decision = RunDecision(status=self.status)
         self.readiness = ReadinessCheck(self.plan, snapshot, self.records, earlier)
         self.fresh_outputs: list[str] = []  # tasks whose try ended with an output, this pass
@@ -456,7 +470,9 @@ class _Pass:
 
     def _context(self, task: ResolvedTask, try_number: int) -> RunContext:
         earlier, stored = self.earlier, self.stored_outputs
-        return task_context(self.run, self.status, self.snapshot, task, try_number, earlier, stored)
+        return task_context(
+            self.run, self.status, self.snapshot, task, try_number, earlier, stored, self.records
+        )
 
     def enforce_run_timeout(self) -> None:
         timeout, limit = self.snapshot.dagrun_timeout, self.snapshot.dagrun_timeout_span

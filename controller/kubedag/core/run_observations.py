@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from kubedag.core.dates import parse_time
+from kubedag.models.compact_tasks import task_records
 
 # States a try ends in with a pod that ran: the states whose durations are observed. A
 # try cleared while it ran is archived as `restarting`, and upstream_failed and skipped
@@ -59,8 +60,8 @@ def changed_tasks(
     old: Mapping[str, Any], new: Mapping[str, Any]
 ) -> Iterator[tuple[Mapping[str, Any], Mapping[str, Any]]]:
     """(new record, old record or {}) of each task whose state or try changed."""
-    before = {record["name"]: record for record in old.get("tasks") or ()}
-    for record in new.get("tasks") or ():
+    before = {record["name"]: record for record in task_records(old)}
+    for record in task_records(new):
         previous = before.get(record["name"]) or {}
         if record == previous:  # most records of a write: compared in C, not field by field
             continue

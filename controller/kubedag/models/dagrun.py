@@ -1,10 +1,11 @@
 """The DagRun resource: one run of a DAG for one data interval, and its tasks' states."""
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
+from kubedag.models import compact_tasks
 from kubedag.models.common import (
     Condition,
     FreeForm,
@@ -16,7 +17,7 @@ from kubedag.models.common import (
 from kubedag.models.dataset import TriggeredBy, UnrecordedUpdate
 from kubedag.models.notifications import DeadlineMiss, Notification
 
-MAX_REQUEST_TASKS = 5000
+MAX_REQUEST_TASKS = 10_000
 
 
 class RunType(StrEnum):
@@ -230,6 +231,12 @@ class DagRunStatus(KubeModel):
     tasks: list[TaskRecord] = Field(
         default_factory=list, json_schema_extra={"x-kubernetes-list-type": "atomic"}
     )
+    """One record per task, in the DAG's order. In a run of over 1,000 tasks (the
+    controller's compactTasksOver) only the active ones, at most 100, are here: the rest are
+    in `compressedTasks`, and `kubedag status` shows them all."""
+    compressed_tasks: str | None = None
+    """The records of a large run not in `tasks` (gzip, base64: models/compact_tasks.py).
+    Always absent once read: the model expands it into `tasks`."""
     requests: list[AppliedRequest] = Field(
         default_factory=list, json_schema_extra={"x-kubernetes-list-type": "atomic"}
     )
@@ -247,6 +254,30 @@ class DagRunStatus(KubeModel):
     ] = None
     """Dataset updates this run's change made that their Datasets do not hold yet (the next
     pass records them and removes them from here)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expand_compressed_tasks(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        field = next(
+            (k for k in (compact_tasks.COMPRESSED_FIELD, "compressed_tasks") if k in data), None
+        )
+        if field is None:
+            return data
+        expanded = dict(data)
+        packed = expanded.pop(field)
+        expanded["tasks"] = compact_tasks.expand(expanded.get("tasks") or (), packed)
+        return expanded
+
+    def to_wire(self) -> dict[str, Any]:
+        """As stored: a large run's records compacted (models/compact_tasks.py)."""
+        wire = super().to_wire()
+        plain, packed = compact_tasks.compact(wire.get("tasks") or [])
+        if packed is not None:
+            wire["tasks"] = plain
+            wire[compact_tasks.COMPRESSED_FIELD] = packed
+        return wire
 
 
 class DagRun(KubeObject):

@@ -11,6 +11,7 @@ from kubedag.core.dag_scheduler import RunSummary
 from kubedag.core.dates import parse_time
 from kubedag.core.pod_observation import PodObservation
 from kubedag.core.schedule import DataInterval
+from kubedag.models.compact_tasks import task_records
 from kubedag.models.dagrun import RunState, RunType, TaskState
 
 NamespacedName = tuple[str, str]
@@ -110,7 +111,7 @@ def summarize_run(body: dict[str, Any]) -> RunSummary:
 def _unsuccessful(status: dict[str, Any]) -> tuple[tuple[str, TaskState], ...]:
     return tuple(
         (str(record["name"]), TaskState(record["state"]))
-        for record in status.get("tasks") or []
+        for record in task_records(status)
         if record.get("state", "none") not in ("success", "skipped")
     )
 

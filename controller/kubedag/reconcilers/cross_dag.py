@@ -29,6 +29,7 @@ from kubedag.core.schedule import DataInterval
 from kubedag.core.snapshot import Snapshot
 from kubedag.kube.client import MERGE_PATCH, ApiError, Kube, custom_path
 from kubedag.manifests import render
+from kubedag.models.compact_tasks import task_records
 from kubedag.models.cross_dag import ExternalTaskSensorSpec
 from kubedag.models.dag import Dag
 from kubedag.models.dagrun import (
@@ -58,7 +59,7 @@ def _observed(summary: RunSummary, task_states: dict[str, TaskState] | None = No
 
 
 def _task_states(body: dict[str, Any], wanted: set[str]) -> dict[str, TaskState]:
-    records = (body.get("status") or {}).get("tasks") or []
+    records = task_records(body.get("status") or {})
     return {
         str(r["name"]): TaskState(r.get("state", TaskState.NONE.value))
         for r in records

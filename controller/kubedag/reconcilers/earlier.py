@@ -20,6 +20,7 @@ from kubedag.core.run_types import can_be_previous, reads_the_past
 from kubedag.core.snapshot import Snapshot
 from kubedag.kube.client import Kube, custom_path
 from kubedag.models.backfill import Backfill
+from kubedag.models.compact_tasks import task_records
 from kubedag.models.dagrun import DagRun, TaskState
 from kubedag.reconcilers.informer import Informer
 from kubedag.reconcilers.snapshots import SnapshotStore
@@ -139,7 +140,7 @@ def _states_in(body: dict[str, Any], read: frozenset[str]) -> dict[str, TaskStat
     status = body.get("status") or {}
     if not status.get("state"):  # not pinned yet: every task is still to run (Airflow: None)
         return dict.fromkeys(read, TaskState.NONE)
-    records = status.get("tasks") or []
+    records = task_records(status)
     return {
         str(r["name"]): TaskState(r.get("state", TaskState.NONE.value))
         for r in records

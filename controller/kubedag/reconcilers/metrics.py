@@ -26,6 +26,7 @@ from prometheus_client.registry import Collector
 
 from kubedag.core import run_observations
 from kubedag.kube import metrics as kube_metrics
+from kubedag.models.compact_tasks import task_records
 from kubedag.reconcilers import shards as shard_metrics
 
 if TYPE_CHECKING:
@@ -181,7 +182,7 @@ def task_states(informer: "Informer") -> Tally[tuple[str, str]]:
         status = body.get("status") or {}
         if status.get("state") not in run_observations.RUN_FINISHED:
             namespace = body["metadata"]["namespace"]
-            tally.update((namespace, t.get("state", "none")) for t in status.get("tasks") or ())
+            tally.update((namespace, t.get("state", "none")) for t in task_records(status))
     return tally
 
 

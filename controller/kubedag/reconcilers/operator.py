@@ -11,6 +11,7 @@ from kubernetes.aio.client import Configuration
 from kubedag import GROUP, VERSION
 from kubedag.core.naming import LABEL_MANAGED_BY
 from kubedag.kube.client import Kube, load_configuration
+from kubedag.models import compact_tasks
 from kubedag.reconcilers.controller import Controller
 from kubedag.reconcilers.settings import ControllerSettings
 
@@ -75,6 +76,7 @@ def build_registry(
             kube.field_manager = controller_settings.shard_plan.lease_name(
                 controller_settings.shard
             )
+        compact_tasks.set_threshold(controller_settings.compact_tasks_over)
         state["controller"] = Controller(kube, controller_settings)
         controller().start()
         if on_started is not None:

@@ -136,6 +136,10 @@ class ControllerSettings:
     parallelism: int | None = field(default_factory=lambda: _env_slots("KUBEDAG_PARALLELISM"))
     """Task pods queued or running at once, across every namespace (of this shard, when
     sharded: as Airflow's is per scheduler); None: no limit."""
+    compact_tasks_over: int = field(
+        default_factory=lambda: int(os.environ.get("KUBEDAG_COMPACT_TASKS_OVER", "1000"))
+    )
+    """Runs of more tasks store their records compacted (models/compact_tasks.py)."""
     accounts: AccountPolicy = field(default_factory=lambda: account_policy_from_env())
     """Which ServiceAccounts task pods may run as (core/account_policy.py)."""
     shard: str | None = field(default_factory=lambda: os.environ.get("KUBEDAG_SHARD") or None)

@@ -10,6 +10,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import ValidationError
 
 from kubedag.models.backfill import Backfill
+from kubedag.models.compact_tasks import task_records
 from kubedag.models.dag import Dag
 from kubedag.models.dagrun import DagRun
 
@@ -73,7 +74,7 @@ class Store:
         }
         if kind == "DagRun":
             event["state"] = status.get("state")
-            event["tasks"] = {t["name"]: t.get("state", "none") for t in status.get("tasks", [])}
+            event["tasks"] = {t["name"]: t.get("state", "none") for t in task_records(status)}
         self._broadcast(event)
 
     def _broadcast(self, event: dict[str, Any]) -> None:
