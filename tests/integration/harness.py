@@ -133,14 +133,19 @@ class ControllerProcess:
 def controller(
     crds: None, kubeconfig: str, namespace: str, tmp_path: Path
 ) -> Iterator[ControllerProcess]:
-    process = ControllerProcess(kubeconfig, namespace, tmp_path)
+    yield from running_controller(ControllerProcess(kubeconfig, namespace, tmp_path))
+
+
+def running_controller(process: ControllerProcess) -> Iterator[ControllerProcess]:
+    """A fixture's body: the controller started, checked alive at the end, its logs printed
+    (pytest shows them on failure)."""
     process.start()
     try:
         yield process
         process.assert_alive()
     finally:
         process.stop()
-        print(f"--- controller logs ({tmp_path}) ---\n{process.logs()[-20000:]}")  # on failure
+        print(f"--- controller logs ({process.log_dir}) ---\n{process.logs()[-20000:]}")
 
 
 class Cluster:

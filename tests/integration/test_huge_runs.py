@@ -17,27 +17,17 @@ from tests.integration.harness import (  # noqa: F401 - fixtures
     ControllerProcess,
     cluster,
     crds,
+    running_controller,
     wait_for,
 )
 
 
 @pytest.fixture
 def compacting_controller(
-    crds: None,
-    kubeconfig: str,
-    namespace: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    crds: None, kubeconfig: str, namespace: str, tmp_path: Path
 ) -> Iterator[ControllerProcess]:
-    monkeypatch.setenv("KUBEDAG_COMPACT_TASKS_OVER", "3")
-    process = ControllerProcess(kubeconfig, namespace, tmp_path)
-    process.start()
-    try:
-        yield process
-        process.assert_alive()
-    finally:
-        process.stop()
-        print(f"--- controller logs ({tmp_path}) ---\n{process.logs()[-20000:]}")
+    env = {"KUBEDAG_COMPACT_TASKS_OVER": "3"}
+    yield from running_controller(ControllerProcess(kubeconfig, namespace, tmp_path, env=env))
 
 
 def kubedag(kubeconfig: str, cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
