@@ -84,11 +84,7 @@ class Controller:
             "backfills", self._reconcile_backfill, workers=1, now=now
         )
         run_status = StatusWriter(
-            kube,
-            self.informer,
-            "DagRun",
-            on_run_changed=self._run_changed,
-            on_run_written=self._wake_held_by,
+            kube, self.informer, "DagRun", self._run_changed, self._wake_held_by
         )
         self.accounts = ServiceAccounts(kube, now)
         context = ReconcilerContext(
@@ -168,6 +164,7 @@ class Controller:
             "dag_status_batches": len(self.dags.batches),
             "run_status_batches": len(self.runs.batches),
             "run_outputs": len(self.runs.outputs),
+            "run_event_budgets": len(self.runs.events),
             "dag_queue": self.dag_queue.tracked(),
             "run_queue": self.run_queue.tracked(),
             "backfill_queue": self.backfill_queue.tracked(),
@@ -186,6 +183,7 @@ class Controller:
             self.informer.forget_dag(key)
             self._wake_waiting_on(key)
             self.snapshots.forget(key)
+            self.runs.events.forget_dag(key)
             self.dags.forget(key)
             self.dag_queue.forget(key)
             return

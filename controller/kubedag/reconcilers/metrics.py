@@ -55,6 +55,13 @@ TASK_TRANSITIONS = Counter(
     ["namespace", "state"],
     registry=None,
 )
+EVENTS_HELD_BACK = Counter(
+    "kubedag_events_held_back",
+    "Routine run Events (RunSucceeded, TaskSkipped, Decided) not posted because their DAG's "
+    "budget was spent (core/event_budget.py), by namespace and reason",
+    ["namespace", "reason"],
+    registry=None,
+)
 RUN_DURATION = Histogram(
     "kubedag_dagrun_duration_seconds",
     "Finished DagRuns: start to end, by namespace and final state",
@@ -104,6 +111,7 @@ QUEUE_WORK = Histogram(
 RECORDED = (
     RUN_TRANSITIONS,
     TASK_TRANSITIONS,
+    EVENTS_HELD_BACK,
     RUN_DURATION,
     TRY_DURATION,
     SCHEDULING_LAG,

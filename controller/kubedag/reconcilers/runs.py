@@ -31,6 +31,7 @@ from kubedag.reconcilers.outbox import OutboxKeeper, pin_wake
 from kubedag.reconcilers.outputs import OutputStore
 from kubedag.reconcilers.pods import PodLauncher
 from kubedag.reconcilers.requests import RequestApplier, post_run_events
+from kubedag.reconcilers.run_events import RunEvents
 from kubedag.reconcilers.status import StatusWriter
 
 log = logging.getLogger(__name__)
@@ -63,9 +64,9 @@ class RunReconciler(Reconciler):
             context.kube, context.snapshots, status, applied=self.cross_dag.clear_dependents
         )
         self.outbox = OutboxKeeper(sender, context.snapshots, status)
-        # A task that just started is recorded a moment later, so a short task goes from
-        # queued to finished in one write.
+        # A task's start is written a moment later: a short task costs one write.
         self.batches: WriteBatches[NamespacedName] = WriteBatches(run_engine.STARTED_WRITE_DELAY)
+        self.events = RunEvents(context.kube)
 
     def forget(self, key: NamespacedName) -> None:
         self.batches.written(key)
@@ -212,7 +213,7 @@ class RunReconciler(Reconciler):
         wake = await self._write(run, body, decision, now, pinning=pinning)
         if wake is None:  # written: its pending notifications are recorded, and may go
             self.outbox.send(run, decision.status, snapshot)
-        post_run_events(self.kube, body, decision.events, now)
+        self.events.post(body, decision.events, now)
         if request is not None:
             await self.cross_dag.clear_dependents(run, decision.status)
         if decision.status.end_time:
