@@ -4,13 +4,11 @@ version is too old). The operator watches the namespaces the shard owns; when th
 `changed` returns and the operator is started again over the new set."""
 
 import asyncio
-import json
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import suppress
 from typing import Any
-from urllib.parse import urlencode
 
 from prometheus_client import Gauge
 
@@ -20,7 +18,6 @@ from kubedag.kube.client import ApiError, Kube
 log = logging.getLogger(__name__)
 
 NAMESPACES = "/api/v1/namespaces"
-WATCH_SECONDS = 300
 RETRY_SECONDS = 2.0
 SETTLE = 0.5  # seconds without news of this shard's namespaces before starting over them
 SETTLE_AT_MOST = 5.0
@@ -123,34 +120,10 @@ class NamespaceMembership:
 
     async def _watch_from(self, version: str) -> str:
         """Apply the watch's events; the version to go on from, "" to list again."""
-        query = {
-            "watch": "true",
-            "resourceVersion": version,
-            "allowWatchBookmarks": "true",
-            "timeoutSeconds": str(WATCH_SECONDS),
-        }
-        api = self.kube.api_client
-        params = await api.param_serialize(
-            method="GET",
-            resource_path=f"{NAMESPACES}?{urlencode(query)}",
-            header_params={"Accept": "application/json"},
-            auth_settings=["BearerToken"],
-        )
-        import aiohttp
-
-        unbounded = aiohttp.ClientTimeout(total=None, sock_connect=30)
-        response = await api.call_api(*params, _request_timeout=unbounded)
-        if response.status >= 400:
-            raise ApiError(response.status, str(response.reason), "watch of namespaces refused")
-        pending = b""
-        async for chunk in response.response.content.iter_any():
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            for line in lines:
-                if line.strip():
-                    version = self._apply(json.loads(line), version)
-                    if not version:
-                        return ""
+        async for event in self.kube.watch(NAMESPACES, version):
+            version = self._apply(event, version)
+            if not version:
+                return ""
         return version
 
     def _apply(self, event: dict[str, Any], version: str) -> str:

@@ -2,17 +2,14 @@
 resourceVersion, again from a fresh list when the watch ends or its version is too old."""
 
 import asyncio
-import json
 import logging
-from urllib.parse import urlencode
 
 from kubedag import GROUP, VERSION
-from kubedag.kube.client import ApiError, Kube
+from kubedag.kube.client import Kube
 from kubedag.web.store import Kind, Store
 
 log = logging.getLogger(__name__)
 PLURALS: dict[Kind, str] = {"DAG": "dags", "DagRun": "dagruns", "Backfill": "backfills"}
-WATCH_SECONDS = 300
 RETRY_SECONDS = 2.0
 
 
@@ -40,40 +37,13 @@ async def keep_watching(kube: Kube, store: Store, kind: Kind, namespace: str | N
 
 async def _watch(kube: Kube, store: Store, kind: Kind, path: str, version: str) -> str:
     """Apply the watch's events; the version to go on from, "" to list again."""
-    query = {
-        "watch": "true",
-        "resourceVersion": version,
-        "allowWatchBookmarks": "true",
-        "timeoutSeconds": str(WATCH_SECONDS),
-    }
-    api = kube.api_client
-    params = await api.param_serialize(
-        method="GET",
-        resource_path=f"{path}?{urlencode(query)}",
-        header_params={"Accept": "application/json"},
-        auth_settings=["BearerToken"],
-    )
-    import aiohttp
-
-    unbounded = aiohttp.ClientTimeout(total=None, sock_connect=30)
-    response = await api.call_api(*params, _request_timeout=unbounded)
-    if response.status >= 400:
-        raise ApiError(response.status, str(response.reason), "watch refused")
-    pending = b""
-    # Split lines by hand: a large run's event can be longer than aiohttp's line limit.
-    async for chunk in response.response.content.iter_any():
-        pending += chunk
-        *lines, pending = pending.split(b"\n")
-        for line in lines:
-            if not line.strip():
-                continue
-            event = json.loads(line)
-            body = event.get("object") or {}
-            if event.get("type") == "ERROR":
-                return ""  # usually 410 Gone: the version is too old
-            version = str((body.get("metadata") or {}).get("resourceVersion") or version)
-            if event["type"] in ("ADDED", "MODIFIED"):
-                store.put(kind, body)
-            elif event["type"] == "DELETED":
-                store.delete(kind, body)
+    async for event in kube.watch(path, version):
+        body = event.get("object") or {}
+        if event.get("type") == "ERROR":
+            return ""  # usually 410 Gone: the version is too old
+        version = str((body.get("metadata") or {}).get("resourceVersion") or version)
+        if event["type"] in ("ADDED", "MODIFIED"):
+            store.put(kind, body)
+        elif event["type"] == "DELETED":
+            store.delete(kind, body)
     return version
