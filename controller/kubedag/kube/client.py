@@ -39,7 +39,6 @@ MERGE_PATCH = "application/merge-patch+json"
 # it asks, at most this many times; then the error goes to the caller (the work queue).
 MAX_RETRIES = 10
 MAX_RETRY_AFTER = 10.0  # seconds; a longer ask is met with this
-WATCH_SECONDS = 300  # how long the API server keeps a watch open before ending it
 
 
 def retry_after(status: int, header: str | None) -> float | None:
@@ -151,39 +150,6 @@ class Kube:
     async def close(self) -> None:
         await asyncio.gather(*self._background, return_exceptions=True)
         await self._api.close()
-
-    async def watch(
-        self, path: str, resource_version: str, *, seconds: int = WATCH_SECONDS
-    ) -> AsyncIterator[dict[str, Any]]:
-        """The events of a watch of the collection at `path` from `resource_version`, with
-        bookmarks, until the server ends it after `seconds`. An `ERROR` event (usually 410
-        Gone: the version is too old) comes like the others; the caller lists again."""
-        query = {
-            "watch": "true",
-            "resourceVersion": resource_version,
-            "allowWatchBookmarks": "true",
-            "timeoutSeconds": str(seconds),
-        }
-        params = await self._api.param_serialize(
-            method="GET",
-            resource_path=f"{path}?{urlencode(query)}",
-            header_params={"Accept": "application/json"},
-            auth_settings=["BearerToken"],
-        )
-        import aiohttp
-
-        unbounded = aiohttp.ClientTimeout(total=None, sock_connect=30)
-        response = await self._api.call_api(*params, _request_timeout=unbounded)
-        if response.status >= 400:
-            raise ApiError(response.status, str(response.reason), f"watch of {path} refused")
-        pending = b""
-        # Split lines by hand: a large run's event can be longer than aiohttp's line limit.
-        async for chunk in response.response.content.iter_any():
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            for line in lines:
-                if line.strip():
-                    yield json.loads(line)
 
     async def request(
         self,

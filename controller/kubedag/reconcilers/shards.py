@@ -14,6 +14,7 @@ from prometheus_client import Gauge
 
 from kubedag.core.sharding import SHARD_LABEL, ShardPlan, ShardSurvey, survey
 from kubedag.kube.client import ApiError, Kube
+from kubedag.kube.watch import watch_events
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +121,7 @@ class NamespaceMembership:
 
     async def _watch_from(self, version: str) -> str:
         """Apply the watch's events; the version to go on from, "" to list again."""
-        async for event in self.kube.watch(NAMESPACES, version):
+        async for event in watch_events(self.kube, NAMESPACES, version):
             version = self._apply(event, version)
             if not version:
                 return ""

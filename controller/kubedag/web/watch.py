@@ -6,6 +6,7 @@ import logging
 
 from kubedag import GROUP, VERSION
 from kubedag.kube.client import Kube
+from kubedag.kube.watch import watch_events
 from kubedag.web.store import Kind, Store
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ async def keep_watching(kube: Kube, store: Store, kind: Kind, namespace: str | N
 
 async def _watch(kube: Kube, store: Store, kind: Kind, path: str, version: str) -> str:
     """Apply the watch's events; the version to go on from, "" to list again."""
-    async for event in kube.watch(path, version):
+    async for event in watch_events(kube, path, version):
         body = event.get("object") or {}
         if event.get("type") == "ERROR":
             return ""  # usually 410 Gone: the version is too old
