@@ -17,9 +17,10 @@ $(STAMP): requirements.lock pyproject.toml
 venv: $(STAMP)
 
 ## Build the pinned upstream binaries the tests need (cached in ~/.cache/kubedag), and unpack
-## Debian's PostgreSQL server for the task toolkit's tests.
+## Debian's PostgreSQL server for the task toolkit's tests. kube-scheduler and kwok are the
+## bench smoke test's: built here, not inside its time limit.
 binaries:
-	hack/build-go-binaries.sh kube-apiserver kubectl etcd helm
+	hack/build-go-binaries.sh kube-apiserver kube-scheduler kubectl etcd helm kwok
 	hack/fetch-postgresql.sh
 
 lint: venv
