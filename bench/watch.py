@@ -74,6 +74,12 @@ class _Stream:
     conn: Any = None
     events: int = 0
     errors: list[str] = field(default_factory=list)
+    failure: str | None = None
+    """Why the stream's thread ended for good (an exception in its handler)."""
+
+
+class WatchFailed(RuntimeError):
+    """A watch of the harness stopped: what it was to record will never come."""
 
 
 class Recorder:
@@ -125,6 +131,17 @@ class Recorder:
         return [e for s in self._streams for e in s.errors]
 
     def _run(self, stream: _Stream) -> None:
+        try:
+            self._follow(stream)
+        except Exception as error:
+            # A handler's bug: the stream is gone, and a wait on it would last its whole
+            # timeout (half an hour at the full scale) before saying anything.
+            stream.failure = f"{type(error).__name__}: {error}"
+            with self.changed:
+                self.changed.notify_all()
+            raise
+
+    def _follow(self, stream: _Stream) -> None:
         while not self._stopping.is_set():
             query = {
                 "watch": "1",
@@ -236,6 +253,9 @@ class Recorder:
         deadline = time.monotonic() + timeout
         with self.changed:
             while not predicate(self):
+                for stream in self._streams:
+                    if stream.failure is not None:
+                        raise WatchFailed(f"watch {stream.path} stopped: {stream.failure}")
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False

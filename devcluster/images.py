@@ -162,7 +162,7 @@ def cache_key(image: DockerfileImage) -> str:
     """Changes when the Dockerfile, its ignore file, a context file or the base changes."""
     digest = hashlib.sha256()
     ignore = image.ignore_file
-    for part in (
+    parts: tuple[str | bytes, ...] = (
         _ARCHIVE_FORMAT,
         image.reference,
         image.dockerfile.read_bytes(),
@@ -170,7 +170,8 @@ def cache_key(image: DockerfileImage) -> str:
         base_key() if image.uses_base else "",
         # Only when given: images without build arguments keep the keys they always had.
         *([json.dumps(image.build_args)] if image.build_args else []),
-    ):
+    )
+    for part in parts:
         digest.update((part if isinstance(part, bytes) else part.encode()) + b"\0")
     for rel in context_files(image):
         path = image.context / rel

@@ -79,7 +79,7 @@ class PeerRecorder(Recorder):
             )
         return record
 
-    def _on_peer_pod(self, kind: str, pod: dict[str, Any], now: float) -> None:
+    def _on_peer_pod(self, kind: str, pod: dict[str, Any], now: float, _size: int) -> None:
         with self.changed:
             record = self._record(self.peer_pods, kind, pod, now)
             if record is None:
@@ -93,7 +93,7 @@ class PeerRecorder(Recorder):
                 record.finished = now
             self.changed.notify_all()
 
-    def _on_peer_run(self, kind: str, obj: dict[str, Any], now: float) -> None:
+    def _on_peer_run(self, kind: str, obj: dict[str, Any], now: float, _size: int) -> None:
         with self.changed:
             record = self._record(self.peer_runs, kind, obj, now)
             if record is None:

@@ -7,6 +7,8 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from bench.cluster import stage_documents
 from bench.peers import audit, sidebyside
 from bench.peers.argo import workflow_spec
@@ -16,7 +18,8 @@ from bench.peers.measure import (
     cron_lag_metrics,
     next_ticks,
 )
-from bench.peers.watches import ObjectRecord, job_phase, workflow_phase
+from bench.peers.watches import ObjectRecord, PeerRecorder, job_phase, workflow_phase
+from bench.watch import WatchFailed
 
 
 def _event(user: str, verb: str, resource: str, sub: str = "", stage: str = "ResponseComplete"):
@@ -82,6 +85,25 @@ def test_peer_phases() -> None:
     assert job_phase({"status": {"conditions": [{"type": "Suspended", "status": "True"}]}}) is None
     assert workflow_phase({"status": {"phase": "Running"}}) is None
     assert workflow_phase({"status": {"phase": "Error"}}) == "Error"
+
+
+def test_peer_recorder_takes_what_its_streams_deliver() -> None:
+    # The streams call every handler with the event's size too: a peer handler without it
+    # killed both watch threads of every peer scenario, each of which then waited out its
+    # whole timeout.
+    recorder = PeerRecorder(None, "ns", "/apis/x", workflow_phase)  # type: ignore[arg-type]
+    pods, runs = recorder._streams
+    pods.handle("ADDED", {"metadata": {"name": "p"}, "status": {"phase": "Succeeded"}}, 1.0, 9)
+    runs.handle("MODIFIED", {"metadata": {"name": "w"}, "status": {"phase": "Succeeded"}}, 2.0, 9)
+    assert recorder.peer_pods["p"].finished == 1.0
+    assert recorder.finished_peer_runs == 1
+
+
+def test_a_wait_ends_at_once_when_a_watch_stopped_for_good() -> None:
+    recorder = PeerRecorder(None, "ns", "/apis/x", workflow_phase)  # type: ignore[arg-type]
+    recorder._streams[1].failure = "TypeError: boom"
+    with pytest.raises(WatchFailed, match="/apis/x stopped: TypeError: boom"):
+        recorder.wait_for(lambda _: False, timeout=600)
 
 
 def test_argo_templates_set_command_and_the_kwok_label() -> None:
