@@ -30,6 +30,13 @@ POLICY: dict[str, Any] = {
 }
 
 
+NEVER_ROTATE_MB = 1 << 20  # a full run writes about 400 MB
+
+
+class AuditLogRotated(RuntimeError):
+    """The log is shorter than at the mark: the window's writes cannot be counted."""
+
+
 def apiserver_args(folder: Path) -> list[str]:
     """kube-apiserver flags that write the audit log into ``folder``; batched, so a write is
     not held until its line is on disk."""
@@ -41,7 +48,9 @@ def apiserver_args(folder: Path) -> list[str]:
         f"--audit-log-path={folder / 'audit.log'}",
         "--audit-log-format=json",
         "--audit-log-mode=batch",
-        "--audit-log-maxsize=0",
+        # 0 is not "never": the log library then rotates at 100 MB, which a full run passes,
+        # and a run's window would start in a file that is gone.
+        f"--audit-log-maxsize={NEVER_ROTATE_MB}",
     ]
 
 
@@ -91,6 +100,8 @@ class AuditLog:
     def writes_since_mark(self) -> Writes:
         if not self.path.exists():
             return Writes({}, {})
+        if self.path.stat().st_size < self._offset:
+            raise AuditLogRotated(f"{self.path} was rotated after the run began")
         with self.path.open("rb") as handle:
             handle.seek(self._offset)
             data = handle.read()

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.api import Api
-from bench.peers.audit import AuditLog
+from bench.peers.audit import AuditLog, AuditLogRotated, Writes
 from bench.peers.controllers import PeerProcess, Variant
 from bench.peers.watches import FinishedTest, PeerRecorder
 from bench.session import Session
@@ -122,8 +122,12 @@ class PeerRun:
     ) -> PeerResult:
         """The figures with what every peer run reports: CPU, writes per pod."""
         pods = len(self.recorder.peer_pods)
-        writes = self.audit.writes_since_mark()
-        own = writes.of(self.user)
+        audit_problem = None
+        try:
+            writes = self.audit.writes_since_mark()
+            own: float = writes.of(self.user)
+        except AuditLogRotated as error:  # the writes are unknown, not zero
+            writes, own, audit_problem = Writes({}, {}), math.nan, str(error)
         common = {
             "pods": pods,
             "controller_cpu_s": self._cpu_end - self._cpu_start,
@@ -141,6 +145,7 @@ class PeerRun:
                 "namespace": self.namespace,
                 "window_s": round(self.ended - self.started, 3),
                 "writes_by_kind": writes.by_kind.get(self.user, {}),
+                **({"audit_problem": audit_problem} if audit_problem else {}),
                 "watch_errors": self.recorder.errors,
             },
             samples or {},

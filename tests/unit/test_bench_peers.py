@@ -53,6 +53,17 @@ def test_audit_log_reads_only_after_the_mark(tmp_path: Path) -> None:
     assert log.writes_since_mark().by_kind == {"a": {"delete pods": 1}}
 
 
+def test_a_rotated_audit_log_is_not_read_as_no_writes(tmp_path: Path) -> None:
+    path = tmp_path / "audit.log"
+    path.write_text(_event("a", "create", "pods") + "\n")
+    log = audit.AuditLog(path)
+    log.mark()
+    path.write_text("")  # what rotation leaves at the path
+    with pytest.raises(audit.AuditLogRotated):
+        log.writes_since_mark()
+    assert "--audit-log-maxsize=0" not in audit.apiserver_args(tmp_path)
+
+
 def _pod(name: str, added: float, finished: float | None) -> ObjectRecord:
     return ObjectRecord(name, {}, {}, added, finished=finished, phase="Succeeded")
 
