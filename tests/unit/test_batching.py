@@ -30,3 +30,14 @@ def test_a_written_key_starts_afresh_and_keys_are_separate() -> None:
     assert batches.when("b") == T0 + 1.5 * SECOND
     assert not batches.due("a", T0 + 3 * SECOND)
     assert batches.when("a") == T0 + 4 * SECOND
+
+
+def test_a_pass_may_give_the_open_batch_another_delay_counted_from_its_opening() -> None:
+    batches: WriteBatches[str] = WriteBatches(SECOND)
+    assert not batches.due("a", T0, 30 * SECOND)  # held: something is still in flight
+    assert batches.when("a") == T0 + 30 * SECOND
+    assert not batches.due("a", T0 + SECOND / 2)  # back to the own delay: from T0, not now
+    assert batches.when("a") == T0 + SECOND
+    assert batches.due("a", T0 + 2 * SECOND)
+    assert not batches.due("b", T0, 30 * SECOND)
+    assert batches.due("b", T0 + 30 * SECOND, 30 * SECOND)

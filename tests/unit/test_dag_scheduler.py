@@ -8,12 +8,15 @@ import pytest
 
 from kubedag.core.dag_scheduler import (
     CREATE_BATCH,
+    STATUS_BATCH_DELAY,
+    STATUS_HOLD_WHILE_RUNS,
     RunChange,
     RunSummary,
     moves_the_schedule,
     reconcile_dag,
     runs_to_start,
     starts_at_pin,
+    status_batch_delay,
     status_write_is_urgent,
 )
 from kubedag.core.naming import dagrun_name
@@ -235,6 +238,25 @@ def test_only_validity_changes_make_a_status_write_urgent() -> None:
         dag, [], [Problem("BadSchedule", "bad")], now=day(2), catchup_default=True
     ).status
     assert status_write_is_urgent(first, invalid)
+
+
+@pytest.mark.parametrize(
+    ("active", "queued", "delay", "waits"),
+    [
+        (None, None, STATUS_BATCH_DELAY, STATUS_BATCH_DELAY),  # nothing in flight
+        (0, 0, STATUS_BATCH_DELAY, STATUS_BATCH_DELAY),
+        (1, 0, STATUS_BATCH_DELAY, STATUS_HOLD_WHILE_RUNS),  # a run is running
+        (0, 3, STATUS_BATCH_DELAY, STATUS_HOLD_WHILE_RUNS),  # runs wait for a slot
+        (1, 0, timedelta(minutes=2), timedelta(minutes=2)),  # a longer batch is kept
+        (0, 0, timedelta(0), timedelta(0)),
+    ],
+)
+def test_a_dag_s_status_batch_waits_for_its_runs_in_flight_up_to_the_hold(
+    active: int | None, queued: int | None, delay: timedelta, waits: timedelta
+) -> None:
+    first = reconcile_dag(make_dag(**DAILY), [], [], now=day(2), catchup_default=True).status
+    status = first.model_copy(update={"active_runs": active, "queued_runs": queued})
+    assert status_batch_delay(status, delay) == waits
 
 
 def test_existing_runs_are_not_created_again() -> None:

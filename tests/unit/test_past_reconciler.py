@@ -5,7 +5,7 @@ and is woken when the previous run changes (a failure, then a mark)."""
 from typing import Any
 
 from kubedag import API_VERSION
-from kubedag.core.dag_scheduler import STATUS_BATCH_DELAY
+from kubedag.core.dag_scheduler import STATUS_HOLD_WHILE_RUNS
 from tests.unit.builders import task
 from tests.unit.test_reconcilers import NS, World, dag_path, run_async, run_path
 
@@ -49,9 +49,11 @@ def test_day_two_waits_for_day_one_and_goes_on_once_day_one_is_marked_success() 
         assert world.pods() == ["day1-load-1"]
 
         # History cleanup keeps day 1, whose failure day 2 reads (failedRunsHistoryLimit 0).
-        for _ in range(2):  # the second pass, once the DAG's status is written
+        # The second pass writes the DAG's status: day 2 is still running, so its batch
+        # waits the longest it may.
+        for _ in range(2):
             await controller.dags.reconcile((NS, "etl"))
-            world.now += STATUS_BATCH_DELAY
+            world.now += STATUS_HOLD_WHILE_RUNS
         assert world.api.objects[dag_path()]["status"]["lastFailedRun"]["run"] == "day1"
         assert run_path("day1") in world.api.objects
 

@@ -14,6 +14,7 @@ from kubedag.core.dag_scheduler import (
     RunSummary,
     invalid_spec_status,
     reconcile_dag,
+    status_batch_delay,
     status_write_is_urgent,
 )
 from kubedag.core.dates import earliest
@@ -174,7 +175,9 @@ class DagReconciler(Reconciler):
         wire = new.to_wire()
         if wire == (body.get("status") or {}):
             self.batches.written(key)
-        elif status_write_is_urgent(old, new) or self.batches.due(key, now):
+        elif status_write_is_urgent(old, new) or self.batches.due(
+            key, now, status_batch_delay(new, self.batches.delay)
+        ):
             await self.dag_status.write(key, wire, None)
             self.batches.written(key)
         old_ready = find_condition(old.conditions if old else [], "Ready")
