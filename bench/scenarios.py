@@ -286,14 +286,16 @@ def fleet(session: Session, scale: Scale) -> ScenarioResult:
     return _scheduled(session, scale, "fleet", hourly=scale.fleet_hourly_dags)
 
 
-def hourly_start(minute: int, first_end: datetime, last_end: datetime) -> datetime:
-    """The startDate of an hourly DAG on ``{minute} * * * *``: its first interval ends at its
-    first tick in the window (so it runs once there) or, if the window has none, at its first
-    tick after the window, past the endDate (so it never runs)."""
+def hourly_start(minute: int, first_end: datetime) -> datetime:
+    """The startDate of an hourly DAG on ``{minute} * * * *``: an hour before its first tick
+    at or after the window's first, so its first interval ends there: in the window (it runs
+    once there) or after it (it runs when the scenario is over). Its startDate stays before
+    the window's endDate either way, so every DAG of the fleet is valid (one whose startDate
+    came after its endDate would be `Ready=False`, never scheduled, and cost a Warning)."""
     tick = first_end.replace(minute=minute)
     if tick < first_end:
         tick += timedelta(hours=1)
-    return tick - timedelta(hours=1) if tick <= last_end else tick
+    return tick - timedelta(hours=1)
 
 
 def _scheduled(session: Session, scale: Scale, name: str, *, hourly: int) -> ScenarioResult:
@@ -314,8 +316,8 @@ def _scheduled(session: Session, scale: Scale, name: str, *, hourly: int) -> Sce
         hourly_due = 0
         for i in range(hourly):
             minute = i % 60
-            begins = hourly_start(minute, first_end, ticks[-1])
-            hourly_due += begins < first_end
+            begins = hourly_start(minute, first_end)
+            hourly_due += begins + timedelta(hours=1) <= ticks[-1]
             run.apply_dag(
                 f"hourly-{i:05d}",
                 dag_spec(

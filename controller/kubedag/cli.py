@@ -418,6 +418,7 @@ async def _serve(args: argparse.Namespace, settings: ControllerSettings) -> int:
                     # kopf waits up to 5 s for its stop-flag waiter after a signal; a flag set
                     # once the controller has stopped lets it exit at once.
                     on_stopped=stop.set,
+                    namespaces=namespaces,
                 ),
                 clusterwide=namespaces is None,
                 namespaces=sorted(namespaces or ()),

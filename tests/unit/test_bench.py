@@ -36,9 +36,12 @@ from bench.results import (
     validate_document,
 )
 from bench.scenarios import SCALES, SCENARIO_FUNCTIONS, hourly_start, most_at_once, slot_reuse_ms
+from bench.session import dag_spec, rfc3339, task
 from bench.soak import split_evenly
 from bench.stats import percentile, rate_per_second, summarize
 from bench.watch import PodRecord
+from kubedag.core.validation import validate_dag
+from kubedag.models.dag import DagSpec
 
 # -- statistics ---------------------------------------------------------------------------------
 
@@ -521,19 +524,30 @@ def test_pool_figures_from_the_watch() -> None:
         (42, "09:42", True),  # its tick is the window's first
         (46, "09:46", True),  # the window's last
         (44, "09:44", True),
-        (47, "10:47", False),  # just after: its first interval ends at 11:47, past endDate
-        (41, "11:41", False),  # just before: its next tick is 11:41
-        (0, "11:00", False),
+        (47, "09:47", False),  # just after: its first interval ends at 10:47
+        (41, "10:41", False),  # just before: its next tick is 11:41
+        (0, "10:00", False),
     ],
 )
-def test_an_hourly_fleet_dag_runs_once_in_the_window_or_never(
+def test_an_hourly_fleet_dag_runs_once_in_the_window_or_after_it_and_is_valid(
     minute: int, starts: str, runs_in_window: bool
 ) -> None:
     first, last = (
         datetime(2026, 11, 30, 10, 42, tzinfo=UTC),
         datetime(2026, 11, 30, 10, 46, tzinfo=UTC),
     )
-    begins = hourly_start(minute, first, last)
+    end_date = last - timedelta(minutes=1)
+    begins = hourly_start(minute, first)
     assert begins.strftime("%H:%M") == starts
     first_interval_end = begins + timedelta(hours=1)
-    assert (first <= first_interval_end <= last) is runs_in_window
+    assert first_interval_end >= first  # no interval ends before the window
+    assert (first_interval_end <= last) is runs_in_window
+    spec = DagSpec.model_validate(
+        dag_spec(
+            [task("only")],
+            schedule=f"{minute} * * * *",
+            startDate=rfc3339(begins),
+            endDate=rfc3339(end_date),
+        )
+    )
+    assert validate_dag("hourly", spec) == []  # the controller schedules it (Ready=True)

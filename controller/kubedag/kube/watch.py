@@ -1,5 +1,6 @@
-"""A watch of a collection, as a stream of its events (for the shard's namespace watch and the
-web view's; the controller's own watches are kopf's)."""
+"""A watch of a collection, as a stream of its events (for the task pods' watch, the shard's
+namespace watch and the web view's; the controller's watches of its own resources are
+kopf's)."""
 
 import json
 from collections.abc import AsyncIterator
@@ -12,17 +13,25 @@ WATCH_SECONDS = 300  # how long the API server keeps a watch open before it ends
 
 
 async def watch_events(
-    kube: Kube, path: str, resource_version: str, *, seconds: int = WATCH_SECONDS
+    kube: Kube,
+    path: str,
+    resource_version: str,
+    *,
+    seconds: int = WATCH_SECONDS,
+    label_selector: str | None = None,
 ) -> AsyncIterator[dict[str, Any]]:
-    """The events of a watch of the collection at `path` from `resource_version`, with
-    bookmarks, until the server ends it after `seconds`. An `ERROR` event (usually 410 Gone:
-    the version is too old) comes like the others; the caller lists again."""
+    """The events of a watch of the collection at `path` from `resource_version` (of the
+    objects with the labels, if given), with bookmarks, until the server ends it after
+    `seconds`. An `ERROR` event (usually 410 Gone: the version is too old) comes like the
+    others; the caller lists again."""
     query = {
         "watch": "true",
         "resourceVersion": resource_version,
         "allowWatchBookmarks": "true",
         "timeoutSeconds": str(seconds),
     }
+    if label_selector:
+        query["labelSelector"] = label_selector
     api = kube.api_client
     params = await api.param_serialize(
         method="GET",

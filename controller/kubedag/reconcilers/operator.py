@@ -1,6 +1,9 @@
 """Every kopf handler, registered in one place: this module reads as the controller's table
-of contents. Handlers only feed watch events to the Controller (controller.py)."""
+of contents. Handlers only feed watch events to the Controller (controller.py); the task
+pods' events come from the controller's own watch (pod_watch.py), started and stopped here
+with the controller."""
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -10,9 +13,10 @@ from kubernetes.aio.client import Configuration
 
 from kubedag import GROUP, VERSION
 from kubedag.core.naming import LABEL_MANAGED_BY
-from kubedag.kube.client import Kube, load_configuration
+from kubedag.kube.client import Kube, core_path, load_configuration
 from kubedag.models import compact_tasks
 from kubedag.reconcilers.controller import Controller
+from kubedag.reconcilers.pod_watch import PodWatch
 from kubedag.reconcilers.settings import ControllerSettings
 
 log = logging.getLogger(__name__)
@@ -51,14 +55,36 @@ def configure_kopf(settings: kopf.OperatorSettings) -> None:
     settings.queueing.idle_timeout = 1.0
 
 
+def pod_watches(controller: Controller, namespaces: frozenset[str] | None) -> list[PodWatch]:
+    """The task pods' watches: one of the whole cluster, or one a namespace, as kopf's."""
+    paths = (
+        ["/api/v1/pods"]
+        if namespaces is None
+        else [core_path("pods", namespace) for namespace in sorted(namespaces)]
+    )
+    return [
+        PodWatch(
+            controller.kube,
+            path,
+            f"{LABEL_MANAGED_BY}=kubedag",
+            controller.on_pod_event,
+            controller.relist.listed,
+        )
+        for path in paths
+    ]
+
+
 def build_registry(
     controller_settings: ControllerSettings,
     kubeconfig: str | None = None,
     on_started: Callable[[Controller], None] | None = None,
     on_stopped: Callable[[], None] | None = None,
+    namespaces: frozenset[str] | None = None,
 ) -> kopf.OperatorRegistry:
+    """`namespaces`: those kopf watches (None: all), for the pod watches to match."""
     registry = kopf.OperatorRegistry()
     state: dict[str, Any] = {}
+    watching: set[asyncio.Task[None]] = set()
 
     def controller() -> Controller:
         return state["controller"]  # type: ignore[no-any-return]
@@ -79,11 +105,17 @@ def build_registry(
         compact_tasks.set_threshold(controller_settings.compact_tasks_over)
         state["controller"] = Controller(kube, controller_settings)
         controller().start()
+        for watch in pod_watches(controller(), namespaces):
+            watching.add(asyncio.create_task(watch.run(), name=f"pod watch {watch.path}"))
         if on_started is not None:
             on_started(controller())
 
     @kopf.on.cleanup(registry=registry)
     async def stop(**_: Any) -> None:
+        for task in watching:
+            task.cancel()
+        await asyncio.gather(*watching, return_exceptions=True)
+        watching.clear()
         await controller().stop()
         await controller().relist.stop()
         await controller().kube.close()
@@ -113,12 +145,6 @@ def build_registry(
         links = controller().dags.datasets
         if links is not None:
             links.dataset_event(type, _plain(body), controller().dag_queue.add)
-
-    @kopf.on.event("", "v1", "pods", labels={LABEL_MANAGED_BY: "kubedag"}, registry=registry)
-    async def pod_event(type: str | None, body: kopf.Body, **_: Any) -> None:
-        if type is None:  # a listing: after a watch gap, pods deleted in it are not in it
-            controller().relist.listed(body["metadata"]["namespace"])
-        controller().on_pod_event(type, _plain(body))
 
     return registry
 
