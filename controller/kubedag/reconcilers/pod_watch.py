@@ -82,4 +82,6 @@ class PodWatch:
         try:
             self.on_event(kind, body)
         except Exception:  # one bad event must not stop the watch (kopf logs and goes on too)
-            log.exception("pod event %s of %s", kind, (body.get("metadata") or {}).get("name"))
+            metadata = body.get("metadata") or {}
+            name, namespace = str(metadata.get("name") or ""), str(metadata.get("namespace") or "")
+            log.exception("pod event %s of %s/%s", kind, namespace, name, extra={"pod": name})
