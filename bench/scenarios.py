@@ -286,14 +286,14 @@ def fleet(session: Session, scale: Scale) -> ScenarioResult:
     return _scheduled(session, scale, "fleet", hourly=scale.fleet_hourly_dags)
 
 
-def hourly_start(minute: int, first_end: datetime) -> datetime:
-    """The startDate of an hourly DAG on ``{minute} * * * *``: an hour before its first tick
-    at or after the window's first, so its first interval ends there: in the window (it runs
-    once there) or after it (it runs when the scenario is over). Its startDate stays before
-    the window's endDate either way, so every DAG of the fleet is valid (one whose startDate
-    came after its endDate would be `Ready=False`, never scheduled, and cost a Warning)."""
-    tick = first_end.replace(minute=minute)
-    if tick < first_end:
+def hourly_start(minute: int, after: datetime) -> datetime:
+    """The startDate (and endDate) of an hourly DAG on ``{minute} * * * *``: an hour before
+    its first tick at or after `after`, so that it runs once, at that tick, and never again
+    (its next interval starts after its endDate). The fleet's hourly DAGs are created before
+    the window is chosen, so a tick may fall before the window (that run is not counted),
+    in it (counted) or after it (the scenario is over by then)."""
+    tick = after.replace(second=0, microsecond=0, minute=minute)
+    if tick < after:
         tick += timedelta(hours=1)
     return tick - timedelta(hours=1)
 
@@ -303,30 +303,33 @@ def _scheduled(session: Session, scale: Scale, name: str, *, hourly: int) -> Sce
     names = [f"md-{i:04d}" for i in range(d)]
     with session.scenario(name) as run:
         run.begin()
-        # The first interval ends at the first minute boundary after the DAGs exist: it
-        # starts a minute earlier, so no interval before it is due (startDate is its start).
-        margin = timedelta(seconds=5 + 0.02 * d + 0.06 * hourly)
-        first_end = _minute_floor(datetime.now(UTC) + margin) + timedelta(minutes=1)
-        start_date = first_end - timedelta(minutes=1)
-        ticks = [first_end + timedelta(minutes=k) for k in range(minutes)]
-        tick_texts = {rfc3339(t) for t in ticks}
-        # The schedules stop after the window (a pause would also hold back the window's
-        # runs still queued).
-        end_date = rfc3339(ticks[-1] - timedelta(minutes=1))
-        hourly_due = 0
-        for i in range(hourly):
-            minute = i % 60
-            begins = hourly_start(minute, first_end)
-            hourly_due += begins + timedelta(hours=1) <= ticks[-1]
+        # The hourly DAGs first, each due once at its minute's next tick (from a minute on):
+        # the window is chosen once they exist, so their number does not set how long the
+        # scenario waits for it.
+        hourly_begins = [
+            hourly_start(i % 60, datetime.now(UTC) + timedelta(minutes=1)) for i in range(hourly)
+        ]
+        for i, begins in enumerate(hourly_begins):
             run.apply_dag(
                 f"hourly-{i:05d}",
                 dag_spec(
                     [task("only")],
-                    schedule=f"{minute} * * * *",
+                    schedule=f"{i % 60} * * * *",
                     startDate=rfc3339(begins),
-                    endDate=end_date,
+                    endDate=rfc3339(begins),
                 ),
             )
+        # The first interval ends at the first minute boundary after the minute DAGs exist:
+        # it starts a minute earlier, so no interval before it is due (startDate is its start).
+        margin = timedelta(seconds=5 + 0.02 * d)
+        first_end = _minute_floor(datetime.now(UTC) + margin) + timedelta(minutes=1)
+        start_date = first_end - timedelta(minutes=1)
+        ticks = [first_end + timedelta(minutes=k) for k in range(minutes)]
+        tick_texts = {rfc3339(t) for t in ticks}
+        hourly_due = sum(1 for b in hourly_begins if rfc3339(b + timedelta(hours=1)) in tick_texts)
+        # The schedules stop after the window (a pause would also hold back the window's
+        # runs still queued).
+        end_date = rfc3339(ticks[-1] - timedelta(minutes=1))
         for dag_name in names:
             run.apply_dag(
                 dag_name,

@@ -40,6 +40,7 @@ from bench.session import dag_spec, rfc3339, task
 from bench.soak import split_evenly
 from bench.stats import percentile, rate_per_second, summarize
 from bench.watch import PodRecord
+from kubedag.core.dag_scheduler import plan_schedule
 from kubedag.core.validation import validate_dag
 from kubedag.models.dag import DagSpec
 
@@ -518,36 +519,30 @@ def test_pool_figures_from_the_watch() -> None:
 
 
 @pytest.mark.parametrize(
-    ("minute", "starts", "runs_in_window"),
+    ("minute", "tick"),
     [
-        # Window 10:42..10:46 (five minute ticks).
-        (42, "09:42", True),  # its tick is the window's first
-        (46, "09:46", True),  # the window's last
-        (44, "09:44", True),
-        (47, "09:47", False),  # just after: its first interval ends at 10:47
-        (41, "10:41", False),  # just before: its next tick is 11:41
-        (0, "10:00", False),
+        # Created from 10:41:30 on: each hourly DAG's first tick at or after it.
+        (42, "10:42"),
+        (59, "10:59"),
+        (41, "11:41"),  # 10:41 is already past
+        (0, "11:00"),
     ],
 )
-def test_an_hourly_fleet_dag_runs_once_in_the_window_or_after_it_and_is_valid(
-    minute: int, starts: str, runs_in_window: bool
+def test_an_hourly_fleet_dag_is_valid_and_runs_once_at_its_first_tick(
+    minute: int, tick: str
 ) -> None:
-    first, last = (
-        datetime(2026, 11, 30, 10, 42, tzinfo=UTC),
-        datetime(2026, 11, 30, 10, 46, tzinfo=UTC),
-    )
-    end_date = last - timedelta(minutes=1)
-    begins = hourly_start(minute, first)
-    assert begins.strftime("%H:%M") == starts
-    first_interval_end = begins + timedelta(hours=1)
-    assert first_interval_end >= first  # no interval ends before the window
-    assert (first_interval_end <= last) is runs_in_window
+    after = datetime(2026, 11, 30, 10, 41, 30, tzinfo=UTC)
+    begins = hourly_start(minute, after)
     spec = DagSpec.model_validate(
         dag_spec(
             [task("only")],
             schedule=f"{minute} * * * *",
             startDate=rfc3339(begins),
-            endDate=rfc3339(end_date),
+            endDate=rfc3339(begins),
         )
     )
     assert validate_dag("hourly", spec) == []  # the controller schedules it (Ready=True)
+    plan = plan_schedule(
+        spec, catchup_default=True, last_interval=None, now=after + timedelta(hours=3)
+    )
+    assert [p.interval.end.strftime("%H:%M") for p in plan.due] == [tick]
