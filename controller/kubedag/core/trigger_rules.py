@@ -6,7 +6,6 @@ setups it does not depend on directly (its "indirect" setups, see core/setup_tea
 also waits for them to succeed, and fails or skips with them, before its own rule counts.
 """
 
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
@@ -65,17 +64,17 @@ def evaluate(
     constraint = _setup_constraint(list(indirect_setup_states))
     if constraint in _SETTLED:
         return constraint
-    count = Counter(states)
-    setups = Counter(setup_states)
+    setups = list(setup_states)
+    # list.count rather than a Counter: every pass of a run evaluates each waiting task.
     counts = _Counts(
         total=len(states),
-        success=count[TaskState.SUCCESS],
-        skipped=count[TaskState.SKIPPED],
-        failed=count[TaskState.FAILED],
-        upstream_failed=count[TaskState.UPSTREAM_FAILED],
-        setups=sum(setups.values()),
-        setup_success=setups[TaskState.SUCCESS],
-        setup_skipped=setups[TaskState.SKIPPED],
+        success=states.count(TaskState.SUCCESS),
+        skipped=states.count(TaskState.SKIPPED),
+        failed=states.count(TaskState.FAILED),
+        upstream_failed=states.count(TaskState.UPSTREAM_FAILED),
+        setups=len(setups),
+        setup_success=setups.count(TaskState.SUCCESS),
+        setup_skipped=setups.count(TaskState.SKIPPED),
     )
     settled = _settled(rule, counts)
     if settled is not None:
