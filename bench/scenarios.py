@@ -306,9 +306,8 @@ def _scheduled(session: Session, scale: Scale, name: str, *, hourly: int) -> Sce
         # The hourly DAGs first, each due once at its minute's next tick (from a minute on):
         # the window is chosen once they exist, so their number does not set how long the
         # scenario waits for it.
-        hourly_begins = [
-            hourly_start(i % 60, datetime.now(UTC) + timedelta(minutes=1)) for i in range(hourly)
-        ]
+        after = datetime.now(UTC) + timedelta(minutes=1)
+        hourly_begins = [hourly_start(i % 60, after) for i in range(hourly)]
         for i, begins in enumerate(hourly_begins):
             run.apply_dag(
                 f"hourly-{i:05d}",

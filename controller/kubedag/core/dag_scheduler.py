@@ -276,8 +276,7 @@ def status_batch_delay(new: DagStatus, delay: timedelta) -> timedelta:
     """How long a DAG's batched status write waits after the first change it carries: `delay`
     (STATUS_BATCH_DELAY) once no run is queued or running, else up to STATUS_HOLD_WHILE_RUNS.
     A run's creation, start and end then make one write even when the run takes longer than
-    `delay` (500 runs due on one minute take 5 to 15 s on a 2-core machine: two or three
-    writes a run before), and a long run's counts are still shown within 30 s."""
+    `delay`, and a long run's counts are still shown within STATUS_HOLD_WHILE_RUNS."""
     in_flight = (new.active_runs or 0) + (new.queued_runs or 0) > 0
     return max(delay, STATUS_HOLD_WHILE_RUNS) if in_flight else delay
 

@@ -12,7 +12,7 @@ import kopf
 from kubernetes.aio.client import Configuration
 
 from kubedag import GROUP, VERSION
-from kubedag.core.naming import LABEL_MANAGED_BY
+from kubedag.core.naming import LABEL_MANAGED_BY, MANAGED_BY
 from kubedag.kube.client import Kube, core_path, load_configuration
 from kubedag.models import compact_tasks
 from kubedag.reconcilers.controller import Controller
@@ -66,7 +66,7 @@ def pod_watches(controller: Controller, namespaces: frozenset[str] | None) -> li
         PodWatch(
             controller.kube,
             path,
-            f"{LABEL_MANAGED_BY}=kubedag",
+            f"{LABEL_MANAGED_BY}={MANAGED_BY}",
             controller.on_pod_event,
             controller.relist.listed,
         )

@@ -35,7 +35,6 @@ class PodWatch:
         self.label_selector = label_selector
         self.on_event = on_event
         self.on_listed = on_listed
-        self.listings = 0
         self.version = ""  # where the watch goes on from; "": list first
 
     async def run(self) -> None:
@@ -57,7 +56,6 @@ class PodWatch:
         listed = await self.kube.request(
             "GET", self.path, query={"labelSelector": self.label_selector}
         )
-        self.listings += 1
         for item in listed.get("items") or []:
             self.on_listed(str(item["metadata"]["namespace"]))
             self._deliver(None, item)
