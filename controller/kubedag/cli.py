@@ -368,10 +368,12 @@ async def _serve(args: argparse.Namespace, settings: ControllerSettings) -> int:
     from kubedag.kube.client import Kube
     from kubedag.kube.leader import LeaderElector
     from kubedag.kube.metrics import LEADER
+    from kubedag.reconcilers import garbage_collection
     from kubedag.reconcilers.metrics import Workload, process_registry
     from kubedag.reconcilers.operator import build_registry
     from kubedag.reconcilers.shards import NamespaceMembership, Operator, serve_shard
 
+    garbage_collection.tune()  # every module the controller runs is imported by now
     registry, workload = process_registry()
     runner: web.AppRunner | None = None
     ports = {port for port in (args.health_port, args.metrics_port) if port}

@@ -108,6 +108,14 @@ QUEUE_WORK = Histogram(
     buckets=WORK_BUCKETS,
     registry=None,
 )
+GC_PAUSE = Histogram(
+    "kubedag_gc_pause_seconds",
+    "The garbage collector's collections (the process stops for each): their duration, by "
+    "generation (0 young, 2 full)",
+    ["generation"],
+    buckets=WORK_BUCKETS,
+    registry=None,
+)
 RECORDED = (
     RUN_TRANSITIONS,
     TASK_TRANSITIONS,
@@ -119,6 +127,7 @@ RECORDED = (
     QUEUE_RETRIES,
     QUEUE_WAIT,
     QUEUE_WORK,
+    GC_PAUSE,
     kube_metrics.API_REQUESTS,
     kube_metrics.API_LATENCY,
     kube_metrics.LEADER,
