@@ -1,11 +1,12 @@
 """The controller's own Prometheus metrics, served on its health port (``kubedag run
---health-port P`` answers ``GET /metrics``): the per-object cache sizes and its memory."""
+--health-port P`` answers ``GET /metrics``): the per-object cache sizes, its memory and its
+garbage collector's pauses."""
 
 from __future__ import annotations
 
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -13,6 +14,8 @@ CACHE_ENTRIES = "kubedag_cache_entries"
 """A gauge per per-object cache, label ``cache``: the entries it holds."""
 RESIDENT_MEMORY = "process_resident_memory_bytes"
 """prometheus-client's default process collector."""
+GC_PAUSE = "kubedag_gc_pause_seconds"
+"""A histogram of the garbage collector's collections, label ``generation``."""
 
 
 class MetricsMissing(RuntimeError):
@@ -24,6 +27,17 @@ class ControllerMetrics:
     cache_entries: dict[str, float]
     """Cache name -> entries."""
     resident_memory_bytes: float
+    gc_pauses: dict[str, tuple[float, float]] = field(default_factory=dict)
+    """Generation -> (collections, seconds) since the process started; empty from a
+    controller that does not time them."""
+
+    def gc_since(self, before: ControllerMetrics) -> dict[str, tuple[float, float]]:
+        """Collections and their seconds, by generation, since the scrape `before`."""
+        since = {}
+        for generation, (count, seconds) in sorted(self.gc_pauses.items()):
+            count_before, seconds_before = before.gc_pauses.get(generation, (0.0, 0.0))
+            since[generation] = (count - count_before, seconds - seconds_before)
+        return since
 
     def largest_cache(self) -> tuple[str, float]:
         """The cache holding the most entries (name, entries); ("", 0) with no caches."""
@@ -34,15 +48,22 @@ class ControllerMetrics:
 
 
 def parse(text: str) -> ControllerMetrics:
-    """The cache gauges and the resident memory from a Prometheus text exposition."""
+    """The cache gauges, the resident memory and the collector's pauses from a Prometheus
+    text exposition."""
     caches: dict[str, float] = {}
     resident: float | None = None
+    counts: dict[str, float] = {}
+    sums: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if sample.name == CACHE_ENTRIES:
                 caches[sample.labels.get("cache", "")] = sample.value
             elif sample.name == RESIDENT_MEMORY:
                 resident = sample.value
+            elif sample.name == f"{GC_PAUSE}_count":
+                counts[sample.labels.get("generation", "")] = sample.value
+            elif sample.name == f"{GC_PAUSE}_sum":
+                sums[sample.labels.get("generation", "")] = sample.value
     missing = [
         name
         for name, found in ((CACHE_ENTRIES, bool(caches)), (RESIDENT_MEMORY, resident is not None))
@@ -50,7 +71,8 @@ def parse(text: str) -> ControllerMetrics:
     ]
     if missing or resident is None:
         raise MetricsMissing(f"the controller's /metrics has no {' or '.join(missing)}")
-    return ControllerMetrics(caches, resident)
+    gc_pauses = {g: (counts[g], sums.get(g, 0.0)) for g in counts}
+    return ControllerMetrics(caches, resident, gc_pauses)
 
 
 def url(port: int) -> str:

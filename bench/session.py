@@ -19,9 +19,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import apimetrics
+from bench import apimetrics, controllermetrics
 from bench.api import Api, custom_path
 from bench.cluster import BenchCluster, ControllerProcess
+from bench.controllermetrics import ControllerMetrics
 from bench.stats import percentile
 from bench.watch import PodRecord, Recorder
 from devcluster.controlplane import free_port
@@ -92,6 +93,8 @@ class Window:
     cluster_cpu_end: dict[str, float] = field(default_factory=dict)
     peak_rss_mib: float = 0.0
     requests: Any = field(default_factory=dict)
+    gc_start: ControllerMetrics | None = None
+    gc_end: ControllerMetrics | None = None
 
 
 class ScenarioRun:
@@ -205,6 +208,7 @@ class ScenarioRun:
         self.window.cpu_start = self.controller.cpu_seconds()
         self.window.harness_cpu_start = _own_cpu_seconds()
         self.window.cluster_cpu_start = self.session.cluster.cpu_seconds()
+        self.window.gc_start = self._controller_metrics()
         self.window.started = time.time()
 
     def end(self, settle: float = SETTLE_SECONDS) -> None:
@@ -214,8 +218,23 @@ class ScenarioRun:
         self.window.harness_cpu_end = _own_cpu_seconds()
         self.window.cluster_cpu_end = self.session.cluster.cpu_seconds()
         self.window.peak_rss_mib = self.controller.peak_rss_mib()
+        self.window.gc_end = self._controller_metrics()
         after = apimetrics.parse_request_totals(self.api.metrics())
         self.window.requests = apimetrics.delta(self._metrics_before, after)
+
+    def _controller_metrics(self) -> ControllerMetrics | None:
+        port = self.controller.health_port
+        try:
+            return controllermetrics.scrape(port) if port is not None else None
+        except controllermetrics.MetricsMissing as error:
+            log.warning("no garbage collection figures from the controller: %s", error)
+            return None  # a controller without them (an older --controller-pythonpath)
+
+    def gc_in_window(self) -> dict[str, tuple[float, float]]:
+        """The controller's garbage collections in the window: generation -> (collections,
+        seconds); empty when its /metrics does not time them."""
+        start, end = self.window.gc_start, self.window.gc_end
+        return end.gc_since(start) if start is not None and end is not None else {}
 
     def pods(self, dag: str | None = None) -> list[PodRecord]:
         return [
@@ -232,10 +251,14 @@ class ScenarioRun:
             self.window.requests, harness_dagrun_creates=self.harness_run_creates
         )
         bind = [(p.bound - p.added) * 1000 for p in pods if p.bound is not None]
+        collections = self.gc_in_window()
         metrics = {
             "task_tries": tries,
             "controller_cpu_s": self.window.cpu_end - self.window.cpu_start,
             "controller_peak_rss_mib": self.window.peak_rss_mib,
+            "controller_gc_s": (
+                sum(seconds for _, seconds in collections.values()) if collections else math.nan
+            ),
             "api_writes": attributed.writes,
             "api_reads": attributed.reads,
             "api_writes_per_try": attributed.writes / tries if tries else math.nan,
@@ -253,6 +276,10 @@ class ScenarioRun:
             "cluster_cpu_s": {
                 name: round(end - self.window.cluster_cpu_start.get(name, 0.0), 2)
                 for name, end in self.window.cluster_cpu_end.items()
+            },
+            "controller_gc": {
+                generation: {"collections": int(count), "seconds": round(seconds, 3)}
+                for generation, (count, seconds) in collections.items()
             },
             "api_streams": attributed.streams,
             "requests": attributed.by_kind,

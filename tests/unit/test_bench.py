@@ -364,6 +364,28 @@ def test_controller_metrics_give_each_cache_and_the_resident_memory() -> None:
     assert metrics.largest_cache() == ("snapshots", 3)  # ties: the first by name
 
 
+def test_controller_metrics_give_the_collector_pauses_by_generation() -> None:
+    def exposition(young: tuple[int, float], full: tuple[int, float]) -> str:
+        lines = ["# TYPE kubedag_gc_pause_seconds histogram"]
+        for generation, (count, seconds) in (("0", young), ("2", full)):
+            lines += [
+                f'kubedag_gc_pause_seconds_bucket{{generation="{generation}",le="+Inf"}} {count}',
+                f'kubedag_gc_pause_seconds_count{{generation="{generation}"}} {count}',
+                f'kubedag_gc_pause_seconds_sum{{generation="{generation}"}} {seconds}',
+            ]
+        return CONTROLLER_METRICS + "\n".join(lines) + "\n"
+
+    before = controllermetrics.parse(exposition((10, 0.05), (1, 0.2)))
+    after = controllermetrics.parse(exposition((25, 0.125), (3, 0.5)))
+    assert before.gc_pauses == {"0": (10, 0.05), "2": (1, 0.2)}
+    since = after.gc_since(before)
+    assert since.keys() == {"0", "2"}
+    assert since["0"][0] == 15 and since["0"][1] == pytest.approx(0.075)
+    assert since["2"][0] == 2 and since["2"][1] == pytest.approx(0.3)
+    # A controller that does not time its collections: nothing, not zeros.
+    assert controllermetrics.parse(CONTROLLER_METRICS).gc_since(before) == {}
+
+
 def test_controller_metrics_without_the_gauges_are_refused() -> None:
     only_process = CONTROLLER_METRICS.split("# HELP kubedag_cache_entries")[0]
     with pytest.raises(controllermetrics.MetricsMissing, match="no kubedag_cache_entries"):

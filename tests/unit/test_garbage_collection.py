@@ -55,6 +55,9 @@ def test_collections_are_timed_by_generation(restored_collector: None) -> None:
     garbage_collection.tune()
     garbage_collection.tune()  # a second call adds no second recorder
     assert sum(isinstance(c, garbage_collection.PauseRecorder) for c in gc.callbacks) == 1
+    assert {"0", "1", "2"} <= {
+        sample.labels["generation"] for family in GC_PAUSE.collect() for sample in family.samples
+    }  # exported before the first collection of each
     before = count("2")
     gc.collect()
     assert count("2") == before + 1

@@ -41,4 +41,6 @@ def tune() -> None:
     gc.freeze()
     gc.set_threshold(*THRESHOLDS)
     if not any(isinstance(callback, PauseRecorder) for callback in gc.callbacks):
+        for generation in range(len(THRESHOLDS)):
+            GC_PAUSE.labels(str(generation))  # exported from the start, at 0
         gc.callbacks.append(PauseRecorder())
