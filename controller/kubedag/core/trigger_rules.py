@@ -22,6 +22,10 @@ class Verdict(Enum):
 
 
 _SETTLED = (Verdict.SKIP, Verdict.UPSTREAM_FAILED)
+_COUNTED = frozenset(
+    (TaskState.SUCCESS, TaskState.SKIPPED, TaskState.FAILED, TaskState.UPSTREAM_FAILED)
+)
+"""The upstream states the rules count; any other (none, scheduled, running...) has not ended."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,10 @@ def evaluate(
     constraint = _setup_constraint(list(indirect_setup_states))
     if constraint in _SETTLED:
         return constraint
+    if not any(state in _COUNTED for state in states):
+        # Every rule but `always` settles or is met only once an upstream task has ended
+        # (all counts 0): the common case of a long run's pass, decided without counting.
+        return Verdict.WAIT
     setups = list(setup_states)
     # list.count rather than a Counter: every pass of a run evaluates each waiting task.
     counts = _Counts(
