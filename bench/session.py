@@ -22,7 +22,6 @@ from typing import Any
 from bench import apimetrics, controllermetrics
 from bench.api import Api, custom_path
 from bench.cluster import BenchCluster, ControllerProcess
-from bench.controllermetrics import ControllerMetrics
 from bench.stats import percentile
 from bench.watch import PodRecord, Recorder
 from devcluster.controlplane import free_port
@@ -93,8 +92,8 @@ class Window:
     cluster_cpu_end: dict[str, float] = field(default_factory=dict)
     peak_rss_mib: float = 0.0
     requests: Any = field(default_factory=dict)
-    gc_start: ControllerMetrics | None = None
-    gc_end: ControllerMetrics | None = None
+    gc_start: controllermetrics.ControllerMetrics | None = None
+    gc_end: controllermetrics.ControllerMetrics | None = None
 
 
 class ScenarioRun:
@@ -222,7 +221,7 @@ class ScenarioRun:
         after = apimetrics.parse_request_totals(self.api.metrics())
         self.window.requests = apimetrics.delta(self._metrics_before, after)
 
-    def _controller_metrics(self) -> ControllerMetrics | None:
+    def _controller_metrics(self) -> controllermetrics.ControllerMetrics | None:
         port = self.controller.health_port
         try:
             return controllermetrics.scrape(port) if port is not None else None
