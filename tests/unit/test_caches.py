@@ -8,8 +8,9 @@ from hypothesis import strategies as st
 
 from kubedag.core import past
 from kubedag.core.dag_scheduler import RunSummary
+from kubedag.core.pod_observation import PodObservation
 from kubedag.models.dagrun import RunState, RunType
-from kubedag.reconcilers.caches import BodyCache, RunCache
+from kubedag.reconcilers.caches import BodyCache, PodCache, RunCache
 
 
 def body(version: str | None, state: str = "running") -> dict[str, Any]:
@@ -45,6 +46,16 @@ def test_an_equal_version_replaces_and_an_unreadable_one_is_taken_as_newest() ->
     assert cache.get(KEY) == body(None, "queued")
     cache.put(KEY, body("opaque", "success"))
     assert cache.get(KEY) == body("opaque", "success")
+
+
+def test_a_pod_observation_never_goes_back_to_an_older_version() -> None:
+    cache = PodCache()
+    assert cache.update("etl", PodObservation("p", "Succeeded", run="r", version=12))
+    assert not cache.update("etl", PodObservation("p", "Pending", run="r", version=11))
+    assert cache.get("etl", "p") == PodObservation("p", "Succeeded", run="r", version=12)
+    assert cache.update("etl", PodObservation("p", "Succeeded", run="r", version=12))  # equal
+    assert cache.update("etl", PodObservation("p", "Failed", run="r"))  # unreadable: newest
+    assert [pod.phase for pod in cache.of_run("etl", "r")] == ["Failed"]
 
 
 def test_drop_forgets_and_keys_are_separate() -> None:

@@ -200,6 +200,33 @@ def test_a_late_watch_event_does_not_replace_the_response_to_a_newer_write() -> 
     run_async(scenario)
 
 
+def test_a_pod_finished_before_its_create_response_is_handled_stays_finished() -> None:
+    """The create's response (Pending) is handled after the watch delivered the pod
+    finished: the newer observation stays, and the run finishes (CI, stop 26)."""
+
+    async def scenario() -> None:
+        world = World()
+        world.apply_dag()
+        create = world.api.create
+
+        async def create_then_finish(collection: str, manifest: dict[str, Any]) -> Any:
+            created = await create(collection, manifest)
+            if collection.endswith("/pods"):  # the watch is ahead of the reply
+                world.finish_pod(manifest["metadata"]["name"])
+            return created
+
+        world.api.create = create_then_finish  # type: ignore[method-assign]
+        key = world.create_run("r1")
+        await world.controller.runs.reconcile(key)  # pins, starts, creates the pod
+        pod = world.controller.informer.pods.get(NS, "r1-a-1")
+        assert pod is not None and pod.phase == "Succeeded"
+        world.watch_run("r1")
+        await world.controller.runs.reconcile(key)
+        assert world.state("r1") == "success"
+
+    run_async(scenario)
+
+
 def test_a_pod_that_frees_a_task_slot_wakes_the_run_waiting_for_it() -> None:
     async def scenario() -> None:
         world = World()

@@ -39,6 +39,9 @@ class PodObservation:
     pool_slots: int = 1
     unrunnable: str | None = None
     """Why the pod's container will never start, and how to fix it (core/unrunnable.py)."""
+    version: int | None = None
+    """The pod's resourceVersion (etcd's, an increasing integer; None if unreadable): of two
+    observations of a pod, a cache keeps the newer (reconcilers/caches.py)."""
 
     @property
     def failure(self) -> str:
@@ -117,7 +120,15 @@ def observe_pod(pod: dict[str, Any]) -> PodObservation:
         pool=str(labels.get(LABEL_POOL, "")),
         pool_slots=_slots(labels.get(LABEL_POOL_SLOTS)),
         unrunnable=never,
+        version=_version(metadata.get("resourceVersion")),
     )
+
+
+def _version(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _slots(value: Any) -> int:

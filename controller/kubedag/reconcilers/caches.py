@@ -26,12 +26,19 @@ class PodCache:
         self.sequence = 0
         self._touched: dict[NamespacedName, int] = {}
 
-    def update(self, namespace: str, pod: PodObservation) -> None:
+    def update(self, namespace: str, pod: PodObservation) -> bool:
+        """Store `pod` unless a newer observation of it is known; returns whether stored.
+        The response to a pod's create can be handled after the watch delivered the pod
+        further on (finished, even): it must not take the pod back to Pending."""
+        known = self._pods.get((namespace, pod.name))
+        if known is not None and _older(pod.version, known.version):
+            return False
         self._pods[(namespace, pod.name)] = pod
         self.sequence += 1
         self._touched[(namespace, pod.name)] = self.sequence
         if pod.run:
             self._by_run[(namespace, pod.run)].add(pod.name)
+        return True
 
     def remove(self, namespace: str, name: str) -> None:
         self._touched.pop((namespace, name), None)
@@ -200,6 +207,10 @@ class RunCache:
         return sum(len(runs) for runs in self._by_dag.values()) + len(self._dated)
 
 
+def _older(version: int | None, than: int | None) -> bool:
+    return version is not None and than is not None and version < than
+
+
 def resource_version(body: dict[str, Any]) -> int | None:
     try:
         return int(body["metadata"]["resourceVersion"])
@@ -220,10 +231,8 @@ class BodyCache:
         # resourceVersions are opaque by contract but etcd's are increasing integers: a watch
         # event that arrives after the response to a newer write of ours must not replace it.
         cached = self._bodies.get(key)
-        if cached is not None:
-            old, new = resource_version(cached), resource_version(body)
-            if old is not None and new is not None and old > new:
-                return
+        if cached is not None and _older(resource_version(body), resource_version(cached)):
+            return
         self._bodies[key] = body
 
     def get(self, key: NamespacedName) -> dict[str, Any] | None:

@@ -210,8 +210,10 @@ class Informer:
     # Pods ----------------------------------------------------------------------------------
 
     def put_pod(self, namespace: str, pod: PodObservation) -> bool:
-        """Store what is known of a pod; True if it freed slots (it stopped)."""
-        self.pods.update(namespace, pod)
+        """Store what is known of a pod; True if it freed slots (it stopped). An observation
+        older than the one known changes nothing."""
+        if not self.pods.update(namespace, pod):
+            return False
         return self.slots.pod_seen(namespace, pod)
 
     def forget_pod(self, namespace: str, name: str) -> bool:
