@@ -6,7 +6,7 @@ newest scheduled run's data interval stands in for Airflow's next_dagrun column)
 restart loses nothing, and run names derive from logical dates, so nothing is duplicated.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
@@ -153,13 +153,29 @@ def plan_schedule(
     return SchedulePlan(due, later, next_wakeup(after_due))
 
 
+def _is_position(run: RunSummary) -> bool:
+    return is_schedule_position(run.run_type) and run.interval is not None
+
+
+def _position_key(run: RunSummary) -> tuple[datetime, datetime, str]:
+    assert run.interval is not None
+    return (run.interval.start, run.interval.end, run.name)
+
+
+def _reached(run: RunSummary, state: RunState) -> bool:
+    return (
+        run.state is state and run.finished_at is not None and counts_in_dag_outcomes(run.run_type)
+    )
+
+
+def _outcome_key(run: RunSummary) -> tuple[datetime, datetime, str]:
+    return (run.finished_at or EPOCH, run.logical_date or EPOCH, run.name)
+
+
 def newest_scheduled_run(runs: Sequence[RunSummary]) -> RunSummary | None:
     """The scheduled run of the newest interval: the scheduler's position (history cleanup
     never deletes it)."""
-    scheduled = [r for r in runs if is_schedule_position(r.run_type) and r.interval is not None]
-    if not scheduled:
-        return None
-    return max(scheduled, key=lambda r: (r.interval.start, r.interval.end, r.name))  # type: ignore[union-attr]
+    return max(filter(_is_position, runs), key=_position_key, default=None)
 
 
 def newest_scheduled_interval(runs: Sequence[RunSummary]) -> DataInterval | None:
@@ -172,16 +188,7 @@ def last_outcome(
 ) -> RunOutcome | None:
     """The run that reached `state` most recently, among the runs and the one the DAG's
     status remembers (history cleanup may have deleted it since)."""
-    reached = [
-        r
-        for r in runs
-        if r.state is state and r.finished_at is not None and counts_in_dag_outcomes(r.run_type)
-    ]
-    newest = (
-        max(reached, key=lambda r: (r.finished_at, r.logical_date or EPOCH, r.name))
-        if reached
-        else None
-    )
+    newest = max((r for r in runs if _reached(r, state)), key=_outcome_key, default=None)
     candidates = [remembered] if remembered is not None else []
     if newest is not None:
         candidates.append(
@@ -192,6 +199,83 @@ def last_outcome(
     if not candidates:
         return None
     return max(candidates, key=lambda o: (o.finished_at or EPOCH, o.logical_date or EPOCH, o.run))
+
+
+@dataclass(frozen=True)
+class FinishedMarks:
+    """The only finished runs a DAG's pass reads: the newest scheduled run (the schedule's
+    position) and the runs that reached success and failure last (the DAG's last outcomes).
+    Every other decision of `reconcile_dag` reads unfinished runs only."""
+
+    newest_scheduled: RunSummary | None = None
+    last_success: RunSummary | None = None
+    last_failure: RunSummary | None = None
+
+    def with_run(self, run: RunSummary) -> "FinishedMarks":
+        """The marks once the finished `run` is among the runs."""
+        marks = self
+        if _is_position(run) and _beats(run, marks.newest_scheduled, _position_key):
+            marks = replace(marks, newest_scheduled=run)
+        if _reached(run, RunState.SUCCESS) and _beats(run, marks.last_success, _outcome_key):
+            marks = replace(marks, last_success=run)
+        if _reached(run, RunState.FAILED) and _beats(run, marks.last_failure, _outcome_key):
+            marks = replace(marks, last_failure=run)
+        return marks
+
+    def refreshed(self, run: RunSummary) -> "FinishedMarks | None":
+        """The marks once a run that is one of them changed to `run` (a later status write);
+        None when another run may have to take its place (it went back, or its key did)."""
+        if is_unfinished(run):
+            return None
+        changed: dict[str, RunSummary] = {}
+        for field_name, qualifies, key in (
+            ("newest_scheduled", _is_position, _position_key),
+            ("last_success", lambda r: _reached(r, RunState.SUCCESS), _outcome_key),
+            ("last_failure", lambda r: _reached(r, RunState.FAILED), _outcome_key),
+        ):
+            mark: RunSummary | None = getattr(self, field_name)
+            if mark is None or mark.name != run.name:
+                continue
+            if not qualifies(run) or key(run) < key(mark):
+                return None
+            changed[field_name] = run
+        return replace(self, **changed).with_run(run)
+
+    def names(self) -> set[str]:
+        return {r.name for r in self.runs()}
+
+    def runs(self) -> list[RunSummary]:
+        found = (self.newest_scheduled, self.last_success, self.last_failure)
+        unique = {r.name: r for r in found if r is not None}
+        return list(unique.values())
+
+
+def _beats(
+    run: RunSummary,
+    mark: RunSummary | None,
+    key: Callable[[RunSummary], tuple[datetime, datetime, str]],
+) -> bool:
+    return mark is None or key(run) > key(mark)
+
+
+def is_unfinished(run: RunSummary) -> bool:
+    return run.state is None or not run.state.finished
+
+
+def finished_marks(runs: Iterable[RunSummary]) -> FinishedMarks:
+    marks = FinishedMarks()
+    for run in runs:
+        if not is_unfinished(run):
+            marks = marks.with_run(run)
+    return marks
+
+
+def scheduler_view(runs: Sequence[RunSummary]) -> list[RunSummary]:
+    """The runs `reconcile_dag` needs: the unfinished ones and the finished marks. Given
+    them, it decides as it does given every run (tests/unit/test_dag_scheduler_view.py), so a
+    DAG's pass costs its unfinished runs, not its history (the informer keeps the view
+    up to date: reconcilers/run_index.py)."""
+    return [r for r in runs if is_unfinished(r)] + finished_marks(runs).runs()
 
 
 def schedule_position(runs: Sequence[RunSummary], status: DagStatus | None) -> DataInterval | None:

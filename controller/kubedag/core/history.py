@@ -111,6 +111,14 @@ def runs_to_delete(
     return Cleanup([r.name for r in ordered], wake)
 
 
+def may_delete_runs(policy: HistoryPolicy, has_test_runs: bool) -> bool:
+    """Whether `runs_to_delete` may select anything (a cheap test before a walk of every
+    run): a limit or a TTL is set, or the DAG has test runs, which go TEST_RUN_TTL after they
+    end whatever the policy."""
+    limited = (policy.successful_limit, policy.failed_limit, policy.ttl) != (None, None, None)
+    return limited or has_test_runs
+
+
 def _shorter(ttl: timedelta | None, limit: timedelta) -> timedelta:
     return limit if ttl is None else min(ttl, limit)
 

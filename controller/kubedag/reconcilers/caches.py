@@ -1,7 +1,6 @@
 """In-memory views of the pods and DagRuns the controller watches, fed by watch events and
 by the controller's own writes (write-through), so decisions never wait for the echo."""
 
-import bisect
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from datetime import datetime
@@ -13,6 +12,7 @@ from kubedag.core.pod_observation import PodObservation
 from kubedag.core.schedule import DataInterval
 from kubedag.models.compact_tasks import task_records
 from kubedag.models.dagrun import RunState, RunType, TaskState
+from kubedag.reconcilers.run_index import DagRunIndex
 
 NamespacedName = tuple[str, str]
 
@@ -140,71 +140,73 @@ class RunCache:
     unless it is given the version it derives from."""
 
     def __init__(self) -> None:
-        self._by_dag: dict[NamespacedName, dict[str, tuple[int | None, RunSummary]]] = defaultdict(
-            dict
-        )
-        # Each DAG's dated runs as (logical date, name), sorted: a run's previous run is
-        # found by bisection, not by a walk of every run of its DAG.
-        self._dated: dict[NamespacedName, list[tuple[datetime, str]]] = {}
+        self._by_dag: dict[NamespacedName, DagRunIndex] = {}
 
     def update(
         self, namespace: str, dag: str, summary: RunSummary, version: int | None = None
     ) -> RunSummary | None:
         """Store `summary` unless a newer one is known; returns the summary known before."""
-        runs = self._by_dag[(namespace, dag)]
-        known = runs.get(summary.name)
+        index = self._by_dag.get((namespace, dag))
+        if index is None:
+            index = self._by_dag[(namespace, dag)] = DagRunIndex()
+        known = index.summaries.get(summary.name)
         if known is not None and known[0] is not None and (version is None or version < known[0]):
             return known[1]
-        runs[summary.name] = (version, summary)
-        before = known[1].logical_date if known is not None else None
-        if before != summary.logical_date:
-            self._undate((namespace, dag), before, summary.name)
-            if summary.logical_date is not None:
-                dated = self._dated.setdefault((namespace, dag), [])
-                bisect.insort(dated, (summary.logical_date, summary.name))
+        index.put(summary, version)
         return known[1] if known is not None else None
 
     def remove(self, namespace: str, dag: str, name: str) -> None:
-        runs = self._by_dag.get((namespace, dag))
-        if runs is not None:
-            known = runs.pop(name, None)
-            if known is not None:
-                self._undate((namespace, dag), known[1].logical_date, name)
-            if not runs:
+        index = self._by_dag.get((namespace, dag))
+        if index is not None:
+            index.remove(name)
+            if not index:
                 del self._by_dag[(namespace, dag)]
 
-    def _undate(self, dag: NamespacedName, date: datetime | None, name: str) -> None:
-        dated = self._dated.get(dag)
-        if date is None or dated is None:
-            return
-        index = bisect.bisect_left(dated, (date, name))
-        if index < len(dated) and dated[index] == (date, name):
-            del dated[index]
-        if not dated:
-            del self._dated[dag]
-
-    def newest_before(self, namespace: str, dag: str, date: datetime) -> Iterator[RunSummary]:
+    def newest_before(
+        self, namespace: str, dag: str, date: datetime, *, previous_under_catchup: bool = False
+    ) -> Iterator[RunSummary]:
         """The DAG's runs with a logical date before `date`, newest first (by logical date,
-        then name)."""
-        dated = self._dated.get((namespace, dag), [])
-        runs = self._by_dag.get((namespace, dag), {})
-        for index in range(bisect.bisect_left(dated, (date,)) - 1, -1, -1):
-            yield runs[dated[index][1]][1]
+        then name), found by bisection; `previous_under_catchup`: only those that can be a
+        previous run with the DAG's catchup on (no manual runs)."""
+        index = self._by_dag.get((namespace, dag))
+        if index is not None:
+            yield from index.newest_before(date, previous_under_catchup=previous_under_catchup)
 
     def get(self, namespace: str, dag: str, name: str) -> RunSummary | None:
-        known = self._by_dag.get((namespace, dag), {}).get(name)
+        index = self._by_dag.get((namespace, dag))
+        known = index.summaries.get(name) if index is not None else None
         return known[1] if known is not None else None
 
     def for_dag(self, namespace: str, dag: str) -> list[RunSummary]:
-        return [summary for _, summary in self._by_dag.get((namespace, dag), {}).values()]
+        """Every run of the DAG (a walk of its history: the passes read the views below)."""
+        index = self._by_dag.get((namespace, dag))
+        return [summary for _, summary in index.summaries.values()] if index is not None else []
+
+    def scheduler_view(self, namespace: str, dag: str) -> list[RunSummary]:
+        """The runs the DAG's scheduler reads (`dag_scheduler.scheduler_view`)."""
+        index = self._by_dag.get((namespace, dag))
+        return index.scheduler_view() if index is not None else []
+
+    def unfinished(self, namespace: str, dag: str) -> list[RunSummary]:
+        index = self._by_dag.get((namespace, dag))
+        return index.unfinished() if index is not None else []
+
+    def snapshots(self, namespace: str, dag: str) -> set[str]:
+        """The DAG snapshots its runs reference."""
+        index = self._by_dag.get((namespace, dag))
+        return index.snapshots() if index is not None else set()
+
+    def has_test_runs(self, namespace: str, dag: str) -> bool:
+        index = self._by_dag.get((namespace, dag))
+        return index is not None and index.has_test_runs()
 
     def states(self) -> Iterator[tuple[NamespacedName, Counter[RunState | None]]]:
         """Each DAG's runs counted by state (read by the metrics at scrape time)."""
-        for dag, runs in self._by_dag.items():
-            yield dag, Counter(summary.state for _, summary in runs.values())
+        for dag, index in self._by_dag.items():
+            yield dag, Counter(summary.state for _, summary in index.summaries.values())
 
     def __len__(self) -> int:
-        return sum(len(runs) for runs in self._by_dag.values()) + len(self._dated)
+        return sum(len(index) + index.index_sizes() for index in self._by_dag.values())
 
 
 def _older(version: int | None, than: int | None) -> bool:

@@ -53,15 +53,20 @@ class Cleaner:
     # Runs ----------------------------------------------------------------------------------
 
     async def clean_runs(
-        self, dag: Dag, runs: Sequence[RunSummary], now: datetime, keep: Collection[str] = ()
+        self, dag: Dag, now: datetime, keep: Collection[str] = ()
     ) -> datetime | None:
         """Delete the runs past the DAG's history limits or TTL, except those in `keep` and
         those of a Backfill in progress; returns when to look again."""
         namespace = dag.namespace
+        policy = self.settings.history.for_dag(dag.spec)
+        if not history.may_delete_runs(
+            policy, self.informer.runs.has_test_runs(namespace, dag.name)
+        ):
+            return None  # not worth a walk of the DAG's history
+        runs = self.informer.runs.for_dag(namespace, dag.name)
         backfills = self.informer.unfinished_backfills(namespace)
         protected = {r.name for r in runs if r.backfill and r.backfill in backfills} | set(keep)
         protected |= self._kept_for_past(dag, runs)
-        policy = self.settings.history.for_dag(dag.spec)
         cleanup = history.runs_to_delete(runs, policy, protected=protected, now=now)
         semaphore = asyncio.Semaphore(DELETE_CONCURRENCY)
 
@@ -157,16 +162,15 @@ class Cleaner:
 
     # Snapshots -----------------------------------------------------------------------------
 
-    async def clean_snapshots(
-        self, dag: Dag, runs: Sequence[RunSummary], current: str | None
-    ) -> None:
+    async def clean_snapshots(self, dag: Dag, current: str | None) -> None:
         """Delete the DAG's snapshot ConfigMaps no run references and that are not its
         current version, when one of them stops being needed. (One that stopped being needed
         while the controller was down goes at the next such moment.)"""
         key = (dag.namespace, dag.name)
-        needed = {r.snapshot for r in runs if r.snapshot} | ({current} if current else set())
+        needed = self.informer.runs.snapshots(*key) | ({current} if current else set())
         before = self._needed.get(key)
-        if before is not None and not before <= needed and history.run_being_pinned(runs):
+        pinning = history.run_being_pinned(self.informer.runs.unfinished(*key))
+        if before is not None and not before <= needed and pinning:
             return  # the pin's write brings the DAG back here
         self._needed[key] = needed
         if before is None or before <= needed:
@@ -183,6 +187,7 @@ class Cleaner:
                 for ref in item["metadata"].get("ownerReferences") or []
             )
         ]
+        runs = self.informer.runs.for_dag(*key)  # a snapshot dropped out: seldom
         for name in history.snapshots_to_delete(stored, runs, current):
             await self.kube.delete(core_path("configmaps", dag.namespace, name))
             log.info("deleted snapshot %s/%s: no run uses it", dag.namespace, name)

@@ -11,7 +11,6 @@ from pydantic import ValidationError
 
 from kubedag.core import run_engine
 from kubedag.core.dag_scheduler import (
-    RunSummary,
     invalid_spec_status,
     reconcile_dag,
     status_batch_delay,
@@ -76,7 +75,7 @@ class DagReconciler(Reconciler):
             await self._report_invalid_spec(key, body, error, now)
             return None
         problems = await self.dag_problems(dag)
-        runs = self.informer.runs.for_dag(namespace, name)
+        runs = self.informer.runs.scheduler_view(namespace, name)
         decision = reconcile_dag(
             dag, runs, problems, now=now, catchup_default=self.settings.catchup_by_default
         )
@@ -104,7 +103,7 @@ class DagReconciler(Reconciler):
         for run_name in decision.runs_to_start:
             await self._start_run((namespace, run_name), now)
         await self._write_status(key, body, dag.status, decision.status, now)
-        clean_again = await self._clean_up(dag, runs, decision.status, problems, now)
+        clean_again = await self._clean_up(dag, decision.status, problems, now)
         recheck = now + RECHECK_MISSING if _waits_for_account(problems) else None
         return earliest(decision.requeue_at, self.batches.when(key), recheck, clean_again)
 
@@ -135,7 +134,6 @@ class DagReconciler(Reconciler):
     async def _clean_up(
         self,
         dag: Dag,
-        runs: list[RunSummary],
         status: DagStatus,
         problems: list[Problem],
         now: datetime,
@@ -153,14 +151,13 @@ class DagReconciler(Reconciler):
             )
             if outcome is not None and written.get(field) != outcome.to_wire()
         }
-        clean_again = await self.cleaner.clean_runs(dag, runs, now, keep=pending)
-        runs = self.informer.runs.for_dag(*key)
+        clean_again = await self.cleaner.clean_runs(dag, now, keep=pending)
         current = None if problems else self.snapshots.current_name(dag)
-        in_use = {r.snapshot for r in runs if r.snapshot and not (r.state and r.state.finished)}
+        in_use = {r.snapshot for r in self.informer.runs.unfinished(*key) if r.snapshot}
         if current:
             in_use.add(current)
         self.snapshots.keep_only(key, in_use)
-        await self.cleaner.clean_snapshots(dag, runs, current)
+        await self.cleaner.clean_snapshots(dag, current)
         return clean_again
 
     async def _write_status(

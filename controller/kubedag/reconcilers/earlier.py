@@ -50,9 +50,10 @@ class EarlierRunsReader:
         namespace, dag = run.namespace, run.spec.dag_name
         dag_key = (namespace, dag)
         success = past.previous_success_among(self.informer.runs.newest_before(*dag_key, logical))
+        catchup = self.catchup(namespace, dag)
         previous = past.previous_among(
-            self.informer.runs.newest_before(*dag_key, logical),
-            catchup=self.catchup(namespace, dag),
+            self.informer.runs.newest_before(*dag_key, logical, previous_under_catchup=catchup),
+            catchup=catchup,
         )
         earlier = EarlierRuns(
             previous=past.past_run(previous) if previous else None,

@@ -141,7 +141,7 @@ class RunReconciler(Reconciler):
             now=now,
         )
         queued = replace(summarize_run(body), state=RunState.QUEUED, logical_date=logical)
-        siblings = self.informer.runs.for_dag(*dag_key)
+        siblings = self.informer.runs.unfinished(*dag_key)  # all runs_to_start counts
         if starts_at_pin(siblings, queued, dag.spec.max_active_runs, paused=dag.spec.paused):
             return await self._pin_running(run, body, run_engine.start(status, now), queued, now)
         # The writer wakes the DAG: the run is queued now, and counts.
