@@ -58,6 +58,17 @@ def test_a_pod_observation_never_goes_back_to_an_older_version() -> None:
     assert [pod.phase for pod in cache.of_run("etl", "r")] == ["Failed"]
 
 
+def test_a_response_read_before_a_deletion_does_not_bring_the_pod_back() -> None:
+    cache = PodCache()
+    cache.update("etl", PodObservation("p", "Running", run="r", version=5))
+    cache.remove("etl", "p", deleted_at=7)  # the watch's DELETED
+    assert not cache.update("etl", PodObservation("p", "Running", run="r", version=5))
+    assert cache.get("etl", "p") is None and cache.of_run("etl", "r") == []
+    assert cache.update("etl", PodObservation("p", "Pending", run="r", version=9))  # made again
+    cache.remove("etl", "p")  # forgotten without a version (a delete of the controller's own)
+    assert cache.update("etl", PodObservation("p", "Pending", run="r", version=9))
+
+
 def test_drop_forgets_and_keys_are_separate() -> None:
     cache = BodyCache()
     cache.put(KEY, body("1"))

@@ -227,6 +227,35 @@ def test_a_pod_finished_before_its_create_response_is_handled_stays_finished() -
     run_async(scenario)
 
 
+def test_a_pod_read_before_its_deletion_is_not_brought_back_by_the_late_response() -> None:
+    """A pass reads a pod the cache lacks (after a restart); the pod is deleted while the
+    GET is in flight, and the watch's DELETED is handled before the response: the pod stays
+    gone, and the run's next pass finds its try's pod disappeared."""
+
+    async def scenario() -> None:
+        world = World()
+        world.apply_dag()
+        key = world.create_run("r1")
+        await world.controller.runs.reconcile(key)
+        world.watch_run("r1")
+        world.controller.informer.pods.remove(NS, "r1-a-1")  # not delivered yet
+        get = world.api.get
+
+        async def get_then_delete(path: str) -> Any:
+            body = await get(path)
+            if path == pod_path("r1-a-1") and body is not None:
+                deleted = world.api.put(path, world.api.objects[path])  # the deletion's version
+                del world.api.objects[path]
+                world.controller.on_pod_event("DELETED", deleted)
+            return body
+
+        world.api.get = get_then_delete  # type: ignore[method-assign]
+        await world.controller.runs.reconcile(key)
+        assert world.controller.informer.pods.get(NS, "r1-a-1") is None
+
+    run_async(scenario)
+
+
 def test_a_pod_that_frees_a_task_slot_wakes_the_run_waiting_for_it() -> None:
     async def scenario() -> None:
         world = World()

@@ -1,7 +1,7 @@
 """In-memory views of the pods and DagRuns the controller watches, fed by watch events and
 by the controller's own writes (write-through), so decisions never wait for the echo."""
 
-from collections import Counter, defaultdict
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
@@ -16,6 +16,10 @@ from kubedag.reconcilers.run_index import DagRunIndex
 
 NamespacedName = tuple[str, str]
 
+# Pod deletions remembered: a late response is handled within a pass (milliseconds), and the
+# busiest benchmark deletes a few thousand pods a minute.
+DELETIONS_REMEMBERED = 10_000
+
 
 class PodCache:
     def __init__(self) -> None:
@@ -25,22 +29,39 @@ class PodCache:
         # the re-list did not deliver, may have been deleted unseen (reconcilers/relist.py).
         self.sequence = 0
         self._touched: dict[NamespacedName, int] = {}
+        # The resourceVersions of the latest pods the watch saw deleted, oldest first: a
+        # response read before a deletion and handled after it must not bring the pod back.
+        self._deleted: OrderedDict[NamespacedName, int] = OrderedDict()
 
     def update(self, namespace: str, pod: PodObservation) -> bool:
-        """Store `pod` unless a newer observation of it is known; returns whether stored.
-        The response to a pod's create can be handled after the watch delivered the pod
-        further on (finished, even): it must not take the pod back to Pending."""
-        known = self._pods.get((namespace, pod.name))
+        """Store `pod` unless a newer observation of it is known, or its deletion; returns
+        whether stored. The response to a pod's create can be handled after the watch
+        delivered the pod further on (finished, even): it must not take the pod back to
+        Pending."""
+        key = (namespace, pod.name)
+        known = self._pods.get(key)
         if known is not None and _older(pod.version, known.version):
             return False
-        self._pods[(namespace, pod.name)] = pod
+        deleted = self._deleted.get(key)
+        if deleted is not None:
+            if pod.version is not None and pod.version <= deleted:
+                return False
+            del self._deleted[key]  # made again since
+        self._pods[key] = pod
         self.sequence += 1
         self._touched[(namespace, pod.name)] = self.sequence
         if pod.run:
             self._by_run[(namespace, pod.run)].add(pod.name)
         return True
 
-    def remove(self, namespace: str, name: str) -> None:
+    def remove(self, namespace: str, name: str, deleted_at: int | None = None) -> None:
+        """Forget a pod; `deleted_at`: the resourceVersion of its deletion, as the watch
+        delivered it."""
+        if deleted_at is not None:
+            self._deleted[(namespace, name)] = deleted_at
+            self._deleted.move_to_end((namespace, name))
+            if len(self._deleted) > DELETIONS_REMEMBERED:
+                self._deleted.popitem(last=False)
         self._touched.pop((namespace, name), None)
         pod = self._pods.pop((namespace, name), None)
         if pod is not None:

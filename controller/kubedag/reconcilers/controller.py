@@ -283,7 +283,7 @@ class Controller:
         namespace = body["metadata"]["namespace"]
         pod = observe_pod(body)
         if event_type == "DELETED":
-            freed = self.informer.forget_pod(namespace, pod.name)
+            freed = self.informer.forget_pod(namespace, pod.name, pod.version)
         else:
             freed = self.informer.put_pod(namespace, pod)
         run = owner_run(body)

@@ -216,9 +216,10 @@ class Informer:
             return False
         return self.slots.pod_seen(namespace, pod)
 
-    def forget_pod(self, namespace: str, name: str) -> bool:
-        """Evict a deleted pod; True if it freed slots."""
-        self.pods.remove(namespace, name)
+    def forget_pod(self, namespace: str, name: str, deleted_at: int | None = None) -> bool:
+        """Evict a deleted pod (`deleted_at`: its deletion's resourceVersion, when the watch
+        delivered it); True if it freed slots."""
+        self.pods.remove(namespace, name, deleted_at)
         return self.slots.pod_gone(namespace, name)
 
     # Echoes of the controller's own writes -------------------------------------------------
