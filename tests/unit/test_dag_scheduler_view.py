@@ -15,6 +15,7 @@ from kubedag.core.dag_scheduler import (
     finished_marks,
     reconcile_dag,
     scheduler_view,
+    starts_at_pin,
 )
 from kubedag.core.history import HistoryPolicy
 from kubedag.core.naming import dagrun_name
@@ -107,8 +108,14 @@ def test_a_pass_over_the_view_decides_as_a_pass_over_every_run(
     now = T0 + timedelta(days=now_days, hours=1)
     every = reconcile_dag(the_dag, runs, [], now=now, catchup_default=True)
     view = scheduler_view(runs)
-    assert len(view) <= len([r for r in runs if r.state is None or not r.state.finished]) + 3
+    unfinished = [r for r in runs if r.state is None or not r.state.finished]
+    assert len(view) <= len(unfinished) + 3
     assert reconcile_dag(the_dag, view, [], now=now, catchup_default=True) == every
+    for pinned in unfinished:  # a pin reads only the unfinished runs (reconcilers/runs.py)
+        as_queued = replace(pinned, state=RunState.QUEUED)
+        assert starts_at_pin(unfinished, as_queued, max_active_runs, paused=paused) == (
+            starts_at_pin(runs, as_queued, max_active_runs, paused=paused)
+        )
 
 
 Operation = tuple[str, RunSummary]
