@@ -150,15 +150,20 @@ def test_the_index_answers_as_a_walk_of_every_run(
     assert index.has_test_runs() == any(r.run_type is RunType.TEST for r in every)
     before = T0 + timedelta(days=before_days)
     walked = past.newest_first_before(every, before)
-    assert list(index.newest_before(before, previous_under_catchup=False)) == walked
-    assert list(index.newest_before(before, previous_under_catchup=True)) == [
+    assert list(index.newest_before(before)) == walked
+    assert list(index.newest_before(before, "previous_under_catchup")) == [
         r for r in walked if past.counts_as_previous(r, catchup=True)
     ]
+    assert list(index.newest_before(before, "successes")) == [
+        r for r in walked if past.counts_as_previous_success(r)
+    ]
     for catchup in (False, True):  # rule 22's answer, from either list
-        candidates = index.newest_before(before, previous_under_catchup=catchup)
+        candidates = index.newest_before(before, "previous_under_catchup" if catchup else "all")
         assert past.previous_among(candidates, catchup=catchup) == past.previous_run(
             every, before, catchup=catchup
         )
+    successes = index.newest_before(before, "successes")
+    assert past.previous_success_among(successes) == past.previous_success(every, before)
 
 
 def test_a_mark_that_goes_back_is_replaced_by_the_next_best() -> None:

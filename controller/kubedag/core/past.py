@@ -63,12 +63,14 @@ def previous_success(runs: Iterable[RunSummary], logical_date: datetime) -> RunS
     return previous_success_among(newest_first_before(runs, logical_date))
 
 
+def counts_as_previous_success(run: RunSummary) -> bool:
+    """Whether the run can be a later run's latest earlier success."""
+    return run.state is RunState.SUCCESS and can_be_previous(run.run_type)
+
+
 def previous_success_among(newest_first: Iterable[RunSummary]) -> RunSummary | None:
     """`previous_success`, given the runs before the logical date, newest first."""
-    return next(
-        (r for r in newest_first if r.state is RunState.SUCCESS and can_be_previous(r.run_type)),
-        None,
-    )
+    return next((r for r in newest_first if counts_as_previous_success(r)), None)
 
 
 def newest_first_before(runs: Iterable[RunSummary], logical_date: datetime) -> list[RunSummary]:

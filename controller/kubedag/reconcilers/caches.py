@@ -12,7 +12,7 @@ from kubedag.core.pod_observation import PodObservation
 from kubedag.core.schedule import DataInterval
 from kubedag.models.compact_tasks import task_records
 from kubedag.models.dagrun import RunState, RunType, TaskState
-from kubedag.reconcilers.run_index import DagRunIndex
+from kubedag.reconcilers.run_index import Among, DagRunIndex
 
 NamespacedName = tuple[str, str]
 
@@ -184,14 +184,13 @@ class RunCache:
                 del self._by_dag[(namespace, dag)]
 
     def newest_before(
-        self, namespace: str, dag: str, date: datetime, *, previous_under_catchup: bool = False
+        self, namespace: str, dag: str, date: datetime, among: Among = "all"
     ) -> Iterator[RunSummary]:
         """The DAG's runs with a logical date before `date`, newest first (by logical date,
-        then name), found by bisection; `previous_under_catchup`: only those that can be a
-        previous run with the DAG's catchup on (no manual runs)."""
+        then name), found by bisection (`DagRunIndex.newest_before`)."""
         index = self._by_dag.get((namespace, dag))
         if index is not None:
-            yield from index.newest_before(date, previous_under_catchup=previous_under_catchup)
+            yield from index.newest_before(date, among)
 
     def get(self, namespace: str, dag: str, name: str) -> RunSummary | None:
         index = self._by_dag.get((namespace, dag))

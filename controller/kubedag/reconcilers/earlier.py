@@ -23,6 +23,7 @@ from kubedag.models.backfill import Backfill
 from kubedag.models.compact_tasks import task_records
 from kubedag.models.dagrun import DagRun, TaskState
 from kubedag.reconcilers.informer import Informer
+from kubedag.reconcilers.run_index import Among
 from kubedag.reconcilers.snapshots import SnapshotStore
 
 # A task in these states may be scheduled in this pass (a restarting one once its pod stops).
@@ -49,11 +50,12 @@ class EarlierRunsReader:
             return EarlierRuns()
         namespace, dag = run.namespace, run.spec.dag_name
         dag_key = (namespace, dag)
-        success = past.previous_success_among(self.informer.runs.newest_before(*dag_key, logical))
+        cache = self.informer.runs
+        success = past.previous_success_among(cache.newest_before(*dag_key, logical, "successes"))
         catchup = self.catchup(namespace, dag)
+        among: Among = "previous_under_catchup" if catchup else "all"
         previous = past.previous_among(
-            self.informer.runs.newest_before(*dag_key, logical, previous_under_catchup=catchup),
-            catchup=catchup,
+            cache.newest_before(*dag_key, logical, among), catchup=catchup
         )
         earlier = EarlierRuns(
             previous=past.past_run(previous) if previous else None,

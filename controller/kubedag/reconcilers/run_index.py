@@ -5,8 +5,9 @@ say otherwise; docs/performance.md, "A DAG's history, off the passes' path"):
 - the scheduler's view (`core.dag_scheduler.scheduler_view`): the unfinished runs, and the
   finished marks, kept as runs come and go and recomputed only when a mark itself changes
   or goes;
-- the runs by logical date, all of them and those that can be a previous run under catchup
-  (no manual runs: Airflow's `get_previous_scheduled_dagrun`), for rule 22's bisection;
+- the runs by logical date: all of them, those that can be a previous run under catchup
+  (no manual runs: Airflow's `get_previous_scheduled_dagrun`) for rule 22, and the
+  successful ones for the templates' previous success, each found by bisection;
 - how many runs reference each DAG snapshot, for the snapshots' cleanup;
 - the test runs, which history cleanup deletes whatever the DAG's limits.
 
@@ -17,12 +18,14 @@ import bisect
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
+from typing import Literal
 
 from kubedag.core.dag_scheduler import FinishedMarks, RunSummary, finished_marks, is_unfinished
-from kubedag.core.past import counts_as_previous
+from kubedag.core.past import counts_as_previous, counts_as_previous_success
 from kubedag.models.dagrun import RunType
 
 Dated = list[tuple[datetime, str]]
+Among = Literal["all", "previous_under_catchup", "successes"]
 
 
 class DagRunIndex:
@@ -32,6 +35,7 @@ class DagRunIndex:
         self._marks: FinishedMarks | None = FinishedMarks()  # None: to recompute
         self._dated: Dated = []
         self._dated_previous: Dated = []  # those that count as previous under catchup
+        self._dated_successes: Dated = []  # those that count as a previous success
         self._snapshots: Counter[str] = Counter()
         self._test_runs: set[str] = set()
 
@@ -66,6 +70,8 @@ class DagRunIndex:
             bisect.insort(self._dated, (run.logical_date, run.name))
             if counts_as_previous(run, catchup=True):
                 bisect.insort(self._dated_previous, (run.logical_date, run.name))
+            if counts_as_previous_success(run):
+                bisect.insort(self._dated_successes, (run.logical_date, run.name))
         if run.snapshot:
             self._snapshots[run.snapshot] += 1
         if run.run_type is RunType.TEST:
@@ -76,6 +82,7 @@ class DagRunIndex:
         if run.logical_date is not None:
             _discard(self._dated, (run.logical_date, run.name))
             _discard(self._dated_previous, (run.logical_date, run.name))
+            _discard(self._dated_successes, (run.logical_date, run.name))
         if run.snapshot:
             self._snapshots[run.snapshot] -= 1
             if not self._snapshots[run.snapshot]:
@@ -91,13 +98,15 @@ class DagRunIndex:
     def unfinished(self) -> list[RunSummary]:
         return list(self._unfinished.values())
 
-    def newest_before(
-        self, date: datetime, *, previous_under_catchup: bool
-    ) -> Iterator[RunSummary]:
+    def newest_before(self, date: datetime, among: Among = "all") -> Iterator[RunSummary]:
         """The runs with a logical date before `date`, newest first (by logical date, then
-        name); `previous_under_catchup`: only those that can be a previous run with the DAG's
-        catchup on."""
-        dated = self._dated_previous if previous_under_catchup else self._dated
+        name): all, those that can be a previous run with the DAG's catchup on, or those
+        that can be a previous success."""
+        dated = {
+            "all": self._dated,
+            "previous_under_catchup": self._dated_previous,
+            "successes": self._dated_successes,
+        }[among]
         for index in range(bisect.bisect_left(dated, (date,)) - 1, -1, -1):
             yield self.summaries[dated[index][1]][1]
 
@@ -110,7 +119,8 @@ class DagRunIndex:
 
     def index_sizes(self) -> int:
         """Entries beside the summaries (for the informer's size metric)."""
-        return len(self._dated) + len(self._dated_previous) + len(self._snapshots)
+        dated = len(self._dated) + len(self._dated_previous) + len(self._dated_successes)
+        return dated + len(self._snapshots)
 
 
 def _discard(dated: Dated, entry: tuple[datetime, str]) -> None:
