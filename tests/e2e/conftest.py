@@ -182,5 +182,5 @@ def kubedag(local_cluster: localcluster.Cluster, kubectl: Kubectl) -> Iterator[N
     for deployment in ("deployment/kubedag", "deployment/kubedag-web"):
         kubectl("rollout", "restart", deployment, "-n", RELEASE_NAMESPACE)
     for deployment in ("deployment/kubedag", "deployment/kubedag-web"):
-        kubectl("rollout", "status", deployment, "-n", RELEASE_NAMESPACE, "--timeout=180s")
+        kubectl.rollout(deployment, RELEASE_NAMESPACE)
     yield

@@ -37,3 +37,28 @@ class Kubectl:
 
     def json(self, *args: str) -> Any:
         return json.loads(self(*args, "-o", "json"))
+
+    def rollout(self, workload: str, namespace: str, timeout: str = "180s") -> None:
+        """Wait for the workload's rollout; on a timeout, fail with what kept it back: the
+        namespace's pods, claims and events, and the pods' descriptions and last log lines
+        (the local cluster, and its logs, are gone once the session ends)."""
+        try:
+            self("rollout", "status", workload, "-n", namespace, f"--timeout={timeout}")
+        except AssertionError as error:
+            raise AssertionError(f"{error}\n{self.diagnosis(namespace)}") from None
+
+    def diagnosis(self, namespace: str) -> str:
+        views = [
+            ("get", "pods,pvc,pv", "-n", namespace, "-o", "wide"),
+            ("get", "events", "-n", namespace, "--sort-by=.lastTimestamp"),
+            ("describe", "pods", "-n", namespace),
+            ("logs", "-n", namespace, "--all-containers", "--prefix", "--tail=30",
+             "--selector", "app.kubernetes.io/name"),
+        ]  # fmt: skip
+        parts = []
+        for args in views:
+            result = subprocess.run(
+                [*self.base, *args], capture_output=True, text=True, check=False
+            )
+            parts.append(f"--- kubectl {' '.join(args)}\n{result.stdout}{result.stderr}")
+        return "\n".join(parts)

@@ -47,7 +47,7 @@ def warehouse(kubedag: None, kubectl: Kubectl) -> Iterator[str]:
     try:
         kubectl("apply", "-k", str(EXAMPLES / "warehouse"), "-n", ns)
         for workload in ("statefulset/warehouse-postgres", "deployment/warehouse-samples"):
-            kubectl("rollout", "status", workload, "-n", ns, "--timeout=180s")
+            kubectl.rollout(workload, ns)
         yield ns
     finally:
         kubectl("delete", "namespace", ns, "--wait=false")
@@ -248,3 +248,11 @@ def test_the_warehouse_keeps_its_data_on_the_claimed_volume(
     volume = kubectl.json("get", "pv", claim["spec"]["volumeName"])
     assert volume["spec"]["storageClassName"] == "standard"
     assert Path(volume["spec"]["hostPath"]["path"], "pgdata", "PG_VERSION").is_file()
+
+
+def test_a_rollout_that_fails_says_what_kept_it_back(warehouse: str, kubectl: Kubectl) -> None:
+    """The diagnosis a failed rollout carries (the cluster's own logs go with the session)."""
+    diagnosis = kubectl.diagnosis(warehouse)
+    assert "warehouse-postgres-0" in diagnosis and "Running" in diagnosis
+    assert "--- kubectl get events" in diagnosis and "--- kubectl logs" in diagnosis
+    assert "postgres" in diagnosis.split("--- kubectl logs", 1)[1]  # the pods' own lines
