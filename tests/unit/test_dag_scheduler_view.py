@@ -203,3 +203,19 @@ def test_a_policy_that_keeps_everything_deletes_nothing_but_test_runs(
     assert history.may_delete_runs(HistoryPolicy(successful_limit=5), False)
     assert history.may_delete_runs(HistoryPolicy(ttl=timedelta(days=1)), False)
     assert history.may_delete_runs(keep_all, True)
+
+
+def test_a_run_that_succeeds_on_its_date_joins_the_successes_and_leaves_them_when_cleared() -> None:
+    index = DagRunIndex()
+    day = T0 + timedelta(days=1)
+    running = RunSummary("sales-manual-1", RunType.MANUAL, day, None, RunState.RUNNING)
+    after = T0 + timedelta(days=2)
+    index.put(running, 1)
+    assert list(index.newest_before(after, "successes")) == []
+    succeeded = replace(running, state=RunState.SUCCESS, finished_at=after)
+    index.put(succeeded, 2)  # same logical date, another list
+    assert list(index.newest_before(after, "successes")) == [succeeded]
+    assert list(index.newest_before(after)) == [succeeded]
+    index.put(running, 3)  # cleared
+    assert list(index.newest_before(after, "successes")) == []
+    assert list(index.newest_before(after)) == [running]

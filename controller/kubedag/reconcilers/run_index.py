@@ -33,9 +33,11 @@ class DagRunIndex:
         self.summaries: dict[str, tuple[int | None, RunSummary]] = {}
         self._unfinished: dict[str, RunSummary] = {}
         self._marks: FinishedMarks | None = FinishedMarks()  # None: to recompute
-        self._dated: Dated = []
-        self._dated_previous: Dated = []  # those that count as previous under catchup
-        self._dated_successes: Dated = []  # those that count as a previous success
+        self._by_date: dict[Among, Dated] = {
+            "all": [],
+            "previous_under_catchup": [],  # those that count as previous under catchup
+            "successes": [],  # those that count as a previous success
+        }
         self._snapshots: Counter[str] = Counter()
         self._test_runs: set[str] = set()
 
@@ -48,6 +50,7 @@ class DagRunIndex:
             self._unindex(known[1])
         self.summaries[summary.name] = (version, summary)
         self._index(summary)
+        self._redate(known[1] if known is not None else None, summary)
         if self._marks is None:
             return
         if known is not None and summary.name in self._marks.names():
@@ -60,18 +63,13 @@ class DagRunIndex:
         if known is None:
             return
         self._unindex(known[1])
+        self._redate(known[1], None)
         if self._marks is not None and name in self._marks.names():
             self._marks = None  # another run takes its place: found at the next view
 
     def _index(self, run: RunSummary) -> None:
         if is_unfinished(run):
             self._unfinished[run.name] = run
-        if run.logical_date is not None:
-            bisect.insort(self._dated, (run.logical_date, run.name))
-            if counts_as_previous(run, catchup=True):
-                bisect.insort(self._dated_previous, (run.logical_date, run.name))
-            if counts_as_previous_success(run):
-                bisect.insort(self._dated_successes, (run.logical_date, run.name))
         if run.snapshot:
             self._snapshots[run.snapshot] += 1
         if run.run_type is RunType.TEST:
@@ -79,15 +77,25 @@ class DagRunIndex:
 
     def _unindex(self, run: RunSummary) -> None:
         self._unfinished.pop(run.name, None)
-        if run.logical_date is not None:
-            _discard(self._dated, (run.logical_date, run.name))
-            _discard(self._dated_previous, (run.logical_date, run.name))
-            _discard(self._dated_successes, (run.logical_date, run.name))
         if run.snapshot:
             self._snapshots[run.snapshot] -= 1
             if not self._snapshots[run.snapshot]:
                 del self._snapshots[run.snapshot]
         self._test_runs.discard(run.name)
+
+    def _redate(self, before: RunSummary | None, after: RunSummary | None) -> None:
+        """Move the run in the date lists: an update that keeps its date and its lists (most
+        status writes) moves nothing."""
+        old = _date_lists(before) if before is not None else set()
+        new = _date_lists(after) if after is not None else set()
+        if before is not None and after is not None and before.logical_date == after.logical_date:
+            old, new = old - new, new - old
+        for among in old:
+            assert before is not None and before.logical_date is not None
+            _discard(self._by_date[among], (before.logical_date, before.name))
+        for among in new:
+            assert after is not None and after.logical_date is not None
+            bisect.insort(self._by_date[among], (after.logical_date, after.name))
 
     def scheduler_view(self) -> list[RunSummary]:
         """`scheduler_view` of every run, without a walk of every run."""
@@ -102,11 +110,7 @@ class DagRunIndex:
         """The runs with a logical date before `date`, newest first (by logical date, then
         name): all, those that can be a previous run with the DAG's catchup on, or those
         that can be a previous success."""
-        dated = {
-            "all": self._dated,
-            "previous_under_catchup": self._dated_previous,
-            "successes": self._dated_successes,
-        }[among]
+        dated = self._by_date[among]
         for index in range(bisect.bisect_left(dated, (date,)) - 1, -1, -1):
             yield self.summaries[dated[index][1]][1]
 
@@ -119,8 +123,19 @@ class DagRunIndex:
 
     def index_sizes(self) -> int:
         """Entries beside the summaries (for the informer's size metric)."""
-        dated = len(self._dated) + len(self._dated_previous) + len(self._dated_successes)
-        return dated + len(self._snapshots)
+        return sum(map(len, self._by_date.values())) + len(self._snapshots)
+
+
+def _date_lists(run: RunSummary) -> set[Among]:
+    """The date lists the run belongs in."""
+    if run.logical_date is None:
+        return set()
+    lists: set[Among] = {"all"}
+    if counts_as_previous(run, catchup=True):
+        lists.add("previous_under_catchup")
+    if counts_as_previous_success(run):
+        lists.add("successes")
+    return lists
 
 
 def _discard(dated: Dated, entry: tuple[datetime, str]) -> None:
