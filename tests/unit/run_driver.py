@@ -36,7 +36,9 @@ def run_through(
                 output = (outputs or {}).get(record.name)
                 message = None if output is None else json.dumps(output)
                 pods[record.pod] = pod(record.pod, phase, code, output=message)
+        given = run.model_dump()
         decision = advance(run, snapshot, pods=pods, now=now, task_slots=16)
+        assert run.model_dump() == given, "advance changed the run it was given"
         run = run.model_copy(update={"status": decision.status})
         if run.status.state is not RunState.RUNNING:
             break

@@ -214,7 +214,9 @@ def view(*runs: ObservedRun, dag: tuple[str, str] = B, **fields: Any) -> CrossDa
 
 
 def step(run: DagRun, *tasks: dict[str, Any], now: datetime = T0, **kwargs: Any) -> RunDecision:
+    given = run.model_dump()
     decision = advance(run, snapshot_of(*tasks), pods={}, now=now, task_slots=4, **kwargs)
+    assert run.model_dump() == given, "advance changed the run it was given"
     run.status = decision.status
     return decision
 
@@ -452,3 +454,13 @@ def test_valid_cross_dag_tasks_need_no_image() -> None:
         startDate="2026-01-01",
     )
     assert validate_dag("etl", spec) == []
+
+
+def test_a_trigger_scheduled_by_an_earlier_pass_starts_on_a_copy_of_its_record() -> None:
+    tasks = [trigger_task()]
+    run = running_run(snapshot_of(*tasks))
+    scheduled = run.status.tasks[0].model_copy(update={"state": TaskState.SCHEDULED})
+    run.status = run.status.model_copy(update={"tasks": [scheduled]})
+    decision = step(run, *tasks, cross_dag=view())  # step asserts the run given is unchanged
+    assert record(decision, "trigger").try_number == 1  # started: it triggered its run
+    assert scheduled.state is TaskState.SCHEDULED and scheduled.try_number == 0

@@ -54,6 +54,7 @@ class Driver:
         self, pods: PodMap | None = None, *, after: timedelta = timedelta(0), frozen: bool = False
     ) -> RunDecision:
         self.now += after
+        given = self.run.model_dump()
         decision = advance(
             self.run,
             self.snapshot,
@@ -62,6 +63,8 @@ class Driver:
             task_slots=self.slots,
             frozen=frozen,
         )
+        # The controller's caches hand their runs to the engine: it must never change one.
+        assert self.run.model_dump() == given, "advance changed the run it was given"
         self.run = self.run.model_copy(update={"status": decision.status})
         return decision
 

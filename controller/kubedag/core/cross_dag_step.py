@@ -65,6 +65,8 @@ class EnginePass(Protocol):
         self, record: TaskRecord, task: ResolvedTask, message: str, exit_code: int | None = None
     ) -> None: ...
 
+    def writable(self, name: str) -> TaskRecord: ...
+
     def event(self, type_: str, reason: str, message: str) -> None: ...
 
 
@@ -143,13 +145,14 @@ class CrossDagStep:
         """Start the scheduled ones and look at the deferred ones; True if a task ended."""
         ended = False
         for name in self.names:
-            record = self.engine.records[name]
-            if record.state is TaskState.SCHEDULED:
-                self._start(record, self.engine.snapshot.task(name))
-            elif record.state is TaskState.DEFERRED:
-                self._look(record, self.engine.snapshot.task(name))
+            state = self.engine.records[name].state
+            if state is TaskState.SCHEDULED:
+                self._start(self.engine.writable(name), self.engine.snapshot.task(name))
+            elif state is TaskState.DEFERRED:
+                self._look(self.engine.writable(name), self.engine.snapshot.task(name))
             else:
                 continue
+            record = self.engine.records[name]
             ended = ended or _ended(record)
         return ended
 

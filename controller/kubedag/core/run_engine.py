@@ -265,8 +265,61 @@ def _stop_reason(
     return None
 
 
+def _delay_before_retry(
+    run: DagRun, status: DagRunStatus, task: ResolvedTask, record: TaskRecord
+) -> timedelta | None:
+    """How long a failed try waits for the next, or None if it was the last."""
+    next_try = record.try_number + 1
+    if not may_retry(
+        try_number=record.try_number, retries=task.retries, cleared_try=record.cleared_try
+    ):
+        return None
+    return retry_delay(
+        base=task.retry_delay_span,
+        exponential=task.retry_exponential_backoff,
+        max_delay=task.max_retry_delay_span,
+        next_try=next_try,
+        jitter_key=f"{run.spec.dag_name}#{task.name}#{status.logical_date}#{next_try}",
+    )
+
+
+def _try_queued(record: TaskRecord, try_number: int, pod: str, now: datetime) -> None:
+    """A try starts with its pod: nothing of the try before it stays but its archive (as
+    Airflow clears a try's XComs)."""
+    record.try_number, record.state, record.pod, record.queued_at = (
+        try_number,
+        TaskState.QUEUED,
+        pod,
+        now,
+    )
+    record.started = record.finished = record.exit_code = record.message = None
+    record.outputs = record.outputs_in = None
+
+
+def _try_ended(
+    record: TaskRecord, try_number: int, state: TaskState, message: str, now: datetime
+) -> None:
+    """A try that ended before its pod was made (e.g. a template error)."""
+    record.try_number, record.state, record.finished = try_number, state, now
+    record.message = _short(message)
+
+
+def pod_has_news(record: TaskRecord, pod: PodObservation | None) -> bool:
+    """Whether what is seen of a try's pod changes its record (`_Pass._apply_pod`): the pod
+    is gone or finished, it started running, or it waits for a new reason."""
+    if pod is None:
+        return False
+    if pod.phase == GONE or pod.phase in TERMINAL_PHASES:
+        return True
+    if pod.phase == "Running":
+        return record.state is TaskState.QUEUED
+    if pod.phase != "Pending" or not pod.reason:
+        return False
+    return record.message != _short(pod.reason)
+
+
 class _Pass:
-    """State of one engine pass; methods mutate the copied records only."""
+    """State of one engine pass; methods change only the records made `writable`."""
 
     def __init__(
         self,
@@ -284,21 +337,27 @@ class _Pass:
         self.plan: ExecutionPlan = execution_plan(snapshot)
         self.now = now
         self.gate = gate
-        # Records hold only immutable values: a shallow copy of each is a deep copy, at a
-        # fraction of copy.deepcopy's cost for thousands of records.
         self.status = run.status.model_copy(
-            update={
-                "tasks": [r.model_copy() for r in run.status.tasks],
-                "conditions": list(run.status.conditions),
-            }
+            update={"tasks": list(run.status.tasks), "conditions": list(run.status.conditions)}
         )
         self.records = {r.name: r for r in self.status.tasks}
+        self._written: set[str] = set()
         for task in snapshot.tasks:  # a run pinned before a task list grew: never, but be safe
             if task.name not in self.records:
                 self.records[task.name] = TaskRecord(name=task.name)
+                self._written.add(task.name)
         self.decision = RunDecision(status=self.status)
         self.readiness = ReadinessCheck(self.plan, snapshot, self.records, earlier)
         self.fresh_outputs: list[str] = []  # tasks whose try ended with an output, this pass
+
+    def writable(self, name: str) -> TaskRecord:
+        """The pass's own copy of a record, made before its first change: a pass over 10,000
+        tasks copies the few it changes, and the run passed in never changes (a shallow copy
+        is a deep one: records hold only immutable values)."""
+        if name not in self._written:
+            self._written.add(name)
+            self.records[name] = self.records[name].model_copy()
+        return self.records[name]
 
     def event(self, type_: str, reason: str, message: str) -> None:
         self.decision.events.append(RunEvent(type_, reason, _short(message)))
@@ -309,17 +368,8 @@ class _Pass:
         record.finished = self.now
         record.exit_code = exit_code
         record.message = _short(message)
-        if may_retry(
-            try_number=record.try_number, retries=task.retries, cleared_try=record.cleared_try
-        ):
-            delay = retry_delay(
-                base=task.retry_delay_span,
-                exponential=task.retry_exponential_backoff,
-                max_delay=task.max_retry_delay_span,
-                next_try=record.try_number + 1,
-                jitter_key=f"{self.run.spec.dag_name}#{task.name}#"
-                f"{self.status.logical_date}#{record.try_number + 1}",
-            )
+        delay = _delay_before_retry(self.run, self.status, task, record)
+        if delay is not None:
             record.state = TaskState.UP_FOR_RETRY
             record.retry_at = self.now + delay
             self.event(
@@ -340,19 +390,22 @@ class _Pass:
         for name in self.plan.order:
             record = self.records[name]
             if record.state is TaskState.RESTARTING:
-                self._restart_when_stopped(record, pods, record.pod)
+                self._restart_when_stopped(name, pods, record.pod)
                 continue
             if not record.state.has_pod or record.pod is None:
                 continue
-            task = self.snapshot.task(name)
-            pod = pods.get(record.pod)
+            task, pod_name = self.snapshot.task(name), record.pod
+            pod = pods.get(pod_name)
+            if not pod_has_news(record, pod) and not _stop_reason(task, record, pod, self.now):
+                continue
+            record = self.writable(name)
             if pod is not None:
                 self._apply_pod(record, task, pod)
                 if record.state is TaskState.SUCCESS and name in self.plan.deciders:
                     self._decided(record, task)
             stop = _stop_reason(task, record, pod, self.now)
             if record.state.has_pod and stop:
-                self.decision.pods_to_delete.append(record.pod)
+                self.decision.pods_to_delete.append(pod_name)
                 self.fail_try(record, task, stop)
         if self.fresh_outputs:
             records = [self.records[t.name] for t in self.snapshot.tasks]
@@ -361,13 +414,14 @@ class _Pass:
             self.stored_outputs = self.stored_outputs.adding(moved)
 
     def _restart_when_stopped(
-        self, record: TaskRecord, pods: Mapping[str, PodObservation], pod_name: str | None
+        self, name: str, pods: Mapping[str, PodObservation], pod_name: str | None
     ) -> None:
         """A task cleared while its pod ran gets its next try once that pod has stopped
         (Airflow's `restarting`: one more try, whatever its budget says)."""
         pod = pods.get(pod_name) if pod_name else PodObservation.gone("")
         if pod is None or pod.active:
             return
+        record = self.writable(name)
         # The stopped try is kept with the state that says why it ended.
         archive_try(record, TaskState.RESTARTING, keep=earlier_tries_limit(len(self.records)))
         record.state = TaskState.NONE
@@ -414,23 +468,29 @@ class _Pass:
         self.event("Normal", "Decided", f"task {task.name}: {decision.report}")
 
     def release_retries(self) -> None:
-        for record in self.records.values():
+        for name, record in self.records.items():
             due = record.retry_at is not None and record.retry_at <= self.now
             if record.state is TaskState.UP_FOR_RETRY and due:
+                record = self.writable(name)
                 record.state, record.retry_at = TaskState.SCHEDULED, None
 
     def apply_trigger_rules(self) -> None:
         for name in self.plan.order:
             record = self.records[name]
             ready = self.readiness.of(name) if record.state is TaskState.NONE else WAIT
-            if ready.state is TaskState.SCHEDULED and waits_for_past(record):
+            message = None if ready.message is None else _short(ready.message)
+            held = ready.state is TaskState.SCHEDULED and waits_for_past(record)
+            if ready.state is None and not held and message in (None, record.message):
+                continue
+            record = self.writable(name)
+            if held:
                 record.message = None  # no longer held by dependsOnPast
             if ready.state is not None:
                 record.state = ready.state
                 if ready.state.finished:
                     record.finished = self.now
-            if ready.message is not None:
-                record.message = _short(ready.message)
+            if message is not None:
+                record.message = message
 
     def launch(self) -> bool:
         """Create pods for the scheduled tasks the gate admits, highest priority first (the
@@ -438,32 +498,28 @@ class _Pass:
         settled = False
         scheduled = _scheduled_pod_tasks(self.plan.order, self.records, self.snapshot)
         for name in in_priority_order(self.snapshot, scheduled):
-            record, task = self.records[name], self.snapshot.task(name)
+            task = self.snapshot.task(name)
             candidate = _candidate(self.run, self.status, self.snapshot, task)
             waits = self.gate.admit(candidate)
             if waits is not None:
-                record.message = _short(waits)
+                if self.records[name].message != _short(waits):
+                    self.writable(name).message = _short(waits)
                 self.decision.waiting.append(candidate)
                 continue
+            record = self.writable(name)
             try_number = record.try_number + 1
             archive_try(record, keep=earlier_tries_limit(len(self.snapshot.tasks)))
             try:
                 launch = prepare_launch(task, self._context(task, try_number))
             except TemplateError as error:
                 self.gate.release(candidate)
-                record.try_number = try_number
-                record.state = TaskState.FAILED
-                record.finished = self.now
-                record.message = _short(f"template error: {error}")
+                _try_ended(
+                    record, try_number, TaskState.FAILED, f"template error: {error}", self.now
+                )
                 self.event("Warning", "TaskFailed", f"task {name}: template error: {error}")
                 settled = True
                 continue
-            record.try_number = try_number
-            record.state = TaskState.QUEUED
-            record.pod = launch.pod_name
-            record.queued_at = self.now
-            record.started = record.finished = record.exit_code = record.message = None
-            record.outputs = record.outputs_in = None  # as Airflow clears a try's XComs
+            _try_queued(record, try_number, launch.pod_name, self.now)
             self.decision.pods_to_create.append(launch)
             self.decision.claims[launch.pod_name] = candidate.claim
         return settled
@@ -480,7 +536,8 @@ class _Pass:
             return
         if self.now < self.status.start_time + limit:
             return
-        stopped = skip_unfinished(self.records.values(), self.now, "skipped: dagrun timeout")
+        unfinished = [self.writable(n) for n, r in self.records.items() if not r.state.finished]
+        stopped = skip_unfinished(unfinished, self.now, "skipped: dagrun timeout")
         self.decision.pods_to_delete.extend(stopped)
         self._finish(RunState.FAILED, "DagRunTimeout", f"run exceeded dagrunTimeout {timeout}")
 
@@ -524,9 +581,10 @@ def launch_failed(
     state = _Pass(run, snapshot, now, counting_gate(0))
     state.status = decision.status
     state.records = {r.name: r for r in decision.status.tasks}
+    state._written = set()
     state.decision = decision
     for task_name, message in failures.items():
-        record = state.records[task_name]
+        record = state.writable(task_name)
         record.pod = None
         state.fail_try(record, snapshot.task(task_name), message)
         decision.pods_to_create = [
