@@ -615,14 +615,15 @@ def backfill(session: Session, scale: Scale) -> ScenarioResult:
 # -- 5. single-task runs ----------------------------------------------------------------------
 
 
-def single_task(session: Session, scale: Scale) -> ScenarioResult:
+def single_task(session: Session, scale: Scale, *, pod_gc: str | None = None) -> ScenarioResult:
     """Manual runs of a one-task DAG created as fast as the controller works them off
-    (at most ``backlog`` unfinished at once), for a fixed window: completed runs per minute."""
+    (at most ``backlog`` unfinished at once), for a fixed window: completed runs per minute.
+    ``pod_gc``: the DAG's podGC (default: the controller's, OnRunSuccess)."""
     window, backlog = scale.single_task_window_s, scale.single_task_backlog
+    limits: dict[str, Any] = {"maxActiveRuns": 10000, "maxActiveTasks": 10000}
     with session.scenario("single_task") as run:
-        dag = run.apply_dag(
-            "single", dag_spec([task("only")], maxActiveRuns=10000, maxActiveTasks=10000)
-        )
+        spec = dag_spec([task("only")], **limits, **({"podGC": pod_gc} if pod_gc else {}))
+        dag = run.apply_dag("single", spec)
         run.begin()
         base = datetime(2001, 1, 1, tzinfo=UTC)
         names: list[str] = []
@@ -659,7 +660,7 @@ def single_task(session: Session, scale: Scale) -> ScenarioResult:
         return _finish(
             run,
             "single_task",
-            {"window_s": window, "backlog": backlog},
+            {"window_s": window, "backlog": backlog, **({"pod_gc": pod_gc} if pod_gc else {})},
             metrics,
             {"created_per_min": len(names) / (stopped - started) * 60},
             {"run_latency_ms": latencies},

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench import apimetrics, controllermetrics, plots
+from bench import apimetrics, controllermetrics, engine_pass, plots
 from bench.cluster import (
     FAKE_NODE_SELECTOR,
     ClusterSettings,
@@ -568,3 +568,13 @@ def test_an_hourly_fleet_dag_is_valid_and_runs_once_at_its_first_tick(
         spec, catchup_default=True, last_interval=None, now=after + timedelta(hours=3)
     )
     assert [p.interval.end.strftime("%H:%M") for p in plan.due] == [tick]
+
+
+def test_engine_pass_benchmark_measures_a_launched_run(capsys: pytest.CaptureFixture[str]) -> None:
+    run = engine_pass.launched_run(engine_pass.snapshot(3, chain=True))
+    assert [r.state.value for r in run.status.tasks] == ["queued", "none", "none"]
+    fan = engine_pass.launched_run(engine_pass.snapshot(3, chain=False))
+    assert [r.state.value for r in fan.status.tasks] == ["queued"] * 3
+    assert engine_pass.main(["--chain", "3", "--fanout", "4", "--passes", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "chain of 3 tasks" in out and "fan-out of 4 tasks" in out

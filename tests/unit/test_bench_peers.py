@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bench.cluster import stage_documents
-from bench.peers import audit, sidebyside
+from bench.peers import audit, pods_kept, sidebyside
 from bench.peers.argo import workflow_spec
 from bench.peers.measure import (
     COMPLETE_LABEL,
@@ -159,3 +159,35 @@ def test_side_by_side_table_ratios_against_the_best_peer_and_the_floor() -> None
 def test_higher_is_better_ratio() -> None:
     assert sidebyside.ratio(1400.0, 700.0, lower_is_better=False) == 2.0
     assert sidebyside.ratio(None, 700.0, lower_is_better=False) is None
+
+
+def test_kubedag_doing_the_peers_work_gets_its_own_ratio_and_its_settings() -> None:
+    document = {
+        "settings": {"controller_env": {"KUBEDAG_RUN_WORKERS": "16"}},
+        "scenarios": {
+            "single_task": {
+                "metrics": {"completed_runs_per_min": 2300.0, "run_latency_p50_ms": 1300}
+            }
+        },
+        "peers": {
+            "single_task": [
+                _row(
+                    "kubedag", "pods kept", completed_runs_per_min=2600.0, run_latency_p50_ms=1200
+                ),
+                _row("cronjob", "tuned", completed_runs_per_min=2500.0, run_latency_p50_ms=2600),
+                _row("argo", "tuned", completed_runs_per_min=1700.0, run_latency_p50_ms=4000),
+            ]
+        },
+    }
+    lines = sidebyside.render(document, {}).splitlines()
+    own = next(line for line in lines if line.startswith("| kubedag |"))
+    assert "KUBEDAG_RUN_WORKERS=16" in own  # not "shipped defaults"
+    ahead = next(line for line in lines if line.startswith("| kubedag ahead"))
+    assert "**0.92x** vs cronjob (tuned)" in ahead  # 2300 / 2500: behind
+    kept = next(line for line in lines if line.startswith("| kubedag (pods kept) ahead"))
+    assert "**1.04x** vs cronjob (tuned)" in kept  # 2600 / 2500: the best peer is not kubedag
+    assert "**2.17x** vs cronjob (tuned)" in kept  # latency 2600 / 1200
+
+
+def test_the_single_step_side_by_side_runs_kubedag_keeping_its_pods() -> None:
+    assert sidebyside.RUNNERS["single_task"]["kubedag"] is pods_kept.single_task
