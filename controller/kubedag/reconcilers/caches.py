@@ -11,7 +11,6 @@ from kubedag.core.dates import parse_time
 from kubedag.core.pod_observation import PodObservation
 from kubedag.core.schedule import DataInterval
 from kubedag.models.compact_tasks import task_records
-from kubedag.models.dag import Dag
 from kubedag.models.dagrun import RunState, RunType, TaskState
 from kubedag.reconcilers.run_index import Among, DagRunIndex
 
@@ -239,33 +238,6 @@ def resource_version(body: dict[str, Any]) -> int | None:
         return int(body["metadata"]["resourceVersion"])
     except (KeyError, TypeError, ValueError):
         return None
-
-
-class ParsedDags:
-    """Each DAG's body parsed once per resourceVersion: every pass over a DAG and every pin
-    of one of its runs reads the model, and a DAG changes far less often than they come (at
-    a minute boundary, hundreds of DAG passes and pins would each parse it again). Callers
-    never change a model handed out."""
-
-    def __init__(self) -> None:
-        self._models: dict[NamespacedName, tuple[int, Dag]] = {}
-
-    def parse(self, key: NamespacedName, body: dict[str, Any]) -> Dag:
-        """The model of `body`; pydantic's ValidationError if it is invalid (nothing kept)."""
-        version = resource_version(body)
-        kept = self._models.get(key)
-        if kept is not None and kept[0] == version:
-            return kept[1]
-        model = Dag.model_validate(body)
-        if version is not None:
-            self._models[key] = (version, model)
-        return model
-
-    def forget(self, key: NamespacedName) -> None:
-        self._models.pop(key, None)
-
-    def __len__(self) -> int:
-        return len(self._models)
 
 
 class BodyCache:

@@ -70,7 +70,7 @@ class DagReconciler(Reconciler):
             return None
         now = self.now()
         try:
-            dag = self.informer.dag_models.parse(key, body)
+            dag = Dag.model_validate(body)
         except ValidationError as error:
             await self._report_invalid_spec(key, body, error, now)
             return None
@@ -177,11 +177,6 @@ class DagReconciler(Reconciler):
         ):
             await self.dag_status.write(key, wire, None)
             self.batches.written(key)
-            written = self.informer.dag(key)
-            if written is not None:
-                # Parsed now, off the minute boundary where the next pass (with hundreds of
-                # other DAGs' passes) would parse it.
-                self.informer.dag_models.parse(key, written)
         old_ready = find_condition(old.conditions if old else [], "Ready")
         ready = find_condition(new.conditions, "Ready")
         if (

@@ -19,7 +19,6 @@ from kubedag.models.dagrun import RunState
 from kubedag.reconcilers.caches import (
     BodyCache,
     NamespacedName,
-    ParsedDags,
     PodCache,
     RunCache,
     request_pending,
@@ -47,7 +46,6 @@ class Informer:
         self.pods = PodCache()
         self.runs = RunCache()  # one summary per existing run, grouped by DAG
         self._dag_bodies = BodyCache()
-        self.dag_models = ParsedDags()  # the bodies parsed, once per version
         # Unfinished runs, and finished ones with a request to apply or a notification to send:
         # no other finished run is worked on.
         self._run_bodies = BodyCache()
@@ -94,7 +92,6 @@ class Informer:
 
     def forget_dag(self, key: NamespacedName) -> None:
         self._dag_bodies.drop(key)
-        self.dag_models.forget(key)
         self._dags.pop(key, None)
         self.slots.put_dag_limit(key[0], label_value(key[1]), None)
         self._written.pop(("DAG", *key), None)
@@ -278,7 +275,6 @@ class Informer:
         return {
             "dag_bodies": len(self._dag_bodies),
             "dag_facts": len(self._dags),
-            "dag_models": len(self.dag_models),
             "run_bodies": len(self._run_bodies),
             "run_summaries": len(self.runs),
             "run_dags": len(self._run_dag),

@@ -17,6 +17,7 @@ from kubedag.core.snapshot import Snapshot
 from kubedag.kube.client import MERGE_PATCH, ApiError, Kube, custom_path
 from kubedag.manifests import render
 from kubedag.models.common import find_condition
+from kubedag.models.dag import Dag
 from kubedag.models.dagrun import DagRun, DagRunStatus, RunState, TaskState
 from kubedag.reconcilers.batching import WriteBatches
 from kubedag.reconcilers.caches import NamespacedName, resource_version, summarize_run
@@ -120,7 +121,7 @@ class RunReconciler(Reconciler):
             message = f"DAG {run.spec.dag_name!r} not found in namespace {run.namespace}"
             await fail_unpinned(self.kube, self.status, body, "DagNotFound", message, now)
             return None
-        dag = self.informer.dag_models.parse(dag_key, dag_body)
+        dag = Dag.model_validate(dag_body)
         body = await adopt(self.kube, self.informer, body, dag_body)
         problems = await self.dag_problems(dag)
         if problems:
