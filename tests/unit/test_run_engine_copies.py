@@ -81,3 +81,15 @@ def test_a_task_that_waited_for_a_slot_starts_on_a_copy() -> None:
         assert run.model_dump() == given_run
         run = run.model_copy(update={"status": decision.status})
     assert [r.state for r in run.status.tasks] == [TaskState.QUEUED, TaskState.QUEUED]
+
+
+def test_a_waiting_task_whose_reason_changes_gets_it_on_a_copy() -> None:
+    snapshot = snapshot_of(task("a"))
+    run = running_run(snapshot)
+    waiting = run.status.tasks[0].model_copy(
+        update={"state": TaskState.SCHEDULED, "message": "an older reason"}
+    )
+    run = run.model_copy(update={"status": run.status.model_copy(update={"tasks": [waiting]})})
+    decision = advance(run, snapshot, pods={}, now=T0, task_slots=0)
+    assert decision.status.tasks[0].message not in (None, "an older reason")
+    assert waiting.message == "an older reason"  # the run given is unchanged
