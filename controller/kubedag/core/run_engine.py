@@ -286,12 +286,8 @@ def _delay_before_retry(
 def _try_queued(record: TaskRecord, try_number: int, pod: str, now: datetime) -> None:
     """A try starts with its pod: nothing of the try before it stays but its archive (as
     Airflow clears a try's XComs)."""
-    record.try_number, record.state, record.pod, record.queued_at = (
-        try_number,
-        TaskState.QUEUED,
-        pod,
-        now,
-    )
+    record.try_number, record.state = try_number, TaskState.QUEUED
+    record.pod, record.queued_at = pod, now
     record.started = record.finished = record.exit_code = record.message = None
     record.outputs = record.outputs_in = None
 
