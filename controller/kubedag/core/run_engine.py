@@ -498,8 +498,8 @@ class _Pass:
             candidate = _candidate(self.run, self.status, self.snapshot, task)
             waits = self.gate.admit(candidate)
             if waits is not None:
-                if self.records[name].message != _short(waits):
-                    self.writable(name).message = _short(waits)
+                if self.records[name].message != (reason := _short(waits)):
+                    self.writable(name).message = reason
                 self.decision.waiting.append(candidate)
                 continue
             record = self.writable(name)

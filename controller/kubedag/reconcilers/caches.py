@@ -49,7 +49,7 @@ class PodCache:
             del self._deleted[key]  # made again since
         self._pods[key] = pod
         self.sequence += 1
-        self._touched[(namespace, pod.name)] = self.sequence
+        self._touched[key] = self.sequence
         if pod.run:
             self._by_run[(namespace, pod.run)].add(pod.name)
         return True
