@@ -486,13 +486,13 @@ def _most_at_once(spans: list[tuple[float, float]]) -> int:
 def _run_phases(runs: list[Any], pods: list[Any], limit: int) -> dict[str, float]:
     """Median milliseconds of each step of a one-task run, by the harness's clock: where a
     run's time goes beyond its task's own. `slot_refill` is from a run's end to the creation
-    of the run that takes its place (the k-th run created after the first `limit`)."""
+    of the run that takes its place (the k-th run created after the first `limit`). A run's
+    `running` state is not a step: a short run's start is written with its end."""
     first_pod: dict[str, Any] = {}
     for pod in sorted(pods, key=lambda p: p.added):
         first_pod.setdefault(pod.run, pod)
     steps: dict[str, list[float]] = {
-        "run_created_to_running": [],
-        "run_running_to_pod_created": [],
+        "run_created_to_pod_created": [],
         "pod_created_to_bound": [],
         "pod_bound_to_running": [],
         "pod_running_to_finished": [],
@@ -502,7 +502,6 @@ def _run_phases(runs: list[Any], pods: list[Any], limit: int) -> dict[str, float
         pod = first_pod.get(run.name)
         marks = [
             run.added,
-            run.running,
             pod and pod.added,
             pod and pod.bound,
             pod and pod.running,

@@ -301,6 +301,8 @@ def test_manual_run_with_conf_renders_templates_and_pins_the_dag_version(
     cluster.finish_task(run, "a")
     pod_b = cluster.wait_pod(run, "b")
     assert pod_b.spec.containers[0].image == "busybox"
+    # Written just after b's pod is made: the run's start was held until then.
+    cluster.wait_task_state(run, "b", "queued")
     pinned = cluster.run(run)
     assert pinned["status"]["snapshot"].startswith("tmpl-v")
     # A run created by hand is adopted by its DAG, so deleting the DAG removes it.

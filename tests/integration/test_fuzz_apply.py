@@ -378,7 +378,8 @@ def test_a_dag_edited_while_its_run_is_in_flight_leaves_the_run_on_its_snapshot(
     cluster.set_pod(pod.metadata.name, "Succeeded", 0)
     second = cluster.wait_pod("edited-run", "b")
     assert second.spec.containers[0].args == ["v1"]
-    assert set(cluster.task_states("edited-run")) == {"a", "b"}
+    # The run's status is written just after b's pod is made (its start was held till then).
+    wait_for(lambda: set(cluster.task_states("edited-run")) == {"a", "b"}, "the old version")
     # A run created after the edit takes the new version.
     cluster.create_run("edited-after", {"dagName": "edited"})
     wait_for(lambda: set(cluster.task_states("edited-after")) == {"a", "b", "c"}, "new version")

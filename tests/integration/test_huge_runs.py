@@ -62,6 +62,8 @@ def test_a_compacted_run_is_stored_and_read_back_whole(
     cluster.apply_dag("wide", {"tasks": tasks})
     cluster.create_run("wide-1", {"dagName": "wide"})
     cluster.wait_pod("wide-1", "extract")
+    # The run's start is written within STARTED_WRITE_DELAY of its first pod.
+    cluster.wait_run_state("wide-1", "running")
     # While extract runs, it is the only plain record; the 7 waiting ones are compressed.
     status = raw_status(cluster, "wide-1")
     assert status["compressedTasks"] and len(status["tasks"]) <= PLAIN_ACTIVE_LIMIT

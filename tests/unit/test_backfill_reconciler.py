@@ -75,6 +75,7 @@ def test_runs_are_created_as_its_limit_allows_even_while_the_dag_is_paused() -> 
 
         deliver_runs(world)  # the watch brings the new runs: pinned and started (paused DAG)
         await settle(world)
+        await world.write_held()  # their start, held a moment
         assert world.state("etl-backfill-20251201-0000") == "running"
         assert world.pods() == ["etl-backfill-20251201-0000-a-1", "etl-backfill-20251202-0000-a-1"]
 

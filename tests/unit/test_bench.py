@@ -509,15 +509,15 @@ def test_run_phases_split_a_one_task_run_and_the_slot_refill() -> None:
     from bench.scenarios import _run_phases
 
     runs = [
-        SimpleNamespace(name="a", added=0.0, running=0.1, finished=2.0),
-        SimpleNamespace(name="b", added=2.25, running=2.3, finished=4.0),
+        SimpleNamespace(name="a", added=0.0, running=None, finished=2.0),
+        SimpleNamespace(name="b", added=2.25, running=None, finished=4.0),
     ]
     pods = [
         SimpleNamespace(run="a", added=0.2, bound=0.3, running=0.5, finished=1.5),
         SimpleNamespace(run="b", added=2.4, bound=2.5, running=2.7, finished=3.5),
     ]
     phases = _run_phases(runs, pods, limit=1)
-    assert phases["run_created_to_running_p50_ms"] == pytest.approx(75)
+    assert phases["run_created_to_pod_created_p50_ms"] == pytest.approx(175)
     assert phases["pod_created_to_bound_p50_ms"] == pytest.approx(100)
     assert phases["pod_running_to_finished_p50_ms"] == pytest.approx(900)
     assert phases["pod_finished_to_run_finished_p50_ms"] == pytest.approx(500)

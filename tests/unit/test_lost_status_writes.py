@@ -7,6 +7,7 @@ import contextlib
 import copy
 from typing import cast
 
+from kubedag.core.run_engine import STARTED_WRITE_DELAY
 from kubedag.kube.client import Kube
 from kubedag.reconcilers.controller import Controller
 from tests.unit.test_reconcilers import SETTINGS, World, dag_path, pod_path, run_async, run_path
@@ -39,12 +40,14 @@ def test_a_pod_made_by_a_pass_whose_write_failed_is_not_made_again() -> None:
         world = World()
         world.apply_dag()
         key = world.create_run("r1")
+        await world.controller.runs.reconcile(key)  # the pod made, the start held
         patch_status = world.api.patch_status
 
         async def cut(*_: object, **__: object) -> None:
             raise OSError("connection cut")
 
         world.api.patch_status = cut  # type: ignore[assignment,method-assign]
+        world.now += STARTED_WRITE_DELAY
         with contextlib.suppress(OSError):
             await world.controller.runs.reconcile(key)
         world.api.patch_status = patch_status  # type: ignore[method-assign]

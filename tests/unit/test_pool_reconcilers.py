@@ -101,6 +101,7 @@ def test_a_pool_holds_across_dags_and_runs_worked_on_at_once() -> None:
             world.create_dated_run(f"{dag}-r", 1, dag)
         await world.settle()
         assert len(world.pods()) == 2
+        await world.write_held()  # a run whose tasks all started holds its first write
         waiting = [
             world.record(f"{dag}-r", t)
             for dag in ("one", "two", "three")

@@ -9,6 +9,7 @@ from typing import Any, cast
 
 from kubedag import API_VERSION
 from kubedag.core.history import HistoryPolicy
+from kubedag.core.run_engine import STARTED_WRITE_DELAY
 from kubedag.kube.client import Kube, core_path, custom_path
 from kubedag.models.dag import PodGC
 from kubedag.reconcilers.accounts import RECHECK_MISSING
@@ -95,6 +96,12 @@ class World:
         }
         self.controller.on_pod_event("MODIFIED", self.api.put(pod_path(name), body))
 
+    async def write_held(self) -> None:
+        """Let the runs' held first writes fall due (STARTED_WRITE_DELAY later) and land."""
+        self.now += STARTED_WRITE_DELAY
+        for key in self.controller.runs.writes.held:
+            await self.controller.runs.reconcile(key)
+
     async def settle(self) -> list[tuple[str, str]]:
         """Let the controller's workers process what is queued; returns the runs passed."""
         passes: list[tuple[str, str]] = []
@@ -135,7 +142,9 @@ def test_the_echo_of_an_own_status_write_is_not_worked_on_again() -> None:
         world.apply_dag()
         key = world.create_run("r1")
         assert await world.settle() == [key]
-        assert world.state("r1") == "running" and world.pods() == ["r1-a-1"]
+        assert world.state("r1") is None and world.pods() == ["r1-a-1"]  # the start is held
+        await world.write_held()
+        assert world.state("r1") == "running"
         world.watch_run("r1")  # the echo of the pin-and-start write
         assert await world.settle() == []
         # Someone else's change to the run is news.
@@ -155,6 +164,7 @@ def test_a_watch_event_older_than_the_cached_run_is_not_worked_on() -> None:
         created = world.api.put(run_path("r1"), run_manifest("r1"))
         key = world.create_run("r1")  # as a response would bring it: the pass pins it
         assert await world.settle() == [key]
+        await world.write_held()
         assert world.state("r1") == "running"
         # The watch delivers the creation only now, older than the pinned run.
         world.controller.on_run_event("ADDED", created)
@@ -170,6 +180,7 @@ def test_a_conflict_drops_the_stale_copy_and_the_next_pass_reads_it_afresh() -> 
         world.apply_dag()
         key = world.create_run("r1")
         await world.controller.runs.reconcile(key)
+        await world.write_held()
         # Another client changes the run; the controller has not seen the event yet.
         labelled = world.api.objects[run_path("r1")]
         labelled["metadata"].setdefault("labels", {})["team"] = "sales"

@@ -127,6 +127,7 @@ def test_marking_a_run_failed_stops_its_pods_and_frees_its_slot() -> None:
         world.create_run("r1")
         world.create_run("r2")
         await world.settle()
+        await world.write_held()
         assert (world.state("r1"), world.state("r2")) == ("running", "queued")
         send_request(world, "r1", id="stop", action="markFailed")
         await world.settle()

@@ -70,6 +70,19 @@ CASES = [
         StatusObservations("failed", 30.0),
     ),
     Case(
+        "a short run written once, finished (its start was held): running and success",
+        {},
+        {
+            "state": "success",
+            "startTime": T + "00Z",
+            "endTime": T + "02Z",
+            "tasks": [ran(2, "success", queued=T + "00Z")],
+        },
+        StatusObservations(
+            "success", 2.0, {"success": 1, "queued": 1}, (EndedTry("success", 2.0),), True
+        ),
+    ),
+    Case(
         "a try fails and is retried in the same write: the archived try is observed",
         {"tasks": [task("a", "running", 1, started=T + "00Z")]},
         {"tasks": [task("a", "queued", 2, tries=[ran(4, "up_for_retry")])]},

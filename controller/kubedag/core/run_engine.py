@@ -640,13 +640,52 @@ def advance(
 def only_tasks_started(old: DagRunStatus, new: DagRunStatus) -> bool:
     """Whether the only news in `new` is tasks whose pods started running: such a write may
     wait (STARTED_WRITE_DELAY), so a short task's start and end cost one write."""
-    if len(old.tasks) != len(new.tasks) or old.model_copy(update={"tasks": []}) != new.model_copy(
-        update={"tasks": []}
-    ):
+    if len(old.tasks) != len(new.tasks) or _besides_tasks(old) != _besides_tasks(new):
         return False
     changed = [(a, b) for a, b in zip(old.tasks, new.tasks, strict=True) if a != b]
     return bool(changed) and all(
         a.state is TaskState.QUEUED and b.state is TaskState.RUNNING for a, b in changed
+    )
+
+
+def _besides_tasks(status: DagRunStatus) -> DagRunStatus:
+    """The status without its tasks, nor its duration (which each pass's clock moves)."""
+    return status.model_copy(update={"tasks": [], "duration": None})
+
+
+def news_may_wait(old: DagRunStatus, decision: RunDecision, *, held: bool) -> bool:
+    """Whether a pass's write may wait (STARTED_WRITE_DELAY): its only news is tasks that
+    started, or, while the run's start is held unwritten (`held`), nothing but the clock."""
+    if decision.pods_to_create or decision.pods_to_delete or decision.events:
+        return False
+    new = decision.status
+    unchanged = old.tasks == new.tasks and _besides_tasks(old) == _besides_tasks(new)
+    return only_tasks_started(old, new) or (held and unchanged)
+
+
+def start_may_wait(decision: RunDecision) -> bool:
+    """Whether a run's first write (pinned and started, its first pods made) may wait like a
+    task's start (STARTED_WRITE_DELAY), so a run whose first tasks end sooner is written once.
+    Only when the pass tells nothing else: every task it recorded is queued (a task held by
+    dependsOnPast or waiting for a slot has a reason to show), and no pod to delete, Event,
+    output, notification, dataset update or run to trigger."""
+    status = decision.status
+    return (
+        status.state is RunState.RUNNING
+        and bool(decision.pods_to_create)
+        and all(
+            record.state is TaskState.QUEUED
+            or (record.state is TaskState.NONE and record.message is None)
+            for record in status.tasks
+        )
+        and not decision.pods_to_delete
+        and not decision.events
+        and not decision.outputs_to_store
+        and not decision.waiting
+        and not decision.cross_dag.runs_to_trigger
+        and not decision.cross_dag.runs_to_reset
+        and not status.notifications
+        and not status.dataset_updates
     )
 
 

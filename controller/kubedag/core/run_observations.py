@@ -33,8 +33,12 @@ class StatusObservations:
     run_seconds: float | None = None
     """Start to end, if this write finished the run."""
     tasks_entered: Mapping[str, int] = field(default_factory=dict)
-    """New state -> tasks that entered it (a changed state or a new try)."""
+    """New state -> tasks that entered it (a changed state or a new try; a try first written
+    past `queued` entered `queued` too)."""
     tries_ended: tuple[EndedTry, ...] = ()
+    run_started_unwritten: bool = False
+    """The write finished a run whose start was never written (a short run's start is held,
+    docs/design.md): it entered `running` too."""
 
 
 def _seconds(record: Mapping[str, Any], start: str, end: str) -> float | None:
@@ -75,18 +79,25 @@ def observe(old: Mapping[str, Any], new: Mapping[str, Any]) -> StatusObservation
     old_state, new_state = old.get("state"), new.get("state")
     run_entered = new_state if new_state and new_state != old_state else None
     run_seconds = None
+    started_unwritten = False
     if run_entered in RUN_FINISHED:
         run_seconds = _seconds(new, "startTime", "endTime")
+        started_unwritten = bool(new.get("startTime")) and not old.get("startTime")
     entered: Counter[str] = Counter()
     ended: list[EndedTry] = []
     for record, previous in changed_tasks(old, new):
         entered[record.get("state", "none")] += 1
+        queued = record.get("queued")
+        if queued and record.get("state") != "queued" and queued != previous.get("queued"):
+            entered["queued"] += 1  # a try whose queued state was never written (held)
         known = _ended_tries(previous)
         for number, ending in _ended_tries(record).items():
             seconds = _seconds(ending, "started", "finished")
             if number not in known and seconds is not None:
                 ended.append(EndedTry(str(ending["state"]), seconds))
-    return StatusObservations(run_entered, run_seconds, dict(entered), tuple(ended))
+    return StatusObservations(
+        run_entered, run_seconds, dict(entered), tuple(ended), started_unwritten
+    )
 
 
 def scheduling_lag(created: datetime, due: datetime) -> float:

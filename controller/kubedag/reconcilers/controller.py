@@ -162,7 +162,8 @@ class Controller:
             **self.snapshots.sizes(),
             **self.cleaner.sizes(),
             "dag_status_batches": len(self.dags.batches),
-            "run_status_batches": len(self.runs.batches),
+            "run_status_batches": len(self.runs.writes.batches),
+            "run_statuses_held": len(self.runs.writes.held),
             "run_outputs": len(self.runs.outputs),
             "run_event_budgets": len(self.runs.events),
             "dag_queue": self.dag_queue.tracked(),
@@ -269,6 +270,7 @@ class Controller:
             self.run_queue.forget(key)
             self._run_changed((key[0], dag), RunChange(before, None))
             return
+        body = self.runs.writes.held.resolve(key, body)  # a held status stays in view
         stale = self.informer.has_newer_run(key, body)
         change = self.informer.put_run(key, body)
         if change is not None:

@@ -139,6 +139,8 @@ def record_run_write(namespace: str, old: dict[str, Any], new: dict[str, Any]) -
     """A DagRun's status written (`old`: the status it replaced): its transitions counted,
     the durations of what ended observed."""
     seen = run_observations.observe(old, new)
+    if seen.run_started_unwritten:
+        RUN_TRANSITIONS.labels(namespace, "running").inc()
     if seen.run_entered is not None:
         RUN_TRANSITIONS.labels(namespace, seen.run_entered).inc()
         if seen.run_seconds is not None:

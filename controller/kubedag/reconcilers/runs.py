@@ -19,7 +19,6 @@ from kubedag.manifests import render
 from kubedag.models.common import find_condition
 from kubedag.models.dag import Dag
 from kubedag.models.dagrun import DagRun, DagRunStatus, RunState, TaskState
-from kubedag.reconcilers.batching import WriteBatches
 from kubedag.reconcilers.caches import NamespacedName, resource_version, summarize_run
 from kubedag.reconcilers.cleanup import Cleaner
 from kubedag.reconcilers.context import Reconciler, ReconcilerContext
@@ -32,6 +31,7 @@ from kubedag.reconcilers.outputs import OutputStore
 from kubedag.reconcilers.pods import PodLauncher
 from kubedag.reconcilers.requests import RequestApplier, post_run_events
 from kubedag.reconcilers.run_events import RunEvents
+from kubedag.reconcilers.run_writes import RunStatusWrites
 from kubedag.reconcilers.status import StatusWriter
 
 log = logging.getLogger(__name__)
@@ -64,12 +64,11 @@ class RunReconciler(Reconciler):
             context.kube, context.snapshots, status, applied=self.cross_dag.clear_dependents
         )
         self.outbox = OutboxKeeper(sender, context.snapshots, status)
-        # A task's start is written a moment later: a short task costs one write.
-        self.batches: WriteBatches[NamespacedName] = WriteBatches(run_engine.STARTED_WRITE_DELAY)
+        self.writes = RunStatusWrites(status, context.informer)
         self.events = RunEvents(context.kube)
 
     def forget(self, key: NamespacedName) -> None:
-        self.batches.written(key)
+        self.writes.forget(key)
         self.outputs.forget(key)
         self.outbox.forget(key)
 
@@ -87,6 +86,7 @@ class RunReconciler(Reconciler):
         body = await self.run_body(key)
         if body is None:
             return None
+        body = self.writes.resolve(key, body)
         run = DagRun.model_validate(body)
         now = self.now()
         finished = run.status.state is not None and run.status.state.finished
@@ -210,7 +210,7 @@ class RunReconciler(Reconciler):
         deadline = self.outbox.note(run, body, snapshot, decision, settled_events, now)
         if self.datasets:  # its successful outputs and outlets: written with the change
             decision.status = self.datasets.note(run, decision.status, snapshot)
-        wake = await self._write(run, body, decision, now, pinning=pinning)
+        wake = await self.writes.write(run, body, decision, now, pinning=pinning, settled=not again)
         if wake is None:  # written: its pending notifications are recorded, and may go
             self.outbox.send(run, decision.status, snapshot)
         self.events.post(body, decision.events, now)
@@ -257,36 +257,6 @@ class RunReconciler(Reconciler):
         held = previous is not None and past.held_by_past(decision.status.tasks)
         self.informer.hold_for_past(run.key, dag, previous.name if held and previous else None)
         return decision
-
-    async def _write(
-        self,
-        run: DagRun,
-        body: dict[str, Any],
-        decision: run_engine.RunDecision,
-        now: datetime,
-        *,
-        pinning: bool,
-    ) -> datetime | None:
-        """Write the new status, unless its only news is tasks that started: that write
-        waits a moment (returned), so a short task costs one write."""
-        key = run.key
-        new_status = decision.status.to_wire()
-        if (
-            not pinning
-            and not decision.pods_to_create
-            and not decision.pods_to_delete
-            and not decision.events
-            and run_engine.only_tasks_started(run.status, decision.status)
-            and not self.batches.due(key, now)
-        ):
-            return self.batches.when(key) or now
-        self.batches.written(key)
-        if new_status != body.get("status"):
-            # A Conflict goes to reconcile, which looks again with fresh data.
-            await self.status.write(key, new_status, body["metadata"]["resourceVersion"])
-            if decision.status.state is not run.status.state:
-                log.info("run %s/%s is %s", run.namespace, run.name, decision.status.state)
-        return None
 
 
 async def fail_unpinned(

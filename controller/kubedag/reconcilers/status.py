@@ -43,16 +43,21 @@ class StatusWriter:
         resource_version: str | None,
         *,
         wake_dag: bool = True,
+        stored_status: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Merge-patch the status; with a resourceVersion a changed object fails the write
         with Conflict, and the stale copy is dropped so the next pass reads it afresh.
-        `wake_dag=False`: the caller is the run's DAG pass, which has counted the change."""
+        `wake_dag=False`: the caller is the run's DAG pass, which has counted the change.
+        `stored_status`: the status stored, when the informer's copy holds one not written
+        yet (`batching.HeldStatuses`)."""
         current = {
             "DAG": self.informer.dag,
             "DagRun": self.informer.run,
             "Backfill": self.informer.backfill,
         }[self.kind](key)
-        patch = render.status_patch((current or {}).get("status") or {}, status)
+        if stored_status is None:
+            stored_status = (current or {}).get("status") or {}
+        patch = render.status_patch(stored_status, status)
         try:
             written = await self.kube.patch_status(
                 custom_path(_PLURALS[self.kind], *key), patch, resource_version
@@ -67,7 +72,7 @@ class StatusWriter:
         elif self.kind == "Backfill":
             self.informer.put_backfill(key, written)
         else:
-            before = (current or {}).get("status") or {}
+            before = stored_status
             metrics.record_run_write(key[0], before, status)
             if log.isEnabledFor(logging.DEBUG):
                 for task, _ in run_observations.changed_tasks(before, status):

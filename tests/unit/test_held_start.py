@@ -1,0 +1,210 @@
+"""A run's first write (pinned and started, its first pods made) waits STARTED_WRITE_DELAY
+like a task's start: a run whose tasks end sooner costs one status write, and meanwhile the
+controller's copy of the run carries the held status, so its passes and its DAG's pass see it
+started (reconcilers/run_writes.py, docs/design.md "A run's start waits for news")."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+
+from kubedag.core import run_engine
+from kubedag.core.run_engine import STARTED_WRITE_DELAY, RunDecision
+from kubedag.core.task_launch import TaskLaunch
+from kubedag.models.dagrun import DagRunStatus, RunState
+from tests.unit.builders import T0, task
+from tests.unit.test_reconcilers import NS, World, run_async, run_path
+
+STATUS = run_path("r1") + "/status"
+
+
+def status_writes(world: World, run: str = "r1") -> int:
+    return world.api.writes.count(("PATCH", run_path(run) + "/status"))
+
+
+def test_a_run_whose_task_ends_within_the_delay_is_written_once() -> None:
+    async def scenario() -> None:
+        world = World()
+        world.apply_dag()
+        key = world.create_run("r1")
+        assert await world.controller.runs.reconcile(key) == T0 + STARTED_WRITE_DELAY
+        assert world.pods() == ["r1-a-1"] and status_writes(world) == 0
+        seen = world.controller.informer.run(key)
+        assert seen is not None and seen["status"]["state"] == "running"  # what passes read
+        assert world.controller.informer.runs.get(NS, "etl", "r1").state is RunState.RUNNING
+        world.now += timedelta(seconds=1)
+        world.finish_pod("r1-a-1")
+        assert await world.controller.runs.reconcile(key) is None
+        stored = world.api.objects[run_path("r1")]["status"]
+        assert (stored["state"], stored["startTime"]) == ("success", "2026-01-02T00:00:00Z")
+        assert [(t["name"], t["state"]) for t in stored["tasks"]] == [("a", "success")]
+        assert status_writes(world) == 1
+        assert len(world.controller.runs.writes.held) == 0
+
+    run_async(scenario)
+
+
+def test_a_held_start_is_written_when_due_and_the_end_once_more() -> None:
+    async def scenario() -> None:
+        world = World()
+        world.apply_dag()
+        key = world.create_run("r1")
+        await world.controller.runs.reconcile(key)
+        world.now += timedelta(seconds=1)
+        assert await world.controller.runs.reconcile(key) == T0 + STARTED_WRITE_DELAY
+        assert status_writes(world) == 0  # nothing new: still held
+        world.now = T0 + STARTED_WRITE_DELAY
+        assert await world.controller.runs.reconcile(key) is None
+        assert world.state("r1") == "running" and status_writes(world) == 1
+        world.watch_run("r1")  # the echo
+        world.finish_pod("r1-a-1")
+        await world.controller.runs.reconcile(key)
+        assert world.state("r1") == "success" and status_writes(world) == 2
+
+    run_async(scenario)
+
+
+def test_a_change_to_the_spec_while_held_keeps_the_held_status() -> None:
+    async def scenario() -> None:
+        world = World()
+        world.apply_dag()
+        key = world.create_run("r1")
+        await world.controller.runs.reconcile(key)
+        labelled = world.api.objects[run_path("r1")]
+        labelled["metadata"]["labels"]["team"] = "sales"
+        world.controller.on_run_event("MODIFIED", world.api.put(run_path("r1"), labelled))
+        world.finish_pod("r1-a-1")
+        assert await world.controller.runs.reconcile(key) is None
+        stored = world.api.objects[run_path("r1")]
+        assert stored["status"]["state"] == "success" and stored["metadata"]["labels"]["team"]
+        assert status_writes(world) == 1
+        assert world.api.writes.count(("POST", "/api/v1/namespaces/etl/pods/r1-a-1")) == 1
+
+    run_async(scenario)
+
+
+def test_a_status_written_by_another_writer_ends_the_hold_and_no_pod_is_made_twice() -> None:
+    async def scenario() -> None:
+        world = World()
+        world.apply_dag()
+        key = world.create_run("r1")
+        await world.controller.runs.reconcile(key)
+        # A controller that took over the run (a shard's failover) wrote its status.
+        taken = world.api.objects[run_path("r1")]
+        taken["status"] = {"state": "queued"}
+        world.controller.on_run_event("MODIFIED", world.api.put(run_path("r1"), taken))
+        assert len(world.controller.runs.writes.held) == 0
+        seen = world.controller.informer.run(key)
+        assert seen is not None and seen["status"] == {"state": "queued"}
+        await world.controller.runs.reconcile(key)
+        assert status_writes(world) == 0
+        assert world.pods() == ["r1-a-1"]
+        assert world.api.writes.count(("POST", "/api/v1/namespaces/etl/pods/r1-a-1")) == 1
+
+    run_async(scenario)
+
+
+def test_the_watch_delivering_the_stored_run_again_keeps_the_held_status_in_view() -> None:
+    async def scenario() -> None:
+        world = World()
+        world.apply_dag()
+        key = world.create_run("r1")
+        created = dict(world.api.objects[run_path("r1")])  # as created: unadopted, older
+        await world.controller.runs.reconcile(key)
+        stored = dict(world.api.objects[run_path("r1")])  # adopted: the held status's base
+        for late in (created, stored):  # the creation's event late; a re-list
+            world.controller.on_run_event("MODIFIED", late)
+            seen = world.controller.informer.run(key)
+            assert seen is not None and seen["status"]["state"] == "running"
+            assert world.controller.informer.runs.get(NS, "etl", "r1").state is RunState.RUNNING
+        world.finish_pod("r1-a-1")
+        await world.controller.runs.reconcile(key)
+        assert world.state("r1") == "success" and status_writes(world) == 1
+
+    run_async(scenario)
+
+
+def test_the_dag_counts_a_held_run_as_running() -> None:
+    async def scenario() -> None:
+        world = World()
+        world.controller.start()
+        world.apply_dag(maxActiveRuns=1)
+        world.create_run("r1")
+        world.create_run("r2")
+        await world.settle()
+        assert world.pods() == ["r1-a-1"]
+        assert world.state("r1") is None  # held
+        assert world.state("r2") == "queued"  # not started: the held run has the slot
+        await world.write_held()
+        assert world.state("r1") == "running"
+        await world.controller.stop()
+
+    run_async(scenario)
+
+
+def test_a_first_pass_with_a_task_waiting_for_a_slot_writes_at_once() -> None:
+    async def scenario() -> None:
+        world = World()
+        world.apply_dag(task("a"), task("b"), maxActiveTasks=1)
+        key = world.create_run("r1")
+        assert await world.controller.runs.reconcile(key) is None
+        assert world.state("r1") == "running" and status_writes(world) == 1
+
+    run_async(scenario)
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    decision: RunDecision
+    waits: bool
+
+
+def _launch() -> TaskLaunch:
+    return object.__new__(TaskLaunch)  # never read: only counted
+
+
+RUNNING = DagRunStatus.model_validate(
+    {"state": "running", "tasks": [{"name": "a", "state": "queued", "try": 1, "pod": "p"}]}
+)
+CHAIN = DagRunStatus.model_validate(
+    {
+        "state": "running",
+        "tasks": [
+            {"name": "a", "state": "queued", "try": 1, "pod": "p"},
+            {"name": "b", "state": "none"},
+        ],
+    }
+)
+WAITING = DagRunStatus.model_validate(
+    {
+        "state": "running",
+        "tasks": [
+            {"name": "a", "state": "queued", "try": 1, "pod": "p"},
+            {"name": "b", "state": "scheduled", "message": "waiting for a free slot"},
+        ],
+    }
+)
+
+CASES = [
+    Case("started, its first pod made", RunDecision(RUNNING, [_launch()]), True),
+    Case("downstream tasks not due yet", RunDecision(CHAIN, [_launch()]), True),
+    Case("no pod made: nothing runs yet to wait for", RunDecision(RUNNING), False),
+    Case("a task with a reason to show", RunDecision(WAITING, [_launch()]), False),
+    Case(
+        "an Event to post",
+        RunDecision(RUNNING, [_launch()], events=[run_engine.RunEvent("Normal", "X", "y")]),
+        False,
+    ),
+    Case("a pod to delete", RunDecision(RUNNING, [_launch()], ["old"]), False),
+    Case(
+        "queued (no room under maxActiveRuns)",
+        RunDecision(DagRunStatus(state=RunState.QUEUED), [_launch()]),
+        False,
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_start_may_wait(case: Case) -> None:
+    assert run_engine.start_may_wait(case.decision) is case.waits
