@@ -33,8 +33,8 @@ def snapshot(width: int, *, chain: bool) -> Snapshot:
     return build_snapshot(DagSpec.model_validate({"tasks": tasks}))
 
 
-def launched_run(snap: Snapshot) -> DagRun:
-    """A run pinned to ``snap`` after its first pass launched every task that could start."""
+def started_run(snap: Snapshot) -> DagRun:
+    """A run pinned to ``snap`` and started, before its first pass."""
     logical = datetime(2026, 1, 1, tzinfo=UTC)
     run = DagRun.model_validate(
         {
@@ -55,7 +55,12 @@ def launched_run(snap: Snapshot) -> DagRun:
         logical_date=logical,
         now=STARTED,
     )
-    run = run.model_copy(update={"status": start(status, STARTED)})
+    return run.model_copy(update={"status": start(status, STARTED)})
+
+
+def launched_run(snap: Snapshot) -> DagRun:
+    """A run pinned to ``snap`` after its first pass launched every task that could start."""
+    run = started_run(snap)
     first = advance(run, snap, pods={}, now=STARTED)
     return run.model_copy(update={"status": first.status})
 

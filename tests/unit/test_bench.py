@@ -578,3 +578,19 @@ def test_engine_pass_benchmark_measures_a_launched_run(capsys: pytest.CaptureFix
     assert engine_pass.main(["--chain", "3", "--fanout", "4", "--passes", "2"]) == 0
     out = capsys.readouterr().out
     assert "chain of 3 tasks" in out and "fan-out of 4 tasks" in out
+
+
+def test_write_costs_sends_the_controllers_own_bodies_of_a_one_task_run() -> None:
+    from bench.write_costs import Cost, one_task_run, table
+
+    bodies = one_task_run()
+    assert bodies.start["state"] == "running"
+    assert [(t["name"], t["state"]) for t in bodies.start["tasks"]] == [("task-00000", "queued")]
+    assert bodies.end["state"] == "success" and bodies.end["endTime"]
+    assert (
+        bodies.pod["kind"] == "Pod"
+        and bodies.pod["metadata"]["name"] == bodies.start["tasks"][0]["pod"]
+    )
+    rendered = table([Cost("Pod create", 2.5, 0.7, 3.1)], 400)
+    assert rendered.splitlines()[-1] == "| Pod create | 2.50 ms | 0.70 ms | 3.10 ms |"
+    assert "(400 each)" in rendered
