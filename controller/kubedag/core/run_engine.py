@@ -49,9 +49,10 @@ from kubedag.models.dagrun import DagRun, DagRunStatus, RunState, RunType, TaskR
 # Tries whose executionTimeout runs: a restarting task's pod is being stopped already.
 _TIMED_STATES = (TaskState.QUEUED, TaskState.RUNNING)
 MESSAGE_LIMIT = 200
-# A task's start is written at most this long after its pod starts running; a task that ends
-# sooner is written once, finished. Two seconds, so a one-second task still costs one write
-# when a busy node or API server stretches it (docs/performance.md).
+# A task's start is written at most this long after its pod starts running, and a run's start
+# at most this long after its first pods are made; what ends sooner is written once,
+# finished. Two seconds, so a one-second task still costs one write when a busy node or API
+# server stretches it (docs/performance.md).
 STARTED_WRITE_DELAY = timedelta(seconds=2)
 
 

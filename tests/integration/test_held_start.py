@@ -1,0 +1,80 @@
+"""A run's start waits for news, against a real kube-apiserver (docs/design.md, "A run's start
+waits for news"): its first pod is made at once, its status is written up to two seconds
+later, and a run whose task ends sooner is written once, finished.
+
+No kubelet runs here: the test plays it by writing the pod's status through the API."""
+
+import threading
+import time
+from typing import Any
+
+from kubernetes import watch
+
+from tests.integration.harness import (  # noqa: F401 - fixtures
+    GROUP,
+    VERSION,
+    Cluster,
+    ControllerProcess,
+    cluster,
+    controller,
+    crds,
+)
+
+HOLD_S = 2.0  # run_engine.STARTED_WRITE_DELAY
+
+
+class RunStatuses:
+    """The run's stored states as the watch delivers them, with when each arrived, until it
+    finishes."""
+
+    def __init__(self, cluster: Cluster, name: str) -> None:
+        self.seen: list[tuple[float, str | None]] = []
+        self._thread = threading.Thread(target=self._follow, args=(cluster, name), daemon=True)
+        self._thread.start()
+
+    def _follow(self, cluster: Cluster, name: str) -> None:
+        stream = watch.Watch().stream(
+            cluster.custom.list_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            cluster.ns,
+            "dagruns",
+            field_selector=f"metadata.name={name}",
+            timeout_seconds=60,
+        )
+        for event in stream:
+            body: dict[str, Any] = event["object"]
+            state = (body.get("status") or {}).get("state")
+            if not self.seen or self.seen[-1][1] != state:
+                self.seen.append((time.monotonic(), state))
+            if state in ("success", "failed"):
+                stream.close()
+                return
+
+    def finished(self) -> list[tuple[float, str | None]]:
+        self._thread.join(timeout=30)
+        return self.seen
+
+
+def test_a_runs_first_status_comes_with_news_or_two_seconds_after_its_pod(
+    cluster: Cluster, controller: ControllerProcess
+) -> None:
+    cluster.apply_dag("short", {"tasks": [{"name": "a", "image": "busybox"}]})
+    statuses = RunStatuses(cluster, "short-1")
+    time.sleep(0.5)  # the watch is open
+    cluster.create_run("short-1", {"dagName": "short"})
+    pod = cluster.wait_pod("short-1", "a", timeout=30)
+    pod_seen = time.monotonic()
+    cluster.set_pod(pod.metadata.name, "Running")
+    cluster.set_pod(pod.metadata.name, "Succeeded", 0)
+    finished = cluster.wait_run_state("short-1", "success", timeout=30)
+    seen = statuses.finished()
+    written = [(at, state) for at, state in seen if state is not None]
+    first_at, first_state = written[0]
+    # Written with the news of its end, or once the hold was over: never at the pod's making.
+    assert first_state == "success" or first_at - pod_seen >= HOLD_S * 0.75, seen
+    assert [state for _, state in written][-1] == "success"
+    assert len(written) <= 2, seen
+    status = finished["status"]
+    assert status["startTime"] and status["endTime"]
+    assert [(t["name"], t["state"]) for t in status["tasks"]] == [("a", "success")]
