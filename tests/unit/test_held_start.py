@@ -15,8 +15,6 @@ from kubedag.models.dagrun import DagRunStatus, RunState
 from tests.unit.builders import T0, task
 from tests.unit.test_reconcilers import NS, World, run_async, run_path
 
-STATUS = run_path("r1") + "/status"
-
 
 def status_writes(world: World, run: str = "r1") -> int:
     return world.api.writes.count(("PATCH", run_path(run) + "/status"))

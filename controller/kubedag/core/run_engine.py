@@ -660,8 +660,9 @@ def news_may_wait(old: DagRunStatus, decision: RunDecision, *, held: bool) -> bo
     if decision.pods_to_create or decision.pods_to_delete or decision.events:
         return False
     new = decision.status
-    unchanged = old.tasks == new.tasks and _besides_tasks(old) == _besides_tasks(new)
-    return only_tasks_started(old, new) or (held and unchanged)
+    if held and old.tasks == new.tasks:
+        return _besides_tasks(old) == _besides_tasks(new)
+    return only_tasks_started(old, new)
 
 
 def start_may_wait(decision: RunDecision) -> bool:
