@@ -10,7 +10,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from kubedag.kube import metrics as kube_metrics
-from kubedag.kube.client import ApiError, Kube
+from kubedag.kube.client import Answer, ApiError, Kube, Transport
 from kubedag.reconcilers.log_format import SCOPE, LogScope
 from kubedag.reconcilers.metrics import Workload, exported_names, process_registry
 from kubedag.reconcilers.workqueue import WorkQueue
@@ -58,25 +58,19 @@ def test_a_request_is_described_in_the_api_servers_terms(
     assert kube_metrics.describe(method, path) == expected
 
 
-class _Response:
-    def __init__(self, status: int, body: dict[str, Any]) -> None:
-        self.status, self.reason, self._body = status, "", json.dumps(body).encode()
-        self.headers: dict[str, str] = {}
-
-    async def read(self) -> bytes:
-        return self._body
+def _answer(status: int, body: dict[str, Any]) -> Answer:
+    return Answer(status, "", None, json.dumps(body).encode())
 
 
-class _Client:
-    """The two calls Kube makes of kubernetes.aio's ApiClient: answers from a list."""
+class _Transport(Transport):
+    """Answers from a list, in place of the API server."""
 
-    def __init__(self, *answers: _Response | Exception) -> None:
+    def __init__(self, *answers: Answer | Exception) -> None:
         self.answers = list(answers)
 
-    async def param_serialize(self, **request: Any) -> tuple[Any, ...]:
-        return (request["method"], request["resource_path"])
-
-    async def call_api(self, *_: Any, **__: Any) -> _Response:
+    async def send(
+        self, method: str, url: str, body: bytes | None, headers: dict[str, str]
+    ) -> Answer:
         answer = self.answers.pop(0)
         if isinstance(answer, Exception):
             raise answer
@@ -86,8 +80,9 @@ class _Client:
 def test_every_request_is_counted_by_verb_resource_and_code() -> None:
     registry, _ = process_registry()
     delta = Delta(registry)
-    missing = _Response(404, {"reason": "NotFound", "message": "gone"})
-    kube = Kube(cast(Any, _Client(_Response(200, {}), missing, ConnectionResetError("cut"))))
+    missing = _answer(404, {"reason": "NotFound", "message": "gone"})
+    transport = _Transport(_answer(200, {}), missing, ConnectionResetError("cut"))
+    kube = Kube(cast(Any, None), transport)
     path = "/apis/kubedag.io/v1alpha1/namespaces/etl/dagruns/r1/status"
 
     async def scenario() -> None:
@@ -106,7 +101,7 @@ def test_every_request_is_counted_by_verb_resource_and_code() -> None:
 
 
 def test_an_api_error_is_still_raised_after_it_is_counted() -> None:
-    kube = Kube(cast(Any, _Client(_Response(409, {"reason": "Conflict", "message": "x"}))))
+    kube = Kube(cast(Any, None), _Transport(_answer(409, {"reason": "Conflict", "message": "x"})))
 
     async def scenario() -> None:
         with pytest.raises(ApiError, match="Conflict"):

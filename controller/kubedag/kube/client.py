@@ -6,17 +6,20 @@ the controller only needs JSON, and decoding into models costs more than the req
 """
 
 import asyncio
-import json
 import logging
 import os
 import socket
 import time
 from collections.abc import AsyncIterator, Coroutine
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
+import orjson
+
 if TYPE_CHECKING:
+    import aiohttp
     from kubernetes.aio import client as aio_client
 
 from kubedag import GROUP, VERSION
@@ -39,6 +42,7 @@ MERGE_PATCH = "application/merge-patch+json"
 # it asks, at most this many times; then the error goes to the caller (the work queue).
 MAX_RETRIES = 10
 MAX_RETRY_AFTER = 10.0  # seconds; a longer ask is met with this
+REQUEST_TIMEOUT = 300.0  # seconds, as kubernetes' REST client
 
 
 def retry_after(status: int, header: str | None) -> float | None:
@@ -73,6 +77,22 @@ class ApiError(Exception):
         return self.status == 409 and self.reason == "Conflict"
 
 
+def api_error(status: int, reason: str, body: bytes) -> ApiError:
+    """The error an answer of `status` >= 400 stands for: its Status object's reason and
+    message, or the HTTP reason and the start of the body when it is not JSON."""
+    try:
+        payload = orjson.loads(body) if body else {}
+    except orjson.JSONDecodeError:
+        payload = {}
+    if not isinstance(payload, dict):
+        payload = {}
+    return ApiError(
+        status,
+        str(payload.get("reason") or reason),
+        str(payload.get("message") or body[:300].decode(errors="replace")),
+    )
+
+
 def custom_path(plural: str, namespace: str, name: str | None = None, sub: str = "") -> str:
     path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{plural}"
     if name:
@@ -105,11 +125,79 @@ async def load_configuration(kubeconfig: str | None = None) -> "aio_client.Confi
     return configuration
 
 
-class Kube:
-    """Authenticated JSON requests to the API server."""
+@dataclass(frozen=True)
+class Answer:
+    """An API server's response, read whole."""
+
+    status: int
+    reason: str
+    retry_after: str | None
+    body: bytes
+
+
+class Transport:
+    """Sends one request and reads its whole response: the login from kubernetes.aio's
+    configuration (kubeconfig or in-cluster, its TLS context and tokens), the connections
+    from one aiohttp session. Bodies arrive and leave as bytes: the typed ApiClient's
+    request path (serialising through its models' sanitiser, its REST wrapper) cost more
+    CPU than the request itself (docs/design.md, "JSON at the edge")."""
 
     def __init__(self, api_client: "aio_client.ApiClient") -> None:
         self._api = api_client
+        self._session: aiohttp.ClientSession | None = None
+
+    def _open(self) -> "aiohttp.ClientSession":
+        import aiohttp
+
+        configuration = self._api.configuration
+        connector = aiohttp.TCPConnector(
+            limit=configuration.connection_pool_maxsize,
+            ssl=self._api.rest_client.ssl_context,
+        )
+        options = getattr(configuration, "client_session_kwargs", None) or {}
+        return aiohttp.ClientSession(connector=connector, **{"trust_env": True, **options})
+
+    async def send(
+        self, method: str, url: str, body: bytes | None, headers: dict[str, str]
+    ) -> Answer:
+        import aiohttp
+
+        configuration = self._api.configuration
+        # Per request, as the ApiClient does: a token may be refreshed (in-cluster, exec).
+        await self._api.update_params_for_auth(headers, [], ["BearerToken"], url, method, None)
+        if self._session is None:
+            self._session = self._open()
+        extra: dict[str, Any] = {}
+        if configuration.proxy:
+            extra["proxy"] = configuration.proxy
+        if configuration.tls_server_name:
+            extra["server_hostname"] = configuration.tls_server_name
+        async with self._session.request(
+            method,
+            configuration.host + url,
+            data=body,
+            headers=headers,
+            timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT),
+            **extra,
+        ) as response:
+            data = await response.read()
+            return Answer(
+                response.status, response.reason or "", response.headers.get("Retry-After"), data
+            )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+class Kube:
+    """Authenticated JSON requests to the API server."""
+
+    def __init__(
+        self, api_client: "aio_client.ApiClient", transport: Transport | None = None
+    ) -> None:
+        self._api = api_client
+        self._transport = transport or Transport(api_client)
         self.requests = 0
         self.throttled = 0  # answers that asked to wait (Retry-After), each waited out
         # Named in the managedFields of what it creates and patches: a shard's own name
@@ -149,6 +237,7 @@ class Kube:
 
     async def close(self) -> None:
         await asyncio.gather(*self._background, return_exceptions=True)
+        await self._transport.close()
         await self._api.close()
 
     async def request(
@@ -159,44 +248,48 @@ class Kube:
         *,
         query: dict[str, str] | None = None,
         content_type: str = "application/json",
+        read: bool = True,
     ) -> dict[str, Any]:
+        """One request; the response's object (not decoded when not `read`: {})."""
         url = path + (f"?{urlencode(query)}" if query else "")
-        params = await self._api.param_serialize(
-            method=method,
-            resource_path=url,
-            header_params={"Content-Type": content_type, "Accept": "application/json"},
-            body=body,
-            auth_settings=["BearerToken"],
-        )
+        data = None if body is None else orjson.dumps(body)
         for attempt in range(MAX_RETRIES + 1):
             self.requests += 1
-            response, data = await self._call(method, path, params)
-            wait = retry_after(response.status, response.headers.get("Retry-After"))
+            answer = await self._send(method, path, url, data, content_type)
+            wait = retry_after(answer.status, answer.retry_after)
             if wait is None or attempt == MAX_RETRIES:
                 break
             self.throttled += 1
-            log.debug("%s %s: %s, again in %.0f s", method, path, response.status, wait)
+            log.debug("%s %s: %s, again in %.0f s", method, path, answer.status, wait)
             await asyncio.sleep(wait)
-        payload: dict[str, Any] = json.loads(data) if data else {}
-        if response.status >= 400:
-            raise ApiError(
-                response.status,
-                str(payload.get("reason") or response.reason),
-                str(payload.get("message") or data[:300]),
-            )
+        if answer.status >= 400:
+            raise api_error(answer.status, answer.reason, answer.body)
+        if not read or not answer.body:
+            return {}
+        payload: dict[str, Any] = orjson.loads(answer.body)
         return payload
 
-    async def _call(self, method: str, path: str, params: Any, **options: Any) -> tuple[Any, bytes]:
-        """Send a serialised request and read its response, counted and timed in
-        `kube/metrics.py` (a request that gets no response counts as `<error>`)."""
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        url: str,
+        data: bytes | None = None,
+        content_type: str = "application/json",
+        accept: str = "application/json",
+    ) -> Answer:
+        """Send a request and read its response, counted and timed in `kube/metrics.py` (a
+        request that gets no response counts as `<error>`)."""
         verb, resource = metrics.describe(method, path)
+        headers = {"Accept": accept}
+        if data is not None:
+            headers["Content-Type"] = content_type
         started = time.perf_counter()
         code: int | str = metrics.NO_RESPONSE
         try:
-            response = await self._api.call_api(*params, **options)
-            code = response.status
-            data: bytes = await response.read()
-            return response, data
+            answer = await self._transport.send(method, url, data, headers)
+            code = answer.status
+            return answer
         finally:
             metrics.record(verb, resource, code, time.perf_counter() - started)
 
@@ -221,7 +314,7 @@ class Kube:
 
     async def delete(self, path: str, *, propagation: str = "Background") -> bool:
         try:
-            await self.request("DELETE", path, {"propagationPolicy": propagation})
+            await self.request("DELETE", path, {"propagationPolicy": propagation}, read=False)
             return True
         except ApiError as error:
             if error.not_found:
@@ -241,6 +334,7 @@ class Kube:
             path,
             {"propagationPolicy": "Background"},
             query={"labelSelector": label_selector},
+            read=False,  # the deleted objects: nothing here reads them
         )
 
     async def pod_log(
@@ -267,16 +361,7 @@ class Kube:
         finally:  # timed to the response's headers: the stream may last as long as the pod
             metrics.record("get", "pods/log", code, time.perf_counter() - started)
         if response.status >= 400:
-            data = await response.read()
-            try:
-                payload = json.loads(data)
-            except ValueError:
-                payload = {}
-            raise ApiError(
-                response.status,
-                str(payload.get("reason") or response.reason),
-                str(payload.get("message") or data[:300]),
-            )
+            raise api_error(response.status, str(response.reason), await response.read())
         async for chunk in response.response.content.iter_any():
             yield chunk
 
@@ -287,25 +372,12 @@ class Kube:
         view), at most `limit_bytes` of them."""
         path = core_path("pods", namespace, name) + "/log"
         query = {"container": container, "tailLines": str(lines), "limitBytes": str(limit_bytes)}
-        params = await self._api.param_serialize(
-            method="GET",
-            resource_path=f"{path}?{urlencode(query)}",
-            header_params={"Accept": "*/*"},
-            auth_settings=["BearerToken"],
-        )
         self.requests += 1
-        response, data = await self._call("GET", path, params)
-        if response.status >= 400:
-            try:
-                payload = json.loads(data)
-            except ValueError:
-                payload = {}
-            raise ApiError(
-                response.status,
-                str(payload.get("reason") or response.reason),
-                str(payload.get("message") or data[:300].decode(errors="replace")),
-            )
-        return data.decode(errors="replace")
+        url = f"{path}?{urlencode(query)}"
+        answer = await self._send("GET", path, url, accept="*/*")
+        if answer.status >= 400:
+            raise api_error(answer.status, answer.reason, answer.body)
+        return answer.body.decode(errors="replace")
 
     async def patch_status(
         self, path: str, status: dict[str, Any], resource_version: str | None
@@ -343,6 +415,8 @@ class Kube:
             reporting_instance=socket.gethostname(),
         )
         try:
-            await self.request("POST", core_path("events", involved["namespace"]), event)
+            await self.request(
+                "POST", core_path("events", involved["namespace"]), event, read=False
+            )
         except ApiError as error:
             log.warning("could not post event %s on %s: %s", reason, involved.get("name"), error)

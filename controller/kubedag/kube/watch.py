@@ -2,10 +2,11 @@
 namespace watch and the web view's; the controller's watches of its own resources are
 kopf's)."""
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlencode
+
+import orjson
 
 from kubedag.kube.client import ApiError, Kube
 
@@ -52,4 +53,4 @@ async def watch_events(
         *lines, pending = pending.split(b"\n")
         for line in lines:
             if line.strip():
-                yield json.loads(line)
+                yield orjson.loads(line)
