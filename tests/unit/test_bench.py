@@ -594,3 +594,14 @@ def test_write_costs_sends_the_controllers_own_bodies_of_a_one_task_run() -> Non
     rendered = table([Cost("Pod create", 2.5, 0.7, 3.1)], 400)
     assert rendered.splitlines()[-1] == "| Pod create | 2.50 ms | 0.70 ms | 3.10 ms |"
     assert "(400 each)" in rendered
+
+
+def test_client_cost_sends_distinct_pods_and_tabulates_each_round() -> None:
+    from bench.client_cost import ClientCost, _pods, table
+
+    pods = _pods("kube-1", 3)
+    assert [p["metadata"]["name"] for p in pods] == ["kube-1-00000", "kube-1-00001", "kube-1-00002"]
+    assert all(p["kind"] == "Pod" and p["spec"]["containers"] for p in pods)
+    rendered = table([ClientCost("http.client (synchronous)", 2, 0.4567, 2.7)], 400)
+    assert rendered.splitlines()[-1] == "| http.client (synchronous) | 2 | 0.457 ms | 2.70 ms |"
+    assert "(400 pod creates a round)" in rendered
