@@ -1,7 +1,7 @@
 """Every kopf handler, registered in one place: this module reads as the controller's table
 of contents. Handlers only feed watch events to the Controller (controller.py); the task
-pods' events come from the controller's own watch (pod_watch.py), started and stopped here
-with the controller."""
+pods' and the DagRuns' events come from the controller's own watches (list_watch.py),
+started and stopped here with the controller."""
 
 import asyncio
 import logging
@@ -13,10 +13,10 @@ from kubernetes.aio.client import Configuration
 
 from kubedag import GROUP, VERSION
 from kubedag.core.naming import LABEL_MANAGED_BY, MANAGED_BY
-from kubedag.kube.client import Kube, core_path, load_configuration
+from kubedag.kube.client import Kube, core_path, custom_path, load_configuration
 from kubedag.models import compact_tasks
 from kubedag.reconcilers.controller import Controller
-from kubedag.reconcilers.pod_watch import PodWatch
+from kubedag.reconcilers.list_watch import ListWatch
 from kubedag.reconcilers.settings import ControllerSettings
 
 log = logging.getLogger(__name__)
@@ -55,23 +55,33 @@ def configure_kopf(settings: kopf.OperatorSettings) -> None:
     settings.queueing.idle_timeout = 1.0
 
 
-def pod_watches(controller: Controller, namespaces: frozenset[str] | None) -> list[PodWatch]:
-    """The task pods' watches: one of the whole cluster, or one a namespace, as kopf's."""
-    paths = (
-        ["/api/v1/pods"]
-        if namespaces is None
-        else [core_path("pods", namespace) for namespace in sorted(namespaces)]
-    )
-    return [
-        PodWatch(
+def own_watches(controller: Controller, namespaces: frozenset[str] | None) -> list[ListWatch]:
+    """The task pods' and the DagRuns' watches: of the whole cluster, or one a namespace, as
+    kopf's."""
+    scopes: list[str | None] = [None] if namespaces is None else [*sorted(namespaces)]
+    pods = [
+        ListWatch(
             controller.kube,
-            path,
+            "/api/v1/pods" if scope is None else core_path("pods", scope),
             f"{LABEL_MANAGED_BY}={MANAGED_BY}",
             controller.on_pod_event,
             controller.relist.listed,
+            what="pod watch",
         )
-        for path in paths
+        for scope in scopes
     ]
+    runs = [
+        ListWatch(
+            controller.kube,
+            f"/apis/{GROUP}/{VERSION}/dagruns" if scope is None else custom_path("dagruns", scope),
+            "",  # every DagRun: those made by hand carry no label of kubedag's
+            controller.on_run_event,
+            lambda _namespace: None,
+            what="run watch",
+        )
+        for scope in scopes
+    ]
+    return pods + runs
 
 
 def build_registry(
@@ -81,7 +91,7 @@ def build_registry(
     on_stopped: Callable[[], None] | None = None,
     namespaces: frozenset[str] | None = None,
 ) -> kopf.OperatorRegistry:
-    """`namespaces`: those kopf watches (None: all), for the pod watches to match."""
+    """`namespaces`: those kopf watches (None: all), for the pod and run watches to match."""
     registry = kopf.OperatorRegistry()
     state: dict[str, Any] = {}
     watching: set[asyncio.Task[None]] = set()
@@ -105,7 +115,7 @@ def build_registry(
         compact_tasks.set_threshold(controller_settings.compact_tasks_over)
         state["controller"] = Controller(kube, controller_settings)
         controller().start()
-        for watch in pod_watches(controller(), namespaces):
+        for watch in own_watches(controller(), namespaces):
             watching.add(asyncio.create_task(watch.run(), name=f"pod watch {watch.path}"))
         if on_started is not None:
             on_started(controller())
@@ -127,10 +137,6 @@ def build_registry(
     @kopf.on.event(GROUP, VERSION, "dags", registry=registry)
     async def dag_event(type: str | None, body: kopf.Body, **_: Any) -> None:
         controller().on_dag_event(type, _plain(body))
-
-    @kopf.on.event(GROUP, VERSION, "dagruns", registry=registry)
-    async def dagrun_event(type: str | None, body: kopf.Body, **_: Any) -> None:
-        controller().on_run_event(type, _plain(body))
 
     @kopf.on.event(GROUP, VERSION, "backfills", registry=registry)
     async def backfill_event(type: str | None, body: kopf.Body, **_: Any) -> None:

@@ -1,6 +1,6 @@
 """Pods deleted while the pod watch was down. After a watch gap that ends in 410 Gone (the
 API server restarted, or the resourceVersion was compacted away), the pod watch
-(pod_watch.py) lists the pods again and delivers each as an event of type None, which says
+(list_watch.py) lists the pods again and delivers each as an event of type None, which says
 nothing of the pods that were deleted in the gap (kopf's listings, which delivered pods
 before, had no end-of-list to compare with either, unlike client-go's informer `Replace`).
 Without this, the cache would keep such a pod as running for ever, and its run with it.

@@ -1,6 +1,7 @@
-"""The task pods' watch: a list, then a watch from its version, resumed where a stream ended;
-a 410 Gone (an ERROR event or the response) lists again; a listed pod comes as type None
-after its namespace's `on_listed`; a handler's error does not stop the watch."""
+"""The controller's own watches (task pods, DagRuns): a list, then a watch from its version,
+resumed where a stream ended; a 410 Gone (an ERROR event or the response) lists again; a
+listed object comes as type None after its namespace's `on_listed`; a handler's error does
+not stop the watch."""
 
 import asyncio
 from collections.abc import AsyncIterator
@@ -8,9 +9,11 @@ from typing import Any
 
 import pytest
 
+from kubedag import GROUP, VERSION
 from kubedag.kube.client import ApiError
-from kubedag.reconcilers import pod_watch
-from kubedag.reconcilers.pod_watch import PodWatch
+from kubedag.reconcilers import list_watch
+from kubedag.reconcilers.list_watch import ListWatch
+from kubedag.reconcilers.operator import own_watches
 
 SELECTOR = "app.kubernetes.io/managed-by=kubedag"
 
@@ -23,15 +26,20 @@ class Script:
     """The API server: each list answers the next listing; each watch the next stream (a list
     of events, or an exception raised once the events are out)."""
 
-    def __init__(self, listings: list[list[dict[str, Any]]], streams: list[Any]) -> None:
+    def __init__(
+        self, listings: list[list[dict[str, Any]]], streams: list[Any], path: str = "/api/v1/pods"
+    ) -> None:
+        self.path = path
         self.listings = listings
         self.streams = streams
         self.watched_from: list[str] = []
         self.selectors: set[str | None] = set()
 
-    async def request(self, method: str, path: str, *, query: dict[str, str]) -> dict[str, Any]:
-        assert (method, path) == ("GET", "/api/v1/pods")
-        self.selectors.add(query.get("labelSelector"))
+    async def request(
+        self, method: str, path: str, *, query: dict[str, str] | None
+    ) -> dict[str, Any]:
+        assert (method, path) == ("GET", self.path)
+        self.selectors.add((query or {}).get("labelSelector"))
         items = self.listings.pop(0)
         version = str(10 * (len(self.watched_from) + 1))
         return {"items": items, "metadata": {"resourceVersion": version}}
@@ -52,9 +60,11 @@ class Script:
             yield event
 
 
-def run(script: Script, monkeypatch: pytest.MonkeyPatch, fail_on: str = "") -> list[Any]:
-    monkeypatch.setattr(pod_watch, "watch_events", script.watch)
-    monkeypatch.setattr(pod_watch, "RETRY_SECONDS", 0)
+def run(
+    script: Script, monkeypatch: pytest.MonkeyPatch, fail_on: str = "", selector: str = SELECTOR
+) -> list[Any]:
+    monkeypatch.setattr(list_watch, "watch_events", script.watch)
+    monkeypatch.setattr(list_watch, "RETRY_SECONDS", 0)
     seen: list[Any] = []
 
     def on_event(kind: str | None, body: dict[str, Any]) -> None:
@@ -63,7 +73,14 @@ def run(script: Script, monkeypatch: pytest.MonkeyPatch, fail_on: str = "") -> l
             raise RuntimeError("a handler's bug")
 
     async def scenario() -> None:
-        watch = PodWatch(script, "/api/v1/pods", SELECTOR, on_event, seen.append)  # type: ignore[arg-type]
+        watch = ListWatch(
+            script,  # type: ignore[arg-type]
+            script.path,
+            selector,
+            on_event,
+            seen.append,
+            what="test watch",
+        )
         task = asyncio.create_task(watch.run())
         for _ in range(50):
             await asyncio.sleep(0)
@@ -124,3 +141,59 @@ def test_a_handler_s_error_does_not_stop_the_watch(monkeypatch: pytest.MonkeyPat
     seen = run(script, monkeypatch, fail_on="bad")
     assert seen == [("ADDED", "bad"), ("ADDED", "c")]
     assert script.watched_from == ["10", "12"]
+
+
+def test_a_watch_of_every_object_sends_no_label_selector(monkeypatch: pytest.MonkeyPatch) -> None:
+    path = f"/apis/{GROUP}/{VERSION}/namespaces/ns/dagruns"
+    script = Script([[pod("r1", "5")]], [[{"type": "ADDED", "object": pod("r2", "11")}]], path)
+    seen = run(script, monkeypatch, selector="")
+    assert seen == ["ns", (None, "r1"), ("ADDED", "r2")]
+    assert script.selectors == {None}  # neither the list nor the watch narrows by label
+
+
+class _Controller:
+    kube = None
+
+    def __init__(self) -> None:
+        self.pod_events: list[Any] = []
+        self.run_events: list[Any] = []
+        self.relist = self
+
+    def on_pod_event(self, kind: str | None, body: dict[str, Any]) -> None:
+        self.pod_events.append(kind)
+
+    def on_run_event(self, kind: str | None, body: dict[str, Any]) -> None:
+        self.run_events.append(kind)
+
+    def listed(self, namespace: str) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("namespaces", "paths"),
+    [
+        (None, ["/api/v1/pods", f"/apis/{GROUP}/{VERSION}/dagruns"]),
+        (
+            frozenset({"b", "a"}),
+            [
+                "/api/v1/namespaces/a/pods",
+                "/api/v1/namespaces/b/pods",
+                f"/apis/{GROUP}/{VERSION}/namespaces/a/dagruns",
+                f"/apis/{GROUP}/{VERSION}/namespaces/b/dagruns",
+            ],
+        ),
+    ],
+)
+def test_the_controller_watches_its_pods_by_label_and_every_dagrun(
+    namespaces: frozenset[str] | None, paths: list[str]
+) -> None:
+    controller = _Controller()
+    watches = own_watches(controller, namespaces)  # type: ignore[arg-type]
+    assert [w.path for w in watches] == paths
+    pods = [w for w in watches if w.path.endswith("/pods")]
+    runs = [w for w in watches if w.path.endswith("/dagruns")]
+    assert {w.label_selector for w in pods} == {"app.kubernetes.io/managed-by=kubedag"}
+    assert {w.label_selector for w in runs} == {""}
+    pods[0].on_event("ADDED", {})
+    runs[0].on_event("MODIFIED", {})
+    assert (controller.pod_events, controller.run_events) == (["ADDED"], ["MODIFIED"])

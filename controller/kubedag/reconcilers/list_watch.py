@@ -1,10 +1,11 @@
-"""The task pods' watch, apart from kopf's watches: a list, then a watch from the list's
-resourceVersion, resumed where it ended; a 410 Gone lists again, as client-go's reflector
-does. Each listed pod goes to `on_listed` (its namespace: `relist.py` finds the pods deleted
-in a gap) and then, as every event does, to `on_event`, with the event type None for a
-listed pod, as kopf delivers a listing. Pods are the busiest stream (four or five events a
-task try), and kopf spends about 0.85 ms more CPU on an event than this loop does
-(docs/design.md, "The pod watch")."""
+"""The controller's own watches of its busiest streams, task pods and DagRuns, apart from
+kopf's: a list, then a watch from the list's resourceVersion, resumed where it ended; a 410
+Gone lists again, as client-go's reflector does. Each listed object goes to `on_listed` (its
+namespace: for pods, `relist.py` finds those deleted in a gap) and then, as every event
+does, to `on_event`, with the event type None for a listed object, as kopf delivers a
+listing. A pod has four or five events a task try and a run three or more, and kopf spends
+about 0.85 ms more CPU on an event than this loop does (docs/design.md, "The pod and run
+watches")."""
 
 import asyncio
 import logging
@@ -21,7 +22,7 @@ RETRY_SECONDS = 1.0  # after a refused or broken request, before the next
 OnEvent = Callable[[str | None, dict[str, Any]], None]
 
 
-class PodWatch:
+class ListWatch:
     def __init__(
         self,
         kube: Kube,
@@ -29,8 +30,12 @@ class PodWatch:
         label_selector: str,
         on_event: OnEvent,
         on_listed: Callable[[str], None],
+        *,
+        what: str,
     ) -> None:
+        """`what`: the watch's name in its log lines ("pod watch", "run watch")."""
         self.kube = kube
+        self.what = what
         self.path = path
         self.label_selector = label_selector
         self.on_event = on_event
@@ -49,13 +54,12 @@ class PodWatch:
                 # the last event delivered, unless its version is gone
                 if isinstance(error, ApiError) and error.status == 410:
                     self.version = ""
-                log.warning("pod watch of %s: %s; watching again", self.path, error)
+                log.warning("%s of %s: %s; watching again", self.what, self.path, error)
                 await asyncio.sleep(RETRY_SECONDS)
 
     async def _list(self) -> None:
-        listed = await self.kube.request(
-            "GET", self.path, query={"labelSelector": self.label_selector}
-        )
+        query = {"labelSelector": self.label_selector} if self.label_selector else None
+        listed = await self.kube.request("GET", self.path, query=query)
         for item in listed.get("items") or []:
             self.on_listed(str(item["metadata"]["namespace"]))
             self._deliver(None, item)
@@ -64,12 +68,12 @@ class PodWatch:
     async def _watch(self) -> None:
         """Deliver the watch's events, keeping the version to go on from ("": list again)."""
         async for event in watch_events(
-            self.kube, self.path, self.version, label_selector=self.label_selector
+            self.kube, self.path, self.version, label_selector=self.label_selector or None
         ):
             kind = event.get("type")
             body = event.get("object") or {}
             if kind == "ERROR":  # usually 410 Gone: the version is too old
-                log.info("pod watch of %s: %s; listing again", self.path, body.get("message"))
+                log.info("%s of %s: %s; listing again", self.what, self.path, body.get("message"))
                 self.version = ""
                 return
             if kind != "BOOKMARK":
@@ -82,4 +86,4 @@ class PodWatch:
         except Exception:  # one bad event must not stop the watch (kopf logs and goes on too)
             metadata = body.get("metadata") or {}
             name, namespace = str(metadata.get("name") or ""), str(metadata.get("namespace") or "")
-            log.exception("pod event %s of %s/%s", kind, namespace, name, extra={"pod": name})
+            log.exception("%s: event %s of %s/%s", self.what, kind, namespace, name)
