@@ -145,6 +145,7 @@ class Transport:
     def __init__(self, api_client: "aio_client.ApiClient") -> None:
         self._api = api_client
         self._session: aiohttp.ClientSession | None = None
+        self._timeout: aiohttp.ClientTimeout | None = None
 
     def _open(self) -> "aiohttp.ClientSession":
         import aiohttp
@@ -155,13 +156,12 @@ class Transport:
             ssl=self._api.rest_client.ssl_context,
         )
         options = getattr(configuration, "client_session_kwargs", None) or {}
+        self._timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
         return aiohttp.ClientSession(connector=connector, **{"trust_env": True, **options})
 
     async def send(
         self, method: str, url: str, body: bytes | None, headers: dict[str, str]
     ) -> Answer:
-        import aiohttp
-
         configuration = self._api.configuration
         # Per request, as the ApiClient does: a token may be refreshed (in-cluster, exec).
         await self._api.update_params_for_auth(headers, [], ["BearerToken"], url, method, None)
@@ -177,7 +177,7 @@ class Transport:
             configuration.host + url,
             data=body,
             headers=headers,
-            timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT),
+            timeout=self._timeout,
             **extra,
         ) as response:
             data = await response.read()

@@ -4,8 +4,8 @@ Gone lists again, as client-go's reflector does. Each listed object goes to `on_
 namespace: for pods, `relist.py` finds those deleted in a gap) and then, as every event
 does, to `on_event`, with the event type None for a listed object, as kopf delivers a
 listing. A pod has four or five events a task try and a run three or more, and kopf spends
-about 0.85 ms more CPU on an event than this loop does (docs/design.md, "The pod and run
-watches")."""
+about 0.85 ms more CPU on an event than this loop does (docs/design.md, "The pod
+watch")."""
 
 import asyncio
 import logging
