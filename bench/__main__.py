@@ -1,6 +1,8 @@
 """``python -m bench``: run the benchmark scenarios and write the results.
 
     python -m bench                                  # every scenario, full scale
+    python -m bench --suite side-by-side             # make bench: with every peer
+    python -m bench --suite scale                    # make bench-scale: kubedag's limits
     python -m bench --scale smoke                    # a few tasks each, under two minutes
     python -m bench --scenario chain --scenario fanout
     python -m bench --compare bench/results/A.json bench/results/B.json
@@ -38,6 +40,7 @@ from bench.peers.scale import PEER_SCALES
 from bench.results import (
     SCENARIOS,
     SOAK_RSS_TOLERANCE_MIB,
+    SUITES,
     ScenarioResult,
     build_document,
     compare_markdown,
@@ -59,6 +62,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="append",
         choices=SCENARIOS,
         help="run only this scenario (repeatable); default all",
+    )
+    parser.add_argument(
+        "--suite",
+        action="append",
+        choices=sorted(SUITES),
+        help="run this suite's scenarios (repeatable, adds to --scenario): side-by-side "
+        "(make bench) or scale (make bench-scale)",
     )
     parser.add_argument("--scale", choices=sorted(SCALES), default="full")
     parser.add_argument(
@@ -232,9 +242,15 @@ def write_plots(document: dict[str, Any], out: Path, stem: str) -> dict[str, str
     return written
 
 
+def selected_scenarios(scenarios: Sequence[str], suites: Sequence[str]) -> list[str]:
+    """The scenarios named and those of the suites named, in running order; all if none."""
+    chosen = set(scenarios).union(*(SUITES[suite] for suite in suites))
+    return [s for s in SCENARIOS if not chosen or s in chosen]
+
+
 def run(args: argparse.Namespace) -> int:
     scale = SCALES[args.scale]
-    names = [s for s in SCENARIOS if not args.scenario or s in args.scenario]
+    names = selected_scenarios(args.scenario or [], args.suite or [])
     systems = args.system or list(sidebyside.SYSTEMS)
     peer_names = [n for n in names if n in sidebyside.RUNNERS] if set(systems) - {"kubedag"} else []
     if "kubedag" not in systems:

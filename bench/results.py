@@ -32,6 +32,23 @@ SCENARIOS = (
 )
 """Every scenario, in the order they run."""
 
+SUITES: dict[str, tuple[str, ...]] = {
+    "side-by-side": (
+        "chain",
+        "fanout",
+        "many_dags",
+        "catchup",
+        "backfill",
+        "single_task",
+        "pool",
+    ),
+    "scale": ("fleet", "api_cost", "soak", "wide"),
+}
+"""``make bench`` runs the first, with every peer, in under 45 minutes: the scenarios a user
+compares tools on and kubedag's everyday scheduling figures. ``make bench-scale`` runs the
+second, kubedag alone: its limits (5,500 DAGs, a 10,000-task run, memory over three cycles),
+which no peer shares and which take as long again. Together they are every scenario."""
+
 COMMON_METRICS = (
     "task_tries",
     "controller_cpu_s",

@@ -56,6 +56,9 @@ class Scale:
     """Runs of a one-task DAG competing for one pool (the pool scenario)."""
     fleet_hourly_dags: int = 5000
     """Hourly DAGs beside the many_dags minute DAGs (the fleet scenario)."""
+    fleet_minutes: int = 5
+    """The fleet's window: longer than many_dags's, so that more of the hourly DAGs' spread
+    minutes fall in it."""
     pool_slots: int = 10
     wide_tasks: int = 10_000
     """Tasks of the wide scenario's one run (the largest DAG kubedag accepts)."""
@@ -70,14 +73,14 @@ SCALES = {
         chain_tasks=50,
         fanout_tasks=2000,
         many_dags=500,
-        many_dags_minutes=5,
+        many_dags_minutes=2,
         catchup_years=3,
         catchup_days=0,
         catchup_max_active_runs=16,
         backfill_years=3,
         backfill_days=0,
         backfill_max_active_runs=32,
-        single_task_window_s=120,
+        single_task_window_s=60,
         single_task_backlog=200,
         api_cost_runs=5,
         soak_cycles=3,
@@ -111,6 +114,7 @@ SCALES = {
         pool_runs=100,
         wide_tasks=2000,
         fleet_hourly_dags=1000,
+        fleet_minutes=1,
     ),
     "smoke": Scale(
         name="smoke",
@@ -136,6 +140,7 @@ SCALES = {
         wide_tasks=30,
         wide_compact_tasks_over=10,
         fleet_hourly_dags=20,
+        fleet_minutes=1,
     ),
 }
 
@@ -276,14 +281,16 @@ def _minute_floor(moment: datetime) -> datetime:
 def many_dags(session: Session, scale: Scale) -> ScenarioResult:
     """D DAGs on ``* * * * *`` for M minutes: how late each run is created after its
     interval ends, and what the controller costs meanwhile."""
-    return _scheduled(session, scale, "many_dags", hourly=0)
+    return _scheduled(session, scale, "many_dags", hourly=0, minutes=scale.many_dags_minutes)
 
 
 def fleet(session: Session, scale: Scale) -> ScenarioResult:
     """The many_dags minute DAGs beside H hourly DAGs whose minutes are spread over the hour
     (a fleet at rest, most of it idle in any minute): the same lag, and what holding the
     whole fleet costs the controller (its peak RSS, its CPU per scheduled run)."""
-    return _scheduled(session, scale, "fleet", hourly=scale.fleet_hourly_dags)
+    return _scheduled(
+        session, scale, "fleet", hourly=scale.fleet_hourly_dags, minutes=scale.fleet_minutes
+    )
 
 
 def hourly_start(minute: int, after: datetime) -> datetime:
@@ -298,8 +305,10 @@ def hourly_start(minute: int, after: datetime) -> datetime:
     return tick - timedelta(hours=1)
 
 
-def _scheduled(session: Session, scale: Scale, name: str, *, hourly: int) -> ScenarioResult:
-    d, minutes = scale.many_dags, scale.many_dags_minutes
+def _scheduled(
+    session: Session, scale: Scale, name: str, *, hourly: int, minutes: int
+) -> ScenarioResult:
+    d = scale.many_dags
     names = [f"md-{i:04d}" for i in range(d)]
     with session.scenario(name) as run:
         run.begin()

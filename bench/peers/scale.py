@@ -23,7 +23,7 @@ class PeerScale:
 PEER_SCALES = {
     "full": PeerScale(
         chain_steps=50,
-        chain_steps_defaults=20,
+        chain_steps_defaults=10,
         fanout_tasks=2000,
         window_s=60,
         backlog=200,

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from bench import apimetrics, controllermetrics, engine_pass, plots
+from bench.__main__ import selected_scenarios
 from bench.cluster import (
     FAKE_NODE_SELECTOR,
     ClusterSettings,
@@ -21,10 +22,13 @@ from bench.cluster import (
     scheduler_config,
     stage_documents,
 )
+from bench.peers import sidebyside
+from bench.peers.scale import PEER_SCALES
 from bench.results import (
     SCENARIO_METRICS,
     SCENARIOS,
     SCHEMA,
+    SUITES,
     TARGETS,
     ScenarioResult,
     build_document,
@@ -501,6 +505,35 @@ def test_smoke_scale_is_small() -> None:
         5000,
     )
     assert smoke.soak_cycles >= 2 and smoke.soak_dags * smoke.soak_runs <= 200
+
+
+def test_the_suites_split_every_scenario_between_make_bench_and_make_bench_scale() -> None:
+    side_by_side, scale = SUITES["side-by-side"], SUITES["scale"]
+    assert not set(side_by_side) & set(scale)
+    assert sorted(side_by_side + scale) == sorted(SCENARIOS)
+    assert set(sidebyside.RUNNERS) <= set(side_by_side)  # every peer runs in make bench
+
+
+@pytest.mark.parametrize(
+    ("scenarios", "suites", "expected"),
+    [
+        ([], [], list(SCENARIOS)),
+        (["wide", "chain"], [], ["chain", "wide"]),
+        ([], ["scale"], ["fleet", "api_cost", "soak", "wide"]),
+        (["chain"], ["scale"], ["chain", "fleet", "api_cost", "soak", "wide"]),
+    ],
+)
+def test_selected_scenarios_run_in_the_fixed_order(
+    scenarios: list[str], suites: list[str], expected: list[str]
+) -> None:
+    assert selected_scenarios(scenarios, suites) == expected
+
+
+def test_many_dags_covers_the_peers_minutes_and_the_fleet_a_longer_window() -> None:
+    full = SCALES["full"]
+    assert full.many_dags_minutes == PEER_SCALES["full"].cron_minutes
+    assert full.single_task_window_s == PEER_SCALES["full"].window_s
+    assert full.fleet_minutes > full.many_dags_minutes
 
 
 def test_run_phases_split_a_one_task_run_and_the_slot_refill() -> None:
