@@ -64,13 +64,13 @@ down: venv
 
 ## The side-by-side benchmark at full scale (real kube-apiserver + etcd, kwok nodes): kubedag's
 ## everyday scenarios, and the peers (CronJob controller, Argo Workflows, Airflow, a bare
-## client) beside it, under 45 minutes once the peers are built; writes
-## bench/results/<date>.{json,md,png}. See docs/performance.md.
+## client) beside it; writes bench/results/<date>.{json,md,png}. How long each part takes:
+## docs/performance.md ("How long").
 bench: venv
 	$(BIN)/python -m bench --scale full --suite side-by-side --out bench/results
 
 ## kubedag's limits at full scale, no peers: 5,500 DAGs, a 10,000-task run, the API cost of
-## retries, memory over three soak cycles (about 35 minutes).
+## retries, memory over three soak cycles.
 bench-scale: venv
 	$(BIN)/python -m bench --scale full --suite scale --out bench/results
 

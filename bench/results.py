@@ -44,10 +44,10 @@ SUITES: dict[str, tuple[str, ...]] = {
     ),
     "scale": ("fleet", "api_cost", "soak", "wide"),
 }
-"""``make bench`` runs the first, with every peer, in under 45 minutes: the scenarios a user
-compares tools on and kubedag's everyday scheduling figures. ``make bench-scale`` runs the
-second, kubedag alone: its limits (5,500 DAGs, a 10,000-task run, memory over three cycles),
-which no peer shares and which take as long again. Together they are every scenario."""
+"""``make bench`` runs the first, with every peer: the scenarios a user compares tools on and
+kubedag's everyday scheduling figures. ``make bench-scale`` runs the second, kubedag alone:
+its limits (5,500 DAGs, a 10,000-task run, memory over three cycles), which no peer shares.
+Together they are every scenario."""
 
 COMMON_METRICS = (
     "task_tries",
