@@ -33,12 +33,13 @@ import psycopg
 from bench.peers.airflow_config import (
     AIRFLOW_VARIANTS,
     CHAIN_DAG_ID,
+    MANY_DAGS_FILE,
     MANY_DAGS_PREFIX,
     NO_PODS,
     AirflowVariant,
     Deployment,
     chain_dag_source,
-    cron_dag_source,
+    cron_dags_source,
     environment,
     many_dags_id,
 )
@@ -434,7 +435,7 @@ def many_dags(session: Session, audit: AuditLog, scale: PeerScale) -> list[PeerR
 def _many_dags_once(server: AirflowServer, variant: AirflowVariant, scale: PeerScale) -> PeerResult:
     n = scale.cron_objects
     dag_ids = [many_dags_id(i) for i in range(n)]
-    dags = {f"{many_dags_id(i)}.py": cron_dag_source(i) for i in range(n)}
+    dags = {MANY_DAGS_FILE: cron_dags_source(n)}
     with _instance(server, variant, "many_dags", dags, scale.timeout_s) as af:
         parse_s = af.wait_parsed(dag_ids, scale.timeout_s)
         af.cli("dags", "unpause", "--yes", "--treat-dag-id-as-regex", f"^{MANY_DAGS_PREFIX}")

@@ -19,7 +19,7 @@ from bench.peers.airflow_config import (
     NO_PODS,
     Deployment,
     chain_dag_source,
-    cron_dag_source,
+    cron_dags_source,
     environment,
     many_dags_id,
     sql_alchemy_conn,
@@ -86,10 +86,11 @@ def test_dag_files_are_python_with_the_expected_dags() -> None:
     assert f"dag_id={CHAIN_DAG_ID!r}" in chain
     assert "range(50)" in chain and 'bash_command="true"' in chain
     assert "is_paused_upon_creation=False" in chain
-    cron = cron_dag_source(7)
+    cron = cron_dags_source(500)
     ast.parse(cron)
-    assert "dag_id='bench_md_0007'" in cron and 'schedule="* * * * *"' in cron
-    assert "EmptyOperator" in cron and many_dags_id(7) == "bench_md_0007"
+    assert "range(500)" in cron and 'schedule="* * * * *"' in cron
+    assert 'dag_id=f"bench_md_{index:04d}"' in cron and many_dags_id(7) == "bench_md_0007"
+    assert "EmptyOperator" in cron and "catchup=False" in cron
     with pytest.raises(ValueError):
         chain_dag_source(1)
 
