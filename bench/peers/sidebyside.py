@@ -241,7 +241,8 @@ def render(document: Mapping[str, Any], plot_files: Mapping[str, str]) -> str:
         "## Side by side with the peers",
         "",
         "Same API server, etcd, kube-scheduler and kwok nodes, one system at a time, each "
-        "with a fresh controller and namespace; ratios above 1 mean kubedag is ahead. "
+        "with a fresh controller and namespace, a scenario's systems one after another; "
+        "ratios above 1 mean kubedag is ahead. "
         "Writes per try: the system's own writes (audit log, by client certificate) per pod.",
         "",
     ]

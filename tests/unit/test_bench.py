@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from bench import apimetrics, controllermetrics, engine_pass, plots
-from bench.__main__ import selected_scenarios
+from bench.__main__ import running_order, selected_scenarios
 from bench.cluster import (
     FAKE_NODE_SELECTOR,
     ClusterSettings,
@@ -527,6 +527,14 @@ def test_selected_scenarios_run_in_the_fixed_order(
     scenarios: list[str], suites: list[str], expected: list[str]
 ) -> None:
     assert selected_scenarios(scenarios, suites) == expected
+
+
+def test_each_scenario_runs_once_with_its_peers_beside_kubedag() -> None:
+    kubedag = ["chain", "single_task", "pool"]
+    peers = ["many_dags", "single_task", "chain"]
+    assert running_order(kubedag, peers) == ["chain", "many_dags", "single_task", "pool"]
+    assert running_order([], ["fanout"]) == ["fanout"]
+    assert running_order(["wide"], []) == ["wide"]
 
 
 def test_many_dags_covers_the_peers_minutes_and_the_fleet_a_longer_window() -> None:
