@@ -295,6 +295,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         cluster.start()
         audit_log = audit.AuditLog(audit_dir / "audit.log")
+        sidebyside.install_crds(session, peer_names, systems)
         for name in running_order(names, peer_names):
             if name in names:
                 began = time.monotonic()

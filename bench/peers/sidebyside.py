@@ -108,6 +108,12 @@ AIRFLOW_NOTE = (
 )
 
 
+def install_crds(session: Session, scenarios: Sequence[str], systems: Sequence[str]) -> None:
+    """The peers' custom resources, once per cluster, when a selected peer needs them."""
+    if "argo" in systems and any("argo" in RUNNERS[s] for s in scenarios if s in RUNNERS):
+        argo.install_crds(session)
+
+
 def run_peers(
     session: Session,
     audit: AuditLog,
@@ -115,11 +121,10 @@ def run_peers(
     scenarios: Sequence[str],
     systems: Sequence[str],
 ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, str]]:
-    """Every selected peer of every selected side-by-side scenario; errors by name."""
+    """Every selected peer of every selected side-by-side scenario; errors by name.
+    ``install_crds`` first."""
     results: dict[str, list[dict[str, Any]]] = {}
     errors: dict[str, str] = {}
-    if "argo" in systems and any("argo" in RUNNERS[s] for s in scenarios if s in RUNNERS):
-        argo.install_crds(session)
     for scenario in scenarios:
         for system, runner in RUNNERS.get(scenario, {}).items():
             if system not in systems:
