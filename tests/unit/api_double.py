@@ -4,6 +4,7 @@ resourceVersion, and merge patches. The real-apiserver tests are in tests/integr
 
 import asyncio
 import copy
+import re
 from collections.abc import Coroutine
 from typing import Any
 
@@ -61,12 +62,15 @@ class ApiDouble:
         return self.objects.pop(path, None) is not None
 
     def _selected(self, collection: str, label_selector: str) -> list[str]:
-        wanted = dict(term.split("=", 1) for term in label_selector.split(","))
+        wanted = _label_requirements(label_selector)
         return [
             path
             for path, body in self.objects.items()
             if path.rsplit("/", 1)[0] == collection
-            and all((body["metadata"].get("labels") or {}).get(k) == v for k, v in wanted.items())
+            and all(
+                (body["metadata"].get("labels") or {}).get(k) in values
+                for k, values in wanted.items()
+            )
         ]
 
     async def list(self, collection: str, *, label_selector: str) -> list[dict[str, Any]]:
@@ -123,3 +127,16 @@ class ApiDouble:
 
 def _rv(resource_version: str | None) -> dict[str, Any]:
     return {"resourceVersion": resource_version} if resource_version else {}
+
+
+def _label_requirements(selector: str) -> dict[str, set[str]]:
+    """The `key=value` and `key in (a,b)` terms of a label selector: key -> values allowed."""
+    wanted: dict[str, set[str]] = {}
+    for term in re.findall(r"[^,(]+(?:\([^)]*\))?", selector):
+        if " in (" in term:
+            key, values = term.split(" in (", 1)
+            wanted[key.strip()] = set(values.rstrip(")").split(","))
+        else:
+            key, value = term.split("=", 1)
+            wanted[key.strip()] = {value}
+    return wanted

@@ -26,6 +26,7 @@ SETTINGS = ControllerSettings(
     run_workers=1,
     dag_workers=1,
     run_news_within=0.0,  # the frozen clock never ends an interval (test_workqueue covers it)
+    pod_sweep_delay=0.0,  # a sweep still takes the runs that joined it in the same loop turn
     history=HistoryPolicy(pod_gc=PodGC.NEVER),
 )
 

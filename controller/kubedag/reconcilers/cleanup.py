@@ -14,12 +14,14 @@ from datetime import datetime
 
 from kubedag.core import history, past
 from kubedag.core.dag_scheduler import RunSummary
-from kubedag.core.naming import LABEL_DAG, LABEL_DAGRUN, LABEL_MANAGED_BY, MANAGED_BY, label_value
+from kubedag.core.naming import LABEL_DAG, LABEL_MANAGED_BY, MANAGED_BY, label_value
+from kubedag.core.pod_sweeps import run_pods_selector
 from kubedag.kube.client import Kube, core_path, custom_path
 from kubedag.models.dag import Dag, PodGC
 from kubedag.models.dagrun import RunState
 from kubedag.reconcilers.caches import NamespacedName
 from kubedag.reconcilers.informer import Informer
+from kubedag.reconcilers.pod_sweeper import PodSweeper
 from kubedag.reconcilers.settings import ControllerSettings
 from kubedag.reconcilers.snapshots import SnapshotStore
 
@@ -40,6 +42,7 @@ class Cleaner:
         self.informer = informer
         self.snapshots = snapshots
         self.settings = settings
+        self.sweeper = PodSweeper(kube, settings.pod_sweep_delay)
         # The snapshots each DAG needed at its last pass: one dropping out is the moment to
         # look for ConfigMaps to delete (a LIST only then, not on every pass).
         self._needed: dict[NamespacedName, set[str]] = {}
@@ -48,7 +51,7 @@ class Cleaner:
         self._needed.pop(dag, None)
 
     def sizes(self) -> dict[str, int]:
-        return {"snapshots_needed": len(self._needed)}
+        return {"snapshots_needed": len(self._needed), "runs_to_sweep": len(self.sweeper)}
 
     # Runs ----------------------------------------------------------------------------------
 
@@ -101,7 +104,7 @@ class Cleaner:
         pods = self.informer.pods.of_run(namespace, label_value(name))
         if pods:
             await self.kube.delete_collection(
-                core_path("pods", namespace), label_selector=_run_pods(name)
+                core_path("pods", namespace), label_selector=run_pods_selector(name)
             )
             self._forget_pods(namespace, [p.name for p in pods])
         await self.kube.delete(custom_path("dagruns", namespace, name))
@@ -134,9 +137,7 @@ class Cleaner:
         # Forgotten first: a collection running meanwhile (from another pass) skips them.
         self._forget_pods(namespace, doomed)
         if len(doomed) == len(pods):
-            await self.kube.delete_collection(
-                core_path("pods", namespace), label_selector=_run_pods(name)
-            )
+            self.sweeper.add(namespace, name)
         else:
             for pod in doomed:
                 await self.kube.delete(core_path("pods", namespace, pod))
@@ -191,7 +192,3 @@ class Cleaner:
         for name in history.snapshots_to_delete(stored, runs, current):
             await self.kube.delete(core_path("configmaps", dag.namespace, name))
             log.info("deleted snapshot %s/%s: no run uses it", dag.namespace, name)
-
-
-def _run_pods(run: str) -> str:
-    return f"{LABEL_DAGRUN}={label_value(run)},{LABEL_MANAGED_BY}={MANAGED_BY}"

@@ -100,6 +100,11 @@ class ControllerSettings:
     backfills' passes see it: each such pass reads every run of the DAG, so when runs change
     many times a second, one pass per interval does the work of many (docs/performance.md).
     A lone change is passed on at once."""
+    pod_sweep_delay: float = field(
+        default_factory=lambda: float(os.environ.get("KUBEDAG_POD_SWEEP_DELAY", "1"))
+    )
+    """Seconds a finished run's pods may wait for their deletion, so that the runs finishing
+    meanwhile in the namespace share one DeleteCollection (core/pod_sweeps.py)."""
     dag_status_batch: timedelta = field(
         default_factory=lambda: timedelta(
             seconds=float(

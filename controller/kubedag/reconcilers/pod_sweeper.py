@@ -1,0 +1,59 @@
+"""Carrying out pod sweeps (core/pod_sweeps.py): a finished run whose pods all go joins its
+namespace's next sweep, which starts `delay` after the first run joined it, so the runs
+finishing meanwhile share its DeleteCollection.
+
+A sweep that fails for a reason that passes (the API server's 5xx or 429, a connection
+lost) is tried again with the next one. The informer forgot the pods when their run joined,
+so nothing else would: a terminal pod sends no further watch event that would bring it
+back."""
+
+import asyncio
+import logging
+
+import aiohttp
+
+from kubedag.core.pod_sweeps import sweep_selectors
+from kubedag.kube.client import ApiError, Kube, core_path
+
+log = logging.getLogger(__name__)
+
+
+def _passing(error: Exception) -> bool:
+    if isinstance(error, ApiError):
+        return error.status >= 500 or error.status == 429
+    return isinstance(error, (aiohttp.ClientError, asyncio.TimeoutError, OSError))
+
+
+class PodSweeper:
+    def __init__(self, kube: Kube, delay: float) -> None:
+        self.kube = kube
+        self.delay = delay
+        self._waiting: dict[str, set[str]] = {}  # namespace -> runs joined its next sweep
+
+    def __len__(self) -> int:
+        return sum(len(runs) for runs in self._waiting.values())
+
+    def add(self, namespace: str, run: str) -> None:
+        """Delete the run's pods with its namespace's next sweep."""
+        waiting = self._waiting.get(namespace)
+        if waiting is None:
+            waiting = self._waiting[namespace] = set()
+            self.kube.in_background(self._sweep_later(namespace), f"pod sweep in {namespace}")
+        waiting.add(run)
+
+    async def _sweep_later(self, namespace: str) -> None:
+        await asyncio.sleep(self.delay)
+        runs = self._waiting.pop(namespace, set())
+        for selector in sweep_selectors(runs):
+            try:
+                await self.kube.delete_collection(
+                    core_path("pods", namespace), label_selector=selector
+                )
+            except Exception as error:
+                if not _passing(error):
+                    raise
+                log.warning("pod sweep in %s failed, to be tried again: %s", namespace, error)
+                for run in runs:
+                    self.add(namespace, run)
+                return
+        log.debug("pod sweep in %s: the pods of %d runs", namespace, len(runs))
