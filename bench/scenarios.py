@@ -20,6 +20,7 @@ from bench.results import ScenarioResult
 from bench.session import ScenarioRun, Session, dag_spec, rfc3339, task
 from bench.soak import soak
 from bench.stats import percentile, rate_per_second, summarize
+from bench.throughput import throughput_window
 from bench.watch import Recorder
 from bench.wide import wide
 
@@ -52,6 +53,8 @@ class Scale:
     """Manual runs per soak cycle, spread evenly over the DAGs and their versions."""
     timeout_s: float
     """Upper bound on waiting for any one scenario's runs to finish."""
+    single_task_creators: int = 4
+    """Runs the single_task loop creates at once (bench/throughput.py)."""
     pool_runs: int = 500
     """Runs of a one-task DAG competing for one pool (the pool scenario)."""
     fleet_hourly_dags: int = 5000
@@ -634,43 +637,59 @@ def single_task(session: Session, scale: Scale, *, pod_gc: str | None = None) ->
         dag = run.apply_dag("single", spec)
         run.begin()
         base = datetime(2001, 1, 1, tzinfo=UTC)
-        names: list[str] = []
-        started = time.time()
-        while time.time() < started + window:
-            unfinished = len(names) - len(run.recorder.finished_runs("single"))
-            if unfinished >= backlog:
-                run.recorder.wait_for(
-                    lambda r: len(names) - len(r.finished_runs("single")) < backlog, 1.0
-                )
-                run.check_alive()
-                continue
-            name = f"single-manual-{len(names):06d}"
-            run.create_run(dag, name, base + timedelta(seconds=len(names)))
-            names.append(name)
-        stopped = time.time()
-        in_window = [
-            r
-            for r in run.recorder.finished_runs("single")
-            if started <= r.finished <= stopped  # type: ignore[operator]
-        ]
+
+        def create(i: int) -> str:
+            name = f"single-manual-{i:06d}"
+            run.create_run(dag, name, base + timedelta(seconds=i))
+            return name
+
+        def finished() -> int:
+            return len(run.recorder.finished_runs("single"))
+
+        def wait_change(condition: Callable[[], bool], timeout: float) -> None:
+            run.recorder.wait_for(lambda _r: condition(), timeout)
+            run.check_alive()
+
+        def finished_between(start: float, stop: float) -> int:
+            return sum(
+                1
+                for r in run.recorder.finished_runs("single")
+                if r.finished is not None and start <= r.finished <= stop
+            )
+
+        outcome = throughput_window(
+            create,
+            finished,
+            wait_change,
+            window,
+            backlog,
+            finished_between,
+            scale.single_task_creators,
+        )
+        names = outcome.created
         run.wait_runs_finished(names, scale.timeout_s)
         run.end()
         runs = [run.recorder.runs[n] for n in names if n in run.recorder.runs]
         latencies = [_ms(r.finished - r.added) for r in runs if r.finished is not None]
         metrics = {
-            "window_s": stopped - started,
+            "window_s": outcome.window_s,
             "runs_created": len(names),
             "runs_completed": sum(1 for r in runs if r.state == "success"),
-            "completed_runs_per_min": len(in_window) / (stopped - started) * 60,
+            "completed_runs_per_min": outcome.completed_in_window / outcome.window_s * 60,
             "run_latency_p50_ms": percentile(latencies, 50),
             "run_latency_p99_ms": percentile(latencies, 99),
         }
         return _finish(
             run,
             "single_task",
-            {"window_s": window, "backlog": backlog, **({"pod_gc": pod_gc} if pod_gc else {})},
+            {
+                "window_s": window,
+                "backlog": backlog,
+                "creators": scale.single_task_creators,
+                **({"pod_gc": pod_gc} if pod_gc else {}),
+            },
             metrics,
-            {"created_per_min": len(names) / (stopped - started) * 60},
+            {"created_per_min": len(names) / outcome.window_s * 60},
             {"run_latency_ms": latencies},
         )
 

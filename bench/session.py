@@ -10,6 +10,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -117,6 +118,7 @@ class ScenarioRun:
         )
         self.window = Window()
         self.harness_run_creates = 0
+        self._creates_counted = threading.Lock()  # single_task creates from several threads
         self.controller_ready_s = math.nan
         self._metrics_before: Any = None
 
@@ -180,7 +182,8 @@ class ScenarioRun:
                 **spec,
             },
         }
-        self.harness_run_creates += 1
+        with self._creates_counted:
+            self.harness_run_creates += 1
         return self.api.create(custom_path("dagruns", self.namespace), body)
 
     def wait_runs_finished(self, names: Sequence[str], timeout: float) -> bool:

@@ -1,18 +1,17 @@
 """The measurements the peers' scenarios share, as pure functions of the harness's records:
-chain hops, a backlog-bounded throughput window, and the lag of runs due on the same minute.
+chain hops, a throughput window's figures, and the lag of runs due on the same minute.
 Each matches how bench/scenarios.py measures kubedag's counterpart."""
 
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
 from bench.peers.watches import ObjectRecord
 from bench.stats import percentile, rate_per_second, summarize
+from bench.throughput import Throughput
 
 COMPLETE_LABEL = "bench.kubedag.io/peer-task"
 """On every peer task pod: kwok's pod-complete-peer stage finishes the pods that carry it
@@ -49,34 +48,6 @@ def fanout_metrics(
             run.finished - run.added if run is not None and run.finished else math.nan
         ),
     }
-
-
-@dataclass
-class Throughput:
-    window_s: float
-    created: list[str]
-    completed_in_window: int
-
-
-def throughput_window(
-    create: Callable[[int], str],
-    finished: Callable[[], int],
-    wait_change: Callable[[Callable[[], bool], float], None],
-    window_s: float,
-    backlog: int,
-    finished_between: Callable[[float, float], int],
-) -> Throughput:
-    """Create runs as fast as the system works them off (at most ``backlog`` unfinished) for
-    ``window_s``: the kubedag single_task loop, for any system."""
-    names: list[str] = []
-    started = time.time()
-    while time.time() < started + window_s:
-        if len(names) - finished() >= backlog:
-            wait_change(lambda: len(names) - finished() < backlog, 1.0)
-            continue
-        names.append(create(len(names)))
-    stopped = time.time()
-    return Throughput(stopped - started, names, finished_between(started, stopped))
 
 
 def throughput_metrics(result: Throughput, runs: list[ObjectRecord]) -> dict[str, float | int]:

@@ -23,6 +23,7 @@ def single_task(session: Session, _audit: AuditLog, scale: PeerScale) -> list[Pe
         scenarios.SCALES["full"],
         single_task_window_s=scale.window_s,
         single_task_backlog=scale.backlog,
+        single_task_creators=scale.creators,
         timeout_s=scale.timeout_s,
     )
     result = scenarios.single_task(session, own, pod_gc="Never")

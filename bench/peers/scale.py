@@ -20,6 +20,9 @@ class PeerScale:
     """Minutes measured after the objects exist: one, the burst of every object due at once
     (the issue's figure); steady minutely runs are the fleet scenario's (``make bench-scale``)."""
     timeout_s: float
+    creators: int = 4
+    """Single-step creates in flight at once (bench/throughput.py): kubedag's twin is
+    ``Scale.single_task_creators``."""
 
 
 PEER_SCALES = {

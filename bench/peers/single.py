@@ -1,14 +1,16 @@
 """Single-step runs per minute for a peer (Workflows, Jobs): created as fast as the system
-works them off, at most a backlog open, for a window (kubedag's single_task loop)."""
+works them off, at most a backlog open and a few creates in flight, for a window (kubedag's
+single_task loop, bench/throughput.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from bench.peers.measure import throughput_metrics, throughput_window
+from bench.peers.measure import throughput_metrics
 from bench.peers.peerrun import PeerResult, PeerRun
 from bench.peers.scale import PeerScale
+from bench.throughput import throughput_window
 
 
 def single_runs(
@@ -39,6 +41,7 @@ def single_runs(
         scale.window_s,
         scale.backlog,
         finished_between,
+        scale.creators,
     )
     run.wait(lambda r: r.finished_peer_runs >= len(outcome.created), scale.timeout_s)
     run.end()
