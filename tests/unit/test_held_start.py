@@ -1,7 +1,8 @@
 """A run's first write (pinned and started, its first pods made) waits STARTED_WRITE_DELAY
 like a task's start: a run whose tasks end sooner costs one status write, and meanwhile the
 controller's copy of the run carries the held status, so its passes and its DAG's pass see it
-started (reconcilers/run_writes.py, docs/design.md "A run's start waits for news")."""
+started (reconcilers/run_writes.py, docs/design.md "A run's start waits for news"). So does
+a later pass that only makes the first pods of tasks that waited, for a pool slot say."""
 
 from dataclasses import dataclass
 from datetime import timedelta
@@ -9,10 +10,12 @@ from datetime import timedelta
 import pytest
 
 from kubedag.core import run_engine
+from kubedag.core.pools import Candidate
 from kubedag.core.run_engine import STARTED_WRITE_DELAY, RunDecision
 from kubedag.core.task_launch import TaskLaunch
 from kubedag.models.dagrun import DagRunStatus, RunState
 from tests.unit.builders import T0, task
+from tests.unit.test_pool_reconcilers import PoolWorld
 from tests.unit.test_reconcilers import NS, World, run_async, run_path
 
 
@@ -206,3 +209,138 @@ CASES = [
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_start_may_wait(case: Case) -> None:
     assert run_engine.start_may_wait(case.decision) is case.waits
+
+
+def test_a_task_launched_when_a_slot_frees_is_written_once_for_its_launch_and_end() -> None:
+    async def scenario() -> None:
+        world = PoolWorld(run_workers=1)
+        world.controller.start()
+        world.apply_pool("db", 1)
+        world.apply_named_dag("etl", task("a", pool="db"))
+        world.create_dated_run("r1", 1)
+        await world.settle()
+        world.create_dated_run("r2", 2)
+        await world.settle()
+        assert world.active_pods() == ["r1-a-1"]
+        assert world.record("r2", "a")["state"] == "scheduled"  # its reason: written at once
+        assert status_writes(world, "r2") == 1
+        world.finish_pod("r1-a-1")
+        await world.settle()
+        assert world.active_pods() == ["r2-a-1"]
+        assert status_writes(world, "r2") == 1  # the launch is held
+        seen = world.controller.informer.run((NS, "r2"))
+        assert seen is not None and seen["status"]["tasks"][0]["state"] == "queued"
+        world.finish_pod("r2-a-1")
+        await world.settle()
+        assert world.state("r2") == "success" and status_writes(world, "r2") == 2
+        assert len(world.controller.runs.writes.held) == 0
+        await world.controller.stop()
+
+    run_async(scenario)
+
+
+def test_a_held_launch_is_written_when_due() -> None:
+    async def scenario() -> None:
+        world = PoolWorld(run_workers=1)
+        world.controller.start()
+        world.apply_pool("db", 1)
+        world.apply_named_dag("etl", task("a", pool="db"))
+        world.create_dated_run("r1", 1)
+        world.create_dated_run("r2", 2)
+        await world.settle()
+        world.finish_pod("r1-a-1")
+        await world.settle()
+        assert world.record("r2", "a")["state"] == "scheduled" and status_writes(world, "r2") == 1
+        await world.write_held()
+        assert world.record("r2", "a")["state"] == "queued" and status_writes(world, "r2") == 2
+        await world.controller.stop()
+
+    run_async(scenario)
+
+
+def _status(*tasks: dict[str, object], **fields: object) -> DagRunStatus:
+    return DagRunStatus.model_validate({"state": "running", "tasks": list(tasks), **fields})
+
+
+SCHEDULED = {"name": "a", "state": "scheduled", "message": "waiting for a free slot"}
+LAUNCHED = {"name": "a", "state": "queued", "try": 1, "pod": "r-a-1"}
+
+
+@dataclass(frozen=True)
+class LaunchCase:
+    name: str
+    old: DagRunStatus
+    decision: RunDecision
+    waits: bool
+
+
+LAUNCH_CASES = [
+    LaunchCase(
+        "the slot freed: the waiting task's first pod",
+        _status(SCHEDULED),
+        RunDecision(_status(LAUNCHED), [_launch()]),
+        True,
+    ),
+    LaunchCase(
+        "a task that had no state yet",
+        _status({"name": "a", "state": "none"}),
+        RunDecision(_status(LAUNCHED), [_launch()]),
+        True,
+    ),
+    LaunchCase(
+        "a retry's pod",
+        _status({"name": "a", "state": "up_for_retry", "try": 1, "pod": "r-a-1"}),
+        RunDecision(_status({**LAUNCHED, "try": 2, "pod": "r-a-2"}), [_launch()]),
+        False,
+    ),
+    LaunchCase(
+        "a cleared task's next try",
+        _status({"name": "a", "state": "none", "try": 1}),
+        RunDecision(_status({**LAUNCHED, "try": 2, "pod": "r-a-2"}), [_launch()]),
+        False,
+    ),
+    LaunchCase(
+        "an upstream's end in the same pass",
+        _status({"name": "u", "state": "running", "try": 1, "pod": "r-u-1"}, SCHEDULED),
+        RunDecision(
+            _status({"name": "u", "state": "success", "try": 1, "pod": "r-u-1"}, LAUNCHED),
+            [_launch()],
+        ),
+        False,
+    ),
+    LaunchCase(
+        "another task still waits for a slot",
+        _status(SCHEDULED, {**SCHEDULED, "name": "b"}),
+        RunDecision(
+            _status(LAUNCHED, {**SCHEDULED, "name": "b"}),
+            [_launch()],
+            waiting=[object.__new__(Candidate)],
+        ),
+        False,
+    ),
+    LaunchCase(
+        "an Event to post",
+        _status(SCHEDULED),
+        RunDecision(
+            _status(LAUNCHED), [_launch()], events=[run_engine.RunEvent("Normal", "X", "y")]
+        ),
+        False,
+    ),
+    LaunchCase(
+        "the run's own fields change too",
+        _status(SCHEDULED),
+        RunDecision(_status(LAUNCHED, progress="1/1"), [_launch()]),
+        False,
+    ),
+    LaunchCase(
+        "no pod made",
+        _status(SCHEDULED),
+        RunDecision(_status({**SCHEDULED, "message": "another reason"})),
+        False,
+    ),
+]
+
+
+@pytest.mark.parametrize("case", LAUNCH_CASES, ids=lambda c: c.name)
+def test_launch_may_wait(case: LaunchCase) -> None:
+    assert run_engine.launch_may_wait(case.old, case.decision) is case.waits

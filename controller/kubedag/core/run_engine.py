@@ -674,20 +674,50 @@ def start_may_wait(decision: RunDecision) -> bool:
     status = decision.status
     return (
         status.state is RunState.RUNNING
-        and bool(decision.pods_to_create)
         and all(
             record.state is TaskState.QUEUED
             or (record.state is TaskState.NONE and record.message is None)
             for record in status.tasks
         )
+        and _only_launches(decision)
+    )
+
+
+def launch_may_wait(old: DagRunStatus, decision: RunDecision) -> bool:
+    """Whether a later pass's write may wait like a run's start: its only news is pods made
+    for tasks that had none yet (tasks that waited for a pool slot, say), so a short task
+    launched after a wait costs one write for its launch and its end, as at the start. Not
+    while another task still waits (its reason changes), nor for a retry or a cleared task."""
+    new = decision.status
+    if (
+        new.state is not RunState.RUNNING
+        or len(old.tasks) != len(new.tasks)
+        or _besides_tasks(old) != _besides_tasks(new)
+        or not _only_launches(decision)
+    ):
+        return False
+    return all(
+        a.state in (TaskState.NONE, TaskState.SCHEDULED)
+        and a.try_number == 0
+        and b.state is TaskState.QUEUED
+        for a, b in zip(old.tasks, new.tasks, strict=True)
+        if a != b
+    )
+
+
+def _only_launches(decision: RunDecision) -> bool:
+    """The pass makes pods and tells nothing else: no pod to delete, Event, output, task
+    waiting for a slot, run to trigger or reset, notification or dataset update."""
+    return (
+        bool(decision.pods_to_create)
         and not decision.pods_to_delete
         and not decision.events
         and not decision.outputs_to_store
         and not decision.waiting
         and not decision.cross_dag.runs_to_trigger
         and not decision.cross_dag.runs_to_reset
-        and not status.notifications
-        and not status.dataset_updates
+        and not decision.status.notifications
+        and not decision.status.dataset_updates
     )
 
 

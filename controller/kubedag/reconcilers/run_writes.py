@@ -1,6 +1,6 @@
 """When a run's status is written: at once, or a moment later when its only news is that the
-run or its tasks started, so a short task's run costs one write for its start and its end
-(docs/design.md, "A run's start waits for news")."""
+run or its tasks started or got their first pods, so a short task's run costs one write for
+its start and its end (docs/design.md, "A run's start waits for news")."""
 
 import logging
 from datetime import datetime
@@ -21,7 +21,8 @@ class RunStatusWrites:
         self.status = status
         self.informer = informer
         self.batches: WriteBatches[NamespacedName] = WriteBatches(run_engine.STARTED_WRITE_DELAY)
-        # A run's first status while it waits: the informer's copy carries it meanwhile.
+        # A status held (a run's start, or a launch after a wait): the informer's copy
+        # carries it meanwhile.
         self.held: HeldStatuses[NamespacedName] = HeldStatuses()
 
     def resolve(self, key: NamespacedName, body: dict[str, Any]) -> dict[str, Any]:
@@ -51,11 +52,14 @@ class RunStatusWrites:
         new_status = decision.status.to_wire()
         stored = self.held.stored_status(key, body)
         if pinning:
-            waits = settled and run_engine.start_may_wait(decision)
+            waits = holds = settled and run_engine.start_may_wait(decision)
+        elif stored is None and settled and run_engine.launch_may_wait(run.status, decision):
+            waits = holds = True
         else:
             waits = run_engine.news_may_wait(run.status, decision, held=stored is not None)
+            holds = False
         if waits and not self.batches.due(key, now):
-            if pinning:
+            if holds:
                 self.informer.put_run(key, self.held.hold(key, body, new_status))
             return self.batches.when(key) or now
         if stored is not None or new_status != body.get("status"):
