@@ -5,6 +5,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kubedag.core.dag_scheduler import (
     CREATE_BATCH,
@@ -460,3 +462,39 @@ def test_which_run_news_moves_the_schedule(
         None if after == "deleted" else _summary(run_type, after),  # type: ignore[arg-type]
     )
     assert moves_the_schedule(change) is soon
+
+
+def _starts_at_pin_as_defined(
+    runs: list[RunSummary], pinned: RunSummary, max_active_runs: int, paused: bool
+) -> bool:
+    """The rule as its docstring states it: `runs_to_start` over the runs with every run not
+    yet pinned counted as queued (the definition `starts_at_pin` counts without copies)."""
+    others = [
+        replace(r, state=RunState.QUEUED) if r.state is None else r
+        for r in runs
+        if r.name != pinned.name
+    ]
+    return pinned.name in runs_to_start([*others, pinned], max_active_runs, paused=paused)
+
+
+_summaries = st.builds(
+    RunSummary,
+    name=st.sampled_from([f"r{i}" for i in range(8)]),
+    run_type=st.sampled_from(list(RunType)),
+    logical_date=st.one_of(st.none(), st.integers(1, 5).map(day)),
+    interval=st.none(),
+    state=st.one_of(st.none(), st.sampled_from(list(RunState))),
+)
+
+
+@given(
+    runs=st.lists(_summaries, max_size=10),
+    pinned=_summaries,
+    max_active_runs=st.integers(0, 4),
+    paused=st.booleans(),
+)
+def test_starts_at_pin_counts_what_runs_to_start_would_promote(
+    runs: list[RunSummary], pinned: RunSummary, max_active_runs: int, paused: bool
+) -> None:
+    expected = _starts_at_pin_as_defined(runs, pinned, max_active_runs, paused)
+    assert starts_at_pin(runs, pinned, max_active_runs, paused=paused) is expected

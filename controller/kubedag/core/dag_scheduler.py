@@ -313,20 +313,19 @@ def runs_to_start(
     it allows), even while the DAG is paused, unlike Airflow 3 (apache/airflow#60768): a
     backfill is asked for by hand. Test runs likewise (they take no slot). The other queued
     runs of a paused DAG stay queued."""
-    running = sum(1 for r in runs if r.state is RunState.RUNNING and takes_dag_slot(r.run_type))
-    free = 0 if paused else max(0, max_active_runs - running)
-    queued = sorted(
-        (r for r in runs if r.state is RunState.QUEUED),
-        key=lambda r: (
-            takes_dag_slot(r.run_type),
-            r.logical_date is None,
-            r.logical_date,
-            r.name,
-        ),
-    )
+    queued = sorted((r for r in runs if r.state is RunState.QUEUED), key=_start_order)
     by_hand = [r.name for r in queued if not takes_dag_slot(r.run_type)]
     others = [r.name for r in queued if takes_dag_slot(r.run_type)]
-    return by_hand + others[:free]
+    return by_hand + others[: _free_slots(runs, max_active_runs, paused)]
+
+
+def _start_order(run: RunSummary) -> tuple[bool, bool, datetime | None, str]:
+    return (takes_dag_slot(run.run_type), run.logical_date is None, run.logical_date, run.name)
+
+
+def _free_slots(runs: Iterable[RunSummary], max_active_runs: int, paused: bool) -> int:
+    running = sum(1 for r in runs if r.state is RunState.RUNNING and takes_dag_slot(r.run_type))
+    return 0 if paused else max(0, max_active_runs - running)
 
 
 def starts_at_pin(
@@ -334,13 +333,23 @@ def starts_at_pin(
 ) -> bool:
     """Whether a run being pinned may go straight to running instead of waiting, queued, for
     the DAG's next pass: exactly when `runs_to_start` would promote it, with every run not
-    yet pinned counted as queued, so an older one still starts first."""
-    others = [
-        replace(r, state=RunState.QUEUED) if r.state is None else r
-        for r in runs
-        if r.name != pinned.name
-    ]
-    return pinned.name in runs_to_start([*others, pinned], max_active_runs, paused=paused)
+    yet pinned counted as queued, so an older one still starts first. Counted in one walk,
+    without copying the runs: it is asked at every pin, and a DAG may have hundreds of runs
+    open (docs/performance.md, "Single-step runs with four creators")."""
+    if pinned.state is not RunState.QUEUED:
+        return False
+    if not takes_dag_slot(pinned.run_type):
+        return True  # by hand: started whatever the DAG's slots
+    order = _start_order(pinned)
+    others = [r for r in runs if r.name != pinned.name]
+    ahead = sum(
+        1
+        for r in others
+        if r.state in (None, RunState.QUEUED)
+        and takes_dag_slot(r.run_type)
+        and _start_order(r) < order
+    )
+    return ahead < _free_slots(others, max_active_runs, paused)
 
 
 def status_write_is_urgent(old: DagStatus | None, new: DagStatus) -> bool:
