@@ -2,10 +2,9 @@
 kubedag's single_task scenario and the peers' share.
 
 At most ``backlog`` runs are open (created and not finished) and ``creators`` creates are
-in flight at once, each on its own thread and connection. One create at a time made the
-harness's round trip the bound where the API server answers creates slowly: in the
-2026-12-02 runs kubedag had 45 to 67 runs open of the 200 allowed, the Job controller about
-140 (docs/performance.md, "Single-step runs with four creators")."""
+in flight at once, each on its own thread and connection, so that the harness's round trip
+to a busy API server is not what bounds the figure (docs/performance.md, "`make bench` with
+pod sweeps, held launches and four creators")."""
 
 from __future__ import annotations
 

@@ -335,7 +335,7 @@ def starts_at_pin(
     the DAG's next pass: exactly when `runs_to_start` would promote it, with every run not
     yet pinned counted as queued, so an older one still starts first. Counted in one walk,
     without copying the runs: it is asked at every pin, and a DAG may have hundreds of runs
-    open (docs/performance.md, "Single-step runs with four creators")."""
+    open (docs/performance.md, "`make bench` with pod sweeps, held launches and four creators")."""
     if pinned.state is not RunState.QUEUED:
         return False
     if not takes_dag_slot(pinned.run_type):

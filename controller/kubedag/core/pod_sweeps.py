@@ -5,7 +5,8 @@ OnRunSuccess) would otherwise cost one DELETE of its own: a quarter of a one-tas
 writes. Runs that finish within a short delay of each other in one namespace share one
 DeleteCollection instead, selecting their pods by their run label (`kubedag.io/dagrun in
 (...)`). The API server still deletes each pod; what goes is a request per run, with its
-authentication, admission and round trip (docs/performance.md, "Pod sweeps")."""
+authentication, admission and round trip (docs/performance.md,
+"`make bench` with pod sweeps, held launches and four creators")."""
 
 from collections.abc import Collection
 
