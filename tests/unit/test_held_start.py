@@ -211,17 +211,24 @@ def test_start_may_wait(case: Case) -> None:
     assert run_engine.start_may_wait(case.decision) is case.waits
 
 
+async def one_slot_two_runs() -> PoolWorld:
+    """A Pool of one slot and two runs of a one-task DAG that takes it: r1 has the slot, r2
+    waits for it."""
+    world = PoolWorld(run_workers=1)
+    world.controller.start()
+    world.apply_pool("db", 1)
+    world.apply_named_dag("etl", task("a", pool="db"))
+    world.create_dated_run("r1", 1)
+    await world.settle()
+    world.create_dated_run("r2", 2)
+    await world.settle()
+    assert world.active_pods() == ["r1-a-1"]
+    return world
+
+
 def test_a_task_launched_when_a_slot_frees_is_written_once_for_its_launch_and_end() -> None:
     async def scenario() -> None:
-        world = PoolWorld(run_workers=1)
-        world.controller.start()
-        world.apply_pool("db", 1)
-        world.apply_named_dag("etl", task("a", pool="db"))
-        world.create_dated_run("r1", 1)
-        await world.settle()
-        world.create_dated_run("r2", 2)
-        await world.settle()
-        assert world.active_pods() == ["r1-a-1"]
+        world = await one_slot_two_runs()
         assert world.record("r2", "a")["state"] == "scheduled"  # its reason: written at once
         assert status_writes(world, "r2") == 1
         world.finish_pod("r1-a-1")
@@ -241,13 +248,7 @@ def test_a_task_launched_when_a_slot_frees_is_written_once_for_its_launch_and_en
 
 def test_a_held_launch_is_written_when_due() -> None:
     async def scenario() -> None:
-        world = PoolWorld(run_workers=1)
-        world.controller.start()
-        world.apply_pool("db", 1)
-        world.apply_named_dag("etl", task("a", pool="db"))
-        world.create_dated_run("r1", 1)
-        world.create_dated_run("r2", 2)
-        await world.settle()
+        world = await one_slot_two_runs()
         world.finish_pod("r1-a-1")
         await world.settle()
         assert world.record("r2", "a")["state"] == "scheduled" and status_writes(world, "r2") == 1
