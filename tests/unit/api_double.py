@@ -76,10 +76,14 @@ class ApiDouble:
     async def list(self, collection: str, *, label_selector: str) -> list[dict[str, Any]]:
         return [copy.deepcopy(self.objects[p]) for p in self._selected(collection, label_selector)]
 
-    async def delete_collection(self, collection: str, *, label_selector: str) -> None:
+    async def delete_collection(
+        self, collection: str, *, label_selector: str, field_selector: str | None = None
+    ) -> None:
         self.writes.append(("DELETECOLLECTION", f"{collection}?{label_selector}"))
+        excluded = _excluded_phases(field_selector)
         for path in self._selected(collection, label_selector):
-            del self.objects[path]
+            if (self.objects[path].get("status") or {}).get("phase", "Pending") not in excluded:
+                del self.objects[path]
 
     async def patch_status(
         self, path: str, status: dict[str, Any], resource_version: str | None
@@ -140,3 +144,12 @@ def _label_requirements(selector: str) -> dict[str, set[str]]:
             key, value = term.split("=", 1)
             wanted[key.strip()] = {value}
     return wanted
+
+
+def _excluded_phases(selector: str | None) -> set[str]:
+    """The phases a `status.phase!=X,...` field selector leaves out (the only kind used)."""
+    if not selector:
+        return set()
+    terms = [term.split("!=", 1) for term in selector.split(",")]
+    assert all(field == "status.phase" for field, _ in terms), selector
+    return {phase for _, phase in terms}

@@ -17,6 +17,18 @@ RUNS_PER_SWEEP = 100
 keeps the request line under 8 KiB, well inside what the API server and proxies accept."""
 
 
+ENDED_PODS = "status.phase!=Pending,status.phase!=Running,status.phase!=Unknown"
+"""A sweep's field selector: only pods that ended. A run cleared after it joined a sweep
+makes its next try's pod under the same run label; that pod is not the sweep's to delete."""
+
+
+def still_swept(finished: bool | None, request_pending: bool) -> bool:
+    """Whether a run that joined a sweep still has its pods deleted by it: not once it runs
+    again (a clear applied: not finished) or is about to (a clear or mark request waiting).
+    `finished` None: the run is gone, and so should its pods be."""
+    return finished is None or (finished and not request_pending)
+
+
 def run_pods_selector(run: str) -> str:
     """The label selector of one run's pods."""
     return f"{LABEL_DAGRUN}={label_value(run)},{LABEL_MANAGED_BY}={MANAGED_BY}"

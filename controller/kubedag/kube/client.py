@@ -327,13 +327,19 @@ class Kube:
         listed = await self.request("GET", path, query={"labelSelector": label_selector})
         return list(listed.get("items") or [])
 
-    async def delete_collection(self, path: str, *, label_selector: str) -> None:
-        """Delete every object of the collection that carries the labels, in one request."""
+    async def delete_collection(
+        self, path: str, *, label_selector: str, field_selector: str | None = None
+    ) -> None:
+        """Delete every object of the collection that carries the labels (and matches the
+        fields), in one request."""
+        query = {"labelSelector": label_selector}
+        if field_selector:
+            query["fieldSelector"] = field_selector
         await self.request(
             "DELETE",
             path,
             {"propagationPolicy": "Background"},
-            query={"labelSelector": label_selector},
+            query=query,
             read=False,  # the deleted objects: nothing here reads them
         )
 

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from kubedag.core import history, past
+from kubedag.core import history, past, pod_sweeps
 from kubedag.core.dag_scheduler import RunSummary
 from kubedag.core.naming import LABEL_DAG, LABEL_MANAGED_BY, MANAGED_BY, label_value
 from kubedag.core.pod_sweeps import run_pods_selector
@@ -42,13 +42,18 @@ class Cleaner:
         self.informer = informer
         self.snapshots = snapshots
         self.settings = settings
-        self.sweeper = PodSweeper(kube, settings.pod_sweep_delay)
+        self.sweeper = PodSweeper(kube, settings.pod_sweep_delay, self._still_swept)
         # The snapshots each DAG needed at its last pass: one dropping out is the moment to
         # look for ConfigMaps to delete (a LIST only then, not on every pass).
         self._needed: dict[NamespacedName, set[str]] = {}
 
     def forget(self, dag: NamespacedName) -> None:
         self._needed.pop(dag, None)
+
+    def _still_swept(self, namespace: str, run: str) -> bool:
+        summary = self.informer.run_summary((namespace, run))
+        finished = None if summary is None else bool(summary.state and summary.state.finished)
+        return pod_sweeps.still_swept(finished, self.informer.request_pending((namespace, run)))
 
     def sizes(self) -> dict[str, int]:
         return {"snapshots_needed": len(self._needed), "runs_to_sweep": len(self.sweeper)}

@@ -1,6 +1,7 @@
 """Carrying out pod sweeps (core/pod_sweeps.py): a finished run whose pods all go joins its
 namespace's next sweep, which starts `delay` after the first run joined it, so the runs
-finishing meanwhile share its DeleteCollection.
+finishing meanwhile share its DeleteCollection. A run cleared meanwhile leaves the sweep,
+and a sweep deletes only pods that ended.
 
 A sweep that fails for a reason that passes (the API server's 5xx or 429, a connection
 lost) is tried again with the next one. The informer forgot the pods when their run joined,
@@ -9,10 +10,11 @@ back."""
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 import aiohttp
 
-from kubedag.core.pod_sweeps import sweep_selectors
+from kubedag.core.pod_sweeps import ENDED_PODS, sweep_selectors
 from kubedag.kube.client import ApiError, Kube, core_path
 
 log = logging.getLogger(__name__)
@@ -25,9 +27,12 @@ def _passing(error: Exception) -> bool:
 
 
 class PodSweeper:
-    def __init__(self, kube: Kube, delay: float) -> None:
+    def __init__(self, kube: Kube, delay: float, still_swept: Callable[[str, str], bool]) -> None:
+        """`still_swept(namespace, run)`: whether a run that joined still has its pods
+        deleted when the sweep goes (`core.pod_sweeps.still_swept`)."""
         self.kube = kube
         self.delay = delay
+        self.still_swept = still_swept
         self._waiting: dict[str, set[str]] = {}  # namespace -> runs joined its next sweep
 
     def __len__(self) -> int:
@@ -43,11 +48,11 @@ class PodSweeper:
 
     async def _sweep_later(self, namespace: str) -> None:
         await asyncio.sleep(self.delay)
-        runs = self._waiting.pop(namespace, set())
+        runs = {r for r in self._waiting.pop(namespace, set()) if self.still_swept(namespace, r)}
         for selector in sweep_selectors(runs):
             try:
                 await self.kube.delete_collection(
-                    core_path("pods", namespace), label_selector=selector
+                    core_path("pods", namespace), label_selector=selector, field_selector=ENDED_PODS
                 )
             except Exception as error:
                 if not _passing(error):
