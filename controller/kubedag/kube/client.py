@@ -76,6 +76,11 @@ class ApiError(Exception):
     def conflict(self) -> bool:
         return self.status == 409 and self.reason == "Conflict"
 
+    @property
+    def passing(self) -> bool:
+        """The API server is busy or failing (5xx, 429): the same request may succeed later."""
+        return self.status >= 500 or self.status == 429
+
 
 def api_error(status: int, reason: str, body: bytes) -> ApiError:
     """The error an answer of `status` >= 400 stands for: its Status object's reason and

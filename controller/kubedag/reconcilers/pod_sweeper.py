@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 def _passing(error: Exception) -> bool:
     if isinstance(error, ApiError):
-        return error.status >= 500 or error.status == 429
+        return error.passing
     return isinstance(error, (aiohttp.ClientError, asyncio.TimeoutError, OSError))
 
 

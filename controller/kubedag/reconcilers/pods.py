@@ -94,7 +94,7 @@ class PodLauncher:
                 try:
                     created = await self.kube.create(core_path("pods", namespace), manifest)
                 except ApiError as error:
-                    if error.status >= 500 or error.status == 429 or _account_pending(error):
+                    if error.passing or _account_pending(error):
                         raise
                     failures[task] = f"pod rejected: {error.message}"
                     return
