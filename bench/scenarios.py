@@ -16,12 +16,13 @@ from itertools import pairwise
 from typing import Any
 
 from bench.api import custom_path
+from bench.phases import one_task_run_phases
 from bench.results import ScenarioResult
 from bench.session import ScenarioRun, Session, dag_spec, rfc3339, task
 from bench.soak import soak
 from bench.stats import percentile, rate_per_second, summarize
 from bench.throughput import throughput_window
-from bench.watch import Recorder
+from bench.watch import PodRecord, Recorder
 from bench.wide import wide
 
 log = logging.getLogger(__name__)
@@ -495,40 +496,8 @@ def _most_at_once(spans: list[tuple[float, float]]) -> int:
     return most
 
 
-def _run_phases(runs: list[Any], pods: list[Any], limit: int) -> dict[str, float]:
-    """Median milliseconds of each step of a one-task run, by the harness's clock: where a
-    run's time goes beyond its task's own. `slot_refill` is from a run's end to the creation
-    of the run that takes its place (the k-th run created after the first `limit`). A run's
-    `running` state is not a step: a short run's start is written with its end."""
-    first_pod: dict[str, Any] = {}
-    for pod in sorted(pods, key=lambda p: p.added):
-        first_pod.setdefault(pod.run, pod)
-    steps: dict[str, list[float]] = {
-        "run_created_to_pod_created": [],
-        "pod_created_to_bound": [],
-        "pod_bound_to_running": [],
-        "pod_running_to_finished": [],
-        "pod_finished_to_run_finished": [],
-    }
-    for run in runs:
-        pod = first_pod.get(run.name)
-        marks = [
-            run.added,
-            pod and pod.added,
-            pod and pod.bound,
-            pod and pod.running,
-            pod and pod.finished,
-            run.finished,
-        ]
-        for name, (start, end) in zip(steps, pairwise(marks), strict=True):
-            if start is not None and end is not None:
-                steps[name].append((end - start) * 1000)
-    created = sorted(r.added for r in runs)
-    ended = sorted(r.finished for r in runs if r.finished is not None)
-    steps["slot_refill"] = [
-        (created[k] - ended[k - limit]) * 1000 for k in range(limit, len(created))
-    ]
-    return {f"{name}_p50_ms": percentile(values, 50) for name, values in steps.items()}
+def _pod_run(pod: PodRecord) -> str:
+    return pod.run
 
 
 def backfill(session: Session, scale: Scale) -> ScenarioResult:
@@ -599,7 +568,7 @@ def backfill(session: Session, scale: Scale) -> ScenarioResult:
         }
         pods = [p for p in run.recorder.pods.values() if p.dag == "backfilled"]
         details = {
-            **_run_phases(runs, pods, limit),
+            **one_task_run_phases(runs, pods, _pod_run, limit),
             "backfill_state": status.get("state"),
             "backfill_progress": status.get("progress"),
             "backfill_succeeded": (status.get("succeeded") or {}).get("count"),
@@ -689,7 +658,10 @@ def single_task(session: Session, scale: Scale, *, pod_gc: str | None = None) ->
                 **({"pod_gc": pod_gc} if pod_gc else {}),
             },
             metrics,
-            {"created_per_min": len(names) / outcome.window_s * 60},
+            {
+                "created_per_min": len(names) / outcome.window_s * 60,
+                **one_task_run_phases(runs, run.pods("single"), _pod_run, backlog),
+            },
             {"run_latency_ms": latencies},
         )
 

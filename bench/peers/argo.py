@@ -195,6 +195,7 @@ def single_task(session: Session, audit: AuditLog, scale: PeerScale) -> list[Pee
                     scale,
                     argo_path("workflows", run.namespace),
                     lambda name: _workflow(name, workflow_spec(None)),
+                    "workflows.argoproj.io/workflow",
                 )
             )
     return results

@@ -95,6 +95,7 @@ def single_task(session: Session, audit: AuditLog, scale: PeerScale) -> list[Pee
                     scale,
                     jobs_path(run.namespace),
                     lambda name: {"metadata": {"name": name}, "spec": job_spec()},
+                    "batch.kubernetes.io/job-name",
                 )
             )
     return results

@@ -87,6 +87,8 @@ class PeerRun:
         )
         self.started = self.ended = 0.0
         self._cpu_start = self._cpu_end = 0.0
+        self._cluster_cpu_start: dict[str, float] = {}
+        self._cluster_cpu_end: dict[str, float] = {}
 
     @property
     def user(self) -> str:
@@ -100,12 +102,14 @@ class PeerRun:
     def begin(self) -> None:
         self.audit.mark()
         self._cpu_start = self.process.cpu_seconds() if self.process else 0.0
+        self._cluster_cpu_start = self.session.cluster.cpu_seconds()
         self.started = time.time()
 
     def end(self, settle: float = 2.0) -> None:
         time.sleep(settle)
         self.ended = time.time()
         self._cpu_end = self.process.cpu_seconds() if self.process else 0.0
+        self._cluster_cpu_end = self.session.cluster.cpu_seconds()
 
     def wait(self, condition: Callable[[PeerRecorder], bool], timeout: float) -> bool:
         def alive_and(recorder: PeerRecorder) -> bool:
@@ -144,6 +148,12 @@ class PeerRun:
                 **(details or {}),
                 "namespace": self.namespace,
                 "window_s": round(self.ended - self.started, 3),
+                # kubedag's scenarios report the same (bench.session): the cluster's CPU a
+                # system's way of working costs, beside its controller's own.
+                "cluster_cpu_s": {
+                    name: round(end - self._cluster_cpu_start.get(name, 0.0), 2)
+                    for name, end in self._cluster_cpu_end.items()
+                },
                 "writes_by_kind": writes.by_kind.get(self.user, {}),
                 **({"audit_problem": audit_problem} if audit_problem else {}),
                 "watch_errors": self.recorder.errors,

@@ -10,12 +10,18 @@ from typing import Any
 from bench.peers.measure import throughput_metrics
 from bench.peers.peerrun import PeerResult, PeerRun
 from bench.peers.scale import PeerScale
+from bench.phases import one_task_run_phases
 from bench.throughput import throughput_window
 
 
 def single_runs(
-    run: PeerRun, scale: PeerScale, path: str, body: Callable[[str], dict[str, Any]]
+    run: PeerRun,
+    scale: PeerScale,
+    path: str,
+    body: Callable[[str], dict[str, Any]],
+    run_label: str,
 ) -> PeerResult:
+    """``run_label``: the label that names a pod's run (its Job, its Workflow)."""
     recorder = run.recorder
     run.begin()
 
@@ -47,4 +53,12 @@ def single_runs(
     run.end()
     runs = list(recorder.peer_runs.values())
     latencies = [(r.finished - r.added) * 1000 for r in runs if r.finished]
-    return run.result(throughput_metrics(outcome, runs), samples={"run_latency_ms": latencies})
+    phases = one_task_run_phases(
+        runs,
+        list(recorder.peer_pods.values()),
+        lambda pod: pod.labels.get(run_label, ""),
+        scale.backlog,
+    )
+    return run.result(
+        throughput_metrics(outcome, runs), phases, samples={"run_latency_ms": latencies}
+    )

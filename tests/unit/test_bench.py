@@ -547,7 +547,7 @@ def test_many_dags_covers_the_peers_minutes_and_the_fleet_a_longer_window() -> N
 def test_run_phases_split_a_one_task_run_and_the_slot_refill() -> None:
     from types import SimpleNamespace
 
-    from bench.scenarios import _run_phases
+    from bench.phases import one_task_run_phases
 
     runs = [
         SimpleNamespace(name="a", added=0.0, running=None, finished=2.0),
@@ -557,13 +557,37 @@ def test_run_phases_split_a_one_task_run_and_the_slot_refill() -> None:
         SimpleNamespace(run="a", added=0.2, bound=0.3, running=0.5, finished=1.5),
         SimpleNamespace(run="b", added=2.4, bound=2.5, running=2.7, finished=3.5),
     ]
-    phases = _run_phases(runs, pods, limit=1)
+    phases = one_task_run_phases(runs, pods, lambda pod: pod.run, limit=1)
     assert phases["run_created_to_pod_created_p50_ms"] == pytest.approx(175)
     assert phases["pod_created_to_bound_p50_ms"] == pytest.approx(100)
     assert phases["pod_running_to_finished_p50_ms"] == pytest.approx(900)
     assert phases["pod_finished_to_run_finished_p50_ms"] == pytest.approx(500)
     # b took the slot a freed: created 250 ms after a finished.
     assert phases["slot_refill_p50_ms"] == pytest.approx(250)
+
+
+def test_run_phases_of_a_peer_find_a_pod_s_run_by_its_label_and_skip_what_is_unseen() -> None:
+    """A Job's pods name it in a label; a run with no pod seen yet counts only in the steps
+    it has, and a run created before any slot freed has no refill."""
+    from bench.peers.watches import ObjectRecord
+    from bench.phases import one_task_run_phases
+
+    runs = [
+        ObjectRecord("j1", {}, {}, added=0.0, finished=3.0),
+        ObjectRecord("j2", {}, {}, added=0.5),
+        ObjectRecord("j3", {}, {}, added=4.0),
+    ]
+    pods = [
+        ObjectRecord("j1-x", {"batch.kubernetes.io/job-name": "j1"}, {}, 0.1, 0.2, 0.4, 2.4),
+        ObjectRecord("j1-y", {"batch.kubernetes.io/job-name": "j1"}, {}, 0.9, 1.0, 1.1, 2.0),
+    ]
+    phases = one_task_run_phases(
+        runs, pods, lambda pod: pod.labels["batch.kubernetes.io/job-name"], limit=2
+    )
+    assert phases["run_created_to_pod_created_p50_ms"] == pytest.approx(100)
+    assert phases["pod_bound_to_running_p50_ms"] == pytest.approx(200)
+    assert phases["pod_finished_to_run_finished_p50_ms"] == pytest.approx(600)
+    assert phases["slot_refill_p50_ms"] == pytest.approx(1000)
 
 
 def test_pool_figures_from_the_watch() -> None:
