@@ -402,6 +402,8 @@ def format_value(key: str, value: float | int | None) -> str:
         return f"{value:,.1f}/s"
     if key.endswith("_per_min"):
         return f"{value:,.0f}/min"
+    if key.endswith("_ms_per_try"):
+        return f"{value:.1f} ms"
     if key.endswith("_per_try"):
         return f"{value:.2f}"
     if key.endswith("_s"):

@@ -254,9 +254,15 @@ class ScenarioRun:
         )
         bind = [(p.bound - p.added) * 1000 for p in pods if p.bound is not None]
         collections = self.gc_in_window()
+        controller_cpu = self.window.cpu_end - self.window.cpu_start
+        apiserver_cpu = cpu_between(
+            self.window.cluster_cpu_start, self.window.cluster_cpu_end, "kube-apiserver"
+        )
         metrics = {
             "task_tries": tries,
-            "controller_cpu_s": self.window.cpu_end - self.window.cpu_start,
+            "controller_cpu_s": controller_cpu,
+            "controller_cpu_ms_per_try": 1000 * controller_cpu / tries if tries else math.nan,
+            "apiserver_cpu_ms_per_try": 1000 * apiserver_cpu / tries if tries else math.nan,
             "controller_peak_rss_mib": self.window.peak_rss_mib,
             "controller_gc_s": (
                 sum(seconds for _, seconds in collections.values()) if collections else math.nan
@@ -288,6 +294,14 @@ class ScenarioRun:
             "watch_errors": self.recorder.errors,
         }
         return metrics, details
+
+
+def cpu_between(start: dict[str, float], end: dict[str, float], process: str) -> float:
+    """A cluster process's CPU seconds between two readings of ``BenchCluster.cpu_seconds``;
+    NaN when either reading lacks it (the process was not running)."""
+    if process not in start or process not in end:
+        return math.nan
+    return end[process] - start[process]
 
 
 def _own_cpu_seconds() -> float:

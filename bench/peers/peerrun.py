@@ -17,7 +17,7 @@ from bench.api import Api
 from bench.peers.audit import AuditLog, AuditLogRotated, Writes
 from bench.peers.controllers import PeerProcess, Variant
 from bench.peers.watches import FinishedTest, PeerRecorder
-from bench.session import Session
+from bench.session import Session, cpu_between
 
 log = logging.getLogger(__name__)
 
@@ -132,9 +132,15 @@ class PeerRun:
             own: float = writes.of(self.user)
         except AuditLogRotated as error:  # the writes are unknown, not zero
             writes, own, audit_problem = Writes({}, {}), math.nan, str(error)
+        controller_cpu = self._cpu_end - self._cpu_start
+        apiserver_cpu = cpu_between(
+            self._cluster_cpu_start, self._cluster_cpu_end, "kube-apiserver"
+        )
         common = {
             "pods": pods,
-            "controller_cpu_s": self._cpu_end - self._cpu_start,
+            "controller_cpu_s": controller_cpu,
+            "controller_cpu_ms_per_try": 1000 * controller_cpu / pods if pods else math.nan,
+            "apiserver_cpu_ms_per_try": 1000 * apiserver_cpu / pods if pods else math.nan,
             "api_writes": own,
             "api_writes_per_try": own / pods if pods else math.nan,
         }

@@ -27,7 +27,7 @@ def single_task(session: Session, _audit: AuditLog, scale: PeerScale) -> list[Pe
         timeout_s=scale.timeout_s,
     )
     result = scenarios.single_task(session, own, pod_gc="Never")
-    details = {"parameters": result.parameters}
+    details = {"parameters": result.parameters, **result.details}
     return [
         PeerResult(
             "single_task", "kubedag", VARIANT, SETTINGS, result.metrics, details, result.samples

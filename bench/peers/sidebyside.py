@@ -85,6 +85,8 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
 COST_COLUMNS = (
     Column("api_writes_per_try", "writes/try", headline=False),
     Column("controller_cpu_s", "controller CPU", headline=False),
+    Column("controller_cpu_ms_per_try", "controller CPU/try", headline=False),
+    Column("apiserver_cpu_ms_per_try", "API server CPU/try", headline=False),
 )
 
 WHAT = {

@@ -263,6 +263,7 @@ def test_markdown_report_has_targets_and_every_figure() -> None:
         ("pods_created_per_s", 90.44, "90.4/s"),
         ("completed_runs_per_min", 612.4, "612/min"),
         ("api_writes_per_try", 4.0909, "4.09"),
+        ("apiserver_cpu_ms_per_try", 23.27, "23.3 ms"),
         ("tasks", 2000, "2,000"),
         ("tasks", None, "n/a"),
     ],
@@ -564,6 +565,14 @@ def test_run_phases_split_a_one_task_run_and_the_slot_refill() -> None:
     assert phases["pod_finished_to_run_finished_p50_ms"] == pytest.approx(500)
     # b took the slot a freed: created 250 ms after a finished.
     assert phases["slot_refill_p50_ms"] == pytest.approx(250)
+
+
+def test_a_cluster_process_cpu_between_two_readings() -> None:
+    from bench.session import cpu_between
+
+    start, end = {"kube-apiserver": 10.0, "etcd": 1.0}, {"kube-apiserver": 12.5}
+    assert cpu_between(start, end, "kube-apiserver") == pytest.approx(2.5)
+    assert math.isnan(cpu_between(start, end, "etcd"))  # it stopped in between
 
 
 def test_run_phases_of_a_peer_find_a_pod_s_run_by_its_label_and_skip_what_is_unseen() -> None:

@@ -156,6 +156,34 @@ def test_side_by_side_table_ratios_against_the_best_peer_and_the_floor() -> None
     assert "2.00x" in floor
 
 
+def test_side_by_side_tables_show_each_system_s_cpu_per_try() -> None:
+    """The machine's cost of a try, the controller's and the API server's: a figure the
+    load of the machine moves less than a rate does."""
+    document = {
+        "scenarios": {
+            "single_task": {
+                "metrics": {
+                    "completed_runs_per_min": 2600.0,
+                    "controller_cpu_ms_per_try": 6.04,
+                    "apiserver_cpu_ms_per_try": 23.3,
+                }
+            }
+        },
+        "peers": {
+            "single_task": [
+                _row("argo", "tuned", completed_runs_per_min=1500.0, apiserver_cpu_ms_per_try=42.4)
+            ]
+        },
+    }
+    lines = sidebyside.render(document, {}).splitlines()
+    header = next(line for line in lines if line.startswith("| system |"))
+    assert "controller CPU/try | API server CPU/try" in header
+    own = next(line for line in lines if line.startswith("| kubedag |"))
+    assert "| 6.0 ms | 23.3 ms |" in own
+    argo = next(line for line in lines if line.startswith("| argo (tuned) |"))
+    assert "| n/a | 42.4 ms |" in argo
+
+
 def test_higher_is_better_ratio() -> None:
     assert sidebyside.ratio(1400.0, 700.0, lower_is_better=False) == 2.0
     assert sidebyside.ratio(None, 700.0, lower_is_better=False) is None
