@@ -281,10 +281,9 @@ class ScenarioRun:
             # The harness shares the machine: its watches and waits are CPU the system under
             # test does not get.
             "harness_cpu_s": round(self.window.harness_cpu_end - self.window.harness_cpu_start, 2),
-            "cluster_cpu_s": {
-                name: round(end - self.window.cluster_cpu_start.get(name, 0.0), 2)
-                for name, end in self.window.cluster_cpu_end.items()
-            },
+            "cluster_cpu_s": cluster_cpu_spent(
+                self.window.cluster_cpu_start, self.window.cluster_cpu_end
+            ),
             "controller_gc": {
                 generation: {"collections": int(count), "seconds": round(seconds, 3)}
                 for generation, (count, seconds) in collections.items()
@@ -302,6 +301,11 @@ def cpu_between(start: dict[str, float], end: dict[str, float], process: str) ->
     if process not in start or process not in end:
         return math.nan
     return end[process] - start[process]
+
+
+def cluster_cpu_spent(start: dict[str, float], end: dict[str, float]) -> dict[str, float]:
+    """Each cluster process's CPU seconds between two readings, to the hundredth."""
+    return {name: round(value - start.get(name, 0.0), 2) for name, value in end.items()}
 
 
 def _own_cpu_seconds() -> float:

@@ -17,7 +17,7 @@ from bench.api import Api
 from bench.peers.audit import AuditLog, AuditLogRotated, Writes
 from bench.peers.controllers import PeerProcess, Variant
 from bench.peers.watches import FinishedTest, PeerRecorder
-from bench.session import Session, cpu_between
+from bench.session import Session, cluster_cpu_spent, cpu_between
 
 log = logging.getLogger(__name__)
 
@@ -156,10 +156,7 @@ class PeerRun:
                 "window_s": round(self.ended - self.started, 3),
                 # kubedag's scenarios report the same (bench.session): the cluster's CPU a
                 # system's way of working costs, beside its controller's own.
-                "cluster_cpu_s": {
-                    name: round(end - self._cluster_cpu_start.get(name, 0.0), 2)
-                    for name, end in self._cluster_cpu_end.items()
-                },
+                "cluster_cpu_s": cluster_cpu_spent(self._cluster_cpu_start, self._cluster_cpu_end),
                 "writes_by_kind": writes.by_kind.get(self.user, {}),
                 **({"audit_problem": audit_problem} if audit_problem else {}),
                 "watch_errors": self.recorder.errors,
