@@ -341,7 +341,7 @@ def run(args: argparse.Namespace) -> int:
         if peer_errors:
             document["peer_errors"] = peer_errors
     if errors:
-        document["errors"] = errors
+        document.setdefault("errors", {}).update(errors)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     if session.profiles:

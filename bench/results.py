@@ -52,6 +52,8 @@ Together they are every scenario."""
 COMMON_METRICS = (
     "task_tries",
     "controller_cpu_s",
+    "controller_cpu_ms_per_try",
+    "apiserver_cpu_ms_per_try",
     "controller_peak_rss_mib",
     "controller_gc_s",
     "api_writes",
@@ -62,7 +64,8 @@ COMMON_METRICS = (
     "pod_bind_p99_ms",
 )
 """Measured in every scenario: the controller's cost (``controller_gc_s``: the time its
-garbage collections stopped it, from its ``kubedag_gc_pause_seconds``), and kube-scheduler's
+garbage collections stopped it, from its ``kubedag_gc_pause_seconds``), its CPU and the API
+server's per task try (as the peers' rows give them), and kube-scheduler's
 binding delay (pod created to pod bound), which is part of every hop but not kubedag's
 doing."""
 
@@ -302,15 +305,27 @@ class ScenarioResult:
     samples: dict[str, list[float]]
     """Raw distributions (for plots and comparisons), e.g. hop latencies in ms."""
 
-    def to_json(self) -> dict[str, Any]:
+    def schema_problem(self) -> str | None:
+        """What keeps the figures out of the stable schema: metrics missing or unexpected."""
         expected = metric_keys(self.name)
         missing = [k for k in expected if k not in self.metrics]
         extra = [k for k in self.metrics if k not in expected]
         if missing or extra:
-            raise ValueError(f"{self.name}: missing metrics {missing}, unexpected {extra}")
+            return f"{self.name}: missing metrics {missing}, unexpected {extra}"
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        problem = self.schema_problem()
+        if problem is not None:
+            raise ValueError(problem)
+        expected = metric_keys(self.name)
+        return {**self.raw_json(), "metrics": {k: clean_number(self.metrics[k]) for k in expected}}
+
+    def raw_json(self) -> dict[str, Any]:
+        """Every figure as measured, in or out of the schema."""
         return {
             "parameters": self.parameters,
-            "metrics": {k: clean_number(self.metrics[k]) for k in expected},
+            "metrics": {k: clean_number(v) for k, v in self.metrics.items()},
             "details": self.details,
             "samples": {k: [round(v, 3) for v in vs] for k, vs in self.samples.items()},
         }
@@ -348,8 +363,11 @@ def build_document(
     settings: dict[str, Any],
     results: Sequence[ScenarioResult],
 ) -> dict[str, Any]:
-    scenarios = {r.name: r.to_json() for r in results}
-    return {
+    """The result document. A scenario whose figures do not fit the schema is kept whole
+    under ``unchecked``, its problem under ``errors``: a long run is never lost to it."""
+    problems = {r.name: p for r in results if (p := r.schema_problem()) is not None}
+    scenarios = {r.name: r.to_json() for r in results if r.name not in problems}
+    document: dict[str, Any] = {
         "schema": SCHEMA,
         "started": started,
         "finished": finished,
@@ -360,6 +378,10 @@ def build_document(
         "scenarios": scenarios,
         "targets": evaluate_targets(scenarios),
     }
+    if problems:
+        document["unchecked"] = {r.name: r.raw_json() for r in results if r.name in problems}
+        document["errors"] = problems
+    return document
 
 
 def validate_document(document: Mapping[str, Any]) -> list[str]:

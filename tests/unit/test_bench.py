@@ -218,6 +218,26 @@ def test_missing_or_unknown_metrics_are_refused() -> None:
         result.to_json()
 
 
+def test_a_scenario_out_of_the_schema_is_kept_whole_beside_the_others() -> None:
+    """Found at the end of a 45-minute run: its figures are kept, not lost to a raise."""
+    odd = _result("chain")
+    odd.metrics["surprise"] = 7.0
+    document = build_document(
+        started="2026-11-22T00:00:00Z",
+        finished="2026-11-22T00:10:00Z",
+        command="python -m bench",
+        scale="smoke",
+        environment={},
+        settings={},
+        results=[odd, _result("fanout")],
+    )
+    assert list(document["scenarios"]) == ["fanout"]
+    assert document["unchecked"]["chain"]["metrics"]["surprise"] == 7.0
+    assert "surprise" in document["errors"]["chain"]
+    assert validate_document(document) == []
+    json.dumps(document, allow_nan=False)
+
+
 def test_nan_becomes_null_and_validation_catches_strings() -> None:
     result = _result("chain", math.nan).to_json()
     assert result["metrics"]["hop_latency_p50_ms"] is None
