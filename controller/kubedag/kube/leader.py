@@ -14,7 +14,6 @@ from collections.abc import Awaitable
 from contextlib import suppress
 from http import HTTPStatus
 
-import aiohttp
 from kubernetes.aio.client import ApiClient, ApiException, V1Lease, V1ObjectMeta
 from kubernetes.aio.leaderelection.electionconfig import Config
 from kubernetes.aio.leaderelection.leaderelection import LeaderElection
@@ -22,6 +21,7 @@ from kubernetes.aio.leaderelection.leaderelectionrecord import LeaderElectionRec
 from kubernetes.aio.leaderelection.resourcelock.leaselock import LeaseLock
 
 from kubedag.kube import metrics
+from kubedag.kube.transport import TRANSPORT_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,6 @@ RETRY_PERIOD = 2
 # RENEW_DEADLINE + 2 s = 14 s after its last success: before a standby may take over.
 REQUEST_TIMEOUT = 1.0
 RELEASE_ATTEMPTS = 3
-_TRANSPORT_ERRORS = (TimeoutError, aiohttp.ClientError, OSError)
 
 
 class BoundedLeaseLock(LeaseLock):
@@ -52,7 +51,7 @@ class BoundedLeaseLock(LeaseLock):
         try:
             async with asyncio.timeout(REQUEST_TIMEOUT):
                 found = await super().get(name, namespace)
-        except _TRANSPORT_ERRORS as error:
+        except TRANSPORT_ERRORS as error:
             metrics.record("get", "leases", metrics.NO_RESPONSE, time.perf_counter() - started)
             # The library retries on any ApiException but a clean 404.
             return False, ApiException(status=0, reason=f"{type(error).__name__}: {error}")
@@ -104,7 +103,7 @@ class BoundedLeaseLock(LeaseLock):
             code = error.status or metrics.NO_RESPONSE
             log.warning("could not %s lease %s: %r", what, self.name, error)
             return False
-        except _TRANSPORT_ERRORS as error:
+        except TRANSPORT_ERRORS as error:
             log.warning("could not %s lease %s: %r", what, self.name, error)
             return False
         finally:
@@ -194,7 +193,7 @@ class LeaderElector:
                 if error.status != HTTPStatus.CONFLICT:
                     log.warning("could not release lease %s: %r", self.lock.name, error)
                     return
-            except _TRANSPORT_ERRORS as error:
+            except TRANSPORT_ERRORS as error:
                 log.warning("could not release lease %s: %r", self.lock.name, error)
                 return
         log.warning("could not release lease %s: it kept changing", self.lock.name)

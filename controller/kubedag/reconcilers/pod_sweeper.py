@@ -12,18 +12,11 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-import aiohttp
-
 from kubedag.core.pod_sweeps import ENDED_PODS, sweep_selectors
-from kubedag.kube.client import ApiError, Kube, core_path
+from kubedag.kube.client import Kube, core_path
+from kubedag.kube.transport import passing
 
 log = logging.getLogger(__name__)
-
-
-def _passing(error: Exception) -> bool:
-    if isinstance(error, ApiError):
-        return error.passing
-    return isinstance(error, (aiohttp.ClientError, asyncio.TimeoutError, OSError))
 
 
 class PodSweeper:
@@ -55,7 +48,7 @@ class PodSweeper:
                     core_path("pods", namespace), label_selector=selector, field_selector=ENDED_PODS
                 )
             except Exception as error:
-                if not _passing(error):
+                if not passing(error):
                     raise
                 log.warning("pod sweep in %s failed, to be tried again: %s", namespace, error)
                 for run in runs:
