@@ -1,18 +1,21 @@
-"""A run's first write (pinned and started, its first pods made) waits STARTED_WRITE_DELAY
-like a task's start: a run whose tasks end sooner costs one status write, and meanwhile the
-controller's copy of the run carries the held status, so its passes and its DAG's pass see it
-started (reconcilers/run_writes.py, docs/design.md "A run's start waits for news"). So does
-a later pass that only makes the first pods of tasks that waited, for a pool slot say."""
+"""A run's first write (pinned and started, its first pods made) is held until
+STARTED_WRITE_DELAY after one of its tasks is seen running, START_HOLD_LIMIT at most: a run
+whose tasks end sooner costs one status write, and meanwhile the controller's copy of the run
+carries the held status, so its passes and its DAG's pass see it started
+(core/write_timing.py, reconcilers/run_writes.py, docs/design.md "A run's start waits for
+news"). So is a later pass that only makes the first pods of tasks that waited, for a pool
+slot say."""
 
 from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
 
-from kubedag.core import run_engine
+from kubedag.core import run_engine, write_timing
 from kubedag.core.pools import Candidate
-from kubedag.core.run_engine import STARTED_WRITE_DELAY, RunDecision
+from kubedag.core.run_engine import RunDecision
 from kubedag.core.task_launch import TaskLaunch
+from kubedag.core.write_timing import START_HOLD_LIMIT, STARTED_WRITE_DELAY
 from kubedag.models.dagrun import DagRunStatus, RunState
 from tests.unit.builders import T0, task
 from tests.unit.test_pool_reconcilers import PoolWorld
@@ -28,7 +31,7 @@ def test_a_run_whose_task_ends_within_the_delay_is_written_once() -> None:
         world = World()
         world.apply_dag()
         key = world.create_run("r1")
-        assert await world.controller.runs.reconcile(key) == T0 + STARTED_WRITE_DELAY
+        assert await world.controller.runs.reconcile(key) == T0 + START_HOLD_LIMIT
         assert world.pods() == ["r1-a-1"] and status_writes(world) == 0
         seen = world.controller.informer.run(key)
         assert seen is not None and seen["status"]["state"] == "running"  # what passes read
@@ -52,9 +55,9 @@ def test_a_held_start_is_written_when_due_and_the_end_once_more() -> None:
         key = world.create_run("r1")
         await world.controller.runs.reconcile(key)
         world.now += timedelta(seconds=1)
-        assert await world.controller.runs.reconcile(key) == T0 + STARTED_WRITE_DELAY
+        assert await world.controller.runs.reconcile(key) == T0 + START_HOLD_LIMIT
         assert status_writes(world) == 0  # nothing new: still held
-        world.now = T0 + STARTED_WRITE_DELAY
+        world.now = T0 + START_HOLD_LIMIT  # its pod never ran: the limit
         assert await world.controller.runs.reconcile(key) is None
         assert world.state("r1") == "running" and status_writes(world) == 1
         world.watch_run("r1")  # the echo
@@ -63,6 +66,70 @@ def test_a_held_start_is_written_when_due_and_the_end_once_more() -> None:
         assert world.state("r1") == "success" and status_writes(world) == 2
 
     run_async(scenario)
+
+
+def test_a_held_start_waits_for_its_pod_to_run_then_the_delay() -> None:
+    async def scenario() -> None:
+        world = World()
+        world.apply_dag()
+        key = world.create_run("r1")
+        await world.controller.runs.reconcile(key)
+        world.now = T0 + timedelta(seconds=5)  # scheduled late, on a busy node
+        world.run_pod("r1-a-1")
+        assert await world.controller.runs.reconcile(key) == world.now + STARTED_WRITE_DELAY
+        world.now += timedelta(seconds=1)
+        # Seen running again (a re-list): the delay still counts from the first sight.
+        assert await world.controller.runs.reconcile(key) == T0 + timedelta(seconds=7)
+        assert status_writes(world) == 0
+        world.finish_pod("r1-a-1")
+        assert await world.controller.runs.reconcile(key) is None
+        assert world.state("r1") == "success" and status_writes(world) == 1
+
+    run_async(scenario)
+
+
+def test_a_held_start_whose_task_runs_on_is_written_running_after_the_delay() -> None:
+    async def scenario() -> None:
+        world = World()
+        world.apply_dag()
+        key = world.create_run("r1")
+        await world.controller.runs.reconcile(key)
+        world.now = T0 + timedelta(seconds=9)
+        world.run_pod("r1-a-1")
+        assert await world.controller.runs.reconcile(key) == T0 + START_HOLD_LIMIT  # capped
+        world.now = T0 + START_HOLD_LIMIT
+        assert await world.controller.runs.reconcile(key) is None
+        stored = world.api.objects[run_path("r1")]["status"]
+        assert stored["state"] == "running" and stored["tasks"][0]["state"] == "running"
+        assert status_writes(world) == 1
+        assert not world.controller.runs.writes.first_running  # forgotten once written
+
+    run_async(scenario)
+
+
+@dataclass(frozen=True)
+class DelayCase:
+    name: str
+    first_running_after: timedelta | None
+    delay: timedelta
+
+
+DELAY_CASES = [
+    DelayCase("no task seen running yet: the limit", None, START_HOLD_LIMIT),
+    DelayCase("seen running at once", timedelta(0), STARTED_WRITE_DELAY),
+    DelayCase(
+        "seen running 3 s in: 2 s more",
+        timedelta(seconds=3),
+        timedelta(seconds=3) + STARTED_WRITE_DELAY,
+    ),
+    DelayCase("seen running 9 s in: the limit", timedelta(seconds=9), START_HOLD_LIMIT),
+]
+
+
+@pytest.mark.parametrize("case", DELAY_CASES, ids=lambda c: c.name)
+def test_held_write_delay(case: DelayCase) -> None:
+    first = None if case.first_running_after is None else T0 + case.first_running_after
+    assert write_timing.held_write_delay(T0, first) == case.delay
 
 
 def test_a_change_to_the_spec_while_held_keeps_the_held_status() -> None:
@@ -208,7 +275,7 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_start_may_wait(case: Case) -> None:
-    assert run_engine.start_may_wait(case.decision) is case.waits
+    assert write_timing.start_may_wait(case.decision) is case.waits
 
 
 async def one_slot_two_runs() -> PoolWorld:
@@ -344,4 +411,4 @@ LAUNCH_CASES = [
 
 @pytest.mark.parametrize("case", LAUNCH_CASES, ids=lambda c: c.name)
 def test_launch_may_wait(case: LaunchCase) -> None:
-    assert run_engine.launch_may_wait(case.old, case.decision) is case.waits
+    assert write_timing.launch_may_wait(case.old, case.decision) is case.waits

@@ -7,7 +7,7 @@ import contextlib
 import copy
 from typing import cast
 
-from kubedag.core.run_engine import STARTED_WRITE_DELAY
+from kubedag.core.write_timing import START_HOLD_LIMIT
 from kubedag.kube.client import Kube
 from kubedag.reconcilers.controller import Controller
 from tests.unit.test_reconcilers import SETTINGS, World, dag_path, pod_path, run_async, run_path
@@ -47,7 +47,7 @@ def test_a_pod_made_by_a_pass_whose_write_failed_is_not_made_again() -> None:
             raise OSError("connection cut")
 
         world.api.patch_status = cut  # type: ignore[assignment,method-assign]
-        world.now += STARTED_WRITE_DELAY
+        world.now += START_HOLD_LIMIT
         with contextlib.suppress(OSError):
             await world.controller.runs.reconcile(key)
         world.api.patch_status = patch_status  # type: ignore[method-assign]

@@ -232,6 +232,13 @@ def test_observed_pod_says_how_to_fix_an_image_that_runs_as_root() -> None:
     assert observe_pod(_waiting_pod("ImagePullBackOff", "Back-off")).unrunnable is None
 
 
+def test_a_routine_wait_is_not_a_reason_to_show_and_a_failing_pull_is() -> None:
+    for routine in ("ContainerCreating", "PodInitializing"):
+        assert observe_pod(_waiting_pod(routine, "")).reason is None
+    pulling = observe_pod(_waiting_pod("ImagePullBackOff", "Back-off pulling image"))
+    assert pulling.reason == "ImagePullBackOff: Back-off pulling image"
+
+
 def test_an_unrunnable_pod_fails_its_try_at_once_and_is_deleted() -> None:
     d = Driver(snapshot_of(task("a", retries=1, retryDelay="10s")))
     d.step()

@@ -9,7 +9,7 @@ from typing import Any, cast
 
 from kubedag import API_VERSION
 from kubedag.core.history import HistoryPolicy
-from kubedag.core.run_engine import STARTED_WRITE_DELAY
+from kubedag.core.write_timing import START_HOLD_LIMIT
 from kubedag.kube.client import Kube, core_path, custom_path
 from kubedag.models.dag import PodGC
 from kubedag.reconcilers.accounts import RECHECK_MISSING
@@ -97,9 +97,17 @@ class World:
         }
         self.controller.on_pod_event("MODIFIED", self.api.put(pod_path(name), body))
 
+    def run_pod(self, name: str) -> None:
+        body = self.api.objects[pod_path(name)]
+        body["status"] = {
+            "phase": "Running",
+            "containerStatuses": [{"name": "task", "state": {"running": {}}}],
+        }
+        self.controller.on_pod_event("MODIFIED", self.api.put(pod_path(name), body))
+
     async def write_held(self) -> None:
-        """Let the runs' held first writes fall due (STARTED_WRITE_DELAY later) and land."""
-        self.now += STARTED_WRITE_DELAY
+        """Let the runs' held first writes fall due (START_HOLD_LIMIT later) and land."""
+        self.now += START_HOLD_LIMIT
         for key in self.controller.runs.writes.held:
             await self.controller.runs.reconcile(key)
 

@@ -12,11 +12,11 @@ from kubedag.core.run_engine import (
     RunDecision,
     advance,
     launch_failed,
-    only_tasks_started,
     run_dates,
 )
 from kubedag.core.snapshot import Snapshot
 from kubedag.core.tries import archive_try, earlier_tries_limit
+from kubedag.core.write_timing import only_tasks_started
 from kubedag.manifests import render
 from kubedag.models.dagrun import DagRun, RunState, TaskRecord, TaskState
 from tests.unit.builders import T0, pod, running_run, snapshot_of, task

@@ -18,6 +18,11 @@ GONE = "Gone"
 SKIP_EXIT_CODE = 99  # a task that exits with it is skipped (it decided there is nothing to do)
 # Terminated containers that never ran: their message is the runtime's error, not the task's.
 _NEVER_RAN = frozenset({"StartError", "ContainerCannotRun"})
+# The kubelet's waiting reasons on every pod's way to running (its image pulled, its init
+# containers run): progress, not a reason to show on the task, which would cost its run a
+# status write and another to clear it. A pull that fails (ErrImagePull, ImagePullBackOff)
+# or a container that cannot be made (CreateContainerConfigError) is shown.
+ROUTINE_WAITS = frozenset({"ContainerCreating", "PodInitializing"})
 
 
 @dataclass(frozen=True)
@@ -99,8 +104,9 @@ def observe_pod(pod: dict[str, Any]) -> PodObservation:
                 output = term.get("message")
         elif "waiting" in state and phase == "Pending":
             waiting = state["waiting"]
-            reason = reason or waiting.get("reason")
-            message = message or waiting.get("message")
+            if waiting.get("reason") not in ROUTINE_WAITS:
+                reason = reason or waiting.get("reason")
+                message = message or waiting.get("message")
             never = never or unrunnable(waiting.get("reason"), waiting.get("message"))
     if metadata.get("deletionTimestamp") and phase not in TERMINAL_PHASES:
         reason = reason or "Terminating"

@@ -24,6 +24,10 @@ class WriteBatches(Generic[Key]):
         self._due[key] = opened + (self.delay if delay is None else delay)
         return self._due[key] <= now
 
+    def open(self, key: Key, now: datetime) -> datetime:
+        """When the batch of `key` opened; opens it now if none is open."""
+        return self._opened.setdefault(key, now)
+
     def when(self, key: Key) -> datetime | None:
         """When the open batch of `key` is due (the owner wakes the key then)."""
         return self._due.get(key)

@@ -1,12 +1,13 @@
-"""When a run's status is written: at once, or a moment later when its only news is that the
-run or its tasks started or got their first pods, so a short task's run costs one write for
-its start and its end (docs/design.md, "A run's start waits for news")."""
+"""Carries out `core.write_timing`: a run's status is written at once, or a moment later when
+its only news is that the run or its tasks started or got their first pods, so a short task's
+run costs one write for its start and its end (docs/design.md, "A run's start waits for
+news")."""
 
 import logging
 from datetime import datetime
 from typing import Any
 
-from kubedag.core import run_engine
+from kubedag.core import run_engine, write_timing
 from kubedag.models.dagrun import DagRun
 from kubedag.reconcilers.batching import HeldStatuses, WriteBatches
 from kubedag.reconcilers.caches import NamespacedName
@@ -20,10 +21,12 @@ class RunStatusWrites:
     def __init__(self, status: StatusWriter, informer: Informer) -> None:
         self.status = status
         self.informer = informer
-        self.batches: WriteBatches[NamespacedName] = WriteBatches(run_engine.STARTED_WRITE_DELAY)
+        self.batches: WriteBatches[NamespacedName] = WriteBatches(write_timing.STARTED_WRITE_DELAY)
         # A status held (a run's start, or a launch after a wait): the informer's copy
         # carries it meanwhile.
         self.held: HeldStatuses[NamespacedName] = HeldStatuses()
+        # When a held run was first seen with a task running (`write_timing.held_write_delay`).
+        self.first_running: dict[NamespacedName, datetime] = {}
 
     def resolve(self, key: NamespacedName, body: dict[str, Any]) -> dict[str, Any]:
         """The body a pass works on (`HeldStatuses.resolve`), back in the informer."""
@@ -35,6 +38,7 @@ class RunStatusWrites:
     def forget(self, key: NamespacedName) -> None:
         self.batches.written(key)
         self.held.release(key)
+        self.first_running.pop(key, None)
 
     async def write(
         self,
@@ -52,13 +56,19 @@ class RunStatusWrites:
         new_status = decision.status.to_wire()
         stored = self.held.stored_status(key, body)
         if pinning:
-            waits = holds = settled and run_engine.start_may_wait(decision)
-        elif stored is None and settled and run_engine.launch_may_wait(run.status, decision):
+            waits = holds = settled and write_timing.start_may_wait(decision)
+        elif stored is None and settled and write_timing.launch_may_wait(run.status, decision):
             waits = holds = True
         else:
-            waits = run_engine.news_may_wait(run.status, decision, held=stored is not None)
+            waits = write_timing.news_may_wait(run.status, decision, held=stored is not None)
             holds = False
-        if waits and not self.batches.due(key, now):
+        delay = None
+        if waits and (holds or stored is not None):
+            if write_timing.only_tasks_started(run.status, decision.status):
+                self.first_running.setdefault(key, now)
+            since = self.batches.open(key, now)
+            delay = write_timing.held_write_delay(since, self.first_running.get(key))
+        if waits and not self.batches.due(key, now, delay):
             if holds:
                 self.informer.put_run(key, self.held.hold(key, body, new_status))
             return self.batches.when(key) or now
