@@ -4,12 +4,15 @@ real pods through a real kubelet."""
 
 import json
 import subprocess
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import yaml
+from kubernetes import client, watch
 
 from tests.e2e.kube import IMAGE, RELEASE_NAMESPACE, REPO, Kubectl, wait_for
 
@@ -242,6 +245,53 @@ def test_history_keeps_the_newest_run_and_a_successful_run_loses_its_pods(
                  or {}).get("run") == "kept-2",
         "the DAG's last successful run",
     )  # fmt: skip
+
+
+class StoredStatuses:
+    """Every status of one DagRun the watch delivers, in order, until it finishes."""
+
+    def __init__(self, api_client: client.ApiClient, ns: str, name: str) -> None:
+        self.seen: list[dict[str, Any]] = []
+        self._stream = watch.Watch().stream(
+            client.CustomObjectsApi(api_client).list_namespaced_custom_object,
+            "kubedag.io",
+            "v1alpha1",
+            ns,
+            "dagruns",
+            field_selector=f"metadata.name={name}",
+            timeout_seconds=120,
+        )
+        self._thread = threading.Thread(target=self._follow, daemon=True)
+        self._thread.start()
+
+    def _follow(self) -> None:
+        for event in self._stream:
+            status = event["object"].get("status") or {}
+            if status and (not self.seen or self.seen[-1] != status):
+                self.seen.append(status)
+            if status.get("state") in ("success", "failed"):
+                return
+
+    def finished(self) -> list[dict[str, Any]]:
+        self._thread.join(timeout=60)
+        return self.seen
+
+
+def test_a_short_run_on_a_real_kubelet_costs_one_status_write(
+    ns: str, kubectl: Kubectl, api_client: client.ApiClient
+) -> None:
+    """The run's start is held until its task has run two seconds (docs/design.md, "A run's
+    start waits for news"), and the kubelet's ContainerCreating on the way is no news."""
+    apply_dag(kubectl, ns, "short", {"tasks": [python_task("a", "pass")]})
+    statuses = StoredStatuses(api_client, ns, "short-1")
+    time.sleep(0.5)  # the watch is open
+    create_run(kubectl, ns, "short-1", "short")
+    wait_run(kubectl, ns, "short-1", "success")
+    written = statuses.finished()
+    assert [s["state"] for s in written] == ["success"], [
+        (s["state"], s.get("tasks")) for s in written
+    ]
+    assert written[0]["startTime"] and written[0]["tasks"][0]["state"] == "success"
 
 
 def test_deleting_a_dag_removes_its_runs_and_pods(ns: str, kubectl: Kubectl) -> None:

@@ -237,6 +237,13 @@ def test_a_routine_wait_is_not_a_reason_to_show_and_a_failing_pull_is() -> None:
         assert observe_pod(_waiting_pod(routine, "")).reason is None
     pulling = observe_pod(_waiting_pod("ImagePullBackOff", "Back-off pulling image"))
     assert pulling.reason == "ImagePullBackOff: Back-off pulling image"
+    # A container that ended before the pod's phase did (a real kubelet reports it so).
+    ended: dict[str, Any] = {"terminated": {"exitCode": 0, "reason": "Completed"}}
+    body = {"metadata": {"name": "p"}, "status": {"phase": "Pending"}}
+    body["status"]["containerStatuses"] = [{"state": ended}]
+    assert observe_pod(body).reason is None
+    body["status"]["phase"] = "Succeeded"
+    assert observe_pod(body).reason == "Completed"
 
 
 def test_an_unrunnable_pod_fails_its_try_at_once_and_is_deleted() -> None:

@@ -97,7 +97,8 @@ def observe_pod(pod: dict[str, Any]) -> PodObservation:
             started = _time(term.get("startedAt"))
             finished = _time(term.get("finishedAt"))
             exit_code = term.get("exitCode")
-            reason = reason or term.get("reason")
+            if phase != "Pending":  # ended before the kubelet's status caught up: no wait
+                reason = reason or term.get("reason")
             if term.get("reason") in _NEVER_RAN:
                 message = message or term.get("message")
             else:
