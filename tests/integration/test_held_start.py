@@ -57,18 +57,27 @@ class RunStatuses:
         return self.seen
 
 
+def one_task_run(cluster: Cluster, dag: str) -> tuple[RunStatuses, str]:
+    """A one-task DAG's run `{dag}-1`, followed from its creation; returns its pod's name."""
+    cluster.apply_dag(dag, {"tasks": [{"name": "a", "image": "busybox"}]})
+    statuses = RunStatuses(cluster, f"{dag}-1")
+    time.sleep(0.5)  # the watch is open
+    cluster.create_run(f"{dag}-1", {"dagName": dag})
+    return statuses, cluster.wait_pod(f"{dag}-1", "a", timeout=30).metadata.name
+
+
+def run_and_end(cluster: Cluster, pod: str, run: str) -> dict[str, Any]:
+    cluster.set_pod(pod, "Running")
+    cluster.set_pod(pod, "Succeeded", 0)
+    return cluster.wait_run_state(run, "success", timeout=30)
+
+
 def test_a_runs_first_status_comes_with_news_or_two_seconds_after_its_pod(
     cluster: Cluster, controller: ControllerProcess
 ) -> None:
-    cluster.apply_dag("short", {"tasks": [{"name": "a", "image": "busybox"}]})
-    statuses = RunStatuses(cluster, "short-1")
-    time.sleep(0.5)  # the watch is open
-    cluster.create_run("short-1", {"dagName": "short"})
-    pod = cluster.wait_pod("short-1", "a", timeout=30)
+    statuses, pod = one_task_run(cluster, "short")
     pod_seen = time.monotonic()
-    cluster.set_pod(pod.metadata.name, "Running")
-    cluster.set_pod(pod.metadata.name, "Succeeded", 0)
-    finished = cluster.wait_run_state("short-1", "success", timeout=30)
+    finished = run_and_end(cluster, pod, "short-1")
     seen = statuses.finished()
     written = [(at, state) for at, state in seen if state is not None]
     first_at, first_state = written[0]
@@ -84,14 +93,8 @@ def test_a_runs_first_status_comes_with_news_or_two_seconds_after_its_pod(
 def test_a_run_whose_pod_starts_late_is_still_written_once(
     cluster: Cluster, controller: ControllerProcess
 ) -> None:
-    cluster.apply_dag("late", {"tasks": [{"name": "a", "image": "busybox"}]})
-    statuses = RunStatuses(cluster, "late-1")
-    time.sleep(0.5)  # the watch is open
-    cluster.create_run("late-1", {"dagName": "late"})
-    pod = cluster.wait_pod("late-1", "a", timeout=30)
+    statuses, pod = one_task_run(cluster, "late")
     time.sleep(HOLD_S * 1.5)  # the pod waits for a node, past the delay a running task gets
-    cluster.set_pod(pod.metadata.name, "Running")
-    cluster.set_pod(pod.metadata.name, "Succeeded", 0)
-    cluster.wait_run_state("late-1", "success", timeout=30)
+    run_and_end(cluster, pod, "late-1")
     written = [state for _, state in statuses.finished() if state is not None]
     assert written == ["success"], written
