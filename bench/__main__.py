@@ -103,6 +103,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "(speedscope JSON in the work folder)",
     )
     parser.add_argument(
+        "--profile-rate",
+        type=int,
+        default=100,
+        metavar="HZ",
+        help="samples a second for --profile (more for a short or mostly idle scenario)",
+    )
+    parser.add_argument(
         "--controller-pythonpath",
         type=Path,
         metavar="DIR",
@@ -288,6 +295,7 @@ def run(args: argparse.Namespace) -> int:
         cluster,
         workdir,
         profiler=args.profile,
+        profile_rate=args.profile_rate,
         controller_pythonpath=args.controller_pythonpath,
     )
     silent = SilentEndpoint() if args.notify_silent else None

@@ -320,6 +320,7 @@ class Session:
         workdir: Path,
         *,
         profiler: str | None = None,
+        profile_rate: int = 100,
         controller_pythonpath: Path | None = None,
     ) -> None:
         self.cluster = cluster
@@ -327,6 +328,7 @@ class Session:
         """The chain's tasks notify this webhook (--notify-blackhole, --notify-silent)."""
         self.workdir = workdir
         self.profiler = profiler
+        self.profile_rate = profile_rate
         self.controller_pythonpath = controller_pythonpath
         self.profiles: dict[str, str] = {}
 
@@ -389,7 +391,7 @@ class Session:
                 "--pid",
                 str(pid),
                 "--rate",
-                "100",
+                str(self.profile_rate),
                 "--gil",  # only samples holding the GIL: where the controller spends CPU
                 "--format",
                 "speedscope",
