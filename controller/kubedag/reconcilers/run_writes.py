@@ -64,7 +64,8 @@ class RunStatusWrites:
             holds = False
         delay = None
         if waits and (holds or stored is not None):
-            if write_timing.only_tasks_started(run.status, decision.status):
+            # A held run's news that may wait is the clock or tasks that started running.
+            if not holds and run.status.tasks != decision.status.tasks:
                 self.first_running.setdefault(key, now)
             since = self.batches.open(key, now)
             delay = write_timing.held_write_delay(since, self.first_running.get(key))
