@@ -115,6 +115,7 @@ SCENARIO_METRICS: dict[str, tuple[str, ...]] = {
         "time_to_create_all_s",
         "time_to_complete_all_s",
         "runs_completed_per_min",
+        "runs_per_min_bound",
     ),
     "backfill": (
         "runs_expected",
@@ -237,6 +238,13 @@ TARGETS = (
         "<=",
         500,
         "controller peak RSS <= 500 MiB with 5,500 DAGs",
+    ),
+    Target(
+        "catchup",
+        "runs_completed_per_min",
+        ">=",
+        1000,
+        "3-year daily catchup (maxActiveRuns 32) >= 1,000 runs per minute",
     ),
     Target(
         "backfill",

@@ -2,6 +2,10 @@
 
 - chain: a client that watches its pods and creates the next one on the event that shows
   the previous one finished, nothing else (no state, no status writes);
+- single_task: pods alone, created as fast as they finish in the peers' window and backlog
+  (bench/throughput.py), ended pods deleted each second with one DeleteCollection (as
+  kubedag's pod sweeps delete a run's pods): what a single-step run's pod costs the
+  machine, whatever controller makes it;
 - many_dags: at each minute boundary, one client creates the DagRuns the DAGs are due
   (as ``python -m bench.api_ceiling`` does, with the controller's own client and 16
   requests in flight), its lag measured by the same watch as kubedag's runs.
@@ -15,9 +19,12 @@ import asyncio
 import json
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from bench.api import Api, core_path, custom_path
 from bench.peers.audit import AuditLog
@@ -29,11 +36,14 @@ from bench.peers.measure import (
     chain_metrics,
     cron_lag_metrics,
     next_ticks,
+    throughput_metrics,
 )
 from bench.peers.peerrun import PeerResult, peer_run
 from bench.peers.scale import PeerScale
 from bench.session import GROUP_VERSION, Session, rfc3339
+from bench.throughput import throughput_window
 from devcluster import pki
+from kubedag.core.pod_sweeps import ENDED_PODS
 from kubedag.kube.client import Kube
 
 
@@ -115,6 +125,82 @@ def chain(session: Session, audit: AuditLog, scale: PeerScale) -> list[PeerResul
         return [
             run.result(chain_metrics(pods, steps), samples={"hop_latency_ms": chain_hops_ms(pods)})
         ]
+
+
+SWEEP_EVERY_S = 1.0
+"""kubedag's pod sweep delay at its defaults (KUBEDAG_POD_SWEEP_DELAY)."""
+
+
+class Sweeper(threading.Thread):
+    """Deletes the namespace's ended pods every ``SWEEP_EVERY_S`` with one DeleteCollection."""
+
+    def __init__(self, api: Api, namespace: str) -> None:
+        super().__init__(name="bare sweeper", daemon=True)
+        self.api, self.namespace = api, namespace
+        self.stopped = threading.Event()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        path = f"{core_path('pods', self.namespace)}?{urlencode({'fieldSelector': ENDED_PODS})}"
+        try:
+            while not self.stopped.wait(SWEEP_EVERY_S):
+                self.api.request("DELETE", path)
+        except BaseException as error:  # reported by the scenario
+            self.error = error
+
+
+def single_task(session: Session, audit: AuditLog, scale: PeerScale) -> list[PeerResult]:
+    """Single-step runs' pods without a controller, deleted once they ended (as kubedag's
+    are at its defaults)."""
+    with peer_run(
+        session, audit, "single_task", None, lambda ns: custom_path("dagruns", ns), lambda _o: None
+    ) as run:
+        api, _ = _bare_api(session)
+        path = core_path("pods", run.namespace)
+        pods = run.recorder.peer_pods
+        sweeper = Sweeper(api, run.namespace)
+
+        def create(i: int) -> str:
+            name = f"single-{i:06d}"
+            api.create(path, _pod(name))
+            return name
+
+        def finished_between(start: float, stop: float) -> int:
+            return sum(
+                1
+                for p in list(pods.values())
+                if p.finished is not None and start <= p.finished <= stop
+            )
+
+        def wait_change(condition: Callable[[], bool], timeout: float) -> None:
+            run.wait(lambda _r: condition(), timeout)
+
+        run.begin()
+        sweeper.start()
+        outcome = throughput_window(
+            create,
+            lambda: run.recorder.finished_peer_pods,
+            wait_change,
+            scale.window_s,
+            scale.backlog,
+            finished_between,
+            scale.creators,
+        )
+        run.wait(lambda r: r.finished_peer_pods >= len(outcome.created), scale.timeout_s)
+        run.end()
+        sweeper.stopped.set()
+        if sweeper.error is not None:
+            raise sweeper.error
+        result = run.result(
+            throughput_metrics(outcome, list(pods.values())),
+            samples={
+                "run_latency_ms": [
+                    (p.finished - p.added) * 1000 for p in pods.values() if p.finished is not None
+                ]
+            },
+        )
+        settings = f"ended pods deleted every {SWEEP_EVERY_S:g} s (DeleteCollection)"
+        return [replace(result, settings=settings)]
 
 
 def _dagrun(name: str, due: datetime) -> dict[str, Any]:

@@ -39,6 +39,7 @@ RUNNERS: dict[str, dict[str, PeerScenario]] = {
         "kubedag": pods_kept.single_task,
         "cronjob": cronjob.single_task,
         "argo": argo.single_task,
+        "bare": bare.single_task,
     },
     "many_dags": {
         "cronjob": cronjob.many_dags,

@@ -58,6 +58,7 @@ class PeerRecorder(Recorder):
         self.peer_pods: dict[str, ObjectRecord] = {}
         self.peer_runs: dict[str, ObjectRecord] = {}
         self.finished_peer_runs = 0
+        self.finished_peer_pods = 0
         self._run_finished = run_finished
         self._streams = [
             _Stream(core_path("pods", namespace), self._on_peer_pod),
@@ -91,6 +92,7 @@ class PeerRecorder(Recorder):
                 record.running = now
             if pod_phase(pod) and record.finished is None:
                 record.finished = now
+                self.finished_peer_pods += 1
             self.changed.notify_all()
 
     def _on_peer_run(self, kind: str, obj: dict[str, Any], now: float, _size: int) -> None:

@@ -39,7 +39,14 @@ from bench.results import (
     render_markdown,
     validate_document,
 )
-from bench.scenarios import SCALES, SCENARIO_FUNCTIONS, hourly_start, most_at_once, slot_reuse_ms
+from bench.scenarios import (
+    SCALES,
+    SCENARIO_FUNCTIONS,
+    hourly_start,
+    most_at_once,
+    runs_per_min_bound,
+    slot_reuse_ms,
+)
 from bench.session import dag_spec, rfc3339, task
 from bench.soak import split_evenly
 from bench.stats import percentile, rate_per_second, summarize
@@ -632,6 +639,14 @@ def test_pool_figures_from_the_watch() -> None:
     assert most_at_once(pods) == 2
     # r5 is created at 4, after the last finish that left a task waiting
     assert [round(x) for x in slot_reuse_ms(pods, [0, 0, 0, 0, 4])] == [10, 100]
+
+
+def test_the_catchup_bound_is_its_runs_at_once_over_the_task_time() -> None:
+    """Airflow's default of 16 runs at once with 1 s tasks cannot reach the 1,000 runs a
+    minute the full catchup is held to; its 32 can."""
+    assert runs_per_min_bound(16, 1000) == 960
+    assert runs_per_min_bound(SCALES["full"].catchup_max_active_runs, 1000) >= 1000
+    assert runs_per_min_bound(4, 100) == 2400
 
 
 @pytest.mark.parametrize(

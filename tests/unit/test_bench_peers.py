@@ -156,6 +156,26 @@ def test_side_by_side_table_ratios_against_the_best_peer_and_the_floor() -> None
     assert "2.00x" in floor
 
 
+def test_single_step_runs_have_a_bare_floor_that_is_no_peer() -> None:
+    """The pods alone bound every system's runs a minute: kubedag's row is measured against
+    them, and they never stand as the best peer."""
+    assert "bare" in sidebyside.RUNNERS["single_task"]
+    document = {
+        "scenarios": {"single_task": {"metrics": {"completed_runs_per_min": 3000.0}}},
+        "peers": {
+            "single_task": [
+                _row("argo", "tuned", completed_runs_per_min=1500.0),
+                _row("bare", "", completed_runs_per_min=6000.0),
+            ]
+        },
+    }
+    lines = sidebyside.render(document, {}).splitlines()
+    ahead = next(line for line in lines if line.startswith("| kubedag ahead"))
+    assert "**2.00x** vs argo (tuned)" in ahead
+    floor = next(line for line in lines if line.startswith("| kubedag / bare"))
+    assert "2.00x" in floor  # the floor makes twice as many
+
+
 def test_side_by_side_tables_show_each_system_s_cpu_per_try() -> None:
     """The machine's cost of a try, the controller's and the API server's: a figure the
     load of the machine moves less than a rate does."""
