@@ -80,8 +80,8 @@ SCALES = {
         many_dags_minutes=1,
         catchup_years=3,
         catchup_days=0,
-        # As the backfill's: at Airflow's default of 16, runs of 1 s tasks cannot pass 960
-        # a minute (runs_per_min_bound), whatever the scheduler does.
+        # As the backfill's: at Airflow's default of 16 (and 16 tasks at once), runs of 1 s
+        # tasks cannot pass 960 a minute (runs_per_min_bound), whatever the scheduler does.
         catchup_max_active_runs=32,
         backfill_years=3,
         backfill_days=0,
@@ -424,10 +424,17 @@ def _scheduled(
 # -- 4. catchup -------------------------------------------------------------------------------
 
 
-def runs_per_min_bound(max_active_runs: int, task_duration_ms: int) -> float:
-    """The most one-task runs a minute can finish with ``max_active_runs`` at once, each
-    task running ``task_duration_ms``: the catchup's ceiling for any scheduler."""
-    return max_active_runs * 60_000 / task_duration_ms
+def catchup_max_active_tasks(scale: Scale) -> int:
+    """As the backfill's DAG: room for every run's task (Airflow's default of 16 running
+    tasks a DAG would hold 32 one-task runs to 16 at once)."""
+    return max(scale.catchup_max_active_runs * 2, 16)
+
+
+def runs_per_min_bound(max_active_runs: int, max_active_tasks: int, task_duration_ms: int) -> float:
+    """The most one-task runs a minute can finish with ``max_active_runs`` runs and
+    ``max_active_tasks`` tasks at once, each task running ``task_duration_ms``: the catchup's
+    ceiling for any scheduler."""
+    return min(max_active_runs, max_active_tasks) * 60_000 / task_duration_ms
 
 
 def catchup(session: Session, scale: Scale) -> ScenarioResult:
@@ -449,6 +456,7 @@ def catchup(session: Session, scale: Scale) -> ScenarioResult:
                 schedule="@daily",
                 startDate=start.date().isoformat(),
                 maxActiveRuns=scale.catchup_max_active_runs,
+                maxActiveTasks=catchup_max_active_tasks(scale),
             ),
         )
 
@@ -473,13 +481,17 @@ def catchup(session: Session, scale: Scale) -> ScenarioResult:
             "time_to_complete_all_s": to_complete,
             "runs_completed_per_min": completed / to_complete * 60 if done else math.nan,
             "runs_per_min_bound": runs_per_min_bound(
-                scale.catchup_max_active_runs, session.cluster.settings.task_duration_ms
+                scale.catchup_max_active_runs,
+                catchup_max_active_tasks(scale),
+                session.cluster.settings.task_duration_ms,
             ),
         }
         samples = {
             "run_created_s": [r.added - origin for r in runs],
             "run_finished_s": [t - origin for t in done],
         }
+        pods = [p for p in run.recorder.pods.values() if p.dag == "catchup"]
+        phases = one_task_run_phases(runs, pods, _pod_run, scale.catchup_max_active_runs)
         return _finish(
             run,
             "catchup",
@@ -487,9 +499,10 @@ def catchup(session: Session, scale: Scale) -> ScenarioResult:
                 "startDate": start.date().isoformat(),
                 "schedule": "@daily",
                 "maxActiveRuns": scale.catchup_max_active_runs,
+                "maxActiveTasks": catchup_max_active_tasks(scale),
             },
             metrics,
-            {},
+            phases,
             samples,
         )
 
