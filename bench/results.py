@@ -304,6 +304,18 @@ def clean_number(value: Any) -> float | int | None:
     return value
 
 
+def json_safe(value: Any) -> Any:
+    """``value`` with every NaN or infinity inside it (a median of no samples, say) made
+    None, so that one empty figure never keeps a long run's document from being written."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
 @dataclass
 class ScenarioResult:
     name: str
@@ -334,8 +346,8 @@ class ScenarioResult:
         return {
             "parameters": self.parameters,
             "metrics": {k: clean_number(v) for k, v in self.metrics.items()},
-            "details": self.details,
-            "samples": {k: [round(v, 3) for v in vs] for k, vs in self.samples.items()},
+            "details": json_safe(self.details),
+            "samples": json_safe({k: [round(v, 3) for v in vs] for k, vs in self.samples.items()}),
         }
 
 

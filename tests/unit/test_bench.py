@@ -255,6 +255,27 @@ def test_nan_becomes_null_and_validation_catches_strings() -> None:
     assert validate_document({"schema": "other"})[0].startswith("schema is")
 
 
+def test_a_median_of_no_samples_in_the_details_becomes_null() -> None:
+    """Found by the smoke run: a catchup with fewer runs than its limit has no slot refill,
+    and its NaN median kept the whole document from being written."""
+    result = _result("catchup")
+    result.details = {"slot_refill_p50_ms": math.nan, "nested": {"p99": [math.inf, 2.5]}}
+    result.samples["empty_ms"] = [math.nan]
+    document = build_document(
+        started="2026-11-22T00:00:00Z",
+        finished="2026-11-22T00:10:00Z",
+        command="python -m bench",
+        scale="smoke",
+        environment={},
+        settings={},
+        results=[result],
+    )
+    text = json.dumps(document, allow_nan=False)
+    catchup = json.loads(text)["scenarios"]["catchup"]
+    assert catchup["details"] == {"slot_refill_p50_ms": None, "nested": {"p99": [None, 2.5]}}
+    assert catchup["samples"]["empty_ms"] == [None]
+
+
 def test_targets_are_judged_beside_the_measured_figure() -> None:
     scenarios = {
         "chain": {"metrics": {"hop_latency_p50_ms": 40.0, "hop_latency_p99_ms": 1500.0}},
