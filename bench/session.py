@@ -13,6 +13,7 @@ import subprocess
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -202,7 +203,36 @@ class ScenarioRun:
         self.controller.check_alive()
         self.session.cluster.check_alive()
 
+    def wait_dags_observed(self, count: int, timeout: float) -> bool:
+        """Until the controller has written the status of ``count`` DAGs of the namespace at
+        their generation (each applied DAG answered: validity, its version snapshot stored)."""
+
+        def observed() -> int:
+            body = self.api.request("GET", custom_path("dags", self.namespace))
+            return sum(
+                1
+                for dag in body.get("items", [])
+                if (dag.get("status") or {}).get("observedGeneration")
+                == dag["metadata"].get("generation")
+            )
+
+        deadline = time.monotonic() + timeout
+        while True:
+            self.check_alive()
+            if observed() >= count:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+
     # -- measurement --------------------------------------------------------------------------
+
+    def request_totals(self) -> Counter[apimetrics.RequestKey]:
+        return apimetrics.parse_request_totals(self.api.metrics())
+
+    def controller_writes_since(self, before: Counter[apimetrics.RequestKey]) -> int:
+        """The controller's API writes since ``before`` (``request_totals``)."""
+        return apimetrics.attribute(apimetrics.delta(before, self.request_totals())).writes
 
     def begin(self) -> None:
         """Start the measured window: counters and the controller's CPU time."""

@@ -103,14 +103,21 @@ def test_history_limits_pod_gc_ttl_and_snapshots(
 
     # TTL and snapshots: a run ends, its DAG changes version, the run expires: its snapshot
     # goes, the DAG's current one (and the daily DAG's) stay.
+    def short_snapshots() -> list[str]:
+        return [n for n in configmaps(cluster) if n.startswith("short-v")]
+
     cluster.apply_dag("short", {"tasks": [task("a")], "runTTLAfterFinished": "4s"})
+    wait_for(lambda: len(short_snapshots()) == 1, "the version's snapshot stored on apply")
+    [applied] = short_snapshots()
     cluster.create_run("short-1", {"dagName": "short"})
     cluster.finish_task("short-1", "a")
     pinned = cluster.wait_run_state("short-1", "success")["status"]["snapshot"]
+    assert pinned == applied
     cluster.patch_dag("short", {"tasks": [task("a"), task("b", "a")]})
-    assert pinned in configmaps(cluster)
+    wait_for(lambda: len(short_snapshots()) == 2, "the new version's snapshot stored")
     wait_for(lambda: run_names(cluster, "short") == [], "the run gone after its TTL", timeout=30)
     wait_for(lambda: pinned not in configmaps(cluster), "its snapshot gone")
+    assert len(short_snapshots()) == 1  # the current version's stays
     daily_snapshot = cluster.run(newest)["status"]["snapshot"]
     assert daily_snapshot in configmaps(cluster)
 

@@ -108,9 +108,60 @@ def test_a_snapshot_no_run_uses_that_is_not_the_current_version_is_deleted() -> 
         changed["spec"]["tasks"].append(task("b"))
         controller.on_dag_event("MODIFIED", world.api.put(dag_path(), changed))
         await controller.dags.reconcile((NS, "etl"))
-        assert names(world, "configmaps") == [first]  # r1 uses it
+        [current] = [n for n in names(world, "configmaps") if n != first]
+        assert names(world, "configmaps") == sorted([first, current])  # r1 uses the first
         controller.on_run_event("DELETED", world.api.objects.pop(custom_path("dagruns", NS, "r1")))
         await controller.dags.reconcile((NS, "etl"))
+        assert names(world, "configmaps") == [current]
+
+    run_async(scenario)
+
+
+def test_an_applied_dag_s_snapshot_is_stored_before_its_first_run_needs_it() -> None:
+    """Its first run's pin, on the path of the run's start, then writes no ConfigMap."""
+
+    async def scenario() -> None:
+        world = World()
+        controller = world.controller
+        world.apply_dag(task("a"))
+        await controller.dags.reconcile((NS, "etl"))
+        [snapshot] = names(world, "configmaps")
+        world.api.writes.clear()
+        key = world.create_run("r1")
+        await controller.runs.reconcile(key)
+        assert not [path for verb, path in world.api.writes if "/configmaps/" in path]
+        assert world.pods() == ["r1-a-1"]  # pinned and started
+        assert names(world, "configmaps") == [snapshot]
+
+    run_async(scenario)
+
+
+def test_a_restarted_controller_does_not_store_again_a_snapshot_its_runs_reference() -> None:
+    async def scenario() -> None:
+        world = World()
+        world.controller.start()
+        world.apply_dag(task("a"), podGC="Never")
+        world.create_run("r1")
+        await world.settle()
+        world.finish_pod("r1-a-1")
+        await world.settle()
+        assert world.state("r1") == "success"
+        await world.controller.stop()
+        world.controller = Controller(cast(Kube, world.api), SETTINGS, now=lambda: world.now)
+        world.controller.on_run_event("ADDED", world.api.objects[custom_path("dagruns", NS, "r1")])
+        world.controller.on_dag_event("ADDED", world.api.objects[dag_path()])
+        world.api.writes.clear()
+        await world.controller.dags.reconcile((NS, "etl"))
+        assert not [path for verb, path in world.api.writes if "/configmaps/" in path]
+
+    run_async(scenario)
+
+
+def test_an_invalid_dag_stores_no_snapshot() -> None:
+    async def scenario() -> None:
+        world = World()
+        world.apply_dag(task("a", "missing"))
+        await world.controller.dags.reconcile((NS, "etl"))
         assert names(world, "configmaps") == []
 
     run_async(scenario)

@@ -1,5 +1,6 @@
 """DAG-version snapshots: built once per DAG generation, stored as immutable ConfigMaps
-(created on first use), and read back for the runs pinned to them.
+(created when the DAG's pass first sees that version valid, or by the first run pinned to it
+if that comes first), and read back for the runs pinned to them.
 
 Entries are kept per DAG: the current version's build, and decoded snapshots that the DAG's
 unfinished runs use (`keep_only`); `forget` drops all of a deleted DAG's."""
@@ -46,6 +47,17 @@ class SnapshotStore:
             await self.kube.create(core_path("configmaps", dag.namespace), manifest)
             stored[name] = snapshot
         return name
+
+    async def store_current(self, dag: Dag, referenced: set[str]) -> None:
+        """Store the current version's snapshot as soon as the DAG is applied, so that its
+        first run's pin, on the path of the run's start, finds it made. One that a run of
+        the DAG already references is stored (the controller may have restarted since)."""
+        snapshot = self.current(dag)
+        name = snapshot_name(dag.name, snapshot.digest())
+        if name in referenced:
+            self._stored.setdefault((dag.namespace, dag.name), {}).setdefault(name, snapshot)
+            return
+        await self.ensure_stored(dag, snapshot)
 
     async def load(self, dag: NamespacedName, name: str) -> Snapshot | None:
         """A pinned snapshot; None if its ConfigMap is gone."""
