@@ -7,6 +7,7 @@ import struct
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -186,7 +187,7 @@ def _result(name: str, value: float = 1.0) -> ScenarioResult:
     )
 
 
-def _document(value: float = 1.0) -> dict[str, object]:
+def _document_of(results: list[ScenarioResult]) -> dict[str, Any]:
     return build_document(
         started="2026-11-22T00:00:00Z",
         finished="2026-11-22T00:10:00Z",
@@ -194,8 +195,12 @@ def _document(value: float = 1.0) -> dict[str, object]:
         scale="smoke",
         environment={"cpus": 2},
         settings={},
-        results=[_result(name, value) for name in SCENARIOS],
+        results=results,
     )
+
+
+def _document(value: float = 1.0) -> dict[str, object]:
+    return _document_of([_result(name, value) for name in SCENARIOS])
 
 
 def test_every_scenario_has_a_function_and_metric_keys() -> None:
@@ -230,15 +235,7 @@ def test_a_scenario_out_of_the_schema_is_kept_whole_beside_the_others() -> None:
     """Found at the end of a 45-minute run: its figures are kept, not lost to a raise."""
     odd = _result("chain")
     odd.metrics["surprise"] = 7.0
-    document = build_document(
-        started="2026-11-22T00:00:00Z",
-        finished="2026-11-22T00:10:00Z",
-        command="python -m bench",
-        scale="smoke",
-        environment={},
-        settings={},
-        results=[odd, _result("fanout")],
-    )
+    document = _document_of([odd, _result("fanout")])
     assert list(document["scenarios"]) == ["fanout"]
     assert document["unchecked"]["chain"]["metrics"]["surprise"] == 7.0
     assert "surprise" in document["errors"]["chain"]
@@ -261,16 +258,7 @@ def test_a_median_of_no_samples_in_the_details_becomes_null() -> None:
     result = _result("catchup")
     result.details = {"slot_refill_p50_ms": math.nan, "nested": {"p99": [math.inf, 2.5]}}
     result.samples["empty_ms"] = [math.nan]
-    document = build_document(
-        started="2026-11-22T00:00:00Z",
-        finished="2026-11-22T00:10:00Z",
-        command="python -m bench",
-        scale="smoke",
-        environment={},
-        settings={},
-        results=[result],
-    )
-    text = json.dumps(document, allow_nan=False)
+    text = json.dumps(_document_of([result]), allow_nan=False)
     catchup = json.loads(text)["scenarios"]["catchup"]
     assert catchup["details"] == {"slot_refill_p50_ms": None, "nested": {"p99": [None, 2.5]}}
     assert catchup["samples"]["empty_ms"] == [None]

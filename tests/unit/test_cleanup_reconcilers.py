@@ -94,14 +94,20 @@ def test_on_task_success_deletes_a_task_s_pods_while_the_run_goes_on() -> None:
     run_async(scenario)
 
 
+async def applied_and_pinned(world: World) -> list[str]:
+    """The DAG applied and answered, then run r1 pinned: the ConfigMaps writes in between."""
+    world.apply_dag(task("a"))
+    await world.controller.dags.reconcile((NS, "etl"))
+    world.api.writes.clear()
+    await world.controller.runs.reconcile(world.create_run("r1"))
+    return [path for _, path in world.api.writes if "/configmaps/" in path]
+
+
 def test_a_snapshot_no_run_uses_that_is_not_the_current_version_is_deleted() -> None:
     async def scenario() -> None:
         world = World()
         controller = world.controller
-        world.apply_dag(task("a"))
-        await controller.dags.reconcile((NS, "etl"))
-        key = world.create_run("r1")
-        await controller.runs.reconcile(key)
+        await applied_and_pinned(world)
         [first] = names(world, "configmaps")
         changed = world.api.objects[dag_path()]
         changed["metadata"]["generation"] = 2
@@ -122,16 +128,9 @@ def test_an_applied_dag_s_snapshot_is_stored_before_its_first_run_needs_it() -> 
 
     async def scenario() -> None:
         world = World()
-        controller = world.controller
-        world.apply_dag(task("a"))
-        await controller.dags.reconcile((NS, "etl"))
-        [snapshot] = names(world, "configmaps")
-        world.api.writes.clear()
-        key = world.create_run("r1")
-        await controller.runs.reconcile(key)
-        assert not [path for verb, path in world.api.writes if "/configmaps/" in path]
+        assert await applied_and_pinned(world) == []
         assert world.pods() == ["r1-a-1"]  # pinned and started
-        assert names(world, "configmaps") == [snapshot]
+        assert len(names(world, "configmaps")) == 1
 
     run_async(scenario)
 
