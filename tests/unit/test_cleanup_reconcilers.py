@@ -135,17 +135,23 @@ def test_an_applied_dag_s_snapshot_is_stored_before_its_first_run_needs_it() -> 
     run_async(scenario)
 
 
+async def succeeded_once_keeping_its_pod() -> World:
+    """A world whose DAG (`podGC: Never`) ran r1 to success, its controller stopped."""
+    world = World()
+    world.controller.start()
+    world.apply_dag(task("a"), podGC="Never")
+    world.create_run("r1")
+    await world.settle()
+    world.finish_pod("r1-a-1")
+    await world.settle()
+    assert world.state("r1") == "success"
+    await world.controller.stop()
+    return world
+
+
 def test_a_restarted_controller_does_not_store_again_a_snapshot_its_runs_reference() -> None:
     async def scenario() -> None:
-        world = World()
-        world.controller.start()
-        world.apply_dag(task("a"), podGC="Never")
-        world.create_run("r1")
-        await world.settle()
-        world.finish_pod("r1-a-1")
-        await world.settle()
-        assert world.state("r1") == "success"
-        await world.controller.stop()
+        world = await succeeded_once_keeping_its_pod()
         world.controller = Controller(cast(Kube, world.api), SETTINGS, now=lambda: world.now)
         world.controller.on_run_event("ADDED", world.api.objects[custom_path("dagruns", NS, "r1")])
         world.controller.on_dag_event("ADDED", world.api.objects[dag_path()])
@@ -171,15 +177,7 @@ def test_a_restarted_controller_keeps_the_dag_s_pod_gc_before_the_dag_s_event_ar
     DAG's podGC Never holds, not the controller's default OnRunSuccess."""
 
     async def scenario() -> None:
-        world = World()
-        world.controller.start()
-        world.apply_dag(task("a"), podGC="Never")
-        world.create_run("r1")
-        await world.settle()
-        world.finish_pod("r1-a-1")
-        await world.settle()
-        assert world.state("r1") == "success"
-        await world.controller.stop()
+        world = await succeeded_once_keeping_its_pod()
         on_run_success = replace(SETTINGS, history=HistoryPolicy(pod_gc=PodGC.ON_RUN_SUCCESS))
         world.controller = Controller(cast(Kube, world.api), on_run_success, now=lambda: world.now)
         world.controller.start()
