@@ -236,7 +236,7 @@ class ScenarioRun:
 
     def begin(self) -> None:
         """Start the measured window: counters and the controller's CPU time."""
-        self._metrics_before = apimetrics.parse_request_totals(self.api.metrics())
+        self._metrics_before = self.request_totals()
         self.window.cpu_start = self.controller.cpu_seconds()
         self.window.harness_cpu_start = _own_cpu_seconds()
         self.window.cluster_cpu_start = self.session.cluster.cpu_seconds()
@@ -251,8 +251,7 @@ class ScenarioRun:
         self.window.cluster_cpu_end = self.session.cluster.cpu_seconds()
         self.window.peak_rss_mib = self.controller.peak_rss_mib()
         self.window.gc_end = self._controller_metrics()
-        after = apimetrics.parse_request_totals(self.api.metrics())
-        self.window.requests = apimetrics.delta(self._metrics_before, after)
+        self.window.requests = apimetrics.delta(self._metrics_before, self.request_totals())
 
     def _controller_metrics(self) -> controllermetrics.ControllerMetrics | None:
         port = self.controller.health_port

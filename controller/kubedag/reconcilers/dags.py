@@ -76,7 +76,9 @@ class DagReconciler(Reconciler):
             return None
         problems = await self.dag_problems(dag)
         if not problems:
-            await self.snapshots.store_current(dag, self.informer.runs.snapshots(namespace, name))
+            await self.snapshots.store_current(
+                dag, lambda: self.informer.runs.snapshots(namespace, name)
+            )
         runs = self.informer.runs.scheduler_view(namespace, name)
         decision = reconcile_dag(
             dag, runs, problems, now=now, catchup_default=self.settings.catchup_by_default

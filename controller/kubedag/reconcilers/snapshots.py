@@ -5,6 +5,8 @@ if that comes first), and read back for the runs pinned to them.
 Entries are kept per DAG: the current version's build, and decoded snapshots that the DAG's
 unfinished runs use (`keep_only`); `forget` drops all of a deleted DAG's."""
 
+from collections.abc import Callable
+
 from kubedag.core.naming import snapshot_name
 from kubedag.core.snapshot import SNAPSHOT_KEY, Snapshot, build_snapshot
 from kubedag.kube.client import Kube, core_path
@@ -48,16 +50,19 @@ class SnapshotStore:
             stored[name] = snapshot
         return name
 
-    async def store_current(self, dag: Dag, referenced: set[str]) -> None:
+    async def store_current(self, dag: Dag, referenced: Callable[[], set[str]]) -> None:
         """Store the current version's snapshot as soon as the DAG is applied, so that its
         first run's pin, on the path of the run's start, finds it made. One that a run of
-        the DAG already references is stored (the controller may have restarted since)."""
-        snapshot = self.current(dag)
-        name = snapshot_name(dag.name, snapshot.digest())
-        if name in referenced:
-            self._stored.setdefault((dag.namespace, dag.name), {}).setdefault(name, snapshot)
+        the DAG already references (``referenced()``, asked only when this store has not
+        stored it) is stored: the controller may have restarted since."""
+        name = self.current_name(dag)
+        stored = self._stored.setdefault((dag.namespace, dag.name), {})
+        if name in stored:
             return
-        await self.ensure_stored(dag, snapshot)
+        if name in referenced():
+            stored[name] = self.current(dag)
+            return
+        await self.ensure_stored(dag, self.current(dag))
 
     async def load(self, dag: NamespacedName, name: str) -> Snapshot | None:
         """A pinned snapshot; None if its ConfigMap is gone."""
