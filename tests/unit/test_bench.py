@@ -567,6 +567,13 @@ def test_selected_scenarios_run_in_the_fixed_order(
     assert selected_scenarios(scenarios, suites) == expected
 
 
+def test_the_scenarios_with_peers_run_before_those_of_kubedag_alone() -> None:
+    order = list(SCENARIOS)
+    last_with_peers = max(order.index(name) for name in sidebyside.RUNNERS)
+    alone = [name for name in SUITES["side-by-side"] if name not in sidebyside.RUNNERS]
+    assert alone and all(order.index(name) > last_with_peers for name in alone)
+
+
 def test_each_scenario_runs_once_with_its_peers_beside_kubedag() -> None:
     kubedag = ["chain", "single_task", "pool"]
     peers = ["many_dags", "single_task", "chain"]
