@@ -228,7 +228,8 @@ class BackfillReconciler(Reconciler):
             if error.not_found:
                 return
             raise  # a Conflict: the run changed meanwhile; the next pass decides again
-        self.informer.put_run((namespace, run), patched)
+        if self.informer.knows("DagRun", (namespace, run)):  # not deleted meanwhile
+            self.informer.put_run((namespace, run), patched)
         self.wake_run((namespace, run))
         log.info("backfill %s/%s re-runs %s", namespace, backfill.name, run)
 

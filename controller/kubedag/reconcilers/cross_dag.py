@@ -191,7 +191,8 @@ class CrossDagLinks:
                 raise
             self.informer.forget_run((namespace, name))
             return False
-        self.informer.put_run((namespace, name), patched)
+        if self.informer.knows("DagRun", (namespace, name)):  # not deleted meanwhile
+            self.informer.put_run((namespace, name), patched)
         return True
 
     # Recursive clear --------------------------------------------------------------------

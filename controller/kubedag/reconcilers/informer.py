@@ -222,6 +222,10 @@ class Informer:
         self.pods.remove(namespace, name, deleted_at)
         return self.slots.pod_gone(namespace, name)
 
+    def knows(self, kind: Kind, key: NamespacedName) -> bool:
+        """Whether the DAG or run is known, not deleted (a Backfill: not tracked, True)."""
+        return {"DagRun": key in self._run_dag, "DAG": key in self._dags}.get(kind, True)
+
     # Echoes of the controller's own writes -------------------------------------------------
 
     def remember_write(self, kind: Kind, key: NamespacedName, body: dict[str, Any]) -> None:

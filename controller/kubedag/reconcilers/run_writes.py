@@ -53,6 +53,8 @@ class RunStatusWrites:
         """Write the pass's status, or hold it until the time returned. `pinning`: the run's
         first pass; `settled`: its pods were made as decided (none refused or made before)."""
         key = run.key
+        if not self.informer.knows("DagRun", key):
+            return None  # deleted while the pass ran: nothing to write, nothing to keep
         new_status = decision.status.to_wire()
         stored = self.held.stored_status(key, body)
         if pinning:

@@ -166,7 +166,8 @@ class RunReconciler(Reconciler):
             pinned = run.model_copy(update={"status": status})
             return await self._advance(pinned, body, now, pinning=True)
         except BaseException:
-            self.informer.runs.update(namespace, dag, summarize_run(body), version)
+            if self.informer.knows("DagRun", run.key):  # not deleted meanwhile
+                self.informer.runs.update(namespace, dag, summarize_run(body), version)
             raise
         finally:
             # The slot was taken outside the DAG's pass; backfill and test runs take none.
@@ -281,7 +282,9 @@ async def adopt(
     metadata = body["metadata"]
     path = custom_path("dagruns", metadata["namespace"], metadata["name"])
     adopted = await kube.request("PATCH", path, patch, content_type=MERGE_PATCH)
-    informer.put_run((metadata["namespace"], metadata["name"]), adopted)
+    key = (metadata["namespace"], metadata["name"])
+    if informer.knows("DagRun", key):  # not deleted while the patch was out
+        informer.put_run(key, adopted)
     return adopted  # cached too: the pass may end before its status write
 
 

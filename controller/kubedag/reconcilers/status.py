@@ -66,6 +66,10 @@ class StatusWriter:
             if error.conflict:
                 self.informer.drop_stale(self.kind, key)
             raise
+        if not self.informer.knows(self.kind, key):
+            # The watch delivered its deletion while the write was out: keeping the answer
+            # would keep the deleted object in the caches for good.
+            return written
         self.informer.remember_write(self.kind, key, written)
         if self.kind == "DAG":
             self.informer.put_dag(key, written)
