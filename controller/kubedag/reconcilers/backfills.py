@@ -31,6 +31,7 @@ from kubedag.models.dagrun import DagRun, RunState
 from kubedag.reconcilers.batching import WriteBatches
 from kubedag.reconcilers.caches import NamespacedName, summarize_run
 from kubedag.reconcilers.context import Reconciler, ReconcilerContext
+from kubedag.reconcilers.informer import keep_run_answer
 from kubedag.reconcilers.status import StatusWriter
 
 log = logging.getLogger(__name__)
@@ -228,8 +229,7 @@ class BackfillReconciler(Reconciler):
             if error.not_found:
                 return
             raise  # a Conflict: the run changed meanwhile; the next pass decides again
-        if self.informer.knows("DagRun", (namespace, run)):  # not deleted meanwhile
-            self.informer.put_run((namespace, run), patched)
+        keep_run_answer(self.informer, (namespace, run), patched)
         self.wake_run((namespace, run))
         log.info("backfill %s/%s re-runs %s", namespace, backfill.name, run)
 

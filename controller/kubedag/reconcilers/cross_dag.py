@@ -39,7 +39,7 @@ from kubedag.models.dagrun import (
     RunRequest,
     TaskState,
 )
-from kubedag.reconcilers.informer import Informer
+from kubedag.reconcilers.informer import Informer, keep_run_answer
 
 log = logging.getLogger(__name__)
 
@@ -191,8 +191,7 @@ class CrossDagLinks:
                 raise
             self.informer.forget_run((namespace, name))
             return False
-        if self.informer.knows("DagRun", (namespace, name)):  # not deleted meanwhile
-            self.informer.put_run((namespace, name), patched)
+        keep_run_answer(self.informer, (namespace, name), patched)
         return True
 
     # Recursive clear --------------------------------------------------------------------

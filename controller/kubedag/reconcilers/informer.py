@@ -292,6 +292,14 @@ class Informer:
         }
 
 
+def keep_run_answer(
+    informer: Informer, key: NamespacedName, body: dict[str, Any]
+) -> RunChange | None:
+    """Cache the answer to a write to a run, unless the watch delivered the run's deletion
+    while the write was out: cached, the deleted run would stay in the caches for good."""
+    return informer.put_run(key, body) if informer.knows("DagRun", key) else None
+
+
 def _sends(status: dict[str, Any]) -> bool:
     """Whether a stored run status has something to send: a notification, or a dataset
     update not recorded in its Dataset yet."""

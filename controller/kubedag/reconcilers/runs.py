@@ -24,7 +24,7 @@ from kubedag.reconcilers.cleanup import Cleaner
 from kubedag.reconcilers.context import Reconciler, ReconcilerContext
 from kubedag.reconcilers.cross_dag import CrossDagLinks
 from kubedag.reconcilers.earlier import EarlierRunsReader
-from kubedag.reconcilers.informer import Informer
+from kubedag.reconcilers.informer import Informer, keep_run_answer
 from kubedag.reconcilers.notifier import NotificationSender
 from kubedag.reconcilers.outbox import OutboxKeeper, pin_wake
 from kubedag.reconcilers.outputs import OutputStore
@@ -282,9 +282,7 @@ async def adopt(
     metadata = body["metadata"]
     path = custom_path("dagruns", metadata["namespace"], metadata["name"])
     adopted = await kube.request("PATCH", path, patch, content_type=MERGE_PATCH)
-    key = (metadata["namespace"], metadata["name"])
-    if informer.knows("DagRun", key):  # not deleted while the patch was out
-        informer.put_run(key, adopted)
+    keep_run_answer(informer, (metadata["namespace"], metadata["name"]), adopted)
     return adopted  # cached too: the pass may end before its status write
 
 
