@@ -116,6 +116,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="run the controller with this kubedag source folder first on PYTHONPATH "
         "(e.g. a patched copy of controller/, to measure a change before and after)",
     )
+    parser.add_argument(
+        "--shared-cluster",
+        action="store_true",
+        help="run every scenario and peer on one cluster (each deleting its pods when it ends) "
+        "instead of a fresh cluster for each; faster, but a run's figures then depend on what "
+        "ran before it",
+    )
     parser.add_argument("--workdir", type=Path, help="keep logs and the control plane's files here")
     parser.add_argument(
         "--notify-blackhole",
@@ -287,7 +294,12 @@ def run(args: argparse.Namespace) -> int:
     results: list[ScenarioResult] = []
     errors: dict[str, str] = {}
     audit_dir = workdir / "audit"
-    cluster = BenchCluster(workdir, settings, audit.apiserver_args(audit_dir) if peer_names else ())
+    cluster = BenchCluster(
+        workdir,
+        settings,
+        audit.apiserver_args(audit_dir) if peer_names else (),
+        fresh_per_run=not args.shared_cluster,
+    )
     peer_results: dict[str, list[dict[str, Any]]] = {}
     peer_errors: dict[str, str] = {}
     peer_scale = PEER_SCALES[args.peer_scale or scale.name]
@@ -334,6 +346,8 @@ def run(args: argparse.Namespace) -> int:
         environment=env,
         settings={
             **{k: v for k, v in vars(settings).items()},
+            "cluster_per_run": cluster.fresh_per_run,
+            "cluster_renewals_s": cluster.renewals,
             "profiled": bool(args.profile),
             "controller_pythonpath": str(args.controller_pythonpath or ""),
             "notify_url": session.notify_url or "",

@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -130,16 +130,33 @@ def fake_node(name: str, pods: int) -> dict[str, Any]:
 
 class BenchCluster:
     def __init__(
-        self, workdir: Path, settings: ClusterSettings, apiserver_args: Sequence[str] = ()
+        self,
+        workdir: Path,
+        settings: ClusterSettings,
+        apiserver_args: Sequence[str] = (),
+        *,
+        fresh_per_run: bool = True,
     ) -> None:
+        """`fresh_per_run`: every measured run gets a cluster no other run has used (see
+        `fresh`); otherwise runs share one, each deleting its pods when it ends."""
         self.workdir = workdir
         self.settings = settings
-        self.control_plane = ControlPlane(
-            workdir / "control-plane", extra_apiserver_args=apiserver_args
-        )
+        self.fresh_per_run = fresh_per_run
+        self._apiserver_args = tuple(apiserver_args)
+        self.control_plane = self._new_control_plane()
         self.scheduler: ManagedProcess | None = None
         self.kwok: ManagedProcess | None = None
         self._api: Api | None = None
+        self._runs_since_start = 0
+        self._crd_installers: list[Callable[[], None]] = []
+        self.renewals: list[float] = []
+        """Seconds each replacement of the cluster took (stop, start, CRDs, nodes)."""
+
+    def _new_control_plane(self) -> ControlPlane:
+        # The same folder each time: its etcd data is removed at start, its logs appended.
+        return ControlPlane(
+            self.workdir / "control-plane", extra_apiserver_args=self._apiserver_args
+        )
 
     @property
     def api(self) -> Api:
@@ -158,6 +175,8 @@ class BenchCluster:
         cp = self.control_plane
         self._api = Api(cp.server, ca=cp.ca.cert, cert=cp.admin_cert.cert, key=cp.admin_cert.key)
         self._install_crds()
+        for install in self._crd_installers:
+            install()
         logs = self.workdir / "logs"
         scheduler_kubeconfig = cp.issue_kubeconfig("kube-scheduler", user="system:kube-scheduler")
         config = self.workdir / "kube-scheduler.yaml"
@@ -175,6 +194,7 @@ class BenchCluster:
         )
         self.kwok.start()
         self._create_nodes()
+        self._runs_since_start = 0
         log.info("cluster ready in %.1fs (%s)", time.monotonic() - started, cp.server)
         return self
 
@@ -183,6 +203,30 @@ class BenchCluster:
             if process is not None:
                 process.stop()
         self.control_plane.stop()
+
+    def add_crds(self, install: Callable[[], None]) -> None:
+        """Install a peer's custom resources now and on every cluster that replaces this one."""
+        self._crd_installers.append(install)
+        install()
+
+    def fresh(self) -> None:
+        """Called as a measured run begins: with `fresh_per_run`, a cluster an earlier run
+        used is replaced by a new one (empty etcd, new kube-apiserver, kube-scheduler, kwok
+        and nodes), so no run's figures carry the history, heap or caches another run left.
+        Clients must be made after this call (the new cluster has a new port and PKI)."""
+        if self.fresh_per_run and self._runs_since_start:
+            began = time.monotonic()
+            self.stop()
+            self.control_plane = self._new_control_plane()
+            self.start()
+            self.renewals.append(round(time.monotonic() - began, 2))
+        self._runs_since_start += 1
+
+    def run_ended(self, namespace: str) -> None:
+        """A measured run is over: on a shared cluster its pods go, so the next run starts
+        with an idle kube-scheduler and kwok (a fresh cluster needs nothing)."""
+        if not self.fresh_per_run:
+            self.delete_pods(namespace)
 
     def cpu_seconds(self) -> dict[str, float]:
         """CPU time so far of each process of the cluster (kube-apiserver, etcd,

@@ -430,7 +430,8 @@ def validate_document(document: Mapping[str, Any]) -> list[str]:
 
 def write_json(document: Mapping[str, Any], path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(document, indent=2, sort_keys=False, allow_nan=False) + "\n")
+    text = json.dumps(json_safe(document), indent=2, sort_keys=False, allow_nan=False)
+    path.write_text(text + "\n")
     return path
 
 

@@ -365,8 +365,9 @@ class Session:
     def scenario(
         self, name: str, controller_env: Mapping[str, str] | None = None
     ) -> Iterator[ScenarioRun]:
-        """A fresh namespace and controller (with these settings beyond the environment's),
-        warmed up by one run of a one-task DAG."""
+        """A fresh cluster (`BenchCluster.fresh`), namespace and controller (with these
+        settings beyond the environment's), warmed up by one run of a one-task DAG."""
+        self.cluster.fresh()
         run = ScenarioRun(self, name, controller_env)
         self.cluster.create_namespace(run.namespace)
         run.recorder.start()
@@ -388,7 +389,7 @@ class Session:
                     profiler.kill()
             run.controller.stop()
             run.recorder.stop()
-            self.cluster.delete_pods(run.namespace)
+            self.cluster.run_ended(run.namespace)
 
     def _warm_up(self, run: ScenarioRun) -> None:
         """kopf's watches are up and the pod pipeline works once a run has succeeded."""

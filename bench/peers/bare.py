@@ -245,11 +245,13 @@ async def _bursts(kubeconfig: Path, namespace: str, ticks: list[datetime], count
 def many_dags(session: Session, audit: AuditLog, scale: PeerScale) -> list[PeerResult]:
     """No controller: the DagRuns 500 DAGs are due, created at the minute boundary."""
     n = scale.cron_objects
-    cp = session.cluster.control_plane
-    kubeconfig = cp.issue_kubeconfig("bench-bare", user="bench-bare", groups=("system:masters",))
     with peer_run(
         session, audit, "many_dags", None, lambda ns: custom_path("dagruns", ns), lambda _o: None
     ) as run:
+        cp = session.cluster.control_plane  # the run's cluster: `peer_run` may renew it
+        kubeconfig = cp.issue_kubeconfig(
+            "bench-bare", user="bench-bare", groups=("system:masters",)
+        )
         run.begin()
         ticks = next_ticks(datetime.now(UTC), 2, scale.cron_minutes)
         asyncio.run(_bursts(kubeconfig, run.namespace, ticks, n))

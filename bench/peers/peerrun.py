@@ -175,8 +175,10 @@ def peer_run(
     run_finished: FinishedTest,
     before_start: Callable[[PeerRun], None] | None = None,
 ) -> Iterator[PeerRun]:
-    """A fresh namespace, the watches and the peer's controller; afterwards the controller
-    stopped and the namespace's pods deleted (the next run starts with an idle cluster)."""
+    """A fresh cluster (`BenchCluster.fresh`), namespace, the watches and the peer's
+    controller; afterwards the controller stopped (and on a shared cluster the namespace's
+    pods deleted: the next run starts with an idle cluster)."""
+    session.cluster.fresh()
     run = PeerRun(session, audit, scenario, variant, runs_path, run_finished)
     session.cluster.create_namespace(run.namespace)
     if before_start is not None:
@@ -191,4 +193,4 @@ def peer_run(
         if run.process is not None:
             run.process.stop()
         run.recorder.stop()
-        session.cluster.delete_pods(run.namespace)
+        session.cluster.run_ended(run.namespace)

@@ -112,9 +112,9 @@ AIRFLOW_NOTE = (
 
 
 def install_crds(session: Session, scenarios: Sequence[str], systems: Sequence[str]) -> None:
-    """The peers' custom resources, once per cluster, when a selected peer needs them."""
+    """The peers' custom resources on every cluster, when a selected peer needs them."""
     if "argo" in systems and any("argo" in RUNNERS[s] for s in scenarios if s in RUNNERS):
-        argo.install_crds(session)
+        session.cluster.add_crds(lambda: argo.install_crds(session))
 
 
 def run_peers(
@@ -248,9 +248,15 @@ def render(document: Mapping[str, Any], plot_files: Mapping[str, str]) -> str:
     lines = [
         "## Side by side with the peers",
         "",
-        "Same API server, etcd, kube-scheduler and kwok nodes, one system at a time, each "
-        "with a fresh controller and namespace, a scenario's systems one after another; "
-        "ratios above 1 mean kubedag is ahead. "
+        "The same API server, etcd, kube-scheduler and kwok nodes, one system at a time, a "
+        "scenario's systems one after another, each with a fresh controller and namespace"
+        + (
+            " on a cluster of its own (started anew: empty etcd, new API server, scheduler, "
+            "kwok and nodes); "
+            if (document.get("settings") or {}).get("cluster_per_run")
+            else " on one shared cluster; "
+        )
+        + "ratios above 1 mean kubedag is ahead. "
         "Writes per try: the system's own writes (audit log, by client certificate) per pod.",
         "",
     ]

@@ -43,6 +43,9 @@ def test_every_scenario_runs_and_reports_every_figure(tmp_path: Path) -> None:
             value = body["metrics"][key]
             assert isinstance(value, int | float), f"{name}.{key} = {value!r}"
     assert len(document["targets"]) == len(TARGETS)
+    # Every scenario after the first ran on a cluster of its own (each scenario is one run).
+    assert document["settings"]["cluster_per_run"] is True
+    assert len(document["settings"]["cluster_renewals_s"]) == len(SCENARIOS) - 1
 
     m = {name: body["metrics"] for name, body in document["scenarios"].items()}
     assert m["chain"]["completed_tasks"] == m["chain"]["tasks"] == m["chain"]["task_tries"]

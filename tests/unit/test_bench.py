@@ -16,6 +16,7 @@ from bench import apimetrics, controllermetrics, engine_pass, plots
 from bench.__main__ import running_order, selected_scenarios
 from bench.cluster import (
     FAKE_NODE_SELECTOR,
+    BenchCluster,
     ClusterSettings,
     fake_node,
     kwok_command,
@@ -39,6 +40,7 @@ from bench.results import (
     metric_keys,
     render_markdown,
     validate_document,
+    write_json,
 )
 from bench.scenarios import (
     SCALES,
@@ -737,3 +739,57 @@ def test_client_cost_sends_distinct_pods_and_tabulates_each_round() -> None:
     rendered = table([ClientCost("http.client (synchronous)", 2, 0.4567, 2.7)], 400)
     assert rendered.splitlines()[-1] == "| http.client (synchronous) | 2 | 0.457 ms | 2.70 ms |"
     assert "(400 pod creates a round)" in rendered
+
+
+class _CountingCluster(BenchCluster):
+    """The renewal rule alone: starting and stopping only counted, no process spawned."""
+
+    def __init__(self, tmp_path: Path, fresh_per_run: bool) -> None:
+        super().__init__(tmp_path, ClusterSettings(), fresh_per_run=fresh_per_run)
+        self.events: list[str] = []
+
+    def start(self) -> BenchCluster:
+        self.events.append("start")
+        for install in self._crd_installers:
+            install()
+        self._runs_since_start = 0
+        return self
+
+    def stop(self) -> None:
+        self.events.append("stop")
+
+    def delete_pods(self, namespace: str, timeout: float = 120) -> None:
+        self.events.append(f"delete pods of {namespace}")
+
+
+def test_every_run_after_the_first_gets_a_cluster_of_its_own(tmp_path: Path) -> None:
+    cluster = _CountingCluster(tmp_path, fresh_per_run=True)
+    cluster.start()
+    cluster.add_crds(lambda: cluster.events.append("peer CRDs"))
+    for namespace in ("a", "b", "c"):
+        cluster.fresh()
+        cluster.run_ended(namespace)
+    # The first run uses the cluster as started; each later one a new cluster, with the
+    # peers' CRDs installed again; no pods are deleted (nothing reuses that cluster).
+    assert cluster.events == ["start", "peer CRDs", *(["stop", "start", "peer CRDs"] * 2)]
+    assert len(cluster.renewals) == 2
+
+
+def test_a_shared_cluster_is_kept_and_each_run_deletes_its_pods(tmp_path: Path) -> None:
+    cluster = _CountingCluster(tmp_path, fresh_per_run=False)
+    cluster.start()
+    for namespace in ("a", "b"):
+        cluster.fresh()
+        cluster.run_ended(namespace)
+    assert cluster.events == ["start", "delete pods of a", "delete pods of b"]
+    assert cluster.renewals == []
+
+
+def test_a_peers_empty_median_does_not_keep_the_document_from_being_written(
+    tmp_path: Path,
+) -> None:
+    """Found by a smoke run of the peers: tuned Argo's few single-step runs never filled
+    the backlog, and the NaN median of its slot refills stopped `write_json`."""
+    document = {**_document(), "peers": {"single_task": [{"details": {"p50": math.nan}}]}}
+    written = json.loads(write_json(document, tmp_path / "out.json").read_text())
+    assert written["peers"]["single_task"][0]["details"] == {"p50": None}
