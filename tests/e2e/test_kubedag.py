@@ -277,11 +277,17 @@ class StoredStatuses:
         return self.seen
 
 
-def test_a_short_run_on_a_real_kubelet_costs_one_status_write(
+def test_a_short_run_on_a_real_kubelet_writes_no_status_while_its_task_is_on_its_way(
     ns: str, kubectl: Kubectl, api_client: client.ApiClient
 ) -> None:
     """The run's start is held until its task has run two seconds (docs/design.md, "A run's
-    start waits for news"), and the kubelet's ContainerCreating on the way is no news."""
+    start waits for news"), and the kubelet's ContainerCreating on the way is no news.
+
+    A real kubelet reports a container's end up to a relist later, and later still on a
+    loaded machine, so the controller may see this sub-second task run for two seconds and
+    write its `running` status before `success` (seen once in CI, 2026-12-03). The two-second
+    rule itself is checked with a fake clock in tests/unit/test_held_start.py; here, what
+    holds however slow the kubelet is: no status is written while the task is on its way."""
     apply_dag(kubectl, ns, "short", {"tasks": [python_task("a", "pass")]})
     statuses = StoredStatuses(api_client, ns, "short-1")
     time.sleep(0.5)  # the watch is open
@@ -289,8 +295,10 @@ def test_a_short_run_on_a_real_kubelet_costs_one_status_write(
     wait_run(kubectl, ns, "short-1", "success")
     written = statuses.finished()
     # In full, as a string: pytest shortens a list's repr, and the statuses are the evidence.
-    assert [s["state"] for s in written] == ["success"], json.dumps(written, indent=1)
-    assert written[0]["startTime"] and written[0]["tasks"][0]["state"] == "success"
+    evidence = json.dumps(written, indent=1)
+    assert [s["state"] for s in written] in (["success"], ["running", "success"]), evidence
+    assert all(s["tasks"][0]["state"] in ("running", "success") for s in written), evidence
+    assert written[-1]["startTime"] and written[-1]["tasks"][0]["state"] == "success"
 
 
 def test_deleting_a_dag_removes_its_runs_and_pods(ns: str, kubectl: Kubectl) -> None:
