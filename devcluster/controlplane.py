@@ -314,6 +314,9 @@ class ControlPlane:
             self._run_until(
                 self.apiserver,
                 [
+                    # First the port, so the client's own retries of a refused connection
+                    # (a warning line each) are not spent while the server starts.
+                    (f"{server} accepting connections", lambda: _accepts_connections(port)),
                     (f"{server}/readyz", lambda: admin.ready(api)),
                     (
                         "the default namespace",
@@ -355,6 +358,14 @@ class ControlPlane:
             raise ControlPlaneError(
                 f"{error}; last lines of {process.log_path}:\n{process.log_tail()}"
             ) from None
+
+
+def _accepts_connections(port: int) -> bool:
+    try:
+        with socket.create_connection((LOOPBACK, port), timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 def _etcd_healthy(client_url: str) -> bool:
