@@ -165,6 +165,33 @@ def test_the_echo_of_an_own_status_write_is_not_worked_on_again() -> None:
     run_async(scenario)
 
 
+def test_a_pod_event_that_changes_nothing_a_pass_reads_is_not_worked_on() -> None:
+    async def scenario() -> None:
+        world = World()
+        world.controller.start()
+        world.apply_dag()
+        key = world.create_run("r1")
+        assert await world.settle() == [key]
+        created = world.api.objects[pod_path("r1-a-1")]
+        # The watch's echo of the pod the pass created, then its binding to a node: a new
+        # resourceVersion each, nothing a pass reads.
+        world.controller.on_pod_event("ADDED", dict(created))
+        bound = {**created, "spec": {**created["spec"], "nodeName": "node-1"}}
+        world.controller.on_pod_event("MODIFIED", world.api.put(pod_path("r1-a-1"), bound))
+        assert await world.settle() == []
+        world.run_pod("r1-a-1")
+        assert await world.settle() == [key]
+        world.finish_pod("r1-a-1")
+        assert await world.settle() == [key]
+        assert world.state("r1") == "success"
+        # Its deletion is always news (a running run's pod gone is a failed try).
+        world.controller.on_pod_event("DELETED", world.api.objects.pop(pod_path("r1-a-1")))
+        assert await world.settle() == [key]
+        await world.controller.stop()
+
+    run_async(scenario)
+
+
 def test_a_watch_event_older_than_the_cached_run_is_not_worked_on() -> None:
     async def scenario() -> None:
         world = World()

@@ -1,6 +1,6 @@
 """What the controller needs to know of a task pod, read from its status: pure parsing."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -63,6 +63,14 @@ class PodObservation:
     @classmethod
     def gone(cls, name: str) -> "PodObservation":
         return cls(name=name, phase=GONE, reason="pod disappeared")
+
+
+def has_news(known: PodObservation | None, seen: PodObservation) -> bool:
+    """Whether `seen` tells a run's pass anything `known` did not: a pass reads pods only
+    through their observations, so one that differs in the resourceVersion alone (the
+    watch's echo of a pod the controller created, the pod's binding to a node) would
+    decide what the last pass decided."""
+    return known is None or replace(known, version=seen.version) != seen
 
 
 def _time(value: Any) -> datetime | None:

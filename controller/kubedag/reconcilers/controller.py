@@ -22,7 +22,7 @@ from kubedag.reconcilers.cleanup import Cleaner
 from kubedag.reconcilers.context import ReconcilerContext
 from kubedag.reconcilers.dags import DagReconciler
 from kubedag.reconcilers.datasets import DatasetLinks
-from kubedag.reconcilers.informer import Informer
+from kubedag.reconcilers.informer import Informer, take_pod_event
 from kubedag.reconcilers.log_format import LogScope
 from kubedag.reconcilers.notifier import NotificationSender
 from kubedag.reconcilers.pools import PoolReconciler
@@ -284,12 +284,9 @@ class Controller:
     def on_pod_event(self, event_type: str | None, body: dict[str, Any]) -> None:
         namespace = body["metadata"]["namespace"]
         pod = observe_pod(body)
-        if event_type == "DELETED":
-            freed = self.informer.forget_pod(namespace, pod.name, pod.version)
-        else:
-            freed = self.informer.put_pod(namespace, pod)
+        news, freed = take_pod_event(self.informer, namespace, pod, deleted=event_type == "DELETED")
         run = owner_run(body)
-        if run:
+        if run and news:
             self.run_queue.add((namespace, run))
         if freed:  # the slots go to the first waiting tasks in rank order, whatever their run
             self._wake_slot_winners()

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from kubedag.core import outbox
 from kubedag.core.dag_scheduler import RunChange, RunSummary
 from kubedag.core.naming import label_value
-from kubedag.core.pod_observation import PodObservation
+from kubedag.core.pod_observation import PodObservation, has_news
 from kubedag.core.validation import Problem, validate_dag
 from kubedag.models.dag import DEFAULT_MAX_ACTIVE_TASKS, Dag, PodGC
 from kubedag.models.dagrun import RunState
@@ -304,3 +304,14 @@ def _sends(status: dict[str, Any]) -> bool:
     """Whether a stored run status has something to send: a notification, or a dataset
     update not recorded in its Dataset yet."""
     return outbox.has_pending(status) or bool(status.get("datasetUpdates"))
+
+
+def take_pod_event(
+    informer: Informer, namespace: str, pod: PodObservation, *, deleted: bool
+) -> tuple[bool, bool]:
+    """A pod as the watch delivered it, stored or forgotten: (whether its run's pass has
+    news of it, whether it freed slots)."""
+    news = deleted or has_news(informer.pods.get(namespace, pod.name), pod)
+    if deleted:
+        return news, informer.forget_pod(namespace, pod.name, pod.version)
+    return news, informer.put_pod(namespace, pod)
