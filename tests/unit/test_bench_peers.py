@@ -239,3 +239,48 @@ def test_kubedag_doing_the_peers_work_gets_its_own_ratio_and_its_settings() -> N
 
 def test_the_single_step_side_by_side_runs_kubedag_keeping_its_pods() -> None:
     assert sidebyside.RUNNERS["single_task"]["kubedag"] is pods_kept.single_task
+
+
+def test_single_step_rows_show_the_machine_s_cpu_per_run_and_the_free_controller_bound() -> None:
+    """The machine is saturated, so a rate follows the inverse of the CPU a run costs it: the
+    peer's whole cost over kubedag's cluster cost alone is the most a controller costing
+    nothing could reach."""
+    document = {
+        "scenarios": {
+            "single_task": {
+                "metrics": {
+                    "completed_runs_per_min": 3000.0,
+                    "runs_completed": 1000,
+                    "controller_cpu_s": 5.0,
+                },
+                "details": {"cluster_cpu_s": {"kube-apiserver": 20.0, "etcd": 10.0}},
+            }
+        },
+        "peers": {
+            "single_task": [
+                {
+                    **_row("argo", "tuned", completed_runs_per_min=1600.0, runs_completed=500),
+                    "details": {"cluster_cpu_s": {"kube-apiserver": 24.0, "etcd": 3.0}},
+                }
+                | {
+                    "metrics": {
+                        "completed_runs_per_min": 1600.0,
+                        "runs_completed": 500,
+                        "controller_cpu_s": 3.0,
+                    }
+                },
+                _row("argo", "defaults", completed_runs_per_min=300.0),
+                _row("bare", "", completed_runs_per_min=6000.0),
+            ]
+        },
+    }
+    lines = sidebyside.render(document, {}).splitlines()
+    own = next(line for line in lines if line.startswith("| kubedag |"))
+    assert "| 35.0 ms | 30.0 ms |" in own  # (30 + 5) s / 1,000 runs; 30 s / 1,000
+    argo = next(line for line in lines if line.startswith("| argo (tuned) |"))
+    assert "| 60.0 ms | 54.0 ms |" in argo  # (27 + 3) s / 500 runs
+    defaults = next(line for line in lines if line.startswith("| argo (defaults) |"))
+    assert "| n/a | n/a |" in defaults  # no cluster CPU recorded
+    bound = next(line for line in lines if line.startswith("With a controller that cost"))
+    assert "at most **2.00x** argo (tuned)'s runs/min" in bound  # 60 / 30
+    assert "cronjob" not in bound  # no CronJob row

@@ -105,6 +105,14 @@ class World:
         }
         self.controller.on_pod_event("MODIFIED", self.api.put(pod_path(name), body))
 
+    async def started_with_run(self, name: str) -> tuple[str, str]:
+        """The controller started, the DAG applied and run `name` created and passed once."""
+        self.controller.start()
+        self.apply_dag()
+        key = self.create_run(name)
+        assert await self.settle() == [key]
+        return key
+
     async def write_held(self) -> None:
         """Let the runs' held first writes fall due (START_HOLD_LIMIT later) and land."""
         self.now += START_HOLD_LIMIT
@@ -147,10 +155,7 @@ def run_async(scenario: Callable[[], Awaitable[None]]) -> None:
 def test_the_echo_of_an_own_status_write_is_not_worked_on_again() -> None:
     async def scenario() -> None:
         world = World()
-        world.controller.start()
-        world.apply_dag()
-        key = world.create_run("r1")
-        assert await world.settle() == [key]
+        key = await world.started_with_run("r1")
         assert world.state("r1") is None and world.pods() == ["r1-a-1"]  # the start is held
         await world.write_held()
         assert world.state("r1") == "running"
@@ -168,10 +173,7 @@ def test_the_echo_of_an_own_status_write_is_not_worked_on_again() -> None:
 def test_a_pod_event_that_changes_nothing_a_pass_reads_is_not_worked_on() -> None:
     async def scenario() -> None:
         world = World()
-        world.controller.start()
-        world.apply_dag()
-        key = world.create_run("r1")
-        assert await world.settle() == [key]
+        key = await world.started_with_run("r1")
         created = world.api.objects[pod_path("r1-a-1")]
         # The watch's echo of the pod the pass created, then its binding to a node: a new
         # resourceVersion each, nothing a pass reads.
