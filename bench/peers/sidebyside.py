@@ -166,14 +166,10 @@ def with_machine_cpu(metrics: Mapping[str, Any], details: Mapping[str, Any]) -> 
     return {**metrics, CLUSTER_CPU: cluster_ms, MACHINE_CPU: cluster_ms + controller_ms}
 
 
-def free_controller_bound(
-    kubedag: Mapping[str, Any], best: Mapping[str, Any] | None
-) -> float | None:
+def free_controller_bound(kubedag: Mapping[str, Any], best: Mapping[str, Any]) -> float | None:
     """How many times the best peer's rate kubedag could reach at most if its controller
     cost nothing: the peer's machine CPU per run over kubedag's cluster CPU per run (the
     rate taken as the inverse of the CPU per run, the machine saturated)."""
-    if best is None:
-        return None
     return ratio(_value(kubedag, CLUSTER_CPU), _value(best, MACHINE_CPU), lower_is_better=True)
 
 
@@ -262,11 +258,11 @@ def scenario_table(scenario: str, rows: Sequence[Mapping[str, Any]]) -> list[str
         lines.append("| kubedag / bare floor | " + " | ".join(floor_cells) + " | |")
     if kubedag and any(c.metric == MACHINE_CPU for c in columns):
         rate = COLUMNS[scenario][0]
+        bests = [best_peer([r for r in rows if r["system"] == s], rate) for s in PEER_SYSTEMS]
         bounds = [
-            f"**{_ratio_text(free_controller_bound(kubedag[0], best))}** {_label(best)}'s"
-            for system in PEER_SYSTEMS
-            if (best := best_peer([r for r in rows if r["system"] == system], rate)) is not None
-            and free_controller_bound(kubedag[0], best) is not None
+            f"**{_ratio_text(bound)}** {_label(best)}'s"
+            for best in bests
+            if best is not None and (bound := free_controller_bound(kubedag[0], best)) is not None
         ]
         if bounds:
             lines += [
