@@ -9,12 +9,14 @@ network: their pod IPs are just strings in pod status, from the RFC 2544 range.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,15 @@ FAKE_NODE_SELECTOR = f"{FAKE_NODE_ANNOTATION}=fake"
 POD_CIDR = "198.19.0.0/17"  # only strings in pod status: kwok nodes have no network
 NODE_IP = "198.19.128.1"
 KUBEDAG = REPO_ROOT / ".venv" / "bin" / "kubedag"
+OUTCOME_LABEL = "bench.kubedag.io/outcome"
+TRY_LABEL = "kubedag.io/try"
+
+
+class TaskOutcome(StrEnum):
+    """How kwok ends a bench task's pods (the label OUTCOME_LABEL selects its stages)."""
+
+    SUCCEEDS = "succeeds"
+    FAILS_FIRST_TRY = "fails-first-try"
 
 
 @dataclass(frozen=True)
@@ -51,6 +62,19 @@ class ClusterSettings:
     """kwok's podPlayStageParallelism (its default is 4)."""
 
 
+def retried_pod_complete(complete: dict[str, Any]) -> dict[str, Any]:
+    """pod-complete for the later tries of a task that fails its first (pod-fail fails try 1):
+    the same steps and delay, selected by the outcome label and a try other than 1."""
+    stage = copy.deepcopy(complete)
+    stage["metadata"]["name"] = "pod-complete-retry"
+    selector = stage["spec"]["selector"]
+    selector["matchLabels"][OUTCOME_LABEL] = TaskOutcome.FAILS_FIRST_TRY.value
+    selector["matchExpressions"].append(
+        {"jq": {"key": f'.metadata.labels["{TRY_LABEL}"]', "operator": "NotIn", "values": ["1"]}}
+    )
+    return stage
+
+
 def stage_documents(task_duration_ms: int, start_delay_ms: int) -> list[dict[str, Any]]:
     """The shipped Stage configs with the run's delays filled in."""
     documents = []
@@ -62,6 +86,8 @@ def stage_documents(task_duration_ms: int, start_delay_ms: int) -> list[dict[str
         elif name == "pod-ready":
             stage["spec"]["delay"]["durationMilliseconds"] = start_delay_ms
         documents.append(stage)
+        if name == "pod-complete":
+            documents.append(retried_pod_complete(stage))
     return documents
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from bench import apimetrics, controllermetrics
 from bench.api import Api, custom_path
-from bench.cluster import BenchCluster, ControllerProcess
+from bench.cluster import OUTCOME_LABEL, BenchCluster, ControllerProcess, TaskOutcome
 from bench.stats import percentile
 from bench.watch import PodRecord, Recorder
 from devcluster.controlplane import free_port
@@ -43,8 +43,16 @@ def rfc3339(moment: datetime) -> str:
     return text.replace("+00:00", "Z")
 
 
-def task(name: str, depends_on: Sequence[str] = (), **extra: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"name": name, **extra}
+def task(
+    name: str,
+    depends_on: Sequence[str] = (),
+    *,
+    outcome: TaskOutcome = TaskOutcome.SUCCEEDS,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A bench task; its pods carry the label that picks how kwok ends them."""
+    labels = {**extra.pop("labels", {}), OUTCOME_LABEL: outcome.value}
+    body: dict[str, Any] = {"name": name, **extra, "labels": labels}
     if depends_on:
         body["dependsOn"] = list(depends_on)
     return body

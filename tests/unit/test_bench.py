@@ -16,8 +16,10 @@ from bench import apimetrics, controllermetrics, engine_pass, plots
 from bench.__main__ import running_order, selected_scenarios
 from bench.cluster import (
     FAKE_NODE_SELECTOR,
+    OUTCOME_LABEL,
     BenchCluster,
     ClusterSettings,
+    TaskOutcome,
     fake_node,
     kwok_command,
     kwok_config,
@@ -494,6 +496,7 @@ def test_stages_are_kwok_stages_with_the_runs_delays() -> None:
         "node-heartbeat",
         "pod-ready",
         "pod-complete",
+        "pod-complete-retry",
         "pod-complete-peer",
         "pod-fail",
         "pod-delete",
@@ -501,16 +504,72 @@ def test_stages_are_kwok_stages_with_the_runs_delays() -> None:
     for stage in stages.values():
         assert stage["apiVersion"] == "kwok.x-k8s.io/v1alpha1"
         assert stage["kind"] == "Stage"
-    assert stages["pod-complete"]["spec"]["delay"]["durationMilliseconds"] == 250
-    assert stages["pod-fail"]["spec"]["delay"]["durationMilliseconds"] == 250
+    for name in ("pod-complete", "pod-complete-retry", "pod-complete-peer", "pod-fail"):
+        assert stages[name]["spec"]["delay"]["durationMilliseconds"] == 250
     assert stages["pod-ready"]["spec"]["delay"]["durationMilliseconds"] == 40
-    for name in ("pod-complete", "pod-fail"):
-        selector = stages[name]["spec"]["selector"]
-        assert selector["matchLabels"] == {"app.kubernetes.io/managed-by": "kubedag"}
-    complete = stages["pod-complete"]["spec"]["selector"]["matchExpressions"][-1]["jq"]
-    fail = stages["pod-fail"]["spec"]["selector"]["matchExpressions"][-1]["jq"]
-    assert complete["key"] == fail["key"]  # the same test, opposite outcomes
-    assert (complete["operator"], fail["operator"]) == ("NotIn", "In")
+    assert stages["pod-complete-retry"]["spec"]["steps"] == stages["pod-complete"]["spec"]["steps"]
+
+
+POD_ENDING_STAGES = {"pod-complete", "pod-complete-retry", "pod-complete-peer", "pod-fail"}
+
+
+def _jq_value(key: str, pod: dict[str, Any]) -> Any:
+    """The value of the jq paths the pod-ending stages use: a field path, or a label."""
+    if key.startswith(".metadata.labels["):
+        return pod["metadata"]["labels"].get(key.split('"')[1])
+    value: Any = pod
+    for part in key.strip(".").split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def _selects(stage: dict[str, Any], pod: dict[str, Any]) -> bool:
+    selector = stage["spec"]["selector"]
+    labels = pod["metadata"]["labels"]
+    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
+        return False
+    for expression in selector.get("matchExpressions", []):
+        jq = expression["jq"]
+        value = _jq_value(jq["key"], pod)
+        operator = jq["operator"]
+        if operator == "DoesNotExist" and value is not None:
+            return False
+        if operator == "In" and value not in jq["values"]:
+            return False
+        if operator == "NotIn" and value in jq["values"]:
+            return False
+    return True
+
+
+@pytest.mark.parametrize(
+    ("outcome", "try_number", "ended_by"),
+    [
+        (TaskOutcome.SUCCEEDS, 1, "pod-complete"),
+        (TaskOutcome.SUCCEEDS, 2, "pod-complete"),
+        (TaskOutcome.FAILS_FIRST_TRY, 1, "pod-fail"),
+        (TaskOutcome.FAILS_FIRST_TRY, 2, "pod-complete-retry"),
+        (TaskOutcome.FAILS_FIRST_TRY, 3, "pod-complete-retry"),
+    ],
+)
+def test_one_stage_ends_each_bench_task_pod_by_its_labels(
+    outcome: TaskOutcome, try_number: int, ended_by: str
+) -> None:
+    body = task("t", outcome=outcome, labels={"team": "a"})
+    assert body["labels"] == {"team": "a", OUTCOME_LABEL: outcome.value}
+    pod = {
+        "metadata": {
+            "labels": {
+                **body["labels"],
+                "app.kubernetes.io/managed-by": "kubedag",
+                "kubedag.io/try": str(try_number),
+            }
+        },
+        "status": {"phase": "Running"},
+    }
+    ending = [s for s in stage_documents(250, 40) if s["metadata"]["name"] in POD_ENDING_STAGES]
+    assert [s["metadata"]["name"] for s in ending if _selects(s, pod)] == [ended_by]
+    pod["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    assert not any(_selects(s, pod) for s in ending)
 
 
 def test_kwok_manages_only_annotated_fake_nodes() -> None:
@@ -524,7 +583,7 @@ def test_kwok_manages_only_annotated_fake_nodes() -> None:
     documents = list(yaml.safe_load_all(kwok_config(ClusterSettings(kwok_parallelism=8))))
     assert documents[0]["kind"] == "KwokConfiguration"
     assert documents[0]["options"]["podPlayStageParallelism"] == 8
-    assert len(documents) == 8  # the options and the seven stages
+    assert len(documents) == 9  # the options and the eight stages
 
 
 def test_scheduler_config_raises_qps_and_skips_leader_election() -> None:
