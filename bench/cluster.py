@@ -28,6 +28,7 @@ from devcluster.controlplane import ControlPlane
 from devcluster.process import ManagedProcess
 from devcluster.versions import REPO_ROOT
 from devcluster.wait import WaitTimeout, wait_for
+from kubedag.core.naming import LABEL_TRY
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,6 @@ POD_CIDR = "198.19.0.0/17"  # only strings in pod status: kwok nodes have no net
 NODE_IP = "198.19.128.1"
 KUBEDAG = REPO_ROOT / ".venv" / "bin" / "kubedag"
 OUTCOME_LABEL = "bench.kubedag.io/outcome"
-TRY_LABEL = "kubedag.io/try"
 
 
 class TaskOutcome(StrEnum):
@@ -70,7 +70,7 @@ def retried_pod_complete(complete: dict[str, Any]) -> dict[str, Any]:
     selector = stage["spec"]["selector"]
     selector["matchLabels"][OUTCOME_LABEL] = TaskOutcome.FAILS_FIRST_TRY.value
     selector["matchExpressions"].append(
-        {"jq": {"key": f'.metadata.labels["{TRY_LABEL}"]', "operator": "NotIn", "values": ["1"]}}
+        {"jq": {"key": f'.metadata.labels["{LABEL_TRY}"]', "operator": "NotIn", "values": ["1"]}}
     )
     return stage
 

@@ -58,6 +58,7 @@ from bench.soak import split_evenly
 from bench.stats import percentile, rate_per_second, summarize
 from bench.watch import PodRecord
 from kubedag.core.dag_scheduler import plan_schedule
+from kubedag.core.naming import LABEL_MANAGED_BY, LABEL_TRY, MANAGED_BY
 from kubedag.core.validation import validate_dag
 from kubedag.models.dag import DagSpec
 
@@ -560,8 +561,8 @@ def test_one_stage_ends_each_bench_task_pod_by_its_labels(
         "metadata": {
             "labels": {
                 **body["labels"],
-                "app.kubernetes.io/managed-by": "kubedag",
-                "kubedag.io/try": str(try_number),
+                LABEL_MANAGED_BY: MANAGED_BY,
+                LABEL_TRY: str(try_number),
             }
         },
         "status": {"phase": "Running"},
